@@ -1,0 +1,113 @@
+//! The CPU backend: rayon-parallel MSM and NTT. Always registered; it is also the reference
+//! that other backends are measured and checked against.
+
+mod msm;
+mod ntt;
+
+use std::sync::Arc;
+
+use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
+
+pub use msm::{msm, window_bits};
+pub use ntt::CpuDomain;
+
+use crate::api::{
+    check_log_size, check_msm_len, check_ntt_len, Backend, BackendId, Bases, DeviceInfo, DeviceKind,
+    KernelError, MsmBackend, NttBackend, NttDomain, NttKind,
+};
+use crate::{G1, G2};
+
+/// The CPU backend on rayon's global thread pool.
+pub struct CpuBackend {
+    info: DeviceInfo,
+}
+
+impl Default for CpuBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CpuBackend {
+    /// The backend `cpu:0`, using all of rayon's threads.
+    pub fn new() -> Self {
+        CpuBackend {
+            info: DeviceInfo {
+                id: BackendId("cpu:0".into()),
+                kind: DeviceKind::Cpu,
+                name: cpu_model().unwrap_or_else(|| "host CPU".into()),
+                memory_bytes: host_memory_bytes().unwrap_or(0),
+                parallelism: rayon::current_num_threads(),
+            },
+        }
+    }
+}
+
+fn cpu_model() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("model name"))?;
+    Some(line.split(':').nth(1)?.trim().to_string())
+}
+
+fn host_memory_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+impl MsmBackend for CpuBackend {
+    fn upload_g1(&self, bases: &[G1Affine]) -> Result<Bases<G1>, KernelError> {
+        Ok(Bases::new(self.info.id.clone(), bases.len(), Arc::new(bases.to_vec())))
+    }
+
+    fn upload_g2(&self, bases: &[G2Affine]) -> Result<Bases<G2>, KernelError> {
+        Ok(Bases::new(self.info.id.clone(), bases.len(), Arc::new(bases.to_vec())))
+    }
+
+    fn msm_g1(&self, bases: &Bases<G1>, scalars: &[Fr]) -> Result<G1Projective, KernelError> {
+        check_msm_len(bases, scalars)?;
+        let points: &Vec<G1Affine> = bases.resident(&self.info.id)?;
+        Ok(msm(points, scalars))
+    }
+
+    fn msm_g2(&self, bases: &Bases<G2>, scalars: &[Fr]) -> Result<G2Projective, KernelError> {
+        check_msm_len(bases, scalars)?;
+        let points: &Vec<G2Affine> = bases.resident(&self.info.id)?;
+        Ok(msm(points, scalars))
+    }
+}
+
+impl NttBackend for CpuBackend {
+    fn ntt_domain(&self, log_size: u32) -> Result<NttDomain, KernelError> {
+        check_log_size(log_size)?;
+        Ok(NttDomain::new(self.info.id.clone(), log_size, Arc::new(CpuDomain::new(log_size))))
+    }
+
+    fn ntt(&self, domain: &NttDomain, values: &mut [Fr], kind: NttKind) -> Result<(), KernelError> {
+        check_ntt_len(domain, values)?;
+        kind.validate()?;
+        let d: &CpuDomain = domain.resident(&self.info.id)?;
+        match kind {
+            NttKind::Forward => d.forward(values),
+            NttKind::Inverse => d.inverse(values),
+            NttKind::CosetForward(g) => d.coset_forward(values, g),
+            NttKind::CosetInverse(g) => d.coset_inverse(values, g),
+        }
+        Ok(())
+    }
+
+    fn evals_to_coset(&self, domain: &NttDomain, values: &mut [Fr], shift: Fr) -> Result<(), KernelError> {
+        check_ntt_len(domain, values)?;
+        NttKind::CosetForward(shift).validate()?;
+        let d: &CpuDomain = domain.resident(&self.info.id)?;
+        d.evals_to_coset(values, shift);
+        Ok(())
+    }
+}
+
+impl Backend for CpuBackend {
+    fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+}

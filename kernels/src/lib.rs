@@ -1,0 +1,33 @@
+//! The device kernel API of Fornax and its CPU reference backend.
+//!
+//! Every device that Fornax schedules work on (CPU, CUDA, wgpu, FPGA) plugs in through the
+//! traits of [`api`]: multi-scalar multiplication over BN254 G1 and G2 ([`MsmBackend`]) and
+//! number-theoretic transforms over BN254 Fr ([`NttBackend`]). The traits are synchronous;
+//! data that is reused across calls (MSM bases, NTT twiddles) is uploaded once and referred
+//! to by handles ([`Bases`], [`NttDomain`]) so that it can stay resident on a device.
+//!
+//! * [`cpu`]: the rayon-parallel CPU backend (Pippenger with signed windows and batch-affine
+//!   bucket accumulation; cache-blocked radix-2/4 NTT). It is always registered.
+//! * [`registry`]: the devices this machine has.
+//! * [`conformance`]: the kit that every backend runs against independent reference
+//!   implementations on fresh random inputs, with the seed printed.
+//! * [`scalar`]: checked conversion of raw 256-bit integers into field elements.
+
+pub mod api;
+pub mod conformance;
+pub mod cpu;
+pub mod registry;
+pub mod scalar;
+
+pub use api::{
+    Backend, BackendId, Bases, DeviceInfo, DeviceKind, KernelError, MsmBackend, NttBackend,
+    NttDomain, NttKind, MAX_NTT_LOG_SIZE,
+};
+pub use ark_bn254::{Fq, Fq2, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
+pub use cpu::CpuBackend;
+pub use registry::DeviceRegistry;
+
+/// The BN254 G1 curve configuration, used as the type parameter of G1 handles.
+pub type G1 = ark_bn254::g1::Config;
+/// The BN254 G2 curve configuration, used as the type parameter of G2 handles.
+pub type G2 = ark_bn254::g2::Config;

@@ -1,0 +1,46 @@
+//! The devices of this machine. The CPU is always present; device backends that find no
+//! device (no driver, no card) are simply not registered.
+
+use std::sync::Arc;
+
+use crate::api::{Backend, BackendId, DeviceKind};
+use crate::cpu::CpuBackend;
+
+/// The backends available on this machine, CPU first.
+#[derive(Clone)]
+pub struct DeviceRegistry {
+    backends: Vec<Arc<dyn Backend>>,
+}
+
+impl DeviceRegistry {
+    /// Probes this machine. Today that is the CPU; GPU and FPGA backends add themselves here
+    /// when their probe finds a device, and never panic when none is found.
+    pub fn discover() -> Self {
+        DeviceRegistry { backends: vec![Arc::new(CpuBackend::new())] }
+    }
+
+    /// A registry holding exactly these backends (for tests and custom set-ups).
+    pub fn with_backends(backends: Vec<Arc<dyn Backend>>) -> Self {
+        DeviceRegistry { backends }
+    }
+
+    /// All registered backends.
+    pub fn backends(&self) -> &[Arc<dyn Backend>] {
+        &self.backends
+    }
+
+    /// The backend with this id.
+    pub fn get(&self, id: &BackendId) -> Option<Arc<dyn Backend>> {
+        self.backends.iter().find(|b| &b.info().id == id).cloned()
+    }
+
+    /// The preferred backend: the first accelerator if any, else the CPU.
+    pub fn preferred(&self) -> Arc<dyn Backend> {
+        self.backends
+            .iter()
+            .find(|b| b.info().kind != DeviceKind::Cpu)
+            .or_else(|| self.backends.first())
+            .cloned()
+            .expect("the CPU backend is always registered")
+    }
+}
