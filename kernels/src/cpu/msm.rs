@@ -28,6 +28,9 @@ const NAIVE_THRESHOLD: usize = 16;
 /// Additions that share one inversion.
 const BATCH: usize = 512;
 
+/// How many sorted entries ahead level 0 prefetches bases.
+const PREFETCH_DISTANCE: usize = 24;
+
 /// Scalars processed per parallel task while computing digits.
 const DIGIT_CHUNK: usize = 1 << 14;
 
@@ -187,13 +190,22 @@ fn window_sum<C: SWCurveConfig>(bases: &[Affine<C>], digits: &[u32], c: usize) -
     };
     let mut batch = PairBatch::<C>::new();
     for b in 0..buckets {
-        let seg = &sorted[start[b] as usize..start[b + 1] as usize];
+        let (s, e) = (start[b] as usize, start[b + 1] as usize);
         let dst = half[b] as usize;
-        for (k, pair) in seg.chunks_exact(2).enumerate() {
-            batch.push(point(pair[0]), point(pair[1]), dst + k, &mut buf);
+        let mut j = s;
+        while j + 1 < e {
+            // The points are read in bucket order, i.e. at random: fetch ahead.
+            if let Some(&ahead) = sorted.get(j + PREFETCH_DISTANCE) {
+                prefetch(&bases[(ahead & !SIGN) as usize]);
+            }
+            if let Some(&ahead) = sorted.get(j + PREFETCH_DISTANCE + 1) {
+                prefetch(&bases[(ahead & !SIGN) as usize]);
+            }
+            batch.push(point(sorted[j]), point(sorted[j + 1]), dst + (j - s) / 2, &mut buf);
+            j += 2;
         }
-        if seg.len() % 2 == 1 {
-            buf[dst + seg.len() / 2] = point(seg[seg.len() - 1]);
+        if j < e {
+            buf[dst + (e - s) / 2] = point(sorted[j]);
         }
     }
     batch.flush(&mut buf);
@@ -334,4 +346,25 @@ impl<C: SWCurveConfig> PairBatch<C> {
         self.second.clear();
         self.dst.clear();
     }
+}
+
+/// Asks the CPU to bring `value` (all of its cache lines) into cache.
+#[inline(always)]
+fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = value as *const T as *const i8;
+        let mut offset = 0;
+        while offset < std::mem::size_of::<T>() {
+            // SAFETY: prefetching is a hint and never faults; the address lies within `value`.
+            #[allow(unused_unsafe)]
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(p.add(offset))
+            };
+            offset += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
 }
