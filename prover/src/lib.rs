@@ -1,1 +1,30 @@
-//! placeholder
+//! Groth16 over BN254, compatible with circom and snarkjs, expressed as a graph of jobs.
+//!
+//! * [`zkey`], [`wtns`], [`r1cs`]: snarkjs's and circom's binary formats, parsed with errors
+//!   that name the file and the problem.
+//! * [`graph`]: a proof as jobs (witness → NTT/iNTT of the H polynomial → MSMs → assemble)
+//!   with deterministic ids, so a scheduler can place them on different devices.
+//! * [`executor`]: runs a graph on this machine's registered backends.
+//! * [`json`]: `proof.json`, `public.json` and `verification_key.json` in snarkjs's shapes.
+//! * [`verify`]: the pairing check.
+//! * [`synthetic`]: circuits of any size for tests and benchmarks.
+//! * [`setup`]: an insecure, single-party setup for tests and benchmarks (never production).
+
+pub mod binfile;
+pub mod error;
+pub mod executor;
+pub mod graph;
+pub mod json;
+pub mod r1cs;
+pub mod setup;
+pub mod synthetic;
+pub mod verify;
+pub mod wtns;
+pub mod zkey;
+
+pub use error::ProverError;
+pub use executor::{LocalExecutor, PreparedKey, ProveTimings};
+pub use graph::{Job, JobGraph, JobId, JobKind};
+pub use json::{ProofJson, VerificationKeyJson};
+pub use verify::{verify, Proof, VerifyingKey};
+pub use zkey::ProvingKey;

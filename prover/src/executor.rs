@@ -1,0 +1,307 @@
+//! Runs Groth16 job graphs on this machine's backends.
+//!
+//! A [`PreparedKey`] holds a proving key with its bases resident on the chosen backend and
+//! its coefficients arranged by row, so that many proofs reuse one upload. The
+//! [`LocalExecutor`] runs a task's graph wave by wave; the jobs of a wave run concurrently.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
+use ark_ec::{AffineRepr, CurveGroup};
+use ark_ff::{UniformRand, Zero};
+use fornax_kernels::{Backend, Bases, DeviceRegistry, NttDomain, NttKind, G1, G2};
+use rand::{CryptoRng, RngCore};
+use rayon::prelude::*;
+
+use crate::graph::{Job, JobGraph, JobKind, Poly, Query, Shape};
+use crate::verify::{verify, Proof, VerifyingKey};
+use crate::zkey::ProvingKey;
+use crate::ProverError;
+
+/// One matrix's entries grouped by row.
+struct Rows {
+    starts: Vec<usize>,
+    entries: Vec<(u32, Fr)>,
+}
+
+impl Rows {
+    fn new(key: &ProvingKey, matrix: u8) -> Self {
+        let mut counts = vec![0usize; key.domain_size + 1];
+        for c in key.coefs.iter().filter(|c| c.matrix == matrix) {
+            counts[c.row as usize + 1] += 1;
+        }
+        for i in 0..key.domain_size {
+            counts[i + 1] += counts[i];
+        }
+        let mut next = counts.clone();
+        let mut entries = vec![(0u32, Fr::zero()); counts[key.domain_size]];
+        for c in key.coefs.iter().filter(|c| c.matrix == matrix) {
+            entries[next[c.row as usize]] = (c.signal, c.value);
+            next[c.row as usize] += 1;
+        }
+        Rows { starts: counts, entries }
+    }
+
+    /// `out[row] = Σ value·w[signal]` over the row's entries.
+    fn evaluate(&self, w: &[Fr], out: &mut [Fr]) {
+        out.par_iter_mut().enumerate().with_min_len(1 << 10).for_each(|(row, o)| {
+            *o = self.entries[self.starts[row]..self.starts[row + 1]].iter().map(|(s, v)| w[*s as usize] * v).sum();
+        });
+    }
+}
+
+/// A proving key prepared for proving: bases resident on a backend, rows indexed.
+pub struct PreparedKey {
+    name: String,
+    shape: Shape,
+    vk: VerifyingKey,
+    alpha1: G1Affine,
+    beta1: G1Affine,
+    delta1: G1Affine,
+    beta2: G2Affine,
+    delta2: G2Affine,
+    rows_a: Rows,
+    rows_b: Rows,
+    backend: Arc<dyn Backend>,
+    domain: NttDomain,
+    a: Bases<G1>,
+    b1: Bases<G1>,
+    b2: Bases<G2>,
+    c: Bases<G1>,
+    h: Bases<G1>,
+}
+
+impl PreparedKey {
+    /// Uploads the key's bases and twiddles to `backend`. `name` identifies the key in errors.
+    /// The key's point vectors are released as they are uploaded.
+    pub fn new(name: &str, key: ProvingKey, backend: Arc<dyn Backend>) -> Result<Self, ProverError> {
+        let shape = Shape { n_vars: key.n_vars, n_public: key.n_public, domain_size: key.domain_size };
+        let rows_a = Rows::new(&key, 0);
+        let rows_b = Rows::new(&key, 1);
+        let domain = backend.ntt_domain(key.log_domain())?;
+        let ProvingKey { alpha1, beta1, beta2, gamma2, delta1, delta2, ic, a, b1, b2, c, h, .. } = key;
+        let vk = VerifyingKey { alpha1, beta2, gamma2, delta2, ic };
+        let a = backend.upload_g1(&a)?;
+        let b1 = backend.upload_g1(&b1)?;
+        let b2 = backend.upload_g2(&b2)?;
+        let c = backend.upload_g1(&c)?;
+        let h = backend.upload_g1(&h)?;
+        Ok(PreparedKey {
+            name: name.to_string(),
+            shape,
+            vk,
+            alpha1,
+            beta1,
+            delta1,
+            beta2,
+            delta2,
+            rows_a,
+            rows_b,
+            backend,
+            domain,
+            a,
+            b1,
+            b2,
+            c,
+            h,
+        })
+    }
+
+    /// The key's verifying key.
+    pub fn verifying_key(&self) -> &VerifyingKey {
+        &self.vk
+    }
+
+    /// The sizes of the circuit.
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+}
+
+/// How long each job took, and on which device.
+#[derive(Clone, Debug, Default)]
+pub struct ProveTimings {
+    /// (job role, device id, duration) in completion order.
+    pub jobs: Vec<(String, String, Duration)>,
+    /// Wall time of the whole graph.
+    pub total: Duration,
+}
+
+/// A value passed between jobs.
+enum Value {
+    Witness(Arc<Vec<Fr>>),
+    Scalars(Vec<Fr>),
+    /// A, B and C on the domain; each is taken by its own inverse-NTT job.
+    Polys([Option<Vec<Fr>>; 3]),
+    G1(G1Projective),
+    G2(G2Projective),
+    Proof(Proof),
+}
+
+/// Runs job graphs on this machine's devices.
+pub struct LocalExecutor {
+    registry: DeviceRegistry,
+}
+
+impl LocalExecutor {
+    /// An executor over the given registry.
+    pub fn new(registry: DeviceRegistry) -> Self {
+        LocalExecutor { registry }
+    }
+
+    /// Prepares a key on the registry's preferred backend.
+    pub fn prepare(&self, name: &str, key: ProvingKey) -> Result<PreparedKey, ProverError> {
+        PreparedKey::new(name, key, self.registry.preferred())
+    }
+
+    /// Proves one witness: returns the proof and the public signals. The proof is verified
+    /// before it is returned, so a witness that does not satisfy the circuit is an error.
+    pub fn prove<R: RngCore + CryptoRng>(
+        &self,
+        key: &PreparedKey,
+        witness: Vec<Fr>,
+        rng: &mut R,
+    ) -> Result<(Proof, Vec<Fr>, ProveTimings), ProverError> {
+        let graph = JobGraph::groth16("local", key.shape);
+        self.run(&graph, key, witness, rng)
+    }
+
+    /// Runs a Groth16 graph built by [`JobGraph::groth16`] for this key.
+    pub fn run<R: RngCore + CryptoRng>(
+        &self,
+        graph: &JobGraph,
+        key: &PreparedKey,
+        witness: Vec<Fr>,
+        rng: &mut R,
+    ) -> Result<(Proof, Vec<Fr>, ProveTimings), ProverError> {
+        graph.validate().map_err(ProverError::Graph)?;
+        let start = Instant::now();
+        let blinding = (Fr::rand(rng), Fr::rand(rng));
+        let store: Mutex<HashMap<JobKind, Value>> = Mutex::new(HashMap::new());
+        store.lock().expect("fresh lock").insert(JobKind::Witness, Value::Witness(Arc::new(witness)));
+        let timings = Mutex::new(Vec::new());
+        for wave in graph.waves() {
+            wave.par_iter().try_for_each(|job| {
+                let t = Instant::now();
+                let value = self.run_job(job, key, &store, blinding)?;
+                store.lock().expect("no job panics while holding the lock").insert(job.kind, value);
+                timings.lock().expect("no job panics while holding the lock").push((
+                    job.kind.role(),
+                    key.backend.info().id.to_string(),
+                    t.elapsed(),
+                ));
+                Ok::<_, ProverError>(())
+            })?;
+        }
+        let mut store = store.into_inner().expect("no job panics while holding the lock");
+        let proof = match store.remove(&JobKind::Assemble) {
+            Some(Value::Proof(p)) => p,
+            _ => return Err(ProverError::Graph("the graph has no assemble job".into())),
+        };
+        let public = match store.remove(&JobKind::Witness) {
+            Some(Value::Witness(w)) => w[1..=key.shape.n_public].to_vec(),
+            _ => return Err(ProverError::Graph("the witness went missing".into())),
+        };
+        let timings = ProveTimings { jobs: timings.into_inner().expect("unpoisoned"), total: start.elapsed() };
+        Ok((proof, public, timings))
+    }
+
+    fn run_job(
+        &self,
+        job: &Job,
+        key: &PreparedKey,
+        store: &Mutex<HashMap<JobKind, Value>>,
+        (r, s): (Fr, Fr),
+    ) -> Result<Value, ProverError> {
+        let be = &key.backend;
+        let shape = key.shape;
+        let witness = || match store.lock().expect("unpoisoned").get(&JobKind::Witness) {
+            Some(Value::Witness(w)) => Ok(Arc::clone(w)),
+            _ => Err(ProverError::Graph(format!("{}: no witness", job.id))),
+        };
+        let take = |kind: JobKind| match store.lock().expect("unpoisoned").remove(&kind) {
+            Some(Value::Scalars(v)) => Ok(v),
+            _ => Err(ProverError::Graph(format!("{}: input {} missing", job.id, kind.role()))),
+        };
+        let g1 = |kind: JobKind| match store.lock().expect("unpoisoned").get(&kind) {
+            Some(Value::G1(p)) => Ok(*p),
+            _ => Err(ProverError::Graph(format!("{}: input {} missing", job.id, kind.role()))),
+        };
+        let take_poly = |p: Poly| {
+            let index = match p {
+                Poly::A => 0,
+                Poly::B => 1,
+                Poly::C => 2,
+            };
+            match store.lock().expect("unpoisoned").get_mut(&JobKind::Evaluations) {
+                Some(Value::Polys(polys)) => polys[index].take(),
+                _ => None,
+            }
+            .ok_or_else(|| ProverError::Graph(format!("{}: evaluations missing", job.id)))
+        };
+        Ok(match job.kind {
+            JobKind::Witness => {
+                let w = witness()?;
+                if w.len() != shape.n_vars {
+                    return Err(ProverError::Mismatch(format!(
+                        "the witness has {} values but {} expects {} (a witness for another circuit?)",
+                        w.len(),
+                        key.name,
+                        shape.n_vars
+                    )));
+                }
+                Value::Witness(w)
+            }
+            JobKind::Evaluations => {
+                let w = witness()?;
+                let n = shape.domain_size;
+                let (mut a, mut b) = (vec![Fr::zero(); n], vec![Fr::zero(); n]);
+                rayon::join(|| key.rows_a.evaluate(&w, &mut a), || key.rows_b.evaluate(&w, &mut b));
+                let c: Vec<Fr> = a.par_iter().zip(&b).map(|(x, y)| *x * y).collect();
+                Value::Polys([Some(a), Some(b), Some(c)])
+            }
+            JobKind::Intt(p) => {
+                let mut v = take_poly(p)?;
+                be.ntt(&key.domain, &mut v, NttKind::Inverse)?;
+                Value::Scalars(v)
+            }
+            JobKind::CosetNtt(p) => {
+                let mut v = take(JobKind::Intt(p))?;
+                be.ntt(&key.domain, &mut v, NttKind::CosetForward(key.domain.groth16_coset_shift()))?;
+                Value::Scalars(v)
+            }
+            JobKind::HEvals => {
+                let a = take(JobKind::CosetNtt(Poly::A))?;
+                let b = take(JobKind::CosetNtt(Poly::B))?;
+                let c = take(JobKind::CosetNtt(Poly::C))?;
+                Value::Scalars(a.par_iter().zip(&b).zip(&c).map(|((a, b), c)| *a * b - c).collect())
+            }
+            JobKind::Msm(q) => match q {
+                Query::A => Value::G1(be.msm_g1(&key.a, &witness()?)?),
+                Query::B1 => Value::G1(be.msm_g1(&key.b1, &witness()?)?),
+                Query::B2 => Value::G2(be.msm_g2(&key.b2, &witness()?)?),
+                Query::C => Value::G1(be.msm_g1(&key.c, &witness()?[shape.n_public + 1..])?),
+                Query::H => Value::G1(be.msm_g1(&key.h, &take(JobKind::HEvals)?)?),
+            },
+            JobKind::Assemble => {
+                let b2 = match store.lock().expect("unpoisoned").get(&JobKind::Msm(Query::B2)) {
+                    Some(Value::G2(p)) => *p,
+                    _ => return Err(ProverError::Graph(format!("{}: input msm-b2 missing", job.id))),
+                };
+                let delta1 = key.delta1.into_group();
+                let a = key.alpha1 + g1(JobKind::Msm(Query::A))? + delta1 * r;
+                let b = key.beta2 + b2 + key.delta2 * s;
+                let b1 = key.beta1 + g1(JobKind::Msm(Query::B1))? + delta1 * s;
+                let c = g1(JobKind::Msm(Query::C))? + g1(JobKind::Msm(Query::H))? + a * s + b1 * r - delta1 * (r * s);
+                let proof = Proof { a: a.into_affine(), b: b.into_affine(), c: c.into_affine() };
+                let w = witness()?;
+                if !verify(&key.vk, &w[1..=shape.n_public], &proof)? {
+                    return Err(ProverError::UnsatisfiedWitness { zkey: key.name.clone() });
+                }
+                Value::Proof(proof)
+            }
+        })
+    }
+}
