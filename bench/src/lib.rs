@@ -1,1 +1,228 @@
-//! placeholder
+//! Fornax's benchmarks, always side by side with arkworks in the same run.
+//!
+//! The functions here are shared by the criterion benches (`cargo bench -p fornax-bench`)
+//! and by `fornax bench`, which prints a table and writes JSON with device, commit and
+//! command. Each measurement interleaves Fornax and the arkworks baseline repetition by
+//! repetition and reports medians, so machine noise hits both sides alike.
+
+pub mod ark_circom_reduction;
+
+use std::time::{Duration, Instant};
+
+use ark_bn254::{Bn254, Fr, G1Affine, G1Projective};
+use ark_ec::VariableBaseMSM;
+use ark_ff::UniformRand;
+use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
+use fornax_kernels::conformance::{random_points, random_scalars, PointShape, ScalarShape};
+use fornax_kernels::{CpuBackend, MsmBackend, NttBackend, NttKind};
+use fornax_prover::{setup, synthetic, LocalExecutor, ProvingKey};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use serde::Serialize;
+
+pub use ark_circom_reduction::{ark_matrices, to_ark_key, CircomReduction};
+
+/// One comparison: the same work done by Fornax and by the baseline.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// What was measured (`msm-g1`, `ntt`, `groth16`).
+    pub bench: String,
+    /// log2 of the size (points, elements or constraints).
+    pub log_size: u32,
+    /// Median seconds for Fornax.
+    pub fornax_s: f64,
+    /// What Fornax was compared with.
+    pub baseline: String,
+    /// Median seconds for the baseline.
+    pub baseline_s: f64,
+    /// `baseline_s / fornax_s`: how many times faster Fornax is.
+    pub speedup: f64,
+    /// Repetitions behind each median.
+    pub reps: usize,
+}
+
+fn median(mut v: Vec<Duration>) -> f64 {
+    v.sort();
+    v[v.len() / 2].as_secs_f64()
+}
+
+fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let t = Instant::now();
+    let out = f();
+    (out, t.elapsed())
+}
+
+/// Runs `fornax` and `baseline` alternately `reps` times, checking that each pair agrees.
+fn compare<T: PartialEq + std::fmt::Debug>(
+    bench: &str,
+    log_size: u32,
+    baseline: &str,
+    reps: usize,
+    mut fornax: impl FnMut() -> T,
+    mut base: impl FnMut() -> T,
+) -> Row {
+    let (mut f, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..reps.max(1) {
+        let (x, tf) = time(&mut fornax);
+        let (y, tb) = time(&mut base);
+        assert_eq!(x, y, "{bench} 2^{log_size}: Fornax and {baseline} disagree");
+        f.push(tf);
+        b.push(tb);
+    }
+    let (fornax_s, baseline_s) = (median(f), median(b));
+    Row {
+        bench: bench.into(),
+        log_size,
+        fornax_s,
+        baseline: baseline.into(),
+        baseline_s,
+        speedup: baseline_s / fornax_s,
+        reps: reps.max(1),
+    }
+}
+
+/// Inputs for an MSM of `2^log` uniform terms.
+pub fn msm_inputs(log: u32, seed: u64) -> (Vec<G1Affine>, Vec<Fr>) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let n = 1usize << log;
+    (random_points(&mut rng, n, PointShape::Distinct), random_scalars(&mut rng, n, ScalarShape::Uniform))
+}
+
+/// G1 MSM of `2^log` uniform terms: Fornax's CPU backend (bases resident) against
+/// arkworks' `VariableBaseMSM::msm`.
+pub fn msm_g1(log: u32, reps: usize, seed: u64) -> Row {
+    let (bases, scalars) = msm_inputs(log, seed);
+    let cpu = CpuBackend::new();
+    let handle = cpu.upload_g1(&bases).expect("CPU upload");
+    compare(
+        "msm-g1",
+        log,
+        "arkworks VariableBaseMSM",
+        reps,
+        || cpu.msm_g1(&handle, &scalars).expect("CPU MSM"),
+        || G1Projective::msm(&bases, &scalars).expect("equal lengths"),
+    )
+}
+
+/// Forward NTT of `2^log` elements: Fornax's CPU backend (twiddles resident) against
+/// arkworks' `Radix2EvaluationDomain::fft_in_place`.
+pub fn ntt(log: u32, reps: usize, seed: u64) -> Row {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let input: Vec<Fr> = (0..1usize << log).map(|_| Fr::rand(&mut rng)).collect();
+    let cpu = CpuBackend::new();
+    let domain = cpu.ntt_domain(log).expect("domain");
+    let ark = Radix2EvaluationDomain::<Fr>::new(1 << log).expect("domain");
+    let mut a = input.clone();
+    let mut b = input;
+    compare(
+        "ntt",
+        log,
+        "arkworks Radix2EvaluationDomain",
+        reps,
+        || {
+            cpu.ntt(&domain, &mut a, NttKind::Forward).expect("CPU NTT");
+            a[0]
+        },
+        || {
+            ark.fft_in_place(&mut b);
+            b[0]
+        },
+    )
+}
+
+/// A Groth16 circuit of `2^log` constraints with its key and witness.
+pub struct Groth16Fixture {
+    /// The constraint system.
+    pub r1cs: fornax_prover::r1cs::R1cs,
+    /// A satisfying witness.
+    pub witness: Vec<Fr>,
+    /// The (insecure, benchmark-only) proving key.
+    pub key: ProvingKey,
+}
+
+/// Builds a synthetic circuit of `2^log - 1 - 2` constraints, so that with its public rows
+/// the domain is exactly `2^log`.
+pub fn groth16_fixture(log: u32, seed: u64) -> Groth16Fixture {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let n_constraints = (1usize << log) - 3;
+    let (r1cs, witness) = synthetic::chain(n_constraints, &mut rng);
+    let key = setup::insecure_setup(&r1cs, &mut rng);
+    debug_assert_eq!(key.domain_size, 1 << log);
+    Groth16Fixture { r1cs, witness, key }
+}
+
+/// Groth16 proving of a `2^log`-constraint circuit with the same key: Fornax (key prepared
+/// once) against ark-groth16 with the circom reduction (matrices prepared once). Both
+/// proofs are verified; the comparison checks validity, not equality (proofs are random).
+pub fn groth16(log: u32, reps: usize, seed: u64) -> Row {
+    let fx = groth16_fixture(log, seed);
+    let vk = fx.key.verifying_key();
+    let ark_pk = to_ark_key(&fx.key);
+    let matrices = ark_matrices(&fx.r1cs);
+    let n_inputs = fx.r1cs.n_public() + 1;
+    let n_constraints = fx.r1cs.constraints.len();
+    let exec = LocalExecutor::new(fornax_kernels::DeviceRegistry::discover());
+    let key = exec.prepare("bench.zkey", fx.key).expect("prepare");
+    let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 1);
+    let mut rng2 = ChaCha20Rng::seed_from_u64(seed ^ 2);
+    let public = fx.witness[1..n_inputs].to_vec();
+    compare(
+        "groth16",
+        log,
+        "ark-groth16 (circom reduction)",
+        reps,
+        || {
+            let (proof, _, _) = exec.prove(&key, fx.witness.clone(), &mut rng).expect("fornax proof");
+            fornax_prover::verify(&vk, &public, &proof).expect("shapes match")
+        },
+        || {
+            let (r, s) = (Fr::rand(&mut rng2), Fr::rand(&mut rng2));
+            let proof = ark_groth16::Groth16::<Bn254, CircomReduction>::create_proof_with_reduction_and_matrices(
+                &ark_pk,
+                r,
+                s,
+                &matrices,
+                n_inputs,
+                n_constraints,
+                &fx.witness,
+            )
+            .expect("ark proof");
+            let p = fornax_prover::Proof { a: proof.a, b: proof.b, c: proof.c };
+            fornax_prover::verify(&vk, &public, &p).expect("shapes match")
+        },
+    )
+}
+
+/// The benchmark plan of `fornax bench`.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// log2 sizes for G1 MSM.
+    pub msm: Vec<u32>,
+    /// log2 sizes for the NTT.
+    pub ntt: Vec<u32>,
+    /// log2 constraint counts for Groth16.
+    pub groth16: Vec<u32>,
+    /// Repetitions per size.
+    pub reps: usize,
+    /// Seed of the inputs.
+    pub seed: u64,
+}
+
+/// Runs a plan, calling `report` after each row.
+pub fn run(plan: &Plan, mut report: impl FnMut(&Row)) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let mut push = |row: Row| {
+        report(&row);
+        rows.push(row);
+    };
+    for &log in &plan.msm {
+        push(msm_g1(log, plan.reps, plan.seed));
+    }
+    for &log in &plan.ntt {
+        push(ntt(log, plan.reps, plan.seed));
+    }
+    for &log in &plan.groth16 {
+        push(groth16(log, plan.reps, plan.seed));
+    }
+    rows
+}

@@ -1,0 +1,229 @@
+//! `fornax`: prove and verify Groth16 over BN254 (snarkjs-compatible), benchmark the
+//! kernels, and list this machine's devices.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use fornax_kernels::DeviceRegistry;
+use fornax_prover::json::{self, ProofJson, VerificationKeyJson};
+use fornax_prover::{r1cs::R1cs, setup, wtns, LocalExecutor, ProvingKey};
+
+#[derive(Parser)]
+#[command(name = "fornax", version, about = "Verifiable computation on GPUs, FPGAs and CPUs: Groth16 over BN254, snarkjs-compatible.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Proves a witness: `fornax prove circuit.zkey witness.wtns proof.json public.json`
+    /// (rapidsnark's argument order).
+    Prove {
+        /// The snarkjs proving key.
+        zkey: PathBuf,
+        /// The witness (circom `.wtns`).
+        witness: PathBuf,
+        /// Where to write the proof (snarkjs JSON).
+        proof: PathBuf,
+        /// Where to write the public signals (snarkjs JSON).
+        public: PathBuf,
+    },
+    /// Verifies a proof: `fornax verify verification_key.json public.json proof.json`
+    /// (snarkjs's argument order). Exit code 0 when valid, 1 when not.
+    Verify {
+        /// The verification key (snarkjs JSON).
+        verification_key: PathBuf,
+        /// The public signals (snarkjs JSON).
+        public: PathBuf,
+        /// The proof (snarkjs JSON).
+        proof: PathBuf,
+    },
+    /// Benchmarks Fornax against arkworks side by side; prints a table and writes JSON.
+    Bench {
+        /// log2 sizes of the G1 MSMs, comma separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [12u32, 16])]
+        msm: Vec<u32>,
+        /// log2 sizes of the NTTs, comma separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [12u32, 16])]
+        ntt: Vec<u32>,
+        /// log2 constraint counts of the Groth16 circuits, comma separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [12u32])]
+        groth16: Vec<u32>,
+        /// The sizes the targets name (MSM 2^12..2^20, NTT 2^12..2^22, Groth16
+        /// 2^16..2^18); overrides the lists above.
+        #[arg(long)]
+        full: bool,
+        /// Repetitions per size (medians are reported).
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        /// Seed of the random inputs.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where to write the JSON results.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Writes the verification key of a zkey: `fornax export-vk circuit.zkey vk.json`.
+    ExportVk {
+        /// The snarkjs proving key.
+        zkey: PathBuf,
+        /// Where to write the verification key (snarkjs JSON).
+        out: PathBuf,
+    },
+    /// INSECURE single-party setup for tests and benchmarks: `fornax dev-setup c.r1cs c.zkey`.
+    /// Whoever knows the RNG state can forge proofs; never use the key in production.
+    DevSetup {
+        /// The circuit (circom `.r1cs`).
+        r1cs: PathBuf,
+        /// Where to write the proving key.
+        zkey: PathBuf,
+    },
+    /// Lists the devices Fornax found on this machine.
+    Devices,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Prove { zkey, witness, proof, public } => prove(&zkey, &witness, &proof, &public),
+        Command::Verify { verification_key, public, proof } => verify(&verification_key, &public, &proof),
+        Command::Bench { msm, ntt, groth16, full, reps, seed, json } => {
+            let plan = if full {
+                fornax_bench::Plan {
+                    msm: vec![12, 14, 16, 18, 20],
+                    ntt: vec![12, 14, 16, 18, 20, 22],
+                    groth16: vec![16, 17, 18],
+                    reps,
+                    seed,
+                }
+            } else {
+                fornax_bench::Plan { msm, ntt, groth16, reps, seed }
+            };
+            bench(&plan, json.as_deref())
+        }
+        Command::ExportVk { zkey, out } => {
+            let pk = ProvingKey::read(&zkey)?;
+            json::write_json(&out, &VerificationKeyJson::from_key(&pk.verifying_key()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DevSetup { r1cs, zkey } => {
+            let circuit = R1cs::read(&r1cs)?;
+            eprintln!("WARNING: insecure single-party setup; for tests and benchmarks only");
+            let pk = setup::insecure_setup(&circuit, &mut rand::rngs::OsRng);
+            std::fs::write(&zkey, pk.to_bytes()).with_context(|| format!("writing {}", zkey.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Devices => {
+            for b in DeviceRegistry::discover().backends() {
+                let i = b.info();
+                println!("{}\t{}\t{}\t{} lanes\t{} MiB", i.id, i.kind, i.name, i.parallelism, i.memory_bytes >> 20);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn prove(zkey: &Path, witness: &Path, proof: &Path, public: &Path) -> Result<ExitCode> {
+    let t = Instant::now();
+    let pk = ProvingKey::read(zkey)?;
+    let w = wtns::read(witness)?;
+    let load = t.elapsed();
+    let exec = LocalExecutor::new(DeviceRegistry::discover());
+    let t = Instant::now();
+    let key = exec.prepare(&zkey.display().to_string(), pk)?;
+    let prepare = t.elapsed();
+    if w.len() != key.shape().n_vars {
+        bail!(
+            "{} has {} values but {} expects {} (a witness for another circuit?)",
+            witness.display(),
+            w.len(),
+            zkey.display(),
+            key.shape().n_vars
+        );
+    }
+    let (p, publics, timings) = exec.prove(&key, w, &mut rand::rngs::OsRng)?;
+    json::write_json(proof, &ProofJson::from_proof(&p))?;
+    json::write_json(public, &json::public_to_json(&publics))?;
+    eprintln!(
+        "proved {} constraints-domain 2^{} in {:.1} ms (load {:.1} ms, upload {:.1} ms)",
+        key.shape().domain_size,
+        key.shape().domain_size.trailing_zeros(),
+        timings.total.as_secs_f64() * 1e3,
+        load.as_secs_f64() * 1e3,
+        prepare.as_secs_f64() * 1e3
+    );
+    for (role, device, d) in &timings.jobs {
+        eprintln!("  {role:<14} {device:<8} {:>9.2} ms", d.as_secs_f64() * 1e3);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(vk: &Path, public: &Path, proof: &Path) -> Result<ExitCode> {
+    let vk_json: VerificationKeyJson = json::read_json(vk)?;
+    let key = vk_json.to_key(&vk.display().to_string())?;
+    let public_values: Vec<serde_json::Value> = json::read_json(public)?;
+    let inputs = json::public_from_json(&public.display().to_string(), &public_values)?;
+    let proof_json: ProofJson = json::read_json(proof)?;
+    let p = proof_json.to_proof(&proof.display().to_string())?;
+    if inputs.len() != key.n_public() {
+        bail!("{} holds {} public signals but {} expects {}", public.display(), inputs.len(), vk.display(), key.n_public());
+    }
+    if fornax_prover::verify(&key, &inputs, &p)? {
+        println!("OK: the proof is valid");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("INVALID: the proof does not verify for these public signals");
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn bench(plan: &fornax_bench::Plan, json_out: Option<&Path>) -> Result<ExitCode> {
+    let cpu = fornax_kernels::CpuBackend::new();
+    let info = fornax_kernels::Backend::info(&cpu).clone();
+    println!("device: {} ({} threads)", info.name, info.parallelism);
+    println!("{:<8} {:>5} {:>12} {:>12} {:>8}  baseline", "bench", "size", "fornax", "baseline", "speedup");
+    let rows = fornax_bench::run(plan, |r| {
+        println!(
+            "{:<8} {:>5} {:>10.2}ms {:>10.2}ms {:>7.2}x  {}",
+            r.bench,
+            format!("2^{}", r.log_size),
+            r.fornax_s * 1e3,
+            r.baseline_s * 1e3,
+            r.speedup,
+            r.baseline
+        );
+    });
+    if let Some(path) = json_out {
+        let commit = std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let doc = serde_json::json!({
+            "device": info.name,
+            "device_kind": info.kind.to_string(),
+            "threads": info.parallelism,
+            "commit": commit,
+            "command": std::env::args().collect::<Vec<_>>().join(" "),
+            "rows": rows,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
