@@ -159,9 +159,9 @@ fn prove(zkey: &Path, witness: &Path, proof: &Path, public: &Path) -> Result<Exi
     json::write_json(proof, &ProofJson::from_proof(&p))?;
     json::write_json(public, &json::public_to_json(&publics))?;
     eprintln!(
-        "proved {} constraints-domain 2^{} in {:.1} ms (load {:.1} ms, upload {:.1} ms)",
-        key.shape().domain_size,
+        "proved (domain 2^{}, {} wires) in {:.1} ms (load {:.1} ms, upload {:.1} ms)",
         key.shape().domain_size.trailing_zeros(),
+        key.shape().n_vars,
         timings.total.as_secs_f64() * 1e3,
         load.as_secs_f64() * 1e3,
         prepare.as_secs_f64() * 1e3
