@@ -1,0 +1,221 @@
+//! Interoperability with the real circom/snarkjs tools (installed by `ops/setup.sh`):
+//! circomlib circuits compiled by circom2, keys from a snarkjs ceremony, proofs checked in
+//! both directions, and the CLI's errors for bad files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+const CIRCUITS: [&str; 2] = ["poseidon_preimage", "merkle_inclusion"];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// The fixture directory built (or found cached) by `ops/circuits.sh`.
+fn fixtures() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let out = Command::new("bash").arg(root().join("ops/circuits.sh")).current_dir(root()).output().expect("bash runs");
+        assert!(
+            out.status.success(),
+            "ops/circuits.sh failed (run ops/setup.sh first): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        root().join(stdout.lines().last().expect("the script prints the directory").trim())
+    })
+}
+
+fn circuit(name: &str, ext: &str) -> PathBuf {
+    fixtures().join(name).join(format!("{name}.{ext}"))
+}
+
+fn vk(name: &str) -> PathBuf {
+    fixtures().join(name).join("verification_key.json")
+}
+
+fn fornax(args: &[&Path]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_fornax")).args(args).output().expect("fornax runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "fornax panicked: {stderr}");
+    out
+}
+
+fn snarkjs(args: &[&Path]) -> Output {
+    Command::new(root().join("ops/js/node_modules/.bin/snarkjs")).args(args).output().expect("snarkjs runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn sub(s: &str) -> &Path {
+    Path::new(s)
+}
+
+#[test]
+fn fornax_proofs_verify_with_snarkjs_and_snarkjs_proofs_with_fornax() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in CIRCUITS {
+        let proof = tmp.path().join(format!("{name}.proof.json"));
+        let public = tmp.path().join(format!("{name}.public.json"));
+        let out = fornax(&[sub("prove"), &circuit(name, "zkey"), &circuit(name, "wtns"), &proof, &public]);
+        assert!(out.status.success(), "fornax prove {name}: {}", text(&out));
+        let out = snarkjs(&[sub("groth16"), sub("verify"), &vk(name), &public, &proof]);
+        assert!(out.status.success() && text(&out).contains("OK"), "snarkjs rejects fornax's {name} proof: {}", text(&out));
+        let out = fornax(&[sub("verify"), &vk(name), &public, &proof]);
+        assert!(out.status.success(), "fornax rejects its own {name} proof: {}", text(&out));
+
+        let sproof = tmp.path().join(format!("{name}.snarkjs-proof.json"));
+        let spublic = tmp.path().join(format!("{name}.snarkjs-public.json"));
+        let out = snarkjs(&[sub("groth16"), sub("prove"), &circuit(name, "zkey"), &circuit(name, "wtns"), &sproof, &spublic]);
+        assert!(out.status.success(), "snarkjs prove {name}: {}", text(&out));
+        assert_eq!(
+            std::fs::read_to_string(&public).unwrap().split_whitespace().collect::<String>(),
+            std::fs::read_to_string(&spublic).unwrap().split_whitespace().collect::<String>(),
+            "public signals differ"
+        );
+        let out = fornax(&[sub("verify"), &vk(name), &spublic, &sproof]);
+        assert!(out.status.success(), "fornax rejects snarkjs's {name} proof: {}", text(&out));
+    }
+}
+
+#[test]
+fn tampered_proofs_and_wrong_public_inputs_are_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = "merkle_inclusion";
+    let proof = tmp.path().join("proof.json");
+    let public = tmp.path().join("public.json");
+    assert!(fornax(&[sub("prove"), &circuit(name, "zkey"), &circuit(name, "wtns"), &proof, &public]).status.success());
+    let original: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&proof).unwrap()).unwrap();
+
+    // Change one character of each coordinate in turn: the proof must never verify.
+    for (field, path) in [("pi_a", vec![0usize]), ("pi_a", vec![1]), ("pi_c", vec![0]), ("pi_b", vec![0, 1]), ("pi_b", vec![1, 0])] {
+        let mut p = original.clone();
+        let mut v = &mut p[field];
+        for i in &path {
+            v = &mut v[*i];
+        }
+        let s = v.as_str().unwrap().to_string();
+        let last = s.chars().last().unwrap().to_digit(10).unwrap();
+        *v = serde_json::Value::String(format!("{}{}", &s[..s.len() - 1], (last + 1) % 10));
+        let tampered = tmp.path().join("tampered.json");
+        std::fs::write(&tampered, serde_json::to_string(&p).unwrap()).unwrap();
+        let out = fornax(&[sub("verify"), &vk(name), &public, &tampered]);
+        assert!(!out.status.success(), "a proof with {field}{path:?} changed verified");
+        assert!(text(&out).contains("tampered.json") || text(&out).contains("INVALID"), "unclear message: {}", text(&out));
+        assert!(!snarkjs(&[sub("groth16"), sub("verify"), &vk(name), &public, &tampered]).status.success());
+    }
+
+    // A wrong public input: the proof does not verify, exit code 1.
+    let mut values: Vec<String> = serde_json::from_str(&std::fs::read_to_string(&public).unwrap()).unwrap();
+    values[0] = (values[0].parse::<u128>().map(|v| (v + 1).to_string())).unwrap_or_else(|_| "7".into());
+    let wrong = tmp.path().join("wrong-public.json");
+    std::fs::write(&wrong, serde_json::to_string(&values).unwrap()).unwrap();
+    let out = fornax(&[sub("verify"), &vk(name), &wrong, &proof]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("INVALID"));
+
+    // A public value that is not a field element, and a wrong count: clear errors.
+    let r = "21888242871839275222246405745257275088548364400416034343698204186575808495617";
+    std::fs::write(&wrong, format!("[\"{r}\", \"1\"]")).unwrap();
+    let out = fornax(&[sub("verify"), &vk(name), &wrong, &proof]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("wrong-public.json") && text(&out).contains("not a field element"), "{}", text(&out));
+    std::fs::write(&wrong, "[\"1\"]").unwrap();
+    let out = fornax(&[sub("verify"), &vk(name), &wrong, &proof]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("expects 2"), "{}", text(&out));
+}
+
+/// Where the payload of section `id` starts in a binfile.
+fn section_offset(bytes: &[u8], id: u32) -> usize {
+    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    let mut pos = 12;
+    loop {
+        let size = u64::from_le_bytes(bytes[pos + 4..pos + 12].try_into().unwrap()) as usize;
+        if word(pos) == id {
+            return pos + 12;
+        }
+        pos += 12 + size;
+    }
+}
+
+#[test]
+fn malformed_keys_and_witnesses_give_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (proof, public) = (tmp.path().join("p.json"), tmp.path().join("q.json"));
+    let zkey = std::fs::read(circuit("poseidon_preimage", "zkey")).unwrap();
+    let wtns = std::fs::read(circuit("poseidon_preimage", "wtns")).unwrap();
+
+    let truncated = tmp.path().join("truncated.zkey");
+    std::fs::write(&truncated, &zkey[..zkey.len() / 2]).unwrap();
+    let out = fornax(&[sub("prove"), &truncated, &circuit("poseidon_preimage", "wtns"), &proof, &public]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("truncated.zkey") && text(&out).contains("truncated"), "{}", text(&out));
+
+    let garbage = tmp.path().join("garbage.wtns");
+    std::fs::write(&garbage, b"this is not a witness file at all").unwrap();
+    let out = fornax(&[sub("prove"), &circuit("poseidon_preimage", "zkey"), &garbage, &proof, &public]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("garbage.wtns") && text(&out).contains("not a .wtns file"), "{}", text(&out));
+
+    let short = tmp.path().join("short.wtns");
+    std::fs::write(&short, &wtns[..wtns.len() - 7]).unwrap();
+    let out = fornax(&[sub("prove"), &circuit("poseidon_preimage", "zkey"), &short, &proof, &public]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("short.wtns"), "{}", text(&out));
+
+    // A witness for the other circuit.
+    let out = fornax(&[sub("prove"), &circuit("merkle_inclusion", "zkey"), &circuit("poseidon_preimage", "wtns"), &proof, &public]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("another circuit"), "{}", text(&out));
+
+    // A zkey with one byte of an H point corrupted.
+    let mut corrupt = zkey.clone();
+    let at = section_offset(&zkey, 9) + 70;
+    corrupt[at] ^= 0x77;
+    let bad = tmp.path().join("corrupt.zkey");
+    std::fs::write(&bad, &corrupt).unwrap();
+    let out = fornax(&[sub("prove"), &bad, &circuit("poseidon_preimage", "wtns"), &proof, &public]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("corrupt.zkey") && text(&out).contains("section 9 (H), point #1"), "{}", text(&out));
+
+    // A missing file.
+    let out = fornax(&[sub("prove"), &tmp.path().join("nope.zkey"), &garbage, &proof, &public]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("nope.zkey"), "{}", text(&out));
+}
+
+#[test]
+fn fornax_keys_and_verification_keys_match_snarkjs() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in CIRCUITS {
+        // Fornax reads snarkjs's key exactly as snarkjs does.
+        let ours = tmp.path().join(format!("{name}.vk.json"));
+        assert!(fornax(&[sub("export-vk"), &circuit(name, "zkey"), &ours]).status.success());
+        let a: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ours).unwrap()).unwrap();
+        let b: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(vk(name)).unwrap()).unwrap();
+        for field in ["nPublic", "vk_alpha_1", "vk_beta_2", "vk_gamma_2", "vk_delta_2", "IC"] {
+            assert_eq!(a[field], b[field], "{name}: {field} differs from snarkjs's export");
+        }
+
+        // A key written by fornax's (insecure) dev setup is read by snarkjs, and the proofs
+        // made with it verify there.
+        let zkey = tmp.path().join(format!("{name}.dev.zkey"));
+        let out = fornax(&[sub("dev-setup"), &circuit(name, "r1cs"), &zkey]);
+        assert!(out.status.success(), "{}", text(&out));
+        let svk = tmp.path().join(format!("{name}.dev.vk.json"));
+        let out = snarkjs(&[sub("zkey"), sub("export"), sub("verificationkey"), &zkey, &svk]);
+        assert!(out.status.success(), "snarkjs cannot read fornax's zkey: {}", text(&out));
+        let (proof, public) = (tmp.path().join("dev.proof.json"), tmp.path().join("dev.public.json"));
+        let out = fornax(&[sub("prove"), &zkey, &circuit(name, "wtns"), &proof, &public]);
+        assert!(out.status.success(), "{}", text(&out));
+        let out = snarkjs(&[sub("groth16"), sub("verify"), &svk, &public, &proof]);
+        assert!(out.status.success(), "snarkjs rejects a proof under fornax's dev key: {}", text(&out));
+        let out = snarkjs(&[sub("groth16"), sub("prove"), &zkey, &circuit(name, "wtns"), &proof, &public]);
+        assert!(out.status.success(), "snarkjs cannot prove with fornax's zkey: {}", text(&out));
+        assert!(fornax(&[sub("verify"), &svk, &public, &proof]).status.success());
+    }
+}
