@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what Fornax's demo and tests need on a Debian machine, idempotently:
+# system packages (apt), the circom/snarkjs toolchain (npm, pinned in ops/js), and checks
+# that a Rust toolchain is present. Safe to run any number of times.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+
+missing=()
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v cc >/dev/null 2>&1 || missing+=(build-essential)
+command -v git >/dev/null 2>&1 || missing+=(git)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]} (apt)" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install Rust (https://rustup.rs) and run again" >&2
+  exit 1
+fi
+
+stamp=ops/js/node_modules/.fornax-installed
+if [ ! -f "$stamp" ] || [ ops/js/package-lock.json -nt "$stamp" ]; then
+  echo "setup: installing snarkjs, circom2, circomlib (npm)" >&2
+  (cd ops/js && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  touch "$stamp"
+fi
