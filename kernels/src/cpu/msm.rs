@@ -26,7 +26,7 @@ const SIGN: u32 = 1 << 31;
 const NAIVE_THRESHOLD: usize = 16;
 
 /// Additions that share one inversion.
-const BATCH: usize = 512;
+const BATCH: usize = 2048;
 
 /// How many sorted entries ahead level 0 prefetches bases.
 const PREFETCH_DISTANCE: usize = 24;
