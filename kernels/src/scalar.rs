@@ -14,17 +14,16 @@ use crate::KernelError;
 /// Bytes of one little-endian Fr integer.
 pub const FR_BYTES: usize = 32;
 
-fn limbs(bytes: &[u8; FR_BYTES]) -> BigInteger256 {
-    let mut l = [0u64; 4];
-    for (i, limb) in l.iter_mut().enumerate() {
-        *limb = u64::from_le_bytes(bytes[8 * i..8 * i + 8].try_into().expect("8 bytes"));
-    }
-    BigInteger256::new(l)
+/// The 256-bit integer whose little-endian bytes these are (no range check).
+pub fn bigint_from_le_bytes(bytes: &[u8; FR_BYTES]) -> BigInteger256 {
+    BigInteger256::new(std::array::from_fn(|i| {
+        u64::from_le_bytes(bytes[8 * i..8 * i + 8].try_into().expect("8 bytes"))
+    }))
 }
 
 /// The field element with this little-endian value, or `None` if the value is ≥ r.
 pub fn fr_from_le_bytes(bytes: &[u8; FR_BYTES]) -> Option<Fr> {
-    Fr::from_bigint(limbs(bytes))
+    Fr::from_bigint(bigint_from_le_bytes(bytes))
 }
 
 /// The field element `value mod r` for any 256-bit little-endian value.

@@ -1,8 +1,8 @@
 //! circom's `.r1cs` constraint systems: header (section 1), constraints (2), wire labels (3).
 
 use ark_bn254::Fr;
-use ark_ff::{BigInteger256, PrimeField};
-use fornax_kernels::scalar::fr_from_le_bytes;
+use ark_ff::PrimeField;
+use fornax_kernels::scalar::{bigint_from_le_bytes, fr_from_le_bytes};
 
 use crate::binfile::{self, BinFile, Reader};
 use crate::ProverError;
@@ -45,8 +45,7 @@ impl R1cs {
         if fs != 32 {
             return Err(r.error(format!("field elements of {fs} bytes; BN254 needs 32")));
         }
-        let p = r.take(32)?;
-        let prime = BigInteger256::new(std::array::from_fn(|i| u64::from_le_bytes(p[8 * i..8 * i + 8].try_into().expect("8"))));
+        let prime = bigint_from_le_bytes(r.take(32)?.try_into().expect("32 bytes"));
         if prime != Fr::MODULUS {
             return Err(r.error("the circuit is over another field than BN254's scalar field (compile with -p bn128)"));
         }

@@ -2,8 +2,8 @@
 //! section 2 (the values, little endian, canonical form).
 
 use ark_bn254::Fr;
-use ark_ff::{BigInteger256, PrimeField};
-use fornax_kernels::scalar::{fr_to_le_bytes, frs_from_le_bytes};
+use ark_ff::PrimeField;
+use fornax_kernels::scalar::{bigint_from_le_bytes, fr_to_le_bytes, frs_from_le_bytes};
 use fornax_kernels::KernelError;
 
 use crate::binfile::{self, BinFile, Reader};
@@ -23,8 +23,7 @@ pub fn from_bytes(file: &str, bytes: &[u8]) -> Result<Vec<Fr>, ProverError> {
     if n8 != 32 {
         return Err(r.error(format!("field elements of {n8} bytes; BN254 needs 32")));
     }
-    let prime: [u8; 32] = r.take(32)?.try_into().expect("32 bytes");
-    let prime = BigInteger256::new(std::array::from_fn(|i| u64::from_le_bytes(prime[8 * i..8 * i + 8].try_into().expect("8"))));
+    let prime = bigint_from_le_bytes(r.take(32)?.try_into().expect("32 bytes"));
     if prime != Fr::MODULUS {
         return Err(r.error("the witness is over another field than BN254's scalar field"));
     }

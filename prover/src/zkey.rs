@@ -11,6 +11,8 @@ use ark_ec::AffineRepr;
 use ark_ff::{BigInteger256, PrimeField, Zero};
 use rayon::prelude::*;
 
+use fornax_kernels::scalar::bigint_from_le_bytes;
+
 use crate::binfile::{self, BinFile, Reader};
 use crate::verify::VerifyingKey;
 use crate::ProverError;
@@ -72,13 +74,14 @@ pub struct ProvingKey {
     pub h: Vec<G1Affine>,
 }
 
-fn limbs(b: &[u8]) -> [u64; 4] {
-    std::array::from_fn(|i| u64::from_le_bytes(b[8 * i..8 * i + 8].try_into().expect("8 bytes")))
+/// The 256-bit little-endian integer in the first 32 bytes of `b`.
+fn limbs(b: &[u8]) -> BigInteger256 {
+    bigint_from_le_bytes(b[..32].try_into().expect("32 bytes"))
 }
 
 /// An Fq stored in Montgomery form; `None` if the representation is not below q.
 fn fq_mont(b: &[u8]) -> Option<Fq> {
-    let l = BigInteger256::new(limbs(b));
+    let l = limbs(b);
     (l < Fq::MODULUS).then(|| Fq::new_unchecked(l))
 }
 
@@ -183,11 +186,11 @@ impl ProvingKey {
 
         let mut r = Reader::new(file, "2 (Groth16 header)", bin.section(2, "Groth16 header")?);
         let n8q = r.u32()? as usize;
-        if n8q != 32 || BigInteger256::new(limbs(r.take(32)?)) != Fq::MODULUS {
+        if n8q != 32 || limbs(r.take(32)?) != Fq::MODULUS {
             return Err(r.error("base field is not BN254's (bn128)"));
         }
         let n8r = r.u32()? as usize;
-        if n8r != 32 || BigInteger256::new(limbs(r.take(32)?)) != Fr::MODULUS {
+        if n8r != 32 || limbs(r.take(32)?) != Fr::MODULUS {
             return Err(r.error("scalar field is not BN254's (bn128)"));
         }
         let n_vars = r.u32()? as usize;
@@ -242,7 +245,7 @@ impl ProvingKey {
                 if signal as usize >= n_vars {
                     return Err(bad(format!("signal {signal} is not among the {n_vars} wires")));
                 }
-                let stored = BigInteger256::new(limbs(&b[12..44]));
+                let stored = limbs(&b[12..44]);
                 if stored >= Fr::MODULUS {
                     return Err(bad("value is not below r".into()));
                 }
