@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# README's demo: compile the sample circom circuits, prove them with fornax, verify the
-# proofs with snarkjs (and fornax), and print the timings next to snarkjs's own prover.
+# README's demo: compile the sample circom circuits, prove them with fornax (the witness
+# computed in-process from circom's circuit.wasm and the input JSON), verify the proofs
+# with snarkjs (and fornax), and print the timings next to snarkjs's own prover.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -15,7 +16,8 @@ for name in poseidon_preimage merkle_inclusion; do
   dir="$fixtures/$name"
   echo "== $name (zkey $(du -h "$dir/$name.zkey" | cut -f1))"
   t0=$(ms)
-  "$fornax" prove "$dir/$name.zkey" "$dir/$name.wtns" "$out/$name.proof.json" "$out/$name.public.json"
+  "$fornax" prove "$dir/$name.zkey" "$dir/${name}_js/$name.wasm" "$out/$name.proof.json" "$out/$name.public.json" \
+    --input "$dir/input.json" --r1cs "$dir/$name.r1cs"
   t1=$(ms)
   "$snarkjs" groth16 verify "$dir/verification_key.json" "$out/$name.public.json" "$out/$name.proof.json"
   t2=$(ms)

@@ -22,7 +22,10 @@ fn groth16(c: &mut Criterion) {
         let n_constraints = fx.r1cs.constraints.len();
         let key = exec.prepare("bench.zkey", fx.key).expect("prepare");
         group.bench_with_input(BenchmarkId::new("fornax", log), &log, |b, _| {
-            b.iter(|| exec.prove(&key, fx.witness.clone(), &mut rng).expect("proof"))
+            b.iter(|| {
+                exec.prove(&key, fx.witness.clone(), &mut rng)
+                    .expect("proof")
+            })
         });
         group.bench_with_input(BenchmarkId::new("ark-groth16", log), &log, |b, _| {
             b.iter(|| {

@@ -22,7 +22,9 @@ fn ntt(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("fornax", log), &log, |bench, _| {
             bench.iter(|| cpu.ntt(&domain, &mut a, NttKind::Forward).expect("ntt"))
         });
-        group.bench_with_input(BenchmarkId::new("arkworks", log), &log, |bench, _| bench.iter(|| ark.fft_in_place(&mut b)));
+        group.bench_with_input(BenchmarkId::new("arkworks", log), &log, |bench, _| {
+            bench.iter(|| ark.fft_in_place(&mut b))
+        });
     }
     group.finish();
 }

@@ -32,7 +32,8 @@ impl R1CSToQAP for CircomReduction {
         num_constraints: usize,
         full_assignment: &[F],
     ) -> R1CSResult<Vec<F>> {
-        let domain = D::new(num_constraints + num_inputs).ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
+        let domain =
+            D::new(num_constraints + num_inputs).ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
         let n = domain.size();
         let mut a = vec![F::zero(); n];
         let mut b = vec![F::zero(); n];
@@ -40,15 +41,21 @@ impl R1CSToQAP for CircomReduction {
             a[i] = evaluate_constraint(at, full_assignment);
             b[i] = evaluate_constraint(bt, full_assignment);
         }
-        a[num_constraints..num_constraints + num_inputs].clone_from_slice(&full_assignment[..num_inputs]);
+        a[num_constraints..num_constraints + num_inputs]
+            .clone_from_slice(&full_assignment[..num_inputs]);
         let mut c: Vec<F> = a.iter().zip(&b).map(|(x, y)| *x * y).collect();
-        let shift = F::get_root_of_unity(2 * n as u64).ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
+        let shift =
+            F::get_root_of_unity(2 * n as u64).ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
         for v in [&mut a, &mut b, &mut c] {
             domain.ifft_in_place(v);
             D::distribute_powers_and_mul_by_const(v, shift, F::one());
             domain.fft_in_place(v);
         }
-        Ok(a.iter().zip(&b).zip(&c).map(|((x, y), z)| *x * y - z).collect())
+        Ok(a.iter()
+            .zip(&b)
+            .zip(&c)
+            .map(|((x, y), z)| *x * y - z)
+            .collect())
     }
 
     /// `L_{2i+1}(t)/δ` over the domain of size 2n, for `i < n` with `n = max_power + 1`
@@ -61,9 +68,12 @@ impl R1CSToQAP for CircomReduction {
     ) -> Result<Vec<F>, SynthesisError> {
         let n = (max_power + 1).next_power_of_two();
         let big = 2 * n;
-        let omega = F::get_root_of_unity(big as u64).ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
+        let omega =
+            F::get_root_of_unity(big as u64).ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
         let z = t.pow([big as u64]) - F::one();
-        let big_inv = F::from(big as u64).inverse().ok_or(SynthesisError::Unsatisfiable)?;
+        let big_inv = F::from(big as u64)
+            .inverse()
+            .ok_or(SynthesisError::Unsatisfiable)?;
         (0..n)
             .map(|i| {
                 let x = omega.pow([(2 * i + 1) as u64]);
@@ -96,7 +106,12 @@ pub fn to_ark_key(pk: &ProvingKey) -> ark_groth16::ProvingKey<Bn254> {
 
 /// The A, B and C matrices of an R1CS in ark-relations' layout.
 pub fn ark_matrices(r1cs: &R1cs) -> Vec<Matrix<Fr>> {
-    let lc = |terms: &Vec<(u32, Fr)>| terms.iter().map(|(w, c)| (*c, *w as usize)).collect::<Vec<_>>();
+    let lc = |terms: &Vec<(u32, Fr)>| {
+        terms
+            .iter()
+            .map(|(w, c)| (*c, *w as usize))
+            .collect::<Vec<_>>()
+    };
     let mut m = vec![Vec::new(), Vec::new(), Vec::new()];
     for (a, b, c) in &r1cs.constraints {
         m[0].push(lc(a));
@@ -105,4 +120,3 @@ pub fn ark_matrices(r1cs: &R1cs) -> Vec<Matrix<Fr>> {
     }
     m
 }
-

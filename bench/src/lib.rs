@@ -85,7 +85,10 @@ fn compare<T: PartialEq + std::fmt::Debug>(
 pub fn msm_inputs(log: u32, seed: u64) -> (Vec<G1Affine>, Vec<Fr>) {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let n = 1usize << log;
-    (random_points(&mut rng, n, PointShape::Distinct), random_scalars(&mut rng, n, ScalarShape::Uniform))
+    (
+        random_points(&mut rng, n, PointShape::Distinct),
+        random_scalars(&mut rng, n, ScalarShape::Uniform),
+    )
 }
 
 /// G1 MSM of `2^log` uniform terms: Fornax's CPU backend (bases resident) against
@@ -172,7 +175,9 @@ pub fn groth16(log: u32, reps: usize, seed: u64) -> Row {
         "ark-groth16 (circom reduction)",
         reps,
         || {
-            let (proof, _, _) = exec.prove(&key, fx.witness.clone(), &mut rng).expect("fornax proof");
+            let (proof, _, _) = exec
+                .prove(&key, fx.witness.clone(), &mut rng)
+                .expect("fornax proof");
             fornax_prover::verify(&vk, &public, &proof).expect("shapes match")
         },
         || {
@@ -187,7 +192,11 @@ pub fn groth16(log: u32, reps: usize, seed: u64) -> Row {
                 &fx.witness,
             )
             .expect("ark proof");
-            let p = fornax_prover::Proof { a: proof.a, b: proof.b, c: proof.c };
+            let p = fornax_prover::Proof {
+                a: proof.a,
+                b: proof.b,
+                c: proof.c,
+            };
             fornax_prover::verify(&vk, &public, &p).expect("shapes match")
         },
     )

@@ -79,7 +79,10 @@ impl KernelError {
     /// Whether retrying the job (possibly on another device) may succeed; `false` means the
     /// input itself is wrong and the task should fail.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, KernelError::OutOfMemory { .. } | KernelError::Device { .. })
+        matches!(
+            self,
+            KernelError::OutOfMemory { .. } | KernelError::Device { .. }
+        )
     }
 }
 
@@ -155,14 +158,22 @@ impl<C> Clone for Bases<C> {
 
 impl<C> fmt::Debug for Bases<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Bases").field("owner", &self.owner).field("len", &self.len).finish()
+        f.debug_struct("Bases")
+            .field("owner", &self.owner)
+            .field("len", &self.len)
+            .finish()
     }
 }
 
 impl<C> Bases<C> {
     /// Wraps a backend's resident representation. Only backends call this.
     pub fn new(owner: BackendId, len: usize, resident: Arc<dyn Any + Send + Sync>) -> Self {
-        Bases { owner, len, resident, _curve: PhantomData }
+        Bases {
+            owner,
+            len,
+            resident,
+            _curve: PhantomData,
+        }
     }
 
     /// Number of bases.
@@ -183,12 +194,17 @@ impl<C> Bases<C> {
     /// The backend's resident representation, if `this` owns it and it has type `T`.
     pub fn resident<T: Any + Send + Sync>(&self, this: &BackendId) -> Result<&T, KernelError> {
         if &self.owner != this {
-            return Err(KernelError::ForeignHandle { owner: self.owner.clone(), this: this.clone() });
+            return Err(KernelError::ForeignHandle {
+                owner: self.owner.clone(),
+                this: this.clone(),
+            });
         }
-        self.resident.downcast_ref::<T>().ok_or_else(|| KernelError::Device {
-            device: this.clone(),
-            message: "bases handle holds data of an unexpected type".into(),
-        })
+        self.resident
+            .downcast_ref::<T>()
+            .ok_or_else(|| KernelError::Device {
+                device: this.clone(),
+                message: "bases handle holds data of an unexpected type".into(),
+            })
     }
 }
 
@@ -202,14 +218,21 @@ pub struct NttDomain {
 
 impl fmt::Debug for NttDomain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NttDomain").field("owner", &self.owner).field("log_size", &self.log_size).finish()
+        f.debug_struct("NttDomain")
+            .field("owner", &self.owner)
+            .field("log_size", &self.log_size)
+            .finish()
     }
 }
 
 impl NttDomain {
     /// Wraps a backend's resident twiddles. Only backends call this.
     pub fn new(owner: BackendId, log_size: u32, resident: Arc<dyn Any + Send + Sync>) -> Self {
-        NttDomain { owner, log_size, resident }
+        NttDomain {
+            owner,
+            log_size,
+            resident,
+        }
     }
 
     /// log2 of the size.
@@ -242,12 +265,17 @@ impl NttDomain {
     /// The backend's resident representation, if `this` owns it and it has type `T`.
     pub fn resident<T: Any + Send + Sync>(&self, this: &BackendId) -> Result<&T, KernelError> {
         if &self.owner != this {
-            return Err(KernelError::ForeignHandle { owner: self.owner.clone(), this: this.clone() });
+            return Err(KernelError::ForeignHandle {
+                owner: self.owner.clone(),
+                this: this.clone(),
+            });
         }
-        self.resident.downcast_ref::<T>().ok_or_else(|| KernelError::Device {
-            device: this.clone(),
-            message: "NTT domain handle holds data of an unexpected type".into(),
-        })
+        self.resident
+            .downcast_ref::<T>()
+            .ok_or_else(|| KernelError::Device {
+                device: this.clone(),
+                message: "NTT domain handle holds data of an unexpected type".into(),
+            })
     }
 }
 
@@ -276,7 +304,9 @@ impl NttKind {
     /// Checks that a coset shift is usable (non-zero).
     pub fn validate(&self) -> Result<(), KernelError> {
         match self.shift() {
-            Some(g) if g.inverse().is_none() => Err(KernelError::InvalidArgument("coset shift must be non-zero")),
+            Some(g) if g.inverse().is_none() => {
+                Err(KernelError::InvalidArgument("coset shift must be non-zero"))
+            }
             _ => Ok(()),
         }
     }
@@ -298,12 +328,20 @@ pub trait MsmBackend: Send + Sync {
     fn msm_g2(&self, bases: &Bases<G2>, scalars: &[Fr]) -> Result<G2Projective, KernelError>;
 
     /// Several G1 MSMs over the same bases, one result per scalar vector.
-    fn msm_g1_batch(&self, bases: &Bases<G1>, scalars: &[&[Fr]]) -> Result<Vec<G1Projective>, KernelError> {
+    fn msm_g1_batch(
+        &self,
+        bases: &Bases<G1>,
+        scalars: &[&[Fr]],
+    ) -> Result<Vec<G1Projective>, KernelError> {
         scalars.iter().map(|s| self.msm_g1(bases, s)).collect()
     }
 
     /// Several G2 MSMs over the same bases, one result per scalar vector.
-    fn msm_g2_batch(&self, bases: &Bases<G2>, scalars: &[&[Fr]]) -> Result<Vec<G2Projective>, KernelError> {
+    fn msm_g2_batch(
+        &self,
+        bases: &Bases<G2>,
+        scalars: &[&[Fr]],
+    ) -> Result<Vec<G2Projective>, KernelError> {
         scalars.iter().map(|s| self.msm_g2(bases, s)).collect()
     }
 }
@@ -317,14 +355,26 @@ pub trait NttBackend: Send + Sync {
     fn ntt(&self, domain: &NttDomain, values: &mut [Fr], kind: NttKind) -> Result<(), KernelError>;
 
     /// Transforms several vectors of the domain's size.
-    fn ntt_batch(&self, domain: &NttDomain, values: &mut [&mut [Fr]], kind: NttKind) -> Result<(), KernelError> {
-        values.iter_mut().try_for_each(|v| self.ntt(domain, v, kind))
+    fn ntt_batch(
+        &self,
+        domain: &NttDomain,
+        values: &mut [&mut [Fr]],
+        kind: NttKind,
+    ) -> Result<(), KernelError> {
+        values
+            .iter_mut()
+            .try_for_each(|v| self.ntt(domain, v, kind))
     }
 
     /// Evaluations on the domain → evaluations on the coset `shift·{ω^i}` of the same
     /// polynomial: the inverse NTT followed by a coset NTT. Groth16's H polynomial uses this
     /// three times per proof; a backend may fuse the two steps.
-    fn evals_to_coset(&self, domain: &NttDomain, values: &mut [Fr], shift: Fr) -> Result<(), KernelError> {
+    fn evals_to_coset(
+        &self,
+        domain: &NttDomain,
+        values: &mut [Fr],
+        shift: Fr,
+    ) -> Result<(), KernelError> {
         self.ntt(domain, values, NttKind::Inverse)?;
         self.ntt(domain, values, NttKind::CosetForward(shift))
     }
@@ -339,7 +389,10 @@ pub trait Backend: MsmBackend + NttBackend {
 /// Checks an NTT call's length against its domain.
 pub fn check_ntt_len(domain: &NttDomain, values: &[Fr]) -> Result<(), KernelError> {
     if values.len() != domain.size() {
-        return Err(KernelError::SizeMismatch { domain: domain.size(), values: values.len() });
+        return Err(KernelError::SizeMismatch {
+            domain: domain.size(),
+            values: values.len(),
+        });
     }
     Ok(())
 }
@@ -347,7 +400,10 @@ pub fn check_ntt_len(domain: &NttDomain, values: &[Fr]) -> Result<(), KernelErro
 /// Checks an MSM call's length against its bases.
 pub fn check_msm_len<C>(bases: &Bases<C>, scalars: &[Fr]) -> Result<(), KernelError> {
     if scalars.len() > bases.len() {
-        return Err(KernelError::LengthMismatch { bases: bases.len(), scalars: scalars.len() });
+        return Err(KernelError::LengthMismatch {
+            bases: bases.len(),
+            scalars: scalars.len(),
+        });
     }
     Ok(())
 }
@@ -355,7 +411,10 @@ pub fn check_msm_len<C>(bases: &Bases<C>, scalars: &[Fr]) -> Result<(), KernelEr
 /// Checks a requested domain size against the field's 2-adicity.
 pub fn check_log_size(log_size: u32) -> Result<(), KernelError> {
     if log_size > MAX_NTT_LOG_SIZE {
-        return Err(KernelError::DomainTooLarge { log_size, max: MAX_NTT_LOG_SIZE });
+        return Err(KernelError::DomainTooLarge {
+            log_size,
+            max: MAX_NTT_LOG_SIZE,
+        });
     }
     Ok(())
 }

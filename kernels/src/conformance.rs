@@ -89,7 +89,11 @@ pub fn random_scalars(rng: &mut impl Rng, n: usize, shape: ScalarShape) -> Vec<F
 
 /// Random points of the given shape. Points are generated cheaply as a random walk over a
 /// few random points, so large inputs are quick to make.
-pub fn random_points<C: SWCurveConfig>(rng: &mut impl Rng, n: usize, shape: PointShape) -> Vec<Affine<C>>
+pub fn random_points<C: SWCurveConfig>(
+    rng: &mut impl Rng,
+    n: usize,
+    shape: PointShape,
+) -> Vec<Affine<C>>
 where
     C::ScalarField: UniformRand,
 {
@@ -109,42 +113,79 @@ where
 }
 
 /// An independent reference: plain double-and-add for small inputs, arkworks for large.
-pub fn reference_msm<C: SWCurveConfig<ScalarField = Fr>>(bases: &[Affine<C>], scalars: &[Fr]) -> Projective<C> {
+pub fn reference_msm<C: SWCurveConfig<ScalarField = Fr>>(
+    bases: &[Affine<C>],
+    scalars: &[Fr],
+) -> Projective<C> {
     if scalars.len() <= 64 {
-        bases.iter().zip(scalars).fold(Projective::zero(), |acc, (p, s)| acc + p.mul_bigint(s.into_bigint()))
+        bases
+            .iter()
+            .zip(scalars)
+            .fold(Projective::zero(), |acc, (p, s)| {
+                acc + p.mul_bigint(s.into_bigint())
+            })
     } else {
         Projective::<C>::msm(&bases[..scalars.len()], scalars).expect("equal lengths")
     }
 }
 
 fn fail(backend: &dyn Backend, seed: u64, case: String, detail: String) -> Result<(), String> {
-    Err(format!("backend {}: {case} failed (seed {seed}): {detail}", backend.info().id))
+    Err(format!(
+        "backend {}: {case} failed (seed {seed}): {detail}",
+        backend.info().id
+    ))
 }
 
 /// G1 MSM of `n` terms with the given shapes, against the reference.
-pub fn check_msm_g1(backend: &dyn Backend, seed: u64, n: usize, s: ScalarShape, p: PointShape) -> Result<(), String> {
+pub fn check_msm_g1(
+    backend: &dyn Backend,
+    seed: u64,
+    n: usize,
+    s: ScalarShape,
+    p: PointShape,
+) -> Result<(), String> {
     let mut rng = rng(seed, n as u64 * 31 + s as u64 * 7 + p as u64);
     let bases: Vec<G1Affine> = random_points(&mut rng, n, p);
     let scalars = random_scalars(&mut rng, n, s);
     let handle = backend.upload_g1(&bases).map_err(|e| e.to_string())?;
-    let got = backend.msm_g1(&handle, &scalars).map_err(|e| e.to_string())?;
+    let got = backend
+        .msm_g1(&handle, &scalars)
+        .map_err(|e| e.to_string())?;
     let want: G1Projective = reference_msm(&bases, &scalars);
     if got != want {
-        return fail(backend, seed, format!("G1 MSM n={n} {s:?} {p:?}"), "result differs from the reference".into());
+        return fail(
+            backend,
+            seed,
+            format!("G1 MSM n={n} {s:?} {p:?}"),
+            "result differs from the reference".into(),
+        );
     }
     Ok(())
 }
 
 /// G2 MSM of `n` terms with the given shapes, against the reference.
-pub fn check_msm_g2(backend: &dyn Backend, seed: u64, n: usize, s: ScalarShape, p: PointShape) -> Result<(), String> {
+pub fn check_msm_g2(
+    backend: &dyn Backend,
+    seed: u64,
+    n: usize,
+    s: ScalarShape,
+    p: PointShape,
+) -> Result<(), String> {
     let mut rng = rng(seed, 1 << 40 | (n as u64 * 31 + s as u64 * 7 + p as u64));
     let bases: Vec<G2Affine> = random_points(&mut rng, n, p);
     let scalars = random_scalars(&mut rng, n, s);
     let handle = backend.upload_g2(&bases).map_err(|e| e.to_string())?;
-    let got = backend.msm_g2(&handle, &scalars).map_err(|e| e.to_string())?;
+    let got = backend
+        .msm_g2(&handle, &scalars)
+        .map_err(|e| e.to_string())?;
     let want: G2Projective = reference_msm(&bases, &scalars);
     if got != want {
-        return fail(backend, seed, format!("G2 MSM n={n} {s:?} {p:?}"), "result differs from the reference".into());
+        return fail(
+            backend,
+            seed,
+            format!("G2 MSM n={n} {s:?} {p:?}"),
+            "result differs from the reference".into(),
+        );
     }
     Ok(())
 }
@@ -156,19 +197,37 @@ pub fn check_msm_resident_reuse(backend: &dyn Backend, seed: u64) -> Result<(), 
     let n = 1000;
     let bases: Vec<G1Affine> = random_points(&mut rng, n, PointShape::Distinct);
     let handle = backend.upload_g1(&bases).map_err(|e| e.to_string())?;
-    let sets: Vec<Vec<Fr>> = [n, 999, 500, 1].iter().map(|&k| random_scalars(&mut rng, k, ScalarShape::Uniform)).collect();
+    let sets: Vec<Vec<Fr>> = [n, 999, 500, 1]
+        .iter()
+        .map(|&k| random_scalars(&mut rng, k, ScalarShape::Uniform))
+        .collect();
     let refs: Vec<&[Fr]> = sets.iter().map(|s| s.as_slice()).collect();
-    let batch = backend.msm_g1_batch(&handle, &refs).map_err(|e| e.to_string())?;
+    let batch = backend
+        .msm_g1_batch(&handle, &refs)
+        .map_err(|e| e.to_string())?;
     for (k, set) in sets.iter().enumerate() {
         let single = backend.msm_g1(&handle, set).map_err(|e| e.to_string())?;
         let want: G1Projective = reference_msm(&bases, set);
         if single != want || batch[k] != want {
-            return fail(backend, seed, format!("resident G1 bases, MSM #{k} of {} terms", set.len()), "differs".into());
+            return fail(
+                backend,
+                seed,
+                format!("resident G1 bases, MSM #{k} of {} terms", set.len()),
+                "differs".into(),
+            );
         }
     }
     match backend.msm_g1(&handle, &vec![Fr::ONE; n + 1]) {
-        Err(KernelError::LengthMismatch { bases: 1000, scalars: 1001 }) => Ok(()),
-        other => fail(backend, seed, "more scalars than bases".into(), format!("expected LengthMismatch, got {other:?}")),
+        Err(KernelError::LengthMismatch {
+            bases: 1000,
+            scalars: 1001,
+        }) => Ok(()),
+        other => fail(
+            backend,
+            seed,
+            "more scalars than bases".into(),
+            format!("expected LengthMismatch, got {other:?}"),
+        ),
     }
 }
 
@@ -200,12 +259,18 @@ pub fn check_scalar_range(seed: u64) -> Result<(), String> {
         d[3 * 32..4 * 32].copy_from_slice(&bad);
         match scalar::frs_from_le_bytes(&d) {
             Err(KernelError::ScalarOutOfRange { index: 3 }) => {}
-            other => return Err(format!("seed {seed}: value ≥ r #{k} not rejected: {other:?}")),
+            other => {
+                return Err(format!(
+                    "seed {seed}: value ≥ r #{k} not rejected: {other:?}"
+                ))
+            }
         }
         let reduced = scalar::fr_from_le_bytes_reduced(&bad);
         let expect = Fr::from_le_bytes_mod_order(&bad);
         if reduced != expect {
-            return Err(format!("seed {seed}: explicit reduction of value #{k} is wrong"));
+            return Err(format!(
+                "seed {seed}: explicit reduction of value #{k} is wrong"
+            ));
         }
     }
     Ok(())
@@ -239,11 +304,20 @@ pub fn reference_ntt(values: &[Fr], kind: NttKind) -> Vec<Fr> {
             w *= g;
         }
     };
-    let forward = |v: &[Fr]| if n <= 64 { naive_ntt(v, root) } else { domain.fft(v) };
+    let forward = |v: &[Fr]| {
+        if n <= 64 {
+            naive_ntt(v, root)
+        } else {
+            domain.fft(v)
+        }
+    };
     let inverse = |v: &[Fr]| {
         if n <= 64 {
             let n_inv = Fr::from(n as u64).inverse().expect("n < r");
-            naive_ntt(v, root.inverse().expect("non-zero")).into_iter().map(|x| x * n_inv).collect()
+            naive_ntt(v, root.inverse().expect("non-zero"))
+                .into_iter()
+                .map(|x| x * n_inv)
+                .collect()
         } else {
             domain.ifft(v)
         }
@@ -281,22 +355,48 @@ pub fn check_ntt(backend: &dyn Backend, seed: u64, log_size: u32) -> Result<(), 
     ];
     for kind in kinds {
         let mut got = input.clone();
-        backend.ntt(&domain, &mut got, kind).map_err(|e| e.to_string())?;
+        backend
+            .ntt(&domain, &mut got, kind)
+            .map_err(|e| e.to_string())?;
         if got != reference_ntt(&input, kind) {
-            return fail(backend, seed, format!("NTT 2^{log_size} {kind:?}"), "differs from the reference".into());
+            return fail(
+                backend,
+                seed,
+                format!("NTT 2^{log_size} {kind:?}"),
+                "differs from the reference".into(),
+            );
         }
     }
     let mut round = input.clone();
-    backend.ntt(&domain, &mut round, NttKind::Forward).map_err(|e| e.to_string())?;
-    backend.ntt(&domain, &mut round, NttKind::Inverse).map_err(|e| e.to_string())?;
+    backend
+        .ntt(&domain, &mut round, NttKind::Forward)
+        .map_err(|e| e.to_string())?;
+    backend
+        .ntt(&domain, &mut round, NttKind::Inverse)
+        .map_err(|e| e.to_string())?;
     if round != input {
-        return fail(backend, seed, format!("NTT 2^{log_size} round trip"), "inverse(forward(x)) != x".into());
+        return fail(
+            backend,
+            seed,
+            format!("NTT 2^{log_size} round trip"),
+            "inverse(forward(x)) != x".into(),
+        );
     }
     let mut coset = input.clone();
-    backend.evals_to_coset(&domain, &mut coset, shift).map_err(|e| e.to_string())?;
-    let want = reference_ntt(&reference_ntt(&input, NttKind::Inverse), NttKind::CosetForward(shift));
+    backend
+        .evals_to_coset(&domain, &mut coset, shift)
+        .map_err(|e| e.to_string())?;
+    let want = reference_ntt(
+        &reference_ntt(&input, NttKind::Inverse),
+        NttKind::CosetForward(shift),
+    );
     if coset != want {
-        return fail(backend, seed, format!("NTT 2^{log_size} evals_to_coset"), "differs".into());
+        return fail(
+            backend,
+            seed,
+            format!("NTT 2^{log_size} evals_to_coset"),
+            "differs".into(),
+        );
     }
     Ok(())
 }
@@ -305,23 +405,59 @@ pub fn check_ntt(backend: &dyn Backend, seed: u64, log_size: u32) -> Result<(), 
 pub fn check_ntt_batch_and_errors(backend: &dyn Backend, seed: u64) -> Result<(), String> {
     let mut rng = rng(seed, 6000);
     let domain = backend.ntt_domain(8).map_err(|e| e.to_string())?;
-    let mut vs: Vec<Vec<Fr>> = (0..3).map(|_| (0..256).map(|_| Fr::rand(&mut rng)).collect()).collect();
-    let want: Vec<Vec<Fr>> = vs.iter().map(|v| reference_ntt(v, NttKind::Forward)).collect();
+    let mut vs: Vec<Vec<Fr>> = (0..3)
+        .map(|_| (0..256).map(|_| Fr::rand(&mut rng)).collect())
+        .collect();
+    let want: Vec<Vec<Fr>> = vs
+        .iter()
+        .map(|v| reference_ntt(v, NttKind::Forward))
+        .collect();
     let mut refs: Vec<&mut [Fr]> = vs.iter_mut().map(|v| v.as_mut_slice()).collect();
-    backend.ntt_batch(&domain, &mut refs, NttKind::Forward).map_err(|e| e.to_string())?;
+    backend
+        .ntt_batch(&domain, &mut refs, NttKind::Forward)
+        .map_err(|e| e.to_string())?;
     if vs != want {
-        return fail(backend, seed, "batched NTT".into(), "differs from single transforms".into());
+        return fail(
+            backend,
+            seed,
+            "batched NTT".into(),
+            "differs from single transforms".into(),
+        );
     }
     let mut short = vec![Fr::ONE; 255];
-    if !matches!(backend.ntt(&domain, &mut short, NttKind::Forward), Err(KernelError::SizeMismatch { .. })) {
-        return fail(backend, seed, "NTT of wrong length".into(), "not refused".into());
+    if !matches!(
+        backend.ntt(&domain, &mut short, NttKind::Forward),
+        Err(KernelError::SizeMismatch { .. })
+    ) {
+        return fail(
+            backend,
+            seed,
+            "NTT of wrong length".into(),
+            "not refused".into(),
+        );
     }
     let mut ok = vec![Fr::ONE; 256];
-    if !matches!(backend.ntt(&domain, &mut ok, NttKind::CosetForward(Fr::zero())), Err(KernelError::InvalidArgument(_))) {
-        return fail(backend, seed, "coset NTT with zero shift".into(), "not refused".into());
+    if !matches!(
+        backend.ntt(&domain, &mut ok, NttKind::CosetForward(Fr::zero())),
+        Err(KernelError::InvalidArgument(_))
+    ) {
+        return fail(
+            backend,
+            seed,
+            "coset NTT with zero shift".into(),
+            "not refused".into(),
+        );
     }
-    if !matches!(backend.ntt_domain(29), Err(KernelError::DomainTooLarge { .. })) {
-        return fail(backend, seed, "NTT domain of 2^29".into(), "not refused".into());
+    if !matches!(
+        backend.ntt_domain(29),
+        Err(KernelError::DomainTooLarge { .. })
+    ) {
+        return fail(
+            backend,
+            seed,
+            "NTT domain of 2^29".into(),
+            "not refused".into(),
+        );
     }
     Ok(())
 }
@@ -334,7 +470,12 @@ pub fn check_identity_results(backend: &dyn Backend, seed: u64) -> Result<(), St
     let h = backend.upload_g1(&bases).map_err(|e| e.to_string())?;
     let got = backend.msm_g1(&h, &scalars).map_err(|e| e.to_string())?;
     if !got.is_zero() {
-        return fail(backend, seed, "MSM over points at infinity".into(), "not the identity".into());
+        return fail(
+            backend,
+            seed,
+            "MSM over points at infinity".into(),
+            "not the identity".into(),
+        );
     }
     let got = backend.msm_g1(&h, &[]).map_err(|e| e.to_string())?;
     if !got.into_affine().is_zero() {

@@ -16,7 +16,9 @@ impl DeviceRegistry {
     /// Probes this machine. Today that is the CPU; GPU and FPGA backends add themselves here
     /// when their probe finds a device, and never panic when none is found.
     pub fn discover() -> Self {
-        DeviceRegistry { backends: vec![Arc::new(CpuBackend::new())] }
+        DeviceRegistry {
+            backends: vec![Arc::new(CpuBackend::new())],
+        }
     }
 
     /// A registry holding exactly these backends (for tests and custom set-ups).

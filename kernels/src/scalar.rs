@@ -39,8 +39,9 @@ pub fn frs_from_le_bytes(data: &[u8]) -> Result<Vec<Fr>, KernelError> {
     let chunks = data.chunks(FR_BYTES);
     let mut out = Vec::with_capacity(chunks.len());
     for (index, chunk) in chunks.enumerate() {
-        let bytes: &[u8; FR_BYTES] =
-            chunk.try_into().map_err(|_| KernelError::ScalarOutOfRange { index })?;
+        let bytes: &[u8; FR_BYTES] = chunk
+            .try_into()
+            .map_err(|_| KernelError::ScalarOutOfRange { index })?;
         out.push(fr_from_le_bytes(bytes).ok_or(KernelError::ScalarOutOfRange { index })?);
     }
     Ok(out)

@@ -11,8 +11,12 @@ const SHAPES: [ScalarShape; 6] = [
     ScalarShape::SmallNegative,
     ScalarShape::Mixed,
 ];
-const POINTS: [PointShape; 4] =
-    [PointShape::Distinct, PointShape::WithInfinity, PointShape::Repeated, PointShape::Negations];
+const POINTS: [PointShape; 4] = [
+    PointShape::Distinct,
+    PointShape::WithInfinity,
+    PointShape::Repeated,
+    PointShape::Negations,
+];
 
 #[test]
 fn msm_g1_all_sizes_and_shapes() {
@@ -32,9 +36,17 @@ fn msm_g1_large() {
     let seed = conformance::seed_from_env("msm_g1_large");
     let cpu = CpuBackend::new();
     for n in [1 << 16, (1 << 16) + 3] {
-        conformance::check_msm_g1(&cpu, seed, n, ScalarShape::Uniform, PointShape::Distinct).unwrap();
+        conformance::check_msm_g1(&cpu, seed, n, ScalarShape::Uniform, PointShape::Distinct)
+            .unwrap();
     }
-    conformance::check_msm_g1(&cpu, seed, 1 << 15, ScalarShape::Mixed, PointShape::WithInfinity).unwrap();
+    conformance::check_msm_g1(
+        &cpu,
+        seed,
+        1 << 15,
+        ScalarShape::Mixed,
+        PointShape::WithInfinity,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -48,7 +60,14 @@ fn msm_g2_all_sizes_and_shapes() {
             }
         }
     }
-    conformance::check_msm_g2(&cpu, seed, 1 << 13, ScalarShape::Uniform, PointShape::Distinct).unwrap();
+    conformance::check_msm_g2(
+        &cpu,
+        seed,
+        1 << 13,
+        ScalarShape::Uniform,
+        PointShape::Distinct,
+    )
+    .unwrap();
 }
 
 #[test]

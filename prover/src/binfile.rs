@@ -16,25 +16,40 @@ pub struct BinFile<'a> {
 
 impl<'a> BinFile<'a> {
     /// Parses the container, checking the magic and that every section lies within the file.
-    pub fn parse(file: &str, bytes: &'a [u8], magic: &[u8; 4], max_version: u32) -> Result<Self, ProverError> {
+    pub fn parse(
+        file: &str,
+        bytes: &'a [u8],
+        magic: &[u8; 4],
+        max_version: u32,
+    ) -> Result<Self, ProverError> {
         let err = |p: String| ProverError::format(file, p);
         let kind = String::from_utf8_lossy(magic).to_string();
         if bytes.len() < 12 {
-            return Err(err(format!("too short to be a .{kind} file ({} bytes)", bytes.len())));
+            return Err(err(format!(
+                "too short to be a .{kind} file ({} bytes)",
+                bytes.len()
+            )));
         }
         if &bytes[0..4] != magic {
-            return Err(err(format!("not a .{kind} file (magic {:?})", String::from_utf8_lossy(&bytes[0..4]))));
+            return Err(err(format!(
+                "not a .{kind} file (magic {:?})",
+                String::from_utf8_lossy(&bytes[0..4])
+            )));
         }
         let version = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
         if version == 0 || version > max_version {
-            return Err(err(format!(".{kind} version {version} is not supported (at most {max_version})")));
+            return Err(err(format!(
+                ".{kind} version {version} is not supported (at most {max_version})"
+            )));
         }
         let count = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
         let mut pos = 12usize;
         let mut sections = HashMap::new();
         for k in 0..count {
             if bytes.len() < pos + 12 {
-                return Err(err(format!("truncated: header of section #{k} (of {count}) is missing at byte {pos}")));
+                return Err(err(format!(
+                    "truncated: header of section #{k} (of {count}) is missing at byte {pos}"
+                )));
             }
             let id = u32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4 bytes"));
             let size = u64::from_le_bytes(bytes[pos + 4..pos + 12].try_into().expect("8 bytes"));
@@ -50,15 +65,18 @@ impl<'a> BinFile<'a> {
             }
             pos = end;
         }
-        Ok(BinFile { file: file.to_string(), version, sections })
+        Ok(BinFile {
+            file: file.to_string(),
+            version,
+            sections,
+        })
     }
 
     /// The payload of section `id`, or an error naming it.
     pub fn section(&self, id: u32, name: &str) -> Result<&'a [u8], ProverError> {
-        self.sections
-            .get(&id)
-            .copied()
-            .ok_or_else(|| ProverError::format(&self.file, format!("section {id} ({name}) is missing")))
+        self.sections.get(&id).copied().ok_or_else(|| {
+            ProverError::format(&self.file, format!("section {id} ({name}) is missing"))
+        })
     }
 
     /// The file name, for error messages.
@@ -78,7 +96,12 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// Reads section `section` of `file`.
     pub fn new(file: &'a str, section: &'a str, bytes: &'a [u8]) -> Self {
-        Reader { file, section, bytes, pos: 0 }
+        Reader {
+            file,
+            section,
+            bytes,
+            pos: 0,
+        }
     }
 
     /// The next `n` bytes.
@@ -102,12 +125,16 @@ impl<'a> Reader<'a> {
 
     /// A little-endian u32.
     pub fn u32(&mut self) -> Result<u32, ProverError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
 
     /// A little-endian u64.
     pub fn u64(&mut self) -> Result<u64, ProverError> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
 
     /// Bytes not yet read.
@@ -138,5 +165,8 @@ pub fn write(magic: &[u8; 4], version: u32, sections: &[(u32, Vec<u8>)]) -> Vec<
 
 /// Reads a whole file, with the error naming it.
 pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>, ProverError> {
-    std::fs::read(path).map_err(|source| ProverError::Io { file: path.display().to_string(), source })
+    std::fs::read(path).map_err(|source| ProverError::Io {
+        file: path.display().to_string(),
+        source,
+    })
 }

@@ -42,7 +42,10 @@ pub enum ProverError {
 impl ProverError {
     /// Builds a [`ProverError::Format`].
     pub fn format(file: impl Into<String>, problem: impl Into<String>) -> Self {
-        ProverError::Format { file: file.into(), problem: problem.into() }
+        ProverError::Format {
+            file: file.into(),
+            problem: problem.into(),
+        }
     }
 
     /// Whether retrying (perhaps on another device) may help; `false` means the input is bad.

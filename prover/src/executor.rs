@@ -41,14 +41,23 @@ impl Rows {
             entries[next[c.row as usize]] = (c.signal, c.value);
             next[c.row as usize] += 1;
         }
-        Rows { starts: counts, entries }
+        Rows {
+            starts: counts,
+            entries,
+        }
     }
 
     /// `out[row] = Σ value·w[signal]` over the row's entries.
     fn evaluate(&self, w: &[Fr], out: &mut [Fr]) {
-        out.par_iter_mut().enumerate().with_min_len(1 << 10).for_each(|(row, o)| {
-            *o = self.entries[self.starts[row]..self.starts[row + 1]].iter().map(|(s, v)| w[*s as usize] * v).sum();
-        });
+        out.par_iter_mut()
+            .enumerate()
+            .with_min_len(1 << 10)
+            .for_each(|(row, o)| {
+                *o = self.entries[self.starts[row]..self.starts[row + 1]]
+                    .iter()
+                    .map(|(s, v)| w[*s as usize] * v)
+                    .sum();
+            });
     }
 }
 
@@ -76,13 +85,41 @@ pub struct PreparedKey {
 impl PreparedKey {
     /// Uploads the key's bases and twiddles to `backend`. `name` identifies the key in errors.
     /// The key's point vectors are released as they are uploaded.
-    pub fn new(name: &str, key: ProvingKey, backend: Arc<dyn Backend>) -> Result<Self, ProverError> {
-        let shape = Shape { n_vars: key.n_vars, n_public: key.n_public, domain_size: key.domain_size };
+    pub fn new(
+        name: &str,
+        key: ProvingKey,
+        backend: Arc<dyn Backend>,
+    ) -> Result<Self, ProverError> {
+        let shape = Shape {
+            n_vars: key.n_vars,
+            n_public: key.n_public,
+            domain_size: key.domain_size,
+        };
         let rows_a = Rows::new(&key, 0);
         let rows_b = Rows::new(&key, 1);
         let domain = backend.ntt_domain(key.log_domain())?;
-        let ProvingKey { alpha1, beta1, beta2, gamma2, delta1, delta2, ic, a, b1, b2, c, h, .. } = key;
-        let vk = VerifyingKey { alpha1, beta2, gamma2, delta2, ic };
+        let ProvingKey {
+            alpha1,
+            beta1,
+            beta2,
+            gamma2,
+            delta1,
+            delta2,
+            ic,
+            a,
+            b1,
+            b2,
+            c,
+            h,
+            ..
+        } = key;
+        let vk = VerifyingKey {
+            alpha1,
+            beta2,
+            gamma2,
+            delta2,
+            ic,
+        };
         let a = backend.upload_g1(&a)?;
         let b1 = backend.upload_g1(&b1)?;
         let b2 = backend.upload_g2(&b2)?;
@@ -180,22 +217,33 @@ impl LocalExecutor {
         let start = Instant::now();
         let blinding = (Fr::rand(rng), Fr::rand(rng));
         let store: Mutex<HashMap<JobKind, Value>> = Mutex::new(HashMap::new());
-        store.lock().expect("fresh lock").insert(JobKind::Witness, Value::Witness(Arc::new(witness)));
+        store
+            .lock()
+            .expect("fresh lock")
+            .insert(JobKind::Witness, Value::Witness(Arc::new(witness)));
         let timings = Mutex::new(Vec::new());
         for wave in graph.waves() {
             wave.par_iter().try_for_each(|job| {
                 let t = Instant::now();
                 let value = self.run_job(job, key, &store, blinding)?;
-                store.lock().expect("no job panics while holding the lock").insert(job.kind, value);
-                timings.lock().expect("no job panics while holding the lock").push((
-                    job.kind.role(),
-                    key.backend.info().id.to_string(),
-                    t.elapsed(),
-                ));
+                store
+                    .lock()
+                    .expect("no job panics while holding the lock")
+                    .insert(job.kind, value);
+                timings
+                    .lock()
+                    .expect("no job panics while holding the lock")
+                    .push((
+                        job.kind.role(),
+                        key.backend.info().id.to_string(),
+                        t.elapsed(),
+                    ));
                 Ok::<_, ProverError>(())
             })?;
         }
-        let mut store = store.into_inner().expect("no job panics while holding the lock");
+        let mut store = store
+            .into_inner()
+            .expect("no job panics while holding the lock");
         let proof = match store.remove(&JobKind::Assemble) {
             Some(Value::Proof(p)) => p,
             _ => return Err(ProverError::Graph("the graph has no assemble job".into())),
@@ -204,7 +252,10 @@ impl LocalExecutor {
             Some(Value::Witness(w)) => w[1..=key.shape.n_public].to_vec(),
             _ => return Err(ProverError::Graph("the witness went missing".into())),
         };
-        let timings = ProveTimings { jobs: timings.into_inner().expect("unpoisoned"), total: start.elapsed() };
+        let timings = ProveTimings {
+            jobs: timings.into_inner().expect("unpoisoned"),
+            total: start.elapsed(),
+        };
         Ok((proof, public, timings))
     }
 
@@ -223,11 +274,19 @@ impl LocalExecutor {
         };
         let take = |kind: JobKind| match store.lock().expect("unpoisoned").remove(&kind) {
             Some(Value::Scalars(v)) => Ok(v),
-            _ => Err(ProverError::Graph(format!("{}: input {} missing", job.id, kind.role()))),
+            _ => Err(ProverError::Graph(format!(
+                "{}: input {} missing",
+                job.id,
+                kind.role()
+            ))),
         };
         let g1 = |kind: JobKind| match store.lock().expect("unpoisoned").get(&kind) {
             Some(Value::G1(p)) => Ok(*p),
-            _ => Err(ProverError::Graph(format!("{}: input {} missing", job.id, kind.role()))),
+            _ => Err(ProverError::Graph(format!(
+                "{}: input {} missing",
+                job.id,
+                kind.role()
+            ))),
         };
         let take_poly = |p: Poly| {
             let index = match p {
@@ -235,7 +294,11 @@ impl LocalExecutor {
                 Poly::B => 1,
                 Poly::C => 2,
             };
-            match store.lock().expect("unpoisoned").get_mut(&JobKind::Evaluations) {
+            match store
+                .lock()
+                .expect("unpoisoned")
+                .get_mut(&JobKind::Evaluations)
+            {
                 Some(Value::Polys(polys)) => polys[index].take(),
                 _ => None,
             }
@@ -258,7 +321,10 @@ impl LocalExecutor {
                 let w = witness()?;
                 let n = shape.domain_size;
                 let (mut a, mut b) = (vec![Fr::zero(); n], vec![Fr::zero(); n]);
-                rayon::join(|| key.rows_a.evaluate(&w, &mut a), || key.rows_b.evaluate(&w, &mut b));
+                rayon::join(
+                    || key.rows_a.evaluate(&w, &mut a),
+                    || key.rows_b.evaluate(&w, &mut b),
+                );
                 let c: Vec<Fr> = a.par_iter().zip(&b).map(|(x, y)| *x * y).collect();
                 Value::Polys([Some(a), Some(b), Some(c)])
             }
@@ -269,14 +335,24 @@ impl LocalExecutor {
             }
             JobKind::CosetNtt(p) => {
                 let mut v = take(JobKind::Intt(p))?;
-                be.ntt(&key.domain, &mut v, NttKind::CosetForward(key.domain.groth16_coset_shift()))?;
+                be.ntt(
+                    &key.domain,
+                    &mut v,
+                    NttKind::CosetForward(key.domain.groth16_coset_shift()),
+                )?;
                 Value::Scalars(v)
             }
             JobKind::HEvals => {
                 let a = take(JobKind::CosetNtt(Poly::A))?;
                 let b = take(JobKind::CosetNtt(Poly::B))?;
                 let c = take(JobKind::CosetNtt(Poly::C))?;
-                Value::Scalars(a.par_iter().zip(&b).zip(&c).map(|((a, b), c)| *a * b - c).collect())
+                Value::Scalars(
+                    a.par_iter()
+                        .zip(&b)
+                        .zip(&c)
+                        .map(|((a, b), c)| *a * b - c)
+                        .collect(),
+                )
             }
             JobKind::Msm(q) => match q {
                 Query::A => Value::G1(be.msm_g1(&key.a, &witness()?)?),
@@ -286,19 +362,35 @@ impl LocalExecutor {
                 Query::H => Value::G1(be.msm_g1(&key.h, &take(JobKind::HEvals)?)?),
             },
             JobKind::Assemble => {
-                let b2 = match store.lock().expect("unpoisoned").get(&JobKind::Msm(Query::B2)) {
+                let b2 = match store
+                    .lock()
+                    .expect("unpoisoned")
+                    .get(&JobKind::Msm(Query::B2))
+                {
                     Some(Value::G2(p)) => *p,
-                    _ => return Err(ProverError::Graph(format!("{}: input msm-b2 missing", job.id))),
+                    _ => {
+                        return Err(ProverError::Graph(format!(
+                            "{}: input msm-b2 missing",
+                            job.id
+                        )))
+                    }
                 };
                 let delta1 = key.delta1.into_group();
                 let a = key.alpha1 + g1(JobKind::Msm(Query::A))? + delta1 * r;
                 let b = key.beta2 + b2 + key.delta2 * s;
                 let b1 = key.beta1 + g1(JobKind::Msm(Query::B1))? + delta1 * s;
-                let c = g1(JobKind::Msm(Query::C))? + g1(JobKind::Msm(Query::H))? + a * s + b1 * r - delta1 * (r * s);
-                let proof = Proof { a: a.into_affine(), b: b.into_affine(), c: c.into_affine() };
+                let c = g1(JobKind::Msm(Query::C))? + g1(JobKind::Msm(Query::H))? + a * s + b1 * r
+                    - delta1 * (r * s);
+                let proof = Proof {
+                    a: a.into_affine(),
+                    b: b.into_affine(),
+                    c: c.into_affine(),
+                };
                 let w = witness()?;
                 if !verify(&key.vk, &w[1..=shape.n_public], &proof)? {
-                    return Err(ProverError::UnsatisfiedWitness { zkey: key.name.clone() });
+                    return Err(ProverError::UnsatisfiedWitness {
+                        zkey: key.name.clone(),
+                    });
                 }
                 Value::Proof(proof)
             }

@@ -148,13 +148,22 @@ impl JobGraph {
         let vars = shape.n_vars as u64;
         let mut jobs = Vec::new();
         let mut add = |kind: JobKind, deps: Vec<JobKind>, memory_bytes: u64| {
-            jobs.push(Job { id: id(kind), kind, deps: deps.into_iter().map(id).collect(), memory_bytes });
+            jobs.push(Job {
+                id: id(kind),
+                kind,
+                deps: deps.into_iter().map(id).collect(),
+                memory_bytes,
+            });
         };
         add(JobKind::Witness, vec![], vars * fr);
         add(JobKind::Evaluations, vec![JobKind::Witness], 3 * n * fr);
         for q in [Query::A, Query::B1, Query::B2, Query::C] {
             // Digits plus a window's scratch, per concurrently processed window.
-            add(JobKind::Msm(q), vec![JobKind::Witness], vars * (64 + 2 * 80));
+            add(
+                JobKind::Msm(q),
+                vec![JobKind::Witness],
+                vars * (64 + 2 * 80),
+            );
         }
         for p in [Poly::A, Poly::B, Poly::C] {
             add(JobKind::Intt(p), vec![JobKind::Evaluations], n * fr);
@@ -162,16 +171,30 @@ impl JobGraph {
         }
         add(
             JobKind::HEvals,
-            vec![JobKind::CosetNtt(Poly::A), JobKind::CosetNtt(Poly::B), JobKind::CosetNtt(Poly::C)],
+            vec![
+                JobKind::CosetNtt(Poly::A),
+                JobKind::CosetNtt(Poly::B),
+                JobKind::CosetNtt(Poly::C),
+            ],
             n * fr,
         );
-        add(JobKind::Msm(Query::H), vec![JobKind::HEvals], n * (64 + 2 * 80));
+        add(
+            JobKind::Msm(Query::H),
+            vec![JobKind::HEvals],
+            n * (64 + 2 * 80),
+        );
         add(
             JobKind::Assemble,
-            [Query::A, Query::B1, Query::B2, Query::C, Query::H].into_iter().map(JobKind::Msm).collect(),
+            [Query::A, Query::B1, Query::B2, Query::C, Query::H]
+                .into_iter()
+                .map(JobKind::Msm)
+                .collect(),
             0,
         );
-        JobGraph { task: task.to_string(), jobs }
+        JobGraph {
+            task: task.to_string(),
+            jobs,
+        }
     }
 
     /// The job with this id.
@@ -184,7 +207,10 @@ impl JobGraph {
         let mut seen = std::collections::HashSet::new();
         for job in &self.jobs {
             if let Some(d) = job.deps.iter().find(|d| !seen.contains(*d)) {
-                return Err(format!("job {} depends on {d}, which does not come before it", job.id));
+                return Err(format!(
+                    "job {} depends on {d}, which does not come before it",
+                    job.id
+                ));
             }
             if !seen.insert(job.id.clone()) {
                 return Err(format!("job id {} appears twice", job.id));

@@ -98,7 +98,11 @@ fn g2_json(p: &G2Affine) -> Vec<Vec<String>> {
             vec![y.c0.to_string(), y.c1.to_string()],
             vec!["1".into(), "0".into()],
         ],
-        None => vec![vec!["0".into(), "0".into()], vec!["1".into(), "0".into()], vec!["0".into(), "0".into()]],
+        None => vec![
+            vec!["0".into(), "0".into()],
+            vec!["1".into(), "0".into()],
+            vec!["0".into(), "0".into()],
+        ],
     }
 }
 
@@ -153,10 +157,16 @@ fn g2_parse(file: &str, what: &str, v: &[Vec<String>]) -> Result<G2Affine, Prove
 
 fn check_header(file: &str, protocol: &str, curve: &str) -> Result<(), ProverError> {
     if protocol != "groth16" {
-        return Err(ProverError::format(file, format!("protocol {protocol:?} is not groth16")));
+        return Err(ProverError::format(
+            file,
+            format!("protocol {protocol:?} is not groth16"),
+        ));
     }
     if curve != "bn128" && curve != "bn254" {
-        return Err(ProverError::format(file, format!("curve {curve:?} is not bn128")));
+        return Err(ProverError::format(
+            file,
+            format!("curve {curve:?} is not bn128"),
+        ));
     }
     Ok(())
 }
@@ -209,7 +219,11 @@ impl VerificationKeyJson {
         if self.ic.len() != self.n_public + 1 {
             return Err(ProverError::format(
                 file,
-                format!("nPublic is {} but IC holds {} points (expected nPublic + 1)", self.n_public, self.ic.len()),
+                format!(
+                    "nPublic is {} but IC holds {} points (expected nPublic + 1)",
+                    self.n_public,
+                    self.ic.len()
+                ),
             ));
         }
         Ok(VerifyingKey {
@@ -241,10 +255,19 @@ pub fn public_from_json(file: &str, values: &[serde_json::Value]) -> Result<Vec<
             let s = match v {
                 serde_json::Value::String(s) => s.clone(),
                 serde_json::Value::Number(n) if n.is_u64() => n.to_string(),
-                _ => return Err(ProverError::format(file, format!("public signal #{i} is not a decimal string"))),
+                _ => {
+                    return Err(ProverError::format(
+                        file,
+                        format!("public signal #{i} is not a decimal string"),
+                    ))
+                }
             };
-            fr_from_decimal(&s)
-                .ok_or_else(|| ProverError::format(file, format!("public signal #{i} ({s:?}) is not a field element below r")))
+            fr_from_decimal(&s).ok_or_else(|| {
+                ProverError::format(
+                    file,
+                    format!("public signal #{i} ({s:?}) is not a field element below r"),
+                )
+            })
         })
         .collect()
 }
@@ -252,12 +275,20 @@ pub fn public_from_json(file: &str, values: &[serde_json::Value]) -> Result<Vec<
 /// Reads and parses a JSON file into `T`, naming the file in errors.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, ProverError> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| ProverError::Io { file: file.clone(), source })?;
-    serde_json::from_slice(&bytes).map_err(|e| ProverError::format(file, format!("not valid JSON of the expected shape: {e}")))
+    let bytes = std::fs::read(path).map_err(|source| ProverError::Io {
+        file: file.clone(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ProverError::format(file, format!("not valid JSON of the expected shape: {e}"))
+    })
 }
 
 /// Writes `value` as pretty JSON, naming the file in errors.
 pub fn write_json<T: Serialize>(path: &std::path::Path, value: &T) -> Result<(), ProverError> {
     let text = serde_json::to_string_pretty(value).expect("serialisable");
-    std::fs::write(path, text + "\n").map_err(|source| ProverError::Io { file: path.display().to_string(), source })
+    std::fs::write(path, text + "\n").map_err(|source| ProverError::Io {
+        file: path.display().to_string(),
+        source,
+    })
 }

@@ -2,6 +2,7 @@
 //!
 //! * [`zkey`], [`wtns`], [`r1cs`]: snarkjs's and circom's binary formats, parsed with errors
 //!   that name the file and the problem.
+//! * [`witness`]: circom's `circuit.wasm` witness generators, run in-process.
 //! * [`graph`]: a proof as jobs (witness → NTT/iNTT of the H polynomial → MSMs → assemble)
 //!   with deterministic ids, so a scheduler can place them on different devices.
 //! * [`executor`]: runs a graph on this machine's registered backends.
@@ -19,6 +20,7 @@ pub mod r1cs;
 pub mod setup;
 pub mod synthetic;
 pub mod verify;
+pub mod witness;
 pub mod wtns;
 pub mod zkey;
 

@@ -64,16 +64,21 @@ impl R1cs {
             let mut lc = || -> Result<Lc, ProverError> {
                 let terms = r.u32()? as usize;
                 if terms > r.remaining() / 36 {
-                    return Err(r.error(format!("constraint #{k} declares {terms} terms past the end")));
+                    return Err(r.error(format!(
+                        "constraint #{k} declares {terms} terms past the end"
+                    )));
                 }
                 (0..terms)
                     .map(|_| {
                         let wire = r.u32()?;
                         if wire as usize >= n_wires {
-                            return Err(r.error(format!("constraint #{k} names wire {wire} of {n_wires}")));
+                            return Err(
+                                r.error(format!("constraint #{k} names wire {wire} of {n_wires}"))
+                            );
                         }
                         let c: &[u8; 32] = r.take(32)?.try_into().expect("32 bytes");
-                        let c = fr_from_le_bytes(c).ok_or_else(|| r.error(format!("constraint #{k}: coefficient ≥ r")))?;
+                        let c = fr_from_le_bytes(c)
+                            .ok_or_else(|| r.error(format!("constraint #{k}: coefficient ≥ r")))?;
                         Ok((wire, c))
                     })
                     .collect()
@@ -83,13 +88,23 @@ impl R1cs {
             let c = lc()?;
             constraints.push((a, b, c));
         }
-        Ok(R1cs { n_wires, n_pub_out, n_pub_in, n_prv_in, constraints })
+        Ok(R1cs {
+            n_wires,
+            n_pub_out,
+            n_pub_in,
+            n_prv_in,
+            constraints,
+        })
     }
 
     /// Whether `witness` satisfies every constraint; the first failing constraint otherwise.
     pub fn check(&self, witness: &[Fr]) -> Result<(), usize> {
         let eval = |lc: &Lc| lc.iter().map(|(w, c)| witness[*w as usize] * c).sum::<Fr>();
-        match self.constraints.iter().position(|(a, b, c)| eval(a) * eval(b) != eval(c)) {
+        match self
+            .constraints
+            .iter()
+            .position(|(a, b, c)| eval(a) * eval(b) != eval(c))
+        {
             Some(k) => Err(k),
             None => Ok(()),
         }

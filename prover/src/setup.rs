@@ -31,7 +31,11 @@ fn lagrange_at(tau: Fr, n: usize, idx: impl IntoParallelIterator<Item = usize>) 
     let points: Vec<Fr> = idx.into_par_iter().map(|i| omega.pow([i as u64])).collect();
     let mut den: Vec<Fr> = points.par_iter().map(|x| tau - x).collect();
     batch_inversion(&mut den);
-    points.par_iter().zip(den).map(|(x, d)| *x * z * n_inv * d).collect()
+    points
+        .par_iter()
+        .zip(den)
+        .map(|(x, d)| *x * z * n_inv * d)
+        .collect()
 }
 
 /// Generates a proving key for `r1cs` with toxic waste from `rng`. **Insecure**: see the
@@ -41,22 +45,42 @@ pub fn insecure_setup<R: RngCore + CryptoRng>(r1cs: &R1cs, rng: &mut R) -> Provi
     let n_vars = r1cs.n_wires;
     let n_constraints = r1cs.constraints.len();
     let n = domain_size(n_constraints, n_public);
-    let (tau, alpha, beta, gamma, delta) = (Fr::rand(rng), Fr::rand(rng), Fr::rand(rng), Fr::rand(rng), Fr::rand(rng));
+    let (tau, alpha, beta, gamma, delta) = (
+        Fr::rand(rng),
+        Fr::rand(rng),
+        Fr::rand(rng),
+        Fr::rand(rng),
+        Fr::rand(rng),
+    );
 
     let mut coefs = Vec::new();
     for (row, (a, b, _)) in r1cs.constraints.iter().enumerate() {
         for (matrix, lc) in [(0u8, a), (1u8, b)] {
             for &(signal, value) in lc {
-                coefs.push(Coef { matrix, row: row as u32, signal, value });
+                coefs.push(Coef {
+                    matrix,
+                    row: row as u32,
+                    signal,
+                    value,
+                });
             }
         }
     }
     for s in 0..=n_public {
-        coefs.push(Coef { matrix: 0, row: (n_constraints + s) as u32, signal: s as u32, value: Fr::ONE });
+        coefs.push(Coef {
+            matrix: 0,
+            row: (n_constraints + s) as u32,
+            signal: s as u32,
+            value: Fr::ONE,
+        });
     }
 
     let lagrange = lagrange_at(tau, n, 0..n);
-    let (mut u, mut v, mut w) = (vec![Fr::zero(); n_vars], vec![Fr::zero(); n_vars], vec![Fr::zero(); n_vars]);
+    let (mut u, mut v, mut w) = (
+        vec![Fr::zero(); n_vars],
+        vec![Fr::zero(); n_vars],
+        vec![Fr::zero(); n_vars],
+    );
     for c in &coefs {
         let target = if c.matrix == 0 { &mut u } else { &mut v };
         target[c.signal as usize] += c.value * lagrange[c.row as usize];
@@ -70,7 +94,10 @@ pub fn insecure_setup<R: RngCore + CryptoRng>(r1cs: &R1cs, rng: &mut R) -> Provi
     let delta_inv = delta.inverse().expect("random δ is non-zero");
     let combined = |j: usize| beta * u[j] + alpha * v[j] + w[j];
     let ic_scalars: Vec<Fr> = (0..=n_public).map(|j| combined(j) * gamma_inv).collect();
-    let c_scalars: Vec<Fr> = (n_public + 1..n_vars).into_par_iter().map(|j| combined(j) * delta_inv).collect();
+    let c_scalars: Vec<Fr> = (n_public + 1..n_vars)
+        .into_par_iter()
+        .map(|j| combined(j) * delta_inv)
+        .collect();
     let h_scalars: Vec<Fr> = lagrange_at(tau, 2 * n, (0..n).into_par_iter().map(|k| 2 * k + 1))
         .into_par_iter()
         .map(|l| l * delta_inv)

@@ -22,10 +22,24 @@ pub fn chain(n_constraints: usize, rng: &mut impl Rng) -> (R1cs, Vec<Fr>) {
         let k = Fr::rand(rng);
         let x = witness[wire(i) as usize];
         witness.push(x * (x + k));
-        constraints.push((vec![(wire(i), Fr::ONE)], vec![(0, k), (wire(i), Fr::ONE)], vec![(wire(i + 1), Fr::ONE)]));
+        constraints.push((
+            vec![(wire(i), Fr::ONE)],
+            vec![(0, k), (wire(i), Fr::ONE)],
+            vec![(wire(i + 1), Fr::ONE)],
+        ));
     }
     witness[1] = witness[wire(m) as usize];
-    constraints.push((vec![(wire(m), Fr::ONE)], vec![(0, Fr::ONE)], vec![(1, Fr::ONE)]));
-    let r1cs = R1cs { n_wires: witness.len(), n_pub_out: 1, n_pub_in: 1, n_prv_in: 0, constraints };
+    constraints.push((
+        vec![(wire(m), Fr::ONE)],
+        vec![(0, Fr::ONE)],
+        vec![(1, Fr::ONE)],
+    ));
+    let r1cs = R1cs {
+        n_wires: witness.len(),
+        n_pub_out: 1,
+        n_pub_in: 1,
+        n_prv_in: 0,
+        constraints,
+    };
     (r1cs, witness)
 }

@@ -55,7 +55,12 @@ pub fn verify(vk: &VerifyingKey, public: &[Fr], proof: &Proof) -> Result<bool, P
         acc += *p * x;
     }
     let lhs = Bn254::multi_pairing(
-        [(-proof.a.into_group()).into_affine(), vk.alpha1, acc.into_affine(), proof.c],
+        [
+            (-proof.a.into_group()).into_affine(),
+            vk.alpha1,
+            acc.into_affine(),
+            proof.c,
+        ],
         [proof.b, vk.beta2, vk.gamma2, vk.delta2],
     );
     Ok(lhs.is_zero())

@@ -32,17 +32,25 @@ pub fn from_bytes(file: &str, bytes: &[u8]) -> Result<Vec<Fr>, ProverError> {
     if data.len() != count * 32 {
         return Err(ProverError::format(
             file,
-            format!("section 2 holds {} bytes, expected {} for {count} values", data.len(), count * 32),
+            format!(
+                "section 2 holds {} bytes, expected {} for {count} values",
+                data.len(),
+                count * 32
+            ),
         ));
     }
     let values = frs_from_le_bytes(data).map_err(|e| match e {
-        KernelError::ScalarOutOfRange { index } => {
-            ProverError::format(file, format!("witness value #{index} is not below the field modulus"))
-        }
+        KernelError::ScalarOutOfRange { index } => ProverError::format(
+            file,
+            format!("witness value #{index} is not below the field modulus"),
+        ),
         other => ProverError::Kernel(other),
     })?;
     if values.first() != Some(&Fr::from(1u64)) {
-        return Err(ProverError::format(file, "witness value #0 must be 1 (the constant wire)"));
+        return Err(ProverError::format(
+            file,
+            "witness value #0 must be 1 (the constant wire)",
+        ));
     }
     Ok(values)
 }

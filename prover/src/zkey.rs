@@ -159,12 +159,20 @@ fn points<P: Send>(
     if data.len() != count * size {
         return Err(ProverError::format(
             file,
-            format!("section {id} ({name}) holds {} bytes, expected {} for {count} points", data.len(), count * size),
+            format!(
+                "section {id} ({name}) holds {} bytes, expected {} for {count} points",
+                data.len(),
+                count * size
+            ),
         ));
     }
     data.par_chunks(size)
         .enumerate()
-        .map(|(i, b)| parse(b).map_err(|e| ProverError::format(file, format!("section {id} ({name}), point #{i}: {e}"))))
+        .map(|(i, b)| {
+            parse(b).map_err(|e| {
+                ProverError::format(file, format!("section {id} ({name}), point #{i}: {e}"))
+            })
+        })
         .collect()
 }
 
@@ -181,10 +189,17 @@ impl ProvingKey {
         let mut r = Reader::new(file, "1 (protocol)", bin.section(1, "protocol")?);
         let protocol = r.u32()?;
         if protocol != 1 {
-            return Err(ProverError::format(file, format!("protocol {protocol} is not Groth16 (1)")));
+            return Err(ProverError::format(
+                file,
+                format!("protocol {protocol} is not Groth16 (1)"),
+            ));
         }
 
-        let mut r = Reader::new(file, "2 (Groth16 header)", bin.section(2, "Groth16 header")?);
+        let mut r = Reader::new(
+            file,
+            "2 (Groth16 header)",
+            bin.section(2, "Groth16 header")?,
+        );
         let n8q = r.u32()? as usize;
         if n8q != 32 || limbs(r.take(32)?) != Fq::MODULUS {
             return Err(r.error("base field is not BN254's (bn128)"));
@@ -200,7 +215,9 @@ impl ProvingKey {
             return Err(r.error(format!("{n_public} public signals but only {n_vars} wires")));
         }
         if !domain_size.is_power_of_two() || domain_size > 1 << 28 {
-            return Err(r.error(format!("domain size {domain_size} is not a power of two up to 2^28")));
+            return Err(r.error(format!(
+                "domain size {domain_size} is not a power of two up to 2^28"
+            )));
         }
         let g1 = |r: &mut Reader<'_>, what: &str| {
             let b = r.take(G1_BYTES)?;
@@ -233,17 +250,27 @@ impl ProvingKey {
             .par_chunks(COEF_BYTES)
             .enumerate()
             .map(|(i, b)| {
-                let word = |k: usize| u32::from_le_bytes(b[4 * k..4 * k + 4].try_into().expect("4 bytes"));
+                let word =
+                    |k: usize| u32::from_le_bytes(b[4 * k..4 * k + 4].try_into().expect("4 bytes"));
                 let (matrix, row, signal) = (word(0), word(1), word(2));
-                let bad = |what: String| ProverError::format(file, format!("section 4 (coefficients), entry #{i}: {what}"));
+                let bad = |what: String| {
+                    ProverError::format(
+                        file,
+                        format!("section 4 (coefficients), entry #{i}: {what}"),
+                    )
+                };
                 if matrix > 1 {
                     return Err(bad(format!("matrix {matrix} is neither A (0) nor B (1)")));
                 }
                 if row as usize >= domain_size {
-                    return Err(bad(format!("constraint {row} is outside the domain of {domain_size}")));
+                    return Err(bad(format!(
+                        "constraint {row} is outside the domain of {domain_size}"
+                    )));
                 }
                 if signal as usize >= n_vars {
-                    return Err(bad(format!("signal {signal} is not among the {n_vars} wires")));
+                    return Err(bad(format!(
+                        "signal {signal} is not among the {n_vars} wires"
+                    )));
                 }
                 let stored = limbs(&b[12..44]);
                 if stored >= Fr::MODULUS {
@@ -252,7 +279,12 @@ impl ProvingKey {
                 // Stored as v·R²: read as a Montgomery representation it is v·R, whose
                 // canonical value read as a Montgomery representation again is v.
                 let value = Fr::new_unchecked(Fr::new_unchecked(stored).into_bigint());
-                Ok(Coef { matrix: matrix as u8, row, signal, value })
+                Ok(Coef {
+                    matrix: matrix as u8,
+                    row,
+                    signal,
+                    value,
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
 
@@ -359,4 +391,3 @@ impl ProvingKey {
             + self.coefs.len() as u64 * std::mem::size_of::<Coef>() as u64
     }
 }
-

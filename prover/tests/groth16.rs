@@ -5,12 +5,17 @@ use ark_bn254::Fr;
 use ark_ff::UniformRand;
 use fornax_kernels::DeviceRegistry;
 use fornax_prover::json::{ProofJson, VerificationKeyJson};
-use fornax_prover::{setup, synthetic, verify, wtns, JobGraph, LocalExecutor, ProverError, ProvingKey};
+use fornax_prover::{
+    setup, synthetic, verify, wtns, JobGraph, LocalExecutor, ProverError, ProvingKey,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 fn rng() -> ChaCha20Rng {
-    let seed: u64 = std::env::var("FORNAX_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| rand::thread_rng().gen());
+    let seed: u64 = std::env::var("FORNAX_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::thread_rng().gen());
     eprintln!("seed {seed} (replay with FORNAX_SEED={seed})");
     ChaCha20Rng::seed_from_u64(seed)
 }
@@ -32,7 +37,10 @@ fn prove_and_verify_synthetic_circuits() {
         let (proof, public, timings) = exec.prove(&key, witness.clone(), &mut rng).unwrap();
         assert_eq!(public, witness[1..3].to_vec());
         assert!(verify(&vk, &public, &proof).unwrap());
-        assert_eq!(timings.jobs.len(), JobGraph::groth16("x", key.shape()).jobs.len());
+        assert_eq!(
+            timings.jobs.len(),
+            JobGraph::groth16("x", key.shape()).jobs.len()
+        );
         // A wrong public input fails.
         let mut wrong = public.clone();
         wrong[0] += Fr::from(1u64);
@@ -67,14 +75,28 @@ fn witness_that_does_not_satisfy_is_refused() {
 
 #[test]
 fn job_graph_ids_are_deterministic_and_ordered() {
-    let shape = fornax_prover::graph::Shape { n_vars: 10, n_public: 2, domain_size: 16 };
+    let shape = fornax_prover::graph::Shape {
+        n_vars: 10,
+        n_public: 2,
+        domain_size: 16,
+    };
     let g1 = JobGraph::groth16("task-7", shape);
     let g2 = JobGraph::groth16("task-7", shape);
     assert_eq!(g1, g2);
     g1.validate().unwrap();
     let ids: Vec<String> = g1.jobs.iter().map(|j| j.id.0.clone()).collect();
-    for role in ["witness", "intt-a", "coset-ntt-c", "msm-b2", "msm-h", "assemble"] {
-        assert!(ids.contains(&format!("task-7/{role}")), "{role} missing from {ids:?}");
+    for role in [
+        "witness",
+        "intt-a",
+        "coset-ntt-c",
+        "msm-b2",
+        "msm-h",
+        "assemble",
+    ] {
+        assert!(
+            ids.contains(&format!("task-7/{role}")),
+            "{role} missing from {ids:?}"
+        );
     }
     let waves = g1.waves();
     assert_eq!(waves.first().unwrap().len(), 1);
@@ -89,7 +111,9 @@ fn malformed_files_give_clear_errors() {
     let bytes = pk.to_bytes();
     // Truncation anywhere is an error naming the file, never a panic.
     for cut in [0, 3, 11, 20, 700, bytes.len() / 2, bytes.len() - 1] {
-        let err = ProvingKey::from_bytes("cut.zkey", &bytes[..cut]).unwrap_err().to_string();
+        let err = ProvingKey::from_bytes("cut.zkey", &bytes[..cut])
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("cut.zkey: "), "{err}");
     }
     // A flipped byte in a point section is caught (off-curve or out of range).
@@ -100,7 +124,9 @@ fn malformed_files_give_clear_errors() {
     // Witness files.
     let w = wtns::to_bytes(&witness);
     assert_eq!(wtns::from_bytes("w.wtns", &w).unwrap(), witness);
-    let err = wtns::from_bytes("w.wtns", &w[..w.len() - 5]).unwrap_err().to_string();
+    let err = wtns::from_bytes("w.wtns", &w[..w.len() - 5])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("w.wtns") && err.contains("truncated"), "{err}");
     let err = wtns::from_bytes("k.wtns", &bytes).unwrap_err().to_string();
     assert!(err.contains("not a .wtns file"), "{err}");

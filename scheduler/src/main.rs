@@ -6,13 +6,19 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use ark_bn254::Fr;
 use clap::{Parser, Subcommand};
 use fornax_kernels::DeviceRegistry;
 use fornax_prover::json::{self, ProofJson, VerificationKeyJson};
+use fornax_prover::witness::{self, WitnessCalculator};
 use fornax_prover::{r1cs::R1cs, setup, wtns, LocalExecutor, ProvingKey};
 
 #[derive(Parser)]
-#[command(name = "fornax", version, about = "Verifiable computation on GPUs, FPGAs and CPUs: Groth16 over BN254, snarkjs-compatible.")]
+#[command(
+    name = "fornax",
+    version,
+    about = "Verifiable computation on GPUs, FPGAs and CPUs: Groth16 over BN254, snarkjs-compatible."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,16 +27,37 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Proves a witness: `fornax prove circuit.zkey witness.wtns proof.json public.json`
-    /// (rapidsnark's argument order).
+    /// (rapidsnark's argument order), or computes the witness first:
+    /// `fornax prove circuit.zkey circuit.wasm proof.json public.json --input input.json`.
     Prove {
         /// The snarkjs proving key.
         zkey: PathBuf,
-        /// The witness (circom `.wtns`).
+        /// The witness (circom `.wtns`), or circom's witness generator (`circuit.wasm`).
         witness: PathBuf,
         /// Where to write the proof (snarkjs JSON).
         proof: PathBuf,
         /// Where to write the public signals (snarkjs JSON).
         public: PathBuf,
+        /// The circuit's input (circom JSON); required with a `.wasm` witness generator.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// The circuit (`.r1cs`): check the witness against every constraint before proving,
+        /// naming the first one it breaks.
+        #[arg(long)]
+        r1cs: Option<PathBuf>,
+    },
+    /// Computes a witness like `snarkjs wtns calculate`:
+    /// `fornax witness circuit.wasm input.json witness.wtns`.
+    Witness {
+        /// circom's witness generator (`circuit.wasm`).
+        wasm: PathBuf,
+        /// The circuit's input (circom JSON).
+        input: PathBuf,
+        /// Where to write the witness (`.wtns`).
+        out: PathBuf,
+        /// The circuit (`.r1cs`): check the witness against every constraint.
+        #[arg(long)]
+        r1cs: Option<PathBuf>,
     },
     /// Verifies a proof: `fornax verify verification_key.json public.json proof.json`
     /// (snarkjs's argument order). Exit code 0 when valid, 1 when not.
@@ -99,9 +126,52 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Prove { zkey, witness, proof, public } => prove(&zkey, &witness, &proof, &public),
-        Command::Verify { verification_key, public, proof } => verify(&verification_key, &public, &proof),
-        Command::Bench { msm, ntt, groth16, full, reps, seed, json } => {
+        Command::Prove {
+            zkey,
+            witness,
+            proof,
+            public,
+            input,
+            r1cs,
+        } => prove(
+            &zkey,
+            &witness,
+            input.as_deref(),
+            r1cs.as_deref(),
+            &proof,
+            &public,
+        ),
+        Command::Witness {
+            wasm,
+            input,
+            out,
+            r1cs,
+        } => {
+            let t = Instant::now();
+            let w = compute_witness(&wasm, &input, r1cs.as_deref())?;
+            std::fs::write(&out, wtns::to_bytes(&w))
+                .with_context(|| format!("writing {}", out.display()))?;
+            eprintln!(
+                "witness of {} values in {:.1} ms",
+                w.len(),
+                t.elapsed().as_secs_f64() * 1e3
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify {
+            verification_key,
+            public,
+            proof,
+        } => verify(&verification_key, &public, &proof),
+        Command::Bench {
+            msm,
+            ntt,
+            groth16,
+            full,
+            reps,
+            seed,
+            json,
+        } => {
             let plan = if full {
                 fornax_bench::Plan {
                     msm: vec![12, 14, 16, 18, 20],
@@ -111,7 +181,13 @@ fn run(command: Command) -> Result<ExitCode> {
                     seed,
                 }
             } else {
-                fornax_bench::Plan { msm, ntt, groth16, reps, seed }
+                fornax_bench::Plan {
+                    msm,
+                    ntt,
+                    groth16,
+                    reps,
+                    seed,
+                }
             };
             bench(&plan, json.as_deref())
         }
@@ -124,23 +200,99 @@ fn run(command: Command) -> Result<ExitCode> {
             let circuit = R1cs::read(&r1cs)?;
             eprintln!("WARNING: insecure single-party setup; for tests and benchmarks only");
             let pk = setup::insecure_setup(&circuit, &mut rand::rngs::OsRng);
-            std::fs::write(&zkey, pk.to_bytes()).with_context(|| format!("writing {}", zkey.display()))?;
+            std::fs::write(&zkey, pk.to_bytes())
+                .with_context(|| format!("writing {}", zkey.display()))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Devices => {
             for b in DeviceRegistry::discover().backends() {
                 let i = b.info();
-                println!("{}\t{}\t{}\t{} lanes\t{} MiB", i.id, i.kind, i.name, i.parallelism, i.memory_bytes >> 20);
+                println!(
+                    "{}\t{}\t{}\t{} lanes\t{} MiB",
+                    i.id,
+                    i.kind,
+                    i.name,
+                    i.parallelism,
+                    i.memory_bytes >> 20
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn prove(zkey: &Path, witness: &Path, proof: &Path, public: &Path) -> Result<ExitCode> {
+/// Runs `circuit.wasm` on `input.json`; with `r1cs`, checks the witness against the circuit.
+fn compute_witness(wasm: &Path, input: &Path, r1cs: Option<&Path>) -> Result<Vec<Fr>> {
+    let input_name = input.display().to_string();
+    let json: serde_json::Value = json::read_json(input)?;
+    let inputs = witness::parse_inputs(&input_name, &json)?;
+    let mut calc = WitnessCalculator::read(wasm)?;
+    let w = calc.calculate(&input_name, &inputs)?;
+    if let Some(path) = r1cs {
+        check_witness(
+            path,
+            &w,
+            &format!(
+                "the witness computed by {} from {}",
+                wasm.display(),
+                input.display()
+            ),
+        )?;
+    }
+    Ok(w)
+}
+
+/// Checks `w` against the constraints in `r1cs`; `what` names the witness in errors.
+fn check_witness(r1cs: &Path, w: &[Fr], what: &str) -> Result<()> {
+    let circuit = R1cs::read(r1cs)?;
+    if circuit.n_wires != w.len() {
+        bail!(
+            "{what} has {} values but {} has {} wires (another circuit?)",
+            w.len(),
+            r1cs.display(),
+            circuit.n_wires
+        );
+    }
+    if let Err(k) = circuit.check(w) {
+        bail!("{what} breaks constraint #{k} of {}", r1cs.display());
+    }
+    Ok(())
+}
+
+fn prove(
+    zkey: &Path,
+    witness: &Path,
+    input: Option<&Path>,
+    r1cs: Option<&Path>,
+    proof: &Path,
+    public: &Path,
+) -> Result<ExitCode> {
     let t = Instant::now();
     let pk = ProvingKey::read(zkey)?;
-    let w = wtns::read(witness)?;
+    let is_wasm = std::fs::File::open(witness)
+        .and_then(|mut f| {
+            let mut magic = [0u8; 4];
+            std::io::Read::read_exact(&mut f, &mut magic).map(|_| magic == *b"\0asm")
+        })
+        .unwrap_or(false);
+    let w = match (is_wasm, input) {
+        (true, Some(input)) => compute_witness(witness, input, r1cs)?,
+        (true, None) => bail!(
+            "{} is a witness generator: give the circuit's input with --input input.json",
+            witness.display()
+        ),
+        (false, Some(_)) => bail!(
+            "--input needs circom's circuit.wasm in place of the witness, not {}",
+            witness.display()
+        ),
+        (false, None) => {
+            let w = wtns::read(witness)?;
+            if let Some(path) = r1cs {
+                check_witness(path, &w, &witness.display().to_string())?;
+            }
+            w
+        }
+    };
     let load = t.elapsed();
     let exec = LocalExecutor::new(DeviceRegistry::discover());
     let t = Instant::now();
@@ -180,7 +332,13 @@ fn verify(vk: &Path, public: &Path, proof: &Path) -> Result<ExitCode> {
     let proof_json: ProofJson = json::read_json(proof)?;
     let p = proof_json.to_proof(&proof.display().to_string())?;
     if inputs.len() != key.n_public() {
-        bail!("{} holds {} public signals but {} expects {}", public.display(), inputs.len(), vk.display(), key.n_public());
+        bail!(
+            "{} holds {} public signals but {} expects {}",
+            public.display(),
+            inputs.len(),
+            vk.display(),
+            key.n_public()
+        );
     }
     if fornax_prover::verify(&key, &inputs, &p)? {
         println!("OK: the proof is valid");
@@ -195,7 +353,10 @@ fn bench(plan: &fornax_bench::Plan, json_out: Option<&Path>) -> Result<ExitCode>
     let cpu = fornax_kernels::CpuBackend::new();
     let info = fornax_kernels::Backend::info(&cpu).clone();
     println!("device: {} ({} threads)", info.name, info.parallelism);
-    println!("{:<8} {:>5} {:>12} {:>12} {:>8}  baseline", "bench", "size", "fornax", "baseline", "speedup");
+    println!(
+        "{:<8} {:>5} {:>12} {:>12} {:>8}  baseline",
+        "bench", "size", "fornax", "baseline", "speedup"
+    );
     let rows = fornax_bench::run(plan, |r| {
         println!(
             "{:<8} {:>5} {:>10.2}ms {:>10.2}ms {:>7.2}x  {}",
@@ -223,7 +384,8 @@ fn bench(plan: &fornax_bench::Plan, json_out: Option<&Path>) -> Result<ExitCode>
             "command": std::env::args().collect::<Vec<_>>().join(" "),
             "rows": rows,
         });
-        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n").with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

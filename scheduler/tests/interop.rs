@@ -9,21 +9,34 @@ use std::sync::OnceLock;
 const CIRCUITS: [&str; 2] = ["poseidon_preimage", "merkle_inclusion"];
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 /// The fixture directory built (or found cached) by `ops/circuits.sh`.
 fn fixtures() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let out = Command::new("bash").arg(root().join("ops/circuits.sh")).current_dir(root()).output().expect("bash runs");
+        let out = Command::new("bash")
+            .arg(root().join("ops/circuits.sh"))
+            .current_dir(root())
+            .output()
+            .expect("bash runs");
         assert!(
             out.status.success(),
             "ops/circuits.sh failed (run ops/setup.sh first): {}",
             String::from_utf8_lossy(&out.stderr)
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
-        root().join(stdout.lines().last().expect("the script prints the directory").trim())
+        root().join(
+            stdout
+                .lines()
+                .last()
+                .expect("the script prints the directory")
+                .trim(),
+        )
     })
 }
 
@@ -36,18 +49,28 @@ fn vk(name: &str) -> PathBuf {
 }
 
 fn fornax(args: &[&Path]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_fornax")).args(args).output().expect("fornax runs");
+    let out = Command::new(env!("CARGO_BIN_EXE_fornax"))
+        .args(args)
+        .output()
+        .expect("fornax runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "fornax panicked: {stderr}");
     out
 }
 
 fn snarkjs(args: &[&Path]) -> Output {
-    Command::new(root().join("ops/js/node_modules/.bin/snarkjs")).args(args).output().expect("snarkjs runs")
+    Command::new(root().join("ops/js/node_modules/.bin/snarkjs"))
+        .args(args)
+        .output()
+        .expect("snarkjs runs")
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn sub(s: &str) -> &Path {
@@ -60,24 +83,55 @@ fn fornax_proofs_verify_with_snarkjs_and_snarkjs_proofs_with_fornax() {
     for name in CIRCUITS {
         let proof = tmp.path().join(format!("{name}.proof.json"));
         let public = tmp.path().join(format!("{name}.public.json"));
-        let out = fornax(&[sub("prove"), &circuit(name, "zkey"), &circuit(name, "wtns"), &proof, &public]);
+        let out = fornax(&[
+            sub("prove"),
+            &circuit(name, "zkey"),
+            &circuit(name, "wtns"),
+            &proof,
+            &public,
+        ]);
         assert!(out.status.success(), "fornax prove {name}: {}", text(&out));
         let out = snarkjs(&[sub("groth16"), sub("verify"), &vk(name), &public, &proof]);
-        assert!(out.status.success() && text(&out).contains("OK"), "snarkjs rejects fornax's {name} proof: {}", text(&out));
+        assert!(
+            out.status.success() && text(&out).contains("OK"),
+            "snarkjs rejects fornax's {name} proof: {}",
+            text(&out)
+        );
         let out = fornax(&[sub("verify"), &vk(name), &public, &proof]);
-        assert!(out.status.success(), "fornax rejects its own {name} proof: {}", text(&out));
+        assert!(
+            out.status.success(),
+            "fornax rejects its own {name} proof: {}",
+            text(&out)
+        );
 
         let sproof = tmp.path().join(format!("{name}.snarkjs-proof.json"));
         let spublic = tmp.path().join(format!("{name}.snarkjs-public.json"));
-        let out = snarkjs(&[sub("groth16"), sub("prove"), &circuit(name, "zkey"), &circuit(name, "wtns"), &sproof, &spublic]);
+        let out = snarkjs(&[
+            sub("groth16"),
+            sub("prove"),
+            &circuit(name, "zkey"),
+            &circuit(name, "wtns"),
+            &sproof,
+            &spublic,
+        ]);
         assert!(out.status.success(), "snarkjs prove {name}: {}", text(&out));
         assert_eq!(
-            std::fs::read_to_string(&public).unwrap().split_whitespace().collect::<String>(),
-            std::fs::read_to_string(&spublic).unwrap().split_whitespace().collect::<String>(),
+            std::fs::read_to_string(&public)
+                .unwrap()
+                .split_whitespace()
+                .collect::<String>(),
+            std::fs::read_to_string(&spublic)
+                .unwrap()
+                .split_whitespace()
+                .collect::<String>(),
             "public signals differ"
         );
         let out = fornax(&[sub("verify"), &vk(name), &spublic, &sproof]);
-        assert!(out.status.success(), "fornax rejects snarkjs's {name} proof: {}", text(&out));
+        assert!(
+            out.status.success(),
+            "fornax rejects snarkjs's {name} proof: {}",
+            text(&out)
+        );
     }
 }
 
@@ -87,11 +141,26 @@ fn tampered_proofs_and_wrong_public_inputs_are_rejected() {
     let name = "merkle_inclusion";
     let proof = tmp.path().join("proof.json");
     let public = tmp.path().join("public.json");
-    assert!(fornax(&[sub("prove"), &circuit(name, "zkey"), &circuit(name, "wtns"), &proof, &public]).status.success());
-    let original: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&proof).unwrap()).unwrap();
+    assert!(fornax(&[
+        sub("prove"),
+        &circuit(name, "zkey"),
+        &circuit(name, "wtns"),
+        &proof,
+        &public
+    ])
+    .status
+    .success());
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&proof).unwrap()).unwrap();
 
     // Change one character of each coordinate in turn: the proof must never verify.
-    for (field, path) in [("pi_a", vec![0usize]), ("pi_a", vec![1]), ("pi_c", vec![0]), ("pi_b", vec![0, 1]), ("pi_b", vec![1, 0])] {
+    for (field, path) in [
+        ("pi_a", vec![0usize]),
+        ("pi_a", vec![1]),
+        ("pi_c", vec![0]),
+        ("pi_b", vec![0, 1]),
+        ("pi_b", vec![1, 0]),
+    ] {
         let mut p = original.clone();
         let mut v = &mut p[field];
         for i in &path {
@@ -103,14 +172,27 @@ fn tampered_proofs_and_wrong_public_inputs_are_rejected() {
         let tampered = tmp.path().join("tampered.json");
         std::fs::write(&tampered, serde_json::to_string(&p).unwrap()).unwrap();
         let out = fornax(&[sub("verify"), &vk(name), &public, &tampered]);
-        assert!(!out.status.success(), "a proof with {field}{path:?} changed verified");
-        assert!(text(&out).contains("tampered.json") || text(&out).contains("INVALID"), "unclear message: {}", text(&out));
-        assert!(!snarkjs(&[sub("groth16"), sub("verify"), &vk(name), &public, &tampered]).status.success());
+        assert!(
+            !out.status.success(),
+            "a proof with {field}{path:?} changed verified"
+        );
+        assert!(
+            text(&out).contains("tampered.json") || text(&out).contains("INVALID"),
+            "unclear message: {}",
+            text(&out)
+        );
+        assert!(
+            !snarkjs(&[sub("groth16"), sub("verify"), &vk(name), &public, &tampered])
+                .status
+                .success()
+        );
     }
 
     // A wrong public input: the proof does not verify, exit code 1.
-    let mut values: Vec<String> = serde_json::from_str(&std::fs::read_to_string(&public).unwrap()).unwrap();
-    values[0] = (values[0].parse::<u128>().map(|v| (v + 1).to_string())).unwrap_or_else(|_| "7".into());
+    let mut values: Vec<String> =
+        serde_json::from_str(&std::fs::read_to_string(&public).unwrap()).unwrap();
+    values[0] =
+        (values[0].parse::<u128>().map(|v| (v + 1).to_string())).unwrap_or_else(|_| "7".into());
     let wrong = tmp.path().join("wrong-public.json");
     std::fs::write(&wrong, serde_json::to_string(&values).unwrap()).unwrap();
     let out = fornax(&[sub("verify"), &vk(name), &wrong, &proof]);
@@ -122,7 +204,11 @@ fn tampered_proofs_and_wrong_public_inputs_are_rejected() {
     std::fs::write(&wrong, format!("[\"{r}\", \"1\"]")).unwrap();
     let out = fornax(&[sub("verify"), &vk(name), &wrong, &proof]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("wrong-public.json") && text(&out).contains("not a field element"), "{}", text(&out));
+    assert!(
+        text(&out).contains("wrong-public.json") && text(&out).contains("not a field element"),
+        "{}",
+        text(&out)
+    );
     std::fs::write(&wrong, "[\"1\"]").unwrap();
     let out = fornax(&[sub("verify"), &vk(name), &wrong, &proof]);
     assert_eq!(out.status.code(), Some(2));
@@ -151,24 +237,56 @@ fn malformed_keys_and_witnesses_give_clear_errors() {
 
     let truncated = tmp.path().join("truncated.zkey");
     std::fs::write(&truncated, &zkey[..zkey.len() / 2]).unwrap();
-    let out = fornax(&[sub("prove"), &truncated, &circuit("poseidon_preimage", "wtns"), &proof, &public]);
+    let out = fornax(&[
+        sub("prove"),
+        &truncated,
+        &circuit("poseidon_preimage", "wtns"),
+        &proof,
+        &public,
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("truncated.zkey") && text(&out).contains("truncated"), "{}", text(&out));
+    assert!(
+        text(&out).contains("truncated.zkey") && text(&out).contains("truncated"),
+        "{}",
+        text(&out)
+    );
 
     let garbage = tmp.path().join("garbage.wtns");
     std::fs::write(&garbage, b"this is not a witness file at all").unwrap();
-    let out = fornax(&[sub("prove"), &circuit("poseidon_preimage", "zkey"), &garbage, &proof, &public]);
+    let out = fornax(&[
+        sub("prove"),
+        &circuit("poseidon_preimage", "zkey"),
+        &garbage,
+        &proof,
+        &public,
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("garbage.wtns") && text(&out).contains("not a .wtns file"), "{}", text(&out));
+    assert!(
+        text(&out).contains("garbage.wtns") && text(&out).contains("not a .wtns file"),
+        "{}",
+        text(&out)
+    );
 
     let short = tmp.path().join("short.wtns");
     std::fs::write(&short, &wtns[..wtns.len() - 7]).unwrap();
-    let out = fornax(&[sub("prove"), &circuit("poseidon_preimage", "zkey"), &short, &proof, &public]);
+    let out = fornax(&[
+        sub("prove"),
+        &circuit("poseidon_preimage", "zkey"),
+        &short,
+        &proof,
+        &public,
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("short.wtns"), "{}", text(&out));
 
     // A witness for the other circuit.
-    let out = fornax(&[sub("prove"), &circuit("merkle_inclusion", "zkey"), &circuit("poseidon_preimage", "wtns"), &proof, &public]);
+    let out = fornax(&[
+        sub("prove"),
+        &circuit("merkle_inclusion", "zkey"),
+        &circuit("poseidon_preimage", "wtns"),
+        &proof,
+        &public,
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("another circuit"), "{}", text(&out));
 
@@ -178,12 +296,28 @@ fn malformed_keys_and_witnesses_give_clear_errors() {
     corrupt[at] ^= 0x77;
     let bad = tmp.path().join("corrupt.zkey");
     std::fs::write(&bad, &corrupt).unwrap();
-    let out = fornax(&[sub("prove"), &bad, &circuit("poseidon_preimage", "wtns"), &proof, &public]);
+    let out = fornax(&[
+        sub("prove"),
+        &bad,
+        &circuit("poseidon_preimage", "wtns"),
+        &proof,
+        &public,
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("corrupt.zkey") && text(&out).contains("section 9 (H), point #1"), "{}", text(&out));
+    assert!(
+        text(&out).contains("corrupt.zkey") && text(&out).contains("section 9 (H), point #1"),
+        "{}",
+        text(&out)
+    );
 
     // A missing file.
-    let out = fornax(&[sub("prove"), &tmp.path().join("nope.zkey"), &garbage, &proof, &public]);
+    let out = fornax(&[
+        sub("prove"),
+        &tmp.path().join("nope.zkey"),
+        &garbage,
+        &proof,
+        &public,
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("nope.zkey"), "{}", text(&out));
 }
@@ -194,11 +328,25 @@ fn fornax_keys_and_verification_keys_match_snarkjs() {
     for name in CIRCUITS {
         // Fornax reads snarkjs's key exactly as snarkjs does.
         let ours = tmp.path().join(format!("{name}.vk.json"));
-        assert!(fornax(&[sub("export-vk"), &circuit(name, "zkey"), &ours]).status.success());
-        let a: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ours).unwrap()).unwrap();
-        let b: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(vk(name)).unwrap()).unwrap();
-        for field in ["nPublic", "vk_alpha_1", "vk_beta_2", "vk_gamma_2", "vk_delta_2", "IC"] {
-            assert_eq!(a[field], b[field], "{name}: {field} differs from snarkjs's export");
+        assert!(fornax(&[sub("export-vk"), &circuit(name, "zkey"), &ours])
+            .status
+            .success());
+        let a: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&ours).unwrap()).unwrap();
+        let b: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(vk(name)).unwrap()).unwrap();
+        for field in [
+            "nPublic",
+            "vk_alpha_1",
+            "vk_beta_2",
+            "vk_gamma_2",
+            "vk_delta_2",
+            "IC",
+        ] {
+            assert_eq!(
+                a[field], b[field],
+                "{name}: {field} differs from snarkjs's export"
+            );
         }
 
         // A key written by fornax's (insecure) dev setup is read by snarkjs, and the proofs
@@ -207,15 +355,233 @@ fn fornax_keys_and_verification_keys_match_snarkjs() {
         let out = fornax(&[sub("dev-setup"), &circuit(name, "r1cs"), &zkey]);
         assert!(out.status.success(), "{}", text(&out));
         let svk = tmp.path().join(format!("{name}.dev.vk.json"));
-        let out = snarkjs(&[sub("zkey"), sub("export"), sub("verificationkey"), &zkey, &svk]);
-        assert!(out.status.success(), "snarkjs cannot read fornax's zkey: {}", text(&out));
-        let (proof, public) = (tmp.path().join("dev.proof.json"), tmp.path().join("dev.public.json"));
+        let out = snarkjs(&[
+            sub("zkey"),
+            sub("export"),
+            sub("verificationkey"),
+            &zkey,
+            &svk,
+        ]);
+        assert!(
+            out.status.success(),
+            "snarkjs cannot read fornax's zkey: {}",
+            text(&out)
+        );
+        let (proof, public) = (
+            tmp.path().join("dev.proof.json"),
+            tmp.path().join("dev.public.json"),
+        );
         let out = fornax(&[sub("prove"), &zkey, &circuit(name, "wtns"), &proof, &public]);
         assert!(out.status.success(), "{}", text(&out));
         let out = snarkjs(&[sub("groth16"), sub("verify"), &svk, &public, &proof]);
-        assert!(out.status.success(), "snarkjs rejects a proof under fornax's dev key: {}", text(&out));
-        let out = snarkjs(&[sub("groth16"), sub("prove"), &zkey, &circuit(name, "wtns"), &proof, &public]);
-        assert!(out.status.success(), "snarkjs cannot prove with fornax's zkey: {}", text(&out));
-        assert!(fornax(&[sub("verify"), &svk, &public, &proof]).status.success());
+        assert!(
+            out.status.success(),
+            "snarkjs rejects a proof under fornax's dev key: {}",
+            text(&out)
+        );
+        let out = snarkjs(&[
+            sub("groth16"),
+            sub("prove"),
+            &zkey,
+            &circuit(name, "wtns"),
+            &proof,
+            &public,
+        ]);
+        assert!(
+            out.status.success(),
+            "snarkjs cannot prove with fornax's zkey: {}",
+            text(&out)
+        );
+        assert!(fornax(&[sub("verify"), &svk, &public, &proof])
+            .status
+            .success());
     }
+}
+
+/// A fresh random input for `name`, as circom JSON; the seed is printed by the caller.
+fn random_input(name: &str, rng: &mut impl rand::Rng) -> serde_json::Value {
+    // Values up to 2^200 exercise multi-limb inputs; a few are negative (reduced mod r).
+    let mut value = || {
+        let v = num_value(rng);
+        serde_json::Value::String(v)
+    };
+    match name {
+        "poseidon_preimage" => serde_json::json!({ "preimage": [value(), value()] }),
+        "merkle_inclusion" => {
+            let elements: Vec<_> = (0..4).map(|_| value()).collect();
+            let leaf = value();
+            let indices: Vec<_> = (0..4)
+                .map(|_| serde_json::Value::String(rng.gen_range(0..2u8).to_string()))
+                .collect();
+            serde_json::json!({ "leaf": leaf, "pathElements": elements, "pathIndices": indices })
+        }
+        other => panic!("no input generator for {other}"),
+    }
+}
+
+fn num_value(rng: &mut impl rand::Rng) -> String {
+    let digits: String = (0..rng.gen_range(1..60))
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect();
+    let digits = digits.trim_start_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    if rng.gen_bool(0.2) {
+        format!("-{digits}")
+    } else {
+        digits.to_string()
+    }
+}
+
+#[test]
+fn witnesses_from_wasm_match_snarkjs_and_prove() {
+    use rand::SeedableRng;
+    let seed = std::env::var("FORNAX_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random::<u64>);
+    println!("seed {seed} (FORNAX_SEED={seed} replays it)");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let tmp = tempfile::tempdir().unwrap();
+    for name in CIRCUITS {
+        let wasm = fixtures().join(name).join(format!("{name}_js/{name}.wasm"));
+        for round in 0..3 {
+            let input = tmp.path().join(format!("{name}-{round}.input.json"));
+            std::fs::write(&input, random_input(name, &mut rng).to_string()).unwrap();
+            let ours = tmp.path().join(format!("{name}-{round}.fornax.wtns"));
+            let theirs = tmp.path().join(format!("{name}-{round}.snarkjs.wtns"));
+            let out = fornax(&[
+                sub("witness"),
+                &wasm,
+                &input,
+                &ours,
+                sub("--r1cs"),
+                &circuit(name, "r1cs"),
+            ]);
+            assert!(
+                out.status.success(),
+                "fornax witness {name}: {}",
+                text(&out)
+            );
+            let out = snarkjs(&[sub("wtns"), sub("calculate"), &wasm, &input, &theirs]);
+            assert!(
+                out.status.success(),
+                "snarkjs wtns calculate {name}: {}",
+                text(&out)
+            );
+            assert!(
+                std::fs::read(&ours).unwrap() == std::fs::read(&theirs).unwrap(),
+                "{name}: fornax's witness differs from snarkjs's for {}",
+                std::fs::read_to_string(&input).unwrap()
+            );
+        }
+        // Prove straight from the witness generator; snarkjs accepts the proof.
+        let input = tmp.path().join(format!("{name}-0.input.json"));
+        let proof = tmp.path().join(format!("{name}.wasm-proof.json"));
+        let public = tmp.path().join(format!("{name}.wasm-public.json"));
+        let out = fornax(&[
+            sub("prove"),
+            &circuit(name, "zkey"),
+            &wasm,
+            &proof,
+            &public,
+            sub("--input"),
+            &input,
+            sub("--r1cs"),
+            &circuit(name, "r1cs"),
+        ]);
+        assert!(
+            out.status.success(),
+            "fornax prove from wasm {name}: {}",
+            text(&out)
+        );
+        let out = snarkjs(&[sub("groth16"), sub("verify"), &vk(name), &public, &proof]);
+        assert!(
+            out.status.success() && text(&out).contains("OK"),
+            "snarkjs rejects {name}: {}",
+            text(&out)
+        );
+    }
+}
+
+#[test]
+fn bad_circuit_inputs_give_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = "merkle_inclusion";
+    let wasm = fixtures().join(name).join(format!("{name}_js/{name}.wasm"));
+    let cases = [
+        (
+            r#"{"leaf": 1, "pathElements": [1,2,3,4], "pathIndices": [0,1,2,0]}"#,
+            "assert failed",
+        ),
+        (
+            r#"{"leaf": 1, "pathElements": [1,2,3], "pathIndices": [0,1,1,0]}"#,
+            "`pathElements` takes 4 values, the input gives 3",
+        ),
+        (
+            r#"{"leaf": 1, "pathElements": [1,2,3,4], "pathIndices": [0,1,1,0], "nonce": 5}"#,
+            "no input signal `nonce`",
+        ),
+        (
+            r#"{"leaf": 1, "pathElements": [1,2,3,4]}"#,
+            "only 5 of the circuit's 9 input values",
+        ),
+        (
+            r#"{"leaf": "1e3", "pathElements": [1,2,3,4], "pathIndices": [0,1,1,0]}"#,
+            "is not an integer",
+        ),
+        (r#"[1, 2]"#, "must be a JSON object"),
+        (r#"{"leaf": "#, "input.json"),
+    ];
+    for (k, (json, expect)) in cases.iter().enumerate() {
+        let input = tmp.path().join(format!("case{k}.input.json"));
+        std::fs::write(&input, json).unwrap();
+        let out_file = tmp.path().join("w.wtns");
+        let out = fornax(&[sub("witness"), &wasm, &input, &out_file]);
+        let msg = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{json}: {msg}");
+        assert!(
+            msg.contains(&input.display().to_string()) && msg.contains(expect),
+            "{json}: expected `{expect}` in: {msg}"
+        );
+    }
+    // A wasm that is not a witness generator, and a witness generator without --input.
+    let input = tmp.path().join("case0.input.json");
+    let out = fornax(&[
+        sub("witness"),
+        &circuit(name, "zkey"),
+        &input,
+        &tmp.path().join("w.wtns"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("not a WebAssembly module"),
+        "{}",
+        text(&out)
+    );
+    let out = fornax(&[
+        sub("prove"),
+        &circuit(name, "zkey"),
+        &wasm,
+        &tmp.path().join("p.json"),
+        &tmp.path().join("q.json"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("--input"), "{}", text(&out));
+    // A witness for another circuit, caught by --r1cs with the constraint it breaks.
+    let other = circuit("poseidon_preimage", "wtns");
+    let out = fornax(&[
+        sub("prove"),
+        &circuit(name, "zkey"),
+        &other,
+        &tmp.path().join("p.json"),
+        &tmp.path().join("q.json"),
+        sub("--r1cs"),
+        &circuit(name, "r1cs"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("wires (another circuit?)"),
+        "{}",
+        text(&out)
+    );
 }

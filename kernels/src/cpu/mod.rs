@@ -12,8 +12,8 @@ pub use msm::{msm, window_bits};
 pub use ntt::CpuDomain;
 
 use crate::api::{
-    check_log_size, check_msm_len, check_ntt_len, Backend, BackendId, Bases, DeviceInfo, DeviceKind,
-    KernelError, MsmBackend, NttBackend, NttDomain, NttKind,
+    check_log_size, check_msm_len, check_ntt_len, Backend, BackendId, Bases, DeviceInfo,
+    DeviceKind, KernelError, MsmBackend, NttBackend, NttDomain, NttKind,
 };
 use crate::{G1, G2};
 
@@ -58,11 +58,19 @@ fn host_memory_bytes() -> Option<u64> {
 
 impl MsmBackend for CpuBackend {
     fn upload_g1(&self, bases: &[G1Affine]) -> Result<Bases<G1>, KernelError> {
-        Ok(Bases::new(self.info.id.clone(), bases.len(), Arc::new(bases.to_vec())))
+        Ok(Bases::new(
+            self.info.id.clone(),
+            bases.len(),
+            Arc::new(bases.to_vec()),
+        ))
     }
 
     fn upload_g2(&self, bases: &[G2Affine]) -> Result<Bases<G2>, KernelError> {
-        Ok(Bases::new(self.info.id.clone(), bases.len(), Arc::new(bases.to_vec())))
+        Ok(Bases::new(
+            self.info.id.clone(),
+            bases.len(),
+            Arc::new(bases.to_vec()),
+        ))
     }
 
     fn msm_g1(&self, bases: &Bases<G1>, scalars: &[Fr]) -> Result<G1Projective, KernelError> {
@@ -81,7 +89,11 @@ impl MsmBackend for CpuBackend {
 impl NttBackend for CpuBackend {
     fn ntt_domain(&self, log_size: u32) -> Result<NttDomain, KernelError> {
         check_log_size(log_size)?;
-        Ok(NttDomain::new(self.info.id.clone(), log_size, Arc::new(CpuDomain::new(log_size))))
+        Ok(NttDomain::new(
+            self.info.id.clone(),
+            log_size,
+            Arc::new(CpuDomain::new(log_size)),
+        ))
     }
 
     fn ntt(&self, domain: &NttDomain, values: &mut [Fr], kind: NttKind) -> Result<(), KernelError> {
@@ -97,7 +109,12 @@ impl NttBackend for CpuBackend {
         Ok(())
     }
 
-    fn evals_to_coset(&self, domain: &NttDomain, values: &mut [Fr], shift: Fr) -> Result<(), KernelError> {
+    fn evals_to_coset(
+        &self,
+        domain: &NttDomain,
+        values: &mut [Fr],
+        shift: Fr,
+    ) -> Result<(), KernelError> {
         check_ntt_len(domain, values)?;
         NttKind::CosetForward(shift).validate()?;
         let d: &CpuDomain = domain.resident(&self.info.id)?;

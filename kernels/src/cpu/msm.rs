@@ -35,7 +35,10 @@ const PREFETCH_DISTANCE: usize = 24;
 const DIGIT_CHUNK: usize = 1 << 14;
 
 /// `Σ scalars[i]·bases[i]`; `bases` may be longer than `scalars`.
-pub fn msm<C: SWCurveConfig<ScalarField = Fr>>(bases: &[Affine<C>], scalars: &[Fr]) -> Projective<C> {
+pub fn msm<C: SWCurveConfig<ScalarField = Fr>>(
+    bases: &[Affine<C>],
+    scalars: &[Fr],
+) -> Projective<C> {
     let n = scalars.len();
     let bases = &bases[..n];
     if n < NAIVE_THRESHOLD {
@@ -47,7 +50,11 @@ pub fn msm<C: SWCurveConfig<ScalarField = Fr>>(bases: &[Affine<C>], scalars: &[F
     }
 
     let signed = signed_scalars(scalars);
-    let max_bits = signed.par_iter().map(|(s, _)| s.num_bits()).max().unwrap_or(0) as usize;
+    let max_bits = signed
+        .par_iter()
+        .map(|(s, _)| s.num_bits())
+        .max()
+        .unwrap_or(0) as usize;
     if max_bits == 0 {
         return Projective::zero();
     }
@@ -121,30 +128,41 @@ fn signed_digits(signed: &[(BigInteger256, bool)], c: usize, windows: usize) -> 
     let half = 1i64 << (c - 1);
     let full = 1i64 << c;
     let chunks = n.div_ceil(DIGIT_CHUNK);
-    let mut rows: Vec<_> = digits.chunks_mut(n).map(|row| row.chunks_mut(DIGIT_CHUNK)).collect();
-    let tasks: Vec<Vec<&mut [u32]>> =
-        (0..chunks).map(|_| rows.iter_mut().map(|r| r.next().expect("chunk per row")).collect()).collect();
-    tasks.into_par_iter().enumerate().for_each(|(chunk, mut outs)| {
-        let first = chunk * DIGIT_CHUNK;
-        let len = outs[0].len();
-        for (k, (scalar, negate)) in signed[first..first + len].iter().enumerate() {
-            let mut carry = 0i64;
-            for (w, out) in outs.iter_mut().enumerate() {
-                let mut d = bits_at(scalar, w * c, c) as i64 + carry;
-                carry = 0;
-                if d > half {
-                    d -= full;
-                    carry = 1;
+    let mut rows: Vec<_> = digits
+        .chunks_mut(n)
+        .map(|row| row.chunks_mut(DIGIT_CHUNK))
+        .collect();
+    let tasks: Vec<Vec<&mut [u32]>> = (0..chunks)
+        .map(|_| {
+            rows.iter_mut()
+                .map(|r| r.next().expect("chunk per row"))
+                .collect()
+        })
+        .collect();
+    tasks
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(chunk, mut outs)| {
+            let first = chunk * DIGIT_CHUNK;
+            let len = outs[0].len();
+            for (k, (scalar, negate)) in signed[first..first + len].iter().enumerate() {
+                let mut carry = 0i64;
+                for (w, out) in outs.iter_mut().enumerate() {
+                    let mut d = bits_at(scalar, w * c, c) as i64 + carry;
+                    carry = 0;
+                    if d > half {
+                        d -= full;
+                        carry = 1;
+                    }
+                    out[k] = match d {
+                        0 => 0,
+                        d if (d < 0) != *negate => d.unsigned_abs() as u32 | SIGN,
+                        d => d.unsigned_abs() as u32,
+                    };
                 }
-                out[k] = match d {
-                    0 => 0,
-                    d if (d < 0) != *negate => d.unsigned_abs() as u32 | SIGN,
-                    d => d.unsigned_abs() as u32,
-                };
+                debug_assert_eq!(carry, 0, "the top window absorbs the carry");
             }
-            debug_assert_eq!(carry, 0, "the top window absorbs the carry");
-        }
-    });
+        });
     digits
 }
 
@@ -186,7 +204,11 @@ fn window_sum<C: SWCurveConfig>(bases: &[Affine<C>], digits: &[u32], c: usize) -
     let mut buf = vec![Affine::<C>::identity(); half[buckets] as usize];
     let point = |e: u32| {
         let p = bases[(e & !SIGN) as usize];
-        if e & SIGN != 0 { -p } else { p }
+        if e & SIGN != 0 {
+            -p
+        } else {
+            p
+        }
     };
     let mut batch = PairBatch::<C>::new();
     for b in 0..buckets {
@@ -201,7 +223,12 @@ fn window_sum<C: SWCurveConfig>(bases: &[Affine<C>], digits: &[u32], c: usize) -
             if let Some(&ahead) = sorted.get(j + PREFETCH_DISTANCE + 1) {
                 prefetch(&bases[(ahead & !SIGN) as usize]);
             }
-            batch.push(point(sorted[j]), point(sorted[j + 1]), dst + (j - s) / 2, &mut buf);
+            batch.push(
+                point(sorted[j]),
+                point(sorted[j + 1]),
+                dst + (j - s) / 2,
+                &mut buf,
+            );
             j += 2;
         }
         if j < e {

@@ -84,13 +84,16 @@ fn stage_twiddles(omega: Fr, n: usize) -> Vec<Fr> {
         return tw;
     }
     let top = n / 2;
-    tw[top..n].par_chunks_mut(ELEM_CHUNK).enumerate().for_each(|(c, chunk)| {
-        let mut w = omega.pow([(c * ELEM_CHUNK) as u64]);
-        for t in chunk {
-            *t = w;
-            w *= omega;
-        }
-    });
+    tw[top..n]
+        .par_chunks_mut(ELEM_CHUNK)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            let mut w = omega.pow([(c * ELEM_CHUNK) as u64]);
+            for t in chunk {
+                *t = w;
+                w *= omega;
+            }
+        });
     let mut h = top / 2;
     while h >= 1 {
         for j in 0..h {
@@ -103,13 +106,16 @@ fn stage_twiddles(omega: Fr, n: usize) -> Vec<Fr> {
 
 /// `values[i] *= c · g^i`.
 fn scale_by_powers(values: &mut [Fr], g: Fr, c: Fr) {
-    values.par_chunks_mut(ELEM_CHUNK).enumerate().for_each(|(k, chunk)| {
-        let mut w = c * g.pow([(k * ELEM_CHUNK) as u64]);
-        for v in chunk {
-            *v *= w;
-            w *= g;
-        }
-    });
+    values
+        .par_chunks_mut(ELEM_CHUNK)
+        .enumerate()
+        .for_each(|(k, chunk)| {
+            let mut w = c * g.pow([(k * ELEM_CHUNK) as u64]);
+            for v in chunk {
+                *v *= w;
+                w *= g;
+            }
+        });
 }
 
 /// A raw pointer that rayon tasks may share; every use touches disjoint elements.
@@ -130,13 +136,16 @@ fn bit_reverse(values: &mut [Fr], log_size: u32) {
     }
     let n = values.len();
     let ptr = SharedPtr(values.as_mut_ptr());
-    (0..n).into_par_iter().with_min_len(ELEM_CHUNK).for_each(|i| {
-        let j = i.reverse_bits() >> (usize::BITS - log_size);
-        if i < j {
-            // SAFETY: i < j < n, and the pair (i, j) is swapped by task i only.
-            unsafe { std::ptr::swap(ptr.get().add(i), ptr.get().add(j)) }
-        }
-    });
+    (0..n)
+        .into_par_iter()
+        .with_min_len(ELEM_CHUNK)
+        .for_each(|i| {
+            let j = i.reverse_bits() >> (usize::BITS - log_size);
+            if i < j {
+                // SAFETY: i < j < n, and the pair (i, j) is swapped by task i only.
+                unsafe { std::ptr::swap(ptr.get().add(i), ptr.get().add(j)) }
+            }
+        });
 }
 
 /// In-place decimation-in-time transform with the stage twiddles `tw`.
