@@ -25,9 +25,6 @@ const SIGN: u32 = 1 << 31;
 /// Below this many terms a plain sum of scalar multiplications is faster.
 const NAIVE_THRESHOLD: usize = 16;
 
-/// Additions that share one inversion.
-const BATCH: usize = 2048;
-
 /// How many sorted entries ahead level 0 prefetches bases.
 const PREFETCH_DISTANCE: usize = 24;
 
@@ -191,187 +188,249 @@ fn window_sum<C: SWCurveConfig>(bases: &[Affine<C>], digits: &[u32], c: usize) -
     }
     drop(next);
 
-    // Level 0 adds pairs of input points; bucket b keeps its partial sums in
-    // `buf[half[b] .. half[b] + len[b]]`.
-    let mut half = Vec::with_capacity(buckets + 1);
-    let mut len = Vec::with_capacity(buckets);
-    half.push(0u32);
-    for b in 0..buckets {
-        let l = (start[b + 1] - start[b]).div_ceil(2);
-        len.push(l);
-        half.push(half[b] + l);
+    // Sum the buckets a group at a time, so that a group's points stay in cache while its
+    // buckets are reduced level by level.
+    let mut sums = vec![Affine::<C>::identity(); buckets];
+    let mut group = GroupSums::<C>::new();
+    let mut b0 = 0;
+    while b0 < buckets {
+        let mut b1 = b0 + 1;
+        while b1 < buckets && (start[b1 + 1] - start[b0]) as usize <= GROUP_POINTS {
+            b1 += 1;
+        }
+        group.sum(bases, &sorted, &start[b0..=b1], &mut sums[b0..b1]);
+        b0 = b1;
     }
-    let mut buf = vec![Affine::<C>::identity(); half[buckets] as usize];
-    let point = |e: u32| {
-        let p = bases[(e & !SIGN) as usize];
-        if e & SIGN != 0 {
-            -p
-        } else {
-            p
-        }
-    };
-    let mut batch = PairBatch::<C>::new();
-    for b in 0..buckets {
-        let (s, e) = (start[b] as usize, start[b + 1] as usize);
-        let dst = half[b] as usize;
-        let mut j = s;
-        while j + 1 < e {
-            // The points are read in bucket order, i.e. at random: fetch ahead.
-            if let Some(&ahead) = sorted.get(j + PREFETCH_DISTANCE) {
-                prefetch(&bases[(ahead & !SIGN) as usize]);
-            }
-            if let Some(&ahead) = sorted.get(j + PREFETCH_DISTANCE + 1) {
-                prefetch(&bases[(ahead & !SIGN) as usize]);
-            }
-            batch.push(
-                point(sorted[j]),
-                point(sorted[j + 1]),
-                dst + (j - s) / 2,
-                &mut buf,
-            );
-            j += 2;
-        }
-        if j < e {
-            buf[dst + (e - s) / 2] = point(sorted[j]);
-        }
-    }
-    batch.flush(&mut buf);
     drop(sorted);
 
-    // Further levels halve every bucket with two or more partial sums.
-    loop {
-        let mut more = false;
-        for b in 0..buckets {
-            let l = len[b] as usize;
-            if l < 2 {
-                continue;
-            }
-            let s = half[b] as usize;
-            for k in 0..l / 2 {
-                let (p, q) = (buf[s + 2 * k], buf[s + 2 * k + 1]);
-                batch.push(p, q, s + k, &mut buf);
-            }
-            if l % 2 == 1 {
-                buf[s + l / 2] = buf[s + l - 1];
-            }
-            len[b] = l.div_ceil(2) as u32;
-            more |= len[b] > 1;
+    weighted_sum(&sums, &mut group.scratch)
+}
+
+/// Running sums per segment of buckets in [`weighted_sum`]; each step of the reduction adds
+/// this many independent affine pairs under one inversion.
+const SEGMENTS: usize = 256;
+
+/// `Σ_b (b+1)·sums[b]`.
+///
+/// The textbook running sum is sequential. Here the buckets are cut into [`SEGMENTS`]
+/// segments of `L` that run their running sums side by side, so every step is a batch of
+/// independent affine additions: segment `j` yields `T_j = Σ (b - jL + 1)·S_b` and
+/// `R_j = Σ S_b`, and the result is `Σ_j T_j + L·Σ_j j·R_j`.
+fn weighted_sum<C: SWCurveConfig>(
+    sums: &[Affine<C>],
+    scratch: &mut Vec<C::BaseField>,
+) -> Projective<C> {
+    let segments = SEGMENTS.min(sums.len());
+    let l = sums.len().div_ceil(segments);
+    let segments = sums.len().div_ceil(l);
+    let mut running = vec![Affine::<C>::identity(); segments];
+    let mut total = vec![Affine::<C>::identity(); segments];
+    let mut terms = vec![Affine::<C>::identity(); segments];
+    for step in (0..l).rev() {
+        for (j, t) in terms.iter_mut().enumerate() {
+            *t = sums
+                .get(j * l + step)
+                .copied()
+                .unwrap_or_else(Affine::identity);
         }
-        batch.flush(&mut buf);
-        if !more {
-            break;
-        }
+        batch_accumulate(&mut running, &terms, scratch);
+        batch_accumulate(&mut total, &running, scratch);
     }
-
-    // Running sum: Σ_b (b+1)·B_b.
-    let mut running = Projective::<C>::zero();
-    let mut total = Projective::<C>::zero();
-    for b in (0..buckets).rev() {
-        if len[b] > 0 {
-            running += &buf[half[b] as usize];
-        }
-        total += &running;
+    // Σ_j j·R_j by a running sum over the segments, then times L.
+    let mut acc = Projective::<C>::zero();
+    let mut weighted = Projective::<C>::zero();
+    for r in running.iter().skip(1).rev() {
+        acc += r;
+        weighted += &acc;
     }
-    total
+    let mut result = weighted * C::ScalarField::from(l as u64);
+    for t in &total {
+        result += t;
+    }
+    result
 }
 
-/// What one queued pair needs.
-#[derive(Clone, Copy)]
-enum PairKind {
-    Add,
-    Double,
-    TakeFirst,
-    TakeSecond,
-    Infinity,
+/// Points of one group of buckets at most (the group's points and scratch stay in L2).
+const GROUP_POINTS: usize = 8192;
+
+/// Sums a group of buckets: each bucket's points are added as a binary tree whose levels
+/// are computed in affine coordinates, all additions of a level (across the group's
+/// buckets) sharing one field inversion.
+struct GroupSums<C: SWCurveConfig> {
+    /// The group's points, bucket after bucket; bucket `b`'s partial sums are kept at the
+    /// front of its segment.
+    points: Vec<Affine<C>>,
+    /// A level's additions: `points[dst] = points[src] + points[src + 1]`, as `(src, dst)`.
+    pairs: Vec<(u32, u32)>,
+    /// A level's moves of an odd bucket's last point, as `(src, dst)`.
+    moves: Vec<(u32, u32)>,
+    /// Live partial sums per bucket.
+    len: Vec<u32>,
+    /// Batch-inversion scratch: prefix products, then each pair's inverse denominator.
+    scratch: Vec<C::BaseField>,
 }
 
-/// Queued independent affine additions that share one inversion.
-struct PairBatch<C: SWCurveConfig> {
-    first: Vec<Affine<C>>,
-    second: Vec<Affine<C>>,
-    dst: Vec<usize>,
-    kind: Vec<PairKind>,
-    den: Vec<C::BaseField>,
-    prefix: Vec<C::BaseField>,
-}
-
-impl<C: SWCurveConfig> PairBatch<C> {
+impl<C: SWCurveConfig> GroupSums<C> {
     fn new() -> Self {
-        PairBatch {
-            first: Vec::with_capacity(BATCH),
-            second: Vec::with_capacity(BATCH),
-            dst: Vec::with_capacity(BATCH),
-            kind: Vec::with_capacity(BATCH),
-            den: Vec::with_capacity(BATCH),
-            prefix: Vec::with_capacity(BATCH),
+        GroupSums {
+            points: Vec::new(),
+            pairs: Vec::new(),
+            moves: Vec::new(),
+            len: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
-    /// Queues `out[dst] = p + q`; flushes into `out` when the batch is full.
-    #[inline]
-    fn push(&mut self, p: Affine<C>, q: Affine<C>, dst: usize, out: &mut [Affine<C>]) {
-        self.first.push(p);
-        self.second.push(q);
-        self.dst.push(dst);
-        if self.first.len() == BATCH {
-            self.flush(out);
+    /// `out[b] = Σ` of bucket `b`'s points, for the buckets whose entries in `sorted` are
+    /// delimited by `start` (one more element than `out`).
+    fn sum(&mut self, bases: &[Affine<C>], sorted: &[u32], start: &[u32], out: &mut [Affine<C>]) {
+        let (first, last) = (start[0] as usize, start[out.len()] as usize);
+        let entries = &sorted[first..last];
+        self.points.clear();
+        for (k, &e) in entries.iter().enumerate() {
+            // The points are read in bucket order, i.e. at random: fetch ahead.
+            if let Some(&ahead) = entries.get(k + PREFETCH_DISTANCE) {
+                prefetch(&bases[(ahead & !SIGN) as usize]);
+            }
+            let p = bases[(e & !SIGN) as usize];
+            self.points.push(if e & SIGN != 0 { -p } else { p });
+        }
+        self.len.clear();
+        self.len
+            .extend((0..out.len()).map(|b| start[b + 1] - start[b]));
+        loop {
+            self.pairs.clear();
+            self.moves.clear();
+            for (b, len) in self.len.iter_mut().enumerate() {
+                let l = *len;
+                if l < 2 {
+                    continue;
+                }
+                let off = start[b] - start[0];
+                self.pairs
+                    .extend((0..l / 2).map(|k| (off + 2 * k, off + k)));
+                if l % 2 == 1 {
+                    self.moves.push((off + l - 1, off + l / 2));
+                }
+                *len = l.div_ceil(2);
+            }
+            if self.pairs.is_empty() {
+                break;
+            }
+            batch_add(&mut self.points, &self.pairs, &mut self.scratch);
+            // An odd bucket's last point moves up behind its new partial sums (the level's
+            // additions wrote only below it).
+            for &(src, dst) in &self.moves {
+                self.points[dst as usize] = self.points[src as usize];
+            }
+        }
+        for (b, o) in out.iter_mut().enumerate() {
+            if start[b + 1] > start[b] {
+                *o = self.points[(start[b] - start[0]) as usize];
+            }
         }
     }
+}
+/// How an affine pair is added.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PairKind {
+    /// Distinct x: the chord; the denominator is `x_q - x_p`.
+    Add,
+    /// The same point: the tangent; the denominator is `2·y`.
+    Double,
+    /// One side is the identity, or `q = -p`: no inversion needed.
+    Trivial,
+}
 
-    /// Computes every queued sum and writes it to its destination.
-    fn flush(&mut self, out: &mut [Affine<C>]) {
-        let n = self.first.len();
-        if n == 0 {
-            return;
+/// The kind of `p + q` and the denominator it contributes to the shared inversion.
+#[inline(always)]
+fn classify<C: SWCurveConfig>(p: &Affine<C>, q: &Affine<C>) -> (PairKind, C::BaseField) {
+    if p.is_zero() || q.is_zero() {
+        (PairKind::Trivial, C::BaseField::ONE)
+    } else if p.x != q.x {
+        (PairKind::Add, q.x - p.x)
+    } else if p.y == q.y && !p.y.is_zero() {
+        (PairKind::Double, p.y.double())
+    } else {
+        (PairKind::Trivial, C::BaseField::ONE)
+    }
+}
+
+/// `points[dst] = points[src] + points[src + 1]` for every pair, in affine coordinates
+/// with one shared inversion (Montgomery's trick). Every `dst ≤ src`, and the pairs are in
+/// increasing order, so computing them in order never overwrites an unread input.
+fn batch_add<C: SWCurveConfig>(
+    points: &mut [Affine<C>],
+    pairs: &[(u32, u32)],
+    scratch: &mut Vec<C::BaseField>,
+) {
+    scratch.clear();
+    let mut acc = C::BaseField::ONE;
+    for &(src, _) in pairs {
+        let src = src as usize;
+        let (_, den) = classify(&points[src], &points[src + 1]);
+        scratch.push(acc);
+        acc *= den;
+    }
+    let mut inv = acc.inverse().expect("every denominator is non-zero");
+    for (j, &(src, _)) in pairs.iter().enumerate().rev() {
+        let src = src as usize;
+        let (_, den) = classify(&points[src], &points[src + 1]);
+        scratch[j] *= inv;
+        inv *= den;
+    }
+    for (&(src, dst), inv) in pairs.iter().zip(scratch.iter()) {
+        points[dst as usize] =
+            add_with_inverse(&points[src as usize], &points[src as usize + 1], inv);
+    }
+}
+
+/// `acc[j] += terms[j]` for every `j`, in affine coordinates with one shared inversion.
+fn batch_accumulate<C: SWCurveConfig>(
+    acc: &mut [Affine<C>],
+    terms: &[Affine<C>],
+    scratch: &mut Vec<C::BaseField>,
+) {
+    scratch.clear();
+    let mut prod = C::BaseField::ONE;
+    for (p, q) in acc.iter().zip(terms) {
+        scratch.push(prod);
+        prod *= classify(p, q).1;
+    }
+    let mut inv = prod.inverse().expect("every denominator is non-zero");
+    for (j, (p, q)) in acc.iter().zip(terms).enumerate().rev() {
+        scratch[j] *= inv;
+        inv *= classify(p, q).1;
+    }
+    for ((p, q), inv) in acc.iter_mut().zip(terms).zip(scratch.iter()) {
+        *p = add_with_inverse(p, q, inv);
+    }
+}
+
+/// `p + q`, given the inverse of the denominator [`classify`] gave for them.
+#[inline(always)]
+fn add_with_inverse<C: SWCurveConfig>(
+    p: &Affine<C>,
+    q: &Affine<C>,
+    inv: &C::BaseField,
+) -> Affine<C> {
+    match classify(p, q).0 {
+        PairKind::Add => {
+            let lambda = (q.y - p.y) * inv;
+            let x3 = lambda.square() - p.x - q.x;
+            let y3 = lambda * (p.x - x3) - p.y;
+            Affine::new_unchecked(x3, y3)
         }
-        self.kind.clear();
-        self.den.clear();
-        self.prefix.clear();
-        let mut acc = C::BaseField::ONE;
-        for (p, q) in self.first.iter().zip(&self.second) {
-            let (kind, den) = if p.is_zero() {
-                (PairKind::TakeSecond, C::BaseField::ONE)
-            } else if q.is_zero() {
-                (PairKind::TakeFirst, C::BaseField::ONE)
-            } else if p.x != q.x {
-                (PairKind::Add, q.x - p.x)
-            } else if p.y == q.y && !p.y.is_zero() {
-                (PairKind::Double, p.y.double())
-            } else {
-                (PairKind::Infinity, C::BaseField::ONE)
-            };
-            self.kind.push(kind);
-            self.prefix.push(acc);
-            acc *= den;
-            self.den.push(den);
+        PairKind::Double => {
+            let xx = p.x.square();
+            let lambda = (xx.double() + xx + C::COEFF_A) * inv;
+            let x3 = lambda.square() - p.x.double();
+            let y3 = lambda * (p.x - x3) - p.y;
+            Affine::new_unchecked(x3, y3)
         }
-        let mut inv = acc.inverse().expect("every denominator is non-zero");
-        for j in (0..n).rev() {
-            let inv_j = inv * self.prefix[j];
-            inv *= self.den[j];
-            let (p, q) = (&self.first[j], &self.second[j]);
-            out[self.dst[j]] = match self.kind[j] {
-                PairKind::Add => {
-                    let lambda = (q.y - p.y) * inv_j;
-                    let x3 = lambda.square() - p.x - q.x;
-                    let y3 = lambda * (p.x - x3) - p.y;
-                    Affine::new_unchecked(x3, y3)
-                }
-                PairKind::Double => {
-                    let xx = p.x.square();
-                    let lambda = (xx.double() + xx + C::COEFF_A) * inv_j;
-                    let x3 = lambda.square() - p.x.double();
-                    let y3 = lambda * (p.x - x3) - p.y;
-                    Affine::new_unchecked(x3, y3)
-                }
-                PairKind::TakeFirst => *p,
-                PairKind::TakeSecond => *q,
-                PairKind::Infinity => Affine::identity(),
-            };
-        }
-        self.first.clear();
-        self.second.clear();
-        self.dst.clear();
+        PairKind::Trivial if p.is_zero() => *q,
+        PairKind::Trivial if q.is_zero() => *p,
+        PairKind::Trivial => Affine::identity(),
     }
 }
 
