@@ -1,6 +1,8 @@
 //! The CPU backend: rayon-parallel MSM and NTT. Always registered; it is also the reference
 //! that other backends are measured and checked against.
 
+#[cfg(target_arch = "x86_64")]
+mod ifma;
 mod msm;
 mod ntt;
 
@@ -56,12 +58,38 @@ fn host_memory_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// G1 bases as the CPU keeps them: affine, and, where the CPU has AVX-512 IFMA, also in
+/// the IFMA path's form (80 bytes a point), converted once at upload.
+struct G1Resident {
+    affine: Vec<G1Affine>,
+    #[cfg(target_arch = "x86_64")]
+    limbs: Option<Vec<[u64; 10]>>,
+}
+
+impl G1Resident {
+    fn new(bases: &[G1Affine]) -> Self {
+        G1Resident {
+            affine: bases.to_vec(),
+            #[cfg(target_arch = "x86_64")]
+            limbs: ifma::available().then(|| msm::g1_limbs(bases)),
+        }
+    }
+
+    fn msm(&self, scalars: &[Fr]) -> G1Projective {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(limbs) = &self.limbs {
+            return msm::msm_g1_ifma(&self.affine, limbs, scalars);
+        }
+        msm(&self.affine, scalars)
+    }
+}
+
 impl MsmBackend for CpuBackend {
     fn upload_g1(&self, bases: &[G1Affine]) -> Result<Bases<G1>, KernelError> {
         Ok(Bases::new(
             self.info.id.clone(),
             bases.len(),
-            Arc::new(bases.to_vec()),
+            Arc::new(G1Resident::new(bases)),
         ))
     }
 
@@ -75,8 +103,8 @@ impl MsmBackend for CpuBackend {
 
     fn msm_g1(&self, bases: &Bases<G1>, scalars: &[Fr]) -> Result<G1Projective, KernelError> {
         check_msm_len(bases, scalars)?;
-        let points: &Vec<G1Affine> = bases.resident(&self.info.id)?;
-        Ok(msm(points, scalars))
+        let resident: &G1Resident = bases.resident(&self.info.id)?;
+        Ok(resident.msm(scalars))
     }
 
     fn msm_g2(&self, bases: &Bases<G2>, scalars: &[Fr]) -> Result<G2Projective, KernelError> {

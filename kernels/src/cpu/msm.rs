@@ -13,7 +13,10 @@
 //! has at most 253 bits and small negative values (common in witnesses) stay small; the
 //! number of windows follows the largest scalar actually present.
 
-use ark_bn254::Fr;
+use ark_bn254::{Fr, G1Affine, G1Projective};
+
+#[cfg(target_arch = "x86_64")]
+use super::ifma;
 use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
 use ark_ec::AffineRepr;
 use ark_ff::{AdditiveGroup, BigInteger, BigInteger256, Field, PrimeField, Zero};
@@ -46,6 +49,16 @@ pub fn msm<C: SWCurveConfig<ScalarField = Fr>>(
             .fold(Projective::zero(), |acc, x| acc + x);
     }
 
+    let Some((c, digits)) = digits_of(scalars) else {
+        return Projective::zero();
+    };
+    combine_windows(&digits, n, c, |window_digits| {
+        window_sum(bases, window_digits, c)
+    })
+}
+
+/// Window size and signed digits (window-major) of `scalars`, or `None` if all are zero.
+fn digits_of(scalars: &[Fr]) -> Option<(usize, Vec<u32>)> {
     let signed = signed_scalars(scalars);
     let max_bits = signed
         .par_iter()
@@ -53,17 +66,21 @@ pub fn msm<C: SWCurveConfig<ScalarField = Fr>>(
         .max()
         .unwrap_or(0) as usize;
     if max_bits == 0 {
-        return Projective::zero();
+        return None;
     }
-    let c = window_bits(n, max_bits);
+    let c = window_bits(scalars.len(), max_bits);
     let windows = (max_bits + 1).div_ceil(c);
-    let digits = signed_digits(&signed, c, windows);
-    drop(signed);
+    Some((c, signed_digits(&signed, c, windows)))
+}
 
-    let sums: Vec<Projective<C>> = digits
-        .par_chunks(n)
-        .map(|window_digits| window_sum(bases, window_digits, c))
-        .collect();
+/// Sums every window (in parallel) with `window_sum` and combines them by Horner's rule.
+fn combine_windows<C: SWCurveConfig>(
+    digits: &[u32],
+    n: usize,
+    c: usize,
+    window_sum: impl Fn(&[u32]) -> Projective<C> + Sync + Send,
+) -> Projective<C> {
+    let sums: Vec<Projective<C>> = digits.par_chunks(n).map(window_sum).collect();
 
     let mut acc = Projective::<C>::zero();
     for sum in sums.iter().rev() {
@@ -166,8 +183,113 @@ fn signed_digits(signed: &[(BigInteger256, bool)], c: usize, windows: usize) -> 
 /// `Σ_b (b+1)·bucket_b` for one window.
 fn window_sum<C: SWCurveConfig>(bases: &[Affine<C>], digits: &[u32], c: usize) -> Projective<C> {
     let buckets = 1usize << (c - 1);
+    let (start, sorted) = sort_by_bucket(digits, buckets);
+    let mut sums = vec![Affine::<C>::identity(); buckets];
+    let mut group = GroupSums::<C>::new();
+    for_each_group(&start, |b0, b1| {
+        group.sum(bases, &sorted, &start[b0..=b1], &mut sums[b0..b1])
+    });
+    drop(sorted);
+    weighted_sum(&sums, &mut group.scratch)
+}
 
-    // Counting sort of the contributing points by bucket.
+/// The G1 MSM on the AVX-512 IFMA path: `limbs` are `bases` in [`ifma`]'s form
+/// ([`g1_limbs`]). Same algorithm as [`msm`], eight additions per instruction.
+#[cfg(target_arch = "x86_64")]
+pub fn msm_g1_ifma(bases: &[G1Affine], limbs: &[[u64; 10]], scalars: &[Fr]) -> G1Projective {
+    let n = scalars.len();
+    if n < NAIVE_THRESHOLD || !ifma::available() {
+        return msm(bases, scalars);
+    }
+    let Some((c, digits)) = digits_of(scalars) else {
+        return G1Projective::zero();
+    };
+    let limbs = &limbs[..n];
+    combine_windows(&digits, n, c, |window_digits| {
+        let buckets = 1usize << (c - 1);
+        let (start, sorted) = sort_by_bucket(window_digits, buckets);
+        let mut sums = vec![G1Affine::identity(); buckets];
+        let mut group = IfmaGroupSums::default();
+        for_each_group(&start, |b0, b1| {
+            group.sum(limbs, &sorted, &start[b0..=b1], &mut sums[b0..b1])
+        });
+        weighted_sum(&sums, &mut Vec::new())
+    })
+}
+
+/// Marks the identity among bases in [`ifma`]'s form (no reduced limb is all ones).
+#[cfg(target_arch = "x86_64")]
+const IDENTITY_LIMBS: [u64; 10] = [u64::MAX; 10];
+
+/// G1 bases in [`ifma`]'s form, for [`msm_g1_ifma`].
+#[cfg(target_arch = "x86_64")]
+pub fn g1_limbs(bases: &[G1Affine]) -> Vec<[u64; 10]> {
+    bases
+        .par_iter()
+        .map(|p| ifma::point_to_limbs(p).unwrap_or(IDENTITY_LIMBS))
+        .collect()
+}
+
+/// [`GroupSums`] on the IFMA path: points in [`ifma`]'s form with identity flags.
+#[cfg(target_arch = "x86_64")]
+#[derive(Default)]
+struct IfmaGroupSums {
+    points: Vec<[u64; 10]>,
+    identity: Vec<bool>,
+    pairs: Vec<(u32, u32)>,
+    moves: Vec<(u32, u32)>,
+    len: Vec<u32>,
+    scratch: ifma::Scratch,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl IfmaGroupSums {
+    /// As [`GroupSums::sum`].
+    fn sum(&mut self, bases: &[[u64; 10]], sorted: &[u32], start: &[u32], out: &mut [G1Affine]) {
+        let (first, last) = (start[0] as usize, start[out.len()] as usize);
+        let entries = &sorted[first..last];
+        self.points.clear();
+        self.identity.clear();
+        for (k, &e) in entries.iter().enumerate() {
+            if let Some(&ahead) = entries.get(k + PREFETCH_DISTANCE) {
+                prefetch(&bases[(ahead & !SIGN) as usize]);
+            }
+            let p = &bases[(e & !SIGN) as usize];
+            let identity = *p == IDENTITY_LIMBS;
+            self.points.push(if e & SIGN != 0 && !identity {
+                ifma::negate(p)
+            } else {
+                *p
+            });
+            self.identity.push(identity);
+        }
+        self.len.clear();
+        self.len
+            .extend((0..out.len()).map(|b| start[b + 1] - start[b]));
+        while plan_level(start, &mut self.len, &mut self.pairs, &mut self.moves) {
+            ifma::batch_add(
+                &mut self.points,
+                &mut self.identity,
+                &self.pairs,
+                &mut self.scratch,
+            );
+            for &(src, dst) in &self.moves {
+                self.points[dst as usize] = self.points[src as usize];
+                self.identity[dst as usize] = self.identity[src as usize];
+            }
+        }
+        for (b, o) in out.iter_mut().enumerate() {
+            let k = (start[b] - start[0]) as usize;
+            if start[b + 1] > start[b] && !self.identity[k] {
+                *o = ifma::point_from_limbs(&self.points[k]);
+            }
+        }
+    }
+}
+
+/// Counting sort of a window's contributing points by bucket: bucket `b`'s entries
+/// (`index | SIGN` if negated) are `sorted[start[b]..start[b + 1]]`.
+fn sort_by_bucket(digits: &[u32], buckets: usize) -> (Vec<u32>, Vec<u32>) {
     let mut start = vec![0u32; buckets + 1];
     for &d in digits {
         if d != 0 {
@@ -186,24 +308,50 @@ fn window_sum<C: SWCurveConfig>(bases: &[Affine<C>], digits: &[u32], c: usize) -
             next[b] += 1;
         }
     }
-    drop(next);
+    (start, sorted)
+}
 
-    // Sum the buckets a group at a time, so that a group's points stay in cache while its
-    // buckets are reduced level by level.
-    let mut sums = vec![Affine::<C>::identity(); buckets];
-    let mut group = GroupSums::<C>::new();
+/// Calls `f(b0, b1)` for consecutive ranges of buckets holding at most [`GROUP_POINTS`]
+/// points together (or one bucket), so that a group's points stay in cache while its
+/// buckets are reduced level by level.
+fn for_each_group(start: &[u32], mut f: impl FnMut(usize, usize)) {
+    let buckets = start.len() - 1;
     let mut b0 = 0;
     while b0 < buckets {
         let mut b1 = b0 + 1;
         while b1 < buckets && (start[b1 + 1] - start[b0]) as usize <= GROUP_POINTS {
             b1 += 1;
         }
-        group.sum(bases, &sorted, &start[b0..=b1], &mut sums[b0..b1]);
+        f(b0, b1);
         b0 = b1;
     }
-    drop(sorted);
+}
 
-    weighted_sum(&sums, &mut group.scratch)
+/// Plans one level of a group's bucket trees: for every bucket (delimited by `start`,
+/// relative to `start[0]`) with two or more live partial sums, the pairs to add
+/// (`(src, dst)`: `dst = src + src + 1`) and the move of an odd one out (done after the
+/// additions, which write only below it). Returns whether there is anything to add.
+fn plan_level(
+    start: &[u32],
+    len: &mut [u32],
+    pairs: &mut Vec<(u32, u32)>,
+    moves: &mut Vec<(u32, u32)>,
+) -> bool {
+    pairs.clear();
+    moves.clear();
+    for (b, len) in len.iter_mut().enumerate() {
+        let l = *len;
+        if l < 2 {
+            continue;
+        }
+        let off = start[b] - start[0];
+        pairs.extend((0..l / 2).map(|k| (off + 2 * k, off + k)));
+        if l % 2 == 1 {
+            moves.push((off + l - 1, off + l / 2));
+        }
+        *len = l.div_ceil(2);
+    }
+    !pairs.is_empty()
 }
 
 /// Running sums per segment of buckets in [`weighted_sum`]; each step of the reduction adds
@@ -298,28 +446,8 @@ impl<C: SWCurveConfig> GroupSums<C> {
         self.len.clear();
         self.len
             .extend((0..out.len()).map(|b| start[b + 1] - start[b]));
-        loop {
-            self.pairs.clear();
-            self.moves.clear();
-            for (b, len) in self.len.iter_mut().enumerate() {
-                let l = *len;
-                if l < 2 {
-                    continue;
-                }
-                let off = start[b] - start[0];
-                self.pairs
-                    .extend((0..l / 2).map(|k| (off + 2 * k, off + k)));
-                if l % 2 == 1 {
-                    self.moves.push((off + l - 1, off + l / 2));
-                }
-                *len = l.div_ceil(2);
-            }
-            if self.pairs.is_empty() {
-                break;
-            }
+        while plan_level(start, &mut self.len, &mut self.pairs, &mut self.moves) {
             batch_add(&mut self.points, &self.pairs, &mut self.scratch);
-            // An odd bucket's last point moves up behind its new partial sums (the level's
-            // additions wrote only below it).
             for &(src, dst) in &self.moves {
                 self.points[dst as usize] = self.points[src as usize];
             }
@@ -453,4 +581,54 @@ fn prefetch<T>(value: &T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = value;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ark_ec::{CurveGroup, VariableBaseMSM};
+    use ark_ff::UniformRand;
+    use rand::{Rng, SeedableRng};
+
+    /// Both G1 paths (scalar, and IFMA where the CPU has it) against arkworks, in one
+    /// process: repeated points, opposite points and identities among the bases.
+    #[test]
+    fn g1_scalar_and_ifma_paths_agree_with_arkworks() {
+        let seed = rand::random::<u64>();
+        println!("seed {seed}");
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        for n in [17, 100, 1000, 5000] {
+            let mut bases: Vec<G1Affine> = (0..n)
+                .map(|_| G1Projective::rand(&mut rng).into_affine())
+                .collect();
+            for k in 0..n / 10 {
+                let i = rng.gen_range(0..n);
+                bases[i] = match k % 3 {
+                    0 => G1Affine::identity(),
+                    1 => bases[rng.gen_range(0..n)],
+                    _ => -bases[rng.gen_range(0..n)],
+                };
+            }
+            let scalars: Vec<Fr> = (0..n)
+                .map(|i| match i % 4 {
+                    0 => Fr::from(rng.gen_range(0..4u64)),
+                    1 => -Fr::from(rng.gen_range(1..4u64)),
+                    _ => Fr::rand(&mut rng),
+                })
+                .collect();
+            let expected = G1Projective::msm(&bases, &scalars).expect("equal lengths");
+            assert_eq!(msm(&bases, &scalars), expected, "scalar path, n = {n}");
+            #[cfg(target_arch = "x86_64")]
+            if ifma::available() {
+                let limbs = g1_limbs(&bases);
+                assert_eq!(
+                    msm_g1_ifma(&bases, &limbs, &scalars),
+                    expected,
+                    "IFMA path, n = {n}"
+                );
+            } else {
+                eprintln!("this CPU has no AVX-512 IFMA: only the scalar path was checked");
+            }
+        }
+    }
 }

@@ -1,0 +1,481 @@
+//! BN254 G1 bucket additions with AVX-512 IFMA: eight base-field elements per instruction.
+//!
+//! The scalar Montgomery multiplication of arkworks runs 36 64-bit multiplications, one
+//! per cycle. AVX-512 IFMA (`vpmadd52luq`/`vpmadd52huq`, on Ice Lake and later, and on
+//! AMD Zen 4 and Zen 5) multiplies eight 52-bit pairs per instruction. Batch-affine bucket
+//! accumulation is made of independent additions, so it maps onto eight lanes directly.
+//!
+//! Representation: an element of Fq is five 52-bit limbs holding `x·2^260 mod p`
+//! (Montgomery form with R = 2^260), always fully reduced, so that equal elements have
+//! equal limbs. A point is `[u64; 10]`: the limbs of x, then those of y; the identity is
+//! flagged beside it.
+//!
+//! Everything here runs only after [`available`] said yes; the MSM falls back to the
+//! scalar code otherwise (and when `FORNAX_NO_IFMA` is set, so that both paths can be
+//! tested and compared on one machine).
+
+use std::arch::x86_64::*;
+use std::sync::LazyLock;
+
+use ark_bn254::{Fq, G1Affine, G1Projective};
+use ark_ec::AffineRepr;
+use ark_ff::{BigInt, Field, PrimeField};
+
+/// Low 52 bits.
+const MASK: u64 = (1 << 52) - 1;
+
+/// A 256-bit little-endian integer as five 52-bit limbs.
+const fn split52(a: [u64; 4]) -> [u64; 5] {
+    [
+        a[0] & MASK,
+        ((a[0] >> 52) | (a[1] << 12)) & MASK,
+        ((a[1] >> 40) | (a[2] << 24)) & MASK,
+        ((a[2] >> 28) | (a[3] << 36)) & MASK,
+        a[3] >> 16,
+    ]
+}
+
+/// Five 52-bit limbs (value below 2^256) as a 256-bit little-endian integer.
+const fn join52(l: [u64; 5]) -> [u64; 4] {
+    [
+        l[0] | (l[1] << 52),
+        (l[1] >> 12) | (l[2] << 40),
+        (l[2] >> 24) | (l[3] << 28),
+        (l[3] >> 36) | (l[4] << 16),
+    ]
+}
+
+/// The modulus p.
+const P: [u64; 5] = split52(<Fq as PrimeField>::MODULUS.0);
+
+/// `-p^-1 mod 2^52`.
+const PINV: u64 = {
+    let p0 = P[0];
+    let mut inv = 1u64;
+    let mut i = 0;
+    while i < 6 {
+        inv = inv.wrapping_mul(2u64.wrapping_sub(p0.wrapping_mul(inv)));
+        i += 1;
+    }
+    inv.wrapping_neg() & MASK
+};
+
+/// Conversion factors between arkworks' form (R = 2^256) and ours.
+struct Factors {
+    /// 2^260 as an arkworks element.
+    to_ours: Fq,
+    /// 2^-260 as an arkworks element.
+    from_ours: Fq,
+    /// One in our form: 2^260 mod p as limbs.
+    one: [u64; 5],
+}
+
+static FACTORS: LazyLock<Factors> = LazyLock::new(|| {
+    let to_ours = Fq::from(2u64).pow([260u64]);
+    let from_ours = to_ours.inverse().expect("2^260 is invertible");
+    let one = split52(to_ours.into_bigint().0);
+    Factors {
+        to_ours,
+        from_ours,
+        one,
+    }
+});
+
+/// Whether this CPU runs the IFMA path (and `FORNAX_NO_IFMA` is not set).
+pub fn available() -> bool {
+    static AVAILABLE: LazyLock<bool> = LazyLock::new(|| {
+        std::env::var_os("FORNAX_NO_IFMA").is_none()
+            && is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512ifma")
+    });
+    *AVAILABLE
+}
+
+/// An arkworks element in our form.
+pub fn to_limbs(x: &Fq) -> [u64; 5] {
+    split52((*x * FACTORS.to_ours).into_bigint().0)
+}
+
+/// An element in our form back in arkworks'.
+pub fn from_limbs(l: &[u64; 5]) -> Fq {
+    Fq::from_bigint(BigInt(join52(*l))).expect("reduced limbs") * FACTORS.from_ours
+}
+
+/// A G1 point in our form; `None` for the identity.
+pub fn point_to_limbs(p: &G1Affine) -> Option<[u64; 10]> {
+    let (x, y) = p.xy()?;
+    let mut out = [0u64; 10];
+    out[..5].copy_from_slice(&to_limbs(&x));
+    out[5..].copy_from_slice(&to_limbs(&y));
+    Some(out)
+}
+
+/// A point in our form back in arkworks'.
+pub fn point_from_limbs(p: &[u64; 10]) -> G1Affine {
+    let x = from_limbs(p[..5].try_into().expect("5 limbs"));
+    let y = from_limbs(p[5..].try_into().expect("5 limbs"));
+    G1Affine::new_unchecked(x, y)
+}
+
+/// `-p` in our form (y negated; y = 0 stays 0).
+pub fn negate(p: &[u64; 10]) -> [u64; 10] {
+    let mut out = *p;
+    if p[5..].iter().all(|&l| l == 0) {
+        return out;
+    }
+    let mut borrow = 0u64;
+    for k in 0..5 {
+        let d = P[k].wrapping_sub(p[5 + k]).wrapping_sub(borrow);
+        borrow = d >> 63;
+        out[5 + k] = d & MASK;
+    }
+    out
+}
+
+/// Eight field elements, limb-major.
+#[derive(Clone, Copy)]
+struct F8([__m512i; 5]);
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn splat(c: u64) -> __m512i {
+    _mm512_set1_epi64(c as i64)
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn constant(limbs: &[u64; 5]) -> F8 {
+    F8([
+        splat(limbs[0]),
+        splat(limbs[1]),
+        splat(limbs[2]),
+        splat(limbs[3]),
+        splat(limbs[4]),
+    ])
+}
+
+/// `r - p` if that is not negative, else `r`; `r` must be below 2p with 52-bit limbs.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn reduce_once(r: [__m512i; 5]) -> F8 {
+    let mask = splat(MASK);
+    let mut s = r;
+    let mut borrow = _mm512_setzero_si512();
+    for k in 0..5 {
+        let d = _mm512_sub_epi64(_mm512_sub_epi64(r[k], splat(P[k])), borrow);
+        borrow = _mm512_srli_epi64::<63>(d);
+        s[k] = _mm512_and_si512(d, mask);
+    }
+    let negative = _mm512_test_epi64_mask(borrow, borrow);
+    F8(std::array::from_fn(|k| {
+        _mm512_mask_blend_epi64(negative, s[k], r[k])
+    }))
+}
+
+/// `a·b` (Montgomery, R = 2^260).
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn mul(a: &F8, b: &F8) -> F8 {
+    let zero = _mm512_setzero_si512();
+    let mut t = [zero; 10];
+    for i in 0..5 {
+        for j in 0..5 {
+            t[i + j] = _mm512_madd52lo_epu64(t[i + j], a.0[i], b.0[j]);
+            t[i + j + 1] = _mm512_madd52hi_epu64(t[i + j + 1], a.0[i], b.0[j]);
+        }
+    }
+    let pinv = splat(PINV);
+    for i in 0..5 {
+        // Only the low 52 bits of t[i] enter the product, which is all m depends on.
+        let m = _mm512_madd52lo_epu64(zero, t[i], pinv);
+        for j in 0..5 {
+            let pj = splat(P[j]);
+            t[i + j] = _mm512_madd52lo_epu64(t[i + j], m, pj);
+            t[i + j + 1] = _mm512_madd52hi_epu64(t[i + j + 1], m, pj);
+        }
+        // t[i] is now a multiple of 2^52: move it up.
+        t[i + 1] = _mm512_add_epi64(t[i + 1], _mm512_srli_epi64::<52>(t[i]));
+    }
+    let mask = splat(MASK);
+    for k in 5..9 {
+        t[k + 1] = _mm512_add_epi64(t[k + 1], _mm512_srli_epi64::<52>(t[k]));
+        t[k] = _mm512_and_si512(t[k], mask);
+    }
+    reduce_once([t[5], t[6], t[7], t[8], t[9]])
+}
+
+/// `a - b`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn sub(a: &F8, b: &F8) -> F8 {
+    let mask = splat(MASK);
+    let mut d = [_mm512_setzero_si512(); 5];
+    let mut borrow = _mm512_setzero_si512();
+    for k in 0..5 {
+        let x = _mm512_sub_epi64(_mm512_sub_epi64(a.0[k], b.0[k]), borrow);
+        borrow = _mm512_srli_epi64::<63>(x);
+        d[k] = _mm512_and_si512(x, mask);
+    }
+    // Negative lanes get p added back (the carry out of the top limb is the 2^260 wrap).
+    let negative = _mm512_test_epi64_mask(borrow, borrow);
+    let mut carry = _mm512_setzero_si512();
+    let mut e = d;
+    for k in 0..5 {
+        let x = _mm512_add_epi64(_mm512_add_epi64(d[k], splat(P[k])), carry);
+        carry = _mm512_srli_epi64::<52>(x);
+        e[k] = _mm512_and_si512(x, mask);
+    }
+    F8(std::array::from_fn(|k| {
+        _mm512_mask_blend_epi64(negative, d[k], e[k])
+    }))
+}
+
+/// Lanes where `a == b`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn equal(a: &F8, b: &F8) -> __mmask8 {
+    let mut m = 0xff;
+    for k in 0..5 {
+        m &= _mm512_cmpeq_epi64_mask(a.0[k], b.0[k]);
+    }
+    m
+}
+
+/// Loads limb range `at..at + 5` of eight points.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn load(points: &[[u64; 10]], index: &[usize; 8], at: usize) -> F8 {
+    let mut lanes = [[0u64; 8]; 5];
+    for (l, &i) in index.iter().enumerate() {
+        let p = &points[i];
+        for k in 0..5 {
+            lanes[k][l] = p[at + k];
+        }
+    }
+    // SAFETY: each `lanes[k]` is 64 readable bytes; unaligned loads are allowed.
+    F8(std::array::from_fn(|k| unsafe {
+        _mm512_loadu_si512(lanes[k].as_ptr() as *const _)
+    }))
+}
+
+/// Eight lanes as limb arrays.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn lanes(v: &F8) -> [[u64; 5]; 8] {
+    let mut limbs = [[0u64; 8]; 5];
+    for k in 0..5 {
+        // SAFETY: `limbs[k]` is 64 writable bytes; unaligned stores are allowed.
+        unsafe { _mm512_storeu_si512(limbs[k].as_mut_ptr() as *mut _, v.0[k]) };
+    }
+    std::array::from_fn(|l| std::array::from_fn(|k| limbs[k][l]))
+}
+
+/// Builds eight lanes from limb arrays.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn from_lanes(values: &[[u64; 5]; 8]) -> F8 {
+    let mut limbs = [[0u64; 8]; 5];
+    for (l, v) in values.iter().enumerate() {
+        for k in 0..5 {
+            limbs[k][l] = v[k];
+        }
+    }
+    // SAFETY: as in `load`.
+    F8(std::array::from_fn(|k| unsafe {
+        _mm512_loadu_si512(limbs[k].as_ptr() as *const _)
+    }))
+}
+
+/// A pair whose sum needs the scalar path (an identity, equal or opposite points), with
+/// its inputs saved before the level overwrites them.
+struct Special {
+    dst: usize,
+    p: Option<[u64; 10]>,
+    q: Option<[u64; 10]>,
+}
+
+/// Scratch for [`batch_add`], reused across levels and groups.
+#[derive(Default)]
+pub struct Scratch {
+    dens: Vec<F8>,
+    prefix: Vec<F8>,
+    specials: Vec<Special>,
+}
+
+/// `points[dst] = points[src] + points[src + 1]` for every `(src, dst)` pair, eight at a
+/// time, with one shared inversion; `identity[i]` flags the identity. As in the scalar
+/// version every `dst ≤ src` and the pairs are in increasing order.
+pub fn batch_add(
+    points: &mut [[u64; 10]],
+    identity: &mut [bool],
+    pairs: &[(u32, u32)],
+    scratch: &mut Scratch,
+) {
+    assert!(available(), "the IFMA path needs AVX-512 IFMA");
+    // SAFETY: the CPU has the features `batch_add_ifma` is compiled for (checked above).
+    unsafe { batch_add_ifma(points, identity, pairs, scratch) }
+}
+
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn batch_add_ifma(
+    points: &mut [[u64; 10]],
+    identity: &mut [bool],
+    pairs: &[(u32, u32)],
+    scratch: &mut Scratch,
+) {
+    if pairs.is_empty() {
+        return;
+    }
+    let one = constant(&FACTORS.one);
+    let chunks = pairs.len().div_ceil(8);
+    let Scratch {
+        dens,
+        prefix,
+        specials,
+    } = scratch;
+    dens.clear();
+    prefix.clear();
+    specials.clear();
+    // Which lanes of chunk c compute in vector form: real pairs that are not special.
+    let mut active = Vec::with_capacity(chunks);
+
+    // Pass 1: denominators x_q - x_p and their prefix products, lane by lane.
+    let mut acc = one;
+    for c in 0..chunks {
+        let (src, _, live) = chunk_indices(pairs, c);
+        let x1 = load(points, &src, 0);
+        let x2 = load(points, &src.map(|s| s + 1), 0);
+        let mut special = equal(&x1, &x2);
+        for (l, &s) in src.iter().enumerate() {
+            if live & (1 << l) != 0 && (identity[s] || identity[s + 1]) {
+                special |= 1 << l;
+            }
+        }
+        special &= live;
+        for l in 0..8 {
+            if special & (1 << l) != 0 {
+                let s = src[l];
+                specials.push(Special {
+                    dst: pairs[c * 8 + l].1 as usize,
+                    p: (!identity[s]).then_some(points[s]),
+                    q: (!identity[s + 1]).then_some(points[s + 1]),
+                });
+            }
+        }
+        let compute = live & !special;
+        active.push(compute);
+        let den = sub(&x2, &x1);
+        let den = F8(std::array::from_fn(|k| {
+            _mm512_mask_blend_epi64(compute, one.0[k], den.0[k])
+        }));
+        prefix.push(acc);
+        acc = mul(&acc, &den);
+        dens.push(den);
+    }
+
+    // One inversion for all lanes (scalar), then pass 2 turns prefixes into inverses.
+    let mut lane_values: Vec<Fq> = lanes(&acc).iter().map(from_limbs).collect();
+    ark_ff::batch_inversion(&mut lane_values);
+    let inverses: [[u64; 5]; 8] = std::array::from_fn(|l| to_limbs(&lane_values[l]));
+    let mut inv = from_lanes(&inverses);
+    for c in (0..chunks).rev() {
+        let inv_c = mul(&inv, &prefix[c]);
+        inv = mul(&inv, &dens[c]);
+        prefix[c] = inv_c;
+    }
+
+    // Pass 3: the sums.
+    for c in 0..chunks {
+        let (src, dst, _) = chunk_indices(pairs, c);
+        let second = src.map(|s| s + 1);
+        let (x1, y1) = (load(points, &src, 0), load(points, &src, 5));
+        let (x2, y2) = (load(points, &second, 0), load(points, &second, 5));
+        let lambda = mul(&sub(&y2, &y1), &prefix[c]);
+        let x3 = sub(&sub(&mul(&lambda, &lambda), &x1), &x2);
+        let y3 = sub(&mul(&lambda, &sub(&x1, &x3)), &y1);
+        let (xs, ys) = (lanes(&x3), lanes(&y3));
+        for l in 0..8 {
+            if active[c] & (1 << l) != 0 {
+                let out = &mut points[dst[l]];
+                out[..5].copy_from_slice(&xs[l]);
+                out[5..].copy_from_slice(&ys[l]);
+                identity[dst[l]] = false;
+            }
+        }
+    }
+
+    // The special pairs, in arkworks' arithmetic.
+    for s in specials.iter() {
+        let to_point =
+            |p: &Option<[u64; 10]>| p.as_ref().map_or(G1Affine::identity(), point_from_limbs);
+        let sum: G1Affine = (G1Projective::from(to_point(&s.p)) + to_point(&s.q)).into();
+        match point_to_limbs(&sum) {
+            Some(limbs) => {
+                points[s.dst] = limbs;
+                identity[s.dst] = false;
+            }
+            None => identity[s.dst] = true,
+        }
+    }
+}
+
+/// Sources, destinations and the mask of real lanes of chunk `c`; lanes past the end
+/// repeat the chunk's first pair.
+fn chunk_indices(pairs: &[(u32, u32)], c: usize) -> ([usize; 8], [usize; 8], __mmask8) {
+    let chunk = &pairs[c * 8..(c * 8 + 8).min(pairs.len())];
+    let src = std::array::from_fn(|l| chunk.get(l).unwrap_or(&chunk[0]).0 as usize);
+    let dst = std::array::from_fn(|l| chunk.get(l).unwrap_or(&chunk[0]).1 as usize);
+    (src, dst, ((1u16 << chunk.len()) - 1) as __mmask8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ark_ff::UniformRand;
+    use rand::SeedableRng;
+
+    #[test]
+    fn constants() {
+        assert_eq!(
+            P[0].wrapping_mul(PINV.wrapping_neg()) & MASK,
+            1,
+            "PINV is -p^-1 mod 2^52"
+        );
+        assert_eq!(join52(P), <Fq as PrimeField>::MODULUS.0);
+    }
+
+    #[test]
+    fn field_ops_match_arkworks() {
+        if !available() {
+            eprintln!("SKIPPED: this CPU has no AVX-512 IFMA");
+            return;
+        }
+        let seed = rand::random::<u64>();
+        println!("seed {seed}");
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        for round in 0..200 {
+            let mut a: [Fq; 8] = std::array::from_fn(|_| Fq::rand(&mut rng));
+            let b: [Fq; 8] = std::array::from_fn(|_| Fq::rand(&mut rng));
+            if round == 0 {
+                a[0] = Fq::from(0u64);
+                a[1] = -Fq::from(1u64);
+                a[2] = b[2];
+            }
+            // SAFETY: `available()` said the CPU has the features.
+            let (m, s) = unsafe { mul_and_sub(&a, &b) };
+            for l in 0..8 {
+                assert_eq!(m[l], a[l] * b[l], "mul, lane {l}");
+                assert_eq!(s[l], a[l] - b[l], "sub, lane {l}");
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    fn mul_and_sub(a: &[Fq; 8], b: &[Fq; 8]) -> ([Fq; 8], [Fq; 8]) {
+        let va = from_lanes(&a.map(|x| to_limbs(&x)));
+        let vb = from_lanes(&b.map(|x| to_limbs(&x)));
+        let m = lanes(&mul(&va, &vb)).map(|l| from_limbs(&l));
+        let s = lanes(&sub(&va, &vb)).map(|l| from_limbs(&l));
+        (m, s)
+    }
+}
