@@ -352,7 +352,8 @@ fn verify(vk: &Path, public: &Path, proof: &Path) -> Result<ExitCode> {
 fn bench(plan: &fornax_bench::Plan, json_out: Option<&Path>) -> Result<ExitCode> {
     let cpu = fornax_kernels::CpuBackend::new();
     let info = fornax_kernels::Backend::info(&cpu).clone();
-    println!("device: {} ({} threads)", info.name, info.parallelism);
+    let msm_path = fornax_kernels::cpu::g1_msm_path();
+    println!("device: {} ({} threads, G1 MSM arithmetic: {msm_path})", info.name, info.parallelism);
     println!(
         "{:<8} {:>5} {:>12} {:>12} {:>8}  baseline",
         "bench", "size", "fornax", "baseline", "speedup"
@@ -380,6 +381,7 @@ fn bench(plan: &fornax_bench::Plan, json_out: Option<&Path>) -> Result<ExitCode>
             "device": info.name,
             "device_kind": info.kind.to_string(),
             "threads": info.parallelism,
+            "g1_msm_path": msm_path,
             "commit": commit,
             "command": std::env::args().collect::<Vec<_>>().join(" "),
             "rows": rows,

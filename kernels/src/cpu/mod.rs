@@ -58,6 +58,16 @@ fn host_memory_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Which arithmetic the G1 MSM uses on this machine: `"avx512-ifma"` or `"scalar"`
+/// (IFMA needs the CPU's support and no `FORNAX_NO_IFMA` in the environment).
+pub fn g1_msm_path() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if ifma::available() {
+        return "avx512-ifma";
+    }
+    "scalar"
+}
+
 /// G1 bases as the CPU keeps them: affine, and, where the CPU has AVX-512 IFMA, also in
 /// the IFMA path's form (80 bytes a point), converted once at upload.
 struct G1Resident {
