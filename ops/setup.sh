@@ -14,6 +14,9 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v git >/dev/null 2>&1 || missing+=(git)
+# rocksdb's build (the node's store) generates bindings with libclang and compiles C++.
+dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
+command -v c++ >/dev/null 2>&1 || missing+=(g++)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} (apt)" >&2
   $sudo apt-get update -qq

@@ -171,6 +171,56 @@ impl WitnessCalculator {
         self.witness_size
     }
 
+    /// How many values input signal `name` takes, or `None` if the circuit has no such input.
+    pub fn input_signal_size(&mut self, name: &str) -> Result<Option<usize>, ProverError> {
+        let hash = fnv1a(name);
+        let size: i32 = self.call(
+            "getInputSignalSize",
+            ((hash >> 32) as u32 as i32, hash as u32 as i32),
+        )?;
+        Ok((size > 0).then_some(size as usize))
+    }
+
+    /// How many input values the circuit takes in all.
+    pub fn input_count(&mut self) -> Result<usize, ProverError> {
+        let n: i32 = self.call("getInputSize", ())?;
+        Ok(n.max(0) as usize)
+    }
+
+    /// Checks `inputs` against the circuit's input signals without computing anything:
+    /// every name exists, takes as many values as given, and all inputs are given.
+    pub fn check_inputs(&mut self, input_file: &str, inputs: &Inputs) -> Result<(), ProverError> {
+        let mut given = 0;
+        for (name, values) in inputs {
+            match self.input_signal_size(name)? {
+                None => {
+                    return Err(ProverError::format(
+                        input_file,
+                        format!("the circuit has no input signal `{name}`"),
+                    ))
+                }
+                Some(n) if n != values.len() => {
+                    return Err(ProverError::format(
+                        input_file,
+                        format!(
+                            "input signal `{name}` takes {n} values, the input gives {}",
+                            values.len()
+                        ),
+                    ))
+                }
+                Some(n) => given += n,
+            }
+        }
+        let needed = self.input_count()?;
+        if given < needed {
+            return Err(ProverError::format(
+                input_file,
+                format!("only {given} of the circuit's {needed} input values are given"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Computes the witness for `inputs` (see [`parse_inputs`]); `input_file` names them in
     /// errors.
     pub fn calculate(&mut self, input_file: &str, inputs: &Inputs) -> Result<Vec<Fr>, ProverError> {

@@ -1,6 +1,12 @@
-//! Fornax's node: task and job types, the planner, the store (RocksDB), queues (in-process,
-//! NATS JetStream), the worker runtime and the HTTP API, plus the `fornax` binary.
+//! Fornax's node: proving tasks and their state machine ([`task`]), the durable store in
+//! RocksDB ([`store`]), the fair scheduler and device worker ([`node`]) and the HTTP API
+//! ([`api`]). The `fornax` binary (`src/main.rs`) runs the node (`fornax node`) and the
+//! command-line tools (`prove`, `witness`, `verify`, `bench`, …).
 //!
-//! Today this crate holds the command-line front end (`src/main.rs`): `fornax prove`,
-//! `fornax verify`, `fornax bench` and the development helpers. The node arrives with the
-//! scheduler issue.
+//! Queues across machines (NATS JetStream) arrive with the scale-out issue; today the
+//! queue is in-process.
+
+pub mod api;
+pub mod node;
+pub mod store;
+pub mod task;

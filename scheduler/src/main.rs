@@ -111,6 +111,42 @@ enum Command {
     },
     /// Lists the devices Fornax found on this machine.
     Devices,
+    /// Runs the node: the HTTP API, the scheduler and a worker for this machine's devices,
+    /// with every task stored in RocksDB under the data directory. Flags override the
+    /// TOML file given with `--config`.
+    Node(NodeArgs),
+}
+
+/// `fornax node` settings; every one can also come from the TOML file.
+#[derive(clap::Args, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeArgs {
+    /// A TOML file with any of these settings (`data_dir`, `listen`, `max_body_mb`,
+    /// `attempts`, and a table `[api_keys]` of name = "token").
+    #[arg(long)]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Where the store and the artifacts live [default: fornax-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address to serve HTTP on; port 0 picks a free one [default: 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Largest request body in MiB (zkey uploads) [default: 512].
+    #[arg(long)]
+    max_body_mb: Option<usize>,
+    /// Proving attempts per task before a retryable error fails it [default: 3].
+    #[arg(long)]
+    attempts: Option<u32>,
+    /// An API key, `NAME=TOKEN`; repeatable. Without any, the API is open (a warning
+    /// is printed) and every caller is `anonymous`.
+    #[arg(long = "api-key", value_name = "NAME=TOKEN")]
+    #[serde(skip)]
+    api_key: Vec<String>,
+    /// API keys from the TOML file: name = "token".
+    #[arg(skip)]
+    #[serde(default)]
+    api_keys: std::collections::HashMap<String, String>,
 }
 
 fn main() -> ExitCode {
@@ -204,6 +240,7 @@ fn run(command: Command) -> Result<ExitCode> {
                 .with_context(|| format!("writing {}", zkey.display()))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Node(args) => node(args),
         Command::Devices => {
             for b in DeviceRegistry::discover().backends() {
                 let i = b.info();
@@ -324,6 +361,86 @@ fn prove(
     Ok(ExitCode::SUCCESS)
 }
 
+fn node(args: NodeArgs) -> Result<ExitCode> {
+    let file: NodeArgs = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("{}", path.display()))?
+        }
+        None => NodeArgs::default(),
+    };
+    let data_dir = args
+        .data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(|| "fornax-data".into());
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let max_body_mb = args.max_body_mb.or(file.max_body_mb).unwrap_or(512);
+    let attempts = args.attempts.or(file.attempts).unwrap_or(3);
+    if attempts == 0 {
+        bail!("--attempts must be at least 1");
+    }
+    // Tokens map to names.
+    let mut api_keys: std::collections::HashMap<String, String> = file
+        .api_keys
+        .into_iter()
+        .map(|(name, token)| (token, name))
+        .collect();
+    for spec in &args.api_key {
+        let (name, token) = spec
+            .split_once('=')
+            .filter(|(n, t)| !n.is_empty() && !t.is_empty())
+            .with_context(|| format!("--api-key {spec}: expected NAME=TOKEN"))?;
+        api_keys.insert(token.to_string(), name.to_string());
+    }
+    if api_keys.is_empty() {
+        eprintln!(
+            "WARNING: no API keys configured: the API is open to anyone who can reach {listen}"
+        );
+    }
+
+    let store = std::sync::Arc::new(
+        fornax_scheduler::store::Store::open(&data_dir)
+            .with_context(|| format!("opening the store in {}", data_dir.display()))?,
+    );
+    let scheduler = fornax_scheduler::node::Scheduler::new(
+        store,
+        fornax_scheduler::node::SchedulerConfig {
+            attempts,
+            ..Default::default()
+        },
+    );
+    scheduler.start().context("recovering stored tasks")?;
+    let app = fornax_scheduler::api::router(
+        scheduler,
+        fornax_scheduler::api::ApiConfig {
+            api_keys,
+            max_body_bytes: max_body_mb << 20,
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        println!("fornax node listening on http://{}", listener.local_addr()?);
+        println!("data in {}", data_dir.display());
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .context("serving HTTP")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn verify(vk: &Path, public: &Path, proof: &Path) -> Result<ExitCode> {
     let vk_json: VerificationKeyJson = json::read_json(vk)?;
     let key = vk_json.to_key(&vk.display().to_string())?;
@@ -353,7 +470,10 @@ fn bench(plan: &fornax_bench::Plan, json_out: Option<&Path>) -> Result<ExitCode>
     let cpu = fornax_kernels::CpuBackend::new();
     let info = fornax_kernels::Backend::info(&cpu).clone();
     let msm_path = fornax_kernels::cpu::g1_msm_path();
-    println!("device: {} ({} threads, G1 MSM arithmetic: {msm_path})", info.name, info.parallelism);
+    println!(
+        "device: {} ({} threads, G1 MSM arithmetic: {msm_path})",
+        info.name, info.parallelism
+    );
     println!(
         "{:<8} {:>5} {:>12} {:>12} {:>8}  baseline",
         "bench", "size", "fornax", "baseline", "speedup"

@@ -2,51 +2,14 @@
 //! circomlib circuits compiled by circom2, keys from a snarkjs ceremony, proofs checked in
 //! both directions, and the CLI's errors for bad files.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+
+use common::{circuit, snarkjs, sub, text, vk};
 
 const CIRCUITS: [&str; 2] = ["poseidon_preimage", "merkle_inclusion"];
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-/// The fixture directory built (or found cached) by `ops/circuits.sh`.
-fn fixtures() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(root().join("ops/circuits.sh"))
-            .current_dir(root())
-            .output()
-            .expect("bash runs");
-        assert!(
-            out.status.success(),
-            "ops/circuits.sh failed (run ops/setup.sh first): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        root().join(
-            stdout
-                .lines()
-                .last()
-                .expect("the script prints the directory")
-                .trim(),
-        )
-    })
-}
-
-fn circuit(name: &str, ext: &str) -> PathBuf {
-    fixtures().join(name).join(format!("{name}.{ext}"))
-}
-
-fn vk(name: &str) -> PathBuf {
-    fixtures().join(name).join("verification_key.json")
-}
 
 fn fornax(args: &[&Path]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_fornax"))
@@ -56,25 +19,6 @@ fn fornax(args: &[&Path]) -> Output {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "fornax panicked: {stderr}");
     out
-}
-
-fn snarkjs(args: &[&Path]) -> Output {
-    Command::new(root().join("ops/js/node_modules/.bin/snarkjs"))
-        .args(args)
-        .output()
-        .expect("snarkjs runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn sub(s: &str) -> &Path {
-    Path::new(s)
 }
 
 #[test]
@@ -443,7 +387,7 @@ fn witnesses_from_wasm_match_snarkjs_and_prove() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let tmp = tempfile::tempdir().unwrap();
     for name in CIRCUITS {
-        let wasm = fixtures().join(name).join(format!("{name}_js/{name}.wasm"));
+        let wasm = common::wasm(name);
         for round in 0..3 {
             let input = tmp.path().join(format!("{name}-{round}.input.json"));
             std::fs::write(&input, random_input(name, &mut rng).to_string()).unwrap();
@@ -507,7 +451,7 @@ fn witnesses_from_wasm_match_snarkjs_and_prove() {
 fn bad_circuit_inputs_give_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let name = "merkle_inclusion";
-    let wasm = fixtures().join(name).join(format!("{name}_js/{name}.wasm"));
+    let wasm = common::wasm(name);
     let cases = [
         (
             r#"{"leaf": 1, "pathElements": [1,2,3,4], "pathIndices": [0,1,2,0]}"#,

@@ -1,0 +1,725 @@
+//! The node's HTTP API (axum).
+//!
+//! | method and path | what |
+//! |---|---|
+//! | `POST /v1/circuits` | register a circuit: multipart fields `zkey` (required) and `wasm` (circom's witness generator, optional); 201 new, 200 known |
+//! | `GET /v1/circuits`, `GET /v1/circuits/{id}` | registered circuits |
+//! | `POST /v1/tasks` | submit `{"circuit", "input": {…}}` or `{"circuit", "witness": "<base64 .wtns>"}`, optional `"deadline_ms"` (Unix ms) or `"timeout_s"`; header `Idempotency-Key`; 202 new, 200 replayed |
+//! | `GET /v1/tasks/{id}` | a task |
+//! | `GET /v1/tasks?state=&circuit=&after=&limit=` | tasks in creation order, paged with `next` |
+//! | `DELETE /v1/tasks/{id}` | cancel |
+//! | `GET /v1/tasks/{id}/proof` | `{proof, public}` in snarkjs's JSON; `?format=calldata`: the arguments of `verifyProof` as snarkjs's `soliditycalldata` prints them |
+//! | `GET /v1/tasks/{id}/transitions` | the task's persisted transition log |
+//! | `GET /healthz`, `GET /readyz`, `GET /metrics` | liveness, readiness (recovery done), Prometheus text |
+//!
+//! Errors are JSON `{code, message}` with a stable `code`; a client's mistake is a 4xx,
+//! never a 500. With API keys configured every `/v1` call needs `Authorization: Bearer`.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State as AxState};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine as _;
+use fornax_prover::witness::{self, WitnessCalculator};
+use fornax_prover::{wtns, ProvingKey};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::node::Scheduler;
+use crate::store::{CircuitMeta, NewTask, Store, StoreError};
+use crate::task::{new_task_id, now_ms, InputKind, State, Task};
+
+/// An API error: HTTP status, stable code, message.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    fn internal(e: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({ "code": self.code, "message": self.message })),
+        )
+            .into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NoTask(id) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "task_not_found",
+                format!("no task {id}"),
+            ),
+            StoreError::Forbidden { id, from, to } => ApiError::new(
+                StatusCode::CONFLICT,
+                "invalid_state",
+                format!("task {id} is {from}; it cannot become {to}"),
+            ),
+            e => ApiError::internal(e),
+        }
+    }
+}
+
+/// API settings.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// Bearer tokens and the owner names they stand for; empty means no authentication
+    /// (every caller is `anonymous`).
+    pub api_keys: HashMap<String, String>,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+}
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    scheduler: Arc<Scheduler>,
+    config: Arc<ApiConfig>,
+    /// Witness generators used to check submitted inputs, per circuit.
+    checkers: Arc<std::sync::Mutex<HashMap<String, Arc<std::sync::Mutex<WitnessCalculator>>>>>,
+}
+
+impl AppState {
+    fn store(&self) -> &Arc<Store> {
+        self.scheduler.store()
+    }
+
+    fn owner(&self, headers: &HeaderMap) -> Result<String, ApiError> {
+        if self.config.api_keys.is_empty() {
+            return Ok("anonymous".into());
+        }
+        let token = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "missing Authorization: Bearer <api key>",
+                )
+            })?;
+        self.config
+            .api_keys
+            .get(token.trim())
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown API key")
+            })
+    }
+}
+
+/// The router.
+pub fn router(scheduler: Arc<Scheduler>, config: ApiConfig) -> Router {
+    let limit = config.max_body_bytes;
+    let state = AppState {
+        scheduler,
+        config: Arc::new(config),
+        checkers: Default::default(),
+    };
+    Router::new()
+        .route("/v1/circuits", get(list_circuits).post(register_circuit))
+        .route("/v1/circuits/{id}", get(get_circuit))
+        .route("/v1/tasks", get(list_tasks).post(submit_task))
+        .route("/v1/tasks/{id}", get(get_task).delete(cancel_task))
+        .route("/v1/tasks/{id}/proof", get(get_proof))
+        .route("/v1/tasks/{id}/transitions", get(get_transitions))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Runs blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+}
+
+fn body_error(e: BytesRejection) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            e.body_text(),
+        )
+    } else {
+        ApiError::bad("invalid_body", e.body_text())
+    }
+}
+
+async fn register_circuit(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response, ApiError> {
+    app.owner(&headers)?;
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::bad(
+            "invalid_body",
+            format!("expected multipart/form-data: {}", e.body_text()),
+        )
+    })?;
+    let (mut zkey, mut wasm) = (None, None);
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    e.body_text(),
+                ))
+            }
+            Err(e) => return Err(ApiError::bad("invalid_body", e.body_text())),
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        let bytes = field.bytes().await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    e.body_text(),
+                )
+            } else {
+                ApiError::bad("invalid_body", e.body_text())
+            }
+        })?;
+        match name.as_str() {
+            "zkey" => zkey = Some(bytes),
+            "wasm" => wasm = Some(bytes),
+            other => {
+                return Err(ApiError::bad(
+                    "invalid_body",
+                    format!("unexpected field `{other}` (expected zkey, wasm)"),
+                ))
+            }
+        }
+    }
+    let zkey = zkey
+        .ok_or_else(|| ApiError::bad("invalid_body", "the multipart body has no `zkey` field"))?;
+    let store = Arc::clone(app.store());
+    let (meta, created) = blocking(move || {
+        let pk = ProvingKey::from_bytes("zkey", &zkey)
+            .map_err(|e| ApiError::bad("invalid_zkey", e.to_string()))?;
+        let n_wires = pk.n_vars;
+        if let Some(wasm) = &wasm {
+            let calc = WitnessCalculator::from_bytes("wasm", wasm)
+                .map_err(|e| ApiError::bad("invalid_wasm", e.to_string()))?;
+            if calc.witness_size() != n_wires {
+                return Err(ApiError::bad(
+                    "circuit_mismatch",
+                    format!(
+                        "the witness generator makes {} values; the zkey has {n_wires} wires",
+                        calc.witness_size()
+                    ),
+                ));
+            }
+        }
+        let mut h = Sha256::new();
+        h.update(&zkey);
+        if let Some(w) = &wasm {
+            h.update(w);
+        }
+        let id = hex::encode(h.finalize());
+        if let Some(meta) = store.circuit(&id)? {
+            return Ok((meta, false));
+        }
+        store.put_artifact(&format!("{id}.zkey"), &zkey)?;
+        if let Some(w) = &wasm {
+            store.put_artifact(&format!("{id}.wasm"), w)?;
+        }
+        let meta = CircuitMeta {
+            id,
+            n_public: pk.n_public,
+            n_wires,
+            domain_size: pk.domain_size,
+            has_wasm: wasm.is_some(),
+            created_ms: now_ms(),
+        };
+        let created = store.put_circuit(&meta)?;
+        Ok((meta, created))
+    })
+    .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(meta)).into_response())
+}
+
+async fn list_circuits(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    app.owner(&headers)?;
+    let store = Arc::clone(app.store());
+    let circuits = blocking(move || Ok(store.circuits()?)).await?;
+    Ok(Json(serde_json::json!({ "circuits": circuits })).into_response())
+}
+
+async fn get_circuit(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    app.owner(&headers)?;
+    let store = Arc::clone(app.store());
+    let meta = blocking(move || Ok(store.circuit(&id)?)).await?;
+    meta.map(|m| Json(m).into_response())
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_circuit", "no such circuit"))
+}
+
+/// The body of `POST /v1/tasks`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitBody {
+    circuit: String,
+    #[serde(default)]
+    input: Option<serde_json::Value>,
+    #[serde(default)]
+    witness: Option<String>,
+    #[serde(default)]
+    deadline_ms: Option<u64>,
+    #[serde(default)]
+    timeout_s: Option<u64>,
+}
+
+async fn submit_task(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let owner = app.owner(&headers)?;
+    let body = body.map_err(body_error)?;
+    let body: SubmitBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad("invalid_json", e.to_string()))?;
+    let idempotency_key = match headers.get("idempotency-key") {
+        Some(v) => {
+            let k = v.to_str().map_err(|_| {
+                ApiError::bad(
+                    "invalid_idempotency_key",
+                    "Idempotency-Key must be visible ASCII",
+                )
+            })?;
+            if k.is_empty() || k.len() > 200 {
+                return Err(ApiError::bad(
+                    "invalid_idempotency_key",
+                    "Idempotency-Key must be 1 to 200 characters",
+                ));
+            }
+            Some(k.to_string())
+        }
+        None => None,
+    };
+    let app2 = app.clone();
+    let (task, created) = blocking(move || {
+        let store = app2.store();
+        let circuit = store.circuit(&body.circuit)?.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_circuit",
+                format!("no circuit {}", body.circuit),
+            )
+        })?;
+        let (kind, input) = match (body.input, body.witness) {
+            (Some(input), None) => {
+                if !circuit.has_wasm {
+                    return Err(ApiError::bad(
+                        "invalid_input",
+                        "the circuit was registered without a witness generator: send `witness`",
+                    ));
+                }
+                let inputs = witness::parse_inputs("input", &input)
+                    .map_err(|e| ApiError::bad("invalid_input", e.to_string()))?;
+                let checker = app2.checker(&circuit.id)?;
+                checker
+                    .lock()
+                    .expect("checker lock")
+                    .check_inputs("input", &inputs)
+                    .map_err(|e| ApiError::bad("invalid_input", e.to_string()))?;
+                (
+                    InputKind::Json,
+                    serde_json::to_vec(&input).expect("serialisable"),
+                )
+            }
+            (None, Some(w)) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(w.trim())
+                    .map_err(|e| {
+                        ApiError::bad("invalid_witness", format!("`witness` is not base64: {e}"))
+                    })?;
+                let values = wtns::from_bytes("witness", &bytes)
+                    .map_err(|e| ApiError::bad("invalid_witness", e.to_string()))?;
+                if values.len() != circuit.n_wires {
+                    return Err(ApiError::bad(
+                        "invalid_witness",
+                        format!(
+                            "the witness has {} values; the circuit has {} wires",
+                            values.len(),
+                            circuit.n_wires
+                        ),
+                    ));
+                }
+                (InputKind::Wtns, bytes)
+            }
+            _ => {
+                return Err(ApiError::bad(
+                    "invalid_input",
+                    "give exactly one of `input` (JSON) and `witness` (base64 .wtns)",
+                ))
+            }
+        };
+        let now = now_ms();
+        let deadline_ms = match (body.deadline_ms, body.timeout_s) {
+            (Some(d), None) => Some(d),
+            (None, Some(s)) => Some(now.saturating_add(s.saturating_mul(1000))),
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                return Err(ApiError::bad(
+                    "invalid_deadline",
+                    "give at most one of `deadline_ms` and `timeout_s`",
+                ))
+            }
+        };
+        if deadline_ms.is_some_and(|d| d <= now) {
+            return Err(ApiError::bad(
+                "invalid_deadline",
+                "the deadline has passed already",
+            ));
+        }
+        let task = Task {
+            id: new_task_id(now),
+            circuit: circuit.id,
+            owner,
+            state: State::Submitted,
+            failure: None,
+            input: kind,
+            created_ms: now,
+            updated_ms: now,
+            deadline_ms,
+            failed_attempts: 0,
+            transitions: 0,
+            idempotency_key,
+        };
+        Ok(store.create_task(NewTask { task, input })?)
+    })
+    .await?;
+    if created {
+        app.scheduler
+            .metrics
+            .submitted
+            .fetch_add(1, Ordering::Relaxed);
+        app.scheduler.enqueue(&task);
+        Ok((StatusCode::ACCEPTED, Json(task)).into_response())
+    } else {
+        Ok((StatusCode::OK, Json(task)).into_response())
+    }
+}
+
+impl AppState {
+    /// The witness generator that checks inputs for `circuit`, loaded on first use.
+    fn checker(&self, circuit: &str) -> Result<Arc<std::sync::Mutex<WitnessCalculator>>, ApiError> {
+        if let Some(c) = self.checkers.lock().expect("checkers lock").get(circuit) {
+            return Ok(Arc::clone(c));
+        }
+        let wasm = self.store().artifact(&format!("{circuit}.wasm"))?;
+        let calc = WitnessCalculator::from_bytes(circuit, &wasm).map_err(ApiError::internal)?;
+        let calc = Arc::new(std::sync::Mutex::new(calc));
+        self.checkers
+            .lock()
+            .expect("checkers lock")
+            .insert(circuit.to_string(), Arc::clone(&calc));
+        Ok(calc)
+    }
+
+    /// The task, if it exists and `owner` may see it.
+    fn owned_task(&self, id: &str, owner: &str) -> Result<Task, ApiError> {
+        let task = self.store().task(id)?;
+        match task {
+            Some(t) if t.owner == owner || self.config.api_keys.is_empty() => Ok(t),
+            _ => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "task_not_found",
+                format!("no task {id}"),
+            )),
+        }
+    }
+}
+
+async fn get_task(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let owner = app.owner(&headers)?;
+    let task = blocking(move || app.owned_task(&id, &owner)).await?;
+    Ok(Json(task).into_response())
+}
+
+async fn get_transitions(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let owner = app.owner(&headers)?;
+    let log = blocking(move || {
+        app.owned_task(&id, &owner)?;
+        Ok(app.store().transitions(&id)?)
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "transitions": log })).into_response())
+}
+
+async fn cancel_task(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let owner = app.owner(&headers)?;
+    let task = blocking(move || {
+        app.owned_task(&id, &owner)?;
+        Ok(app
+            .store()
+            .transition(&id, State::Cancelled, None, None, None, |_| {})?)
+    })
+    .await?;
+    Ok(Json(task).into_response())
+}
+
+/// Query of `GET /v1/tasks`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    state: Option<String>,
+    circuit: Option<String>,
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_tasks(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let owner = app.owner(&headers)?;
+    let Query(q) = query.map_err(|e| ApiError::bad("invalid_query", e.body_text()))?;
+    let state = match q.state.as_deref() {
+        Some(s) => Some(
+            State::parse(s)
+                .ok_or_else(|| ApiError::bad("invalid_query", format!("unknown state `{s}`")))?,
+        ),
+        None => None,
+    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad("invalid_query", "limit must be 1 to 1000"));
+    }
+    let open = app.config.api_keys.is_empty();
+    let tasks = blocking(move || {
+        Ok(app.store().tasks(q.after.as_deref(), limit, |t| {
+            (open || t.owner == owner)
+                && state.is_none_or(|s| t.state == s)
+                && q.circuit.as_ref().is_none_or(|c| &t.circuit == c)
+        })?)
+    })
+    .await?;
+    let next = (tasks.len() == limit)
+        .then(|| tasks.last().map(|t| t.id.clone()))
+        .flatten();
+    Ok(Json(serde_json::json!({ "tasks": tasks, "next": next })).into_response())
+}
+
+/// Query of `GET /v1/tasks/{id}/proof`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProofQuery {
+    format: Option<String>,
+}
+
+async fn get_proof(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Result<Query<ProofQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let owner = app.owner(&headers)?;
+    let Query(q) = query.map_err(|e| ApiError::bad("invalid_query", e.body_text()))?;
+    let calldata = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("calldata") => true,
+        Some(other) => {
+            return Err(ApiError::bad(
+                "invalid_query",
+                format!("unknown format `{other}` (json, calldata)"),
+            ))
+        }
+    };
+    let (task, proof) = blocking(move || {
+        let task = app.owned_task(&id, &owner)?;
+        Ok((task, app.store().proof(&id)?))
+    })
+    .await?;
+    let Some(proof) = proof.filter(|_| task.state == State::Proved) else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "proof_not_ready",
+            format!("task {} is {}", task.id, task.state.as_str()),
+        ));
+    };
+    if calldata {
+        let text = solidity_calldata(&proof.proof, &proof.public).map_err(ApiError::internal)?;
+        return Ok(text.into_response());
+    }
+    Ok(Json(serde_json::json!({ "proof": proof.proof, "public": proof.public })).into_response())
+}
+
+/// The arguments of a snarkjs Solidity verifier's `verifyProof`, formatted as
+/// `snarkjs zkey export soliditycalldata` prints them (B's coordinates in EVM order).
+pub fn solidity_calldata(
+    proof: &serde_json::Value,
+    public: &serde_json::Value,
+) -> Result<String, String> {
+    let hex = |v: &serde_json::Value| -> Result<String, String> {
+        let s = v.as_str().ok_or("a coordinate is not a string")?;
+        let n = num_bigint_parse(s)?;
+        Ok(format!("\"0x{n:0>64}\""))
+    };
+    let at = |path: &[usize], key: &str| -> Result<String, String> {
+        let mut v = &proof[key];
+        for &i in path {
+            v = &v[i];
+        }
+        hex(v)
+    };
+    let a = format!("[{},{}]", at(&[0], "pi_a")?, at(&[1], "pi_a")?);
+    let b = format!(
+        "[[{},{}],[{},{}]]",
+        at(&[0, 1], "pi_b")?,
+        at(&[0, 0], "pi_b")?,
+        at(&[1, 1], "pi_b")?,
+        at(&[1, 0], "pi_b")?
+    );
+    let c = format!("[{},{}]", at(&[0], "pi_c")?, at(&[1], "pi_c")?);
+    let inputs: Vec<String> = public
+        .as_array()
+        .ok_or("public signals are not an array")?
+        .iter()
+        .map(hex)
+        .collect::<Result<_, _>>()?;
+    Ok(format!("{a},{b},{c},[{}]", inputs.join(",")))
+}
+
+/// A decimal string as lower-case hex.
+fn num_bigint_parse(s: &str) -> Result<String, String> {
+    num_bigint::BigUint::parse_bytes(s.as_bytes(), 10)
+        .map(|n| n.to_str_radix(16))
+        .ok_or_else(|| format!("`{s}` is not a decimal number"))
+}
+
+async fn readyz(AxState(app): AxState<AppState>) -> Response {
+    if app.scheduler.is_ready() {
+        "ready".into_response()
+    } else {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "recovering stored tasks",
+        )
+        .into_response()
+    }
+}
+
+async fn metrics(AxState(app): AxState<AppState>) -> Response {
+    use std::fmt::Write;
+    let m = &app.scheduler.metrics;
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP fornax_tasks_submitted_total Tasks accepted.\n# TYPE fornax_tasks_submitted_total counter");
+    let _ = writeln!(
+        out,
+        "fornax_tasks_submitted_total {}",
+        m.submitted.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(out, "# HELP fornax_tasks_finished_total Tasks that reached a final state.\n# TYPE fornax_tasks_finished_total counter");
+    for (i, s) in State::ALL.iter().enumerate().filter(|(_, s)| s.is_final()) {
+        let _ = writeln!(
+            out,
+            "fornax_tasks_finished_total{{state=\"{}\"}} {}",
+            s.as_str(),
+            m.finished[i].load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP fornax_queue_depth Tasks waiting for a device.\n# TYPE fornax_queue_depth gauge"
+    );
+    let _ = writeln!(out, "fornax_queue_depth {}", app.scheduler.queue_depth());
+    let _ = writeln!(
+        out,
+        "# HELP fornax_proofs_total Proofs made.\n# TYPE fornax_proofs_total counter"
+    );
+    let _ = writeln!(
+        out,
+        "fornax_proofs_total {}",
+        m.proofs.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "fornax_prove_seconds_total {:.6}",
+        m.prove_us.load(Ordering::Relaxed) as f64 / 1e6
+    );
+    let _ = writeln!(out, "# HELP fornax_job_seconds Job durations by kind and device.\n# TYPE fornax_job_seconds summary");
+    let jobs = m.jobs.lock().expect("metrics lock");
+    let mut keys: Vec<_> = jobs.keys().cloned().collect();
+    keys.sort();
+    for k in keys {
+        let (count, us) = jobs[&k];
+        let labels = format!("job=\"{}\",device=\"{}\"", k.0, k.1);
+        let _ = writeln!(out, "fornax_job_seconds_count{{{labels}}} {count}");
+        let _ = writeln!(
+            out,
+            "fornax_job_seconds_sum{{{labels}}} {:.6}",
+            us as f64 / 1e6
+        );
+    }
+    ([("content-type", "text/plain; version=0.0.4")], out).into_response()
+}

@@ -1,0 +1,531 @@
+//! The node's scheduler and device worker: fair dispatch of stored tasks, proving through
+//! the prover's job graph, retries, deadlines and recovery after a crash.
+//!
+//! Tasks wait in one queue per owner (API key); the dispatcher takes them round-robin
+//! across owners, so one client's burst does not starve another's. The worker runs a
+//! task's job graph (`<task id>/<role>` job ids) on this machine's registered backends
+//! through [`LocalExecutor`], which places each job on a device. Proving keys are
+//! prepared once per circuit and stay resident.
+//!
+//! Recovery: at start every task that is not final goes back to `scheduled` (a task
+//! interrupted mid-proof is simply proved again: proving is deterministic in its inputs
+//! and a proof is stored in the same atomic write as `proved`, so no task is proved
+//! twice), and is queued again in creation order.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use ark_bn254::Fr;
+use fornax_kernels::DeviceRegistry;
+use fornax_prover::json::{public_to_json, ProofJson};
+use fornax_prover::witness::{self, WitnessCalculator};
+use fornax_prover::{wtns, JobGraph, LocalExecutor, PreparedKey, ProverError, ProvingKey};
+
+use crate::store::{Store, StoreError, StoredProof};
+use crate::task::{now_ms, Failure, InputKind, State, Task};
+
+/// Node settings that the scheduler uses.
+#[derive(Clone, Debug)]
+pub struct SchedulerConfig {
+    /// Proving attempts per task before a retryable error fails it for good.
+    pub attempts: u32,
+    /// How often deadlines are checked.
+    pub deadline_check: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            attempts: 3,
+            deadline_check: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    /// Tasks accepted.
+    pub submitted: AtomicU64,
+    /// Tasks per final state, indexed like [`State::ALL`].
+    pub finished: [AtomicU64; 7],
+    /// Proofs made, and their total proving time in microseconds.
+    pub proofs: AtomicU64,
+    /// See `proofs`.
+    pub prove_us: AtomicU64,
+    /// Per job role and device: (count, total microseconds).
+    pub jobs: Mutex<HashMap<(String, String), (u64, u64)>>,
+}
+
+/// The fair queue: one FIFO per owner, served round-robin.
+#[derive(Default)]
+struct FairQueue {
+    per_owner: HashMap<String, VecDeque<String>>,
+    rotation: VecDeque<String>,
+    len: usize,
+}
+
+impl FairQueue {
+    fn push(&mut self, owner: &str, id: String) {
+        let q = self.per_owner.entry(owner.to_string()).or_default();
+        if q.is_empty() {
+            self.rotation.push_back(owner.to_string());
+        }
+        q.push_back(id);
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<String> {
+        let owner = self.rotation.pop_front()?;
+        let q = self
+            .per_owner
+            .get_mut(&owner)
+            .expect("rotating owners have queues");
+        let id = q.pop_front().expect("rotating owners have work");
+        if q.is_empty() {
+            self.per_owner.remove(&owner);
+        } else {
+            self.rotation.push_back(owner);
+        }
+        self.len -= 1;
+        Some(id)
+    }
+}
+
+/// A circuit loaded for proving: its resident key and its witness generator.
+pub struct LoadedCircuit {
+    /// The prepared (resident) proving key.
+    pub key: PreparedKey,
+    /// The witness generator, if the circuit has one.
+    pub calculator: Option<Mutex<WitnessCalculator>>,
+}
+
+/// The scheduler and its worker.
+pub struct Scheduler {
+    store: Arc<Store>,
+    config: SchedulerConfig,
+    exec: LocalExecutor,
+    circuits: Mutex<HashMap<String, Arc<LoadedCircuit>>>,
+    queue: Mutex<FairQueue>,
+    wake: Condvar,
+    ready: AtomicBool,
+    stop: AtomicBool,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+}
+
+/// Why a proving attempt failed.
+struct AttemptError {
+    failure: Failure,
+    retryable: bool,
+}
+
+impl AttemptError {
+    fn fatal(code: &str, message: impl Into<String>) -> Self {
+        AttemptError {
+            failure: Failure {
+                code: code.into(),
+                message: message.into(),
+            },
+            retryable: false,
+        }
+    }
+}
+
+impl From<StoreError> for AttemptError {
+    fn from(e: StoreError) -> Self {
+        AttemptError {
+            failure: Failure {
+                code: "store_error".into(),
+                message: e.to_string(),
+            },
+            retryable: true,
+        }
+    }
+}
+
+impl Scheduler {
+    /// A scheduler over `store` with this machine's devices.
+    pub fn new(store: Arc<Store>, config: SchedulerConfig) -> Arc<Self> {
+        Arc::new(Scheduler {
+            store,
+            config,
+            exec: LocalExecutor::new(DeviceRegistry::discover()),
+            circuits: Mutex::new(HashMap::new()),
+            queue: Mutex::new(FairQueue::default()),
+            wake: Condvar::new(),
+            ready: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            metrics: Metrics::default(),
+        })
+    }
+
+    /// Requeues every unfinished task, then starts the worker and the deadline checker.
+    pub fn start(self: &Arc<Self>) -> Result<(), StoreError> {
+        for task in self.store.unfinished()? {
+            let task = match task.state {
+                State::Proving => {
+                    self.store
+                        .transition(&task.id, State::Scheduled, None, None, None, |_| {})?
+                }
+                _ => task,
+            };
+            self.enqueue(&task);
+        }
+        self.ready.store(true, Ordering::SeqCst);
+        let worker = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("fornax-worker-cpu".into())
+            .spawn(move || worker.work())
+            .expect("spawn the worker");
+        let checker = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("fornax-deadlines".into())
+            .spawn(move || checker.check_deadlines())
+            .expect("spawn the deadline checker");
+        Ok(())
+    }
+
+    /// Whether recovery is done and tasks are being served.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    /// Tasks waiting for a device.
+    pub fn queue_depth(&self) -> usize {
+        self.queue.lock().expect("queue lock").len
+    }
+
+    /// Stops the worker after its current task (for tests and shutdown).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake.notify_all();
+    }
+
+    /// Queues a stored task for proving.
+    pub fn enqueue(&self, task: &Task) {
+        self.queue
+            .lock()
+            .expect("queue lock")
+            .push(&task.owner, task.id.clone());
+        self.wake.notify_one();
+    }
+
+    /// The circuit, loaded (key prepared on the device, witness generator instantiated)
+    /// on first use.
+    pub fn circuit(&self, id: &str) -> Result<Arc<LoadedCircuit>, LoadError> {
+        if let Some(c) = self.circuits.lock().expect("circuits lock").get(id) {
+            return Ok(Arc::clone(c));
+        }
+        let meta = self
+            .store
+            .circuit(id)
+            .map_err(|e| LoadError(e.to_string()))?
+            .ok_or_else(|| LoadError(format!("unknown circuit {id}")))?;
+        let zkey = self
+            .store
+            .artifact(&format!("{id}.zkey"))
+            .map_err(|e| LoadError(e.to_string()))?;
+        let pk = ProvingKey::from_bytes(&format!("{id}.zkey"), &zkey)
+            .map_err(|e| LoadError(e.to_string()))?;
+        let key = self
+            .exec
+            .prepare(id, pk)
+            .map_err(|e| LoadError(e.to_string()))?;
+        let calculator = if meta.has_wasm {
+            let wasm = self
+                .store
+                .artifact(&format!("{id}.wasm"))
+                .map_err(|e| LoadError(e.to_string()))?;
+            Some(Mutex::new(
+                WitnessCalculator::from_bytes(&format!("{id}.wasm"), &wasm)
+                    .map_err(|e| LoadError(e.to_string()))?,
+            ))
+        } else {
+            None
+        };
+        let loaded = Arc::new(LoadedCircuit { key, calculator });
+        self.circuits
+            .lock()
+            .expect("circuits lock")
+            .insert(id.to_string(), Arc::clone(&loaded));
+        Ok(loaded)
+    }
+
+    fn next(&self) -> Option<String> {
+        let mut q = self.queue.lock().expect("queue lock");
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                return None;
+            }
+            if let Some(id) = q.pop() {
+                return Some(id);
+            }
+            q = self
+                .wake
+                .wait_timeout(q, Duration::from_millis(500))
+                .expect("queue lock")
+                .0;
+        }
+    }
+
+    fn work(&self) {
+        while let Some(id) = self.next() {
+            if let Err(e) = self.run(&id) {
+                eprintln!("fornax node: task {id}: {e}");
+            }
+        }
+    }
+
+    fn finish(&self, state: State) {
+        let i = State::ALL
+            .iter()
+            .position(|s| *s == state)
+            .expect("a state");
+        self.metrics.finished[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One proving attempt for task `id`.
+    fn run(&self, id: &str) -> Result<(), StoreError> {
+        let Some(task) = self.store.task(id)? else {
+            return Ok(());
+        };
+        if task.state.is_final() {
+            return Ok(());
+        }
+        if task.deadline_ms.is_some_and(|d| now_ms() > d) {
+            self.expire(id)?;
+            return Ok(());
+        }
+        let from = [State::Submitted, State::Scheduled];
+        if let Err(e) =
+            self.store
+                .transition(id, State::Scheduled, Some(&from[..]), None, None, |_| {})
+        {
+            return ignore_forbidden(e);
+        }
+        if let Err(e) = self.store.transition(
+            id,
+            State::Proving,
+            Some(&[State::Scheduled][..]),
+            None,
+            None,
+            |_| {},
+        ) {
+            return ignore_forbidden(e);
+        }
+        match self.attempt(&task) {
+            Ok(proof) => {
+                match self.store.transition(
+                    id,
+                    State::Proved,
+                    Some(&[State::Proving][..]),
+                    None,
+                    Some(&proof),
+                    |_| {},
+                ) {
+                    Ok(_) => {
+                        self.metrics.proofs.fetch_add(1, Ordering::Relaxed);
+                        self.metrics
+                            .prove_us
+                            .fetch_add((proof.prove_ms * 1e3) as u64, Ordering::Relaxed);
+                        self.finish(State::Proved);
+                        Ok(())
+                    }
+                    // Cancelled or expired while proving: the proof is dropped.
+                    Err(e) => ignore_forbidden(e),
+                }
+            }
+            Err(e) if e.retryable && task.failed_attempts + 1 < self.config.attempts => {
+                eprintln!(
+                    "fornax node: task {id}: retrying after {}: {}",
+                    e.failure.code, e.failure.message
+                );
+                let t = self.store.transition(
+                    id,
+                    State::Scheduled,
+                    Some(&[State::Proving][..]),
+                    None,
+                    None,
+                    |t| t.failed_attempts += 1,
+                );
+                match t {
+                    Ok(t) => {
+                        self.enqueue(&t);
+                        Ok(())
+                    }
+                    Err(e) => ignore_forbidden(e),
+                }
+            }
+            Err(e) => {
+                match self
+                    .store
+                    .transition(id, State::Failed, None, Some(e.failure), None, |t| {
+                        t.failed_attempts += 1
+                    }) {
+                    Ok(_) => {
+                        self.finish(State::Failed);
+                        Ok(())
+                    }
+                    Err(e) => ignore_forbidden(e),
+                }
+            }
+        }
+    }
+
+    fn attempt(&self, task: &Task) -> Result<StoredProof, AttemptError> {
+        let circuit = self.circuit(&task.circuit).map_err(|e| AttemptError {
+            failure: Failure {
+                code: "circuit_unavailable".into(),
+                message: e.0,
+            },
+            retryable: true,
+        })?;
+        let input = self.store.input(&task.id)?.ok_or_else(|| {
+            AttemptError::fatal("internal", "the task's input is missing from the store")
+        })?;
+        let witness = self.witness(task, &circuit, &input)?;
+        let graph = JobGraph::groth16(&task.id, circuit.key.shape());
+        let started = Instant::now();
+        let (proof, public, timings) = self
+            .exec
+            .run(&graph, &circuit.key, witness, &mut rand::rngs::OsRng)
+            .map_err(|e| match e {
+                ProverError::UnsatisfiedWitness { .. } => AttemptError::fatal(
+                    "unsatisfied_witness",
+                    "the witness does not satisfy the circuit: the proof fails verification",
+                ),
+                e => AttemptError {
+                    retryable: e.is_retryable(),
+                    failure: Failure {
+                        code: "prover_error".into(),
+                        message: e.to_string(),
+                    },
+                },
+            })?;
+        let mut jobs = self.metrics.jobs.lock().expect("metrics lock");
+        for (role, device, d) in &timings.jobs {
+            let entry = jobs.entry((role.clone(), device.clone())).or_default();
+            entry.0 += 1;
+            entry.1 += d.as_micros() as u64;
+        }
+        Ok(StoredProof {
+            proof: serde_json::to_value(ProofJson::from_proof(&proof)).expect("serialisable"),
+            public: serde_json::to_value(public_to_json(&public)).expect("serialisable"),
+            prove_ms: started.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+
+    fn witness(
+        &self,
+        task: &Task,
+        circuit: &LoadedCircuit,
+        input: &[u8],
+    ) -> Result<Vec<Fr>, AttemptError> {
+        let name = format!("task {} input", task.id);
+        let w = match task.input {
+            InputKind::Wtns => wtns::from_bytes(&name, input)
+                .map_err(|e| AttemptError::fatal("invalid_witness", e.to_string()))?,
+            InputKind::Json => {
+                let calculator = circuit.calculator.as_ref().ok_or_else(|| {
+                    AttemptError::fatal("invalid_input", "the circuit has no witness generator")
+                })?;
+                let json: serde_json::Value = serde_json::from_slice(input)
+                    .map_err(|e| AttemptError::fatal("invalid_input", e.to_string()))?;
+                let inputs = witness::parse_inputs(&name, &json)
+                    .map_err(|e| AttemptError::fatal("invalid_input", e.to_string()))?;
+                calculator
+                    .lock()
+                    .expect("calculator lock")
+                    .calculate(&name, &inputs)
+                    .map_err(|e| AttemptError::fatal("witness_generation_failed", e.to_string()))?
+            }
+        };
+        if w.len() != circuit.key.shape().n_vars {
+            return Err(AttemptError::fatal(
+                "invalid_witness",
+                format!(
+                    "the witness has {} values; the circuit has {} wires",
+                    w.len(),
+                    circuit.key.shape().n_vars
+                ),
+            ));
+        }
+        Ok(w)
+    }
+
+    fn expire(&self, id: &str) -> Result<(), StoreError> {
+        match self
+            .store
+            .transition(id, State::Expired, None, None, None, |_| {})
+        {
+            Ok(_) => {
+                self.finish(State::Expired);
+                Ok(())
+            }
+            Err(e) => ignore_forbidden(e),
+        }
+    }
+
+    /// Expires queued tasks whose deadline passed (a task being proved is expired when
+    /// its proof would be stored too late: its `proved` transition is refused).
+    fn check_deadlines(&self) {
+        while !self.stop.load(Ordering::SeqCst) {
+            std::thread::sleep(self.config.deadline_check);
+            let now = now_ms();
+            let due = self.store.tasks(None, usize::MAX, |t| {
+                !t.state.is_final() && t.deadline_ms.is_some_and(|d| now > d)
+            });
+            for task in due.unwrap_or_default() {
+                if let Err(e) = self.expire(&task.id) {
+                    eprintln!("fornax node: expiring {}: {e}", task.id);
+                }
+            }
+        }
+    }
+
+    /// The store this scheduler works from.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+}
+
+/// A circuit that could not be loaded for proving.
+#[derive(Debug)]
+pub struct LoadError(pub String);
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn ignore_forbidden(e: StoreError) -> Result<(), StoreError> {
+    match e {
+        StoreError::Forbidden { .. } => Ok(()),
+        e => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_is_fair_across_owners() {
+        let mut q = FairQueue::default();
+        for i in 0..100 {
+            q.push("burst", format!("b{i}"));
+        }
+        q.push("other", "o0".into());
+        q.push("other", "o1".into());
+        let first: Vec<String> = (0..4).filter_map(|_| q.pop()).collect();
+        assert_eq!(first, ["b0", "o0", "b1", "o1"]);
+        assert_eq!(q.len, 98);
+        let rest: Vec<String> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(rest.len(), 98);
+        assert!(rest.iter().all(|id| id.starts_with('b')));
+    }
+}

@@ -1,0 +1,413 @@
+//! The node's durable state in RocksDB, and its content-addressed artifact files.
+//!
+//! Column families:
+//!
+//! | family | key | value |
+//! |---|---|---|
+//! | `circuits` | circuit id | [`CircuitMeta`] (JSON) |
+//! | `tasks` | task id | [`Task`] (JSON) |
+//! | `inputs` | task id | the input (JSON or `.wtns` bytes) |
+//! | `proofs` | task id | [`StoredProof`] (JSON) |
+//! | `idempotency` | owner `\0` key | task id |
+//! | `transitions` | task id `\0` sequence (u32, big endian) | [`Transition`] (JSON) |
+//!
+//! Every write that changes a task is one atomic batch, synced to disk before the call
+//! returns: a task's record, its transition log entry and (for `proved`) its proof land
+//! together or not at all. Zkeys and witness generators are files named by their content
+//! hash under `artifacts/`, written to a temporary name, synced and renamed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rocksdb::{
+    ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::task::{now_ms, Failure, State, Task, Transition};
+
+const CIRCUITS: &str = "circuits";
+const TASKS: &str = "tasks";
+const INPUTS: &str = "inputs";
+const PROOFS: &str = "proofs";
+const IDEMPOTENCY: &str = "idempotency";
+const TRANSITIONS: &str = "transitions";
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// RocksDB failed.
+    #[error("store: {0}")]
+    Db(#[from] rocksdb::Error),
+    /// A file of the store could not be read or written.
+    #[error("store file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A stored record does not decode (corruption or a bug).
+    #[error("store: corrupt record {0}")]
+    Corrupt(String),
+    /// No task with this id.
+    #[error("no task {0}")]
+    NoTask(String),
+    /// The state machine forbids the transition.
+    #[error("task {id} is {from}; it cannot become {to}")]
+    Forbidden {
+        /// The task.
+        id: String,
+        /// Its state.
+        from: &'static str,
+        /// The state asked for.
+        to: &'static str,
+    },
+}
+
+/// A registered circuit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CircuitMeta {
+    /// Content hash (SHA-256 of the zkey, then of the witness generator if any), hex.
+    pub id: String,
+    /// Public signals (outputs and public inputs).
+    pub n_public: usize,
+    /// Wires, i.e. witness values.
+    pub n_wires: usize,
+    /// Constraints (the zkey's domain is the next power of two above them and the inputs).
+    pub domain_size: usize,
+    /// Whether a witness generator (`circuit.wasm`) was registered with the key.
+    pub has_wasm: bool,
+    /// Registration time, Unix milliseconds.
+    pub created_ms: u64,
+}
+
+/// A proof as stored and served: snarkjs's `proof.json` and `public.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredProof {
+    /// snarkjs `proof.json`.
+    pub proof: serde_json::Value,
+    /// snarkjs `public.json`.
+    pub public: serde_json::Value,
+    /// Proving time on the device, milliseconds.
+    pub prove_ms: f64,
+}
+
+/// What a new task comes with.
+pub struct NewTask {
+    /// The task record (state `submitted`).
+    pub task: Task,
+    /// Its input bytes.
+    pub input: Vec<u8>,
+}
+
+/// The node's store.
+pub struct Store {
+    db: DB,
+    artifacts: PathBuf,
+    /// Serialises read-modify-write of task records (and idempotency lookups).
+    write: Mutex<()>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store under `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let artifacts = dir.join("artifacts");
+        std::fs::create_dir_all(&artifacts).map_err(|source| StoreError::Io {
+            path: artifacts.clone(),
+            source,
+        })?;
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let families = [CIRCUITS, TASKS, INPUTS, PROOFS, IDEMPOTENCY, TRANSITIONS]
+            .into_iter()
+            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, dir.join("db"), families)?;
+        Ok(Store {
+            db,
+            artifacts,
+            write: Mutex::new(()),
+        })
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("column families are created at open")
+    }
+
+    fn synced() -> WriteOptions {
+        let mut w = WriteOptions::default();
+        w.set_sync(true);
+        w
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The path of artifact `name` (a content hash plus extension).
+    pub fn artifact_path(&self, name: &str) -> PathBuf {
+        self.artifacts.join(name)
+    }
+
+    /// Writes an artifact durably (temporary file, fsync, rename), unless it exists.
+    pub fn put_artifact(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        use std::io::Write;
+        let path = self.artifact_path(name);
+        if path.exists() {
+            return Ok(());
+        }
+        let tmp = self
+            .artifacts
+            .join(format!(".{name}.{:x}.tmp", rand::random::<u64>()));
+        let io = |source| StoreError::Io {
+            path: tmp.clone(),
+            source,
+        };
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(|source| StoreError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if let Ok(dir) = std::fs::File::open(&self.artifacts) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+
+    /// Reads an artifact.
+    pub fn artifact(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        let path = self.artifact_path(name);
+        std::fs::read(&path).map_err(|source| StoreError::Io { path, source })
+    }
+
+    /// Records a circuit; returns `false` if it was registered already.
+    pub fn put_circuit(&self, meta: &CircuitMeta) -> Result<bool, StoreError> {
+        let _guard = self.lock();
+        if self.db.get_cf(self.cf(CIRCUITS), &meta.id)?.is_some() {
+            return Ok(false);
+        }
+        let value = serde_json::to_vec(meta).expect("serialisable");
+        self.db
+            .put_cf_opt(self.cf(CIRCUITS), &meta.id, value, &Self::synced())?;
+        Ok(true)
+    }
+
+    /// A circuit by id.
+    pub fn circuit(&self, id: &str) -> Result<Option<CircuitMeta>, StoreError> {
+        self.db
+            .get_cf(self.cf(CIRCUITS), id)?
+            .map(|v| decode(&v, "circuit"))
+            .transpose()
+    }
+
+    /// Every registered circuit.
+    pub fn circuits(&self) -> Result<Vec<CircuitMeta>, StoreError> {
+        self.db
+            .iterator_cf(self.cf(CIRCUITS), IteratorMode::Start)
+            .map(|item| decode(&item?.1, "circuit"))
+            .collect()
+    }
+
+    /// Stores a new task (state `submitted`) with its input, durably. With an idempotency
+    /// key that its owner used before, stores nothing and returns the earlier task and
+    /// `false`.
+    pub fn create_task(&self, new: NewTask) -> Result<(Task, bool), StoreError> {
+        let _guard = self.lock();
+        let task = new.task;
+        let idem_key = task
+            .idempotency_key
+            .as_ref()
+            .map(|k| idempotency_key(&task.owner, k));
+        if let Some(key) = &idem_key {
+            if let Some(id) = self.db.get_cf(self.cf(IDEMPOTENCY), key)? {
+                let id = String::from_utf8_lossy(&id).into_owned();
+                let earlier = self
+                    .task(&id)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("idempotency entry for {id}")))?;
+                return Ok((earlier, false));
+            }
+        }
+        let mut task = task;
+        task.transitions = 1;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(TASKS),
+            &task.id,
+            serde_json::to_vec(&task).expect("serialisable"),
+        );
+        batch.put_cf(self.cf(INPUTS), &task.id, &new.input);
+        if let Some(key) = &idem_key {
+            batch.put_cf(self.cf(IDEMPOTENCY), key, &task.id);
+        }
+        let log = Transition {
+            from: None,
+            to: task.state,
+            at_ms: task.created_ms,
+        };
+        batch.put_cf(
+            self.cf(TRANSITIONS),
+            log_key(&task.id, 0),
+            serde_json::to_vec(&log).expect("serialisable"),
+        );
+        self.db.write_opt(batch, &Self::synced())?;
+        Ok((task, true))
+    }
+
+    /// A task by id.
+    pub fn task(&self, id: &str) -> Result<Option<Task>, StoreError> {
+        self.db
+            .get_cf(self.cf(TASKS), id)?
+            .map(|v| decode(&v, "task"))
+            .transpose()
+    }
+
+    /// A task's input bytes.
+    pub fn input(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(INPUTS), id)?)
+    }
+
+    /// A task's proof, once it is proved.
+    pub fn proof(&self, id: &str) -> Result<Option<StoredProof>, StoreError> {
+        self.db
+            .get_cf(self.cf(PROOFS), id)?
+            .map(|v| decode(&v, "proof"))
+            .transpose()
+    }
+
+    /// Moves a task to `to`, durably, if the state machine allows it and `allowed_from`
+    /// (when given) contains its current state; `update` may change other fields; a proof
+    /// is stored in the same atomic write.
+    pub fn transition(
+        &self,
+        id: &str,
+        to: State,
+        allowed_from: Option<&[State]>,
+        failure: Option<Failure>,
+        proof: Option<&StoredProof>,
+        update: impl FnOnce(&mut Task),
+    ) -> Result<Task, StoreError> {
+        let _guard = self.lock();
+        let mut task = self
+            .task(id)?
+            .ok_or_else(|| StoreError::NoTask(id.to_string()))?;
+        let from = task.state;
+        if !from.can_become(to) || allowed_from.is_some_and(|allowed| !allowed.contains(&from)) {
+            return Err(StoreError::Forbidden {
+                id: id.to_string(),
+                from: from.as_str(),
+                to: to.as_str(),
+            });
+        }
+        let now = now_ms();
+        update(&mut task);
+        task.state = to;
+        task.failure = failure;
+        task.updated_ms = now;
+        let seq = task.transitions;
+        task.transitions += 1;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(TASKS),
+            id,
+            serde_json::to_vec(&task).expect("serialisable"),
+        );
+        let log = Transition {
+            from: Some(from),
+            to,
+            at_ms: now,
+        };
+        batch.put_cf(
+            self.cf(TRANSITIONS),
+            log_key(id, seq),
+            serde_json::to_vec(&log).expect("serialisable"),
+        );
+        if let Some(p) = proof {
+            batch.put_cf(
+                self.cf(PROOFS),
+                id,
+                serde_json::to_vec(p).expect("serialisable"),
+            );
+        }
+        if to.is_final() {
+            // The input is not needed any more once nothing can run the task again.
+            batch.delete_cf(self.cf(INPUTS), id);
+        }
+        self.db.write_opt(batch, &Self::synced())?;
+        Ok(task)
+    }
+
+    /// A task's transition log, oldest first.
+    pub fn transitions(&self, id: &str) -> Result<Vec<Transition>, StoreError> {
+        let prefix = format!("{id}\0");
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(
+            self.cf(TRANSITIONS),
+            IteratorMode::From(prefix.as_bytes(), Direction::Forward),
+        ) {
+            let (k, v) = item?;
+            if !k.starts_with(prefix.as_bytes()) {
+                break;
+            }
+            out.push(decode(&v, "transition")?);
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` tasks with ids after `after` (creation order), filtered.
+    pub fn tasks(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        filter: impl Fn(&Task) -> bool,
+    ) -> Result<Vec<Task>, StoreError> {
+        let mode = match after {
+            Some(a) => IteratorMode::From(a.as_bytes(), Direction::Forward),
+            None => IteratorMode::Start,
+        };
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(TASKS), mode) {
+            let (k, v) = item?;
+            if after.is_some_and(|a| k.as_ref() == a.as_bytes()) {
+                continue;
+            }
+            let task: Task = decode(&v, "task")?;
+            if filter(&task) {
+                out.push(task);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every task not in a final state, oldest first (for recovery after a restart).
+    pub fn unfinished(&self) -> Result<Vec<Task>, StoreError> {
+        self.tasks(None, usize::MAX, |t| !t.state.is_final())
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn idempotency_key(owner: &str, key: &str) -> Vec<u8> {
+    let mut k = owner.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+fn log_key(id: &str, seq: u32) -> Vec<u8> {
+    let mut k = id.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}

@@ -1,0 +1,208 @@
+//! Proving tasks and their published state machine.
+//!
+//! ```text
+//! submitted ──▶ scheduled ──▶ proving ──▶ proved
+//!     │             │  ▲          │
+//!     │             │  └──────────┤ (retry, or recovery after a crash)
+//!     └─────────────┴─────────────┴──▶ failed{code, message} | cancelled | expired
+//! ```
+//!
+//! `proved`, `failed`, `cancelled` and `expired` are final. Every transition is persisted
+//! (with an entry in the task's transition log) before anybody is told about it.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a task is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Accepted and stored; waiting for a device.
+    Submitted,
+    /// Planned into jobs and handed to a device worker.
+    Scheduled,
+    /// The worker is computing the witness and the proof.
+    Proving,
+    /// The proof is stored and can be fetched.
+    Proved,
+    /// Failed for good; the task carries the reason.
+    Failed,
+    /// Cancelled by its submitter.
+    Cancelled,
+    /// Its deadline passed before it was proved.
+    Expired,
+}
+
+impl State {
+    /// Every state, in the order of the machine.
+    pub const ALL: [State; 7] = [
+        State::Submitted,
+        State::Scheduled,
+        State::Proving,
+        State::Proved,
+        State::Failed,
+        State::Cancelled,
+        State::Expired,
+    ];
+
+    /// Whether nothing more happens to a task in this state.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            State::Proved | State::Failed | State::Cancelled | State::Expired
+        )
+    }
+
+    /// Whether the machine allows `self → next`.
+    pub fn can_become(self, next: State) -> bool {
+        use State::*;
+        match (self, next) {
+            (from, _) if from.is_final() => false,
+            (_, Failed | Cancelled | Expired) => true,
+            (Submitted, Scheduled) | (Scheduled, Proving) | (Proving, Proved) => true,
+            // A retry after a retryable failure, or recovery of a task a crash interrupted.
+            (Proving, Scheduled) | (Scheduled, Scheduled) => true,
+            _ => false,
+        }
+    }
+
+    /// The state's name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Submitted => "submitted",
+            State::Scheduled => "scheduled",
+            State::Proving => "proving",
+            State::Proved => "proved",
+            State::Failed => "failed",
+            State::Cancelled => "cancelled",
+            State::Expired => "expired",
+        }
+    }
+
+    /// Parses a state's API name.
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// Why a task failed: a stable code and a human message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Stable, machine-readable (`invalid_witness`, `unsatisfied_witness`, `prover_error`, …).
+    pub code: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// What a task carries as its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputKind {
+    /// circom input JSON, for the circuit's witness generator.
+    Json,
+    /// A ready `.wtns`.
+    Wtns,
+}
+
+/// A proving task as stored and as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// Time-ordered unique id (`t` + creation time + random).
+    pub id: String,
+    /// The circuit's content hash.
+    pub circuit: String,
+    /// Who submitted it (the API key's name).
+    pub owner: String,
+    /// Current state.
+    pub state: State,
+    /// Set when `state` is `failed`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub failure: Option<Failure>,
+    /// The input's kind.
+    pub input: InputKind,
+    /// Creation time, Unix milliseconds.
+    pub created_ms: u64,
+    /// Time of the last transition, Unix milliseconds.
+    pub updated_ms: u64,
+    /// The task expires if not proved by then (Unix milliseconds).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub deadline_ms: Option<u64>,
+    /// Proving attempts that failed with a retryable error.
+    pub failed_attempts: u32,
+    /// Transitions so far (the length of the task's transition log).
+    pub transitions: u32,
+    /// The submitter's `Idempotency-Key`, if any.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub idempotency_key: Option<String>,
+}
+
+/// One entry of a task's transition log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    /// The state before.
+    pub from: Option<State>,
+    /// The state after.
+    pub to: State,
+    /// When, Unix milliseconds.
+    pub at_ms: u64,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A new time-ordered task id: creation milliseconds then 64 random bits, in hex.
+pub fn new_task_id(now_ms: u64) -> String {
+    format!("t{now_ms:013x}{:016x}", rand::random::<u64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_states_go_nowhere_and_the_main_path_is_allowed() {
+        for from in State::ALL {
+            for to in State::ALL {
+                if from.is_final() {
+                    assert!(!from.can_become(to), "{from:?} -> {to:?}");
+                }
+            }
+        }
+        use State::*;
+        for (a, b) in [
+            (Submitted, Scheduled),
+            (Scheduled, Proving),
+            (Proving, Proved),
+            (Proving, Scheduled),
+        ] {
+            assert!(a.can_become(b), "{a:?} -> {b:?}");
+        }
+        for (a, b) in [
+            (Submitted, Proving),
+            (Submitted, Proved),
+            (Scheduled, Proved),
+            (Proving, Submitted),
+        ] {
+            assert!(!a.can_become(b), "{a:?} -> {b:?}");
+        }
+        for s in State::ALL {
+            assert_eq!(State::parse(s.as_str()), Some(s));
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn task_ids_sort_by_creation_time() {
+        let a = new_task_id(1_000);
+        let b = new_task_id(2_000);
+        assert!(a < b);
+        assert_eq!(a.len(), 30);
+    }
+}

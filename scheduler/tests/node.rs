@@ -1,0 +1,625 @@
+//! `fornax node` as a process, over HTTP: the end-to-end path (submit → proof that snarkjs
+//! accepts), bad input, idempotency, and kill -9 in the middle of proofs.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::{circuit, snarkjs, sub, text, vk, wasm};
+use rand::{Rng, SeedableRng};
+use reqwest::blocking::{multipart, Client};
+use serde_json::{json, Value};
+
+/// A running node process; killed when dropped.
+struct Node {
+    child: Child,
+    url: String,
+}
+
+impl Node {
+    fn start(data: &Path, extra: &[&str]) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fornax"))
+            .args(["node", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("fornax node starts");
+        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let first = lines
+            .next()
+            .expect("the node prints its address")
+            .expect("utf-8");
+        let url = first
+            .strip_prefix("fornax node listening on ")
+            .expect("the address line")
+            .trim()
+            .to_string();
+        // Keep draining stdout so the node never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        Node { child, url }
+    }
+
+    fn kill9(&mut self) {
+        // SIGKILL: no shutdown code runs.
+        self.child.kill().expect("kill");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
+fn register(c: &Client, url: &str, token: &str, zkey: &Path, wasm: Option<&Path>) -> (u16, Value) {
+    let mut form =
+        multipart::Form::new().part("zkey", multipart::Part::bytes(std::fs::read(zkey).unwrap()));
+    if let Some(w) = wasm {
+        form = form.part("wasm", multipart::Part::bytes(std::fs::read(w).unwrap()));
+    }
+    let r = c
+        .post(format!("{url}/v1/circuits"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .expect("register");
+    (r.status().as_u16(), r.json().expect("JSON"))
+}
+
+fn submit(c: &Client, url: &str, token: &str, body: &Value) -> (u16, Value) {
+    let r = c
+        .post(format!("{url}/v1/tasks"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .expect("submit");
+    (r.status().as_u16(), r.json().expect("JSON"))
+}
+
+fn get(c: &Client, url: &str, token: &str, path: &str) -> (u16, Value) {
+    let r = c
+        .get(format!("{url}{path}"))
+        .bearer_auth(token)
+        .send()
+        .expect("get");
+    let status = r.status().as_u16();
+    let text = r.text().expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Polls until every task is final; returns their records.
+fn wait_final(c: &Client, url: &str, token: &str, ids: &[String], limit: Duration) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        let tasks: Vec<Value> = ids
+            .iter()
+            .map(|id| get(c, url, token, &format!("/v1/tasks/{id}")).1)
+            .collect();
+        if tasks.iter().all(|t| {
+            ["proved", "failed", "cancelled", "expired"]
+                .contains(&t["state"].as_str().unwrap_or(""))
+        }) {
+            return tasks;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "tasks not final after {limit:?}: {tasks:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn random_poseidon_input(rng: &mut impl Rng) -> Value {
+    json!({ "preimage": [rng.gen::<u64>().to_string(), format!("-{}", rng.gen::<u32>())] })
+}
+
+const KEYS: [&str; 4] = ["--api-key", "alice=token-a", "--api-key", "bob=token-b"];
+
+#[test]
+fn http_tasks_end_to_end_with_snarkjs_verification() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(common::seed());
+    let data = tempfile::tempdir().unwrap();
+    let node = Node::start(data.path(), &KEYS);
+    let c = client();
+    let url = &node.url;
+    let name = "poseidon_preimage";
+
+    let (status, meta) = register(
+        &c,
+        url,
+        "token-a",
+        &circuit(name, "zkey"),
+        Some(&wasm(name)),
+    );
+    assert_eq!(status, 201, "{meta}");
+    let (status, again) = register(
+        &c,
+        url,
+        "token-b",
+        &circuit(name, "zkey"),
+        Some(&wasm(name)),
+    );
+    assert_eq!(
+        (status, &again),
+        (200, &meta),
+        "registering twice is idempotent"
+    );
+    let id = meta["id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 64);
+
+    // Three JSON inputs from two clients, and one ready witness.
+    let mut ids = Vec::new();
+    let mut inputs = Vec::new();
+    for (k, token) in ["token-a", "token-b", "token-a"].into_iter().enumerate() {
+        let input = random_poseidon_input(&mut rng);
+        let (status, task) = submit(&c, url, token, &json!({ "circuit": id, "input": input }));
+        assert_eq!(status, 202, "task {k}: {task}");
+        assert_eq!(task["state"], "submitted");
+        ids.push(task["id"].as_str().unwrap().to_string());
+        inputs.push(input);
+    }
+    let wtns = base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(circuit(name, "wtns")).unwrap());
+    let (status, task) = submit(
+        &c,
+        url,
+        "token-b",
+        &json!({ "circuit": id, "witness": wtns, "timeout_s": 600 }),
+    );
+    assert_eq!(status, 202, "{task}");
+    ids.push(task["id"].as_str().unwrap().to_string());
+
+    let tokens = ["token-a", "token-b", "token-a", "token-b"];
+    let tmp = tempfile::tempdir().unwrap();
+    for (k, id) in ids.iter().enumerate() {
+        let done = wait_final(
+            &c,
+            url,
+            tokens[k],
+            std::slice::from_ref(id),
+            Duration::from_secs(120),
+        );
+        assert_eq!(done[0]["state"], "proved", "{}", done[0]);
+        let (status, proof) = get(&c, url, tokens[k], &format!("/v1/tasks/{id}/proof"));
+        assert_eq!(status, 200, "{proof}");
+        let (p, q) = (
+            tmp.path().join(format!("{k}.proof.json")),
+            tmp.path().join(format!("{k}.public.json")),
+        );
+        std::fs::write(&p, proof["proof"].to_string()).unwrap();
+        std::fs::write(&q, proof["public"].to_string()).unwrap();
+        let out = snarkjs(&[sub("groth16"), sub("verify"), &vk(name), &q, &p]);
+        assert!(
+            out.status.success() && text(&out).contains("OK"),
+            "snarkjs rejects task {k}: {}",
+            text(&out)
+        );
+        if k < 3 {
+            // The public input is what the client sent (the preimage is private; the hash is public).
+            let public = proof["public"].as_array().unwrap();
+            assert_eq!(public.len(), 1);
+        }
+        let (status, calldata) = get(
+            &c,
+            url,
+            tokens[k],
+            &format!("/v1/tasks/{id}/proof?format=calldata"),
+        );
+        assert_eq!(status, 200);
+        let calldata = calldata.as_str().unwrap().to_string();
+        assert!(
+            calldata.starts_with("[\"0x") && calldata.matches("0x").count() == 8 + 1,
+            "{calldata}"
+        );
+        let (_, log) = get(&c, url, tokens[k], &format!("/v1/tasks/{id}/transitions"));
+        let states: Vec<&str> = log["transitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["to"].as_str().unwrap())
+            .collect();
+        assert_eq!(states, ["submitted", "scheduled", "proving", "proved"]);
+    }
+
+    // Owners see only their tasks; a proved task cannot be cancelled.
+    let (_, listed) = get(&c, url, "token-a", "/v1/tasks?state=proved");
+    assert_eq!(listed["tasks"].as_array().unwrap().len(), 2);
+    let (status, _) = get(&c, url, "token-b", &format!("/v1/tasks/{}", ids[0]));
+    assert_eq!(status, 404, "bob cannot see alice's task");
+    let r = c
+        .delete(format!("{url}/v1/tasks/{}", ids[0]))
+        .bearer_auth("token-a")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+    assert_eq!(r.json::<Value>().unwrap()["code"], "invalid_state");
+
+    // Paging: one at a time, in creation order.
+    let (_, page1) = get(&c, url, "token-a", "/v1/tasks?limit=1");
+    let next = page1["next"].as_str().unwrap();
+    assert_eq!(page1["tasks"][0]["id"], ids[0]);
+    let (_, page2) = get(
+        &c,
+        url,
+        "token-a",
+        &format!("/v1/tasks?limit=1&after={next}"),
+    );
+    assert_eq!(page2["tasks"][0]["id"], ids[2]);
+
+    let (status, metrics) = get(&c, url, "token-a", "/metrics");
+    assert_eq!(status, 200);
+    let metrics = metrics.as_str().unwrap();
+    assert!(metrics.contains("fornax_proofs_total 4"), "{metrics}");
+    assert!(
+        metrics.contains("fornax_tasks_finished_total{state=\"proved\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("fornax_job_seconds_count{job=\"msm-h\",device=\"cpu:0\"} 4"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn idempotency_keys_return_the_same_task() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(common::seed());
+    let data = tempfile::tempdir().unwrap();
+    let node = Node::start(data.path(), &KEYS);
+    let c = client();
+    let name = "poseidon_preimage";
+    let (_, meta) = register(
+        &c,
+        &node.url,
+        "token-a",
+        &circuit(name, "zkey"),
+        Some(&wasm(name)),
+    );
+    let body = json!({ "circuit": meta["id"], "input": random_poseidon_input(&mut rng) });
+    let send = |token: &str, key: &str| {
+        let r = c
+            .post(format!("{}/v1/tasks", node.url))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().unwrap())
+    };
+    let (s1, t1) = send("token-a", "order-17");
+    let (s2, t2) = send("token-a", "order-17");
+    let (s3, t3) = send("token-b", "order-17");
+    assert_eq!((s1, s2, s3), (202, 200, 202));
+    assert_eq!(t1["id"], t2["id"], "a retried submit returns the same task");
+    assert_ne!(t1["id"], t3["id"], "keys are per API key");
+}
+
+#[test]
+fn bad_input_gets_stable_4xx_codes_and_the_node_keeps_serving() {
+    let data = tempfile::tempdir().unwrap();
+    let mut args = KEYS.to_vec();
+    args.extend(["--max-body-mb", "4"]);
+    let node = Node::start(data.path(), &args);
+    let c = client();
+    let url = &node.url;
+    let name = "poseidon_preimage";
+    let (_, meta) = register(
+        &c,
+        url,
+        "token-a",
+        &circuit(name, "zkey"),
+        Some(&wasm(name)),
+    );
+    let id = meta["id"].as_str().unwrap();
+    let (_, merkle) = register(
+        &c,
+        url,
+        "token-a",
+        &circuit("merkle_inclusion", "zkey"),
+        None,
+    );
+    let merkle_id = merkle["id"].as_str().unwrap();
+
+    let post_raw = |body: &str| {
+        let r = c
+            .post(format!("{url}/v1/tasks"))
+            .bearer_auth("token-a")
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.json::<Value>().expect("errors are JSON"),
+        )
+    };
+    let big = format!(
+        "{{\"circuit\": \"{id}\", \"input\": {{\"preimage\": [\"{}\", \"1\"]}}}}",
+        "1".repeat(5 << 20)
+    );
+    let garbage_wtns =
+        base64::engine::general_purpose::STANDARD.encode(b"wtns\x02\x00\x00\x00garbage");
+    let other_wtns = base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(circuit("merkle_inclusion", "wtns")).unwrap());
+    let cases: Vec<(String, u16, &str)> = vec![
+        ("{\"circuit\": ".into(), 400, "invalid_json"),
+        ("[1, 2]".into(), 400, "invalid_json"),
+        (
+            json!({"circuit": id, "input": {"preimage": [1, 2]}, "colour": "red"}).to_string(),
+            400,
+            "invalid_json",
+        ),
+        (
+            json!({"circuit": "f00d", "input": {"preimage": [1, 2]}}).to_string(),
+            404,
+            "unknown_circuit",
+        ),
+        (
+            json!({"circuit": id, "input": {"preimage": [1, 2, 3]}}).to_string(),
+            400,
+            "invalid_input",
+        ),
+        (
+            json!({"circuit": id, "input": {"preimage": [1]}}).to_string(),
+            400,
+            "invalid_input",
+        ),
+        (
+            json!({"circuit": id, "input": {"preimage": [1, 2], "salt": 3}}).to_string(),
+            400,
+            "invalid_input",
+        ),
+        (
+            json!({"circuit": id, "input": {"preimage": ["abc", 2]}}).to_string(),
+            400,
+            "invalid_input",
+        ),
+        (
+            json!({"circuit": id, "input": {"preimage": [1.5, 2]}}).to_string(),
+            400,
+            "invalid_input",
+        ),
+        (json!({"circuit": id}).to_string(), 400, "invalid_input"),
+        (
+            json!({"circuit": merkle_id, "input": {"leaf": 1}}).to_string(),
+            400,
+            "invalid_input",
+        ),
+        (
+            json!({"circuit": id, "witness": "not base64!"}).to_string(),
+            400,
+            "invalid_witness",
+        ),
+        (
+            json!({"circuit": id, "witness": garbage_wtns}).to_string(),
+            400,
+            "invalid_witness",
+        ),
+        (
+            json!({"circuit": id, "witness": other_wtns}).to_string(),
+            400,
+            "invalid_witness",
+        ),
+        (
+            json!({"circuit": id, "input": {"preimage": [1, 2]}, "deadline_ms": 1}).to_string(),
+            400,
+            "invalid_deadline",
+        ),
+        (big, 413, "payload_too_large"),
+    ];
+    for (body, status, code) in &cases {
+        let (s, v) = post_raw(body);
+        assert_eq!(
+            (s, v["code"].as_str().unwrap_or("")),
+            (*status, *code),
+            "{}: {v}",
+            &body[..body.len().min(120)]
+        );
+        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+
+    // A zkey that does not parse, a wasm that is not a witness generator, no zkey at all.
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.zkey");
+    std::fs::write(&bad, b"zkey\x01\x00\x00\x00truncated").unwrap();
+    let (s, v) = register(&c, url, "token-a", &bad, None);
+    assert_eq!(
+        (s, v["code"].as_str().unwrap()),
+        (400, "invalid_zkey"),
+        "{v}"
+    );
+    let (s, v) = register(
+        &c,
+        url,
+        "token-a",
+        &circuit(name, "zkey"),
+        Some(&circuit(name, "r1cs")),
+    );
+    assert_eq!(
+        (s, v["code"].as_str().unwrap()),
+        (400, "invalid_wasm"),
+        "{v}"
+    );
+    let (s, v) = register(
+        &c,
+        url,
+        "token-a",
+        &circuit(name, "zkey"),
+        Some(&wasm("merkle_inclusion")),
+    );
+    assert_eq!(
+        (s, v["code"].as_str().unwrap()),
+        (400, "circuit_mismatch"),
+        "{v}"
+    );
+    let r = c
+        .post(format!("{url}/v1/circuits"))
+        .bearer_auth("token-a")
+        .body("x")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(r.json::<Value>().unwrap()["code"], "invalid_body");
+
+    // Unknown ids, auth, queries.
+    let checks: [(&str, &str, u16, &str); 6] = [
+        ("token-a", "/v1/tasks/t0000000000000", 404, "task_not_found"),
+        (
+            "token-a",
+            "/v1/tasks/t0000000000000/proof",
+            404,
+            "task_not_found",
+        ),
+        ("nope", "/v1/tasks", 401, "unauthorized"),
+        ("token-a", "/v1/tasks?state=done", 400, "invalid_query"),
+        ("token-a", "/v1/tasks?limit=0", 400, "invalid_query"),
+        ("token-a", "/v1/nothing", 404, "not_found"),
+    ];
+    for (token, path, status, code) in checks {
+        let (s, v) = get(&c, url, token, path);
+        assert_eq!(
+            (s, v["code"].as_str().unwrap_or("")),
+            (status, code),
+            "{path}: {v}"
+        );
+    }
+    let r = c.get(format!("{url}/v1/tasks")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 401, "no token");
+
+    // Still serving, and a good task still proves.
+    assert_eq!(get(&c, url, "token-a", "/healthz").0, 200);
+    let (s, task) = submit(
+        &c,
+        url,
+        "token-a",
+        &json!({"circuit": id, "input": {"preimage": [1, 2]}}),
+    );
+    assert_eq!(s, 202);
+    let done = wait_final(
+        &c,
+        url,
+        "token-a",
+        &[task["id"].as_str().unwrap().to_string()],
+        Duration::from_secs(60),
+    );
+    assert_eq!(done[0]["state"], "proved");
+}
+
+/// A synthetic circuit big enough that a kill lands mid-proof: its zkey and a witness.
+fn slow_circuit(dir: &Path) -> (PathBuf, Vec<u8>, fornax_prover::VerifyingKey) {
+    let fx = fornax_bench::groth16_fixture(15, 5);
+    let zkey = dir.join("slow.zkey");
+    std::fs::write(&zkey, fx.key.to_bytes()).unwrap();
+    (
+        zkey,
+        fornax_prover::wtns::to_bytes(&fx.witness),
+        fx.key.verifying_key(),
+    )
+}
+
+#[test]
+fn kill_9_mid_proof_loses_no_task_and_proves_each_once() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(common::seed());
+    let data = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (zkey, witness, vk) = slow_circuit(tmp.path());
+    let witness = base64::engine::general_purpose::STANDARD.encode(witness);
+    let c = client();
+
+    let mut node = Node::start(data.path(), &KEYS);
+    let (_, meta) = register(&c, &node.url, "token-a", &zkey, None);
+    let circuit_id = meta["id"].as_str().unwrap().to_string();
+    let mut ids = Vec::new();
+    for k in 0..10 {
+        let token = if k % 2 == 0 { "token-a" } else { "token-b" };
+        let (s, t) = submit(
+            &c,
+            &node.url,
+            token,
+            &json!({"circuit": circuit_id, "witness": witness}),
+        );
+        assert_eq!(s, 202, "{t}");
+        ids.push((t["id"].as_str().unwrap().to_string(), token));
+    }
+
+    let mut kills_mid_proof = 0;
+    for round in 0..4 {
+        // Wait until some task is being proved, then kill at a random moment within it.
+        let start = Instant::now();
+        let proving = loop {
+            let (_, list) = get(&c, &node.url, "token-a", "/v1/tasks?state=proving");
+            let (_, list_b) = get(&c, &node.url, "token-b", "/v1/tasks?state=proving");
+            if !list["tasks"].as_array().unwrap().is_empty()
+                || !list_b["tasks"].as_array().unwrap().is_empty()
+            {
+                break true;
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        if !proving {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(rng.gen_range(0..150)));
+        node.kill9();
+        kills_mid_proof += 1;
+        println!("round {round}: killed the node mid-proof");
+        node = Node::start(data.path(), &KEYS);
+    }
+    assert!(
+        kills_mid_proof >= 3,
+        "only {kills_mid_proof} kills landed mid-proof"
+    );
+
+    for (id, token) in &ids {
+        let done = wait_final(
+            &c,
+            &node.url,
+            token,
+            std::slice::from_ref(id),
+            Duration::from_secs(300),
+        );
+        assert_eq!(done[0]["state"], "proved", "{}", done[0]);
+        let (_, log) = get(&c, &node.url, token, &format!("/v1/tasks/{id}/transitions"));
+        let proved = log["transitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["to"] == "proved")
+            .count();
+        assert_eq!(proved, 1, "task {id} proved once: {log}");
+        let (_, proof) = get(&c, &node.url, token, &format!("/v1/tasks/{id}/proof"));
+        let p: fornax_prover::ProofJson = serde_json::from_value(proof["proof"].clone()).unwrap();
+        let public: Vec<Value> = serde_json::from_value(proof["public"].clone()).unwrap();
+        let inputs = fornax_prover::json::public_from_json("public", &public).unwrap();
+        assert!(
+            fornax_prover::verify(&vk, &inputs, &p.to_proof("proof").unwrap()).unwrap(),
+            "task {id}'s proof verifies"
+        );
+    }
+    let mut per_owner: HashMap<&str, usize> = HashMap::new();
+    for (_, token) in &ids {
+        *per_owner.entry(token).or_default() += 1;
+    }
+    assert_eq!(per_owner.len(), 2);
+}
