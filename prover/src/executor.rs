@@ -213,6 +213,19 @@ impl LocalExecutor {
         witness: Vec<Fr>,
         rng: &mut R,
     ) -> Result<(Proof, Vec<Fr>, ProveTimings), ProverError> {
+        self.run_observed(graph, key, witness, rng, &|_, _, _| {})
+    }
+
+    /// [`run`](Self::run), calling `on_job(job, device, duration)` as each job finishes
+    /// (from the thread that ran it), e.g. to report progress.
+    pub fn run_observed<R: RngCore + CryptoRng>(
+        &self,
+        graph: &JobGraph,
+        key: &PreparedKey,
+        witness: Vec<Fr>,
+        rng: &mut R,
+        on_job: &(dyn Fn(&Job, &str, Duration) + Sync),
+    ) -> Result<(Proof, Vec<Fr>, ProveTimings), ProverError> {
         graph.validate().map_err(ProverError::Graph)?;
         let start = Instant::now();
         let blinding = (Fr::rand(rng), Fr::rand(rng));
@@ -230,14 +243,13 @@ impl LocalExecutor {
                     .lock()
                     .expect("no job panics while holding the lock")
                     .insert(job.kind, value);
+                let device = key.backend.info().id.to_string();
+                let elapsed = t.elapsed();
+                on_job(job, &device, elapsed);
                 timings
                     .lock()
                     .expect("no job panics while holding the lock")
-                    .push((
-                        job.kind.role(),
-                        key.backend.info().id.to_string(),
-                        t.elapsed(),
-                    ));
+                    .push((job.kind.role(), device, elapsed));
                 Ok::<_, ProverError>(())
             })?;
         }

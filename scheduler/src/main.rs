@@ -1,5 +1,8 @@
-//! `fornax`: prove and verify Groth16 over BN254 (snarkjs-compatible), benchmark the
-//! kernels, and list this machine's devices.
+//! `fornax`: prove and verify Groth16 over BN254 (snarkjs-compatible), run the node
+//! (`fornax node`) and talk to one (`register`, `circuits`, `submit`, `status`, `wait`),
+//! benchmark the kernels, and list this machine's devices.
+
+mod client;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -115,6 +118,59 @@ enum Command {
     /// with every task stored in RocksDB under the data directory. Flags override the
     /// TOML file given with `--config`.
     Node(NodeArgs),
+    /// Registers a circuit with a node: `fornax register circuit.zkey [--wasm circuit.wasm]`;
+    /// prints its id (the content hash).
+    Register {
+        /// The snarkjs proving key.
+        zkey: PathBuf,
+        /// circom's witness generator, for tasks that send input JSON.
+        #[arg(long)]
+        wasm: Option<PathBuf>,
+        #[command(flatten)]
+        conn: client::NodeConn,
+    },
+    /// Lists the circuits a node knows.
+    Circuits {
+        #[command(flatten)]
+        conn: client::NodeConn,
+    },
+    /// Submits a proving task to a node; prints the task id.
+    Submit {
+        /// The circuit's id.
+        circuit: String,
+        /// The circuit's input (circom JSON).
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// A ready witness (`.wtns`) instead of an input.
+        #[arg(long)]
+        witness: Option<PathBuf>,
+        /// Makes a retried submit return the same task.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// Expire the task if it is not proved within this many seconds.
+        #[arg(long)]
+        timeout_s: Option<u64>,
+        #[command(flatten)]
+        conn: client::NodeConn,
+    },
+    /// Prints a task.
+    Status {
+        /// The task's id.
+        id: String,
+        #[command(flatten)]
+        conn: client::NodeConn,
+    },
+    /// Waits for tasks, showing their progress; exit 0 when all were proved.
+    Wait {
+        /// The tasks' ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Write each proof and its public signals here (`ID.proof.json`, `ID.public.json`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        conn: client::NodeConn,
+    },
 }
 
 /// `fornax node` settings; every one can also come from the TOML file.
@@ -241,6 +297,25 @@ fn run(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Node(args) => node(args),
+        Command::Register { zkey, wasm, conn } => client::register(&conn, &zkey, wasm.as_deref()),
+        Command::Circuits { conn } => client::circuits(&conn),
+        Command::Submit {
+            circuit,
+            input,
+            witness,
+            idempotency_key,
+            timeout_s,
+            conn,
+        } => client::submit(
+            &conn,
+            &circuit,
+            input.as_deref(),
+            witness.as_deref(),
+            idempotency_key.as_deref(),
+            timeout_s,
+        ),
+        Command::Status { id, conn } => client::status(&conn, &id),
+        Command::Wait { ids, out, conn } => client::wait(&conn, &ids, out.as_ref()),
         Command::Devices => {
             for b in DeviceRegistry::discover().backends() {
                 let i = b.info();

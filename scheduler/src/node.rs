@@ -26,6 +26,52 @@ use fornax_prover::{wtns, JobGraph, LocalExecutor, PreparedKey, ProverError, Pro
 use crate::store::{Store, StoreError, StoredProof};
 use crate::task::{now_ms, Failure, InputKind, State, Task};
 
+/// What `GET /v1/events` streams: task state changes and job progress.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A task changed state (the record after the change).
+    Task {
+        /// The task.
+        task: Task,
+    },
+    /// A job of a task finished on a device.
+    Job {
+        /// The task.
+        task: String,
+        /// Its owner (events are shown to the owner only).
+        owner: String,
+        /// The job's id, `<task>/<role>`.
+        job: String,
+        /// The device it ran on.
+        device: String,
+        /// How long it took, milliseconds.
+        ms: f64,
+        /// Jobs of the task finished so far, and in all.
+        done: usize,
+        /// See `done`.
+        total: usize,
+    },
+}
+
+impl Event {
+    /// The owner of the task the event is about.
+    pub fn owner(&self) -> &str {
+        match self {
+            Event::Task { task } => &task.owner,
+            Event::Job { owner, .. } => owner,
+        }
+    }
+
+    /// The task the event is about.
+    pub fn task_id(&self) -> &str {
+        match self {
+            Event::Task { task } => &task.id,
+            Event::Job { task, .. } => task,
+        }
+    }
+}
+
 /// Node settings that the scheduler uses.
 #[derive(Clone, Debug)]
 pub struct SchedulerConfig {
@@ -112,6 +158,7 @@ pub struct Scheduler {
     wake: Condvar,
     ready: AtomicBool,
     stop: AtomicBool,
+    events: tokio::sync::broadcast::Sender<Event>,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
 }
@@ -158,6 +205,7 @@ impl Scheduler {
             wake: Condvar::new(),
             ready: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            events: tokio::sync::broadcast::channel(4096).0,
             metrics: Metrics::default(),
         })
     }
@@ -202,6 +250,33 @@ impl Scheduler {
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
         self.wake.notify_all();
+    }
+
+    /// Subscribes to task and job events (a slow subscriber misses the oldest ones).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Tells subscribers about a task's new state.
+    pub fn publish(&self, task: &Task) {
+        let _ = self.events.send(Event::Task { task: task.clone() });
+    }
+
+    /// [`Store::transition`], then tells subscribers.
+    pub fn transition(
+        &self,
+        id: &str,
+        to: State,
+        allowed_from: Option<&[State]>,
+        failure: Option<Failure>,
+        proof: Option<&StoredProof>,
+        update: impl FnOnce(&mut Task),
+    ) -> Result<Task, StoreError> {
+        let task = self
+            .store
+            .transition(id, to, allowed_from, failure, proof, update)?;
+        self.publish(&task);
+        Ok(task)
     }
 
     /// Queues a stored task for proving.
@@ -306,7 +381,7 @@ impl Scheduler {
         {
             return ignore_forbidden(e);
         }
-        if let Err(e) = self.store.transition(
+        if let Err(e) = self.transition(
             id,
             State::Proving,
             Some(&[State::Scheduled][..]),
@@ -318,7 +393,7 @@ impl Scheduler {
         }
         match self.attempt(&task) {
             Ok(proof) => {
-                match self.store.transition(
+                match self.transition(
                     id,
                     State::Proved,
                     Some(&[State::Proving][..]),
@@ -343,7 +418,7 @@ impl Scheduler {
                     "fornax node: task {id}: retrying after {}: {}",
                     e.failure.code, e.failure.message
                 );
-                let t = self.store.transition(
+                let t = self.transition(
                     id,
                     State::Scheduled,
                     Some(&[State::Proving][..]),
@@ -389,9 +464,29 @@ impl Scheduler {
         let witness = self.witness(task, &circuit, &input)?;
         let graph = JobGraph::groth16(&task.id, circuit.key.shape());
         let started = Instant::now();
+        let total = graph.jobs.len();
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let on_job = |job: &fornax_prover::Job, device: &str, d: Duration| {
+            let done = done.fetch_add(1, Ordering::Relaxed) + 1;
+            let _ = self.events.send(Event::Job {
+                task: task.id.clone(),
+                owner: task.owner.clone(),
+                job: job.id.to_string(),
+                device: device.to_string(),
+                ms: d.as_secs_f64() * 1e3,
+                done,
+                total,
+            });
+        };
         let (proof, public, timings) = self
             .exec
-            .run(&graph, &circuit.key, witness, &mut rand::rngs::OsRng)
+            .run_observed(
+                &graph,
+                &circuit.key,
+                witness,
+                &mut rand::rngs::OsRng,
+                &on_job,
+            )
             .map_err(|e| match e {
                 ProverError::UnsatisfiedWitness { .. } => AttemptError::fatal(
                     "unsatisfied_witness",

@@ -33,6 +33,9 @@ const PROOFS: &str = "proofs";
 const IDEMPOTENCY: &str = "idempotency";
 const TRANSITIONS: &str = "transitions";
 
+/// Lock stripes.
+const STRIPES: usize = 64;
+
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -105,8 +108,10 @@ pub struct NewTask {
 pub struct Store {
     db: DB,
     artifacts: PathBuf,
-    /// Serialises read-modify-write of task records (and idempotency lookups).
-    write: Mutex<()>,
+    /// Striped locks that serialise read-modify-writes of one task record (or one
+    /// idempotency key, or one circuit); writes to different keys go on concurrently, so
+    /// RocksDB can commit their synced writes as a group.
+    stripes: Vec<Mutex<()>>,
 }
 
 impl Store {
@@ -127,7 +132,7 @@ impl Store {
         Ok(Store {
             db,
             artifacts,
-            write: Mutex::new(()),
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
         })
     }
 
@@ -143,8 +148,12 @@ impl Store {
         w
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.write
+    fn lock(&self, key: &[u8]) -> std::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        let stripe = &self.stripes[h.finish() as usize % STRIPES];
+        stripe
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -189,7 +198,7 @@ impl Store {
 
     /// Records a circuit; returns `false` if it was registered already.
     pub fn put_circuit(&self, meta: &CircuitMeta) -> Result<bool, StoreError> {
-        let _guard = self.lock();
+        let _guard = self.lock(meta.id.as_bytes());
         if self.db.get_cf(self.cf(CIRCUITS), &meta.id)?.is_some() {
             return Ok(false);
         }
@@ -219,12 +228,13 @@ impl Store {
     /// key that its owner used before, stores nothing and returns the earlier task and
     /// `false`.
     pub fn create_task(&self, new: NewTask) -> Result<(Task, bool), StoreError> {
-        let _guard = self.lock();
         let task = new.task;
         let idem_key = task
             .idempotency_key
             .as_ref()
             .map(|k| idempotency_key(&task.owner, k));
+        // A fresh id needs no lock; an idempotency key must not be claimed twice.
+        let _guard = idem_key.as_ref().map(|k| self.lock(k));
         if let Some(key) = &idem_key {
             if let Some(id) = self.db.get_cf(self.cf(IDEMPOTENCY), key)? {
                 let id = String::from_utf8_lossy(&id).into_owned();
@@ -293,7 +303,7 @@ impl Store {
         proof: Option<&StoredProof>,
         update: impl FnOnce(&mut Task),
     ) -> Result<Task, StoreError> {
-        let _guard = self.lock();
+        let _guard = self.lock(id.as_bytes());
         let mut task = self
             .task(id)?
             .ok_or_else(|| StoreError::NoTask(id.to_string()))?;

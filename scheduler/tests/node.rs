@@ -623,3 +623,70 @@ fn kill_9_mid_proof_loses_no_task_and_proves_each_once() {
     }
     assert_eq!(per_owner.len(), 2);
 }
+
+#[test]
+fn cli_client_registers_submits_and_waits() {
+    let data = tempfile::tempdir().unwrap();
+    let node = Node::start(data.path(), &KEYS);
+    let tmp = tempfile::tempdir().unwrap();
+    let name = "poseidon_preimage";
+    let fornax = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_fornax"))
+            .args(args)
+            .env("FORNAX_NODE", &node.url)
+            .env("FORNAX_TOKEN", "token-a")
+            .output()
+            .expect("fornax runs");
+        assert!(!text(&out).contains("panicked"), "{}", text(&out));
+        out
+    };
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let out = fornax(&[
+        &os("register"),
+        circuit(name, "zkey").as_os_str(),
+        &os("--wasm"),
+        wasm(name).as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let out = fornax(&[&os("circuits")]);
+    assert!(text(&out).contains(&id));
+
+    let input = tmp.path().join("input.json");
+    std::fs::write(&input, r#"{"preimage": ["5", "6"]}"#).unwrap();
+    let out = fornax(&[&os("submit"), &os(&id), &os("--input"), input.as_os_str()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let task = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let out = fornax(&[
+        &os("wait"),
+        &os(&task),
+        &os("--out"),
+        tmp.path().as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (proof, public) = (
+        tmp.path().join(format!("{task}.proof.json")),
+        tmp.path().join(format!("{task}.public.json")),
+    );
+    let out = snarkjs(&[sub("groth16"), sub("verify"), &vk(name), &public, &proof]);
+    assert!(
+        out.status.success() && text(&out).contains("OK"),
+        "{}",
+        text(&out)
+    );
+    let out = fornax(&[&os("status"), &os(&task)]);
+    assert!(text(&out).contains("\"proved\""), "{}", text(&out));
+
+    // Errors: the node's code and message, non-zero exit.
+    let out = fornax(&[
+        &os("submit"),
+        &os("f00d"),
+        &os("--input"),
+        input.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("unknown_circuit"), "{}", text(&out));
+    let out = fornax(&[&os("status"), &os("t0")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("task_not_found"), "{}", text(&out));
+}
