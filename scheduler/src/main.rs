@@ -2,6 +2,7 @@
 //! (`fornax node`) and talk to one (`register`, `circuits`, `submit`, `status`, `wait`),
 //! benchmark the kernels, and list this machine's devices.
 
+mod bench_api;
 mod client;
 
 use std::path::{Path, PathBuf};
@@ -73,7 +74,10 @@ enum Command {
         proof: PathBuf,
     },
     /// Benchmarks Fornax against arkworks side by side; prints a table and writes JSON.
+    /// `fornax bench api` measures the node's accept path and overhead instead.
     Bench {
+        #[command(subcommand)]
+        what: Option<BenchWhat>,
         /// log2 sizes of the G1 MSMs, comma separated.
         #[arg(long, value_delimiter = ',', default_values_t = [12u32, 16])]
         msm: Vec<u32>,
@@ -173,6 +177,14 @@ enum Command {
     },
 }
 
+/// Benchmarks other than the kernels'.
+#[derive(Subcommand, Debug)]
+enum BenchWhat {
+    /// The node's accept path (submissions per second, latency) while it proves, its
+    /// memory over many submissions, and its overhead per proof.
+    Api(bench_api::ApiBench),
+}
+
 /// `fornax node` settings; every one can also come from the TOML file.
 #[derive(clap::Args, Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -256,6 +268,11 @@ fn run(command: Command) -> Result<ExitCode> {
             proof,
         } => verify(&verification_key, &public, &proof),
         Command::Bench {
+            what: Some(BenchWhat::Api(args)),
+            ..
+        } => bench_api::run(&args),
+        Command::Bench {
+            what: None,
             msm,
             ntt,
             groth16,
