@@ -237,6 +237,13 @@ pub fn run(args: &ApiBench) -> Result<std::process::ExitCode> {
         let t = Instant::now();
         exec.prove(&prepared, big.witness.clone(), &mut rand::rngs::OsRng)?;
         let d = t.elapsed().as_secs_f64();
+        // Wait on the event stream (as `fornax wait` does) rather than polling, which
+        // would take CPU from the proof on a small machine.
+        let events = Client::builder()
+            .build()?
+            .get(node.url("/v1/events"))
+            .send()?;
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(events));
         let t = Instant::now();
         let task: Value = c
             .post(node.url("/v1/tasks"))
@@ -245,11 +252,17 @@ pub fn run(args: &ApiBench) -> Result<std::process::ExitCode> {
             .json()?;
         let id = task["id"].as_str().context("no task id")?.to_string();
         loop {
-            let t: Value = c.get(node.url(&format!("/v1/tasks/{id}"))).send()?.json()?;
-            match t["state"].as_str() {
-                Some("proved") => break,
-                Some("failed") => bail!("overhead task failed: {t}"),
-                _ => std::thread::sleep(Duration::from_millis(2)),
+            let line = lines.next().context("the event stream ended")??;
+            let Some(data) = line.strip_prefix("data:") else {
+                continue;
+            };
+            let event: Value = serde_json::from_str(data.trim())?;
+            if event["type"] == "task" && event["task"]["id"] == id.as_str() {
+                match event["task"]["state"].as_str() {
+                    Some("proved") => break,
+                    Some("failed") => bail!("overhead task failed: {event}"),
+                    _ => {}
+                }
             }
         }
         // The first round loads the key onto the device; it is not counted.
