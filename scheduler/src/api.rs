@@ -10,10 +10,13 @@
 //! | `DELETE /v1/tasks/{id}` | cancel |
 //! | `GET /v1/tasks/{id}/proof` | `{proof, public}` in snarkjs's JSON; `?format=calldata`: the arguments of `verifyProof` as snarkjs's `soliditycalldata` prints them |
 //! | `GET /v1/tasks/{id}/transitions` | the task's persisted transition log |
+//! | `GET /v1/events?task=` | server-sent events: task state changes and job progress |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | liveness, readiness (recovery done), Prometheus text |
+//! | `GET /openapi.json` | all of this as OpenAPI 3.1 |
 //!
 //! Errors are JSON `{code, message}` with a stable `code`; a client's mistake is a 4xx,
-//! never a 500. With API keys configured every `/v1` call needs `Authorization: Bearer`.
+//! never a 500. With API keys configured every `/v1` call needs `Authorization: Bearer`,
+//! and each key has a request rate limit (429 `rate_limited`).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -35,6 +38,9 @@ use sha2::{Digest, Sha256};
 use crate::node::Scheduler;
 use crate::store::{CircuitMeta, NewTask, Store, StoreError};
 use crate::task::{new_task_id, now_ms, InputKind, State, Task};
+
+/// The API's OpenAPI 3.1 description, served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("../api/openapi.json");
 
 /// An API error: HTTP status, stable code, message.
 #[derive(Debug)]
@@ -98,6 +104,9 @@ pub struct ApiConfig {
     pub api_keys: HashMap<String, String>,
     /// Largest request body, bytes.
     pub max_body_bytes: usize,
+    /// Requests per second each API key may make to `/v1` (a token bucket holding two
+    /// seconds' worth); `None` for no limit.
+    pub rate_limit_per_s: Option<f64>,
 }
 
 /// Shared state of the handlers.
@@ -107,6 +116,8 @@ pub struct AppState {
     config: Arc<ApiConfig>,
     /// Witness generators used to check submitted inputs, per circuit.
     checkers: Arc<std::sync::Mutex<HashMap<String, Arc<std::sync::Mutex<WitnessCalculator>>>>>,
+    /// Token buckets per owner: (tokens, last refill).
+    buckets: Arc<std::sync::Mutex<HashMap<String, (f64, std::time::Instant)>>>,
 }
 
 impl AppState {
@@ -114,7 +125,28 @@ impl AppState {
         self.scheduler.store()
     }
 
+    /// The caller's name, after authentication and its rate limit.
     fn owner(&self, headers: &HeaderMap) -> Result<String, ApiError> {
+        let owner = self.authenticate(headers)?;
+        if let Some(rate) = self.config.rate_limit_per_s {
+            let mut buckets = self.buckets.lock().expect("buckets lock");
+            let now = std::time::Instant::now();
+            let (tokens, last) = buckets.entry(owner.clone()).or_insert((2.0 * rate, now));
+            *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(2.0 * rate);
+            *last = now;
+            if *tokens < 1.0 {
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!("more than {rate} requests per second for this API key"),
+                ));
+            }
+            *tokens -= 1.0;
+        }
+        Ok(owner)
+    }
+
+    fn authenticate(&self, headers: &HeaderMap) -> Result<String, ApiError> {
         if self.config.api_keys.is_empty() {
             return Ok("anonymous".into());
         }
@@ -146,6 +178,7 @@ pub fn router(scheduler: Arc<Scheduler>, config: ApiConfig) -> Router {
         scheduler,
         config: Arc::new(config),
         checkers: Default::default(),
+        buckets: Default::default(),
     };
     Router::new()
         .route("/v1/circuits", get(list_circuits).post(register_circuit))
@@ -158,6 +191,10 @@ pub fn router(scheduler: Arc<Scheduler>, config: ApiConfig) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route(
+            "/openapi.json",
+            get(|| async { ([("content-type", "application/json")], OPENAPI) }),
+        )
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })

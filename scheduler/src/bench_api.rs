@@ -71,6 +71,7 @@ impl InProcessNode {
             api::ApiConfig {
                 api_keys: Default::default(),
                 max_body_bytes: 512 << 20,
+                rate_limit_per_s: None,
             },
         );
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -206,6 +206,9 @@ struct NodeArgs {
     /// Proving attempts per task before a retryable error fails it [default: 3].
     #[arg(long)]
     attempts: Option<u32>,
+    /// Requests per second each API key may make; 0 for no limit [default: 1000].
+    #[arg(long)]
+    rate_limit: Option<f64>,
     /// An API key, `NAME=TOKEN`; repeatable. Without any, the API is open (a warning
     /// is printed) and every caller is `anonymous`.
     #[arg(long = "api-key", value_name = "NAME=TOKEN")]
@@ -472,6 +475,10 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| "127.0.0.1:8080".into());
     let max_body_mb = args.max_body_mb.or(file.max_body_mb).unwrap_or(512);
     let attempts = args.attempts.or(file.attempts).unwrap_or(3);
+    let rate_limit = args.rate_limit.or(file.rate_limit).unwrap_or(1000.0);
+    if !(rate_limit >= 0.0 && rate_limit.is_finite()) {
+        bail!("--rate-limit must be a number of requests per second, 0 for none");
+    }
     if attempts == 0 {
         bail!("--attempts must be at least 1");
     }
@@ -511,6 +518,7 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
         fornax_scheduler::api::ApiConfig {
             api_keys,
             max_body_bytes: max_body_mb << 20,
+            rate_limit_per_s: (rate_limit > 0.0).then_some(rate_limit),
         },
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -690,3 +690,68 @@ fn cli_client_registers_submits_and_waits() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("task_not_found"), "{}", text(&out));
 }
+
+#[test]
+fn rate_limits_per_key_and_the_openapi_document() {
+    let data = tempfile::tempdir().unwrap();
+    let mut args = KEYS.to_vec();
+    args.extend(["--rate-limit", "5"]);
+    let node = Node::start(data.path(), &args);
+    let c = client();
+    // A bucket holds two seconds' worth: 10 calls pass at once, then 429s.
+    let statuses: Vec<u16> = (0..30)
+        .map(|_| get(&c, &node.url, "token-a", "/v1/circuits").0)
+        .collect();
+    let limited = statuses.iter().filter(|&&s| s == 429).count();
+    assert!((15..=20).contains(&limited), "{statuses:?}");
+    let (s, v) = get(&c, &node.url, "token-a", "/v1/circuits");
+    assert_eq!((s, v["code"].as_str()), (429, Some("rate_limited")));
+    // Another key is not affected.
+    assert_eq!(get(&c, &node.url, "token-b", "/v1/circuits").0, 200);
+
+    let (s, doc) = get(&c, &node.url, "token-a", "/openapi.json");
+    assert_eq!(s, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in [
+        "/v1/circuits",
+        "/v1/tasks",
+        "/v1/tasks/{id}",
+        "/v1/tasks/{id}/proof",
+        "/v1/events",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is not described");
+    }
+    // Every error code the API uses is in the document's enum.
+    let codes: Vec<&str> = doc["components"]["schemas"]["Error"]["properties"]["code"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for code in [
+        "invalid_json",
+        "invalid_body",
+        "invalid_input",
+        "invalid_witness",
+        "invalid_deadline",
+        "invalid_query",
+        "invalid_zkey",
+        "invalid_wasm",
+        "circuit_mismatch",
+        "unknown_circuit",
+        "task_not_found",
+        "invalid_state",
+        "payload_too_large",
+        "unauthorized",
+        "rate_limited",
+        "not_found",
+    ] {
+        assert!(
+            codes.contains(&code),
+            "error code {code} is missing from openapi.json"
+        );
+    }
+}
