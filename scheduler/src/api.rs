@@ -360,6 +360,8 @@ struct SubmitBody {
     deadline_ms: Option<u64>,
     #[serde(default)]
     timeout_s: Option<u64>,
+    #[serde(default)]
+    webhook: Option<String>,
 }
 
 async fn submit_task(
@@ -447,6 +449,16 @@ async fn submit_task(
                 ))
             }
         };
+        let webhook = match body.webhook {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(url),
+            Some(url) => {
+                return Err(ApiError::bad(
+                    "invalid_webhook",
+                    format!("`{url}` is not an http(s) URL"),
+                ))
+            }
+            None => None,
+        };
         let now = now_ms();
         let deadline_ms = match (body.deadline_ms, body.timeout_s) {
             (Some(d), None) => Some(d),
@@ -478,6 +490,7 @@ async fn submit_task(
             failed_attempts: 0,
             transitions: 0,
             idempotency_key,
+            webhook,
         };
         Ok(store.create_task(NewTask { task, input })?)
     })
@@ -487,6 +500,7 @@ async fn submit_task(
             .metrics
             .submitted
             .fetch_add(1, Ordering::Relaxed);
+        app.scheduler.publish(&task);
         app.scheduler.enqueue(&task);
         Ok((StatusCode::ACCEPTED, Json(task)).into_response())
     } else {

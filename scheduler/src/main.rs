@@ -218,6 +218,15 @@ struct NodeArgs {
     #[arg(skip)]
     #[serde(default)]
     api_keys: std::collections::HashMap<String, String>,
+    /// Webhook URLs per API key name, from the TOML file: name = "https://…"; every state
+    /// change of the key's tasks is POSTed there, signed with the key's token.
+    #[arg(skip)]
+    #[serde(default)]
+    webhooks: std::collections::HashMap<String, String>,
+    /// Secret that signs webhooks of tasks submitted without an API key (open mode)
+    /// [default: a random one per run].
+    #[arg(long)]
+    webhook_secret: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -501,6 +510,18 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
         );
     }
 
+    let webhooks = fornax_scheduler::webhooks::WebhookConfig {
+        per_owner: file.webhooks,
+        secrets: api_keys
+            .iter()
+            .map(|(token, name)| (name.clone(), token.clone()))
+            .collect(),
+        default_secret: args
+            .webhook_secret
+            .or(file.webhook_secret)
+            .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>())),
+        attempts: 6,
+    };
     let store = std::sync::Arc::new(
         fornax_scheduler::store::Store::open(&data_dir)
             .with_context(|| format!("opening the store in {}", data_dir.display()))?,
@@ -514,7 +535,7 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
     );
     scheduler.start().context("recovering stored tasks")?;
     let app = fornax_scheduler::api::router(
-        scheduler,
+        std::sync::Arc::clone(&scheduler),
         fornax_scheduler::api::ApiConfig {
             api_keys,
             max_body_bytes: max_body_mb << 20,
@@ -531,6 +552,7 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
             .with_context(|| format!("binding {listen}"))?;
         println!("fornax node listening on http://{}", listener.local_addr()?);
         println!("data in {}", data_dir.display());
+        tokio::spawn(fornax_scheduler::webhooks::run(scheduler, webhooks));
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;

@@ -215,8 +215,7 @@ impl Scheduler {
         for task in self.store.unfinished()? {
             let task = match task.state {
                 State::Proving => {
-                    self.store
-                        .transition(&task.id, State::Scheduled, None, None, None, |_| {})?
+                    self.transition(&task.id, State::Scheduled, None, None, None, |_| {})?
                 }
                 _ => task,
             };
@@ -375,10 +374,7 @@ impl Scheduler {
             return Ok(());
         }
         let from = [State::Submitted, State::Scheduled];
-        if let Err(e) =
-            self.store
-                .transition(id, State::Scheduled, Some(&from[..]), None, None, |_| {})
-        {
+        if let Err(e) = self.transition(id, State::Scheduled, Some(&from[..]), None, None, |_| {}) {
             return ignore_forbidden(e);
         }
         if let Err(e) = self.transition(
@@ -435,11 +431,9 @@ impl Scheduler {
                 }
             }
             Err(e) => {
-                match self
-                    .store
-                    .transition(id, State::Failed, None, Some(e.failure), None, |t| {
-                        t.failed_attempts += 1
-                    }) {
+                match self.transition(id, State::Failed, None, Some(e.failure), None, |t| {
+                    t.failed_attempts += 1
+                }) {
                     Ok(_) => {
                         self.finish(State::Failed);
                         Ok(())
@@ -552,10 +546,7 @@ impl Scheduler {
     }
 
     fn expire(&self, id: &str) -> Result<(), StoreError> {
-        match self
-            .store
-            .transition(id, State::Expired, None, None, None, |_| {})
-        {
+        match self.transition(id, State::Expired, None, None, None, |_| {}) {
             Ok(_) => {
                 self.finish(State::Expired);
                 Ok(())

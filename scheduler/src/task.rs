@@ -133,6 +133,9 @@ pub struct Task {
     /// The submitter's `Idempotency-Key`, if any.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub idempotency_key: Option<String>,
+    /// Where to POST the task's state changes (see the node's webhooks).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub webhook: Option<String>,
 }
 
 /// One entry of a task's transition log.

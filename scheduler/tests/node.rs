@@ -755,3 +755,119 @@ fn rate_limits_per_key_and_the_openapi_document() {
         );
     }
 }
+
+/// A webhook receiver on loopback: records each request's headers and body, answers 500
+/// to the first one and 200 after.
+fn webhook_receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(HashMap<String, String>, String)>>>,
+) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let (headers, body) = loop {
+                let k = stream.read(&mut chunk).unwrap_or(0);
+                if k == 0 {
+                    break (HashMap::new(), String::new());
+                }
+                buf.extend_from_slice(&chunk[..k]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let headers: HashMap<String, String> = text[..end]
+                        .lines()
+                        .skip(1)
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                        .collect();
+                    let len: usize = headers
+                        .get("content-length")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break (
+                            headers,
+                            String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string(),
+                        );
+                    }
+                }
+            };
+            let status = if n == 0 {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            record.lock().unwrap().push((headers, body));
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn webhooks_are_signed_and_retried() {
+    let data = tempfile::tempdir().unwrap();
+    let node = Node::start(data.path(), &KEYS);
+    let c = client();
+    let (hook, seen) = webhook_receiver();
+    let name = "poseidon_preimage";
+    let (_, meta) = register(
+        &c,
+        &node.url,
+        "token-a",
+        &circuit(name, "zkey"),
+        Some(&wasm(name)),
+    );
+    let (s, task) = submit(
+        &c,
+        &node.url,
+        "token-a",
+        &json!({"circuit": meta["id"], "input": {"preimage": [3, 4]}, "webhook": hook}),
+    );
+    assert_eq!(s, 202, "{task}");
+    let id = task["id"].as_str().unwrap().to_string();
+    // The first delivery fails and is retried a second later.
+    let start = Instant::now();
+    loop {
+        let got = seen.lock().unwrap().clone();
+        let proved = got.iter().find(|(_, body)| body.contains("\"proved\""));
+        if let Some((headers, body)) = proved {
+            let ts: u64 = headers["fornax-timestamp"].parse().unwrap();
+            let expected = fornax_scheduler::webhooks::signature("token-a", ts, body.as_bytes());
+            assert_eq!(
+                headers["fornax-signature"], expected,
+                "signed with alice's key"
+            );
+            let t: Value = serde_json::from_str(body).unwrap();
+            assert_eq!(t["id"], id.as_str());
+            // The refused delivery came again (same body; a new timestamp and signature).
+            let retried = got
+                .iter()
+                .any(|(_, b)| got.iter().filter(|(_, b2)| b2 == b).count() >= 2);
+            if retried {
+                break;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "deliveries so far: {got:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (s, v) = submit(
+        &c,
+        &node.url,
+        "token-a",
+        &json!({"circuit": meta["id"], "input": {"preimage": [3, 4]}, "webhook": "ftp://x"}),
+    );
+    assert_eq!((s, v["code"].as_str()), (400, Some("invalid_webhook")));
+}
