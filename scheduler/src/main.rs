@@ -206,6 +206,10 @@ struct NodeArgs {
     /// Proving attempts per task before a retryable error fails it [default: 3].
     #[arg(long)]
     attempts: Option<u32>,
+    /// Working memory one task's jobs may use at once, MiB [default: the device's memory].
+    /// A task whose proof needs more fails with `insufficient_memory`.
+    #[arg(long)]
+    memory_budget_mb: Option<u64>,
     /// Requests per second each API key may make; 0 for no limit [default: 1000].
     #[arg(long)]
     rate_limit: Option<f64>,
@@ -530,6 +534,10 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
         store,
         fornax_scheduler::node::SchedulerConfig {
             attempts,
+            memory_budget: args
+                .memory_budget_mb
+                .or(file.memory_budget_mb)
+                .map(|mb| mb << 20),
             ..Default::default()
         },
     );

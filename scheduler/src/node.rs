@@ -79,6 +79,9 @@ pub struct SchedulerConfig {
     pub attempts: u32,
     /// How often deadlines are checked.
     pub deadline_check: Duration,
+    /// Working memory the device worker may give one task's jobs at once, bytes (the
+    /// jobs of a wave run together); `None`: the device's memory.
+    pub memory_budget: Option<u64>,
 }
 
 impl Default for SchedulerConfig {
@@ -86,6 +89,7 @@ impl Default for SchedulerConfig {
         SchedulerConfig {
             attempts: 3,
             deadline_check: Duration::from_millis(500),
+            memory_budget: None,
         }
     }
 }
@@ -153,6 +157,8 @@ pub struct Scheduler {
     store: Arc<Store>,
     config: SchedulerConfig,
     exec: LocalExecutor,
+    /// Memory of the device the worker proves on (0 if unknown).
+    device_memory: u64,
     circuits: Mutex<HashMap<String, Arc<LoadedCircuit>>>,
     queue: Mutex<FairQueue>,
     wake: Condvar,
@@ -196,10 +202,13 @@ impl From<StoreError> for AttemptError {
 impl Scheduler {
     /// A scheduler over `store` with this machine's devices.
     pub fn new(store: Arc<Store>, config: SchedulerConfig) -> Arc<Self> {
+        let registry = DeviceRegistry::discover();
+        let device_memory = registry.preferred().info().memory_bytes;
         Arc::new(Scheduler {
             store,
             config,
-            exec: LocalExecutor::new(DeviceRegistry::discover()),
+            exec: LocalExecutor::new(registry),
+            device_memory,
             circuits: Mutex::new(HashMap::new()),
             queue: Mutex::new(FairQueue::default()),
             wake: Condvar::new(),
@@ -233,6 +242,17 @@ impl Scheduler {
             .spawn(move || checker.check_deadlines())
             .expect("spawn the deadline checker");
         Ok(())
+    }
+
+    /// Working memory a task's jobs may use at once on the device worker.
+    pub fn memory_budget(&self) -> u64 {
+        self.config.memory_budget.unwrap_or_else(|| {
+            if self.device_memory == 0 {
+                u64::MAX
+            } else {
+                self.device_memory
+            }
+        })
     }
 
     /// Whether recovery is done and tasks are being served.
@@ -457,6 +477,26 @@ impl Scheduler {
         })?;
         let witness = self.witness(task, &circuit, &input)?;
         let graph = JobGraph::groth16(&task.id, circuit.key.shape());
+        // Admission: the jobs of a wave run together, so the largest wave must fit in the
+        // worker's budget; on this node it never will if it does not now (one task runs at
+        // a time), so the task fails rather than waits.
+        let peak: u64 = graph
+            .waves()
+            .iter()
+            .map(|w| w.iter().map(|j| j.memory_bytes).sum::<u64>())
+            .max()
+            .unwrap_or(0);
+        let budget = self.memory_budget();
+        if peak > budget {
+            return Err(AttemptError::fatal(
+                "insufficient_memory",
+                format!(
+                    "the proof's jobs need {} MiB at once; this node's device worker has {} MiB",
+                    peak >> 20,
+                    budget >> 20
+                ),
+            ));
+        }
         let started = Instant::now();
         let total = graph.jobs.len();
         let done = std::sync::atomic::AtomicUsize::new(0);

@@ -871,3 +871,40 @@ fn webhooks_are_signed_and_retried() {
     );
     assert_eq!((s, v["code"].as_str()), (400, Some("invalid_webhook")));
 }
+
+#[test]
+fn a_proof_that_cannot_fit_the_memory_budget_fails_with_its_reason() {
+    let data = tempfile::tempdir().unwrap();
+    let mut args = KEYS.to_vec();
+    args.extend(["--memory-budget-mb", "0"]);
+    let node = Node::start(data.path(), &args);
+    let c = client();
+    let name = "poseidon_preimage";
+    let (_, meta) = register(
+        &c,
+        &node.url,
+        "token-a",
+        &circuit(name, "zkey"),
+        Some(&wasm(name)),
+    );
+    let (s, task) = submit(
+        &c,
+        &node.url,
+        "token-a",
+        &json!({"circuit": meta["id"], "input": {"preimage": [1, 2]}}),
+    );
+    assert_eq!(s, 202);
+    let done = wait_final(
+        &c,
+        &node.url,
+        "token-a",
+        &[task["id"].as_str().unwrap().to_string()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(done[0]["state"], "failed", "{}", done[0]);
+    assert_eq!(
+        done[0]["failure"]["code"], "insufficient_memory",
+        "{}",
+        done[0]
+    );
+}
