@@ -210,6 +210,10 @@ struct NodeArgs {
     /// A task whose proof needs more fails with `insufficient_memory`.
     #[arg(long)]
     memory_budget_mb: Option<u64>,
+    /// Seconds a proving attempt may run before it is given up (the task retried, the
+    /// node not ready until the attempt returns) [default: 3600].
+    #[arg(long)]
+    job_timeout_s: Option<f64>,
     /// Requests per second each API key may make; 0 for no limit [default: 1000].
     #[arg(long)]
     rate_limit: Option<f64>,
@@ -489,6 +493,10 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
     let max_body_mb = args.max_body_mb.or(file.max_body_mb).unwrap_or(512);
     let attempts = args.attempts.or(file.attempts).unwrap_or(3);
     let rate_limit = args.rate_limit.or(file.rate_limit).unwrap_or(1000.0);
+    let job_timeout_s = args.job_timeout_s.or(file.job_timeout_s).unwrap_or(3600.0);
+    if !(job_timeout_s > 0.0 && job_timeout_s.is_finite()) {
+        bail!("--job-timeout-s must be a positive number of seconds");
+    }
     if !(rate_limit >= 0.0 && rate_limit.is_finite()) {
         bail!("--rate-limit must be a number of requests per second, 0 for none");
     }
@@ -538,6 +546,7 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
                 .memory_budget_mb
                 .or(file.memory_budget_mb)
                 .map(|mb| mb << 20),
+            job_timeout: std::time::Duration::from_secs_f64(job_timeout_s),
             ..Default::default()
         },
     );

@@ -82,14 +82,19 @@ pub struct SchedulerConfig {
     /// Working memory the device worker may give one task's jobs at once, bytes (the
     /// jobs of a wave run together); `None`: the device's memory.
     pub memory_budget: Option<u64>,
+    /// A proving attempt running longer than this is given up: the task is retried (or
+    /// fails with `timeout` once its attempts are spent) and the node reports itself not
+    /// ready until the stuck attempt returns (a hung device is for the operator to see).
+    pub job_timeout: Duration,
 }
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
         SchedulerConfig {
             attempts: 3,
-            deadline_check: Duration::from_millis(500),
+            deadline_check: Duration::from_millis(100),
             memory_budget: None,
+            job_timeout: Duration::from_secs(3600),
         }
     }
 }
@@ -164,6 +169,12 @@ pub struct Scheduler {
     wake: Condvar,
     ready: AtomicBool,
     stop: AtomicBool,
+    /// Queued tasks with a deadline, by deadline.
+    deadlines: Mutex<std::collections::BTreeSet<(u64, String)>>,
+    /// The attempt the worker is running: task id and start.
+    current: Mutex<Option<(String, Instant)>>,
+    /// Set while an attempt that timed out has not returned.
+    stalled: AtomicBool,
     events: tokio::sync::broadcast::Sender<Event>,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
@@ -214,6 +225,9 @@ impl Scheduler {
             wake: Condvar::new(),
             ready: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            deadlines: Mutex::new(Default::default()),
+            current: Mutex::new(None),
+            stalled: AtomicBool::new(false),
             events: tokio::sync::broadcast::channel(4096).0,
             metrics: Metrics::default(),
         })
@@ -257,7 +271,7 @@ impl Scheduler {
 
     /// Whether recovery is done and tasks are being served.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+        self.ready.load(Ordering::SeqCst) && !self.stalled.load(Ordering::SeqCst)
     }
 
     /// Tasks waiting for a device.
@@ -305,6 +319,12 @@ impl Scheduler {
             .expect("queue lock")
             .push(&task.owner, task.id.clone());
         self.wake.notify_one();
+        if let Some(d) = task.deadline_ms {
+            self.deadlines
+                .lock()
+                .expect("deadlines lock")
+                .insert((d, task.id.clone()));
+        }
     }
 
     /// The circuit, loaded (key prepared on the device, witness generator instantiated)
@@ -367,9 +387,12 @@ impl Scheduler {
 
     fn work(&self) {
         while let Some(id) = self.next() {
+            *self.current.lock().expect("current lock") = Some((id.clone(), Instant::now()));
             if let Err(e) = self.run(&id) {
                 eprintln!("fornax node: task {id}: {e}");
             }
+            *self.current.lock().expect("current lock") = None;
+            self.stalled.store(false, Ordering::SeqCst);
         }
     }
 
@@ -601,14 +624,65 @@ impl Scheduler {
         while !self.stop.load(Ordering::SeqCst) {
             std::thread::sleep(self.config.deadline_check);
             let now = now_ms();
-            let due = self.store.tasks(None, usize::MAX, |t| {
-                !t.state.is_final() && t.deadline_ms.is_some_and(|d| now > d)
-            });
-            for task in due.unwrap_or_default() {
-                if let Err(e) = self.expire(&task.id) {
-                    eprintln!("fornax node: expiring {}: {e}", task.id);
+            let due: Vec<String> = {
+                let mut deadlines = self.deadlines.lock().expect("deadlines lock");
+                let mut due = Vec::new();
+                while deadlines.first().is_some_and(|(d, _)| *d < now) {
+                    due.push(deadlines.pop_first().expect("non-empty").1);
+                }
+                due
+            };
+            for id in due {
+                if let Err(e) = self.expire(&id) {
+                    eprintln!("fornax node: expiring {id}: {e}");
                 }
             }
+            self.check_timeout();
+        }
+    }
+
+    /// Gives up an attempt that has run longer than the job timeout.
+    fn check_timeout(&self) {
+        let running = self.current.lock().expect("current lock").clone();
+        let Some((id, started)) = running else { return };
+        if started.elapsed() < self.config.job_timeout || self.stalled.load(Ordering::SeqCst) {
+            return;
+        }
+        self.stalled.store(true, Ordering::SeqCst);
+        eprintln!(
+            "fornax node: task {id}: attempt still running after {:?}; giving it up",
+            self.config.job_timeout
+        );
+        let Ok(Some(task)) = self.store.task(&id) else {
+            return;
+        };
+        let result = if task.failed_attempts + 1 < self.config.attempts {
+            self.transition(
+                &id,
+                State::Scheduled,
+                Some(&[State::Proving][..]),
+                None,
+                None,
+                |t| t.failed_attempts += 1,
+            )
+            .map(|t| self.enqueue(&t))
+        } else {
+            let failure = Failure {
+                code: "timeout".into(),
+                message: format!("proving took longer than {:?}", self.config.job_timeout),
+            };
+            self.transition(
+                &id,
+                State::Failed,
+                Some(&[State::Proving][..]),
+                Some(failure),
+                None,
+                |t| t.failed_attempts += 1,
+            )
+            .map(|_| self.finish(State::Failed))
+        };
+        if let Err(e) = result.or_else(ignore_forbidden) {
+            eprintln!("fornax node: task {id}: {e}");
         }
     }
 

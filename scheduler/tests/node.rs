@@ -908,3 +908,68 @@ fn a_proof_that_cannot_fit_the_memory_budget_fails_with_its_reason() {
         done[0]
     );
 }
+
+#[test]
+fn an_attempt_past_the_job_timeout_is_retried_then_fails_with_timeout() {
+    let data = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (zkey, witness, _) = slow_circuit(tmp.path());
+    let mut args = KEYS.to_vec();
+    args.extend(["--job-timeout-s", "0.02", "--attempts", "2"]);
+    let node = Node::start(data.path(), &args);
+    let c = client();
+    let (_, meta) = register(&c, &node.url, "token-a", &zkey, None);
+    let witness = base64::engine::general_purpose::STANDARD.encode(witness);
+    let (s, task) = submit(
+        &c,
+        &node.url,
+        "token-a",
+        &json!({"circuit": meta["id"], "witness": witness}),
+    );
+    assert_eq!(s, 202);
+    let id = task["id"].as_str().unwrap().to_string();
+    let done = wait_final(
+        &c,
+        &node.url,
+        "token-a",
+        std::slice::from_ref(&id),
+        Duration::from_secs(60),
+    );
+    assert_eq!(done[0]["state"], "failed", "{}", done[0]);
+    assert_eq!(done[0]["failure"]["code"], "timeout", "{}", done[0]);
+    assert_eq!(done[0]["failed_attempts"], 2);
+    let (_, log) = get(
+        &c,
+        &node.url,
+        "token-a",
+        &format!("/v1/tasks/{id}/transitions"),
+    );
+    let states: Vec<&str> = log["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "submitted",
+            "scheduled",
+            "proving",
+            "scheduled",
+            "scheduled",
+            "proving",
+            "failed"
+        ],
+        "{log}"
+    );
+    // Once the stuck attempt returns, the node is ready again.
+    let start = Instant::now();
+    while get(&c, &node.url, "token-a", "/readyz").0 != 200 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the node stays not ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
