@@ -211,15 +211,12 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::internal)?
 }
 
-fn body_error(e: BytesRejection) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            e.body_text(),
-        )
+/// A body that could not be read: too large (413), or otherwise malformed (400).
+fn body_error(status: StatusCode, text: String) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(status, "payload_too_large", text)
     } else {
-        ApiError::bad("invalid_body", e.body_text())
+        ApiError::bad("invalid_body", text)
     }
 }
 
@@ -240,27 +237,13 @@ async fn register_circuit(
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    e.body_text(),
-                ))
-            }
-            Err(e) => return Err(ApiError::bad("invalid_body", e.body_text())),
+            Err(e) => return Err(body_error(e.status(), e.body_text())),
         };
         let name = field.name().unwrap_or_default().to_string();
-        let bytes = field.bytes().await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    e.body_text(),
-                )
-            } else {
-                ApiError::bad("invalid_body", e.body_text())
-            }
-        })?;
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| body_error(e.status(), e.body_text()))?;
         match name.as_str() {
             "zkey" => zkey = Some(bytes),
             "wasm" => wasm = Some(bytes),
@@ -370,7 +353,7 @@ async fn submit_task(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let owner = app.owner(&headers)?;
-    let body = body.map_err(body_error)?;
+    let body = body.map_err(|e| body_error(e.status(), e.body_text()))?;
     let body: SubmitBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad("invalid_json", e.to_string()))?;
     let idempotency_key = match headers.get("idempotency-key") {

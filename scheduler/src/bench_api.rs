@@ -287,7 +287,7 @@ pub fn run(args: &ApiBench) -> Result<std::process::ExitCode> {
     if let Some(path) = &args.json {
         let doc = json!({
             "command": std::env::args().collect::<Vec<_>>().join(" "),
-            "commit": git_commit(),
+            "commit": super::git_commit(),
             "accept": { "clients": args.clients, "seconds": elapsed, "submissions": lat.len(), "per_second": rate,
                         "p50_ms": percentile(&lat, 0.5), "p99_ms": percentile(&lat, 0.99), "failed": failures.load(Ordering::Relaxed),
                         "proofs_meanwhile": proofs_during },
@@ -298,14 +298,4 @@ pub fn run(args: &ApiBench) -> Result<std::process::ExitCode> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(std::process::ExitCode::SUCCESS)
-}
-
-fn git_commit() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
 }

@@ -629,13 +629,7 @@ fn bench(plan: &fornax_bench::Plan, json_out: Option<&Path>) -> Result<ExitCode>
         );
     });
     if let Some(path) = json_out {
-        let commit = std::process::Command::new("git")
-            .args(["rev-parse", "HEAD"])
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_else(|| "unknown".into());
+        let commit = git_commit();
         let doc = serde_json::json!({
             "device": info.name,
             "device_kind": info.kind.to_string(),
@@ -649,4 +643,15 @@ fn bench(plan: &fornax_bench::Plan, json_out: Option<&Path>) -> Result<ExitCode>
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The checked-out commit, for benchmark records ("unknown" outside a git checkout).
+fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
 }

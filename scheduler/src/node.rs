@@ -335,28 +335,17 @@ impl Scheduler {
         }
         let meta = self
             .store
-            .circuit(id)
-            .map_err(|e| LoadError(e.to_string()))?
+            .circuit(id)?
             .ok_or_else(|| LoadError(format!("unknown circuit {id}")))?;
-        let zkey = self
-            .store
-            .artifact(&format!("{id}.zkey"))
-            .map_err(|e| LoadError(e.to_string()))?;
-        let pk = ProvingKey::from_bytes(&format!("{id}.zkey"), &zkey)
-            .map_err(|e| LoadError(e.to_string()))?;
-        let key = self
-            .exec
-            .prepare(id, pk)
-            .map_err(|e| LoadError(e.to_string()))?;
+        let zkey = self.store.artifact(&format!("{id}.zkey"))?;
+        let pk = ProvingKey::from_bytes(&format!("{id}.zkey"), &zkey)?;
+        let key = self.exec.prepare(id, pk)?;
         let calculator = if meta.has_wasm {
-            let wasm = self
-                .store
-                .artifact(&format!("{id}.wasm"))
-                .map_err(|e| LoadError(e.to_string()))?;
-            Some(Mutex::new(
-                WitnessCalculator::from_bytes(&format!("{id}.wasm"), &wasm)
-                    .map_err(|e| LoadError(e.to_string()))?,
-            ))
+            let wasm = self.store.artifact(&format!("{id}.wasm"))?;
+            Some(Mutex::new(WitnessCalculator::from_bytes(
+                &format!("{id}.wasm"),
+                &wasm,
+            )?))
         } else {
             None
         };
@@ -695,6 +684,18 @@ impl Scheduler {
 /// A circuit that could not be loaded for proving.
 #[derive(Debug)]
 pub struct LoadError(pub String);
+
+impl From<StoreError> for LoadError {
+    fn from(e: StoreError) -> Self {
+        LoadError(e.to_string())
+    }
+}
+
+impl From<ProverError> for LoadError {
+    fn from(e: ProverError) -> Self {
+        LoadError(e.to_string())
+    }
+}
 
 impl std::fmt::Display for LoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
