@@ -1,4 +1,11 @@
-//! Fornax's link to EVM chains: the Foundry contracts (verifier, TaskMarket, WorkerRegistry), alloy bindings, the result poster and the task listener.
+//! Fornax's link to EVM chains: the Foundry contracts (verifier, TaskMarket, WorkerRegistry),
+//! alloy bindings, the result poster and the task listener.
 //!
-//! Nothing lives here yet: the contracts and the alloy poster and listener arrive with
-//! the chain-adapter issue.
+//! * `contracts/`: the Foundry project. `TaskMarket` escrows a task's fee, verifies its
+//!   proof through the circuit's Groth16 verifier and pays the prover in one transaction;
+//!   `WorkerRegistry` holds attested worker keys and checks their signed results.
+//! * [`bindings`]: the contracts' ABI and bytecode for alloy.
+//! * [`verifier`]: verifiers deployed without a compiler, and proofs in the verifier's words.
+
+pub mod bindings;
+pub mod verifier;

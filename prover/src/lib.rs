@@ -8,6 +8,7 @@
 //! * [`executor`]: runs a graph on this machine's registered backends.
 //! * [`json`]: `proof.json`, `public.json` and `verification_key.json` in snarkjs's shapes.
 //! * [`verify`]: the pairing check.
+//! * [`solidity`]: a Solidity verifier for a key, with snarkjs's `verifyProof` ABI.
 //! * [`synthetic`]: circuits of any size for tests and benchmarks.
 //! * [`setup`]: an insecure, single-party setup for tests and benchmarks (never production).
 
@@ -18,6 +19,7 @@ pub mod graph;
 pub mod json;
 pub mod r1cs;
 pub mod setup;
+pub mod solidity;
 pub mod synthetic;
 pub mod verify;
 pub mod witness;

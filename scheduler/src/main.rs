@@ -108,6 +108,12 @@ enum Command {
         /// Where to write the verification key (snarkjs JSON).
         out: PathBuf,
     },
+    /// Writes a Solidity Groth16 verifier for a verification key to standard output, with
+    /// the `verifyProof` ABI of snarkjs's: `fornax export-verifier vk.json > Verifier.sol`.
+    ExportVerifier {
+        /// The verification key (snarkjs JSON).
+        vk: PathBuf,
+    },
     /// INSECURE single-party setup for tests and benchmarks: `fornax dev-setup c.r1cs c.zkey`.
     /// Whoever knows the RNG state can forge proofs; never use the key in production.
     DevSetup {
@@ -323,6 +329,12 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::ExportVk { zkey, out } => {
             let pk = ProvingKey::read(&zkey)?;
             json::write_json(&out, &VerificationKeyJson::from_key(&pk.verifying_key()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ExportVerifier { vk } => {
+            let file = vk.display().to_string();
+            let key = json::read_json::<VerificationKeyJson>(&vk)?.to_key(&file)?;
+            print!("{}", fornax_prover::solidity::verifier_solidity(&key));
             Ok(ExitCode::SUCCESS)
         }
         Command::DevSetup { r1cs, zkey } => {

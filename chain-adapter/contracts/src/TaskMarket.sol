@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+/// @notice A contract a verified result calls in the same transaction. If it reverts, the
+/// whole settlement reverts: the task stays open, nobody is paid, no commitment changes.
+interface ITaskCallback {
+    /// @param taskId The settled task.
+    /// @param outputs The circuit's outputs: the first `nOutputs` public signals.
+    function onTaskResult(uint256 taskId, uint256[] calldata outputs) external;
+}
+
+/// @title TaskMarket: verifiable-computation tasks, escrowed, verified and paid on chain
+/// @notice A requester creates a task for a registered circuit with a fee in escrow. A
+/// prover may lock it by posting collateral, so that two provers do not race. Whoever holds
+/// the task (or anyone, while it is unlocked) settles it with a Groth16 proof: the circuit's
+/// verifier checks it, the public inputs must be the task's, and the prover is paid the fee
+/// and its collateral back in the same transaction. After the deadline, `expire` refunds the
+/// requester and hands it the collateral of a prover who locked the task and did not deliver.
+/// @dev Public signals are circom's: the circuit's outputs first, then its public inputs.
+/// A task fixes the public inputs (by hash); the outputs are the result. Payments are pushed;
+/// a recipient that refuses ether is credited instead and calls `withdraw`.
+contract TaskMarket {
+    /// @notice Where a task is in its life.
+    enum Status {
+        None,
+        Open,
+        Locked,
+        Settled,
+        Expired
+    }
+
+    /// @notice A registered circuit: its verifier and the shape of its public signals.
+    struct Circuit {
+        address verifier;
+        uint32 nPublic;
+        uint32 nOutputs;
+        bytes4 selector;
+    }
+
+    /// @notice A task. Packed into five slots; `submitResult` reads each once.
+    struct Task {
+        address requester;
+        uint96 fee;
+        address prover;
+        uint96 collateral;
+        bytes32 circuitId;
+        bytes32 inputsHash;
+        uint64 deadline;
+        Status status;
+        bool hasOptions;
+        uint96 requiredCollateral;
+    }
+
+    /// @notice What `createTaskWithOptions` adds to a plain task.
+    struct Options {
+        /// Collateral a prover must post to lock the task (plain tasks: half the fee).
+        uint96 requiredCollateral;
+        /// Commitments that must be live and that a verified result consumes.
+        bytes32[] inCommitments;
+        /// Commitments that a verified result adds.
+        bytes32[] outCommitments;
+        /// Called with the outputs in the settling transaction; zero for none.
+        address callback;
+    }
+
+    /// @notice The life of a state commitment.
+    enum Commitment {
+        None,
+        Live,
+        Spent
+    }
+
+    /// @notice Circuits by id: `keccak256(abi.encode(verifier, vkHash, nPublic, nOutputs))`.
+    mapping(bytes32 => Circuit) public circuits;
+    /// @notice The hash of each circuit's verifying key, as registered.
+    mapping(bytes32 => bytes32) public vkHashes;
+    /// @notice Tasks by id (ids count up from 1).
+    mapping(uint256 => Task) public tasks;
+    mapping(uint256 => Options) internal _options;
+    /// @notice State commitments (notes): live once added, spent once consumed.
+    mapping(bytes32 => Commitment) public commitments;
+    /// @notice Ether owed to accounts that refused a pushed payment.
+    mapping(address => uint256) public credits;
+    /// @notice The number of tasks created so far.
+    uint256 public taskCount;
+
+    bool transient _entered;
+
+    /// @notice A circuit was registered.
+    event CircuitRegistered(
+        bytes32 indexed circuitId, address verifier, bytes32 vkHash, uint32 nPublic, uint32 nOutputs
+    );
+    /// @notice A task was created. `input` is the circuit's input as its requester gave it
+    /// (e.g. circom's input JSON, including any private inputs it chooses to publish).
+    event TaskCreated(
+        uint256 indexed taskId,
+        bytes32 indexed circuitId,
+        address indexed requester,
+        uint256 fee,
+        uint64 deadline,
+        uint256[] publicInputs,
+        bytes input
+    );
+    /// @notice A prover locked a task with collateral.
+    event TaskLocked(uint256 indexed taskId, address indexed prover, uint256 collateral);
+    /// @notice A task was settled by a verified proof; `outputs` is its result.
+    event TaskSettled(uint256 indexed taskId, address indexed prover, uint256 paid, uint256[] outputs);
+    /// @notice A task passed its deadline unsettled; its requester got `refund` back.
+    event TaskExpired(uint256 indexed taskId, uint256 refund, uint256 slashed);
+    /// @notice A payment could not be pushed and was credited instead.
+    event Credited(address indexed account, uint256 amount);
+
+    error UnknownCircuit(bytes32 circuitId);
+    error CircuitExists(bytes32 circuitId);
+    error BadCircuit();
+    error NoFee();
+    error FeeTooLarge();
+    error DeadlineInPast();
+    error WrongInputCount(uint256 expected, uint256 given);
+    error NotOpen(uint256 taskId, Status status);
+    error DeadlinePassed(uint256 taskId);
+    error DeadlineNotPassed(uint256 taskId);
+    error WrongCollateral(uint256 required, uint256 given);
+    error LockedByAnother(uint256 taskId, address prover);
+    error WrongSignalCount(uint256 expected, uint256 given);
+    error InputsMismatch(uint256 taskId);
+    error InvalidProof(uint256 taskId);
+    error CommitmentNotLive(bytes32 commitment);
+    error CommitmentExists(bytes32 commitment);
+    error Reentrancy();
+    error NothingToWithdraw();
+
+    modifier nonReentrant() {
+        if (_entered) revert Reentrancy();
+        _entered = true;
+        _;
+        _entered = false;
+    }
+
+    /// @notice Registers a circuit's verifier. Anyone may; the id commits to the verifier,
+    /// the key's hash and the signal shape, so nobody can register a circuit under another's id.
+    /// @param verifier A contract with snarkjs's `verifyProof(uint[2],uint[2][2],uint[2],uint[nPublic])`.
+    /// @param nPublic The number of public signals.
+    /// @param nOutputs How many of them are outputs (they come first).
+    function registerCircuit(address verifier, bytes32 vkHash, uint32 nPublic, uint32 nOutputs)
+        external
+        returns (bytes32 circuitId)
+    {
+        if (verifier.code.length == 0 || nOutputs > nPublic) revert BadCircuit();
+        circuitId = keccak256(abi.encode(verifier, vkHash, nPublic, nOutputs));
+        if (circuits[circuitId].verifier != address(0)) revert CircuitExists(circuitId);
+        bytes4 selector = bytes4(
+            keccak256(
+                abi.encodePacked("verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[", _decimal(nPublic), "])")
+            )
+        );
+        circuits[circuitId] = Circuit(verifier, nPublic, nOutputs, selector);
+        vkHashes[circuitId] = vkHash;
+        emit CircuitRegistered(circuitId, verifier, vkHash, nPublic, nOutputs);
+    }
+
+    /// @notice Creates a task with `msg.value` as its fee, in escrow until it settles or expires.
+    /// @param publicInputs The circuit's public inputs, which the proof must carry.
+    /// @param input The circuit's whole input for the prover (circom input JSON).
+    /// @param deadline The time after which the task can no longer settle.
+    function createTask(bytes32 circuitId, uint256[] calldata publicInputs, bytes calldata input, uint64 deadline)
+        external
+        payable
+        returns (uint256 taskId)
+    {
+        taskId = _create(circuitId, publicInputs, input, deadline, uint96(msg.value / 2), false);
+    }
+
+    /// @notice `createTask` with collateral, state commitments and a callback.
+    function createTaskWithOptions(
+        bytes32 circuitId,
+        uint256[] calldata publicInputs,
+        bytes calldata input,
+        uint64 deadline,
+        Options calldata options
+    ) external payable returns (uint256 taskId) {
+        for (uint256 i; i < options.inCommitments.length; ++i) {
+            if (commitments[options.inCommitments[i]] != Commitment.Live) {
+                revert CommitmentNotLive(options.inCommitments[i]);
+            }
+        }
+        taskId = _create(circuitId, publicInputs, input, deadline, options.requiredCollateral, true);
+        _options[taskId] = options;
+    }
+
+    function _create(
+        bytes32 circuitId,
+        uint256[] calldata publicInputs,
+        bytes calldata input,
+        uint64 deadline,
+        uint96 requiredCollateral,
+        bool hasOptions
+    ) internal returns (uint256 taskId) {
+        Circuit memory c = circuits[circuitId];
+        if (c.verifier == address(0)) revert UnknownCircuit(circuitId);
+        if (msg.value == 0) revert NoFee();
+        if (msg.value > type(uint96).max) revert FeeTooLarge();
+        if (deadline <= block.timestamp) revert DeadlineInPast();
+        if (publicInputs.length != c.nPublic - c.nOutputs) {
+            revert WrongInputCount(c.nPublic - c.nOutputs, publicInputs.length);
+        }
+        taskId = ++taskCount;
+        tasks[taskId] = Task({
+            requester: msg.sender,
+            fee: uint96(msg.value),
+            prover: address(0),
+            collateral: 0,
+            circuitId: circuitId,
+            inputsHash: keccak256(abi.encodePacked(publicInputs)),
+            deadline: deadline,
+            status: Status.Open,
+            hasOptions: hasOptions,
+            requiredCollateral: requiredCollateral
+        });
+        emit TaskCreated(taskId, circuitId, msg.sender, msg.value, deadline, publicInputs, input);
+    }
+
+    /// @notice Reserves an open task for the caller until its deadline, with exactly the
+    /// task's required collateral as `msg.value`.
+    function lockTask(uint256 taskId) external payable {
+        Task storage t = tasks[taskId];
+        if (t.status != Status.Open) revert NotOpen(taskId, t.status);
+        if (block.timestamp > t.deadline) revert DeadlinePassed(taskId);
+        if (msg.value != t.requiredCollateral) revert WrongCollateral(t.requiredCollateral, msg.value);
+        t.status = Status.Locked;
+        t.prover = msg.sender;
+        t.collateral = uint96(msg.value);
+        emit TaskLocked(taskId, msg.sender, msg.value);
+    }
+
+    /// @notice Settles a task with a proof: the verifier must accept it, the public inputs
+    /// must be the task's, and the caller must hold the lock if there is one. Pays the caller
+    /// the fee and its collateral, applies the task's commitments and calls its callback.
+    /// @param proof A, B, C as snarkjs's `verifyProof` takes them, flattened.
+    /// @param publicSignals The outputs, then the public inputs.
+    function submitResult(uint256 taskId, uint256[8] calldata proof, uint256[] calldata publicSignals)
+        external
+        nonReentrant
+    {
+        Task storage t = tasks[taskId];
+        Status status = t.status;
+        if (status == Status.Locked) {
+            if (t.prover != msg.sender) revert LockedByAnother(taskId, t.prover);
+        } else if (status != Status.Open) {
+            revert NotOpen(taskId, status);
+        }
+        if (block.timestamp > t.deadline) revert DeadlinePassed(taskId);
+        Circuit memory c = circuits[t.circuitId];
+        if (publicSignals.length != c.nPublic) revert WrongSignalCount(c.nPublic, publicSignals.length);
+        if (keccak256(abi.encodePacked(publicSignals[c.nOutputs:])) != t.inputsHash) revert InputsMismatch(taskId);
+        if (!_verify(c, proof, publicSignals)) revert InvalidProof(taskId);
+
+        t.status = Status.Settled;
+        t.prover = msg.sender;
+        uint256 paid = uint256(t.fee) + t.collateral;
+        uint256[] calldata outputs = publicSignals[:c.nOutputs];
+        if (t.hasOptions) _applyOptions(taskId, outputs);
+        emit TaskSettled(taskId, msg.sender, paid, outputs);
+        _pay(msg.sender, paid);
+    }
+
+    /// @notice Ends a task whose deadline passed unsettled: the requester gets the fee back
+    /// and, if a prover locked the task, that prover's collateral. Anyone may call it.
+    function expire(uint256 taskId) external nonReentrant {
+        Task storage t = tasks[taskId];
+        Status status = t.status;
+        if (status != Status.Open && status != Status.Locked) revert NotOpen(taskId, status);
+        if (block.timestamp <= t.deadline) revert DeadlineNotPassed(taskId);
+        t.status = Status.Expired;
+        uint256 slashed = t.collateral;
+        emit TaskExpired(taskId, t.fee, slashed);
+        _pay(t.requester, uint256(t.fee) + slashed);
+    }
+
+    /// @notice Pays out what was credited to the caller.
+    function withdraw() external nonReentrant {
+        uint256 amount = credits[msg.sender];
+        if (amount == 0) revert NothingToWithdraw();
+        credits[msg.sender] = 0;
+        (bool ok,) = msg.sender.call{value: amount}("");
+        require(ok, "withdraw failed");
+    }
+
+    /// @notice A task's options (collateral, commitments, callback).
+    function taskOptions(uint256 taskId) external view returns (Options memory) {
+        return _options[taskId];
+    }
+
+    function _verify(Circuit memory c, uint256[8] calldata proof, uint256[] calldata publicSignals)
+        internal
+        view
+        returns (bool valid)
+    {
+        bytes memory call = abi.encodePacked(c.selector, proof, publicSignals);
+        (bool ok, bytes memory ret) = c.verifier.staticcall(call);
+        valid = ok && ret.length == 32 && abi.decode(ret, (bool));
+    }
+
+    function _applyOptions(uint256 taskId, uint256[] calldata outputs) internal {
+        Options storage o = _options[taskId];
+        for (uint256 i; i < o.inCommitments.length; ++i) {
+            bytes32 c = o.inCommitments[i];
+            if (commitments[c] != Commitment.Live) revert CommitmentNotLive(c);
+            commitments[c] = Commitment.Spent;
+        }
+        for (uint256 i; i < o.outCommitments.length; ++i) {
+            bytes32 c = o.outCommitments[i];
+            if (commitments[c] != Commitment.None) revert CommitmentExists(c);
+            commitments[c] = Commitment.Live;
+        }
+        if (o.callback != address(0)) ITaskCallback(o.callback).onTaskResult(taskId, outputs);
+    }
+
+    function _pay(address to, uint256 amount) internal {
+        if (amount == 0) return;
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) {
+            credits[to] += amount;
+            emit Credited(to, amount);
+        }
+    }
+
+    function _decimal(uint256 v) internal pure returns (bytes memory out) {
+        if (v == 0) return "0";
+        uint256 len;
+        for (uint256 x = v; x != 0; x /= 10) ++len;
+        out = new bytes(len);
+        for (; v != 0; v /= 10) out[--len] = bytes1(uint8(48 + v % 10));
+    }
+}

@@ -1,0 +1,96 @@
+//! Verifiers on chain without a Solidity compiler, and proofs as the verifier takes them.
+//!
+//! [`creation_code`] deploys `Groth16VerifierRuntime` (compiled once, in
+//! [`crate::bindings`]) followed by a verifying key; the runtime reads the key from its own
+//! code. So a node can put a verifier for any circuit on chain at run time, while
+//! `fornax export-verifier` still writes a readable stand-alone Solidity verifier.
+
+use alloy::primitives::{keccak256, Bytes, B256, U256};
+use ark_bn254::{Fr, G1Affine, G2Affine};
+use ark_ec::AffineRepr;
+use ark_ff::{BigInteger, PrimeField};
+use fornax_prover::{Proof, VerifyingKey};
+
+use crate::bindings::Groth16VerifierRuntime;
+
+fn fq_word<F: PrimeField>(f: F) -> U256 {
+    U256::from_be_slice(&f.into_bigint().to_bytes_be())
+}
+
+/// A field element of Fr as the EVM's `uint256`.
+pub fn fr_word(f: Fr) -> U256 {
+    fq_word(f)
+}
+
+fn g1_words(p: &G1Affine) -> [U256; 2] {
+    p.xy().map_or([U256::ZERO; 2], |(x, y)| [fq_word(x), fq_word(y)])
+}
+
+/// G2 in the precompile's order: x.c1, x.c0, y.c1, y.c0.
+fn g2_words(p: &G2Affine) -> [U256; 4] {
+    p.xy().map_or([U256::ZERO; 4], |(x, y)| {
+        [fq_word(x.c1), fq_word(x.c0), fq_word(y.c1), fq_word(y.c0)]
+    })
+}
+
+/// A proof as `verifyProof` takes it, flattened: A (x, y), B (x1, x0, y1, y0), C (x, y).
+pub fn proof_words(proof: &Proof) -> [U256; 8] {
+    let [ax, ay] = g1_words(&proof.a);
+    let [bx1, bx0, by1, by0] = g2_words(&proof.b);
+    let [cx, cy] = g1_words(&proof.c);
+    [ax, ay, bx1, bx0, by1, by0, cx, cy]
+}
+
+/// The selector of `verifyProof` for `n` public signals.
+pub fn verify_selector(n: usize) -> [u8; 4] {
+    let sig = format!("verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[{n}])");
+    keccak256(sig.as_bytes())[..4].try_into().expect("4 bytes")
+}
+
+/// The key as `Groth16VerifierRuntime` reads it from the end of its code.
+pub fn key_blob(vk: &VerifyingKey) -> Vec<u8> {
+    let n = vk.n_public();
+    let mut words: Vec<U256> = Vec::with_capacity(18 + 2 * n);
+    words.extend(g1_words(&vk.alpha1));
+    words.extend(g2_words(&vk.beta2));
+    words.extend(g2_words(&vk.gamma2));
+    words.extend(g2_words(&vk.delta2));
+    for p in &vk.ic {
+        words.extend(g1_words(p));
+    }
+    words.push(U256::from(u32::from_be_bytes(verify_selector(n))));
+    words.push(U256::from(n));
+    words.iter().flat_map(|w| w.to_be_bytes::<32>()).collect()
+}
+
+/// The hash a circuit registers its key under: keccak256 of [`key_blob`].
+pub fn key_hash(vk: &VerifyingKey) -> B256 {
+    keccak256(key_blob(vk))
+}
+
+/// Creation code that deploys the verifier runtime with `vk` appended: a 12-byte prefix
+/// that copies everything after it into memory and returns it as the contract's code.
+pub fn creation_code(vk: &VerifyingKey) -> Bytes {
+    let runtime = &Groth16VerifierRuntime::DEPLOYED_BYTECODE;
+    let blob = key_blob(vk);
+    let len = runtime.len() + blob.len();
+    let len = u16::try_from(len).expect("a verifier's code is far below 64 KiB");
+    let [hi, lo] = len.to_be_bytes();
+    // PUSH2 len, DUP1, PUSH1 12, PUSH1 0, CODECOPY, PUSH1 0, RETURN
+    let mut code = vec![0x61, hi, lo, 0x80, 0x60, 0x0c, 0x60, 0x00, 0x39, 0x60, 0x00, 0xf3];
+    code.extend_from_slice(runtime);
+    code.extend_from_slice(&blob);
+    code.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selector_matches_snarkjs_abi() {
+        // keccak256("verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[1])")[..4],
+        // the selector of snarkjs's verifier for one public signal.
+        assert_eq!(hex::encode(verify_selector(1)), "43753b4d");
+    }
+}
