@@ -6,6 +6,18 @@
 //!   `WorkerRegistry` holds attested worker keys and checks their signed results.
 //! * [`bindings`]: the contracts' ABI and bytecode for alloy.
 //! * [`verifier`]: verifiers deployed without a compiler, and proofs in the verifier's words.
+//! * [`client`]: a connection with a signing account: checks, deployment, circuits, tasks.
+//! * [`poster`]: settles proved tasks exactly once (nonces, fees, confirmations, reorgs).
+//! * [`listener`]: `TaskCreated` events as tasks for the node.
+//! * [`anvil`]: a local dev chain.
 
+pub mod anvil;
 pub mod bindings;
+pub mod client;
+pub mod listener;
+pub mod poster;
 pub mod verifier;
+
+pub use client::{Chain, ChainConfig, ChainError, Deployment, Settlement};
+pub use listener::{CreatedTask, Listener};
+pub use poster::{PostJournal, PostRequest, Poster, PosterConfig};

@@ -37,18 +37,20 @@ contract TaskMarket {
         bytes4 selector;
     }
 
-    /// @notice A task. Packed into five slots; `submitResult` reads each once.
+    /// @notice A task, packed so that `submitResult` reads four cold slots and writes one.
+    /// The circuit is copied in at creation (saving a lookup); `prover` is set by `lockTask`
+    /// only: whoever settles an unlocked task is named in `TaskSettled`, not stored.
     struct Task {
         address requester;
         uint96 fee;
-        address prover;
-        uint96 collateral;
-        bytes32 circuitId;
+        Circuit circuit;
         bytes32 inputsHash;
         uint64 deadline;
         Status status;
         bool hasOptions;
+        /// Collateral a prover must post to lock it; held in escrow once locked.
         uint96 requiredCollateral;
+        address prover;
     }
 
     /// @notice What `createTaskWithOptions` adds to a plain task.
@@ -75,7 +77,7 @@ contract TaskMarket {
     /// @notice The hash of each circuit's verifying key, as registered.
     mapping(bytes32 => bytes32) public vkHashes;
     /// @notice Tasks by id (ids count up from 1).
-    mapping(uint256 => Task) public tasks;
+    mapping(uint256 => Task) internal _tasks;
     mapping(uint256 => Options) internal _options;
     /// @notice State commitments (notes): live once added, spent once consumed.
     mapping(bytes32 => Commitment) public commitments;
@@ -205,17 +207,16 @@ contract TaskMarket {
             revert WrongInputCount(c.nPublic - c.nOutputs, publicInputs.length);
         }
         taskId = ++taskCount;
-        tasks[taskId] = Task({
+        _tasks[taskId] = Task({
             requester: msg.sender,
             fee: uint96(msg.value),
-            prover: address(0),
-            collateral: 0,
-            circuitId: circuitId,
+            circuit: c,
             inputsHash: keccak256(abi.encodePacked(publicInputs)),
             deadline: deadline,
             status: Status.Open,
             hasOptions: hasOptions,
-            requiredCollateral: requiredCollateral
+            requiredCollateral: requiredCollateral,
+            prover: address(0)
         });
         emit TaskCreated(taskId, circuitId, msg.sender, msg.value, deadline, publicInputs, input);
     }
@@ -223,13 +224,12 @@ contract TaskMarket {
     /// @notice Reserves an open task for the caller until its deadline, with exactly the
     /// task's required collateral as `msg.value`.
     function lockTask(uint256 taskId) external payable {
-        Task storage t = tasks[taskId];
+        Task storage t = _tasks[taskId];
         if (t.status != Status.Open) revert NotOpen(taskId, t.status);
         if (block.timestamp > t.deadline) revert DeadlinePassed(taskId);
         if (msg.value != t.requiredCollateral) revert WrongCollateral(t.requiredCollateral, msg.value);
         t.status = Status.Locked;
         t.prover = msg.sender;
-        t.collateral = uint96(msg.value);
         emit TaskLocked(taskId, msg.sender, msg.value);
     }
 
@@ -242,22 +242,22 @@ contract TaskMarket {
         external
         nonReentrant
     {
-        Task storage t = tasks[taskId];
+        Task storage t = _tasks[taskId];
         Status status = t.status;
+        uint256 paid = t.fee;
         if (status == Status.Locked) {
             if (t.prover != msg.sender) revert LockedByAnother(taskId, t.prover);
+            paid += t.requiredCollateral;
         } else if (status != Status.Open) {
             revert NotOpen(taskId, status);
         }
         if (block.timestamp > t.deadline) revert DeadlinePassed(taskId);
-        Circuit memory c = circuits[t.circuitId];
+        Circuit memory c = t.circuit;
         if (publicSignals.length != c.nPublic) revert WrongSignalCount(c.nPublic, publicSignals.length);
         if (keccak256(abi.encodePacked(publicSignals[c.nOutputs:])) != t.inputsHash) revert InputsMismatch(taskId);
         if (!_verify(c, proof, publicSignals)) revert InvalidProof(taskId);
 
         t.status = Status.Settled;
-        t.prover = msg.sender;
-        uint256 paid = uint256(t.fee) + t.collateral;
         uint256[] calldata outputs = publicSignals[:c.nOutputs];
         if (t.hasOptions) _applyOptions(taskId, outputs);
         emit TaskSettled(taskId, msg.sender, paid, outputs);
@@ -267,12 +267,12 @@ contract TaskMarket {
     /// @notice Ends a task whose deadline passed unsettled: the requester gets the fee back
     /// and, if a prover locked the task, that prover's collateral. Anyone may call it.
     function expire(uint256 taskId) external nonReentrant {
-        Task storage t = tasks[taskId];
+        Task storage t = _tasks[taskId];
         Status status = t.status;
         if (status != Status.Open && status != Status.Locked) revert NotOpen(taskId, status);
         if (block.timestamp <= t.deadline) revert DeadlineNotPassed(taskId);
         t.status = Status.Expired;
-        uint256 slashed = t.collateral;
+        uint256 slashed = status == Status.Locked ? t.requiredCollateral : 0;
         emit TaskExpired(taskId, t.fee, slashed);
         _pay(t.requester, uint256(t.fee) + slashed);
     }
@@ -284,6 +284,11 @@ contract TaskMarket {
         credits[msg.sender] = 0;
         (bool ok,) = msg.sender.call{value: amount}("");
         require(ok, "withdraw failed");
+    }
+
+    /// @notice Task `taskId` (all zero if there is none).
+    function tasks(uint256 taskId) external view returns (Task memory) {
+        return _tasks[taskId];
     }
 
     /// @notice A task's options (collateral, commitments, callback).

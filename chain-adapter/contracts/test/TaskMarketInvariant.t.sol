@@ -55,7 +55,8 @@ contract MarketHandler {
         uint256 id = _task(seed);
         if (id == 0) return;
         address a = actors[who % 4];
-        (,,,,,,, TaskMarket.Status st,, uint96 req) = market.tasks(id);
+        TaskMarket.Task memory t = market.tasks(id);
+        (TaskMarket.Status st, uint96 req) = (t.status, t.requiredCollateral);
         vm.prank(a);
         try market.lockTask{value: req}(id) {
             paidIn[a] += req;
@@ -73,13 +74,14 @@ contract MarketHandler {
         if (tamper) p[7] = 21888242871839275222246405745257275088696311157297823662689037894645226208583 - p[7];
         uint256[] memory signals = new uint256[](2);
         (signals[0], signals[1]) = (s[0], s[1]);
-        (, uint96 fee,, uint96 collateral,,,,,,) = market.tasks(id);
+        TaskMarket.Task memory t = market.tasks(id);
+        uint256 owed = uint256(t.fee) + (t.status == TaskMarket.Status.Locked ? t.requiredCollateral : 0);
         vm.prank(a);
         try market.submitResult(id, p, signals) {
             assert(!tamper);
             ++settled;
-            entitled[a] += uint256(fee) + collateral;
-            escrow -= uint256(fee) + collateral;
+            entitled[a] += owed;
+            escrow -= owed;
         } catch {}
         ++calls;
     }
@@ -87,10 +89,11 @@ contract MarketHandler {
     function expire(uint256 seed) external {
         uint256 id = _task(seed);
         if (id == 0) return;
-        (address requester, uint96 fee,, uint96 collateral,,,,,,) = market.tasks(id);
+        TaskMarket.Task memory t = market.tasks(id);
+        uint256 owed = uint256(t.fee) + (t.status == TaskMarket.Status.Locked ? t.requiredCollateral : 0);
         try market.expire(id) {
-            entitled[requester] += uint256(fee) + collateral;
-            escrow -= uint256(fee) + collateral;
+            entitled[t.requester] += owed;
+            escrow -= owed;
         } catch {}
         ++calls;
     }

@@ -1,0 +1,277 @@
+//! A connection to an EVM chain with Fornax's contracts: deployment, circuit registration,
+//! tasks, and the checks a node makes before it trusts a configuration.
+
+use alloy::network::{EthereumWallet, TransactionBuilder};
+use alloy::primitives::{Address, Bytes, B256, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::{Filter, TransactionRequest};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolEvent;
+use fornax_prover::VerifyingKey;
+
+use crate::bindings::{TaskMarket, WorkerRegistry};
+use crate::verifier;
+
+/// What can go wrong talking to a chain.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The endpoint did not answer, or answered with an error: worth retrying.
+    #[error("RPC: {0}")]
+    Rpc(String),
+    /// The contract rejected the call; the reason is its custom error, decoded.
+    #[error("reverted: {0}")]
+    Reverted(String),
+    /// The configuration does not describe this chain (wrong chain id, missing contracts).
+    #[error("{0}")]
+    Config(String),
+}
+
+impl ChainError {
+    /// Whether the same call may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ChainError::Rpc(_))
+    }
+
+    /// Maps a contract call's error: a decoded revert of `TaskMarket`, or an RPC error.
+    pub fn from_call(e: alloy::contract::Error) -> ChainError {
+        if let Some(err) = e.as_decoded_interface_error::<TaskMarket::TaskMarketErrors>() {
+            return ChainError::Reverted(revert_reason(&format!("{err:?}")));
+        }
+        if let Some(err) = e.as_decoded_interface_error::<WorkerRegistry::WorkerRegistryErrors>() {
+            return ChainError::Reverted(revert_reason(&format!("{err:?}")));
+        }
+        if let Some(data) = e.as_revert_data() {
+            return ChainError::Reverted(format!("unknown revert 0x{}", hex::encode(data)));
+        }
+        ChainError::Rpc(e.to_string())
+    }
+}
+
+/// `InvalidProof(InvalidProof { taskId: 1 })` → `InvalidProof { taskId: 1 }`.
+fn revert_reason(debug: &str) -> String {
+    match (debug.find('('), debug.rfind(')')) {
+        (Some(a), Some(b)) if b > a => debug[a + 1..b].to_string(),
+        _ => debug.to_string(),
+    }
+}
+
+impl From<alloy::transports::TransportError> for ChainError {
+    fn from(e: alloy::transports::TransportError) -> Self {
+        ChainError::Rpc(e.to_string())
+    }
+}
+
+/// Where Fornax's contracts live on a chain, and the key that signs for this node.
+#[derive(Clone, Debug)]
+pub struct ChainConfig {
+    /// JSON-RPC endpoint (http or https).
+    pub rpc_url: String,
+    /// The chain id the endpoint must report.
+    pub chain_id: u64,
+    /// TaskMarket's address.
+    pub market: Address,
+    /// WorkerRegistry's address.
+    pub registry: Address,
+    /// The signing key (hex), whose account pays gas and receives fees.
+    pub key: String,
+    /// Blocks a transaction or an event must be buried under before it counts (≥ 1).
+    pub confirmations: u64,
+}
+
+/// The contracts of one deployment.
+#[derive(Clone, Copy, Debug)]
+pub struct Deployment {
+    /// TaskMarket.
+    pub market: Address,
+    /// WorkerRegistry.
+    pub registry: Address,
+}
+
+/// A task as the market stores it.
+#[derive(Clone, Debug)]
+pub struct OnChainTask {
+    /// Who created it.
+    pub requester: Address,
+    /// The escrowed fee (wei).
+    pub fee: U256,
+    /// The prover who locked it (zero if none; who settled it is in `TaskSettled`).
+    pub prover: Address,
+    /// Its deadline (Unix seconds).
+    pub deadline: u64,
+    /// `TaskMarket.Status`: 0 none, 1 open, 2 locked, 3 settled, 4 expired.
+    pub status: u8,
+}
+
+impl OnChainTask {
+    /// Status names, as in `TaskMarket.Status`.
+    pub fn status_name(&self) -> &'static str {
+        ["none", "open", "locked", "settled", "expired"].get(self.status as usize).copied().unwrap_or("unknown")
+    }
+}
+
+/// A settled task's result, read from its `TaskSettled` event.
+#[derive(Clone, Debug)]
+pub struct Settlement {
+    /// The settling transaction.
+    pub tx: B256,
+    /// Its block.
+    pub block: u64,
+    /// Who was paid.
+    pub prover: Address,
+    /// Wei paid (fee and returned collateral).
+    pub paid: U256,
+    /// The circuit's outputs: the result.
+    pub outputs: Vec<U256>,
+}
+
+/// A connection with a signing account.
+#[derive(Clone)]
+pub struct Chain {
+    /// Provider with the recommended fillers (nonce, gas, chain id) and the wallet.
+    pub provider: DynProvider,
+    /// The signing account.
+    pub from: Address,
+    /// The signer itself.
+    pub signer: PrivateKeySigner,
+    /// The endpoint.
+    pub rpc_url: String,
+}
+
+/// Parses a hex private key.
+pub fn signer(key: &str) -> Result<PrivateKeySigner, ChainError> {
+    key.trim().parse().map_err(|_| ChainError::Config("the chain key is not a 32-byte hex private key".into()))
+}
+
+impl Chain {
+    /// Connects to `rpc_url` signing with `key` (hex).
+    pub fn connect(rpc_url: &str, key: &str) -> Result<Chain, ChainError> {
+        let signer = signer(key)?;
+        let url = rpc_url.parse().map_err(|_| ChainError::Config(format!("`{rpc_url}` is not a URL")))?;
+        let from = signer.address();
+        let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer.clone())).connect_http(url).erased();
+        Ok(Chain { provider, from, signer, rpc_url: rpc_url.to_string() })
+    }
+
+    /// Checks that the endpoint is the configured chain and that both contracts are there
+    /// (the market answers as a TaskMarket), with an error that says what is wrong.
+    pub async fn check(&self, cfg: &ChainConfig) -> Result<(), ChainError> {
+        let id = self.provider.get_chain_id().await?;
+        if id != cfg.chain_id {
+            return Err(ChainError::Config(format!(
+                "{} is chain {id}, but the configuration says chain {}",
+                cfg.rpc_url, cfg.chain_id
+            )));
+        }
+        for (name, addr) in [("TaskMarket", cfg.market), ("WorkerRegistry", cfg.registry)] {
+            if self.provider.get_code_at(addr).await?.is_empty() {
+                return Err(ChainError::Config(format!(
+                    "no {name} contract at {addr} on chain {id}: deploy the contracts (`fornax chain deploy`) \
+                     or correct the address in the configuration"
+                )));
+            }
+        }
+        TaskMarket::new(cfg.market, &self.provider).taskCount().call().await.map_err(|_| {
+            ChainError::Config(format!("the contract at {} on chain {id} does not answer as a TaskMarket", cfg.market))
+        })?;
+        Ok(())
+    }
+
+    /// Deploys TaskMarket and WorkerRegistry.
+    pub async fn deploy(&self) -> Result<Deployment, ChainError> {
+        let market = TaskMarket::deploy(&self.provider).await.map_err(ChainError::from_call)?;
+        let registry = WorkerRegistry::deploy(&self.provider).await.map_err(ChainError::from_call)?;
+        Ok(Deployment { market: *market.address(), registry: *registry.address() })
+    }
+
+    /// Deploys a verifier for `vk` (the runtime with the key appended; no compiler needed).
+    pub async fn deploy_verifier(&self, vk: &VerifyingKey) -> Result<Address, ChainError> {
+        let tx = TransactionRequest::default().from(self.from).with_deploy_code(verifier::creation_code(vk));
+        let receipt = self.provider.send_transaction(tx).await?.get_receipt().await.map_err(|e| ChainError::Rpc(e.to_string()))?;
+        receipt.contract_address.ok_or_else(|| ChainError::Reverted("verifier deployment failed".into()))
+    }
+
+    /// Deploys a verifier for `vk` and registers the circuit in the market; returns the
+    /// circuit's on-chain id. `n_outputs`: how many public signals are outputs.
+    pub async fn register_circuit(&self, market: Address, vk: &VerifyingKey, n_outputs: u32) -> Result<B256, ChainError> {
+        let verifier = self.deploy_verifier(vk).await?;
+        let m = TaskMarket::new(market, &self.provider);
+        let n = vk.n_public() as u32;
+        let call = m.registerCircuit(verifier, verifier::key_hash(vk), n, n_outputs);
+        let id = call.call().await.map_err(ChainError::from_call)?;
+        call.send().await.map_err(ChainError::from_call)?.get_receipt().await.map_err(|e| ChainError::Rpc(e.to_string()))?;
+        Ok(id)
+    }
+
+    /// Creates a task with `fee` wei in escrow; returns its id.
+    pub async fn create_task(
+        &self,
+        market: Address,
+        circuit: B256,
+        public_inputs: Vec<U256>,
+        input: Vec<u8>,
+        deadline: u64,
+        fee: U256,
+    ) -> Result<U256, ChainError> {
+        let m = TaskMarket::new(market, &self.provider);
+        let call = m.createTask(circuit, public_inputs, Bytes::from(input), deadline).value(fee);
+        let id = call.call().await.map_err(ChainError::from_call)?;
+        let receipt = call.send().await.map_err(ChainError::from_call)?.get_receipt().await.map_err(|e| ChainError::Rpc(e.to_string()))?;
+        if !receipt.status() {
+            return Err(ChainError::Reverted("createTask reverted".into()));
+        }
+        // The id the simulation returned may have been taken by a concurrent creator:
+        // read it from the receipt's event.
+        let created = receipt
+            .inner
+            .logs()
+            .iter()
+            .find_map(|l| l.log_decode::<TaskMarket::TaskCreated>().ok())
+            .map(|l| l.inner.data.taskId);
+        Ok(created.unwrap_or(id))
+    }
+
+    /// Ends an expired task (refunds the requester).
+    pub async fn expire(&self, market: Address, task: U256) -> Result<(), ChainError> {
+        let m = TaskMarket::new(market, &self.provider);
+        let call = m.expire(task);
+        call.call().await.map_err(ChainError::from_call)?;
+        call.send().await.map_err(ChainError::from_call)?.get_receipt().await.map_err(|e| ChainError::Rpc(e.to_string()))?;
+        Ok(())
+    }
+}
+
+/// Reads task `id` from the market.
+pub async fn task(provider: &DynProvider, market: Address, id: U256) -> Result<OnChainTask, ChainError> {
+    let t = TaskMarket::new(market, provider).tasks(id).call().await.map_err(ChainError::from_call)?;
+    Ok(OnChainTask { requester: t.requester, fee: U256::from(t.fee), prover: t.prover, deadline: t.deadline, status: t.status })
+}
+
+/// The `TaskSettled` event of task `id` on the canonical chain, if there is one.
+pub async fn settlement(provider: &DynProvider, market: Address, id: U256) -> Result<Option<Settlement>, ChainError> {
+    let filter = Filter::new()
+        .address(market)
+        .event_signature(TaskMarket::TaskSettled::SIGNATURE_HASH)
+        .topic1(B256::from(id))
+        .from_block(0);
+    let logs = provider.get_logs(&filter).await?;
+    Ok(logs.last().and_then(|l| {
+        let e = l.log_decode::<TaskMarket::TaskSettled>().ok()?;
+        Some(Settlement {
+            tx: l.transaction_hash?,
+            block: l.block_number?,
+            prover: e.inner.data.prover,
+            paid: e.inner.data.paid,
+            outputs: e.inner.data.outputs.clone(),
+        })
+    }))
+}
+
+/// How many `TaskSettled` events task `id` has on the canonical chain (tests: exactly once).
+pub async fn settlement_count(provider: &DynProvider, market: Address, id: U256) -> Result<usize, ChainError> {
+    let filter = Filter::new()
+        .address(market)
+        .event_signature(TaskMarket::TaskSettled::SIGNATURE_HASH)
+        .topic1(B256::from(id))
+        .from_block(0);
+    Ok(provider.get_logs(&filter).await?.len())
+}
