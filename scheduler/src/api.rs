@@ -474,6 +474,7 @@ async fn submit_task(
             transitions: 0,
             idempotency_key,
             webhook,
+            chain: None,
         };
         Ok(store.create_task(NewTask { task, input })?)
     })
@@ -507,11 +508,12 @@ impl AppState {
         Ok(calc)
     }
 
-    /// The task, if it exists and `owner` may see it.
+    /// The task, if it exists and `owner` may see it: its own tasks, and every task from
+    /// the chain (whose input and result are public there anyway).
     fn owned_task(&self, id: &str, owner: &str) -> Result<Task, ApiError> {
         let task = self.store().task(id)?;
         match task {
-            Some(t) if t.owner == owner || self.config.api_keys.is_empty() => Ok(t),
+            Some(t) if visible(&t, owner, self.config.api_keys.is_empty()) => Ok(t),
             _ => Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "task_not_found",
@@ -519,6 +521,11 @@ impl AppState {
             )),
         }
     }
+}
+
+/// Whether `owner` may read task `t` (`open`: the API has no keys).
+fn visible(t: &Task, owner: &str, open: bool) -> bool {
+    open || t.owner == owner || t.chain.is_some()
 }
 
 async fn get_task(
@@ -552,7 +559,13 @@ async fn cancel_task(
 ) -> Result<Response, ApiError> {
     let owner = app.owner(&headers)?;
     let task = blocking(move || {
-        app.owned_task(&id, &owner)?;
+        if app.owned_task(&id, &owner)?.chain.is_some() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "chain_task",
+                format!("task {id} came from the chain: it settles or expires there, and cannot be cancelled"),
+            ));
+        }
         Ok(app
             .scheduler
             .transition(&id, State::Cancelled, None, None, None, |_| {})?)
@@ -592,7 +605,7 @@ async fn list_tasks(
     let open = app.config.api_keys.is_empty();
     let tasks = blocking(move || {
         Ok(app.store().tasks(q.after.as_deref(), limit, |t| {
-            (open || t.owner == owner)
+            visible(t, &owner, open)
                 && state.is_none_or(|s| t.state == s)
                 && q.circuit.as_ref().is_none_or(|c| &t.circuit == c)
         })?)
@@ -634,7 +647,10 @@ async fn get_proof(
         Ok((task, app.store().proof(&id)?))
     })
     .await?;
-    let Some(proof) = proof.filter(|_| task.state == State::Proved) else {
+    // A chain task's proof is there from `posting` on (and stays if the chain refused it).
+    let ready = matches!(task.state, State::Proved | State::Posting | State::Settled)
+        || (task.state == State::Failed && task.chain.is_some());
+    let Some(proof) = proof.filter(|_| ready) else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "proof_not_ready",

@@ -1,12 +1,14 @@
 //! Fornax's node: proving tasks and their state machine ([`task`]), the durable store in
 //! RocksDB ([`store`]), the fair scheduler and device worker ([`node`]) and the HTTP API
-//! ([`api`]), and webhooks ([`webhooks`]). The `fornax` binary (`src/main.rs`) runs the node (`fornax node`) and the
+//! ([`api`]), webhooks ([`webhooks`]), and the chain service ([`chain`]: tasks from the
+//! market's events, results posted and settled on chain). The `fornax` binary (`src/main.rs`) runs the node (`fornax node`) and the
 //! command-line tools (`prove`, `witness`, `verify`, `bench`, …).
 //!
 //! Queues across machines (NATS JetStream) arrive with the scale-out issue; today the
 //! queue is in-process.
 
 pub mod api;
+pub mod chain;
 pub mod node;
 pub mod store;
 pub mod task;

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod chain_cli;
+
 use anyhow::{bail, Context, Result};
 use ark_bn254::Fr;
 use clap::{Parser, Subcommand};
@@ -124,6 +126,9 @@ enum Command {
     },
     /// Lists the devices Fornax found on this machine.
     Devices,
+    /// The market on chain: deploy, register a circuit, create and read tasks.
+    #[command(subcommand)]
+    Chain(chain_cli::ChainCommand),
     /// Runs the node: the HTTP API, the scheduler and a worker for this machine's devices,
     /// with every task stored in RocksDB under the data directory. Flags override the
     /// TOML file given with `--config`.
@@ -241,6 +246,35 @@ struct NodeArgs {
     /// [default: a random one per run].
     #[arg(long)]
     webhook_secret: Option<String>,
+    /// Development chain: spawns anvil on a free loopback port, deploys the contracts,
+    /// prints their addresses, and follows and posts to them (anvil's first dev account
+    /// signs and is paid). The chain lives as long as the node.
+    #[arg(long)]
+    #[serde(default)]
+    dev: bool,
+    /// JSON-RPC endpoint of a chain to take tasks from and post results to.
+    #[arg(long)]
+    chain_rpc: Option<String>,
+    /// The chain id the endpoint must report.
+    #[arg(long)]
+    chain_id: Option<u64>,
+    /// TaskMarket's address.
+    #[arg(long)]
+    market: Option<String>,
+    /// WorkerRegistry's address.
+    #[arg(long)]
+    registry: Option<String>,
+    /// The key that signs results and is paid (hex); from the environment, not a flag,
+    /// in production.
+    #[arg(long, env = "FORNAX_CHAIN_KEY", hide_env_values = true)]
+    #[serde(skip)]
+    chain_key: Option<String>,
+    /// Blocks a settlement or a task event must be buried under [default: 2; --dev: 1].
+    #[arg(long)]
+    confirmations: Option<u64>,
+    /// The block to read task events from on the first start [default: the head].
+    #[arg(long)]
+    chain_from_block: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -365,6 +399,7 @@ fn run(command: Command) -> Result<ExitCode> {
         ),
         Command::Status { id, conn } => client::status(&conn, &id),
         Command::Wait { ids, out, conn } => client::wait(&conn, &ids, out.as_ref()),
+        Command::Chain(cmd) => chain_cli::run(cmd),
         Command::Devices => {
             for b in DeviceRegistry::discover().backends() {
                 let i = b.info();
@@ -494,6 +529,8 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
         }
         None => NodeArgs::default(),
     };
+    let chain = chain_config(&args.dev, &args, &file)?;
+    let chain_from_block = args.chain_from_block.or(file.chain_from_block);
     let data_dir = args
         .data_dir
         .or(file.data_dir)
@@ -581,6 +618,38 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
             .with_context(|| format!("binding {listen}"))?;
         println!("fornax node listening on http://{}", listener.local_addr()?);
         println!("data in {}", data_dir.display());
+        // Kept alive as long as the node: dropping it stops the dev chain.
+        let mut _dev_chain = None;
+        if let Some(chain) = chain {
+            let cfg = match chain {
+                ChainSetup::Dev { confirmations } => {
+                    let (anvil, cfg) = dev_chain(confirmations).await?;
+                    _dev_chain = Some(anvil);
+                    cfg
+                }
+                ChainSetup::Config(cfg) => cfg,
+            };
+            let service = fornax_scheduler::chain::ChainService::start(
+                std::sync::Arc::clone(&scheduler),
+                fornax_scheduler::chain::ChainServiceConfig {
+                    from_block: chain_from_block.or(_dev_chain.as_ref().map(|_| 0)),
+                    chain: cfg.clone(),
+                    poll: std::time::Duration::from_millis(500),
+                    poster: Default::default(),
+                },
+                &data_dir,
+            )
+            .await
+            .with_context(|| format!("connecting to the chain at {}", cfg.rpc_url))?;
+            println!(
+                "chain {} at {}: TaskMarket {} WorkerRegistry {}; prover account {}",
+                cfg.chain_id,
+                cfg.rpc_url,
+                cfg.market,
+                cfg.registry,
+                service.prover()
+            );
+        }
         tokio::spawn(fornax_scheduler::webhooks::run(scheduler, webhooks));
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -590,6 +659,83 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
             .context("serving HTTP")
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the node's chain comes from.
+enum ChainSetup {
+    /// `--dev`: a local anvil, spawned and deployed at start.
+    Dev { confirmations: u64 },
+    /// An endpoint and contracts from the flags or the TOML file.
+    Config(fornax_chain_adapter::ChainConfig),
+}
+
+/// The chain settings from the flags and the TOML file; `None` when the node has no chain.
+fn chain_config(dev: &bool, args: &NodeArgs, file: &NodeArgs) -> Result<Option<ChainSetup>> {
+    let rpc = args.chain_rpc.clone().or(file.chain_rpc.clone());
+    let confirmations = args.confirmations.or(file.confirmations);
+    if *dev || file.dev {
+        if rpc.is_some() {
+            bail!("--dev starts its own chain: drop --chain-rpc, or drop --dev");
+        }
+        return Ok(Some(ChainSetup::Dev { confirmations: confirmations.unwrap_or(1) }));
+    }
+    let Some(rpc_url) = rpc else {
+        return Ok(None);
+    };
+    let need = |v: Option<String>, flag: &str| v.with_context(|| format!("--chain-rpc needs {flag} too"));
+    let address = |v: String, flag: &str| -> Result<alloy::primitives::Address> {
+        v.parse().with_context(|| format!("{flag} {v}: not an address"))
+    };
+    Ok(Some(ChainSetup::Config(fornax_chain_adapter::ChainConfig {
+        rpc_url,
+        chain_id: args.chain_id.or(file.chain_id).context("--chain-rpc needs --chain-id too")?,
+        market: address(need(args.market.clone().or(file.market.clone()), "--market")?, "--market")?,
+        registry: address(need(args.registry.clone().or(file.registry.clone()), "--registry")?, "--registry")?,
+        key: args.chain_key.clone().context("--chain-rpc needs the signing key in FORNAX_CHAIN_KEY")?,
+        confirmations: confirmations.unwrap_or(2).max(1),
+    })))
+}
+
+/// anvil from `ops/setup.sh`'s npm install: found beside the binary's checkout or the
+/// working directory, or `FORNAX_ANVIL`, or `anvil` on the PATH.
+fn anvil_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("FORNAX_ANVIL") {
+        return p.into();
+    }
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        roots.extend(exe.ancestors().map(Path::to_path_buf));
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        roots.extend(cwd.ancestors().map(Path::to_path_buf));
+    }
+    roots
+        .iter()
+        .map(|r| fornax_chain_adapter::anvil::Anvil::binary(r))
+        .find(|p| p.is_absolute() && p.exists())
+        .unwrap_or_else(|| "anvil".into())
+}
+
+/// Spawns anvil (a block a second), deploys the contracts and prints where.
+async fn dev_chain(
+    confirmations: u64,
+) -> Result<(fornax_chain_adapter::anvil::Anvil, fornax_chain_adapter::ChainConfig)> {
+    use fornax_chain_adapter::anvil::{Anvil, DEV_KEY};
+    let anvil = Anvil::spawn(&anvil_binary(), 1).context("starting the dev chain (run ops/setup.sh for anvil)")?;
+    let chain = fornax_chain_adapter::Chain::connect(&anvil.url(), DEV_KEY)?;
+    let d = chain.deploy().await.context("deploying the contracts on the dev chain")?;
+    println!("dev chain: anvil at {} (chain 31337)", anvil.url());
+    println!("TaskMarket {}", d.market);
+    println!("WorkerRegistry {}", d.registry);
+    let cfg = fornax_chain_adapter::ChainConfig {
+        rpc_url: anvil.url(),
+        chain_id: 31337,
+        market: d.market,
+        registry: d.registry,
+        key: DEV_KEY.into(),
+        confirmations: confirmations.max(1),
+    };
+    Ok((anvil, cfg))
 }
 
 fn verify(vk: &Path, public: &Path, proof: &Path) -> Result<ExitCode> {

@@ -105,7 +105,7 @@ pub struct Metrics {
     /// Tasks accepted.
     pub submitted: AtomicU64,
     /// Tasks per final state, indexed like [`State::ALL`].
-    pub finished: [AtomicU64; 7],
+    pub finished: [AtomicU64; State::ALL.len()],
     /// Proofs made, and their total proving time in microseconds.
     pub proofs: AtomicU64,
     /// See `proofs`.
@@ -176,6 +176,8 @@ pub struct Scheduler {
     /// Set while an attempt that timed out has not returned.
     stalled: AtomicBool,
     events: tokio::sync::broadcast::Sender<Event>,
+    /// Where proved chain tasks go to be posted (set by the chain service).
+    poster: Mutex<Option<tokio::sync::mpsc::UnboundedSender<String>>>,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
 }
@@ -229,6 +231,7 @@ impl Scheduler {
             current: Mutex::new(None),
             stalled: AtomicBool::new(false),
             events: tokio::sync::broadcast::channel(4096).0,
+            poster: Mutex::new(None),
             metrics: Metrics::default(),
         })
     }
@@ -236,6 +239,10 @@ impl Scheduler {
     /// Requeues every unfinished task, then starts the worker and the deadline checker.
     pub fn start(self: &Arc<Self>) -> Result<(), StoreError> {
         for task in self.store.unfinished()? {
+            if task.state == State::Posting {
+                // Proved already: the chain service posts it when it starts.
+                continue;
+            }
             let task = match task.state {
                 State::Proving => {
                     self.transition(&task.id, State::Scheduled, None, None, None, |_| {})?
@@ -283,6 +290,20 @@ impl Scheduler {
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
         self.wake.notify_all();
+    }
+
+    /// Connects the chain service: proved chain tasks are sent to `poster` from now on.
+    pub fn set_poster(&self, poster: tokio::sync::mpsc::UnboundedSender<String>) {
+        *self.poster.lock().expect("poster lock") = Some(poster);
+    }
+
+    /// Hands a task in state `posting` to the chain service (or leaves it, with a warning,
+    /// until a node with a chain configured starts).
+    pub fn post(&self, id: &str) {
+        match &*self.poster.lock().expect("poster lock") {
+            Some(tx) if tx.send(id.to_string()).is_ok() => {}
+            _ => eprintln!("fornax node: task {id} waits to be posted, but no chain is configured"),
+        }
     }
 
     /// Subscribes to task and job events (a slow subscriber misses the oldest ones).
@@ -385,7 +406,8 @@ impl Scheduler {
         }
     }
 
-    fn finish(&self, state: State) {
+    /// Counts a task that reached final `state`.
+    pub fn finish(&self, state: State) {
         let i = State::ALL
             .iter()
             .position(|s| *s == state)
@@ -421,9 +443,15 @@ impl Scheduler {
         }
         match self.attempt(&task) {
             Ok(proof) => {
+                // A chain task goes on to be posted; the others are done.
+                let next = if task.chain.is_some() {
+                    State::Posting
+                } else {
+                    State::Proved
+                };
                 match self.transition(
                     id,
-                    State::Proved,
+                    next,
                     Some(&[State::Proving][..]),
                     None,
                     Some(&proof),
@@ -434,7 +462,11 @@ impl Scheduler {
                         self.metrics
                             .prove_us
                             .fetch_add((proof.prove_ms * 1e3) as u64, Ordering::Relaxed);
-                        self.finish(State::Proved);
+                        if next == State::Posting {
+                            self.post(id);
+                        } else {
+                            self.finish(State::Proved);
+                        }
                         Ok(())
                     }
                     // Cancelled or expired while proving: the proof is dropped.
@@ -598,7 +630,10 @@ impl Scheduler {
     }
 
     fn expire(&self, id: &str) -> Result<(), StoreError> {
-        match self.transition(id, State::Expired, None, None, None, |_| {}) {
+        // A task being posted is the chain's to settle or reject: its transaction may
+        // still land before the on-chain deadline.
+        let before = [State::Submitted, State::Scheduled, State::Proving];
+        match self.transition(id, State::Expired, Some(&before[..]), None, None, |_| {}) {
             Ok(_) => {
                 self.finish(State::Expired);
                 Ok(())

@@ -353,6 +353,24 @@ impl Store {
         Ok(task)
     }
 
+    /// Changes a task's record without changing its state (e.g. the chain poster's journal),
+    /// durably. Returns the updated task.
+    pub fn update(&self, id: &str, update: impl FnOnce(&mut Task)) -> Result<Task, StoreError> {
+        let _guard = self.lock(id.as_bytes());
+        let mut task = self
+            .task(id)?
+            .ok_or_else(|| StoreError::NoTask(id.to_string()))?;
+        update(&mut task);
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(TASKS),
+            id,
+            serde_json::to_vec(&task).expect("serialisable"),
+        );
+        self.db.write_opt(batch, &Self::synced())?;
+        Ok(task)
+    }
+
     /// A task's transition log, oldest first.
     pub fn transitions(&self, id: &str) -> Result<Vec<Transition>, StoreError> {
         let prefix = format!("{id}\0");

@@ -4,10 +4,13 @@
 //! submitted ──▶ scheduled ──▶ proving ──▶ proved
 //!     │             │  ▲          │
 //!     │             │  └──────────┤ (retry, or recovery after a crash)
-//!     └─────────────┴─────────────┴──▶ failed{code, message} | cancelled | expired
+//!     │             │             └──▶ posting ──▶ settled      (tasks from the chain)
+//!     └─────────────┴─────────────┴───────┴──▶ failed{code, message} | cancelled | expired
 //! ```
 //!
-//! `proved`, `failed`, `cancelled` and `expired` are final. Every transition is persisted
+//! A task created on chain is not done when proved: its proof is posted to the market
+//! (`posting`) and the task is `settled` once the contract verified it and paid, with
+//! enough confirmations. `proved`, `settled`, `failed`, `cancelled` and `expired` are final. Every transition is persisted
 //! (with an entry in the task's transition log) before anybody is told about it.
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +27,10 @@ pub enum State {
     Proving,
     /// The proof is stored and can be fetched.
     Proved,
+    /// The proof is stored and being posted to the chain.
+    Posting,
+    /// The chain verified the proof and paid; confirmed.
+    Settled,
     /// Failed for good; the task carries the reason.
     Failed,
     /// Cancelled by its submitter.
@@ -34,11 +41,13 @@ pub enum State {
 
 impl State {
     /// Every state, in the order of the machine.
-    pub const ALL: [State; 7] = [
+    pub const ALL: [State; 9] = [
         State::Submitted,
         State::Scheduled,
         State::Proving,
         State::Proved,
+        State::Posting,
+        State::Settled,
         State::Failed,
         State::Cancelled,
         State::Expired,
@@ -48,7 +57,7 @@ impl State {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            State::Proved | State::Failed | State::Cancelled | State::Expired
+            State::Proved | State::Settled | State::Failed | State::Cancelled | State::Expired
         )
     }
 
@@ -59,6 +68,7 @@ impl State {
             (from, _) if from.is_final() => false,
             (_, Failed | Cancelled | Expired) => true,
             (Submitted, Scheduled) | (Scheduled, Proving) | (Proving, Proved) => true,
+            (Proving, Posting) | (Posting, Settled) => true,
             // A retry after a retryable failure, or recovery of a task a crash interrupted.
             (Proving, Scheduled) | (Scheduled, Scheduled) => true,
             _ => false,
@@ -72,6 +82,8 @@ impl State {
             State::Scheduled => "scheduled",
             State::Proving => "proving",
             State::Proved => "proved",
+            State::Posting => "posting",
+            State::Settled => "settled",
             State::Failed => "failed",
             State::Cancelled => "cancelled",
             State::Expired => "expired",
@@ -136,6 +148,31 @@ pub struct Task {
     /// Where to POST the task's state changes (see the node's webhooks).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub webhook: Option<String>,
+    /// Set for a task created on chain: where its result goes.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub chain: Option<ChainLink>,
+}
+
+/// A task's link to the market it came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainLink {
+    /// The market's address.
+    pub market: String,
+    /// The task's id in the market (decimal).
+    pub task: String,
+    /// The on-chain circuit id.
+    pub circuit: String,
+    /// The fee in escrow, wei (decimal).
+    pub fee: String,
+    /// What the poster broadcast (nonce, transactions), so a restart resumes it.
+    #[serde(default)]
+    pub journal: fornax_chain_adapter::PostJournal,
+    /// The settling transaction, once confirmed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub settled_tx: Option<String>,
+    /// The result the contract accepted: the circuit's outputs (decimal).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub outputs: Option<Vec<String>>,
 }
 
 /// One entry of a task's transition log.
@@ -181,6 +218,9 @@ mod tests {
             (Scheduled, Proving),
             (Proving, Proved),
             (Proving, Scheduled),
+            (Proving, Posting),
+            (Posting, Settled),
+            (Posting, Failed),
         ] {
             assert!(a.can_become(b), "{a:?} -> {b:?}");
         }
@@ -189,6 +229,10 @@ mod tests {
             (Submitted, Proved),
             (Scheduled, Proved),
             (Proving, Submitted),
+            (Proved, Posting),
+            (Posting, Proved),
+            (Posting, Scheduled),
+            (Settled, Posting),
         ] {
             assert!(!a.can_become(b), "{a:?} -> {b:?}");
         }

@@ -1,0 +1,253 @@
+//! The node with a chain: tasks created on a real anvil are proved, posted, verified and
+//! paid on chain; rejected results fail with the revert reason; a node killed mid-post
+//! posts exactly once after its restart; a node pointed at a chain without the contracts
+//! says so and exits.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::Provider;
+use fornax_chain_adapter::anvil::{Anvil, DEV_KEY, DEV_KEY_2};
+use fornax_chain_adapter::client::{self, settlement_count};
+use fornax_chain_adapter::Chain;
+use fornax_prover::json::{read_json, VerificationKeyJson};
+use rand::{Rng, SeedableRng};
+use reqwest::blocking::{multipart, Client};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "chain-token";
+
+struct Node {
+    child: Child,
+    url: String,
+    /// The lines the node printed at start (dev chain, addresses).
+    banner: Vec<String>,
+}
+
+impl Node {
+    fn start(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fornax"))
+            .args(["node", "--listen", "127.0.0.1:0", "--api-key", &format!("t={TOKEN}"), "--data-dir"])
+            .arg(data)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("fornax node starts");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut banner = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !banner.iter().any(|l: &String| l.starts_with("chain ")) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| panic!("the node did not connect to its chain: {banner:?}"));
+            banner.push(line);
+        }
+        let url = banner
+            .iter()
+            .find_map(|l| l.strip_prefix("fornax node listening on "))
+            .expect("the address line")
+            .trim()
+            .to_string();
+        Node { child, url, banner }
+    }
+
+    fn line(&self, prefix: &str) -> String {
+        self.banner.iter().find_map(|l| l.strip_prefix(prefix)).unwrap_or_else(|| panic!("no `{prefix}` line")).trim().to_string()
+    }
+
+    fn kill9(&mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http() -> Client {
+    Client::builder().timeout(Duration::from_secs(60)).pool_max_idle_per_host(0).build().unwrap()
+}
+
+fn register_merkle(c: &Client, url: &str) {
+    let form = multipart::Form::new()
+        .part("zkey", multipart::Part::bytes(std::fs::read(common::circuit("merkle_inclusion", "zkey")).unwrap()))
+        .part("wasm", multipart::Part::bytes(std::fs::read(common::wasm("merkle_inclusion")).unwrap()));
+    let r = c.post(format!("{url}/v1/circuits")).bearer_auth(TOKEN).multipart(form).send().unwrap();
+    assert!(r.status().is_success(), "register: {}", r.text().unwrap());
+}
+
+/// The node's task for on-chain task `id`, once it exists.
+fn node_task(c: &Client, url: &str, id: U256) -> Option<Value> {
+    let list: Value = c.get(format!("{url}/v1/tasks?limit=1000")).bearer_auth(TOKEN).send().unwrap().json().unwrap();
+    list["tasks"].as_array().or(list.as_array()).and_then(|ts| {
+        ts.iter().find(|t| t["chain"]["task"] == json!(id.to_string())).cloned()
+    })
+}
+
+fn wait_for(c: &Client, url: &str, id: U256, what: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        if let Some(t) = node_task(c, url, id) {
+            if done(&t) {
+                return t;
+            }
+            assert!(start.elapsed() < limit, "task {id} not {what} after {limit:?}: {t}");
+        } else {
+            assert!(start.elapsed() < limit, "task {id} never reached the node");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn merkle_vk() -> fornax_prover::VerifyingKey {
+    let path = common::vk("merkle_inclusion");
+    read_json::<VerificationKeyJson>(&path).unwrap().to_key("vk").unwrap()
+}
+
+/// A random merkle input and its leaf (the public input).
+fn random_input(rng: &mut impl Rng) -> (Value, U256) {
+    let leaf: u64 = rng.gen();
+    let input = json!({
+        "leaf": leaf.to_string(),
+        "pathElements": (0..4).map(|_| rng.gen::<u64>().to_string()).collect::<Vec<_>>(),
+        "pathIndices": (0..4).map(|_| rng.gen_range(0..2u8).to_string()).collect::<Vec<_>>(),
+    });
+    (input, U256::from(leaf))
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+async fn create(dapp: &Chain, market: Address, circuit: B256, input: &Value, public: U256, ttl: u64) -> U256 {
+    let b = dapp.provider.get_block_by_number(Default::default()).await.unwrap().unwrap();
+    let fee = U256::from(10u64).pow(U256::from(16));
+    dapp.create_task(market, circuit, vec![public], input.to_string().into_bytes(), b.header.timestamp + ttl, fee)
+        .await
+        .unwrap()
+}
+
+#[test]
+fn dev_node_proves_chain_tasks_and_the_contract_verifies_and_pays() {
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(common::seed());
+    let data = tempfile::tempdir().unwrap();
+    let node = Node::start(data.path(), &["--dev"], &[]);
+    let rpc = node.line("dev chain: anvil at ").split(' ').next().unwrap().to_string();
+    let market: Address = node.line("TaskMarket ").parse().unwrap();
+    let c = http();
+    register_merkle(&c, &node.url);
+    let rt = rt();
+    let dapp = Chain::connect(&rpc, DEV_KEY_2).unwrap();
+    let prover = Chain::connect(&rpc, DEV_KEY).unwrap().from;
+    let circuit = rt.block_on(dapp.register_circuit(market, &merkle_vk(), 1)).unwrap();
+    let before = rt.block_on(async { dapp.provider.get_balance(prover).await }).unwrap();
+
+    let (input, leaf) = random_input(&mut rng);
+    let good = rt.block_on(create(&dapp, market, circuit, &input, leaf, 600));
+    // The published input's leaf differs from the public input the task fixes: the proof
+    // the node makes carries the wrong leaf and the market refuses it.
+    let (input2, _) = random_input(&mut rng);
+    let bad = rt.block_on(create(&dapp, market, circuit, &input2, leaf + U256::from(1), 600));
+
+    let t = wait_for(&c, &node.url, good, "settled", Duration::from_secs(120), |t| t["state"] == "settled");
+    let s = rt.block_on(client::settlement(&dapp.provider, market, good)).unwrap().expect("settled on chain");
+    assert_eq!(s.prover, prover);
+    assert_eq!(t["chain"]["settled_tx"], json!(s.tx.to_string()));
+    assert_eq!(t["chain"]["outputs"], json!([s.outputs[0].to_string()]), "the node's result is the chain's");
+    let proof: Value = c.get(format!("{}/v1/tasks/{}/proof", node.url, t["id"].as_str().unwrap())).bearer_auth(TOKEN).send().unwrap().json().unwrap();
+    assert_eq!(proof["public"], json!([s.outputs[0].to_string(), leaf.to_string()]));
+    assert_eq!(rt.block_on(settlement_count(&dapp.provider, market, good)).unwrap(), 1);
+    let after = rt.block_on(async { dapp.provider.get_balance(prover).await }).unwrap();
+    assert!(after > before, "the prover was not paid");
+    let log: Value = c.get(format!("{}/v1/tasks/{}/transitions", node.url, t["id"].as_str().unwrap())).bearer_auth(TOKEN).send().unwrap().json().unwrap();
+    let states: Vec<&str> = log.as_array().or(log["transitions"].as_array()).unwrap().iter().map(|x| x["to"].as_str().unwrap()).collect();
+    assert!(states.ends_with(&["proving", "posting", "settled"]), "{states:?}");
+
+    let f = wait_for(&c, &node.url, bad, "failed", Duration::from_secs(120), |t| t["state"] == "failed");
+    assert_eq!(f["failure"]["code"], "chain_rejected", "{f}");
+    assert!(f["failure"]["message"].as_str().unwrap().contains("InputsMismatch"), "{f}");
+    assert_eq!(rt.block_on(client::task(&dapp.provider, market, bad)).unwrap().status_name(), "open");
+    // A chain task is not the API caller's to cancel.
+    let r = c.delete(format!("{}/v1/tasks/{}", node.url, f["id"].as_str().unwrap())).bearer_auth(TOKEN).send().unwrap();
+    assert!(r.status() == 409 || r.status() == 404, "{}", r.status());
+}
+
+#[test]
+fn a_node_killed_while_posting_posts_exactly_once_after_restart() {
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(common::seed());
+    let rt = rt();
+    // A block every 3 s, two confirmations: the post sits pending long enough to kill it.
+    let anvil = Anvil::spawn(&Anvil::binary(&common::root()), 3).unwrap();
+    let operator = Chain::connect(&anvil.url(), DEV_KEY).unwrap();
+    let d = rt.block_on(operator.deploy()).unwrap();
+    let dapp = Chain::connect(&anvil.url(), DEV_KEY_2).unwrap();
+    let circuit = rt.block_on(dapp.register_circuit(d.market, &merkle_vk(), 1)).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (market, registry) = (d.market.to_string(), d.registry.to_string());
+    let args = [
+        "--chain-rpc", &anvil.url(), "--chain-id", "31337", "--market", &market, "--registry", &registry,
+        "--confirmations", "2", "--chain-from-block", "0",
+    ];
+    let env = [("FORNAX_CHAIN_KEY", DEV_KEY)];
+    let mut node = Node::start(data.path(), &args, &env);
+    let c = http();
+    register_merkle(&c, &node.url);
+    let nonce = rt.block_on(async { dapp.provider.get_transaction_count(operator.from).await }).unwrap();
+    let (input, leaf) = random_input(&mut rng);
+    let id = rt.block_on(create(&dapp, d.market, circuit, &input, leaf, 600));
+    let t = wait_for(&c, &node.url, id, "broadcast", Duration::from_secs(120), |t| {
+        t["state"] == "posting" && t["chain"]["journal"]["txs"].as_array().is_some_and(|a| !a.is_empty())
+    });
+    node.kill9();
+    let sent = t["chain"]["journal"]["txs"][0].as_str().unwrap().to_string();
+    eprintln!("killed the node with transaction {sent} pending");
+
+    let node = Node::start(data.path(), &args, &env);
+    let t = wait_for(&c, &node.url, id, "settled", Duration::from_secs(120), |t| t["state"] == "settled");
+    assert_eq!(t["chain"]["settled_tx"], json!(sent), "settled by another transaction than the journaled one");
+    assert_eq!(rt.block_on(settlement_count(&dapp.provider, d.market, id)).unwrap(), 1);
+    let used = rt.block_on(async { dapp.provider.get_transaction_count(operator.from).await }).unwrap() - nonce;
+    assert_eq!(used, 1, "the node sent {used} transactions for one result");
+}
+
+#[test]
+fn a_node_pointed_at_a_chain_without_the_contracts_says_so() {
+    let anvil = Anvil::spawn(&Anvil::binary(&common::root()), 0).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let nowhere = "0x000000000000000000000000000000000000dEaD";
+    let out = Command::new(env!("CARGO_BIN_EXE_fornax"))
+        .args(["node", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .args(["--chain-rpc", &anvil.url(), "--chain-id", "31337", "--market", nowhere, "--registry", nowhere])
+        .env("FORNAX_CHAIN_KEY", DEV_KEY)
+        .output()
+        .unwrap();
+    let text = common::text(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("no TaskMarket contract at 0x000000000000000000000000000000000000dEaD on chain 31337"), "{text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_fornax"))
+        .args(["node", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .args(["--chain-rpc", &anvil.url(), "--market", nowhere, "--registry", nowhere])
+        .env("FORNAX_CHAIN_KEY", DEV_KEY)
+        .output()
+        .unwrap();
+    assert!(common::text(&out).contains("--chain-rpc needs --chain-id too"), "{}", common::text(&out));
+}
