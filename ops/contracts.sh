@@ -50,6 +50,7 @@ case "${1:-build}" in
   test)
     shift
     fixtures=$("$root/ops/circuits.sh" | tail -1)
+    (cd "$root" && cargo build --release --locked --quiet -p fornax-chain-adapter --example contract_fixtures)
     mkdir -p test/generated
     "$root/target/release/examples/contract_fixtures" "$root/$fixtures" test/generated
     for name in merkle_inclusion poseidon_preimage; do

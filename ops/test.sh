@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # README's test command: set-up, then every test of the workspace (optimised: the crypto
-# is unusable unoptimised), then a compile check of the benchmarks so they do not rot.
-# Ends with one summary line, "tests: N passed, M failed".
+# is unusable unoptimised), the contracts' Foundry tests (offline, on fresh fornax proofs),
+# a check that the committed contract artifacts match their sources, and a compile check
+# of the benchmarks so they do not rot. Ends with one summary line,
+# "tests: N passed, M failed" (forge's tests counted in).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -12,7 +14,13 @@ trap 'rm -f "$log"' EXIT
 set +e
 cargo test --workspace --release --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+ops/contracts.sh check || status=1
+# forge prints "Ran N test suites …: P tests passed, F failed": counted as one result line.
+ops/contracts.sh test 2>&1 | tee -a "$log" | grep -vE '^\s*$'
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 set -e
 cargo build --release --locked -p fornax-bench --benches
-awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+awk '/^test result:/ { p += $4; f += $6 }
+     /^Ran [0-9]+ test suites? in/ { for (i = 1; i <= NF; i++) { if ($i == "passed,") p += $(i-2); if ($i == "failed,") f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

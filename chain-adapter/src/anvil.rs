@@ -43,7 +43,14 @@ impl Anvil {
     /// Starts anvil on `port`.
     pub fn spawn_on(bin: &Path, port: u16, block_time_s: u64) -> Result<Anvil, ChainError> {
         let mut cmd = Command::new(bin);
-        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--chain-id", "31337"]);
+        cmd.args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--chain-id",
+            "31337",
+        ]);
         if block_time_s > 0 {
             cmd.args(["--block-time", &block_time_s.to_string()]);
         }
@@ -51,7 +58,9 @@ impl Anvil {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| ChainError::Config(format!("cannot start anvil ({}): {e}", bin.display())))?;
+            .map_err(|e| {
+                ChainError::Config(format!("cannot start anvil ({}): {e}", bin.display()))
+            })?;
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -70,7 +79,9 @@ impl Anvil {
                 return Ok(Anvil { child, port });
             }
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(ChainError::Config(format!("anvil exited at start: {status}")));
+                return Err(ChainError::Config(format!(
+                    "anvil exited at start: {status}"
+                )));
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
@@ -99,6 +110,9 @@ impl Drop for Anvil {
 
 /// A loopback port nobody listens on now.
 pub fn free_port() -> Result<u16, ChainError> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| ChainError::Config(format!("no free port: {e}")))?;
-    Ok(l.local_addr().map_err(|e| ChainError::Config(e.to_string()))?.port())
+    let l = TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| ChainError::Config(format!("no free port: {e}")))?;
+    Ok(l.local_addr()
+        .map_err(|e| ChainError::Config(e.to_string()))?
+        .port())
 }

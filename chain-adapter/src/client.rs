@@ -105,7 +105,10 @@ pub struct OnChainTask {
 impl OnChainTask {
     /// Status names, as in `TaskMarket.Status`.
     pub fn status_name(&self) -> &'static str {
-        ["none", "open", "locked", "settled", "expired"].get(self.status as usize).copied().unwrap_or("unknown")
+        ["none", "open", "locked", "settled", "expired"]
+            .get(self.status as usize)
+            .copied()
+            .unwrap_or("unknown")
     }
 }
 
@@ -139,17 +142,29 @@ pub struct Chain {
 
 /// Parses a hex private key.
 pub fn signer(key: &str) -> Result<PrivateKeySigner, ChainError> {
-    key.trim().parse().map_err(|_| ChainError::Config("the chain key is not a 32-byte hex private key".into()))
+    key.trim()
+        .parse()
+        .map_err(|_| ChainError::Config("the chain key is not a 32-byte hex private key".into()))
 }
 
 impl Chain {
     /// Connects to `rpc_url` signing with `key` (hex).
     pub fn connect(rpc_url: &str, key: &str) -> Result<Chain, ChainError> {
         let signer = signer(key)?;
-        let url = rpc_url.parse().map_err(|_| ChainError::Config(format!("`{rpc_url}` is not a URL")))?;
+        let url = rpc_url
+            .parse()
+            .map_err(|_| ChainError::Config(format!("`{rpc_url}` is not a URL")))?;
         let from = signer.address();
-        let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer.clone())).connect_http(url).erased();
-        Ok(Chain { provider, from, signer, rpc_url: rpc_url.to_string() })
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(signer.clone()))
+            .connect_http(url)
+            .erased();
+        Ok(Chain {
+            provider,
+            from,
+            signer,
+            rpc_url: rpc_url.to_string(),
+        })
     }
 
     /// Checks that the endpoint is the configured chain and that both contracts are there
@@ -170,35 +185,69 @@ impl Chain {
                 )));
             }
         }
-        TaskMarket::new(cfg.market, &self.provider).taskCount().call().await.map_err(|_| {
-            ChainError::Config(format!("the contract at {} on chain {id} does not answer as a TaskMarket", cfg.market))
-        })?;
+        TaskMarket::new(cfg.market, &self.provider)
+            .taskCount()
+            .call()
+            .await
+            .map_err(|_| {
+                ChainError::Config(format!(
+                    "the contract at {} on chain {id} does not answer as a TaskMarket",
+                    cfg.market
+                ))
+            })?;
         Ok(())
     }
 
     /// Deploys TaskMarket and WorkerRegistry.
     pub async fn deploy(&self) -> Result<Deployment, ChainError> {
-        let market = TaskMarket::deploy(&self.provider).await.map_err(ChainError::from_call)?;
-        let registry = WorkerRegistry::deploy(&self.provider).await.map_err(ChainError::from_call)?;
-        Ok(Deployment { market: *market.address(), registry: *registry.address() })
+        let market = TaskMarket::deploy(&self.provider)
+            .await
+            .map_err(ChainError::from_call)?;
+        let registry = WorkerRegistry::deploy(&self.provider)
+            .await
+            .map_err(ChainError::from_call)?;
+        Ok(Deployment {
+            market: *market.address(),
+            registry: *registry.address(),
+        })
     }
 
     /// Deploys a verifier for `vk` (the runtime with the key appended; no compiler needed).
     pub async fn deploy_verifier(&self, vk: &VerifyingKey) -> Result<Address, ChainError> {
-        let tx = TransactionRequest::default().from(self.from).with_deploy_code(verifier::creation_code(vk));
-        let receipt = self.provider.send_transaction(tx).await?.get_receipt().await.map_err(|e| ChainError::Rpc(e.to_string()))?;
-        receipt.contract_address.ok_or_else(|| ChainError::Reverted("verifier deployment failed".into()))
+        let tx = TransactionRequest::default()
+            .from(self.from)
+            .with_deploy_code(verifier::creation_code(vk));
+        let receipt = self
+            .provider
+            .send_transaction(tx)
+            .await?
+            .get_receipt()
+            .await
+            .map_err(|e| ChainError::Rpc(e.to_string()))?;
+        receipt
+            .contract_address
+            .ok_or_else(|| ChainError::Reverted("verifier deployment failed".into()))
     }
 
     /// Deploys a verifier for `vk` and registers the circuit in the market; returns the
     /// circuit's on-chain id. `n_outputs`: how many public signals are outputs.
-    pub async fn register_circuit(&self, market: Address, vk: &VerifyingKey, n_outputs: u32) -> Result<B256, ChainError> {
+    pub async fn register_circuit(
+        &self,
+        market: Address,
+        vk: &VerifyingKey,
+        n_outputs: u32,
+    ) -> Result<B256, ChainError> {
         let verifier = self.deploy_verifier(vk).await?;
         let m = TaskMarket::new(market, &self.provider);
         let n = vk.n_public() as u32;
         let call = m.registerCircuit(verifier, verifier::key_hash(vk), n, n_outputs);
         let id = call.call().await.map_err(ChainError::from_call)?;
-        call.send().await.map_err(ChainError::from_call)?.get_receipt().await.map_err(|e| ChainError::Rpc(e.to_string()))?;
+        call.send()
+            .await
+            .map_err(ChainError::from_call)?
+            .get_receipt()
+            .await
+            .map_err(|e| ChainError::Rpc(e.to_string()))?;
         Ok(id)
     }
 
@@ -213,9 +262,17 @@ impl Chain {
         fee: U256,
     ) -> Result<U256, ChainError> {
         let m = TaskMarket::new(market, &self.provider);
-        let call = m.createTask(circuit, public_inputs, Bytes::from(input), deadline).value(fee);
+        let call = m
+            .createTask(circuit, public_inputs, Bytes::from(input), deadline)
+            .value(fee);
         let id = call.call().await.map_err(ChainError::from_call)?;
-        let receipt = call.send().await.map_err(ChainError::from_call)?.get_receipt().await.map_err(|e| ChainError::Rpc(e.to_string()))?;
+        let receipt = call
+            .send()
+            .await
+            .map_err(ChainError::from_call)?
+            .get_receipt()
+            .await
+            .map_err(|e| ChainError::Rpc(e.to_string()))?;
         if !receipt.status() {
             return Err(ChainError::Reverted("createTask reverted".into()));
         }
@@ -235,19 +292,42 @@ impl Chain {
         let m = TaskMarket::new(market, &self.provider);
         let call = m.expire(task);
         call.call().await.map_err(ChainError::from_call)?;
-        call.send().await.map_err(ChainError::from_call)?.get_receipt().await.map_err(|e| ChainError::Rpc(e.to_string()))?;
+        call.send()
+            .await
+            .map_err(ChainError::from_call)?
+            .get_receipt()
+            .await
+            .map_err(|e| ChainError::Rpc(e.to_string()))?;
         Ok(())
     }
 }
 
 /// Reads task `id` from the market.
-pub async fn task(provider: &DynProvider, market: Address, id: U256) -> Result<OnChainTask, ChainError> {
-    let t = TaskMarket::new(market, provider).tasks(id).call().await.map_err(ChainError::from_call)?;
-    Ok(OnChainTask { requester: t.requester, fee: U256::from(t.fee), prover: t.prover, deadline: t.deadline, status: t.status })
+pub async fn task(
+    provider: &DynProvider,
+    market: Address,
+    id: U256,
+) -> Result<OnChainTask, ChainError> {
+    let t = TaskMarket::new(market, provider)
+        .tasks(id)
+        .call()
+        .await
+        .map_err(ChainError::from_call)?;
+    Ok(OnChainTask {
+        requester: t.requester,
+        fee: U256::from(t.fee),
+        prover: t.prover,
+        deadline: t.deadline,
+        status: t.status,
+    })
 }
 
 /// The `TaskSettled` event of task `id` on the canonical chain, if there is one.
-pub async fn settlement(provider: &DynProvider, market: Address, id: U256) -> Result<Option<Settlement>, ChainError> {
+pub async fn settlement(
+    provider: &DynProvider,
+    market: Address,
+    id: U256,
+) -> Result<Option<Settlement>, ChainError> {
     let filter = Filter::new()
         .address(market)
         .event_signature(TaskMarket::TaskSettled::SIGNATURE_HASH)
@@ -267,7 +347,11 @@ pub async fn settlement(provider: &DynProvider, market: Address, id: U256) -> Re
 }
 
 /// How many `TaskSettled` events task `id` has on the canonical chain (tests: exactly once).
-pub async fn settlement_count(provider: &DynProvider, market: Address, id: U256) -> Result<usize, ChainError> {
+pub async fn settlement_count(
+    provider: &DynProvider,
+    market: Address,
+    id: U256,
+) -> Result<usize, ChainError> {
     let filter = Filter::new()
         .address(market)
         .event_signature(TaskMarket::TaskSettled::SIGNATURE_HASH)

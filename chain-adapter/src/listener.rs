@@ -47,8 +47,18 @@ pub struct Listener {
 
 impl Listener {
     /// A listener from block `from_block` (the saved cursor, or where to start).
-    pub fn new(provider: DynProvider, market: Address, confirmations: u64, from_block: u64) -> Listener {
-        Listener { provider, market, confirmations: confirmations.max(1), next_block: from_block }
+    pub fn new(
+        provider: DynProvider,
+        market: Address,
+        confirmations: u64,
+        from_block: u64,
+    ) -> Listener {
+        Listener {
+            provider,
+            market,
+            confirmations: confirmations.max(1),
+            next_block: from_block,
+        }
     }
 
     /// The first block not read yet: save it, and start from it after a restart.
@@ -69,7 +79,9 @@ impl Listener {
                 .from_block(self.next_block)
                 .to_block(to);
             for log in self.provider.get_logs(&filter).await? {
-                let Ok(e) = log.log_decode::<TaskMarket::TaskCreated>() else { continue };
+                let Ok(e) = log.log_decode::<TaskMarket::TaskCreated>() else {
+                    continue;
+                };
                 let d = &e.inner.data;
                 out.push(CreatedTask {
                     task: d.taskId,

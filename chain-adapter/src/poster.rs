@@ -92,15 +92,28 @@ impl Poster {
     pub fn new(chain: &ChainConfig, cfg: PosterConfig) -> Result<Poster, ChainError> {
         let signer = signer(&chain.key)?;
         let from = signer.address();
-        let url = chain.rpc_url.parse().map_err(|_| ChainError::Config(format!("`{}` is not a URL", chain.rpc_url)))?;
+        let url = chain
+            .rpc_url
+            .parse()
+            .map_err(|_| ChainError::Config(format!("`{}` is not a URL", chain.rpc_url)))?;
         // No fillers but the wallet: nonces, gas and fees are the poster's own.
         let provider = ProviderBuilder::new()
             .disable_recommended_fillers()
             .wallet(EthereumWallet::from(signer))
             .connect_http(url)
             .erased();
-        let cfg = PosterConfig { confirmations: chain.confirmations.max(1), ..cfg };
-        Ok(Poster { provider, market: chain.market, from, chain_id: chain.chain_id, cfg, nonce: Default::default() })
+        let cfg = PosterConfig {
+            confirmations: chain.confirmations.max(1),
+            ..cfg
+        };
+        Ok(Poster {
+            provider,
+            market: chain.market,
+            from,
+            chain_id: chain.chain_id,
+            cfg,
+            nonce: Default::default(),
+        })
     }
 
     /// The account that signs and is paid.
@@ -122,7 +135,10 @@ impl Poster {
                 Ok(Step::Done(s)) => return Ok(s),
                 Ok(Step::Again) => backoff = Duration::from_millis(200),
                 Err(e) if e.is_retryable() => {
-                    eprintln!("fornax chain: task {}: {e}; retrying in {backoff:?}", req.task);
+                    eprintln!(
+                        "fornax chain: task {}: {e}; retrying in {backoff:?}",
+                        req.task
+                    );
                     *self.nonce.lock().await = None;
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(self.cfg.max_backoff);
@@ -147,22 +163,45 @@ impl Poster {
                         Some(_) => Step::Done(s),
                         None => Step::Again,
                     }),
-                    Some(s) => Err(ChainError::Reverted(format!("settled by another prover, {}", s.prover))),
+                    Some(s) => Err(ChainError::Reverted(format!(
+                        "settled by another prover, {}",
+                        s.prover
+                    ))),
                     None => Ok(Step::Again),
                 };
             }
-            4 => return Err(ChainError::Reverted("expired on chain before the result was posted".into())),
-            0 => return Err(ChainError::Reverted(format!("no task {} on chain", req.task))),
+            4 => {
+                return Err(ChainError::Reverted(
+                    "expired on chain before the result was posted".into(),
+                ))
+            }
+            0 => {
+                return Err(ChainError::Reverted(format!(
+                    "no task {} on chain",
+                    req.task
+                )))
+            }
             2 if t.prover != self.from => {
-                return Err(ChainError::Reverted(format!("locked by another prover, {}", t.prover)))
+                return Err(ChainError::Reverted(format!(
+                    "locked by another prover, {}",
+                    t.prover
+                )))
             }
             _ => {}
         }
 
         // 2. A transaction from before (this call or a previous process)?
         if let Some(n) = journal.nonce {
-            let mined = self.provider.get_transaction_count(self.from).latest().await?;
-            let pending = self.provider.get_transaction_count(self.from).pending().await?;
+            let mined = self
+                .provider
+                .get_transaction_count(self.from)
+                .latest()
+                .await?;
+            let pending = self
+                .provider
+                .get_transaction_count(self.from)
+                .pending()
+                .await?;
             if mined > n {
                 // Nonce n is spent. If it was our settlement, step 1 sees it next time
                 // (or it was reorged out / reverted): either way, start afresh.
@@ -188,11 +227,7 @@ impl Poster {
 
         // 3. Would the contract accept it? (No gas spent on a result it rejects.)
         let market = TaskMarket::new(self.market, &self.provider);
-        let call = market.submitResult(
-            req.task,
-            req.proof,
-            req.signals.clone(),
-        );
+        let call = market.submitResult(req.task, req.proof, req.signals.clone());
         if let Err(e) = call.clone().from(self.from).call().await {
             let e = ChainError::from_call(e);
             if let ChainError::Reverted(_) = e {
@@ -262,14 +297,23 @@ impl Poster {
                 return Ok(match self.confirm(r.transaction_hash).await? {
                     Some(_) => Step::Again, // step 1 finds it settled by us and returns it
                     None => {
-                        eprintln!("fornax chain: task {}: receipt gone in a reorg; posting again", req.task);
+                        eprintln!(
+                            "fornax chain: task {}: receipt gone in a reorg; posting again",
+                            req.task
+                        );
                         self.forget(journal, save).await;
                         Step::Again
                     }
                 });
             }
             let n = journal.nonce.unwrap_or_default();
-            if self.provider.get_transaction_count(self.from).latest().await? > n {
+            if self
+                .provider
+                .get_transaction_count(self.from)
+                .latest()
+                .await?
+                > n
+            {
                 // Spent by a transaction whose receipt we cannot see (yet): re-check.
                 tokio::time::sleep(self.cfg.poll).await;
                 if self.any_receipt(&journal.txs).await?.is_none() {
@@ -281,11 +325,18 @@ impl Poster {
             if sent.elapsed() >= self.cfg.bump_after {
                 if let Some(t) = tx.take() {
                     let max_fee = t.max_fee_per_gas.unwrap_or_default() * BUMP_NUM / BUMP_DEN + 1;
-                    let prio = t.max_priority_fee_per_gas.unwrap_or_default() * BUMP_NUM / BUMP_DEN + 1;
+                    let prio =
+                        t.max_priority_fee_per_gas.unwrap_or_default() * BUMP_NUM / BUMP_DEN + 1;
                     let bumped = t.max_fee_per_gas(max_fee).max_priority_fee_per_gas(prio);
-                    eprintln!("fornax chain: task {}: not mined after {:?}; bumping fees to {max_fee}", req.task, self.cfg.bump_after);
+                    eprintln!(
+                        "fornax chain: task {}: not mined after {:?}; bumping fees to {max_fee}",
+                        req.task, self.cfg.bump_after
+                    );
                     if let Err(e) = self.broadcast(bumped.clone(), journal, save).await {
-                        eprintln!("fornax chain: task {}: replacement not accepted: {e}", req.task);
+                        eprintln!(
+                            "fornax chain: task {}: replacement not accepted: {e}",
+                            req.task
+                        );
                     }
                     tx = Some(bumped);
                 }
@@ -336,7 +387,12 @@ impl Poster {
         let mut cached = self.nonce.lock().await;
         let n = match *cached {
             Some(n) => n,
-            None => self.provider.get_transaction_count(self.from).pending().await?,
+            None => {
+                self.provider
+                    .get_transaction_count(self.from)
+                    .pending()
+                    .await?
+            }
         };
         *cached = Some(n + 1);
         Ok(n)

@@ -23,7 +23,8 @@ pub fn fr_word(f: Fr) -> U256 {
 }
 
 fn g1_words(p: &G1Affine) -> [U256; 2] {
-    p.xy().map_or([U256::ZERO; 2], |(x, y)| [fq_word(x), fq_word(y)])
+    p.xy()
+        .map_or([U256::ZERO; 2], |(x, y)| [fq_word(x), fq_word(y)])
 }
 
 /// G2 in the precompile's order: x.c1, x.c0, y.c1, y.c0.
@@ -77,7 +78,9 @@ pub fn creation_code(vk: &VerifyingKey) -> Bytes {
     let len = u16::try_from(len).expect("a verifier's code is far below 64 KiB");
     let [hi, lo] = len.to_be_bytes();
     // PUSH2 len, DUP1, PUSH1 12, PUSH1 0, CODECOPY, PUSH1 0, RETURN
-    let mut code = vec![0x61, hi, lo, 0x80, 0x60, 0x0c, 0x60, 0x00, 0x39, 0x60, 0x00, 0xf3];
+    let mut code = vec![
+        0x61, hi, lo, 0x80, 0x60, 0x0c, 0x60, 0x00, 0x39, 0x60, 0x00, 0xf3,
+    ];
     code.extend_from_slice(runtime);
     code.extend_from_slice(&blob);
     code.into()

@@ -17,7 +17,9 @@ use ark_ff::UniformRand;
 use fornax_chain_adapter::anvil::{Anvil, DEV_KEY, DEV_KEY_2};
 use fornax_chain_adapter::client::{self, settlement_count};
 use fornax_chain_adapter::verifier::{fr_word, proof_words};
-use fornax_chain_adapter::{Chain, ChainConfig, ChainError, Listener, PostJournal, PostRequest, Poster, PosterConfig};
+use fornax_chain_adapter::{
+    Chain, ChainConfig, ChainError, Listener, PostJournal, PostRequest, Poster, PosterConfig,
+};
 use fornax_kernels::DeviceRegistry;
 use fornax_prover::witness::{parse_inputs, WitnessCalculator};
 use fornax_prover::{LocalExecutor, PreparedKey, ProvingKey, VerifyingKey};
@@ -25,20 +27,40 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn fixtures() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let out = Command::new("bash").arg(root().join("ops/circuits.sh")).current_dir(root()).output().unwrap();
-        assert!(out.status.success(), "ops/circuits.sh: {}", String::from_utf8_lossy(&out.stderr));
-        root().join(String::from_utf8_lossy(&out.stdout).lines().last().unwrap().trim())
+        let out = Command::new("bash")
+            .arg(root().join("ops/circuits.sh"))
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ops/circuits.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        root().join(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .last()
+                .unwrap()
+                .trim(),
+        )
     })
 }
 
 fn seed() -> u64 {
-    let seed = std::env::var("FORNAX_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    let seed = std::env::var("FORNAX_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
     eprintln!("seed {seed} (FORNAX_SEED={seed} repeats this test's inputs)");
     seed
 }
@@ -59,8 +81,14 @@ fn circuit() -> &'static Circuit {
         let vk = pk.verifying_key();
         let exec = LocalExecutor::new(DeviceRegistry::discover());
         let key = exec.prepare("merkle", pk).unwrap();
-        let calc = WitnessCalculator::read(&dir.join("merkle_inclusion_js/merkle_inclusion.wasm")).unwrap();
-        Circuit { key, vk, calc: Mutex::new(calc), exec }
+        let calc = WitnessCalculator::read(&dir.join("merkle_inclusion_js/merkle_inclusion.wasm"))
+            .unwrap();
+        Circuit {
+            key,
+            vk,
+            calc: Mutex::new(calc),
+            exec,
+        }
     })
 }
 
@@ -73,9 +101,18 @@ fn prove(rng: &mut ChaCha20Rng) -> (serde_json::Value, [U256; 8], Vec<U256>) {
         "pathElements": [fr(), fr(), fr(), fr()],
         "pathIndices": (0..4).map(|_| rng.gen_range(0..2u8).to_string()).collect::<Vec<_>>(),
     });
-    let w = c.calc.lock().unwrap().calculate("input", &parse_inputs("input", &input).unwrap()).unwrap();
+    let w = c
+        .calc
+        .lock()
+        .unwrap()
+        .calculate("input", &parse_inputs("input", &input).unwrap())
+        .unwrap();
     let (proof, public, _) = c.exec.prove(&c.key, w, rng).unwrap();
-    (input, proof_words(&proof), public.into_iter().map(fr_word).collect())
+    (
+        input,
+        proof_words(&proof),
+        public.into_iter().map(fr_word).collect(),
+    )
 }
 
 struct Env {
@@ -86,10 +123,14 @@ struct Env {
 }
 
 async fn env(block_time: u64, confirmations: u64) -> Env {
-    let anvil = Anvil::spawn(&Anvil::binary(&root()), block_time).expect("anvil (run ops/setup.sh)");
+    let anvil =
+        Anvil::spawn(&Anvil::binary(&root()), block_time).expect("anvil (run ops/setup.sh)");
     let operator = Chain::connect(&anvil.url(), DEV_KEY).unwrap();
     let d = operator.deploy().await.unwrap();
-    let circuit = operator.register_circuit(d.market, &circuit().vk, 1).await.unwrap();
+    let circuit = operator
+        .register_circuit(d.market, &circuit().vk, 1)
+        .await
+        .unwrap();
     let dapp = Chain::connect(&anvil.url(), DEV_KEY_2).unwrap();
     let cfg = ChainConfig {
         rpc_url: anvil.url(),
@@ -100,22 +141,44 @@ async fn env(block_time: u64, confirmations: u64) -> Env {
         confirmations,
     };
     operator.check(&cfg).await.unwrap();
-    Env { anvil, dapp, cfg, circuit }
+    Env {
+        anvil,
+        dapp,
+        cfg,
+        circuit,
+    }
 }
 
 fn fast() -> PosterConfig {
-    PosterConfig { poll: Duration::from_millis(100), max_backoff: Duration::from_millis(500), ..Default::default() }
+    PosterConfig {
+        poll: Duration::from_millis(100),
+        max_backoff: Duration::from_millis(500),
+        ..Default::default()
+    }
 }
 
 async fn now(e: &Env) -> u64 {
-    let b = e.dapp.provider.get_block_by_number(Default::default()).await.unwrap().unwrap();
+    let b = e
+        .dapp
+        .provider
+        .get_block_by_number(Default::default())
+        .await
+        .unwrap()
+        .unwrap();
     b.header.timestamp
 }
 
 async fn create(e: &Env, leaf: U256, input: &serde_json::Value, ttl: u64) -> U256 {
     let deadline = now(e).await + ttl;
     e.dapp
-        .create_task(e.cfg.market, e.circuit, vec![leaf], input.to_string().into_bytes(), deadline, U256::from(10u64).pow(U256::from(16)))
+        .create_task(
+            e.cfg.market,
+            e.circuit,
+            vec![leaf],
+            input.to_string().into_bytes(),
+            deadline,
+            U256::from(10u64).pow(U256::from(16)),
+        )
         .await
         .unwrap()
 }
@@ -136,28 +199,82 @@ async fn settles_once_pays_the_prover_and_the_listener_sees_the_task() {
     assert_eq!(created[0].task, id);
     assert_eq!(created[0].circuit, e.circuit);
     assert_eq!(created[0].public_inputs, vec![signals[1]]);
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&created[0].input).unwrap(), input);
-    assert!(listener.poll().await.unwrap().is_empty(), "an event delivered twice");
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&created[0].input).unwrap(),
+        input
+    );
+    assert!(
+        listener.poll().await.unwrap().is_empty(),
+        "an event delivered twice"
+    );
 
     let poster = Poster::new(&e.cfg, fast()).unwrap();
     let before = e.dapp.provider.get_balance(poster.address()).await.unwrap();
-    let req = PostRequest { task: id, proof, signals: signals.clone() };
+    let req = PostRequest {
+        task: id,
+        proof,
+        signals: signals.clone(),
+    };
     let mut journal = PostJournal::default();
-    let s = poster.post(&req, &mut journal, &no_journal()).await.unwrap();
-    assert_eq!(s.outputs, vec![signals[0]], "the result is the circuit's output");
+    let s = poster
+        .post(&req, &mut journal, &no_journal())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.outputs,
+        vec![signals[0]],
+        "the result is the circuit's output"
+    );
     assert_eq!(s.prover, poster.address());
-    let receipt = e.dapp.provider.get_transaction_receipt(s.tx).await.unwrap().unwrap();
-    eprintln!("gas submitResult transaction (21000 + calldata + execution): {}", receipt.gas_used);
-    assert!(receipt.gas_used <= 260_000, "submitResult used {} gas", receipt.gas_used);
+    let receipt = e
+        .dapp
+        .provider
+        .get_transaction_receipt(s.tx)
+        .await
+        .unwrap()
+        .unwrap();
+    eprintln!(
+        "gas submitResult transaction (21000 + calldata + execution): {}",
+        receipt.gas_used
+    );
+    assert!(
+        receipt.gas_used <= 260_000,
+        "submitResult used {} gas",
+        receipt.gas_used
+    );
     let after = e.dapp.provider.get_balance(poster.address()).await.unwrap();
     let cost = U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price);
-    assert_eq!(after + cost - before, U256::from(10u64).pow(U256::from(16)), "paid the fee");
+    assert_eq!(
+        after + cost - before,
+        U256::from(10u64).pow(U256::from(16)),
+        "paid the fee"
+    );
     // Posting again changes nothing and sends nothing.
-    let nonce = e.dapp.provider.get_transaction_count(poster.address()).await.unwrap();
-    let again = poster.post(&req, &mut journal, &no_journal()).await.unwrap();
+    let nonce = e
+        .dapp
+        .provider
+        .get_transaction_count(poster.address())
+        .await
+        .unwrap();
+    let again = poster
+        .post(&req, &mut journal, &no_journal())
+        .await
+        .unwrap();
     assert_eq!(again.tx, s.tx);
-    assert_eq!(e.dapp.provider.get_transaction_count(poster.address()).await.unwrap(), nonce);
-    assert_eq!(settlement_count(&e.dapp.provider, e.cfg.market, id).await.unwrap(), 1);
+    assert_eq!(
+        e.dapp
+            .provider
+            .get_transaction_count(poster.address())
+            .await
+            .unwrap(),
+        nonce
+    );
+    assert_eq!(
+        settlement_count(&e.dapp.provider, e.cfg.market, id)
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,19 +284,56 @@ async fn a_rejected_result_fails_with_its_reason_and_spends_nothing() {
     let (input, mut proof, signals) = prove(&mut rng);
     let id = create(&e, signals[1], &input, 3600).await;
     let poster = Poster::new(&e.cfg, fast()).unwrap();
-    let nonce = e.dapp.provider.get_transaction_count(poster.address()).await.unwrap();
+    let nonce = e
+        .dapp
+        .provider
+        .get_transaction_count(poster.address())
+        .await
+        .unwrap();
     // -C: a valid point, a wrong proof.
-    let q = U256::from_str_radix("21888242871839275222246405745257275088696311157297823662689037894645226208583", 10).unwrap();
+    let q = U256::from_str_radix(
+        "21888242871839275222246405745257275088696311157297823662689037894645226208583",
+        10,
+    )
+    .unwrap();
     proof[7] = q - proof[7];
-    let req = PostRequest { task: id, proof, signals: signals.clone() };
-    let err = poster.post(&req, &mut PostJournal::default(), &no_journal()).await.unwrap_err();
-    assert!(matches!(&err, ChainError::Reverted(r) if r.starts_with("InvalidProof")), "{err}");
+    let req = PostRequest {
+        task: id,
+        proof,
+        signals: signals.clone(),
+    };
+    let err = poster
+        .post(&req, &mut PostJournal::default(), &no_journal())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ChainError::Reverted(r) if r.starts_with("InvalidProof")),
+        "{err}"
+    );
     // Another task's signals: the inputs do not match.
     let (_, proof2, signals2) = prove(&mut rng);
-    let req = PostRequest { task: id, proof: proof2, signals: signals2 };
-    let err = poster.post(&req, &mut PostJournal::default(), &no_journal()).await.unwrap_err();
-    assert!(matches!(&err, ChainError::Reverted(r) if r.starts_with("InputsMismatch")), "{err}");
-    assert_eq!(e.dapp.provider.get_transaction_count(poster.address()).await.unwrap(), nonce, "gas spent on a rejected result");
+    let req = PostRequest {
+        task: id,
+        proof: proof2,
+        signals: signals2,
+    };
+    let err = poster
+        .post(&req, &mut PostJournal::default(), &no_journal())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ChainError::Reverted(r) if r.starts_with("InputsMismatch")),
+        "{err}"
+    );
+    assert_eq!(
+        e.dapp
+            .provider
+            .get_transaction_count(poster.address())
+            .await
+            .unwrap(),
+        nonce,
+        "gas spent on a rejected result"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,20 +342,48 @@ async fn after_the_deadline_the_requester_is_refunded_and_posting_fails() {
     let e = env(0, 1).await;
     let (input, proof, signals) = prove(&mut rng);
     let id = create(&e, signals[1], &input, 60).await;
-    let _: serde_json::Value = e.dapp.provider.raw_request("evm_increaseTime".into(), (120u64,)).await.unwrap();
-    let _: serde_json::Value = e.dapp.provider.raw_request("evm_mine".into(), ()).await.unwrap();
+    let _: serde_json::Value = e
+        .dapp
+        .provider
+        .raw_request("evm_increaseTime".into(), (120u64,))
+        .await
+        .unwrap();
+    let _: serde_json::Value = e
+        .dapp
+        .provider
+        .raw_request("evm_mine".into(), ())
+        .await
+        .unwrap();
     let poster = Poster::new(&e.cfg, fast()).unwrap();
-    let req = PostRequest { task: id, proof, signals };
-    let err = poster.post(&req, &mut PostJournal::default(), &no_journal()).await.unwrap_err();
-    assert!(matches!(&err, ChainError::Reverted(r) if r.starts_with("DeadlinePassed")), "{err}");
+    let req = PostRequest {
+        task: id,
+        proof,
+        signals,
+    };
+    let err = poster
+        .post(&req, &mut PostJournal::default(), &no_journal())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ChainError::Reverted(r) if r.starts_with("DeadlinePassed")),
+        "{err}"
+    );
     let before = e.dapp.provider.get_balance(e.dapp.from).await.unwrap();
     e.dapp.expire(e.cfg.market, id).await.unwrap();
     let after = e.dapp.provider.get_balance(e.dapp.from).await.unwrap();
     assert!(after > before, "no refund");
-    let t = client::task(&e.dapp.provider, e.cfg.market, id).await.unwrap();
+    let t = client::task(&e.dapp.provider, e.cfg.market, id)
+        .await
+        .unwrap();
     assert_eq!(t.status_name(), "expired");
-    let err = poster.post(&req, &mut PostJournal::default(), &no_journal()).await.unwrap_err();
-    assert!(matches!(&err, ChainError::Reverted(r) if r.contains("expired")), "{err}");
+    let err = poster
+        .post(&req, &mut PostJournal::default(), &no_journal())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ChainError::Reverted(r) if r.contains("expired")),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,7 +393,12 @@ async fn a_reorg_that_drops_the_receipt_gets_the_result_posted_again() {
     let e = env(1, 3).await;
     let (input, proof, signals) = prove(&mut rng);
     let id = create(&e, signals[1], &input, 3600).await;
-    let snapshot: U256 = e.dapp.provider.raw_request("evm_snapshot".into(), ()).await.unwrap();
+    let snapshot: U256 = e
+        .dapp
+        .provider
+        .raw_request("evm_snapshot".into(), ())
+        .await
+        .unwrap();
     let poster = Poster::new(&e.cfg, fast()).unwrap();
     let watcher = {
         let p = e.dapp.provider.clone();
@@ -220,7 +407,10 @@ async fn a_reorg_that_drops_the_receipt_gets_the_result_posted_again() {
             // As soon as the settlement is mined, revert the chain to before it.
             loop {
                 if let Some(s) = client::settlement(&p, market, id).await.unwrap() {
-                    let ok: bool = p.raw_request("evm_revert".into(), (snapshot,)).await.unwrap();
+                    let ok: bool = p
+                        .raw_request("evm_revert".into(), (snapshot,))
+                        .await
+                        .unwrap();
                     assert!(ok);
                     return s.tx;
                 }
@@ -228,12 +418,39 @@ async fn a_reorg_that_drops_the_receipt_gets_the_result_posted_again() {
             }
         })
     };
-    let req = PostRequest { task: id, proof, signals };
-    let s = poster.post(&req, &mut PostJournal::default(), &no_journal()).await.unwrap();
+    let req = PostRequest {
+        task: id,
+        proof,
+        signals,
+    };
+    let s = poster
+        .post(&req, &mut PostJournal::default(), &no_journal())
+        .await
+        .unwrap();
     let dropped = watcher.await.unwrap();
-    assert!(e.dapp.provider.get_transaction_receipt(dropped).await.unwrap().is_none() || s.tx == dropped);
-    assert_eq!(settlement_count(&e.dapp.provider, e.cfg.market, id).await.unwrap(), 1, "settled once on the canonical chain");
-    assert_eq!(client::task(&e.dapp.provider, e.cfg.market, id).await.unwrap().status_name(), "settled");
+    assert!(
+        e.dapp
+            .provider
+            .get_transaction_receipt(dropped)
+            .await
+            .unwrap()
+            .is_none()
+            || s.tx == dropped
+    );
+    assert_eq!(
+        settlement_count(&e.dapp.provider, e.cfg.market, id)
+            .await
+            .unwrap(),
+        1,
+        "settled once on the canonical chain"
+    );
+    assert_eq!(
+        client::task(&e.dapp.provider, e.cfg.market, id)
+            .await
+            .unwrap()
+            .status_name(),
+        "settled"
+    );
 }
 
 /// A TCP proxy to anvil that can refuse service, as a failing RPC endpoint does.
@@ -247,7 +464,9 @@ fn flaky_proxy(port: u16, up: Arc<AtomicBool>) -> u16 {
                 drop(client);
                 continue;
             }
-            let Ok(mut server) = TcpStream::connect(("127.0.0.1", port)) else { continue };
+            let Ok(mut server) = TcpStream::connect(("127.0.0.1", port)) else {
+                continue;
+            };
             let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
             std::thread::spawn(move || {
                 let mut buf = [0u8; 16384];
@@ -280,7 +499,10 @@ async fn the_poster_retries_while_the_endpoint_fails() {
     let id = create(&e, signals[1], &input, 3600).await;
     let up = Arc::new(AtomicBool::new(false));
     let port = flaky_proxy(e.anvil.port(), Arc::clone(&up));
-    let cfg = ChainConfig { rpc_url: format!("http://127.0.0.1:{port}"), ..e.cfg.clone() };
+    let cfg = ChainConfig {
+        rpc_url: format!("http://127.0.0.1:{port}"),
+        ..e.cfg.clone()
+    };
     let poster = Poster::new(&cfg, fast()).unwrap();
     let restore = {
         let up = Arc::clone(&up);
@@ -289,14 +511,26 @@ async fn the_poster_retries_while_the_endpoint_fails() {
             up.store(true, Ordering::SeqCst);
         })
     };
-    let req = PostRequest { task: id, proof, signals };
-    let s = tokio::time::timeout(Duration::from_secs(60), poster.post(&req, &mut PostJournal::default(), &no_journal()))
-        .await
-        .expect("the poster gave up")
-        .unwrap();
+    let req = PostRequest {
+        task: id,
+        proof,
+        signals,
+    };
+    let s = tokio::time::timeout(
+        Duration::from_secs(60),
+        poster.post(&req, &mut PostJournal::default(), &no_journal()),
+    )
+    .await
+    .expect("the poster gave up")
+    .unwrap();
     restore.await.unwrap();
     assert_eq!(s.prover, poster.address());
-    assert_eq!(settlement_count(&e.dapp.provider, e.cfg.market, id).await.unwrap(), 1);
+    assert_eq!(
+        settlement_count(&e.dapp.provider, e.cfg.market, id)
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -312,8 +546,17 @@ async fn a_restart_after_broadcast_resumes_the_same_transaction() {
         move |j: &PostJournal| *saved.lock().unwrap() = j.clone()
     };
     let poster = Poster::new(&e.cfg, fast()).unwrap();
-    let nonce = e.dapp.provider.get_transaction_count(poster.address()).await.unwrap();
-    let req = PostRequest { task: id, proof, signals };
+    let nonce = e
+        .dapp
+        .provider
+        .get_transaction_count(poster.address())
+        .await
+        .unwrap();
+    let req = PostRequest {
+        task: id,
+        proof,
+        signals,
+    };
     {
         let mut journal = PostJournal::default();
         let post = poster.post(&req, &mut journal, &save);
@@ -332,22 +575,50 @@ async fn a_restart_after_broadcast_resumes_the_same_transaction() {
     assert_eq!(journal.nonce, Some(nonce));
     let restarted = Poster::new(&e.cfg, fast()).unwrap();
     let s = restarted.post(&req, &mut journal, &save).await.unwrap();
-    assert_eq!(s.tx, journal.txs[0], "the restarted poster settled with another transaction");
-    assert_eq!(e.dapp.provider.get_transaction_count(poster.address()).await.unwrap(), nonce + 1, "posted twice");
-    assert_eq!(settlement_count(&e.dapp.provider, e.cfg.market, id).await.unwrap(), 1);
+    assert_eq!(
+        s.tx, journal.txs[0],
+        "the restarted poster settled with another transaction"
+    );
+    assert_eq!(
+        e.dapp
+            .provider
+            .get_transaction_count(poster.address())
+            .await
+            .unwrap(),
+        nonce + 1,
+        "posted twice"
+    );
+    assert_eq!(
+        settlement_count(&e.dapp.provider, e.cfg.market, id)
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_pointed_at_the_wrong_place_says_so() {
     let e = env(0, 1).await;
     let chain = Chain::connect(&e.anvil.url(), DEV_KEY).unwrap();
-    let wrong = ChainConfig { market: e.dapp.from, ..e.cfg.clone() };
+    let wrong = ChainConfig {
+        market: e.dapp.from,
+        ..e.cfg.clone()
+    };
     let err = chain.check(&wrong).await.unwrap_err().to_string();
     assert!(err.contains("no TaskMarket contract at"), "{err}");
-    let wrong = ChainConfig { chain_id: 1, ..e.cfg.clone() };
+    let wrong = ChainConfig {
+        chain_id: 1,
+        ..e.cfg.clone()
+    };
     let err = chain.check(&wrong).await.unwrap_err().to_string();
-    assert!(err.contains("is chain 31337, but the configuration says chain 1"), "{err}");
-    let wrong = ChainConfig { market: e.cfg.registry, ..e.cfg.clone() };
+    assert!(
+        err.contains("is chain 31337, but the configuration says chain 1"),
+        "{err}"
+    );
+    let wrong = ChainConfig {
+        market: e.cfg.registry,
+        ..e.cfg.clone()
+    };
     let err = chain.check(&wrong).await.unwrap_err().to_string();
     assert!(err.contains("does not answer as a TaskMarket"), "{err}");
 }

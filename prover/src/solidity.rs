@@ -29,7 +29,12 @@ fn g1_words(p: &G1Affine) -> [String; 2] {
 /// G2 in the precompile's order: x.c1, x.c0, y.c1, y.c0.
 fn g2_words(p: &G2Affine) -> [String; 4] {
     match p.xy() {
-        Some((x, y)) => [x.c1.to_string(), x.c0.to_string(), y.c1.to_string(), y.c0.to_string()],
+        Some((x, y)) => [
+            x.c1.to_string(),
+            x.c0.to_string(),
+            y.c1.to_string(),
+            y.c0.to_string(),
+        ],
         None => ["0".into(), "0".into(), "0".into(), "0".into()],
     }
 }
@@ -44,7 +49,11 @@ pub fn verifier_solidity(vk: &VerifyingKey) -> String {
     let [ax, ay] = g1_words(&vk.alpha1);
     constant("ALPHA_X", &ax);
     constant("ALPHA_Y", &ay);
-    for (name, point) in [("BETA", &vk.beta2), ("GAMMA", &vk.gamma2), ("DELTA", &vk.delta2)] {
+    for (name, point) in [
+        ("BETA", &vk.beta2),
+        ("GAMMA", &vk.gamma2),
+        ("DELTA", &vk.delta2),
+    ] {
         let [x1, x0, y1, y0] = g2_words(point);
         constant(&format!("{name}_X1"), &x1);
         constant(&format!("{name}_X0"), &x0);
@@ -148,7 +157,13 @@ mod tests {
     fn one_block_per_public_signal_and_constants_for_every_point() {
         let g1 = G1Affine::generator();
         let g2 = G2Affine::generator();
-        let vk = VerifyingKey { alpha1: g1, beta2: g2, gamma2: g2, delta2: g2, ic: vec![g1; 4] };
+        let vk = VerifyingKey {
+            alpha1: g1,
+            beta2: g2,
+            gamma2: g2,
+            delta2: g2,
+            ic: vec![g1; 4],
+        };
         let src = verifier_solidity(&vk);
         assert!(src.contains("uint256[3] calldata _pubSignals"));
         assert_eq!(src.matches("staticcall(6000, 7").count(), 3);

@@ -19,7 +19,9 @@ use std::time::Duration;
 use alloy::primitives::{B256, U256};
 use fornax_chain_adapter::bindings::TaskMarket;
 use fornax_chain_adapter::verifier::{fr_word, key_hash, proof_words};
-use fornax_chain_adapter::{Chain, ChainConfig, ChainError, CreatedTask, Listener, PostRequest, Poster, PosterConfig};
+use fornax_chain_adapter::{
+    Chain, ChainConfig, ChainError, CreatedTask, Listener, PostRequest, Poster, PosterConfig,
+};
 use fornax_prover::json::{public_from_json, ProofJson};
 
 use crate::node::Scheduler;
@@ -103,7 +105,9 @@ impl ChainService {
             (Ok(Some(t)), Ok(Some(p))) if t.state == State::Posting => (t, p),
             _ => return,
         };
-        let Some(link) = task.chain.clone() else { return };
+        let Some(link) = task.chain.clone() else {
+            return;
+        };
         let req = match post_request(&link, &proof.proof, &proof.public) {
             Ok(r) => r,
             Err(message) => return self.fail(id, "chain_rejected", message),
@@ -120,12 +124,19 @@ impl ChainService {
         };
         match self.poster.post(&req, &mut journal, &save).await {
             Ok(s) => {
-                let r = self.sched.transition(id, State::Settled, Some(&[State::Posting][..]), None, None, |t| {
-                    if let Some(c) = t.chain.as_mut() {
-                        c.settled_tx = Some(s.tx.to_string());
-                        c.outputs = Some(s.outputs.iter().map(|o| o.to_string()).collect());
-                    }
-                });
+                let r = self.sched.transition(
+                    id,
+                    State::Settled,
+                    Some(&[State::Posting][..]),
+                    None,
+                    None,
+                    |t| {
+                        if let Some(c) = t.chain.as_mut() {
+                            c.settled_tx = Some(s.tx.to_string());
+                            c.outputs = Some(s.outputs.iter().map(|o| o.to_string()).collect());
+                        }
+                    },
+                );
                 match r {
                     Ok(_) => self.sched.finish(State::Settled),
                     Err(e) => eprintln!("fornax chain: task {id}: {e}"),
@@ -137,8 +148,22 @@ impl ChainService {
 
     fn fail(&self, id: &str, code: &str, message: String) {
         eprintln!("fornax chain: task {id}: {code}: {message}");
-        let failure = Failure { code: code.into(), message };
-        if self.sched.transition(id, State::Failed, Some(&[State::Posting][..]), Some(failure), None, |_| {}).is_ok() {
+        let failure = Failure {
+            code: code.into(),
+            message,
+        };
+        if self
+            .sched
+            .transition(
+                id,
+                State::Failed,
+                Some(&[State::Posting][..]),
+                Some(failure),
+                None,
+                |_| {},
+            )
+            .is_ok()
+        {
             self.sched.finish(State::Failed);
         }
     }
@@ -182,7 +207,8 @@ impl ChainService {
 
     fn save_cursor(&self, block: u64) {
         let tmp = self.cursor_file.with_extension("tmp");
-        let write = std::fs::write(&tmp, block.to_string()).and_then(|_| std::fs::rename(&tmp, &self.cursor_file));
+        let write = std::fs::write(&tmp, block.to_string())
+            .and_then(|_| std::fs::rename(&tmp, &self.cursor_file));
         if let Err(e) = write {
             eprintln!("fornax chain: saving the event cursor: {e}");
         }
@@ -197,9 +223,14 @@ impl ChainService {
         let vk_hash = market.vkHashes(circuit).call().await.ok()?;
         let metas = self.sched.store().circuits().ok()?;
         for meta in metas {
-            let Ok(loaded) = self.sched.circuit(&meta.id) else { continue };
+            let Ok(loaded) = self.sched.circuit(&meta.id) else {
+                continue;
+            };
             if key_hash(loaded.key.verifying_key()) == vk_hash {
-                self.circuits.lock().expect("circuits lock").insert(circuit, meta.id.clone());
+                self.circuits
+                    .lock()
+                    .expect("circuits lock")
+                    .insert(circuit, meta.id.clone());
                 return Some(meta.id);
             }
         }
@@ -240,10 +271,19 @@ impl ChainService {
                 outputs: None,
             }),
         };
-        match self.sched.store().create_task(NewTask { task, input: ev.input.to_vec() }) {
+        match self.sched.store().create_task(NewTask {
+            task,
+            input: ev.input.to_vec(),
+        }) {
             Ok((task, true)) => {
-                eprintln!("fornax chain: task {} from the chain is node task {}", ev.task, task.id);
-                self.sched.metrics.submitted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                eprintln!(
+                    "fornax chain: task {} from the chain is node task {}",
+                    ev.task, task.id
+                );
+                self.sched
+                    .metrics
+                    .submitted
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.sched.publish(&task);
                 self.sched.enqueue(&task);
             }
@@ -254,11 +294,20 @@ impl ChainService {
 }
 
 /// `submitResult`'s arguments from a stored snarkjs proof.
-fn post_request(link: &ChainLink, proof: &serde_json::Value, public: &serde_json::Value) -> Result<PostRequest, String> {
-    let task = U256::from_str_radix(&link.task, 10).map_err(|e| format!("task id {}: {e}", link.task))?;
+fn post_request(
+    link: &ChainLink,
+    proof: &serde_json::Value,
+    public: &serde_json::Value,
+) -> Result<PostRequest, String> {
+    let task =
+        U256::from_str_radix(&link.task, 10).map_err(|e| format!("task id {}: {e}", link.task))?;
     let proof: ProofJson = serde_json::from_value(proof.clone()).map_err(|e| e.to_string())?;
     let proof = proof.to_proof("stored proof").map_err(|e| e.to_string())?;
     let values = public.as_array().cloned().unwrap_or_default();
     let public = public_from_json("stored public signals", &values).map_err(|e| e.to_string())?;
-    Ok(PostRequest { task, proof: proof_words(&proof), signals: public.into_iter().map(fr_word).collect() })
+    Ok(PostRequest {
+        task,
+        proof: proof_words(&proof),
+        signals: public.into_iter().map(fr_word).collect(),
+    })
 }

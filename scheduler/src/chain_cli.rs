@@ -104,7 +104,9 @@ fn read_vk(path: &Path) -> Result<fornax_prover::VerifyingKey> {
 
 /// Runs a `fornax chain` command.
 pub fn run(cmd: ChainCommand) -> Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         match cmd {
             ChainCommand::Deploy { conn } => {

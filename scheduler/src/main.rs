@@ -132,7 +132,7 @@ enum Command {
     /// Runs the node: the HTTP API, the scheduler and a worker for this machine's devices,
     /// with every task stored in RocksDB under the data directory. Flags override the
     /// TOML file given with `--config`.
-    Node(NodeArgs),
+    Node(Box<NodeArgs>),
     /// Registers a circuit with a node: `fornax register circuit.zkey [--wasm circuit.wasm]`;
     /// prints its id (the content hash).
     Register {
@@ -379,7 +379,7 @@ fn run(command: Command) -> Result<ExitCode> {
                 .with_context(|| format!("writing {}", zkey.display()))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Node(args) => node(args),
+        Command::Node(args) => node(*args),
         Command::Register { zkey, wasm, conn } => client::register(&conn, &zkey, wasm.as_deref()),
         Command::Circuits { conn } => client::circuits(&conn),
         Command::Submit {
@@ -677,23 +677,44 @@ fn chain_config(dev: &bool, args: &NodeArgs, file: &NodeArgs) -> Result<Option<C
         if rpc.is_some() {
             bail!("--dev starts its own chain: drop --chain-rpc, or drop --dev");
         }
-        return Ok(Some(ChainSetup::Dev { confirmations: confirmations.unwrap_or(1) }));
+        return Ok(Some(ChainSetup::Dev {
+            confirmations: confirmations.unwrap_or(1),
+        }));
     }
     let Some(rpc_url) = rpc else {
         return Ok(None);
     };
-    let need = |v: Option<String>, flag: &str| v.with_context(|| format!("--chain-rpc needs {flag} too"));
+    let need =
+        |v: Option<String>, flag: &str| v.with_context(|| format!("--chain-rpc needs {flag} too"));
     let address = |v: String, flag: &str| -> Result<alloy::primitives::Address> {
-        v.parse().with_context(|| format!("{flag} {v}: not an address"))
+        v.parse()
+            .with_context(|| format!("{flag} {v}: not an address"))
     };
-    Ok(Some(ChainSetup::Config(fornax_chain_adapter::ChainConfig {
-        rpc_url,
-        chain_id: args.chain_id.or(file.chain_id).context("--chain-rpc needs --chain-id too")?,
-        market: address(need(args.market.clone().or(file.market.clone()), "--market")?, "--market")?,
-        registry: address(need(args.registry.clone().or(file.registry.clone()), "--registry")?, "--registry")?,
-        key: args.chain_key.clone().context("--chain-rpc needs the signing key in FORNAX_CHAIN_KEY")?,
-        confirmations: confirmations.unwrap_or(2).max(1),
-    })))
+    Ok(Some(ChainSetup::Config(
+        fornax_chain_adapter::ChainConfig {
+            rpc_url,
+            chain_id: args
+                .chain_id
+                .or(file.chain_id)
+                .context("--chain-rpc needs --chain-id too")?,
+            market: address(
+                need(args.market.clone().or(file.market.clone()), "--market")?,
+                "--market",
+            )?,
+            registry: address(
+                need(
+                    args.registry.clone().or(file.registry.clone()),
+                    "--registry",
+                )?,
+                "--registry",
+            )?,
+            key: args
+                .chain_key
+                .clone()
+                .context("--chain-rpc needs the signing key in FORNAX_CHAIN_KEY")?,
+            confirmations: confirmations.unwrap_or(2).max(1),
+        },
+    )))
 }
 
 /// anvil from `ops/setup.sh`'s npm install: found beside the binary's checkout or the
@@ -719,11 +740,18 @@ fn anvil_binary() -> PathBuf {
 /// Spawns anvil (a block a second), deploys the contracts and prints where.
 async fn dev_chain(
     confirmations: u64,
-) -> Result<(fornax_chain_adapter::anvil::Anvil, fornax_chain_adapter::ChainConfig)> {
+) -> Result<(
+    fornax_chain_adapter::anvil::Anvil,
+    fornax_chain_adapter::ChainConfig,
+)> {
     use fornax_chain_adapter::anvil::{Anvil, DEV_KEY};
-    let anvil = Anvil::spawn(&anvil_binary(), 1).context("starting the dev chain (run ops/setup.sh for anvil)")?;
+    let anvil = Anvil::spawn(&anvil_binary(), 1)
+        .context("starting the dev chain (run ops/setup.sh for anvil)")?;
     let chain = fornax_chain_adapter::Chain::connect(&anvil.url(), DEV_KEY)?;
-    let d = chain.deploy().await.context("deploying the contracts on the dev chain")?;
+    let d = chain
+        .deploy()
+        .await
+        .context("deploying the contracts on the dev chain")?;
     println!("dev chain: anvil at {} (chain 31337)", anvil.url());
     println!("TaskMarket {}", d.market);
     println!("WorkerRegistry {}", d.registry);

@@ -29,6 +29,8 @@ use crate::task::{now_ms, Failure, InputKind, State, Task};
 /// What `GET /v1/events` streams: task state changes and job progress.
 #[derive(Clone, Debug, serde::Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+// Most events are task changes: boxing the big variant would add an allocation to each.
+#[allow(clippy::large_enum_variant)]
 pub enum Event {
     /// A task changed state (the record after the change).
     Task {

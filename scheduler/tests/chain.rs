@@ -33,7 +33,14 @@ struct Node {
 impl Node {
     fn start(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Node {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fornax"))
-            .args(["node", "--listen", "127.0.0.1:0", "--api-key", &format!("t={TOKEN}"), "--data-dir"])
+            .args([
+                "node",
+                "--listen",
+                "127.0.0.1:0",
+                "--api-key",
+                &format!("t={TOKEN}"),
+                "--data-dir",
+            ])
             .arg(data)
             .args(args)
             .envs(env.iter().copied())
@@ -52,7 +59,9 @@ impl Node {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !banner.iter().any(|l: &String| l.starts_with("chain ")) {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|_| panic!("the node did not connect to its chain: {banner:?}"));
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("the node did not connect to its chain: {banner:?}"));
             banner.push(line);
         }
         let url = banner
@@ -65,7 +74,12 @@ impl Node {
     }
 
     fn line(&self, prefix: &str) -> String {
-        self.banner.iter().find_map(|l| l.strip_prefix(prefix)).unwrap_or_else(|| panic!("no `{prefix}` line")).trim().to_string()
+        self.banner
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` line"))
+            .trim()
+            .to_string()
     }
 
     fn kill9(&mut self) {
@@ -82,33 +96,68 @@ impl Drop for Node {
 }
 
 fn http() -> Client {
-    Client::builder().timeout(Duration::from_secs(60)).pool_max_idle_per_host(0).build().unwrap()
+    Client::builder()
+        .timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
 }
 
 fn register_merkle(c: &Client, url: &str) {
     let form = multipart::Form::new()
-        .part("zkey", multipart::Part::bytes(std::fs::read(common::circuit("merkle_inclusion", "zkey")).unwrap()))
-        .part("wasm", multipart::Part::bytes(std::fs::read(common::wasm("merkle_inclusion")).unwrap()));
-    let r = c.post(format!("{url}/v1/circuits")).bearer_auth(TOKEN).multipart(form).send().unwrap();
+        .part(
+            "zkey",
+            multipart::Part::bytes(
+                std::fs::read(common::circuit("merkle_inclusion", "zkey")).unwrap(),
+            ),
+        )
+        .part(
+            "wasm",
+            multipart::Part::bytes(std::fs::read(common::wasm("merkle_inclusion")).unwrap()),
+        );
+    let r = c
+        .post(format!("{url}/v1/circuits"))
+        .bearer_auth(TOKEN)
+        .multipart(form)
+        .send()
+        .unwrap();
     assert!(r.status().is_success(), "register: {}", r.text().unwrap());
 }
 
 /// The node's task for on-chain task `id`, once it exists.
 fn node_task(c: &Client, url: &str, id: U256) -> Option<Value> {
-    let list: Value = c.get(format!("{url}/v1/tasks?limit=1000")).bearer_auth(TOKEN).send().unwrap().json().unwrap();
+    let list: Value = c
+        .get(format!("{url}/v1/tasks?limit=1000"))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     list["tasks"].as_array().or(list.as_array()).and_then(|ts| {
-        ts.iter().find(|t| t["chain"]["task"] == json!(id.to_string())).cloned()
+        ts.iter()
+            .find(|t| t["chain"]["task"] == json!(id.to_string()))
+            .cloned()
     })
 }
 
-fn wait_for(c: &Client, url: &str, id: U256, what: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+fn wait_for(
+    c: &Client,
+    url: &str,
+    id: U256,
+    what: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let start = Instant::now();
     loop {
         if let Some(t) = node_task(c, url, id) {
             if done(&t) {
                 return t;
             }
-            assert!(start.elapsed() < limit, "task {id} not {what} after {limit:?}: {t}");
+            assert!(
+                start.elapsed() < limit,
+                "task {id} not {what} after {limit:?}: {t}"
+            );
         } else {
             assert!(start.elapsed() < limit, "task {id} never reached the node");
         }
@@ -118,7 +167,10 @@ fn wait_for(c: &Client, url: &str, id: U256, what: &str, limit: Duration, done: 
 
 fn merkle_vk() -> fornax_prover::VerifyingKey {
     let path = common::vk("merkle_inclusion");
-    read_json::<VerificationKeyJson>(&path).unwrap().to_key("vk").unwrap()
+    read_json::<VerificationKeyJson>(&path)
+        .unwrap()
+        .to_key("vk")
+        .unwrap()
 }
 
 /// A random merkle input and its leaf (the public input).
@@ -133,15 +185,37 @@ fn random_input(rng: &mut impl Rng) -> (Value, U256) {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
-async fn create(dapp: &Chain, market: Address, circuit: B256, input: &Value, public: U256, ttl: u64) -> U256 {
-    let b = dapp.provider.get_block_by_number(Default::default()).await.unwrap().unwrap();
-    let fee = U256::from(10u64).pow(U256::from(16));
-    dapp.create_task(market, circuit, vec![public], input.to_string().into_bytes(), b.header.timestamp + ttl, fee)
+async fn create(
+    dapp: &Chain,
+    market: Address,
+    circuit: B256,
+    input: &Value,
+    public: U256,
+    ttl: u64,
+) -> U256 {
+    let b = dapp
+        .provider
+        .get_block_by_number(Default::default())
         .await
         .unwrap()
+        .unwrap();
+    let fee = U256::from(10u64).pow(U256::from(16));
+    dapp.create_task(
+        market,
+        circuit,
+        vec![public],
+        input.to_string().into_bytes(),
+        b.header.timestamp + ttl,
+        fee,
+    )
+    .await
+    .unwrap()
 }
 
 #[test]
@@ -149,43 +223,137 @@ fn dev_node_proves_chain_tasks_and_the_contract_verifies_and_pays() {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(common::seed());
     let data = tempfile::tempdir().unwrap();
     let node = Node::start(data.path(), &["--dev"], &[]);
-    let rpc = node.line("dev chain: anvil at ").split(' ').next().unwrap().to_string();
+    let rpc = node
+        .line("dev chain: anvil at ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
     let market: Address = node.line("TaskMarket ").parse().unwrap();
     let c = http();
     register_merkle(&c, &node.url);
     let rt = rt();
     let dapp = Chain::connect(&rpc, DEV_KEY_2).unwrap();
     let prover = Chain::connect(&rpc, DEV_KEY).unwrap().from;
-    let circuit = rt.block_on(dapp.register_circuit(market, &merkle_vk(), 1)).unwrap();
-    let before = rt.block_on(async { dapp.provider.get_balance(prover).await }).unwrap();
+    let circuit = rt
+        .block_on(dapp.register_circuit(market, &merkle_vk(), 1))
+        .unwrap();
+    let before = rt
+        .block_on(async { dapp.provider.get_balance(prover).await })
+        .unwrap();
 
     let (input, leaf) = random_input(&mut rng);
     let good = rt.block_on(create(&dapp, market, circuit, &input, leaf, 600));
     // The published input's leaf differs from the public input the task fixes: the proof
     // the node makes carries the wrong leaf and the market refuses it.
     let (input2, _) = random_input(&mut rng);
-    let bad = rt.block_on(create(&dapp, market, circuit, &input2, leaf + U256::from(1), 600));
+    let bad = rt.block_on(create(
+        &dapp,
+        market,
+        circuit,
+        &input2,
+        leaf + U256::from(1),
+        600,
+    ));
 
-    let t = wait_for(&c, &node.url, good, "settled", Duration::from_secs(120), |t| t["state"] == "settled");
-    let s = rt.block_on(client::settlement(&dapp.provider, market, good)).unwrap().expect("settled on chain");
+    let t = wait_for(
+        &c,
+        &node.url,
+        good,
+        "settled",
+        Duration::from_secs(120),
+        |t| t["state"] == "settled",
+    );
+    let s = rt
+        .block_on(client::settlement(&dapp.provider, market, good))
+        .unwrap()
+        .expect("settled on chain");
     assert_eq!(s.prover, prover);
     assert_eq!(t["chain"]["settled_tx"], json!(s.tx.to_string()));
-    assert_eq!(t["chain"]["outputs"], json!([s.outputs[0].to_string()]), "the node's result is the chain's");
-    let proof: Value = c.get(format!("{}/v1/tasks/{}/proof", node.url, t["id"].as_str().unwrap())).bearer_auth(TOKEN).send().unwrap().json().unwrap();
-    assert_eq!(proof["public"], json!([s.outputs[0].to_string(), leaf.to_string()]));
-    assert_eq!(rt.block_on(settlement_count(&dapp.provider, market, good)).unwrap(), 1);
-    let after = rt.block_on(async { dapp.provider.get_balance(prover).await }).unwrap();
+    assert_eq!(
+        t["chain"]["outputs"],
+        json!([s.outputs[0].to_string()]),
+        "the node's result is the chain's"
+    );
+    let proof: Value = c
+        .get(format!(
+            "{}/v1/tasks/{}/proof",
+            node.url,
+            t["id"].as_str().unwrap()
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        proof["public"],
+        json!([s.outputs[0].to_string(), leaf.to_string()])
+    );
+    assert_eq!(
+        rt.block_on(settlement_count(&dapp.provider, market, good))
+            .unwrap(),
+        1
+    );
+    let after = rt
+        .block_on(async { dapp.provider.get_balance(prover).await })
+        .unwrap();
     assert!(after > before, "the prover was not paid");
-    let log: Value = c.get(format!("{}/v1/tasks/{}/transitions", node.url, t["id"].as_str().unwrap())).bearer_auth(TOKEN).send().unwrap().json().unwrap();
-    let states: Vec<&str> = log.as_array().or(log["transitions"].as_array()).unwrap().iter().map(|x| x["to"].as_str().unwrap()).collect();
-    assert!(states.ends_with(&["proving", "posting", "settled"]), "{states:?}");
+    let log: Value = c
+        .get(format!(
+            "{}/v1/tasks/{}/transitions",
+            node.url,
+            t["id"].as_str().unwrap()
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let states: Vec<&str> = log
+        .as_array()
+        .or(log["transitions"].as_array())
+        .unwrap()
+        .iter()
+        .map(|x| x["to"].as_str().unwrap())
+        .collect();
+    assert!(
+        states.ends_with(&["proving", "posting", "settled"]),
+        "{states:?}"
+    );
 
-    let f = wait_for(&c, &node.url, bad, "failed", Duration::from_secs(120), |t| t["state"] == "failed");
+    let f = wait_for(
+        &c,
+        &node.url,
+        bad,
+        "failed",
+        Duration::from_secs(120),
+        |t| t["state"] == "failed",
+    );
     assert_eq!(f["failure"]["code"], "chain_rejected", "{f}");
-    assert!(f["failure"]["message"].as_str().unwrap().contains("InputsMismatch"), "{f}");
-    assert_eq!(rt.block_on(client::task(&dapp.provider, market, bad)).unwrap().status_name(), "open");
+    assert!(
+        f["failure"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("InputsMismatch"),
+        "{f}"
+    );
+    assert_eq!(
+        rt.block_on(client::task(&dapp.provider, market, bad))
+            .unwrap()
+            .status_name(),
+        "open"
+    );
     // A chain task is not the API caller's to cancel.
-    let r = c.delete(format!("{}/v1/tasks/{}", node.url, f["id"].as_str().unwrap())).bearer_auth(TOKEN).send().unwrap();
+    let r = c
+        .delete(format!(
+            "{}/v1/tasks/{}",
+            node.url,
+            f["id"].as_str().unwrap()
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
     assert!(r.status() == 409 || r.status() == 404, "{}", r.status());
 }
 
@@ -198,32 +366,77 @@ fn a_node_killed_while_posting_posts_exactly_once_after_restart() {
     let operator = Chain::connect(&anvil.url(), DEV_KEY).unwrap();
     let d = rt.block_on(operator.deploy()).unwrap();
     let dapp = Chain::connect(&anvil.url(), DEV_KEY_2).unwrap();
-    let circuit = rt.block_on(dapp.register_circuit(d.market, &merkle_vk(), 1)).unwrap();
+    let circuit = rt
+        .block_on(dapp.register_circuit(d.market, &merkle_vk(), 1))
+        .unwrap();
     let data = tempfile::tempdir().unwrap();
     let (market, registry) = (d.market.to_string(), d.registry.to_string());
     let args = [
-        "--chain-rpc", &anvil.url(), "--chain-id", "31337", "--market", &market, "--registry", &registry,
-        "--confirmations", "2", "--chain-from-block", "0",
+        "--chain-rpc",
+        &anvil.url(),
+        "--chain-id",
+        "31337",
+        "--market",
+        &market,
+        "--registry",
+        &registry,
+        "--confirmations",
+        "2",
+        "--chain-from-block",
+        "0",
     ];
     let env = [("FORNAX_CHAIN_KEY", DEV_KEY)];
     let mut node = Node::start(data.path(), &args, &env);
     let c = http();
     register_merkle(&c, &node.url);
-    let nonce = rt.block_on(async { dapp.provider.get_transaction_count(operator.from).await }).unwrap();
+    let nonce = rt
+        .block_on(async { dapp.provider.get_transaction_count(operator.from).await })
+        .unwrap();
     let (input, leaf) = random_input(&mut rng);
     let id = rt.block_on(create(&dapp, d.market, circuit, &input, leaf, 600));
-    let t = wait_for(&c, &node.url, id, "broadcast", Duration::from_secs(120), |t| {
-        t["state"] == "posting" && t["chain"]["journal"]["txs"].as_array().is_some_and(|a| !a.is_empty())
-    });
+    let t = wait_for(
+        &c,
+        &node.url,
+        id,
+        "broadcast",
+        Duration::from_secs(120),
+        |t| {
+            t["state"] == "posting"
+                && t["chain"]["journal"]["txs"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+        },
+    );
     node.kill9();
-    let sent = t["chain"]["journal"]["txs"][0].as_str().unwrap().to_string();
+    let sent = t["chain"]["journal"]["txs"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
     eprintln!("killed the node with transaction {sent} pending");
 
     let node = Node::start(data.path(), &args, &env);
-    let t = wait_for(&c, &node.url, id, "settled", Duration::from_secs(120), |t| t["state"] == "settled");
-    assert_eq!(t["chain"]["settled_tx"], json!(sent), "settled by another transaction than the journaled one");
-    assert_eq!(rt.block_on(settlement_count(&dapp.provider, d.market, id)).unwrap(), 1);
-    let used = rt.block_on(async { dapp.provider.get_transaction_count(operator.from).await }).unwrap() - nonce;
+    let t = wait_for(
+        &c,
+        &node.url,
+        id,
+        "settled",
+        Duration::from_secs(120),
+        |t| t["state"] == "settled",
+    );
+    assert_eq!(
+        t["chain"]["settled_tx"],
+        json!(sent),
+        "settled by another transaction than the journaled one"
+    );
+    assert_eq!(
+        rt.block_on(settlement_count(&dapp.provider, d.market, id))
+            .unwrap(),
+        1
+    );
+    let used = rt
+        .block_on(async { dapp.provider.get_transaction_count(operator.from).await })
+        .unwrap()
+        - nonce;
     assert_eq!(used, 1, "the node sent {used} transactions for one result");
 }
 
@@ -235,19 +448,44 @@ fn a_node_pointed_at_a_chain_without_the_contracts_says_so() {
     let out = Command::new(env!("CARGO_BIN_EXE_fornax"))
         .args(["node", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data.path())
-        .args(["--chain-rpc", &anvil.url(), "--chain-id", "31337", "--market", nowhere, "--registry", nowhere])
+        .args([
+            "--chain-rpc",
+            &anvil.url(),
+            "--chain-id",
+            "31337",
+            "--market",
+            nowhere,
+            "--registry",
+            nowhere,
+        ])
         .env("FORNAX_CHAIN_KEY", DEV_KEY)
         .output()
         .unwrap();
     let text = common::text(&out);
     assert!(!out.status.success(), "{text}");
-    assert!(text.contains("no TaskMarket contract at 0x000000000000000000000000000000000000dEaD on chain 31337"), "{text}");
+    assert!(
+        text.contains(
+            "no TaskMarket contract at 0x000000000000000000000000000000000000dEaD on chain 31337"
+        ),
+        "{text}"
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_fornax"))
         .args(["node", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data.path())
-        .args(["--chain-rpc", &anvil.url(), "--market", nowhere, "--registry", nowhere])
+        .args([
+            "--chain-rpc",
+            &anvil.url(),
+            "--market",
+            nowhere,
+            "--registry",
+            nowhere,
+        ])
         .env("FORNAX_CHAIN_KEY", DEV_KEY)
         .output()
         .unwrap();
-    assert!(common::text(&out).contains("--chain-rpc needs --chain-id too"), "{}", common::text(&out));
+    assert!(
+        common::text(&out).contains("--chain-rpc needs --chain-id too"),
+        "{}",
+        common::text(&out)
+    );
 }
