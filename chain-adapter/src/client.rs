@@ -217,13 +217,7 @@ impl Chain {
         let tx = TransactionRequest::default()
             .from(self.from)
             .with_deploy_code(verifier::creation_code(vk));
-        let receipt = self
-            .provider
-            .send_transaction(tx)
-            .await?
-            .get_receipt()
-            .await
-            .map_err(|e| ChainError::Rpc(e.to_string()))?;
+        let receipt = mined(self.provider.send_transaction(tx).await?).await?;
         receipt
             .contract_address
             .ok_or_else(|| ChainError::Reverted("verifier deployment failed".into()))
@@ -242,12 +236,7 @@ impl Chain {
         let n = vk.n_public() as u32;
         let call = m.registerCircuit(verifier, verifier::key_hash(vk), n, n_outputs);
         let id = call.call().await.map_err(ChainError::from_call)?;
-        call.send()
-            .await
-            .map_err(ChainError::from_call)?
-            .get_receipt()
-            .await
-            .map_err(|e| ChainError::Rpc(e.to_string()))?;
+        mined(call.send().await.map_err(ChainError::from_call)?).await?;
         Ok(id)
     }
 
@@ -266,13 +255,7 @@ impl Chain {
             .createTask(circuit, public_inputs, Bytes::from(input), deadline)
             .value(fee);
         let id = call.call().await.map_err(ChainError::from_call)?;
-        let receipt = call
-            .send()
-            .await
-            .map_err(ChainError::from_call)?
-            .get_receipt()
-            .await
-            .map_err(|e| ChainError::Rpc(e.to_string()))?;
+        let receipt = mined(call.send().await.map_err(ChainError::from_call)?).await?;
         if !receipt.status() {
             return Err(ChainError::Reverted("createTask reverted".into()));
         }
@@ -292,14 +275,19 @@ impl Chain {
         let m = TaskMarket::new(market, &self.provider);
         let call = m.expire(task);
         call.call().await.map_err(ChainError::from_call)?;
-        call.send()
-            .await
-            .map_err(ChainError::from_call)?
-            .get_receipt()
-            .await
-            .map_err(|e| ChainError::Rpc(e.to_string()))?;
+        mined(call.send().await.map_err(ChainError::from_call)?).await?;
         Ok(())
     }
+}
+
+/// Waits for a sent transaction's receipt.
+async fn mined(
+    pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
+) -> Result<alloy::rpc::types::TransactionReceipt, ChainError> {
+    pending
+        .get_receipt()
+        .await
+        .map_err(|e| ChainError::Rpc(e.to_string()))
 }
 
 /// Reads task `id` from the market.
@@ -322,18 +310,22 @@ pub async fn task(
     })
 }
 
+/// The filter for task `id`'s `TaskSettled` events.
+fn settled_filter(market: Address, id: U256) -> Filter {
+    Filter::new()
+        .address(market)
+        .event_signature(TaskMarket::TaskSettled::SIGNATURE_HASH)
+        .topic1(B256::from(id))
+        .from_block(0)
+}
+
 /// The `TaskSettled` event of task `id` on the canonical chain, if there is one.
 pub async fn settlement(
     provider: &DynProvider,
     market: Address,
     id: U256,
 ) -> Result<Option<Settlement>, ChainError> {
-    let filter = Filter::new()
-        .address(market)
-        .event_signature(TaskMarket::TaskSettled::SIGNATURE_HASH)
-        .topic1(B256::from(id))
-        .from_block(0);
-    let logs = provider.get_logs(&filter).await?;
+    let logs = provider.get_logs(&settled_filter(market, id)).await?;
     Ok(logs.last().and_then(|l| {
         let e = l.log_decode::<TaskMarket::TaskSettled>().ok()?;
         Some(Settlement {
@@ -352,10 +344,5 @@ pub async fn settlement_count(
     market: Address,
     id: U256,
 ) -> Result<usize, ChainError> {
-    let filter = Filter::new()
-        .address(market)
-        .event_signature(TaskMarket::TaskSettled::SIGNATURE_HASH)
-        .topic1(B256::from(id))
-        .from_block(0);
-    Ok(provider.get_logs(&filter).await?.len())
+    Ok(provider.get_logs(&settled_filter(market, id)).await?.len())
 }

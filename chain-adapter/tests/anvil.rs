@@ -183,6 +183,32 @@ async fn create(e: &Env, leaf: U256, input: &serde_json::Value, ttl: u64) -> U25
         .unwrap()
 }
 
+/// A chain (anvil with `block_time`, `confirmations`) with one task of a fresh random
+/// input: the task's id, a valid proof and its signals, and the rng for more.
+async fn one_task(
+    block_time: u64,
+    confirmations: u64,
+    ttl: u64,
+) -> (Env, U256, PostRequest, ChaCha20Rng) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed());
+    let e = env(block_time, confirmations).await;
+    let (input, proof, signals) = prove(&mut rng);
+    let id = create(&e, signals[1], &input, ttl).await;
+    let req = PostRequest {
+        task: id,
+        proof,
+        signals,
+    };
+    (e, id, req, rng)
+}
+
+async fn assert_settled_once(e: &Env, id: U256) {
+    let n = settlement_count(&e.dapp.provider, e.cfg.market, id)
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "task {id} settled {n} times on the canonical chain");
+}
+
 fn no_journal() -> impl Fn(&PostJournal) + Sync {
     |_| {}
 }
@@ -269,20 +295,12 @@ async fn settles_once_pays_the_prover_and_the_listener_sees_the_task() {
             .unwrap(),
         nonce
     );
-    assert_eq!(
-        settlement_count(&e.dapp.provider, e.cfg.market, id)
-            .await
-            .unwrap(),
-        1
-    );
+    assert_settled_once(&e, id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_result_fails_with_its_reason_and_spends_nothing() {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed());
-    let e = env(0, 1).await;
-    let (input, mut proof, signals) = prove(&mut rng);
-    let id = create(&e, signals[1], &input, 3600).await;
+    let (e, id, mut req, mut rng) = one_task(0, 1, 3600).await;
     let poster = Poster::new(&e.cfg, fast()).unwrap();
     let nonce = e
         .dapp
@@ -296,12 +314,7 @@ async fn a_rejected_result_fails_with_its_reason_and_spends_nothing() {
         10,
     )
     .unwrap();
-    proof[7] = q - proof[7];
-    let req = PostRequest {
-        task: id,
-        proof,
-        signals: signals.clone(),
-    };
+    req.proof[7] = q - req.proof[7];
     let err = poster
         .post(&req, &mut PostJournal::default(), &no_journal())
         .await
@@ -338,10 +351,7 @@ async fn a_rejected_result_fails_with_its_reason_and_spends_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_the_deadline_the_requester_is_refunded_and_posting_fails() {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed());
-    let e = env(0, 1).await;
-    let (input, proof, signals) = prove(&mut rng);
-    let id = create(&e, signals[1], &input, 60).await;
+    let (e, id, req, _) = one_task(0, 1, 60).await;
     let _: serde_json::Value = e
         .dapp
         .provider
@@ -355,11 +365,6 @@ async fn after_the_deadline_the_requester_is_refunded_and_posting_fails() {
         .await
         .unwrap();
     let poster = Poster::new(&e.cfg, fast()).unwrap();
-    let req = PostRequest {
-        task: id,
-        proof,
-        signals,
-    };
     let err = poster
         .post(&req, &mut PostJournal::default(), &no_journal())
         .await
@@ -388,11 +393,8 @@ async fn after_the_deadline_the_requester_is_refunded_and_posting_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reorg_that_drops_the_receipt_gets_the_result_posted_again() {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed());
     // A block a second, three confirmations: the settlement sits unconfirmed for ~2 s.
-    let e = env(1, 3).await;
-    let (input, proof, signals) = prove(&mut rng);
-    let id = create(&e, signals[1], &input, 3600).await;
+    let (e, id, req, _) = one_task(1, 3, 3600).await;
     let snapshot: U256 = e
         .dapp
         .provider
@@ -417,11 +419,6 @@ async fn a_reorg_that_drops_the_receipt_gets_the_result_posted_again() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         })
-    };
-    let req = PostRequest {
-        task: id,
-        proof,
-        signals,
     };
     let s = poster
         .post(&req, &mut PostJournal::default(), &no_journal())
@@ -453,39 +450,35 @@ async fn a_reorg_that_drops_the_receipt_gets_the_result_posted_again() {
     );
 }
 
+/// Copies `from` to `to` on a thread until either side closes.
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16384];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(std::net::Shutdown::Both);
+    });
+}
+
 /// A TCP proxy to anvil that can refuse service, as a failing RPC endpoint does.
 fn flaky_proxy(port: u16, up: Arc<AtomicBool>) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let local = l.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for conn in l.incoming() {
-            let Ok(mut client) = conn else { continue };
+            let Ok(client) = conn else { continue };
             if !up.load(Ordering::SeqCst) {
                 drop(client);
                 continue;
             }
-            let Ok(mut server) = TcpStream::connect(("127.0.0.1", port)) else {
+            let Ok(server) = TcpStream::connect(("127.0.0.1", port)) else {
                 continue;
             };
-            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 16384];
-                while let Ok(n) = c2.read(&mut buf) {
-                    if n == 0 || s2.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-                let _ = s2.shutdown(std::net::Shutdown::Both);
-            });
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 16384];
-                while let Ok(n) = server.read(&mut buf) {
-                    if n == 0 || client.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-                let _ = client.shutdown(std::net::Shutdown::Both);
-            });
+            pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+            pipe(server, client);
         }
     });
     local
@@ -493,10 +486,7 @@ fn flaky_proxy(port: u16, up: Arc<AtomicBool>) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_poster_retries_while_the_endpoint_fails() {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed());
-    let e = env(0, 1).await;
-    let (input, proof, signals) = prove(&mut rng);
-    let id = create(&e, signals[1], &input, 3600).await;
+    let (e, id, req, _) = one_task(0, 1, 3600).await;
     let up = Arc::new(AtomicBool::new(false));
     let port = flaky_proxy(e.anvil.port(), Arc::clone(&up));
     let cfg = ChainConfig {
@@ -511,11 +501,6 @@ async fn the_poster_retries_while_the_endpoint_fails() {
             up.store(true, Ordering::SeqCst);
         })
     };
-    let req = PostRequest {
-        task: id,
-        proof,
-        signals,
-    };
     let s = tokio::time::timeout(
         Duration::from_secs(60),
         poster.post(&req, &mut PostJournal::default(), &no_journal()),
@@ -525,21 +510,13 @@ async fn the_poster_retries_while_the_endpoint_fails() {
     .unwrap();
     restore.await.unwrap();
     assert_eq!(s.prover, poster.address());
-    assert_eq!(
-        settlement_count(&e.dapp.provider, e.cfg.market, id)
-            .await
-            .unwrap(),
-        1
-    );
+    assert_settled_once(&e, id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_after_broadcast_resumes_the_same_transaction() {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed());
     // Blocks every 2 s: the first poster is stopped while its transaction is pending.
-    let e = env(2, 1).await;
-    let (input, proof, signals) = prove(&mut rng);
-    let id = create(&e, signals[1], &input, 3600).await;
+    let (e, id, req, _) = one_task(2, 1, 3600).await;
     let saved = Arc::new(Mutex::new(PostJournal::default()));
     let save = {
         let saved = Arc::clone(&saved);
@@ -552,11 +529,6 @@ async fn a_restart_after_broadcast_resumes_the_same_transaction() {
         .get_transaction_count(poster.address())
         .await
         .unwrap();
-    let req = PostRequest {
-        task: id,
-        proof,
-        signals,
-    };
     {
         let mut journal = PostJournal::default();
         let post = poster.post(&req, &mut journal, &save);
@@ -588,12 +560,7 @@ async fn a_restart_after_broadcast_resumes_the_same_transaction() {
         nonce + 1,
         "posted twice"
     );
-    assert_eq!(
-        settlement_count(&e.dapp.provider, e.cfg.market, id)
-            .await
-            .unwrap(),
-        1
-    );
+    assert_settled_once(&e, id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -103,6 +103,15 @@ fn http() -> Client {
         .unwrap()
 }
 
+fn get_json(c: &Client, url: &str, path: &str) -> Value {
+    c.get(format!("{url}{path}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
 fn register_merkle(c: &Client, url: &str) {
     let form = multipart::Form::new()
         .part(
@@ -275,17 +284,8 @@ fn dev_node_proves_chain_tasks_and_the_contract_verifies_and_pays() {
         json!([s.outputs[0].to_string()]),
         "the node's result is the chain's"
     );
-    let proof: Value = c
-        .get(format!(
-            "{}/v1/tasks/{}/proof",
-            node.url,
-            t["id"].as_str().unwrap()
-        ))
-        .bearer_auth(TOKEN)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let node_id = t["id"].as_str().unwrap();
+    let proof = get_json(&c, &node.url, &format!("/v1/tasks/{node_id}/proof"));
     assert_eq!(
         proof["public"],
         json!([s.outputs[0].to_string(), leaf.to_string()])
@@ -299,17 +299,7 @@ fn dev_node_proves_chain_tasks_and_the_contract_verifies_and_pays() {
         .block_on(async { dapp.provider.get_balance(prover).await })
         .unwrap();
     assert!(after > before, "the prover was not paid");
-    let log: Value = c
-        .get(format!(
-            "{}/v1/tasks/{}/transitions",
-            node.url,
-            t["id"].as_str().unwrap()
-        ))
-        .bearer_auth(TOKEN)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let log = get_json(&c, &node.url, &format!("/v1/tasks/{node_id}/transitions"));
     let states: Vec<&str> = log
         .as_array()
         .or(log["transitions"].as_array())
@@ -445,47 +435,33 @@ fn a_node_pointed_at_a_chain_without_the_contracts_says_so() {
     let anvil = Anvil::spawn(&Anvil::binary(&common::root()), 0).unwrap();
     let data = tempfile::tempdir().unwrap();
     let nowhere = "0x000000000000000000000000000000000000dEaD";
-    let out = Command::new(env!("CARGO_BIN_EXE_fornax"))
-        .args(["node", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .args([
-            "--chain-rpc",
-            &anvil.url(),
-            "--chain-id",
-            "31337",
-            "--market",
-            nowhere,
-            "--registry",
-            nowhere,
-        ])
-        .env("FORNAX_CHAIN_KEY", DEV_KEY)
-        .output()
-        .unwrap();
-    let text = common::text(&out);
-    assert!(!out.status.success(), "{text}");
+    let url = anvil.url();
+    let run = |chain_args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_fornax"))
+            .args(["node", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data.path())
+            .args([
+                "--chain-rpc",
+                &url,
+                "--market",
+                nowhere,
+                "--registry",
+                nowhere,
+            ])
+            .args(chain_args)
+            .env("FORNAX_CHAIN_KEY", DEV_KEY)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{}", common::text(&out));
+        common::text(&out)
+    };
+    let text = run(&["--chain-id", "31337"]);
     assert!(
         text.contains(
             "no TaskMarket contract at 0x000000000000000000000000000000000000dEaD on chain 31337"
         ),
         "{text}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_fornax"))
-        .args(["node", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .args([
-            "--chain-rpc",
-            &anvil.url(),
-            "--market",
-            nowhere,
-            "--registry",
-            nowhere,
-        ])
-        .env("FORNAX_CHAIN_KEY", DEV_KEY)
-        .output()
-        .unwrap();
-    assert!(
-        common::text(&out).contains("--chain-rpc needs --chain-id too"),
-        "{}",
-        common::text(&out)
-    );
+    let text = run(&[]);
+    assert!(text.contains("--chain-rpc needs --chain-id too"), "{text}");
 }
