@@ -589,3 +589,66 @@ async fn a_node_pointed_at_the_wrong_place_says_so() {
     let err = chain.check(&wrong).await.unwrap_err().to_string();
     assert!(err.contains("does not answer as a TaskMarket"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_not_mined_in_time_is_replaced_with_higher_fees() {
+    let (e, id, req, _) = one_task(0, 1, 3600).await;
+    // Nothing is mined until the test says so: the first transaction waits in the pool.
+    let _: serde_json::Value = e
+        .dapp
+        .provider
+        .raw_request("evm_setAutomine".into(), (false,))
+        .await
+        .unwrap();
+    let saved = Arc::new(Mutex::new(PostJournal::default()));
+    let save = {
+        let saved = Arc::clone(&saved);
+        move |j: &PostJournal| *saved.lock().unwrap() = j.clone()
+    };
+    let cfg = PosterConfig {
+        bump_after: Duration::from_millis(800),
+        ..fast()
+    };
+    let poster = Poster::new(&e.cfg, cfg).unwrap();
+    let miner = {
+        let (p, saved) = (e.dapp.provider.clone(), Arc::clone(&saved));
+        tokio::spawn(async move {
+            // Mine once a replacement is in the pool.
+            while saved.lock().unwrap().txs.len() < 2 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let _: serde_json::Value = p
+                .raw_request("evm_setAutomine".into(), (true,))
+                .await
+                .unwrap();
+            let _: serde_json::Value = p.raw_request("evm_mine".into(), ()).await.unwrap();
+        })
+    };
+    let mut journal = PostJournal::default();
+    let s = poster.post(&req, &mut journal, &save).await.unwrap();
+    miner.await.unwrap();
+    let txs = saved.lock().unwrap().txs.clone();
+    assert!(txs.len() >= 2, "no replacement was sent: {txs:?}");
+    assert!(
+        txs[1..].contains(&s.tx),
+        "settled by the first, unbumped transaction"
+    );
+    // The replacement reused the nonce: one transaction of this account was mined.
+    use alloy::consensus::Transaction as _;
+    let settled = e
+        .dapp
+        .provider
+        .get_transaction_by_hash(s.tx)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(Some(settled.inner.nonce()), saved.lock().unwrap().nonce);
+    let count = e
+        .dapp
+        .provider
+        .get_transaction_count(poster.address())
+        .await
+        .unwrap();
+    assert_eq!(count, settled.inner.nonce() + 1);
+    assert_settled_once(&e, id).await;
+}
