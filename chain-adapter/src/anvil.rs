@@ -54,6 +54,16 @@ impl Anvil {
         if block_time_s > 0 {
             cmd.args(["--block-time", &block_time_s.to_string()]);
         }
+        // anvil dies with the thread that started it, even when that process is killed
+        // with SIGKILL: a dev chain never outlives its node or test.
+        // SAFETY: prctl is async-signal-safe and touches nothing of the parent's.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
