@@ -20,7 +20,8 @@ export_artifact() {
   node -e '
 const fs = require("fs");
 const a = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
-const out = { abi: a.abi, bytecode: a.bytecode, deployedBytecode: a.deployedBytecode };
+// Source maps are left out: their file indices depend on what else was compiled.
+const out = { abi: a.abi, bytecode: { object: a.bytecode.object }, deployedBytecode: { object: a.deployedBytecode.object } };
 process.stdout.write(JSON.stringify(out, null, 1) + "\n");
 ' "out/$1.sol/$1.json"
 }
