@@ -57,7 +57,9 @@ contract TaskMarket {
     struct Options {
         /// Collateral a prover must post to lock the task (plain tasks: half the fee).
         uint96 requiredCollateral;
-        /// Commitments that must be live and that a verified result consumes.
+        /// Commitments that must be live and that a verified result consumes. The market
+        /// enforces that each is spent once; that they are the state the proof computed on
+        /// is the circuit's to bind (expose them as public inputs of the task).
         bytes32[] inCommitments;
         /// Commitments that a verified result adds.
         bytes32[] outCommitments;
