@@ -134,10 +134,21 @@ pub struct Chain {
     pub provider: DynProvider,
     /// The signing account.
     pub from: Address,
-    /// The signer itself.
-    pub signer: PrivateKeySigner,
-    /// The endpoint.
-    pub rpc_url: String,
+}
+
+/// Parses an endpoint's URL.
+pub fn url(rpc_url: &str) -> Result<alloy::transports::http::reqwest::Url, ChainError> {
+    rpc_url
+        .parse()
+        .map_err(|_| ChainError::Config(format!("`{rpc_url}` is not a URL")))
+}
+
+/// A provider that only reads (no account).
+pub fn reader(rpc_url: &str) -> Result<DynProvider, ChainError> {
+    Ok(ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .connect_http(url(rpc_url)?)
+        .erased())
 }
 
 /// Parses a hex private key.
@@ -151,51 +162,12 @@ impl Chain {
     /// Connects to `rpc_url` signing with `key` (hex).
     pub fn connect(rpc_url: &str, key: &str) -> Result<Chain, ChainError> {
         let signer = signer(key)?;
-        let url = rpc_url
-            .parse()
-            .map_err(|_| ChainError::Config(format!("`{rpc_url}` is not a URL")))?;
         let from = signer.address();
         let provider = ProviderBuilder::new()
-            .wallet(EthereumWallet::from(signer.clone()))
-            .connect_http(url)
+            .wallet(EthereumWallet::from(signer))
+            .connect_http(url(rpc_url)?)
             .erased();
-        Ok(Chain {
-            provider,
-            from,
-            signer,
-            rpc_url: rpc_url.to_string(),
-        })
-    }
-
-    /// Checks that the endpoint is the configured chain and that both contracts are there
-    /// (the market answers as a TaskMarket), with an error that says what is wrong.
-    pub async fn check(&self, cfg: &ChainConfig) -> Result<(), ChainError> {
-        let id = self.provider.get_chain_id().await?;
-        if id != cfg.chain_id {
-            return Err(ChainError::Config(format!(
-                "{} is chain {id}, but the configuration says chain {}",
-                cfg.rpc_url, cfg.chain_id
-            )));
-        }
-        for (name, addr) in [("TaskMarket", cfg.market), ("WorkerRegistry", cfg.registry)] {
-            if self.provider.get_code_at(addr).await?.is_empty() {
-                return Err(ChainError::Config(format!(
-                    "no {name} contract at {addr} on chain {id}: deploy the contracts (`fornax chain deploy`) \
-                     or correct the address in the configuration"
-                )));
-            }
-        }
-        TaskMarket::new(cfg.market, &self.provider)
-            .taskCount()
-            .call()
-            .await
-            .map_err(|_| {
-                ChainError::Config(format!(
-                    "the contract at {} on chain {id} does not answer as a TaskMarket",
-                    cfg.market
-                ))
-            })?;
-        Ok(())
+        Ok(Chain { provider, from })
     }
 
     /// Deploys TaskMarket and WorkerRegistry.
@@ -288,6 +260,37 @@ async fn mined(
         .get_receipt()
         .await
         .map_err(|e| ChainError::Rpc(e.to_string()))
+}
+
+/// Checks that the endpoint is the configured chain and that both contracts are there
+/// (the market answers as a TaskMarket), with an error that says what is wrong.
+pub async fn check(provider: &DynProvider, cfg: &ChainConfig) -> Result<(), ChainError> {
+    let id = provider.get_chain_id().await?;
+    if id != cfg.chain_id {
+        return Err(ChainError::Config(format!(
+            "{} is chain {id}, but the configuration says chain {}",
+            cfg.rpc_url, cfg.chain_id
+        )));
+    }
+    for (name, addr) in [("TaskMarket", cfg.market), ("WorkerRegistry", cfg.registry)] {
+        if provider.get_code_at(addr).await?.is_empty() {
+            return Err(ChainError::Config(format!(
+                "no {name} contract at {addr} on chain {id}: deploy the contracts (`fornax chain deploy`) \
+                 or correct the address in the configuration"
+            )));
+        }
+    }
+    TaskMarket::new(cfg.market, &provider)
+        .taskCount()
+        .call()
+        .await
+        .map_err(|_| {
+            ChainError::Config(format!(
+                "the contract at {} on chain {id} does not answer as a TaskMarket",
+                cfg.market
+            ))
+        })?;
+    Ok(())
 }
 
 /// Reads task `id` from the market.

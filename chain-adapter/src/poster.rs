@@ -92,10 +92,7 @@ impl Poster {
     pub fn new(chain: &ChainConfig, cfg: PosterConfig) -> Result<Poster, ChainError> {
         let signer = signer(&chain.key)?;
         let from = signer.address();
-        let url = chain
-            .rpc_url
-            .parse()
-            .map_err(|_| ChainError::Config(format!("`{}` is not a URL", chain.rpc_url)))?;
+        let url = client::url(&chain.rpc_url)?;
         // No fillers but the wallet: nonces, gas and fees are the poster's own.
         let provider = ProviderBuilder::new()
             .disable_recommended_fillers()

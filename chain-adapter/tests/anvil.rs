@@ -140,7 +140,7 @@ async fn env(block_time: u64, confirmations: u64) -> Env {
         key: DEV_KEY.into(),
         confirmations,
     };
-    operator.check(&cfg).await.unwrap();
+    client::check(&operator.provider, &cfg).await.unwrap();
     Env {
         anvil,
         dapp,
@@ -571,13 +571,19 @@ async fn a_node_pointed_at_the_wrong_place_says_so() {
         market: e.dapp.from,
         ..e.cfg.clone()
     };
-    let err = chain.check(&wrong).await.unwrap_err().to_string();
+    let err = client::check(&chain.provider, &wrong)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no TaskMarket contract at"), "{err}");
     let wrong = ChainConfig {
         chain_id: 1,
         ..e.cfg.clone()
     };
-    let err = chain.check(&wrong).await.unwrap_err().to_string();
+    let err = client::check(&chain.provider, &wrong)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("is chain 31337, but the configuration says chain 1"),
         "{err}"
@@ -586,7 +592,10 @@ async fn a_node_pointed_at_the_wrong_place_says_so() {
         market: e.cfg.registry,
         ..e.cfg.clone()
     };
-    let err = chain.check(&wrong).await.unwrap_err().to_string();
+    let err = client::check(&chain.provider, &wrong)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("does not answer as a TaskMarket"), "{err}");
 }
 

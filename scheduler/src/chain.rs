@@ -17,10 +17,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alloy::primitives::{B256, U256};
+use alloy::providers::DynProvider;
 use fornax_chain_adapter::bindings::TaskMarket;
 use fornax_chain_adapter::verifier::{fr_word, key_hash, proof_words};
 use fornax_chain_adapter::{
-    Chain, ChainConfig, ChainError, CreatedTask, Listener, PostRequest, Poster, PosterConfig,
+    client, ChainConfig, ChainError, CreatedTask, Listener, PostRequest, Poster, PosterConfig,
 };
 use fornax_prover::json::{public_from_json, ProofJson};
 
@@ -45,10 +46,13 @@ pub struct ChainServiceConfig {
 pub struct ChainService {
     sched: Arc<Scheduler>,
     cfg: ChainServiceConfig,
-    chain: Chain,
+    /// Reads events and the market's state.
+    provider: DynProvider,
     poster: Poster,
     /// On-chain circuit id → node circuit id.
     circuits: Mutex<HashMap<B256, String>>,
+    /// Node circuit id → its verifying key's hash, computed once per circuit.
+    key_hashes: Mutex<HashMap<String, B256>>,
     cursor_file: PathBuf,
 }
 
@@ -61,16 +65,17 @@ impl ChainService {
         cfg: ChainServiceConfig,
         data_dir: &std::path::Path,
     ) -> Result<Arc<ChainService>, ChainError> {
-        let chain = Chain::connect(&cfg.chain.rpc_url, &cfg.chain.key)?;
-        chain.check(&cfg.chain).await?;
+        let provider = client::reader(&cfg.chain.rpc_url)?;
+        client::check(&provider, &cfg.chain).await?;
         let poster = Poster::new(&cfg.chain, cfg.poster.clone())?;
         let cursor_file = data_dir.join(format!("chain-cursor-{:x}", cfg.chain.market));
         let service = Arc::new(ChainService {
             sched: Arc::clone(&sched),
             cfg,
-            chain,
+            provider,
             poster,
             circuits: Mutex::new(HashMap::new()),
+            key_hashes: Mutex::new(HashMap::new()),
             cursor_file,
         });
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -176,7 +181,7 @@ impl ChainService {
                 None => {
                     use alloy::providers::Provider;
                     loop {
-                        match self.chain.provider.get_block_number().await {
+                        match self.provider.get_block_number().await {
                             Ok(b) => break b,
                             Err(e) => eprintln!("fornax chain: reading the head: {e}"),
                         }
@@ -186,7 +191,7 @@ impl ChainService {
             },
         };
         let mut listener = Listener::new(
-            self.chain.provider.clone(),
+            self.provider.clone(),
             self.cfg.chain.market,
             self.cfg.chain.confirmations,
             start,
@@ -219,14 +224,31 @@ impl ChainService {
         if let Some(id) = self.circuits.lock().expect("circuits lock").get(&circuit) {
             return Some(id.clone());
         }
-        let market = TaskMarket::new(self.cfg.chain.market, &self.chain.provider);
+        let market = TaskMarket::new(self.cfg.chain.market, &self.provider);
         let vk_hash = market.vkHashes(circuit).call().await.ok()?;
         let metas = self.sched.store().circuits().ok()?;
         for meta in metas {
-            let Ok(loaded) = self.sched.circuit(&meta.id) else {
-                continue;
+            let cached = self
+                .key_hashes
+                .lock()
+                .expect("key hashes lock")
+                .get(&meta.id)
+                .copied();
+            let hash = match cached {
+                Some(h) => h,
+                None => {
+                    let Ok(loaded) = self.sched.circuit(&meta.id) else {
+                        continue;
+                    };
+                    let h = key_hash(loaded.key.verifying_key());
+                    self.key_hashes
+                        .lock()
+                        .expect("key hashes lock")
+                        .insert(meta.id.clone(), h);
+                    h
+                }
             };
-            if key_hash(loaded.key.verifying_key()) == vk_hash {
+            if hash == vk_hash {
                 self.circuits
                     .lock()
                     .expect("circuits lock")

@@ -130,9 +130,9 @@ pub fn run(cmd: ChainCommand) -> Result<ExitCode> {
                 println!("{id}");
             }
             ChainCommand::Task { rpc, market, id } => {
-                let chain = Chain::connect(&rpc, fornax_chain_adapter::anvil::DEV_KEY)?;
-                let t = client::task(&chain.provider, market, id).await?;
-                let settlement = client::settlement(&chain.provider, market, id).await?.map(|s| {
+                let provider = client::reader(&rpc)?;
+                let t = client::task(&provider, market, id).await?;
+                let settlement = client::settlement(&provider, market, id).await?.map(|s| {
                     serde_json::json!({
                         "tx": s.tx, "block": s.block, "prover": s.prover, "paid_wei": s.paid.to_string(),
                         "outputs": s.outputs.iter().map(|o| o.to_string()).collect::<Vec<_>>(),

@@ -529,7 +529,7 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
         }
         None => NodeArgs::default(),
     };
-    let chain = chain_config(&args.dev, &args, &file)?;
+    let chain = chain_config(&args, &file)?;
     let chain_from_block = args.chain_from_block.or(file.chain_from_block);
     let data_dir = args
         .data_dir
@@ -670,10 +670,10 @@ enum ChainSetup {
 }
 
 /// The chain settings from the flags and the TOML file; `None` when the node has no chain.
-fn chain_config(dev: &bool, args: &NodeArgs, file: &NodeArgs) -> Result<Option<ChainSetup>> {
+fn chain_config(args: &NodeArgs, file: &NodeArgs) -> Result<Option<ChainSetup>> {
     let rpc = args.chain_rpc.clone().or(file.chain_rpc.clone());
     let confirmations = args.confirmations.or(file.confirmations);
-    if *dev || file.dev {
+    if args.dev || file.dev {
         if rpc.is_some() {
             bail!("--dev starts its own chain: drop --chain-rpc, or drop --dev");
         }

@@ -5,10 +5,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use common::Node;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, B256, U256};
@@ -23,76 +23,14 @@ use serde_json::{json, Value};
 
 const TOKEN: &str = "chain-token";
 
-struct Node {
-    child: Child,
-    url: String,
-    /// The lines the node printed at start (dev chain, addresses).
-    banner: Vec<String>,
-}
-
-impl Node {
-    fn start(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fornax"))
-            .args([
-                "node",
-                "--listen",
-                "127.0.0.1:0",
-                "--api-key",
-                &format!("t={TOKEN}"),
-                "--data-dir",
-            ])
-            .arg(data)
-            .args(args)
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("fornax node starts");
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut banner = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !banner.iter().any(|l: &String| l.starts_with("chain ")) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("the node did not connect to its chain: {banner:?}"));
-            banner.push(line);
-        }
-        let url = banner
-            .iter()
-            .find_map(|l| l.strip_prefix("fornax node listening on "))
-            .expect("the address line")
-            .trim()
-            .to_string();
-        Node { child, url, banner }
-    }
-
-    fn line(&self, prefix: &str) -> String {
-        self.banner
-            .iter()
-            .find_map(|l| l.strip_prefix(prefix))
-            .unwrap_or_else(|| panic!("no `{prefix}` line"))
-            .trim()
-            .to_string()
-    }
-
-    fn kill9(&mut self) {
-        self.child.kill().expect("kill");
-        self.child.wait().expect("reap");
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A node with an API key, once it is connected to its chain.
+fn start(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Node {
+    let key = format!("t={TOKEN}");
+    let args: Vec<&str> = ["--api-key", key.as_str()]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    Node::start_until(data, &args, env, "chain ")
 }
 
 fn http() -> Client {
@@ -231,7 +169,7 @@ async fn create(
 fn dev_node_proves_chain_tasks_and_the_contract_verifies_and_pays() {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(common::seed());
     let data = tempfile::tempdir().unwrap();
-    let node = Node::start(data.path(), &["--dev"], &[]);
+    let node = start(data.path(), &["--dev"], &[]);
     let rpc = node
         .line("dev chain: anvil at ")
         .split(' ')
@@ -376,7 +314,7 @@ fn a_node_killed_while_posting_posts_exactly_once_after_restart() {
         "0",
     ];
     let env = [("FORNAX_CHAIN_KEY", DEV_KEY)];
-    let mut node = Node::start(data.path(), &args, &env);
+    let mut node = start(data.path(), &args, &env);
     let c = http();
     register_merkle(&c, &node.url);
     let nonce = rt
@@ -404,7 +342,7 @@ fn a_node_killed_while_posting_posts_exactly_once_after_restart() {
         .to_string();
     eprintln!("killed the node with transaction {sent} pending");
 
-    let node = Node::start(data.path(), &args, &env);
+    let node = start(data.path(), &args, &env);
     let t = wait_for(
         &c,
         &node.url,

@@ -4,61 +4,15 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{circuit, snarkjs, sub, text, vk, wasm};
+use common::{circuit, snarkjs, sub, text, vk, wasm, Node};
 use rand::{Rng, SeedableRng};
 use reqwest::blocking::{multipart, Client};
 use serde_json::{json, Value};
-
-/// A running node process; killed when dropped.
-struct Node {
-    child: Child,
-    url: String,
-}
-
-impl Node {
-    fn start(data: &Path, extra: &[&str]) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fornax"))
-            .args(["node", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("fornax node starts");
-        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        let first = lines
-            .next()
-            .expect("the node prints its address")
-            .expect("utf-8");
-        let url = first
-            .strip_prefix("fornax node listening on ")
-            .expect("the address line")
-            .trim()
-            .to_string();
-        // Keep draining stdout so the node never blocks on it.
-        std::thread::spawn(move || for _ in lines {});
-        Node { child, url }
-    }
-
-    fn kill9(&mut self) {
-        // SIGKILL: no shutdown code runs.
-        self.child.kill().expect("kill");
-        self.child.wait().expect("reap");
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn client() -> Client {
     // No pooled connections: a connection the node closed after refusing an oversized

@@ -1,9 +1,12 @@
 //! Helpers shared by the integration tests: the circom/snarkjs fixtures and the tools.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -83,4 +86,82 @@ pub fn seed() -> u64 {
         .unwrap_or_else(rand::random::<u64>);
     println!("seed {seed} (FORNAX_SEED={seed} replays it)");
     seed
+}
+
+/// A running `fornax node` process; killed when dropped.
+pub struct Node {
+    child: Child,
+    /// Its HTTP address.
+    pub url: String,
+    /// What it printed up to the line it was awaited for.
+    pub banner: Vec<String>,
+}
+
+impl Node {
+    /// Starts `fornax node --listen 127.0.0.1:0 --data-dir DATA ARGS…` and returns once it
+    /// has printed its address.
+    pub fn start(data: &Path, args: &[&str]) -> Node {
+        Self::start_until(data, args, &[], "fornax node listening on ")
+    }
+
+    /// [`start`](Self::start) with environment variables, returning once a line starting
+    /// with `ready` has been printed (e.g. `"chain "` once it is connected to its chain).
+    pub fn start_until(data: &Path, args: &[&str], env: &[(&str, &str)], ready: &str) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fornax"))
+            .args(["node", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("fornax node starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        // Keep draining stdout so the node never blocks on it.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut banner: Vec<String> = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !banner.iter().any(|l| l.starts_with(ready)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("the node never printed `{ready}…`: {banner:?}"));
+            banner.push(line);
+        }
+        let mut node = Node {
+            child,
+            url: String::new(),
+            banner,
+        };
+        node.url = node.line("fornax node listening on ");
+        node
+    }
+
+    /// The rest of the first banner line that starts with `prefix`.
+    pub fn line(&self, prefix: &str) -> String {
+        self.banner
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` line in {:?}", self.banner))
+            .trim()
+            .to_string()
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
