@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # README's test command: set-up, then every test of the workspace (optimised: the crypto
-# is unusable unoptimised), the contracts' Foundry tests (offline, on fresh fornax proofs),
-# a check that the committed contract artifacts match their sources, and a compile check
-# of the benchmarks so they do not rot. Ends with one summary line,
+# is unusable unoptimised; the CUDA kernels compiled for sm_90 with nvcc, ptxas and NVRTC
+# from PyPI), the contracts' Foundry tests (offline, on fresh fornax proofs), a check that
+# the committed contract artifacts match their sources, and a compile check of the
+# benchmarks so they do not rot. Ends with one summary line,
 # "tests: N passed, M failed" (forge's tests counted in).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 ops/setup.sh
 ops/circuits.sh >/dev/null
+# The CUDA kernels are compiled for sm_90 (nvcc + ptxas, and NVRTC as at run time) even
+# without a GPU; the GPU conformance tests skip loudly here (FORNAX_REQUIRE_GPU=1 fails them).
+cuda_tools=$(ops/cuda-tools.sh)
+export FORNAX_CUDA_TOOLS="$cuda_tools" FORNAX_REQUIRE_CUDA_TOOLS=1
+export LD_LIBRARY_PATH="$cuda_tools/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e

@@ -8,6 +8,8 @@
 //!
 //! * [`cpu`]: the rayon-parallel CPU backend (Pippenger with signed windows and batch-affine
 //!   bucket accumulation; cache-blocked radix-2/4 NTT). It is always registered.
+//! * [`cuda`]: our CUDA kernels (NVRTC at run time, cudarc); registered when a device and
+//!   the driver are found, never a build requirement.
 //! * [`registry`]: the devices this machine has.
 //! * [`conformance`]: the kit that every backend runs against independent reference
 //!   implementations on fresh random inputs, with the seed printed.
@@ -16,6 +18,7 @@
 pub mod api;
 pub mod conformance;
 pub mod cpu;
+pub mod cuda;
 pub mod registry;
 pub mod scalar;
 
@@ -25,6 +28,7 @@ pub use api::{
 };
 pub use ark_bn254::{Fq, Fq2, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 pub use cpu::CpuBackend;
+pub use cuda::CudaBackend;
 pub use registry::DeviceRegistry;
 
 /// The BN254 G1 curve configuration, used as the type parameter of G1 handles.

@@ -13,12 +13,15 @@ pub struct DeviceRegistry {
 }
 
 impl DeviceRegistry {
-    /// Probes this machine. Today that is the CPU; GPU and FPGA backends add themselves here
-    /// when their probe finds a device, and never panic when none is found.
+    /// Probes this machine: the CPU, then every CUDA device whose kernels compile. A
+    /// machine without a driver or a device simply has no CUDA backend (the reason goes to
+    /// stderr); nothing panics.
     pub fn discover() -> Self {
-        DeviceRegistry {
-            backends: vec![Arc::new(CpuBackend::new())],
+        let mut backends: Vec<Arc<dyn Backend>> = vec![Arc::new(CpuBackend::new())];
+        for cuda in crate::cuda::probe() {
+            backends.push(Arc::new(cuda));
         }
+        DeviceRegistry { backends }
     }
 
     /// A registry holding exactly these backends (for tests and custom set-ups).

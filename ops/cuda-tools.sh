@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the CUDA 13.0 compilers from PyPI (nvcc, ptxas, NVRTC; no driver, no GPU needed)
+# into .fornax-cache/cuda-venv, idempotently, and prints the folder holding bin/ and lib/.
+# The test command uses them to compile the CUDA kernels for sm_90 on machines without a
+# GPU; the GPU machine has its own CUDA. 13.0 matches the GPU machine's driver.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv="$root/.fornax-cache/cuda-venv"
+stamp="$venv/.fornax-cuda-13.0"
+pins=("nvidia-cuda-nvcc==13.0.*" "nvidia-cuda-nvrtc==13.0.*" "nvidia-cuda-crt==13.0.*"
+      "nvidia-nvvm==13.0.*" "nvidia-cuda-runtime==13.0.*")
+if [ ! -f "$stamp" ]; then
+  echo "cuda-tools: installing nvcc, ptxas and NVRTC 13.0 (pip)" >&2
+  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/pip" install -q --disable-pip-version-check "${pins[@]}" >&2
+  touch "$stamp"
+fi
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+tools="$site/nvidia/cu13"
+[ -x "$tools/bin/nvcc" ] && [ -e "$tools/lib/libnvrtc.so.13" ] || {
+  echo "cuda-tools: nvcc or libnvrtc missing under $tools" >&2
+  exit 1
+}
+echo "$tools"
