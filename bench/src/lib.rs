@@ -7,6 +7,7 @@
 
 pub mod ark_circom_reduction;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ark_bn254::{Bn254, Fr, G1Affine, G1Projective};
@@ -14,7 +15,7 @@ use ark_ec::VariableBaseMSM;
 use ark_ff::UniformRand;
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use fornax_kernels::conformance::{random_points, random_scalars, PointShape, ScalarShape};
-use fornax_kernels::{CpuBackend, MsmBackend, NttBackend, NttKind};
+use fornax_kernels::{Backend, CpuBackend, DeviceRegistry, MsmBackend, NttBackend, NttKind};
 use fornax_prover::{setup, synthetic, LocalExecutor, ProvingKey};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -202,6 +203,80 @@ pub fn groth16(log: u32, reps: usize, seed: u64) -> Row {
     )
 }
 
+/// G1 MSM of `2^log` uniform terms on `device` (bases resident) against Fornax's CPU
+/// backend in the same run: how much the accelerator buys over the CPU.
+pub fn msm_g1_on(device: &dyn Backend, log: u32, reps: usize, seed: u64) -> Row {
+    let (bases, scalars) = msm_inputs(log, seed);
+    let cpu = CpuBackend::new();
+    let on_device = device.upload_g1(&bases).expect("device upload");
+    let on_cpu = cpu.upload_g1(&bases).expect("CPU upload");
+    compare(
+        "msm-g1",
+        log,
+        "fornax cpu:0",
+        reps,
+        || device.msm_g1(&on_device, &scalars).expect("device MSM"),
+        || cpu.msm_g1(&on_cpu, &scalars).expect("CPU MSM"),
+    )
+}
+
+/// Forward NTT of `2^log` elements on `device` (twiddles resident; the time includes moving
+/// the values to the device and back) against Fornax's CPU backend.
+pub fn ntt_on(device: &dyn Backend, log: u32, reps: usize, seed: u64) -> Row {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let input: Vec<Fr> = (0..1usize << log).map(|_| Fr::rand(&mut rng)).collect();
+    let cpu = CpuBackend::new();
+    let (dd, cd) = (
+        device.ntt_domain(log).expect("device domain"),
+        cpu.ntt_domain(log).expect("CPU domain"),
+    );
+    let (mut a, mut b) = (input.clone(), input);
+    compare(
+        "ntt",
+        log,
+        "fornax cpu:0",
+        reps,
+        || {
+            device
+                .ntt(&dd, &mut a, NttKind::Forward)
+                .expect("device NTT");
+            a[a.len() / 3]
+        },
+        || {
+            cpu.ntt(&cd, &mut b, NttKind::Forward).expect("CPU NTT");
+            b[b.len() / 3]
+        },
+    )
+}
+
+/// Groth16 proving of a `2^log`-constraint circuit with its key prepared (resident) on
+/// `device`, against the same prover on Fornax's CPU backend. Both proofs are verified.
+pub fn groth16_on(device: Arc<dyn Backend>, log: u32, reps: usize, seed: u64) -> Row {
+    let fx = groth16_fixture(log, seed);
+    let vk = fx.key.verifying_key();
+    let public = fx.witness[1..fx.r1cs.n_public() + 1].to_vec();
+    let on = |b: Arc<dyn Backend>| LocalExecutor::new(DeviceRegistry::with_backends(vec![b]));
+    let (dev_exec, cpu_exec) = (on(device), on(Arc::new(CpuBackend::new())));
+    let dev_key = dev_exec
+        .prepare("bench.zkey", fx.key.clone())
+        .expect("prepare");
+    let cpu_key = cpu_exec.prepare("bench.zkey", fx.key).expect("prepare");
+    let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 1);
+    let mut rng2 = ChaCha20Rng::seed_from_u64(seed ^ 2);
+    let prove = |exec: &LocalExecutor, key, rng: &mut ChaCha20Rng| {
+        let (proof, _, _) = exec.prove(key, fx.witness.clone(), rng).expect("proof");
+        fornax_prover::verify(&vk, &public, &proof).expect("shapes match")
+    };
+    compare(
+        "groth16",
+        log,
+        "fornax cpu:0",
+        reps,
+        || prove(&dev_exec, &dev_key, &mut rng),
+        || prove(&cpu_exec, &cpu_key, &mut rng2),
+    )
+}
+
 /// The benchmark plan of `fornax bench`.
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
@@ -217,7 +292,27 @@ pub struct Plan {
     pub seed: u64,
 }
 
-/// Runs a plan, calling `report` after each row.
+/// Runs a plan on `device` against the CPU backend ([`msm_g1_on`], [`ntt_on`],
+/// [`groth16_on`]), calling `report` after each row.
+pub fn run_on(plan: &Plan, device: Arc<dyn Backend>, mut report: impl FnMut(&Row)) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let mut push = |row: Row| {
+        report(&row);
+        rows.push(row);
+    };
+    for &log in &plan.msm {
+        push(msm_g1_on(device.as_ref(), log, plan.reps, plan.seed));
+    }
+    for &log in &plan.ntt {
+        push(ntt_on(device.as_ref(), log, plan.reps, plan.seed));
+    }
+    for &log in &plan.groth16 {
+        push(groth16_on(Arc::clone(&device), log, plan.reps, plan.seed));
+    }
+    rows
+}
+
+/// Runs a plan on the CPU backend against arkworks, calling `report` after each row.
 pub fn run(plan: &Plan, mut report: impl FnMut(&Row)) -> Vec<Row> {
     let mut rows = Vec::new();
     let mut push = |row: Row| {
