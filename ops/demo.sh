@@ -61,14 +61,15 @@ kill $node_pid 2>/dev/null || true
 wait $node_pid 2>/dev/null || true
 
 echo
-echo "== on chain: a dApp creates a task with a fee; the node proves it; the contract verifies and pays"
+echo "== on chain: a dApp creates a task with a fee; the node proves it; the contract verifies and pays;"
+echo "   the node's worker (a SIMULATED TEE here: no TEE on this machine) is registered and signs each result"
 data=$(mktemp -d)
 log="$out/node-dev.log"
-"$fornax" node --dev --data-dir "$data" --listen 127.0.0.1:0 --api-key demo=demo-token >"$log" 2>&1 &
+"$fornax" node --dev --insecure-simulated-tee --data-dir "$data" --listen 127.0.0.1:0 --api-key demo=demo-token >"$log" 2>&1 &
 node_pid=$!
 trap 'kill $node_pid 2>/dev/null || true' EXIT
-for _ in $(seq 300); do grep -q "^chain " "$log" && break; sleep 0.1; done
-grep -E "^(dev chain|TaskMarket|WorkerRegistry|chain )" "$log" || { cat "$log"; exit 1; }
+for _ in $(seq 300); do grep -q "^worker " "$log" && break; sleep 0.1; done
+grep -E "^(dev chain|TaskMarket|WorkerRegistry|chain |worker |WARNING: SIMULATED)" "$log" || { cat "$log"; exit 1; }
 export FORNAX_NODE=$(sed -n 's/^fornax node listening on //p' "$log") FORNAX_TOKEN=demo-token
 rpc=$(sed -n 's/^dev chain: anvil at \([^ ]*\).*/\1/p' "$log")
 market=$(sed -n 's/^TaskMarket //p' "$log")
@@ -92,5 +93,11 @@ done
 echo "$status"
 echo "$status" | grep -q '"status":"settled"' || { echo "the task did not settle"; cat "$log"; exit 1; }
 node_task=$(curl -s -H "authorization: Bearer demo-token" "$FORNAX_NODE/v1/tasks?state=settled" | grep -o '"id":"t[0-9a-f]*"' | head -1 | cut -d'"' -f4 || true)
-echo "the node's view of it: $(curl -s -H "authorization: Bearer demo-token" "$FORNAX_NODE/v1/tasks/$node_task" | head -c 600)"
+for _ in $(seq 100); do
+  view=$(curl -s -H "authorization: Bearer demo-token" "$FORNAX_NODE/v1/tasks/$node_task")
+  echo "$view" | grep -q '"signed"' && break
+  sleep 0.2
+done
+echo "the node's view of it: $(echo "$view" | head -c 600)"
+echo "signed by the worker: $(echo "$view" | grep -o '"signed":{[^}]*}')"
 echo "the Merkle root (the result) was verified on chain and the prover was paid in the same transaction"

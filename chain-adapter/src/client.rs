@@ -170,12 +170,14 @@ impl Chain {
         Ok(Chain { provider, from })
     }
 
-    /// Deploys TaskMarket and WorkerRegistry.
-    pub async fn deploy(&self) -> Result<Deployment, ChainError> {
+    /// Deploys TaskMarket and WorkerRegistry. This account owns the registry and is its
+    /// quote verifier; `accepts_simulated` lets SIMULATED attestations register (dev
+    /// chains only: it cannot be changed after deployment).
+    pub async fn deploy(&self, accepts_simulated: bool) -> Result<Deployment, ChainError> {
         let market = TaskMarket::deploy(&self.provider)
             .await
             .map_err(ChainError::from_call)?;
-        let registry = WorkerRegistry::deploy(&self.provider)
+        let registry = WorkerRegistry::deploy(&self.provider, self.from, accepts_simulated)
             .await
             .map_err(ChainError::from_call)?;
         Ok(Deployment {

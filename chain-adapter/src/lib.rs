@@ -9,6 +9,7 @@
 //! * [`client`]: a connection with a signing account: checks, deployment, circuits, tasks.
 //! * [`poster`]: settles proved tasks exactly once (nonces, fees, confirmations, reorgs).
 //! * [`listener`]: `TaskCreated` events as tasks for the node.
+//! * [`registry`]: WorkerRegistry: nonce blocks, worker registration, signed results.
 //! * [`anvil`]: a local dev chain.
 
 pub mod anvil;
@@ -16,6 +17,7 @@ pub mod bindings;
 pub mod client;
 pub mod listener;
 pub mod poster;
+pub mod registry;
 pub mod verifier;
 
 pub use client::{Chain, ChainConfig, ChainError, Deployment, Settlement};

@@ -126,7 +126,7 @@ async fn env(block_time: u64, confirmations: u64) -> Env {
     let anvil =
         Anvil::spawn(&Anvil::binary(&root()), block_time).expect("anvil (run ops/setup.sh)");
     let operator = Chain::connect(&anvil.url(), DEV_KEY).unwrap();
-    let d = operator.deploy().await.unwrap();
+    let d = operator.deploy(true).await.unwrap();
     let circuit = operator
         .register_circuit(d.market, &circuit().vk, 1)
         .await

@@ -475,6 +475,7 @@ async fn submit_task(
             idempotency_key,
             webhook,
             chain: None,
+            signed: None,
         };
         Ok(store.create_task(NewTask { task, input })?)
     })

@@ -283,6 +283,7 @@ impl ChainService {
             transitions: 0,
             idempotency_key: Some(format!("{market}:{}", ev.task)),
             webhook: None,
+            signed: None,
             chain: Some(ChainLink {
                 market,
                 task: ev.task.to_string(),

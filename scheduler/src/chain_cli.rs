@@ -13,10 +13,15 @@ use fornax_prover::json::{self, VerificationKeyJson};
 /// The market's commands.
 #[derive(clap::Subcommand, Debug)]
 pub enum ChainCommand {
-    /// Deploys TaskMarket and WorkerRegistry; prints their addresses as JSON.
+    /// Deploys TaskMarket and WorkerRegistry; prints their addresses as JSON. The deploying
+    /// account owns the registry and is its quote verifier.
     Deploy {
         #[command(flatten)]
         conn: Conn,
+        /// INSECURE: let SIMULATED (non-TEE) attestations register. For development chains;
+        /// fixed at deployment.
+        #[arg(long)]
+        accept_simulated_tee: bool,
     },
     /// Deploys a verifier for a verification key and registers the circuit; prints its
     /// on-chain id.
@@ -109,8 +114,8 @@ pub fn run(cmd: ChainCommand) -> Result<ExitCode> {
         .build()?;
     rt.block_on(async move {
         match cmd {
-            ChainCommand::Deploy { conn } => {
-                let d = conn.chain()?.deploy().await?;
+            ChainCommand::Deploy { conn, accept_simulated_tee } => {
+                let d = conn.chain()?.deploy(accept_simulated_tee).await?;
                 println!("{}", serde_json::json!({ "market": d.market, "registry": d.registry }));
             }
             ChainCommand::RegisterCircuit { conn, market, vk, outputs } => {

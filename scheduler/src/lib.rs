@@ -1,7 +1,8 @@
 //! Fornax's node: proving tasks and their state machine ([`task`]), the durable store in
 //! RocksDB ([`store`]), the fair scheduler and device worker ([`node`]) and the HTTP API
 //! ([`api`]), webhooks ([`webhooks`]), and the chain service ([`chain`]: tasks from the
-//! market's events, results posted and settled on chain). The `fornax` binary (`src/main.rs`) runs the node (`fornax node`) and the
+//! market's events, results posted and settled on chain), and attested workers ([`tee`]:
+//! quotes verified, workers registered on chain, results signed in sequence). The `fornax` binary (`src/main.rs`) runs the node (`fornax node`) and the
 //! command-line tools (`prove`, `witness`, `verify`, `bench`, …).
 //!
 //! Queues across machines (NATS JetStream) arrive with the scale-out issue; today the
@@ -12,4 +13,5 @@ pub mod chain;
 pub mod node;
 pub mod store;
 pub mod task;
+pub mod tee;
 pub mod webhooks;

@@ -102,6 +102,10 @@ enum Command {
         /// Where to write the JSON results.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Benchmark this device (an id of `fornax devices`, e.g. `cuda:0`) against Fornax's
+        /// CPU backend, instead of the CPU backend against arkworks.
+        #[arg(long)]
+        device: Option<String>,
     },
     /// Writes the verification key of a zkey: `fornax export-vk circuit.zkey vk.json`.
     ExportVk {
@@ -275,6 +279,17 @@ struct NodeArgs {
     /// The block to read task events from on the first start [default: the head].
     #[arg(long)]
     chain_from_block: Option<u64>,
+    /// INSECURE: run the worker as a SIMULATED TEE (reports signed by a development CA,
+    /// labelled SIMULATED everywhere; only a registry deployed to accept them registers it).
+    /// For machines without a TEE, in development. Needs a chain.
+    #[arg(long, conflicts_with = "tee_policy")]
+    #[serde(default)]
+    insecure_simulated_tee: bool,
+    /// Attest the worker through this machine's TEE (configfs-tsm: TDX or SEV-SNP) and
+    /// verify its quote under this policy (JSON: accepted TCB statuses, advisories,
+    /// measurements, maximum quote age). Needs a chain.
+    #[arg(long)]
+    tee_policy: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -340,6 +355,7 @@ fn run(command: Command) -> Result<ExitCode> {
             reps,
             seed,
             json,
+            device,
         } => {
             let plan = if full {
                 fornax_bench::Plan {
@@ -358,7 +374,7 @@ fn run(command: Command) -> Result<ExitCode> {
                     seed,
                 }
             };
-            bench(&plan, json.as_deref())
+            bench(&plan, device.as_deref(), json.as_deref())
         }
         Command::ExportVk { zkey, out } => {
             let pk = ProvingKey::read(&zkey)?;
@@ -530,6 +546,10 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
         None => NodeArgs::default(),
     };
     let chain = chain_config(&args, &file)?;
+    let tee = tee_setup(&args, &file)?;
+    if tee.is_some() && chain.is_none() {
+        bail!("an attested worker registers on chain: add --dev or --chain-rpc (with --chain-id, --market, --registry)");
+    }
     let chain_from_block = args.chain_from_block.or(file.chain_from_block);
     let data_dir = args
         .data_dir
@@ -649,6 +669,31 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
                 cfg.registry,
                 service.prover()
             );
+            match tee {
+                Some(tee) => {
+                    let chain = fornax_chain_adapter::Chain::connect(&cfg.rpc_url, &cfg.key)?;
+                    let registrar = fornax_scheduler::tee::Registrar {
+                        chain,
+                        chain_id: cfg.chain_id,
+                        registry: cfg.registry,
+                        verifier: tee.verifier,
+                        verifier_key: fornax_chain_adapter::client::signer(&cfg.key)?,
+                        validity: std::time::Duration::from_secs(6 * 3600),
+                    };
+                    let (worker, label) = fornax_scheduler::tee::TeeService::start(
+                        std::sync::Arc::clone(&scheduler),
+                        registrar,
+                        tee.attester,
+                    )
+                    .await
+                    .context("attesting the worker")?;
+                    if label == "SIMULATED" {
+                        eprintln!("WARNING: SIMULATED TEE: worker {worker} is not in a TEE; its quote proves nothing");
+                    }
+                    println!("worker {worker} attested ({label}) and registered; every result is signed");
+                }
+                None => println!("no attested worker: results are not signed (--tee-policy, or --insecure-simulated-tee)"),
+            }
         }
         tokio::spawn(fornax_scheduler::webhooks::run(scheduler, webhooks));
         axum::serve(listener, app)
@@ -737,6 +782,42 @@ fn anvil_binary() -> PathBuf {
         .unwrap_or_else(|| "anvil".into())
 }
 
+/// How the node's worker attests, and how its quote is verified.
+struct TeeSetup {
+    attester: fornax_enclave::Attester,
+    verifier: fornax_enclave::Verifier,
+}
+
+/// The worker's attestation from the flags: a real TEE under a policy file, SIMULATED, or
+/// none.
+fn tee_setup(args: &NodeArgs, file: &NodeArgs) -> Result<Option<TeeSetup>> {
+    use fornax_enclave::{tsm::TsmClient, Attester, DevCa, Measurement, Policy, Verifier};
+    if args.insecure_simulated_tee || file.insecure_simulated_tee {
+        let ca = DevCa::from_seed(b"fornax development CA: INSECURE");
+        let policy = Policy {
+            measurements: vec![Measurement::Simulated],
+            max_quote_age: std::time::Duration::from_secs(600),
+            ..Policy::default()
+        };
+        return Ok(Some(TeeSetup {
+            verifier: Verifier::insecure_accepting_simulated(policy, ca.public()),
+            attester: Attester::Simulated(ca),
+        }));
+    }
+    let Some(path) = args.tee_policy.as_ref().or(file.tee_policy.as_ref()) else {
+        return Ok(None);
+    };
+    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let policy: Policy = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not a TEE policy", path.display()))?;
+    let tsm = TsmClient::system();
+    tsm.available().context("--tee-policy needs a TEE")?;
+    Ok(Some(TeeSetup {
+        attester: Attester::Tee(tsm),
+        verifier: Verifier::production(policy),
+    }))
+}
+
 /// Spawns anvil (a block a second), deploys the contracts and prints where.
 async fn dev_chain(
     confirmations: u64,
@@ -749,7 +830,7 @@ async fn dev_chain(
         .context("starting the dev chain (run ops/setup.sh for anvil)")?;
     let chain = fornax_chain_adapter::Chain::connect(&anvil.url(), DEV_KEY)?;
     let d = chain
-        .deploy()
+        .deploy(true)
         .await
         .context("deploying the contracts on the dev chain")?;
     println!("dev chain: anvil at {} (chain 31337)", anvil.url());
@@ -791,19 +872,45 @@ fn verify(vk: &Path, public: &Path, proof: &Path) -> Result<ExitCode> {
     }
 }
 
-fn bench(plan: &fornax_bench::Plan, json_out: Option<&Path>) -> Result<ExitCode> {
+fn bench(
+    plan: &fornax_bench::Plan,
+    device: Option<&str>,
+    json_out: Option<&Path>,
+) -> Result<ExitCode> {
+    let registry = DeviceRegistry::discover();
+    let target = match device {
+        None => None,
+        Some(id) => match registry.get(&fornax_kernels::BackendId(id.into())) {
+            Some(b) => Some(b),
+            None => {
+                let ids: Vec<String> = registry
+                    .backends()
+                    .iter()
+                    .map(|b| b.info().id.to_string())
+                    .collect();
+                eprintln!(
+                    "error: no device {id} on this machine (devices: {})",
+                    ids.join(", ")
+                );
+                return Ok(ExitCode::from(2));
+            }
+        },
+    };
     let cpu = fornax_kernels::CpuBackend::new();
-    let info = fornax_kernels::Backend::info(&cpu).clone();
+    let info = match &target {
+        Some(b) => b.info().clone(),
+        None => fornax_kernels::Backend::info(&cpu).clone(),
+    };
     let msm_path = fornax_kernels::cpu::g1_msm_path();
     println!(
-        "device: {} ({} threads, G1 MSM arithmetic: {msm_path})",
-        info.name, info.parallelism
+        "device: {} [{}] ({} lanes; CPU G1 MSM arithmetic: {msm_path})",
+        info.name, info.id, info.parallelism
     );
     println!(
         "{:<8} {:>5} {:>12} {:>12} {:>8}  baseline",
         "bench", "size", "fornax", "baseline", "speedup"
     );
-    let rows = fornax_bench::run(plan, |r| {
+    let report = |r: &fornax_bench::Row| {
         println!(
             "{:<8} {:>5} {:>10.2}ms {:>10.2}ms {:>7.2}x  {}",
             r.bench,
@@ -813,11 +920,16 @@ fn bench(plan: &fornax_bench::Plan, json_out: Option<&Path>) -> Result<ExitCode>
             r.speedup,
             r.baseline
         );
-    });
+    };
+    let rows = match target {
+        Some(device) => fornax_bench::run_on(plan, device, report),
+        None => fornax_bench::run(plan, report),
+    };
     if let Some(path) = json_out {
         let commit = git_commit();
         let doc = serde_json::json!({
             "device": info.name,
+            "device_id": info.id.to_string(),
             "device_kind": info.kind.to_string(),
             "threads": info.parallelism,
             "g1_msm_path": msm_path,

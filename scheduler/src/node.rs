@@ -180,6 +180,8 @@ pub struct Scheduler {
     events: tokio::sync::broadcast::Sender<Event>,
     /// Where proved chain tasks go to be posted (set by the chain service).
     poster: Mutex<Option<tokio::sync::mpsc::UnboundedSender<String>>>,
+    /// Where stored proofs go to be signed by the attested worker (set by the TEE service).
+    signer: Mutex<Option<tokio::sync::mpsc::UnboundedSender<String>>>,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
 }
@@ -234,6 +236,7 @@ impl Scheduler {
             stalled: AtomicBool::new(false),
             events: tokio::sync::broadcast::channel(4096).0,
             poster: Mutex::new(None),
+            signer: Mutex::new(None),
             metrics: Metrics::default(),
         })
     }
@@ -305,6 +308,19 @@ impl Scheduler {
         match &*self.poster.lock().expect("poster lock") {
             Some(tx) if tx.send(id.to_string()).is_ok() => {}
             _ => eprintln!("fornax node: task {id} waits to be posted, but no chain is configured"),
+        }
+    }
+
+    /// Connects the attested worker: every proof stored from now on is sent to `signer`
+    /// to be signed and recorded.
+    pub fn set_signer(&self, signer: tokio::sync::mpsc::UnboundedSender<String>) {
+        *self.signer.lock().expect("signer lock") = Some(signer);
+    }
+
+    /// Hands a stored proof to the attested worker, if there is one.
+    fn sign(&self, id: &str) {
+        if let Some(tx) = &*self.signer.lock().expect("signer lock") {
+            let _ = tx.send(id.to_string());
         }
     }
 
@@ -460,6 +476,7 @@ impl Scheduler {
                     |_| {},
                 ) {
                     Ok(_) => {
+                        self.sign(id);
                         self.metrics.proofs.fetch_add(1, Ordering::Relaxed);
                         self.metrics
                             .prove_us

@@ -151,6 +151,19 @@ pub struct Task {
     /// Set for a task created on chain: where its result goes.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub chain: Option<ChainLink>,
+    /// Set once the attested worker signed the result (and it was recorded on chain).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub signed: Option<SignedRecord>,
+}
+
+/// A result signed by the attested worker that proved it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedRecord {
+    /// The worker's TEE: `intel-dcap`, `amd-sev-snp`, or `SIMULATED` (no TEE).
+    pub tee: String,
+    /// The signed result (worker, sequence, task id hash, result digest, signature).
+    #[serde(flatten)]
+    pub result: fornax_enclave::SignedResult,
 }
 
 /// A task's link to the market it came from.

@@ -169,7 +169,15 @@ async fn create(
 fn dev_node_proves_chain_tasks_and_the_contract_verifies_and_pays() {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(common::seed());
     let data = tempfile::tempdir().unwrap();
-    let node = start(data.path(), &["--dev"], &[]);
+    // The worker runs as a SIMULATED TEE: registered on the dev chain, every result signed.
+    let key = format!("t={TOKEN}");
+    let args = [
+        "--api-key",
+        key.as_str(),
+        "--dev",
+        "--insecure-simulated-tee",
+    ];
+    let node = Node::start_until(data.path(), &args, &[], "worker ");
     let rpc = node
         .line("dev chain: anvil at ")
         .split(' ')
@@ -237,6 +245,48 @@ fn dev_node_proves_chain_tasks_and_the_contract_verifies_and_pays() {
         .block_on(async { dapp.provider.get_balance(prover).await })
         .unwrap();
     assert!(after > before, "the prover was not paid");
+    // The attested worker signed the result; the registry recorded it in sequence.
+    let registry: Address = node.line("WorkerRegistry ").parse().unwrap();
+    let worker: Address = node
+        .line("worker ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let t = wait_for(
+        &c,
+        &node.url,
+        good,
+        "signed",
+        Duration::from_secs(60),
+        |t| t.get("signed").is_some(),
+    );
+    let signed: fornax_enclave::SignedResult = serde_json::from_value(t["signed"].clone()).unwrap();
+    assert_eq!(t["signed"]["tee"], "SIMULATED", "labelled in the API");
+    assert_eq!(signed.worker, worker);
+    assert_eq!(
+        signed.task_id,
+        alloy::primitives::keccak256(node_id.as_bytes())
+    );
+    let domain = fornax_enclave::Domain {
+        chain_id: 31337,
+        registry,
+    };
+    let hash = fornax_enclave::results::result_hash(
+        &domain,
+        signed.worker,
+        signed.sequence,
+        signed.task_id,
+        signed.result_digest,
+    );
+    assert_eq!(
+        fornax_enclave::recover_signer(hash, &signed.signature),
+        Some(worker)
+    );
+    let record = rt.block_on(dapp.worker(registry, worker)).unwrap();
+    assert!(record.attestation.simulated, "labelled on chain");
+    assert!(record.sequence >= signed.sequence, "recorded on chain");
     let log = get_json(&c, &node.url, &format!("/v1/tasks/{node_id}/transitions"));
     let states: Vec<&str> = log
         .as_array()
@@ -292,7 +342,7 @@ fn a_node_killed_while_posting_posts_exactly_once_after_restart() {
     // A block every 3 s, two confirmations: the post sits pending long enough to kill it.
     let anvil = Anvil::spawn(&Anvil::binary(&common::root()), 3).unwrap();
     let operator = Chain::connect(&anvil.url(), DEV_KEY).unwrap();
-    let d = rt.block_on(operator.deploy()).unwrap();
+    let d = rt.block_on(operator.deploy(true)).unwrap();
     let dapp = Chain::connect(&anvil.url(), DEV_KEY_2).unwrap();
     let circuit = rt
         .block_on(dapp.register_circuit(d.market, &merkle_vk(), 1))

@@ -2,24 +2,34 @@
 pragma solidity ^0.8.28;
 
 /// @title WorkerRegistry: attested worker keys and the results they sign
-/// @notice A worker generates its identity key inside its TEE and registers the key's
-/// address once, with the record of the attestation quote that binds it (quote hash,
-/// measurement, report data). Every result it signs after that is checked here with
-/// `ecrecover` against the registered key, with a per-worker sequence number that must
-/// grow by exactly one, so a replayed or reordered result reverts.
-/// @dev Quote verification happens off chain (the enclave crate); the operator who deploys
-/// the registry can revoke a worker whose quote fails it. A simulated (non-TEE) quote is
-/// recorded as such and is visible to everyone who reads the record.
+/// @notice A worker generates its identity key inside its TEE and registers it once, with
+/// the record of the attestation quote that binds it. The registry checks on chain what it
+/// can: that the quote's report data binds this key to this chain, this registry and a
+/// recent block hash (so no quote was made ahead of time); that the key signed the
+/// registration; that the registry's quote verifier (which runs the DCAP / SEV-SNP checks
+/// off chain, under its policy) signed that this quote passed; and that a simulated quote
+/// is only accepted where the registry was deployed to accept them. Every result a worker
+/// signs after that is checked with `ecrecover` against its key, with a sequence number that
+/// must grow by exactly one, so a replayed or reordered result reverts.
 contract WorkerRegistry {
+    /// @notice The domain of the report-data binding (also in the enclave crate).
+    string public constant BINDING_DOMAIN = "fornax.tee.identity";
+    /// @notice The version of the report-data binding.
+    uint16 public constant BINDING_VERSION = 1;
+
     /// @notice What a worker's attestation quote said, as recorded on chain.
     struct Attestation {
         /// keccak256 of the whole quote.
         bytes32 quoteHash;
-        /// The TEE measurement (MRTD / MRENCLAVE / SNP measurement), hashed to 32 bytes.
+        /// The TEE measurement (MRTD and RTMRs / MRENCLAVE / SNP measurement), hashed.
         bytes32 measurement;
-        /// The quote's 64-byte report data, which binds the worker's key.
-        bytes reportData;
-        /// The quote was produced by the development CA, not a real TEE.
+        /// The worker's identity key, uncompressed without prefix (x || y, 64 bytes).
+        bytes publicKey;
+        /// The nonce bound into the quote: the hash of block `nonceBlock`.
+        bytes32 nonce;
+        /// The block whose hash is the nonce (one of the last 256).
+        uint64 nonceBlock;
+        /// The quote was produced by the development CA, not a real TEE (SIMULATED).
         bool simulated;
         /// When the attestation stops being accepted (re-attest before then).
         uint64 expiresAt;
@@ -34,8 +44,12 @@ contract WorkerRegistry {
         Attestation attestation;
     }
 
-    /// @notice The operator allowed to revoke workers.
+    /// @notice The operator allowed to revoke workers and to change the quote verifier.
     address public immutable owner;
+    /// @notice Whether SIMULATED attestations are accepted (development chains only).
+    bool public immutable acceptsSimulated;
+    /// @notice The key that signs, for each quote that passed verification, its record.
+    address public verifier;
     /// @notice Workers by the address of their identity key.
     mapping(address => Worker) internal _workers;
 
@@ -45,6 +59,8 @@ contract WorkerRegistry {
     );
     /// @notice A worker's key was revoked.
     event WorkerRevoked(address indexed worker);
+    /// @notice The quote verifier changed.
+    event VerifierChanged(address verifier);
     /// @notice A worker's signed result was accepted.
     event ResultRecorded(address indexed worker, uint64 sequence, bytes32 indexed taskId, bytes32 resultDigest);
 
@@ -55,9 +71,50 @@ contract WorkerRegistry {
     error WorkerIsRevoked(address worker);
     error AttestationExpired(address worker);
     error BadSequence(uint64 expected, uint64 given);
+    error KeyMismatch();
+    error StaleNonce(uint64 nonceBlock);
+    error SimulatedNotAccepted();
+    error QuoteNotVerified();
 
-    constructor() {
+    constructor(address verifier_, bool acceptsSimulated_) {
         owner = msg.sender;
+        verifier = verifier_;
+        acceptsSimulated = acceptsSimulated_;
+        emit VerifierChanged(verifier_);
+    }
+
+    /// @notice Replaces the quote verifier (registrations already made stand).
+    function setVerifier(address verifier_) external {
+        if (msg.sender != owner) revert NotOwner();
+        verifier = verifier_;
+        emit VerifierChanged(verifier_);
+    }
+
+    /// @notice The 64 bytes a quote must carry as its report data for `publicKey` and
+    /// `nonce`: keccak256(m) || sha256(m), m = abi.encode(domain, version, chain id, this
+    /// registry, public key, nonce).
+    function reportData(bytes memory publicKey, bytes32 nonce) public view returns (bytes memory) {
+        bytes memory m = abi.encode(BINDING_DOMAIN, BINDING_VERSION, block.chainid, address(this), publicKey, nonce);
+        return abi.encodePacked(keccak256(m), sha256(m));
+    }
+
+    /// @notice The hash the quote verifier signs for a quote that passed verification.
+    function verificationHash(address worker, Attestation calldata a) public view returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                "fornax.worker.verified.v1",
+                block.chainid,
+                address(this),
+                worker,
+                a.quoteHash,
+                a.measurement,
+                keccak256(a.publicKey),
+                a.nonce,
+                a.nonceBlock,
+                a.simulated,
+                a.expiresAt
+            )
+        );
     }
 
     /// @notice The hash a worker signs to prove it holds its key when registering.
@@ -67,18 +124,7 @@ contract WorkerRegistry {
         returns (bytes32)
     {
         return keccak256(
-            abi.encode(
-                "fornax.worker.register.v1",
-                block.chainid,
-                address(this),
-                worker,
-                operator,
-                a.quoteHash,
-                a.measurement,
-                keccak256(a.reportData),
-                a.simulated,
-                a.expiresAt
-            )
+            abi.encode("fornax.worker.register.v1", block.chainid, address(this), worker, operator, verificationHash(worker, a))
         );
     }
 
@@ -93,11 +139,29 @@ contract WorkerRegistry {
         );
     }
 
-    /// @notice Registers (or re-attests) `worker`, the address of a key the caller operates,
-    /// with `signature` by that key over `registrationHash`. Re-attestation keeps the
-    /// sequence number and must come from the same operator.
-    function register(address worker, Attestation calldata attestation, bytes calldata signature) external {
-        if (_recover(registrationHash(worker, msg.sender, attestation), signature) != worker) revert BadSignature();
+    /// @notice Registers (or re-attests) `worker`, the address of `attestation.publicKey`,
+    /// operated by the caller: `workerSignature` by that key over `registrationHash`, and
+    /// `verifierSignature` by the quote verifier over `verificationHash`. Re-attestation keeps
+    /// the sequence number and must come from the same operator.
+    function register(
+        address worker,
+        Attestation calldata attestation,
+        bytes calldata workerSignature,
+        bytes calldata verifierSignature
+    ) external {
+        if (attestation.publicKey.length != 64 || address(uint160(uint256(keccak256(attestation.publicKey)))) != worker) {
+            revert KeyMismatch();
+        }
+        if (attestation.simulated && !acceptsSimulated) revert SimulatedNotAccepted();
+        // blockhash is zero beyond the last 256 blocks: an old nonce cannot match.
+        if (attestation.nonce == bytes32(0) || blockhash(attestation.nonceBlock) != attestation.nonce) {
+            revert StaleNonce(attestation.nonceBlock);
+        }
+        if (attestation.expiresAt <= block.timestamp) revert AttestationExpired(worker);
+        if (_recover(verificationHash(worker, attestation), verifierSignature) != verifier) revert QuoteNotVerified();
+        if (_recover(registrationHash(worker, msg.sender, attestation), workerSignature) != worker) {
+            revert BadSignature();
+        }
         Worker storage w = _workers[worker];
         if (w.operator != address(0) && w.operator != msg.sender) revert OperatorMismatch(w.operator);
         if (w.revoked) revert WorkerIsRevoked(worker);
