@@ -8,13 +8,13 @@ mod common;
 
 use std::time::Duration;
 
-use alloy::primitives::{keccak256, B256};
+use alloy::primitives::{keccak256, Address, B256};
 use fornax_chain_adapter::anvil::{Anvil, DEV_KEY, DEV_KEY_2};
 use fornax_chain_adapter::client::signer;
 use fornax_chain_adapter::{Chain, ChainError};
 use fornax_enclave::{
     Attester, DevCa, Evidence, IdentityKey, Ledger, Measurement, Policy, ResultRejected,
-    ResultSigner, Verifier, VerifyError,
+    ResultSigner, SignedResult, Verifier, VerifyError,
 };
 use fornax_scheduler::tee::{Registrar, TeeError};
 
@@ -26,12 +26,7 @@ fn simulated_policy() -> Policy {
     }
 }
 
-fn registrar(
-    chain: Chain,
-    registry: alloy::primitives::Address,
-    verifier: Verifier,
-    key: &str,
-) -> Registrar {
+fn registrar(chain: Chain, registry: Address, verifier: Verifier, key: &str) -> Registrar {
     Registrar {
         chain,
         chain_id: 31337,
@@ -109,23 +104,23 @@ fn a_simulated_worker_registers_and_its_signed_results_are_checked_on_and_off_ch
             node.record(&mut ledger, &r1).await,
             Err(TeeError::ResultRejected(ResultRejected::BadSequence { .. }))
         ));
-        let post = |r: &fornax_enclave::SignedResult| {
-            operator.record_result(
-                d.registry,
-                r.worker,
-                r.sequence,
-                r.task_id,
-                r.result_digest,
-                &r.signature,
-            )
-        };
-        reverted_with(post(&r1).await.map_err(TeeError::from), "BadSequence");
+        reverted_with(
+            post(&operator, d.registry, &r1)
+                .await
+                .map_err(TeeError::from),
+            "BadSequence",
+        );
         // Reordered: 3 before 2.
         assert!(matches!(
             node.record(&mut ledger, &r3).await,
             Err(TeeError::ResultRejected(ResultRejected::BadSequence { .. }))
         ));
-        reverted_with(post(&r3).await.map_err(TeeError::from), "BadSequence");
+        reverted_with(
+            post(&operator, d.registry, &r3)
+                .await
+                .map_err(TeeError::from),
+            "BadSequence",
+        );
         node.record(&mut ledger, &r2).await.expect("second result");
         node.record(&mut ledger, &r3).await.expect("third result");
         assert_eq!(
@@ -157,7 +152,12 @@ fn a_simulated_worker_registers_and_its_signed_results_are_checked_on_and_off_ch
             node.record(&mut ledger, &forged).await,
             Err(TeeError::ResultRejected(ResultRejected::UnknownWorker(_)))
         ));
-        reverted_with(post(&forged).await.map_err(TeeError::from), "UnknownWorker");
+        reverted_with(
+            post(&operator, d.registry, &forged)
+                .await
+                .map_err(TeeError::from),
+            "UnknownWorker",
+        );
 
         // A quote that fails verification is never posted: the production verifier
         // refuses every SIMULATED quote.
@@ -197,6 +197,20 @@ fn a_simulated_worker_registers_and_its_signed_results_are_checked_on_and_off_ch
             "SimulatedNotAccepted",
         );
     });
+}
+
+/// Posts a signed result straight to the registry, past the node's ledger.
+async fn post(chain: &Chain, registry: Address, r: &SignedResult) -> Result<(), ChainError> {
+    chain
+        .record_result(
+            registry,
+            r.worker,
+            r.sequence,
+            r.task_id,
+            r.result_digest,
+            &r.signature,
+        )
+        .await
 }
 
 /// Waits for the next block, so the re-attestation's nonce is a new block hash.
