@@ -34,11 +34,15 @@ pub struct WorkerRecord {
 }
 
 impl Chain {
-    /// The latest block, as a nonce.
+    /// A recent block (the head's parent), as a nonce.
     pub async fn nonce_block(&self) -> Result<NonceBlock, ChainError> {
         let block = self
             .provider
-            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            // The latest block's parent: `blockhash` of the current block is zero, and a
+            // call simulated at the head runs in it.
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Number(
+                self.provider.get_block_number().await?.saturating_sub(1),
+            ))
             .await?
             .ok_or_else(|| ChainError::Rpc("no latest block".into()))?;
         Ok(NonceBlock {
