@@ -255,7 +255,7 @@ impl Chain {
 }
 
 /// Waits for a sent transaction's receipt.
-async fn mined(
+pub(crate) async fn mined(
     pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
 ) -> Result<alloy::rpc::types::TransactionReceipt, ChainError> {
     pending

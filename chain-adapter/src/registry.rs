@@ -5,7 +5,7 @@ use alloy::primitives::{Address, Bytes, B256};
 use alloy::providers::Provider;
 
 use crate::bindings::WorkerRegistry;
-use crate::client::{Chain, ChainError};
+use crate::client::{mined, Chain, ChainError};
 
 pub use crate::bindings::WorkerRegistry::Attestation;
 
@@ -98,13 +98,7 @@ impl Chain {
             Bytes::copy_from_slice(verifier_signature),
         );
         call.call().await.map_err(ChainError::from_call)?;
-        let receipt = call
-            .send()
-            .await
-            .map_err(ChainError::from_call)?
-            .get_receipt()
-            .await
-            .map_err(|e| ChainError::Rpc(e.to_string()))?;
+        let receipt = mined(call.send().await.map_err(ChainError::from_call)?).await?;
         if !receipt.status() {
             return Err(ChainError::Reverted("register reverted".into()));
         }
@@ -130,13 +124,7 @@ impl Chain {
             Bytes::copy_from_slice(signature),
         );
         call.call().await.map_err(ChainError::from_call)?;
-        let receipt = call
-            .send()
-            .await
-            .map_err(ChainError::from_call)?
-            .get_receipt()
-            .await
-            .map_err(|e| ChainError::Rpc(e.to_string()))?;
+        let receipt = mined(call.send().await.map_err(ChainError::from_call)?).await?;
         if !receipt.status() {
             return Err(ChainError::Reverted("recordResult reverted".into()));
         }
