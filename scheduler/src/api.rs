@@ -476,6 +476,8 @@ async fn submit_task(
             webhook,
             chain: None,
             signed: None,
+            worker: None,
+            counted_delivery: 0,
         };
         Ok(store.create_task(NewTask { task, input })?)
     })
@@ -771,6 +773,86 @@ async fn metrics(AxState(app): AxState<AppState>) -> Response {
             out,
             "fornax_job_seconds_sum{{{labels}}} {:.6}",
             us as f64 / 1e6
+        );
+    }
+    drop(jobs);
+    if let Some(remote) = app.scheduler.remote() {
+        let r = &remote.stats;
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let gauges = [
+            (
+                "fornax_remote_jobs_in_flight",
+                "Jobs out to workers now.",
+                remote.in_flight() as u64,
+            ),
+            (
+                "fornax_remote_queue_messages",
+                "Jobs in the queue (waiting or running), at the last look.",
+                load(&r.queue_depth),
+            ),
+            (
+                "fornax_workers_live",
+                "Workers heartbeating.",
+                load(&r.live_workers),
+            ),
+            (
+                "fornax_workers_busy_slots",
+                "Jobs running on the live workers.",
+                load(&r.busy_slots),
+            ),
+        ];
+        for (name, help, v) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        let counters = [
+            (
+                "fornax_remote_jobs_dispatched_total",
+                "Jobs sent to the queue (requeues included).",
+                load(&r.dispatched),
+            ),
+            (
+                "fornax_remote_jobs_requeued_total",
+                "Jobs put back because their worker was declared dead.",
+                load(&r.requeued),
+            ),
+            (
+                "fornax_remote_retries_total",
+                "Retryable failures reported by workers.",
+                load(&r.retried),
+            ),
+            (
+                "fornax_workers_dead_total",
+                "Workers declared dead.",
+                load(&r.dead_workers),
+            ),
+        ];
+        for (name, help, v) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
+        }
+        let _ = writeln!(out, "# HELP fornax_remote_outcomes_total Outcomes from workers: applied, or ignored (duplicate or late).\n# TYPE fornax_remote_outcomes_total counter");
+        let _ = writeln!(
+            out,
+            "fornax_remote_outcomes_total{{result=\"applied\"}} {}",
+            load(&r.applied)
+        );
+        let _ = writeln!(
+            out,
+            "fornax_remote_outcomes_total{{result=\"ignored\"}} {}",
+            load(&r.ignored)
+        );
+        let _ = writeln!(out, "# HELP fornax_remote_latency_seconds From dispatch to the proof applied.\n# TYPE fornax_remote_latency_seconds summary");
+        let _ = writeln!(
+            out,
+            "fornax_remote_latency_seconds_count {}",
+            load(&r.latency_count)
+        );
+        let _ = writeln!(
+            out,
+            "fornax_remote_latency_seconds_sum {:.6}",
+            load(&r.latency_us) as f64 / 1e6
         );
     }
     ([("content-type", "text/plain; version=0.0.4")], out).into_response()

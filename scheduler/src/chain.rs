@@ -284,6 +284,8 @@ impl ChainService {
             idempotency_key: Some(format!("{market}:{}", ev.task)),
             webhook: None,
             signed: None,
+            worker: None,
+            counted_delivery: 0,
             chain: Some(ChainLink {
                 market,
                 task: ev.task.to_string(),

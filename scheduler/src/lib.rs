@@ -5,13 +5,17 @@
 //! quotes verified, workers registered on chain, results signed in sequence). The `fornax` binary (`src/main.rs`) runs the node (`fornax node`) and the
 //! command-line tools (`prove`, `witness`, `verify`, `bench`, …).
 //!
-//! Queues across machines (NATS JetStream) arrive with the scale-out issue; today the
-//! queue is in-process.
+//! With `fornax node --queue`, proofs go as jobs through a queue ([`queue`]: in-process
+//! or NATS JetStream) to workers ([`worker`], `fornax worker --join`), possibly on other
+//! machines; [`dispatch`] is the scheduler's side of it.
 
 pub mod api;
 pub mod chain;
+pub mod dispatch;
 pub mod node;
+pub mod queue;
 pub mod store;
 pub mod task;
 pub mod tee;
 pub mod webhooks;
+pub mod worker;

@@ -3,6 +3,7 @@
 //! benchmark the kernels, and list this machine's devices.
 
 mod bench_api;
+mod bench_queue;
 mod client;
 
 use std::path::{Path, PathBuf};
@@ -137,6 +138,10 @@ enum Command {
     /// with every task stored in RocksDB under the data directory. Flags override the
     /// TOML file given with `--config`.
     Node(Box<NodeArgs>),
+    /// Joins a cluster as a worker: takes proving jobs that fit its devices and memory from
+    /// the node's queue (`fornax node --queue nats://…`), proves them, reports back. SIGTERM
+    /// or Ctrl-C drains it (running jobs finish, no new ones); a second one stops it at once.
+    Worker(WorkerArgs),
     /// Registers a circuit with a node: `fornax register circuit.zkey [--wasm circuit.wasm]`;
     /// prints its id (the content hash).
     Register {
@@ -198,6 +203,35 @@ enum BenchWhat {
     /// The node's accept path (submissions per second, latency) while it proves, its
     /// memory over many submissions, and its overhead per proof.
     Api(bench_api::ApiBench),
+    /// What the queue costs: the same small proofs on an embedded node, through the
+    /// in-process queue and through NATS JetStream with 1 and N worker processes
+    /// (dispatch overhead per job, throughput ratio); optionally a chaos run that kills a
+    /// worker every few seconds and counts tasks lost or proved twice.
+    Queue(bench_queue::QueueBench),
+}
+
+/// `fornax worker` settings.
+#[derive(clap::Args, Debug)]
+struct WorkerArgs {
+    /// The cluster's NATS server, `nats://HOST:4222`.
+    #[arg(long)]
+    join: String,
+    /// Devices to prove on, ids from `fornax devices` (e.g. `cpu`, `cuda:0`); the first
+    /// accelerator among them proves [default: every device found].
+    #[arg(long, value_delimiter = ',')]
+    devices: Vec<String>,
+    /// Memory to admit jobs against, MiB [default: the proving device's memory].
+    #[arg(long)]
+    memory_mb: Option<u64>,
+    /// Jobs to run at once.
+    #[arg(long, default_value_t = 1)]
+    slots: u32,
+    /// Where downloaded proving keys and witness generators are kept.
+    #[arg(long, default_value = "fornax-worker-cache")]
+    cache_dir: PathBuf,
+    /// This worker's id in the registry [default: HOST-PID-RANDOM].
+    #[arg(long)]
+    id: Option<String>,
 }
 
 /// `fornax node` settings; every one can also come from the TOML file.
@@ -290,6 +324,29 @@ struct NodeArgs {
     /// measurements, maximum quote age). Needs a chain.
     #[arg(long)]
     tee_policy: Option<PathBuf>,
+    /// Send proofs as jobs through a queue to workers instead of proving on this node:
+    /// `nats://HOST:4222` (NATS JetStream; workers join with `fornax worker --join`), or
+    /// `mem` (the in-process queue, with `--slots` workers inside this node).
+    #[arg(long)]
+    queue: Option<String>,
+    /// Jobs out to workers at once; the rest wait in the node's fair queue [default: 64].
+    #[arg(long)]
+    max_in_flight: Option<usize>,
+    /// Seconds a worker's lease on a job lasts without progress before another worker
+    /// gets it [default: 30].
+    #[arg(long)]
+    ack_wait_s: Option<f64>,
+    /// Deliveries (or requeues after a worker died) of one job before its task fails
+    /// [default: 10].
+    #[arg(long)]
+    max_deliveries: Option<u32>,
+    /// Seconds without a heartbeat after which a worker is declared dead and its jobs
+    /// requeued [default: 10].
+    #[arg(long)]
+    dead_after_s: Option<f64>,
+    /// With `--queue mem`: worker slots inside the node [default: 1].
+    #[arg(long)]
+    slots: Option<u32>,
 }
 
 fn main() -> ExitCode {
@@ -347,6 +404,10 @@ fn run(command: Command) -> Result<ExitCode> {
             ..
         } => bench_api::run(&args),
         Command::Bench {
+            what: Some(BenchWhat::Queue(args)),
+            ..
+        } => bench_queue::run(&args),
+        Command::Bench {
             what: None,
             msm,
             ntt,
@@ -396,6 +457,7 @@ fn run(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Node(args) => node(*args),
+        Command::Worker(args) => worker(args),
         Command::Register { zkey, wasm, conn } => client::register(&conn, &zkey, wasm.as_deref()),
         Command::Circuits { conn } => client::circuits(&conn),
         Command::Submit {
@@ -591,6 +653,46 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
         );
     }
 
+    let queue = match args.queue.or(file.queue) {
+        Some(url) => {
+            let seconds =
+                |v: Option<f64>, name: &str, default: f64| -> Result<std::time::Duration> {
+                    let v = v.unwrap_or(default);
+                    if !(v > 0.0 && v.is_finite()) {
+                        bail!("--{name} must be a positive number of seconds");
+                    }
+                    Ok(std::time::Duration::from_secs_f64(v))
+                };
+            let defaults = fornax_scheduler::queue::QueueSettings::default();
+            let settings = fornax_scheduler::queue::QueueSettings {
+                ack_wait: seconds(
+                    args.ack_wait_s.or(file.ack_wait_s),
+                    "ack-wait-s",
+                    defaults.ack_wait.as_secs_f64(),
+                )?,
+                dead_after: seconds(
+                    args.dead_after_s.or(file.dead_after_s),
+                    "dead-after-s",
+                    defaults.dead_after.as_secs_f64(),
+                )?,
+                max_deliveries: args
+                    .max_deliveries
+                    .or(file.max_deliveries)
+                    .unwrap_or(defaults.max_deliveries),
+                ..defaults
+            };
+            if settings.max_deliveries < 2 {
+                bail!("--max-deliveries must be at least 2");
+            }
+            Some(QueueSetup {
+                url,
+                settings,
+                max_in_flight: args.max_in_flight.or(file.max_in_flight).unwrap_or(64),
+                slots: args.slots.or(file.slots).unwrap_or(1),
+            })
+        }
+        None => None,
+    };
     let webhooks = fornax_scheduler::webhooks::WebhookConfig {
         per_owner: file.webhooks,
         secrets: api_keys
@@ -619,7 +721,21 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
             ..Default::default()
         },
     );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let remote = match queue {
+        Some(queue) => Some(connect_queue(&runtime, &scheduler, &queue, &data_dir)?),
+        None => None,
+    };
     scheduler.start().context("recovering stored tasks")?;
+    if let Some((remote, worker)) = remote {
+        remote.start(&scheduler);
+        if let Some(worker) = worker {
+            runtime.spawn(worker.run());
+        }
+    }
     let app = fornax_scheduler::api::router(
         std::sync::Arc::clone(&scheduler),
         fornax_scheduler::api::ApiConfig {
@@ -628,10 +744,6 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
             rate_limit_per_s: (rate_limit > 0.0).then_some(rate_limit),
         },
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
@@ -702,6 +814,179 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
             })
             .await
             .context("serving HTTP")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The node's queue to workers, from the flags and the TOML file.
+struct QueueSetup {
+    url: String,
+    settings: fornax_scheduler::queue::QueueSettings,
+    max_in_flight: usize,
+    slots: u32,
+}
+
+/// Connects the scheduler to its queue: NATS JetStream, or the in-process queue with
+/// worker slots inside this process (returned, to be started).
+fn connect_queue(
+    runtime: &tokio::runtime::Runtime,
+    scheduler: &std::sync::Arc<fornax_scheduler::node::Scheduler>,
+    setup: &QueueSetup,
+    data_dir: &Path,
+) -> Result<(
+    std::sync::Arc<fornax_scheduler::dispatch::Remote>,
+    Option<std::sync::Arc<fornax_scheduler::worker::Worker>>,
+)> {
+    use fornax_scheduler::queue::{jetstream, MemQueue, Queue};
+    let (queue, worker): (std::sync::Arc<dyn Queue>, _) = if setup.url == "mem" {
+        // The store's artifact folder is the artifact store, and the workers' cache.
+        let artifacts = data_dir.join("artifacts");
+        let queue = std::sync::Arc::new(MemQueue::new(setup.settings.clone(), &artifacts));
+        let worker = fornax_scheduler::worker::Worker::new(
+            queue.clone(),
+            fornax_scheduler::worker::WorkerConfig {
+                id: Some("in-process".into()),
+                registry: DeviceRegistry::discover(),
+                memory_bytes: None,
+                slots: setup.slots,
+                cache_dir: artifacts,
+            },
+        )?;
+        (queue as std::sync::Arc<dyn Queue>, Some(worker))
+    } else if setup.url.starts_with("nats://") {
+        let queue = runtime
+            .block_on(jetstream::JetStreamQueue::connect(
+                &setup.url,
+                "fornax-node",
+                jetstream::Role::Scheduler(setup.settings.clone()),
+            ))
+            .with_context(|| format!("connecting to the queue at {}", setup.url))?;
+        (
+            std::sync::Arc::new(queue) as std::sync::Arc<dyn Queue>,
+            None,
+        )
+    } else {
+        bail!("--queue {}: expected nats://HOST:PORT or mem", setup.url);
+    };
+    let remote = fornax_scheduler::dispatch::Remote::new(
+        queue,
+        runtime.handle().clone(),
+        setup.max_in_flight,
+    );
+    scheduler.use_remote(std::sync::Arc::clone(&remote));
+    println!(
+        "jobs go through the queue at {} (at most {} at once)",
+        setup.url, setup.max_in_flight
+    );
+    Ok((remote, worker))
+}
+
+/// `fornax worker`: joins a cluster and proves its jobs until drained.
+fn worker(args: WorkerArgs) -> Result<ExitCode> {
+    if !args.join.starts_with("nats://") {
+        eprintln!("error: --join {}: expected nats://HOST:PORT", args.join);
+        return Ok(ExitCode::from(2));
+    }
+    if args.slots == 0 {
+        eprintln!("error: --slots must be at least 1");
+        return Ok(ExitCode::from(2));
+    }
+    // `cpu` is short for the CPU backend's id, `cpu:0`.
+    let devices: Vec<String> = args
+        .devices
+        .iter()
+        .map(|d| {
+            if d == "cpu" {
+                "cpu:0".to_string()
+            } else {
+                d.clone()
+            }
+        })
+        .collect();
+    let registry = if devices.is_empty() {
+        DeviceRegistry::discover()
+    } else if devices.iter().all(|d| d == "cpu:0") {
+        // No need to probe for accelerators (their kernels take a while to compile).
+        DeviceRegistry::with_backends(vec![std::sync::Arc::new(fornax_kernels::CpuBackend::new())])
+    } else {
+        let all = DeviceRegistry::discover();
+        let mut chosen = Vec::new();
+        for id in &devices {
+            match all.get(&fornax_kernels::BackendId(id.clone())) {
+                Some(b) => chosen.push(b),
+                None => {
+                    let known: Vec<String> = all
+                        .backends()
+                        .iter()
+                        .map(|b| b.info().id.to_string())
+                        .collect();
+                    eprintln!(
+                        "error: no device {id} on this machine (devices: {})",
+                        known.join(", ")
+                    );
+                    return Ok(ExitCode::from(2));
+                }
+            }
+        }
+        DeviceRegistry::with_backends(chosen)
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let queue = fornax_scheduler::queue::jetstream::JetStreamQueue::connect(
+            &args.join,
+            "fornax-worker",
+            fornax_scheduler::queue::jetstream::Role::Worker,
+        )
+        .await
+        .with_context(|| format!("joining {}", args.join))?;
+        let worker = fornax_scheduler::worker::Worker::new(
+            std::sync::Arc::new(queue),
+            fornax_scheduler::worker::WorkerConfig {
+                id: args.id,
+                registry,
+                memory_bytes: args.memory_mb.map(|mb| mb << 20),
+                slots: args.slots,
+                cache_dir: args.cache_dir,
+            },
+        )
+        .context("preparing the worker's cache")?;
+        if worker.memory_bytes() == 0 {
+            bail!("the device's memory is unknown: give it with --memory-mb");
+        }
+        let devices: Vec<String> = worker.devices().iter().map(|d| d.id.clone()).collect();
+        println!(
+            "worker {} joined {}: devices {}, {} MiB, {} slot(s)",
+            worker.id(),
+            args.join,
+            devices.join(","),
+            worker.memory_bytes() >> 20,
+            args.slots
+        );
+        let drainer = std::sync::Arc::clone(&worker);
+        tokio::spawn(async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("a SIGTERM handler");
+            let stop = async {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            };
+            stop.await;
+            eprintln!("fornax worker: draining: finishing running jobs, taking no more (again to stop now)");
+            drainer.drain();
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            std::process::exit(130);
+        });
+        worker.clone().run().await;
+        println!("worker {} drained and left", worker.id());
+        Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -23,6 +23,7 @@ use fornax_prover::json::{public_to_json, ProofJson};
 use fornax_prover::witness::{self, WitnessCalculator};
 use fornax_prover::{wtns, JobGraph, LocalExecutor, PreparedKey, ProverError, ProvingKey};
 
+use crate::dispatch::Remote;
 use crate::store::{Store, StoreError, StoredProof};
 use crate::task::{now_ms, Failure, InputKind, State, Task};
 
@@ -159,6 +160,86 @@ pub struct LoadedCircuit {
     pub calculator: Option<Mutex<WitnessCalculator>>,
 }
 
+impl LoadedCircuit {
+    /// Parses a circuit's key and witness generator and prepares the key on `exec`'s
+    /// preferred device.
+    pub fn load(
+        exec: &LocalExecutor,
+        id: &str,
+        zkey: &[u8],
+        wasm: Option<&[u8]>,
+    ) -> Result<Self, LoadError> {
+        let pk = ProvingKey::from_bytes(&format!("{id}.zkey"), zkey)?;
+        let key = exec.prepare(id, pk)?;
+        let calculator = match wasm {
+            Some(wasm) => Some(Mutex::new(WitnessCalculator::from_bytes(
+                &format!("{id}.wasm"),
+                wasm,
+            )?)),
+            None => None,
+        };
+        Ok(LoadedCircuit { key, calculator })
+    }
+}
+
+/// A prover error as a task failure: an unsatisfied witness is the client's, the rest
+/// is retried if the error says so.
+pub(crate) fn prover_failure(e: ProverError) -> AttemptError {
+    match e {
+        ProverError::UnsatisfiedWitness { .. } => AttemptError::fatal(
+            "unsatisfied_witness",
+            "the witness does not satisfy the circuit: the proof fails verification",
+        ),
+        e => AttemptError {
+            retryable: e.is_retryable(),
+            failure: Failure {
+                code: "prover_error".into(),
+                message: e.to_string(),
+            },
+        },
+    }
+}
+
+/// The witness of a task from its input: a `.wtns` file as is, or JSON inputs through the
+/// circuit's witness generator; checked against the circuit's wire count.
+pub(crate) fn compute_witness(
+    task: &str,
+    kind: InputKind,
+    circuit: &LoadedCircuit,
+    input: &[u8],
+) -> Result<Vec<Fr>, AttemptError> {
+    let name = format!("task {task} input");
+    let w = match kind {
+        InputKind::Wtns => wtns::from_bytes(&name, input)
+            .map_err(|e| AttemptError::fatal("invalid_witness", e.to_string()))?,
+        InputKind::Json => {
+            let calculator = circuit.calculator.as_ref().ok_or_else(|| {
+                AttemptError::fatal("invalid_input", "the circuit has no witness generator")
+            })?;
+            let json: serde_json::Value = serde_json::from_slice(input)
+                .map_err(|e| AttemptError::fatal("invalid_input", e.to_string()))?;
+            let inputs = witness::parse_inputs(&name, &json)
+                .map_err(|e| AttemptError::fatal("invalid_input", e.to_string()))?;
+            calculator
+                .lock()
+                .expect("calculator lock")
+                .calculate(&name, &inputs)
+                .map_err(|e| AttemptError::fatal("witness_generation_failed", e.to_string()))?
+        }
+    };
+    if w.len() != circuit.key.shape().n_vars {
+        return Err(AttemptError::fatal(
+            "invalid_witness",
+            format!(
+                "the witness has {} values; the circuit has {} wires",
+                w.len(),
+                circuit.key.shape().n_vars
+            ),
+        ));
+    }
+    Ok(w)
+}
+
 /// The scheduler and its worker.
 pub struct Scheduler {
     store: Arc<Store>,
@@ -184,16 +265,20 @@ pub struct Scheduler {
     signer: Mutex<Option<tokio::sync::mpsc::UnboundedSender<String>>>,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+    /// Set when jobs go to workers through a queue instead of this node's devices.
+    remote: std::sync::OnceLock<Arc<Remote>>,
 }
 
 /// Why a proving attempt failed.
-struct AttemptError {
-    failure: Failure,
-    retryable: bool,
+pub(crate) struct AttemptError {
+    /// The failure, as the task records it.
+    pub(crate) failure: Failure,
+    /// Whether another attempt may succeed.
+    pub(crate) retryable: bool,
 }
 
 impl AttemptError {
-    fn fatal(code: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn fatal(code: &str, message: impl Into<String>) -> Self {
         AttemptError {
             failure: Failure {
                 code: code.into(),
@@ -238,6 +323,7 @@ impl Scheduler {
             poster: Mutex::new(None),
             signer: Mutex::new(None),
             metrics: Metrics::default(),
+            remote: std::sync::OnceLock::new(),
         })
     }
 
@@ -279,6 +365,11 @@ impl Scheduler {
                 self.device_memory
             }
         })
+    }
+
+    /// Proving attempts per task before a retryable error fails it.
+    pub fn attempts(&self) -> u32 {
+        self.config.attempts
     }
 
     /// Whether recovery is done and tasks are being served.
@@ -377,18 +468,11 @@ impl Scheduler {
             .circuit(id)?
             .ok_or_else(|| LoadError(format!("unknown circuit {id}")))?;
         let zkey = self.store.artifact(&format!("{id}.zkey"))?;
-        let pk = ProvingKey::from_bytes(&format!("{id}.zkey"), &zkey)?;
-        let key = self.exec.prepare(id, pk)?;
-        let calculator = if meta.has_wasm {
-            let wasm = self.store.artifact(&format!("{id}.wasm"))?;
-            Some(Mutex::new(WitnessCalculator::from_bytes(
-                &format!("{id}.wasm"),
-                &wasm,
-            )?))
-        } else {
-            None
+        let wasm = match meta.has_wasm {
+            true => Some(self.store.artifact(&format!("{id}.wasm"))?),
+            false => None,
         };
-        let loaded = Arc::new(LoadedCircuit { key, calculator });
+        let loaded = Arc::new(LoadedCircuit::load(&self.exec, id, &zkey, wasm.as_deref())?);
         self.circuits
             .lock()
             .expect("circuits lock")
@@ -413,8 +497,29 @@ impl Scheduler {
         }
     }
 
+    /// Sends jobs to workers through `remote` instead of proving on this node's devices.
+    /// Call before [`start`](Self::start).
+    pub fn use_remote(&self, remote: Arc<Remote>) {
+        if self.remote.set(remote).is_err() {
+            panic!("the scheduler's queue is set once, before it starts");
+        }
+    }
+
+    /// The queue to remote workers, if jobs go through one.
+    pub fn remote(&self) -> Option<&Arc<Remote>> {
+        self.remote.get()
+    }
+
     fn work(&self) {
-        while let Some(id) = self.next() {
+        loop {
+            // With remote workers, keep at most a window of tasks in the queue so that the
+            // fair queue here still decides the order.
+            if let Some(remote) = self.remote.get() {
+                while !remote.has_room() && !self.stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            let Some(id) = self.next() else { break };
             *self.current.lock().expect("current lock") = Some((id.clone(), Instant::now()));
             if let Err(e) = self.run(&id) {
                 eprintln!("fornax node: task {id}: {e}");
@@ -459,39 +564,12 @@ impl Scheduler {
         ) {
             return ignore_forbidden(e);
         }
+        if let Some(remote) = self.remote.get() {
+            // Proved by a worker elsewhere: the outcome comes back through the queue.
+            return remote.dispatch(self, &task);
+        }
         match self.attempt(&task) {
-            Ok(proof) => {
-                // A chain task goes on to be posted; the others are done.
-                let next = if task.chain.is_some() {
-                    State::Posting
-                } else {
-                    State::Proved
-                };
-                match self.transition(
-                    id,
-                    next,
-                    Some(&[State::Proving][..]),
-                    None,
-                    Some(&proof),
-                    |_| {},
-                ) {
-                    Ok(_) => {
-                        self.sign(id);
-                        self.metrics.proofs.fetch_add(1, Ordering::Relaxed);
-                        self.metrics
-                            .prove_us
-                            .fetch_add((proof.prove_ms * 1e3) as u64, Ordering::Relaxed);
-                        if next == State::Posting {
-                            self.post(id);
-                        } else {
-                            self.finish(State::Proved);
-                        }
-                        Ok(())
-                    }
-                    // Cancelled or expired while proving: the proof is dropped.
-                    Err(e) => ignore_forbidden(e),
-                }
-            }
+            Ok(proof) => self.proof_done(&task, &proof, |_| {}).map(|_| ()),
             Err(e) if e.retryable && task.failed_attempts + 1 < self.config.attempts => {
                 eprintln!(
                     "fornax node: task {id}: retrying after {}: {}",
@@ -527,6 +605,48 @@ impl Scheduler {
         }
     }
 
+    /// Stores a task's proof (`proving` → `proved`, or `posting` for a chain task), then
+    /// signs, posts and counts it. Returns whether the proof was stored: a task that was
+    /// cancelled or expired meanwhile, or proved already, keeps its state
+    /// (first write wins).
+    pub(crate) fn proof_done(
+        &self,
+        task: &Task,
+        proof: &StoredProof,
+        update: impl FnOnce(&mut Task),
+    ) -> Result<bool, StoreError> {
+        // A chain task goes on to be posted; the others are done.
+        let next = if task.chain.is_some() {
+            State::Posting
+        } else {
+            State::Proved
+        };
+        match self.transition(
+            &task.id,
+            next,
+            Some(&[State::Proving][..]),
+            None,
+            Some(proof),
+            update,
+        ) {
+            Ok(_) => {
+                self.sign(&task.id);
+                self.metrics.proofs.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .prove_us
+                    .fetch_add((proof.prove_ms * 1e3) as u64, Ordering::Relaxed);
+                if next == State::Posting {
+                    self.post(&task.id);
+                } else {
+                    self.finish(State::Proved);
+                }
+                Ok(true)
+            }
+            // Cancelled or expired while proving: the proof is dropped.
+            Err(e) => ignore_forbidden(e).map(|_| false),
+        }
+    }
+
     fn attempt(&self, task: &Task) -> Result<StoredProof, AttemptError> {
         let circuit = self.circuit(&task.circuit).map_err(|e| AttemptError {
             failure: Failure {
@@ -538,7 +658,7 @@ impl Scheduler {
         let input = self.store.input(&task.id)?.ok_or_else(|| {
             AttemptError::fatal("internal", "the task's input is missing from the store")
         })?;
-        let witness = self.witness(task, &circuit, &input)?;
+        let witness = compute_witness(&task.id, task.input, &circuit, &input)?;
         let graph = JobGraph::groth16(&task.id, circuit.key.shape());
         // Admission: the jobs of a wave run together, so the largest wave must fit in the
         // worker's budget; on this node it never will if it does not now (one task runs at
@@ -584,19 +704,7 @@ impl Scheduler {
                 &mut rand::rngs::OsRng,
                 &on_job,
             )
-            .map_err(|e| match e {
-                ProverError::UnsatisfiedWitness { .. } => AttemptError::fatal(
-                    "unsatisfied_witness",
-                    "the witness does not satisfy the circuit: the proof fails verification",
-                ),
-                e => AttemptError {
-                    retryable: e.is_retryable(),
-                    failure: Failure {
-                        code: "prover_error".into(),
-                        message: e.to_string(),
-                    },
-                },
-            })?;
+            .map_err(prover_failure)?;
         let mut jobs = self.metrics.jobs.lock().expect("metrics lock");
         for (role, device, d) in &timings.jobs {
             let entry = jobs.entry((role.clone(), device.clone())).or_default();
@@ -608,44 +716,6 @@ impl Scheduler {
             public: serde_json::to_value(public_to_json(&public)).expect("serialisable"),
             prove_ms: started.elapsed().as_secs_f64() * 1e3,
         })
-    }
-
-    fn witness(
-        &self,
-        task: &Task,
-        circuit: &LoadedCircuit,
-        input: &[u8],
-    ) -> Result<Vec<Fr>, AttemptError> {
-        let name = format!("task {} input", task.id);
-        let w = match task.input {
-            InputKind::Wtns => wtns::from_bytes(&name, input)
-                .map_err(|e| AttemptError::fatal("invalid_witness", e.to_string()))?,
-            InputKind::Json => {
-                let calculator = circuit.calculator.as_ref().ok_or_else(|| {
-                    AttemptError::fatal("invalid_input", "the circuit has no witness generator")
-                })?;
-                let json: serde_json::Value = serde_json::from_slice(input)
-                    .map_err(|e| AttemptError::fatal("invalid_input", e.to_string()))?;
-                let inputs = witness::parse_inputs(&name, &json)
-                    .map_err(|e| AttemptError::fatal("invalid_input", e.to_string()))?;
-                calculator
-                    .lock()
-                    .expect("calculator lock")
-                    .calculate(&name, &inputs)
-                    .map_err(|e| AttemptError::fatal("witness_generation_failed", e.to_string()))?
-            }
-        };
-        if w.len() != circuit.key.shape().n_vars {
-            return Err(AttemptError::fatal(
-                "invalid_witness",
-                format!(
-                    "the witness has {} values; the circuit has {} wires",
-                    w.len(),
-                    circuit.key.shape().n_vars
-                ),
-            ));
-        }
-        Ok(w)
     }
 
     fn expire(&self, id: &str) -> Result<(), StoreError> {
@@ -757,7 +827,7 @@ impl std::fmt::Display for LoadError {
     }
 }
 
-fn ignore_forbidden(e: StoreError) -> Result<(), StoreError> {
+pub(crate) fn ignore_forbidden(e: StoreError) -> Result<(), StoreError> {
     match e {
         StoreError::Forbidden { .. } => Ok(()),
         e => Err(e),

@@ -154,6 +154,18 @@ pub struct Task {
     /// Set once the attested worker signed the result (and it was recorded on chain).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub signed: Option<SignedRecord>,
+    /// The worker and device that proved it, `<worker>/<device>`, when its job went
+    /// through a queue to a worker elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub worker: Option<String>,
+    /// The last delivery of its queued job whose failure was counted in
+    /// `failed_attempts` (so an outcome delivered twice is counted once).
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub counted_delivery: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A result signed by the attested worker that proved it.

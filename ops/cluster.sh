@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# A local cluster on loopback: nats-server (JetStream), one node whose proofs go through
+# the queue, and N CPU workers. Runs until Ctrl-C, then stops everything.
+#
+#   ops/cluster.sh [WORKERS]        # default 2
+#
+# Environment: FORNAX_CLUSTER_DIR (state; default .fornax-cache/cluster), NATS_PORT
+# (default 4222), FORNAX_LISTEN (default 127.0.0.1:8080), FORNAX_TOKEN (API key alice's
+# token; default dev-token). The fornax binary is built (release) if needed.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+workers=${1:-2}
+dir=${FORNAX_CLUSTER_DIR:-$root/.fornax-cache/cluster}
+port=${NATS_PORT:-4222}
+listen=${FORNAX_LISTEN:-127.0.0.1:8080}
+token=${FORNAX_TOKEN:-dev-token}
+mkdir -p "$dir/nats" "$dir/node" "$dir/logs"
+
+nats=$(ops/nats.sh)
+cargo build --release --locked -p fornax-scheduler --bin fornax >&2
+fornax="$root/target/release/fornax"
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  # Workers first (they drain), then the node, then the server.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[$i]}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+"$nats" -js -a 127.0.0.1 -p "$port" -sd "$dir/nats" -m $((port + 4000)) >"$dir/logs/nats.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+
+"$fornax" node --data-dir "$dir/node" --listen "$listen" --api-key "alice=$token" \
+  --queue "nats://127.0.0.1:$port" >"$dir/logs/node.log" 2>&1 &
+pids+=($!)
+for i in $(seq "$workers"); do
+  "$fornax" worker --join "nats://127.0.0.1:$port" --devices cpu --id "local-$i" \
+    --cache-dir "$dir/cache-$i" >"$dir/logs/worker-$i.log" 2>&1 &
+  pids+=($!)
+done
+for _ in $(seq 100); do grep -q "listening on" "$dir/logs/node.log" 2>/dev/null && break; sleep 0.1; done
+echo "cluster up: node http://$listen (FORNAX_TOKEN=$token), nats://127.0.0.1:$port, $workers worker(s)"
+echo "logs in $dir/logs; metrics at http://$listen/metrics; Ctrl-C stops it"
+wait -n "${pids[@]}" || true
+echo "a process of the cluster exited; stopping" >&2

@@ -1,0 +1,510 @@
+//! The scheduler's side of a queue ([`crate::queue`]): tasks go out as jobs to workers on
+//! other machines (or in this process, with the in-process queue), and their outcomes come
+//! back and are applied first-write-wins.
+//!
+//! - **Dispatch.** A task in `proving` becomes one [`JobSpec`] (`<task>/groth16`): the
+//!   circuit's key and witness generator go to the artifact store once (content-addressed
+//!   names), the input rides in the message when small. At most `max_in_flight` jobs are
+//!   out at once, so the node's fair queue, not the queue server, decides the order.
+//! - **Outcomes.** A proof is stored with the same transition as a local one (`proving` →
+//!   `proved`/`posting`), so the first outcome wins and any later one, a duplicate delivery
+//!   or a worker presumed dead, is counted as ignored. A bad-input failure fails the task
+//!   at once; a retryable one counts against the task's attempts (once per delivery) and
+//!   the queue redelivers the job with backoff until they run out.
+//! - **Liveness.** Workers heartbeat into the registry with the jobs they run. One silent
+//!   for longer than `dead_after` is declared dead and its jobs are put back at once under
+//!   a new id, the old delivery removed: dying spends none of the task's attempts, and a
+//!   job whose workers keep dying fails after `max_deliveries` requeues.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use fornax_prover::graph::Shape;
+use fornax_prover::JobGraph;
+use sha2::{Digest, Sha256};
+
+use crate::node::{ignore_forbidden, Scheduler};
+use crate::queue::{memory_tier, JobInput, JobSpec, Outcome, OutcomeResult, Queue, RunningJob};
+use crate::store::StoreError;
+use crate::task::{now_ms, Failure, State, Task};
+
+/// Inputs up to this size travel in the job message; larger ones through the artifact store.
+const INLINE_INPUT_LIMIT: usize = 256 << 10;
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+pub struct RemoteStats {
+    /// Jobs submitted to the queue (requeues included).
+    pub dispatched: AtomicU64,
+    /// Outcomes that changed a task.
+    pub applied: AtomicU64,
+    /// Outcomes that changed nothing (the task had ended: a duplicate or a late result).
+    pub ignored: AtomicU64,
+    /// Retryable failures reported by workers.
+    pub retried: AtomicU64,
+    /// Workers declared dead.
+    pub dead_workers: AtomicU64,
+    /// Jobs put back because their worker was declared dead.
+    pub requeued: AtomicU64,
+    /// Workers heartbeating now.
+    pub live_workers: AtomicU64,
+    /// Jobs running on them now.
+    pub busy_slots: AtomicU64,
+    /// Jobs in the queue (waiting or running), at the last look.
+    pub queue_depth: AtomicU64,
+    /// Time from dispatch to the applied proof: count and total microseconds.
+    pub latency_count: AtomicU64,
+    /// See `latency_count`.
+    pub latency_us: AtomicU64,
+}
+
+/// The scheduler's connection to its workers through a queue.
+pub struct Remote {
+    queue: Arc<dyn Queue>,
+    runtime: tokio::runtime::Handle,
+    max_in_flight: usize,
+    /// Tasks whose job is out, with when it went.
+    in_flight: Mutex<HashMap<String, Instant>>,
+    /// Artifacts known to be in the artifact store.
+    uploaded: Mutex<HashSet<String>>,
+    /// Counters for `/metrics`.
+    pub stats: RemoteStats,
+}
+
+impl Remote {
+    /// Jobs go to `queue`; at most `max_in_flight` at once. `runtime` runs the queue's
+    /// futures (the scheduler's own threads block on them).
+    pub fn new(
+        queue: Arc<dyn Queue>,
+        runtime: tokio::runtime::Handle,
+        max_in_flight: usize,
+    ) -> Arc<Self> {
+        Arc::new(Remote {
+            queue,
+            runtime,
+            max_in_flight: max_in_flight.max(1),
+            in_flight: Mutex::new(HashMap::new()),
+            uploaded: Mutex::new(HashSet::new()),
+            stats: RemoteStats::default(),
+        })
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &Arc<dyn Queue> {
+        &self.queue
+    }
+
+    /// Whether another job may go out.
+    pub fn has_room(&self) -> bool {
+        self.in_flight.lock().expect("in-flight lock").len() < self.max_in_flight
+    }
+
+    /// Jobs out now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.lock().expect("in-flight lock").len()
+    }
+
+    /// Starts applying outcomes and watching workers, on the runtime.
+    pub fn start(self: &Arc<Self>, scheduler: &Arc<Scheduler>) {
+        let (me, sched) = (Arc::clone(self), Arc::clone(scheduler));
+        self.runtime
+            .spawn(async move { me.apply_outcomes(sched).await });
+        let (me, sched) = (Arc::clone(self), Arc::clone(scheduler));
+        self.runtime
+            .spawn(async move { me.watch_workers(sched).await });
+    }
+
+    /// Sends a task in `proving` to the queue (blocking until the queue took it). A task
+    /// that cannot become a job fails here.
+    pub(crate) fn dispatch(&self, sched: &Scheduler, task: &Task) -> Result<(), StoreError> {
+        self.dispatch_as(sched, task, JobSpec::id_for(&task.id), 0)
+    }
+
+    fn dispatch_as(
+        &self,
+        sched: &Scheduler,
+        task: &Task,
+        job_id: String,
+        requeues: u32,
+    ) -> Result<(), StoreError> {
+        let job = match self.job_for(sched, task, job_id, requeues) {
+            Ok(job) => job,
+            Err(failure) => return self.fail(sched, &task.id, failure, None),
+        };
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.runtime.block_on(self.queue.submit(&job)) {
+                Ok(()) => break,
+                Err(e) => {
+                    eprintln!(
+                        "fornax node: task {}: queueing its job: {e}; trying again",
+                        task.id
+                    );
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        self.stats.dispatched.fetch_add(1, Ordering::Relaxed);
+        self.in_flight
+            .lock()
+            .expect("in-flight lock")
+            .entry(task.id.clone())
+            .or_insert_with(Instant::now);
+        Ok(())
+    }
+
+    /// The job of a task, its artifacts uploaded.
+    fn job_for(
+        &self,
+        sched: &Scheduler,
+        task: &Task,
+        id: String,
+        requeues: u32,
+    ) -> Result<JobSpec, Failure> {
+        let internal = |m: String| Failure {
+            code: "internal".into(),
+            message: m,
+        };
+        let store = sched.store();
+        let meta = store
+            .circuit(&task.circuit)
+            .map_err(|e| internal(e.to_string()))?
+            .ok_or_else(|| internal(format!("circuit {} is not in the store", task.circuit)))?;
+        let shape = Shape {
+            n_vars: meta.n_wires,
+            n_public: meta.n_public,
+            domain_size: meta.domain_size,
+        };
+        let memory_bytes = JobGraph::groth16(&task.id, shape)
+            .waves()
+            .iter()
+            .map(|w| w.iter().map(|j| j.memory_bytes).sum::<u64>())
+            .max()
+            .unwrap_or(0);
+        if memory_tier(memory_bytes).is_none() {
+            return Err(Failure {
+                code: "insufficient_memory".into(),
+                message: format!("the proof's jobs need {} GiB at once", memory_bytes >> 30),
+            });
+        }
+        let mut names = vec![format!("{}.zkey", meta.id)];
+        if meta.has_wasm {
+            names.push(format!("{}.wasm", meta.id));
+        }
+        let input = store
+            .input(&task.id)
+            .map_err(|e| internal(e.to_string()))?
+            .ok_or_else(|| internal("the task's input is missing from the store".into()))?;
+        let input = if input.len() <= INLINE_INPUT_LIMIT {
+            JobInput::Inline(base64::engine::general_purpose::STANDARD.encode(&input))
+        } else {
+            let name = format!("input-{}", hex::encode(Sha256::digest(&input)));
+            let path = store.artifact_path(&name);
+            if !path.exists() {
+                store
+                    .put_artifact(&name, &input)
+                    .map_err(|e| internal(e.to_string()))?;
+            }
+            names.push(name.clone());
+            JobInput::Artifact(name)
+        };
+        for name in names {
+            if self.uploaded.lock().expect("uploaded lock").contains(&name) {
+                continue;
+            }
+            let path = store.artifact_path(&name);
+            let mut backoff = Duration::from_millis(100);
+            while let Err(e) = self.runtime.block_on(self.queue.put_artifact(&name, &path)) {
+                eprintln!("fornax node: uploading {name}: {e}; trying again");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            self.uploaded.lock().expect("uploaded lock").insert(name);
+        }
+        Ok(JobSpec {
+            id,
+            task: task.id.clone(),
+            kind: "groth16".into(),
+            class: "any".into(),
+            memory_bytes,
+            circuit: meta.id,
+            has_wasm: meta.has_wasm,
+            input_kind: task.input,
+            input,
+            requeues,
+        })
+    }
+
+    /// Fails a task (from any state but a final one) and drops its job from the queue.
+    fn fail(
+        &self,
+        sched: &Scheduler,
+        id: &str,
+        failure: Failure,
+        queue_seq: Option<u64>,
+    ) -> Result<(), StoreError> {
+        eprintln!(
+            "fornax node: task {id} failed: {}: {}",
+            failure.code, failure.message
+        );
+        match sched.transition(id, State::Failed, None, Some(failure), None, |t| {
+            t.failed_attempts += 1
+        }) {
+            Ok(_) => sched.finish(State::Failed),
+            Err(e) => ignore_forbidden(e)?,
+        }
+        if let Some(seq) = queue_seq {
+            if let Err(e) = self.runtime.block_on(self.queue.remove(seq)) {
+                eprintln!("fornax node: removing the job of task {id}: {e}");
+            }
+        }
+        self.in_flight.lock().expect("in-flight lock").remove(id);
+        Ok(())
+    }
+
+    async fn apply_outcomes(self: Arc<Self>, sched: Arc<Scheduler>) {
+        loop {
+            let delivery = match self.queue.next_outcome(Duration::from_secs(1)).await {
+                Ok(Some(d)) => d,
+                Ok(None) => continue,
+                Err(e) => {
+                    eprintln!("fornax node: reading outcomes: {e}");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            let outcome = delivery.outcome().clone();
+            let (me, s) = (Arc::clone(&self), Arc::clone(&sched));
+            let applied = tokio::task::spawn_blocking(move || me.apply(&s, &outcome)).await;
+            match applied {
+                // Applied (or nothing to apply): never again. If the ack is lost the
+                // outcome comes back and changes nothing.
+                Ok(Ok(())) => {
+                    if let Err(e) = delivery.ack().await {
+                        eprintln!("fornax node: acknowledging an outcome: {e}");
+                    }
+                }
+                // Not applied (the store failed): left unacknowledged, it comes back.
+                Ok(Err(e)) => eprintln!("fornax node: applying an outcome: {e}"),
+                Err(e) => eprintln!("fornax node: applying an outcome: {e}"),
+            }
+        }
+    }
+
+    /// Applies one outcome, first write wins.
+    fn apply(&self, sched: &Scheduler, o: &Outcome) -> Result<(), StoreError> {
+        let Some(task) = sched.store().task(&o.task)? else {
+            return Ok(());
+        };
+        if task.state.is_final() || task.state == State::Posting {
+            self.ignore(o, task.state);
+            return Ok(());
+        }
+        match &o.result {
+            OutcomeResult::Proved { proof, device } => {
+                // After a restart the task may be back in `scheduled`, waiting to be sent
+                // again (and the dispatcher may move it on meanwhile): the proof is just
+                // as good, so bring the task to `proving` and store it.
+                let mut task = task;
+                while task.state != State::Proving {
+                    let step = match task.state {
+                        State::Submitted => State::Scheduled,
+                        State::Scheduled => State::Proving,
+                        state => {
+                            self.ignore(o, state);
+                            return Ok(());
+                        }
+                    };
+                    let from = [task.state];
+                    match sched.transition(&task.id, step, Some(&from[..]), None, None, |_| {}) {
+                        Ok(t) => task = t,
+                        // Moved by someone else: look again.
+                        Err(StoreError::Forbidden { .. }) => {
+                            let Some(t) = sched.store().task(&o.task)? else {
+                                return Ok(());
+                            };
+                            task = t;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                let who = format!("{}/{device}", o.worker);
+                if sched.proof_done(&task, proof, |t| t.worker = Some(who))? {
+                    self.stats.applied.fetch_add(1, Ordering::Relaxed);
+                    let started = self
+                        .in_flight
+                        .lock()
+                        .expect("in-flight lock")
+                        .remove(&task.id);
+                    if let Some(at) = started {
+                        self.stats.latency_count.fetch_add(1, Ordering::Relaxed);
+                        self.stats
+                            .latency_us
+                            .fetch_add(at.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    }
+                    let mut jobs = sched.metrics.jobs.lock().expect("metrics lock");
+                    let entry = jobs.entry(("groth16".into(), device.clone())).or_default();
+                    entry.0 += 1;
+                    entry.1 += (proof.prove_ms * 1e3) as u64;
+                } else {
+                    self.ignore(o, task.state);
+                }
+            }
+            OutcomeResult::Failed {
+                failure,
+                retryable: false,
+            } => {
+                self.stats.applied.fetch_add(1, Ordering::Relaxed);
+                self.fail(sched, &task.id, failure.clone(), Some(o.queue_seq))?;
+            }
+            OutcomeResult::Failed {
+                failure,
+                retryable: true,
+            } => {
+                if o.delivered <= task.counted_delivery {
+                    self.ignore(o, task.state);
+                    return Ok(());
+                }
+                self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                self.stats.applied.fetch_add(1, Ordering::Relaxed);
+                if task.failed_attempts + 1 >= sched.attempts() {
+                    let failure = Failure {
+                        code: failure.code.clone(),
+                        message: format!(
+                            "{} (failed {} times, on the last try at worker {})",
+                            failure.message,
+                            task.failed_attempts + 1,
+                            o.worker
+                        ),
+                    };
+                    self.fail(sched, &task.id, failure, Some(o.queue_seq))?;
+                    // `fail` counted this attempt.
+                    sched
+                        .store()
+                        .update(&task.id, |t| t.counted_delivery = o.delivered)?;
+                } else {
+                    eprintln!(
+                        "fornax node: task {}: worker {} failed ({}: {}); the queue delivers it again",
+                        task.id, o.worker, failure.code, failure.message
+                    );
+                    let t = sched.store().update(&task.id, |t| {
+                        t.failed_attempts += 1;
+                        t.counted_delivery = o.delivered;
+                    })?;
+                    sched.publish(&t);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn ignore(&self, o: &Outcome, state: State) {
+        self.stats.ignored.fetch_add(1, Ordering::Relaxed);
+        self.in_flight
+            .lock()
+            .expect("in-flight lock")
+            .remove(&o.task);
+        eprintln!(
+            "fornax node: outcome of {} from worker {} (delivery {}) ignored: the task is {}",
+            o.job,
+            o.worker,
+            o.delivered,
+            state.as_str()
+        );
+    }
+
+    /// Declares silent workers dead and puts their jobs back; keeps the gauges fresh.
+    async fn watch_workers(self: Arc<Self>, sched: Arc<Scheduler>) {
+        let dead_after = self.queue.settings().dead_after;
+        let every = (dead_after / 4).max(Duration::from_millis(100));
+        loop {
+            tokio::time::sleep(every).await;
+            if let Ok(depth) = self.queue.depth().await {
+                self.stats.queue_depth.store(depth, Ordering::Relaxed);
+            }
+            let workers = match self.queue.workers().await {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("fornax node: reading the worker registry: {e}");
+                    continue;
+                }
+            };
+            let now = now_ms();
+            let (mut live, mut busy) = (0, 0);
+            for w in workers {
+                let silent = Duration::from_millis(now.saturating_sub(w.heartbeat_ms));
+                if silent <= dead_after {
+                    live += 1;
+                    busy += w.busy as u64;
+                    continue;
+                }
+                eprintln!(
+                    "fornax node: worker {} declared dead (no heartbeat for {:.1} s); requeueing its {} job(s)",
+                    w.id,
+                    silent.as_secs_f64(),
+                    w.running.len()
+                );
+                self.stats.dead_workers.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = self.queue.forget_worker(&w.id).await {
+                    eprintln!("fornax node: forgetting worker {}: {e}", w.id);
+                }
+                for job in w.running {
+                    let (me, s) = (Arc::clone(&self), Arc::clone(&sched));
+                    let requeued = tokio::task::spawn_blocking(move || me.requeue(&s, &job)).await;
+                    if let Ok(Err(e)) = requeued {
+                        eprintln!("fornax node: requeueing a job: {e}");
+                    }
+                }
+            }
+            self.stats.live_workers.store(live, Ordering::Relaxed);
+            self.stats.busy_slots.store(busy, Ordering::Relaxed);
+            // A task can end while its job is out (cancelled, expired, or proved by an
+            // outcome that raced its dispatch after a restart): free its place.
+            let out: Vec<String> = self
+                .in_flight
+                .lock()
+                .expect("in-flight lock")
+                .keys()
+                .cloned()
+                .collect();
+            for id in out {
+                let ended = match sched.store().task(&id) {
+                    Ok(Some(t)) => t.state.is_final() || t.state == State::Posting,
+                    Ok(None) => true,
+                    Err(_) => false,
+                };
+                if ended {
+                    self.in_flight.lock().expect("in-flight lock").remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Puts a dead worker's job back under a new id, its old delivery removed, without
+    /// counting an attempt; a job requeued `max_deliveries` times fails instead.
+    fn requeue(&self, sched: &Scheduler, job: &RunningJob) -> Result<(), StoreError> {
+        let Some(task) = sched.store().task(&job.task)? else {
+            return Ok(());
+        };
+        if task.state != State::Proving {
+            return Ok(());
+        }
+        if job.requeues + 1 >= self.queue.settings().max_deliveries {
+            let failure = Failure {
+                code: "max_deliveries".into(),
+                message: format!("the worker running the job died {} times", job.requeues + 1),
+            };
+            return self.fail(sched, &task.id, failure, Some(job.queue_seq));
+        }
+        if let Err(e) = self.runtime.block_on(self.queue.remove(job.queue_seq)) {
+            eprintln!("fornax node: removing job {}: {e}", job.job);
+        }
+        self.stats.requeued.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{}~{}", JobSpec::id_for(&task.id), job.queue_seq);
+        self.dispatch_as(sched, &task, id, job.requeues + 1)
+    }
+}

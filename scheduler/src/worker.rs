@@ -1,0 +1,496 @@
+//! The worker runtime (`fornax worker --join nats://host:4222`): takes jobs that fit its
+//! devices and memory from a [`Queue`], proves them, reports their outcomes.
+//!
+//! - **Admission.** The worker asks only for jobs whose declared memory fits what its
+//!   running jobs leave free (see [`crate::queue::MEMORY_TIERS`]).
+//! - **Leases.** While a job runs, its delivery is kept alive with progress at a third of
+//!   the lease; a worker that stops (killed, frozen) lets it lapse and another worker gets
+//!   the job.
+//! - **Outcomes before acknowledgements.** The outcome is published first and the job
+//!   acknowledged after, so a worker that dies in between costs a second run, never a
+//!   lost result. Bad input is terminated (its task fails); a retryable failure is
+//!   given back with backoff.
+//! - **Artifacts** (proving keys, witness generators, large inputs) come from the
+//!   artifact store once, are checked against their content hash, kept in `cache_dir`,
+//!   and the prepared key stays resident on the device for every later job of the circuit.
+//! - **Heartbeats** into the worker registry carry its devices, load and running jobs.
+//! - **Draining** ([`Worker::drain`], on SIGTERM): it finishes its jobs, takes no more,
+//!   leaves the registry and returns.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use fornax_kernels::DeviceRegistry;
+use fornax_prover::json::{public_to_json, ProofJson};
+use fornax_prover::{JobGraph, LocalExecutor};
+use sha2::{Digest, Sha256};
+
+use crate::node::{compute_witness, prover_failure, AttemptError, LoadedCircuit};
+use crate::queue::{
+    Admission, Delivery, DeviceEntry, JobInput, JobSpec, Outcome, OutcomeResult, Queue, QueueError,
+    RunningJob, WorkerInfo,
+};
+use crate::store::StoredProof;
+use crate::task::{now_ms, Failure};
+
+/// How a worker runs.
+pub struct WorkerConfig {
+    /// Its id in the registry [default: `<host>-<pid>-<random>`].
+    pub id: Option<String>,
+    /// The devices it proves on (the preferred one proves).
+    pub registry: DeviceRegistry,
+    /// Memory it admits jobs against [default: the proving device's].
+    pub memory_bytes: Option<u64>,
+    /// Jobs at once.
+    pub slots: u32,
+    /// Where downloaded artifacts are kept.
+    pub cache_dir: PathBuf,
+}
+
+/// Counters a worker keeps (also in its heartbeats).
+#[derive(Default)]
+pub struct WorkerStats {
+    /// Jobs finished, whatever their outcome.
+    pub done: AtomicU64,
+    /// Jobs proved.
+    pub proved: AtomicU64,
+    /// Artifacts downloaded from the artifact store.
+    pub downloads: AtomicU64,
+    /// Circuits prepared on the device.
+    pub prepared: AtomicU64,
+}
+
+/// A worker.
+pub struct Worker {
+    queue: Arc<dyn Queue>,
+    id: String,
+    host: String,
+    exec: Arc<LocalExecutor>,
+    device: String,
+    devices: Vec<DeviceEntry>,
+    classes: Vec<String>,
+    memory_bytes: u64,
+    slots: u32,
+    cache_dir: PathBuf,
+    circuits: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Arc<LoadedCircuit>>>>>,
+    /// Memory promised to running jobs.
+    reserved: Mutex<u64>,
+    /// One slot asks the queue at a time, so two do not both count the same free memory.
+    taking: tokio::sync::Mutex<()>,
+    running: Mutex<HashMap<u64, RunningJob>>,
+    draining: AtomicBool,
+    /// Counters.
+    pub stats: WorkerStats,
+}
+
+impl Worker {
+    /// A worker on `queue`.
+    pub fn new(queue: Arc<dyn Queue>, config: WorkerConfig) -> std::io::Result<Arc<Self>> {
+        std::fs::create_dir_all(&config.cache_dir)?;
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
+        let id = config.id.unwrap_or_else(|| {
+            format!(
+                "{host}-{}-{:06x}",
+                std::process::id(),
+                rand::random::<u32>() & 0xffffff
+            )
+        });
+        let preferred = config.registry.preferred();
+        let devices: Vec<DeviceEntry> = config
+            .registry
+            .backends()
+            .iter()
+            .map(|b| {
+                let info = b.info();
+                DeviceEntry {
+                    id: info.id.to_string(),
+                    name: info.name.clone(),
+                    kind: info.kind.to_string(),
+                    memory_bytes: info.memory_bytes,
+                }
+            })
+            .collect();
+        let mut classes: Vec<String> = devices.iter().map(|d| d.kind.clone()).collect();
+        classes.dedup();
+        let memory_bytes = config
+            .memory_bytes
+            .unwrap_or_else(|| preferred.info().memory_bytes);
+        Ok(Arc::new(Worker {
+            queue,
+            id,
+            host,
+            device: preferred.info().id.to_string(),
+            exec: Arc::new(LocalExecutor::new(config.registry)),
+            devices,
+            classes,
+            memory_bytes,
+            slots: config.slots.max(1),
+            cache_dir: config.cache_dir,
+            circuits: Mutex::new(HashMap::new()),
+            reserved: Mutex::new(0),
+            taking: tokio::sync::Mutex::new(()),
+            running: Mutex::new(HashMap::new()),
+            draining: AtomicBool::new(false),
+            stats: WorkerStats::default(),
+        }))
+    }
+
+    /// Its id in the registry.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Its devices.
+    pub fn devices(&self) -> &[DeviceEntry] {
+        &self.devices
+    }
+
+    /// Memory it admits jobs against.
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory_bytes
+    }
+
+    /// Finish the running jobs, take no more; [`run`](Self::run) then returns.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether it was asked to drain.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    fn info(&self) -> WorkerInfo {
+        let running: Vec<RunningJob> = self
+            .running
+            .lock()
+            .expect("running lock")
+            .values()
+            .cloned()
+            .collect();
+        WorkerInfo {
+            id: self.id.clone(),
+            host: self.host.clone(),
+            devices: self.devices.clone(),
+            memory_bytes: self.memory_bytes,
+            slots: self.slots,
+            busy: running.len() as u32,
+            done: self.stats.done.load(Ordering::Relaxed),
+            running,
+            draining: self.is_draining(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            heartbeat_ms: now_ms(),
+        }
+    }
+
+    /// Runs until drained.
+    pub async fn run(self: Arc<Self>) {
+        let beat = {
+            let me = Arc::clone(&self);
+            tokio::spawn(async move { me.heartbeats().await })
+        };
+        let slots: Vec<_> = (0..self.slots)
+            .map(|_| {
+                let me = Arc::clone(&self);
+                tokio::spawn(async move { me.slot().await })
+            })
+            .collect();
+        for s in slots {
+            let _ = s.await;
+        }
+        beat.abort();
+        if let Err(e) = self.queue.forget_worker(&self.id).await {
+            eprintln!("fornax worker: leaving the registry: {e}");
+        }
+    }
+
+    async fn heartbeats(&self) {
+        let every = (self.queue.settings().dead_after / 4).max(Duration::from_millis(100));
+        let mut failing = false;
+        loop {
+            match self.queue.heartbeat(&self.info()).await {
+                Ok(()) => failing = false,
+                Err(e) if !failing => {
+                    eprintln!("fornax worker: heartbeat: {e}");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    async fn slot(&self) {
+        while !self.is_draining() {
+            let delivery = {
+                let _turn = self.taking.lock().await;
+                let free = self.memory_bytes - *self.reserved.lock().expect("reserved lock");
+                let admit = Admission {
+                    kinds: vec!["groth16".into()],
+                    classes: self.classes.clone(),
+                    memory_bytes: free,
+                };
+                match self.queue.take(&admit, Duration::from_millis(500)).await {
+                    Ok(Some(d)) => {
+                        *self.reserved.lock().expect("reserved lock") += d.job().memory_bytes;
+                        d
+                    }
+                    Ok(None) => continue,
+                    Err(e) => {
+                        eprintln!("fornax worker: taking a job: {e}");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                }
+            };
+            let memory = delivery.job().memory_bytes;
+            self.run_job(Arc::from(delivery)).await;
+            *self.reserved.lock().expect("reserved lock") -= memory;
+        }
+    }
+
+    async fn run_job(&self, d: Arc<dyn Delivery>) {
+        let job = d.job().clone();
+        self.running.lock().expect("running lock").insert(
+            d.queue_seq(),
+            RunningJob {
+                job: job.id.clone(),
+                task: job.task.clone(),
+                queue_seq: d.queue_seq(),
+                requeues: job.requeues,
+            },
+        );
+        let keepalive = {
+            let d = Arc::clone(&d);
+            let every = self.queue.settings().progress_every();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let _ = d.progress().await;
+                }
+            })
+        };
+        let started = Instant::now();
+        let result = self.execute(&job).await;
+        let outcome = Outcome {
+            job: job.id.clone(),
+            task: job.task.clone(),
+            worker: self.id.clone(),
+            delivered: d.delivered(),
+            queue_seq: d.queue_seq(),
+            result,
+        };
+        let mut backoff = Duration::from_millis(100);
+        while let Err(e) = self.queue.report(&outcome).await {
+            eprintln!("fornax worker: reporting {}: {e}; trying again", job.id);
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+        keepalive.abort();
+        let settled = match &outcome.result {
+            OutcomeResult::Proved { .. } => {
+                self.stats.proved.fetch_add(1, Ordering::Relaxed);
+                eprintln!(
+                    "fornax worker: {} (delivery {}) proved in {:.1} ms",
+                    job.id,
+                    d.delivered(),
+                    started.elapsed().as_secs_f64() * 1e3
+                );
+                d.ack().await
+            }
+            OutcomeResult::Failed { failure, retryable } => {
+                eprintln!(
+                    "fornax worker: {} (delivery {}) failed: {}: {}",
+                    job.id,
+                    d.delivered(),
+                    failure.code,
+                    failure.message
+                );
+                if *retryable {
+                    d.nak(self.queue.settings().backoff_for(d.delivered()))
+                        .await
+                } else {
+                    d.term().await
+                }
+            }
+        };
+        if let Err(e) = settled {
+            // The lease lapses and the job comes back; its outcome is already reported.
+            eprintln!("fornax worker: settling {}: {e}", job.id);
+        }
+        self.stats.done.fetch_add(1, Ordering::Relaxed);
+        self.running
+            .lock()
+            .expect("running lock")
+            .remove(&d.queue_seq());
+    }
+
+    /// Proves a job; every error becomes a failed outcome.
+    async fn execute(&self, job: &JobSpec) -> OutcomeResult {
+        let failed = |e: AttemptError| OutcomeResult::Failed {
+            failure: e.failure,
+            retryable: e.retryable,
+        };
+        let circuit = match self.circuit(job).await {
+            Ok(c) => c,
+            Err(e) => return failed(e),
+        };
+        let input = match self.input(job).await {
+            Ok(i) => i,
+            Err(e) => return failed(e),
+        };
+        let exec = Arc::clone(&self.exec);
+        let (task, kind) = (job.task.clone(), job.input_kind);
+        let proved = tokio::task::spawn_blocking(move || {
+            let witness = compute_witness(&task, kind, &circuit, &input)?;
+            let graph = JobGraph::groth16(&task, circuit.key.shape());
+            let started = Instant::now();
+            let (proof, public, _) = exec
+                .run(&graph, &circuit.key, witness, &mut rand::rngs::OsRng)
+                .map_err(prover_failure)?;
+            Ok::<_, AttemptError>(StoredProof {
+                proof: serde_json::to_value(ProofJson::from_proof(&proof)).expect("serialisable"),
+                public: serde_json::to_value(public_to_json(&public)).expect("serialisable"),
+                prove_ms: started.elapsed().as_secs_f64() * 1e3,
+            })
+        })
+        .await;
+        match proved {
+            Ok(Ok(proof)) => OutcomeResult::Proved {
+                proof,
+                device: self.device.clone(),
+            },
+            Ok(Err(e)) => failed(e),
+            Err(e) => failed(retryable(
+                "worker_error",
+                format!("the proving thread failed: {e}"),
+            )),
+        }
+    }
+
+    /// The circuit, prepared on the device once per worker.
+    async fn circuit(&self, job: &JobSpec) -> Result<Arc<LoadedCircuit>, AttemptError> {
+        let cell = Arc::clone(
+            self.circuits
+                .lock()
+                .expect("circuits lock")
+                .entry(job.circuit.clone())
+                .or_default(),
+        );
+        cell.get_or_try_init(|| async {
+            let zkey = self.fetch(&format!("{}.zkey", job.circuit)).await?;
+            let wasm = match job.has_wasm {
+                true => Some(self.fetch(&format!("{}.wasm", job.circuit)).await?),
+                false => None,
+            };
+            let exec = Arc::clone(&self.exec);
+            let id = job.circuit.clone();
+            let loaded = tokio::task::spawn_blocking(move || {
+                load_verified(&exec, &id, &zkey, wasm.as_deref())
+            })
+            .await
+            .map_err(|e| retryable("worker_error", e.to_string()))??;
+            self.stats.prepared.fetch_add(1, Ordering::Relaxed);
+            Ok(Arc::new(loaded))
+        })
+        .await
+        .cloned()
+    }
+
+    async fn input(&self, job: &JobSpec) -> Result<Vec<u8>, AttemptError> {
+        match &job.input {
+            JobInput::Inline(b64) => base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| AttemptError::fatal("invalid_input", format!("the job's input: {e}"))),
+            JobInput::Artifact(name) => {
+                let path = self.fetch(name).await?;
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| retryable("artifact_unavailable", e.to_string()))?;
+                let _ = std::fs::remove_file(&path);
+                let digest = hex::encode(Sha256::digest(&bytes));
+                if name.strip_prefix("input-") != Some(digest.as_str()) {
+                    return Err(retryable(
+                        "artifact_corrupt",
+                        format!("{name} does not match its content hash"),
+                    ));
+                }
+                Ok(bytes)
+            }
+        }
+    }
+
+    /// An artifact in the local cache, downloaded if it is not there yet.
+    async fn fetch(&self, name: &str) -> Result<PathBuf, AttemptError> {
+        let path = self.cache_dir.join(name);
+        if path.exists() {
+            return Ok(path);
+        }
+        let tmp = self
+            .cache_dir
+            .join(format!(".{name}.{:08x}.part", rand::random::<u32>()));
+        let got = self.queue.get_artifact(name, &tmp).await;
+        if let Err(e) = got {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(match e {
+                QueueError::MissingArtifact(_) => retryable("artifact_unavailable", e.to_string()),
+                e => retryable("queue_error", e.to_string()),
+            });
+        }
+        std::fs::rename(&tmp, &path).map_err(|e| retryable("worker_error", e.to_string()))?;
+        self.stats.downloads.fetch_add(1, Ordering::Relaxed);
+        Ok(path)
+    }
+}
+
+fn retryable(code: &str, message: impl Into<String>) -> AttemptError {
+    AttemptError {
+        failure: Failure {
+            code: code.into(),
+            message: message.into(),
+        },
+        retryable: true,
+    }
+}
+
+/// Loads a circuit from cached files after checking them against its id (the SHA-256 of
+/// the key and then the witness generator); files that do not match are deleted, so the
+/// next try downloads them again.
+fn load_verified(
+    exec: &LocalExecutor,
+    id: &str,
+    zkey: &Path,
+    wasm: Option<&Path>,
+) -> Result<LoadedCircuit, AttemptError> {
+    let read =
+        |p: &Path| std::fs::read(p).map_err(|e| retryable("artifact_unavailable", e.to_string()));
+    let zkey_bytes = read(zkey)?;
+    let wasm_bytes = wasm.map(read).transpose()?;
+    let mut h = Sha256::new();
+    h.update(&zkey_bytes);
+    if let Some(w) = &wasm_bytes {
+        h.update(w);
+    }
+    if hex::encode(h.finalize()) != id {
+        let _ = std::fs::remove_file(zkey);
+        if let Some(w) = wasm {
+            let _ = std::fs::remove_file(w);
+        }
+        return Err(retryable(
+            "artifact_corrupt",
+            format!("the artifacts of circuit {id} do not match its content hash"),
+        ));
+    }
+    LoadedCircuit::load(exec, id, &zkey_bytes, wasm_bytes.as_deref()).map_err(|e| AttemptError {
+        failure: Failure {
+            code: "circuit_unavailable".into(),
+            message: e.0,
+        },
+        retryable: true,
+    })
+}

@@ -1,0 +1,838 @@
+//! Scale-out under faults: a `fornax node --queue nats://…` and `fornax worker` processes
+//! over a real nats-server (JetStream) on loopback, started here (ops/nats.sh installs it).
+//! In every scenario each task ends exactly once (one `proved` transition, or `failed`
+//! with its reason) and every proof verifies.
+//!
+//! Scenarios: a worker killed mid-job; a worker frozen (SIGSTOP) past its deadline whose
+//! late result is ignored; a worker drained (SIGTERM) mid-job; the scheduler killed and
+//! restarted; nats-server killed and restarted; poison jobs (bad input, and a corrupt
+//! artifact that fails every try); a burst of duplicate submissions and deliveries; a
+//! proving key that reaches each worker once; the in-process queue.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::Node;
+use fornax_scheduler::queue::{JobSpec, Outcome, WorkerInfo};
+use futures_util::StreamExt;
+use reqwest::blocking::{multipart, Client};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "token-a";
+
+/// Node flags for quick fault detection: 2 s leases, dead after 1.5 s without heartbeat.
+const FAST: [&str; 8] = [
+    "--api-key",
+    "alice=token-a",
+    "--ack-wait-s",
+    "2",
+    "--dead-after-s",
+    "1.5",
+    "--max-deliveries",
+    "5",
+];
+
+/// nats-server: `FORNAX_NATS_SERVER`, or the one ops/nats.sh installs (once per run).
+fn nats_binary() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(p) = std::env::var("FORNAX_NATS_SERVER") {
+            return p.into();
+        }
+        let out = Command::new(common::root().join("ops/nats.sh"))
+            .output()
+            .expect("ops/nats.sh runs");
+        assert!(out.status.success(), "ops/nats.sh: {}", common::text(&out));
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+    .clone()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A nats-server with JetStream on loopback; killed when dropped.
+struct Nats {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Nats {
+    fn start(dir: &Path) -> Nats {
+        let mut n = Nats {
+            child: None,
+            port: free_port(),
+            dir: dir.to_path_buf(),
+        };
+        n.spawn();
+        n
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(nats_binary())
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL, then the same server again on the same port and store.
+    fn restart(&mut self, down_for: Duration) {
+        self.kill();
+        std::thread::sleep(down_for);
+        self.spawn();
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A `fornax worker` process; killed when dropped.
+struct Worker {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Worker {
+    fn start(nats: &Nats, id: &str, cache: &Path, extra: &[&str]) -> Worker {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fornax"))
+            .args([
+                "worker",
+                "--join",
+                &nats.url(),
+                "--devices",
+                "cpu",
+                "--id",
+                id,
+            ])
+            .arg("--cache-dir")
+            .arg(cache.join(id))
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("fornax worker starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let w = Worker { child, lines };
+        let joined = w
+            .lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("worker joined");
+        assert!(
+            joined.starts_with(&format!("worker {id} joined")),
+            "{joined}"
+        );
+        w
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.signal_quietly();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Worker {
+    fn signal_quietly(&self) {
+        // A frozen worker cannot die of SIGKILL until it is continued... it can; but be sure.
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
+    }
+}
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// A synthetic circuit of 2^log constraints: its zkey path, a witness (base64), its key.
+fn fixture(dir: &Path, log: u32) -> (PathBuf, String, fornax_prover::VerifyingKey) {
+    let fx = fornax_bench::groth16_fixture(log, 5);
+    let zkey = dir.join(format!("c{log}.zkey"));
+    std::fs::write(&zkey, fx.key.to_bytes()).unwrap();
+    let w = base64::engine::general_purpose::STANDARD
+        .encode(fornax_prover::wtns::to_bytes(&fx.witness));
+    (zkey, w, fx.key.verifying_key())
+}
+
+fn register(c: &Client, url: &str, zkey: &Path) -> String {
+    let form =
+        multipart::Form::new().part("zkey", multipart::Part::bytes(std::fs::read(zkey).unwrap()));
+    let r = c
+        .post(format!("{url}/v1/circuits"))
+        .bearer_auth(TOKEN)
+        .multipart(form)
+        .send()
+        .unwrap();
+    let v: Value = r.json().unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
+fn submit(c: &Client, url: &str, circuit: &str, witness: &str) -> String {
+    let r = c
+        .post(format!("{url}/v1/tasks"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"circuit": circuit, "witness": witness}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let v: Value = r.json().unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
+fn get(c: &Client, url: &str, path: &str) -> Value {
+    c.get(format!("{url}{path}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+fn state(c: &Client, url: &str, id: &str) -> Value {
+    get(c, url, &format!("/v1/tasks/{id}"))
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn is_final(t: &Value) -> bool {
+    ["proved", "failed", "cancelled", "expired"].contains(&t["state"].as_str().unwrap_or(""))
+}
+
+fn wait_final(c: &Client, url: &str, ids: &[String], limit: Duration) -> Vec<Value> {
+    let start = Instant::now();
+    let mut out = Vec::new();
+    for id in ids {
+        loop {
+            let t = state(c, url, id);
+            if is_final(&t) {
+                out.push(t);
+                break;
+            }
+            if start.elapsed() > limit {
+                let log = get(c, url, &format!("/v1/tasks/{id}/transitions"));
+                let metrics = c
+                    .get(format!("{url}/metrics"))
+                    .send()
+                    .unwrap()
+                    .text()
+                    .unwrap();
+                panic!("task not final after {limit:?}: {t}\n{log}\n{metrics}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    out
+}
+
+/// The number of `metric` in the node's Prometheus text (a line `metric value`).
+fn metric(c: &Client, url: &str, metric: &str) -> f64 {
+    let text = c
+        .get(format!("{url}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(metric).and_then(|r| r.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no {metric} in /metrics"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Every task proved exactly once, with a proof that verifies; returns who proved each.
+fn assert_proved_once(
+    c: &Client,
+    url: &str,
+    ids: &[String],
+    vk: &fornax_prover::VerifyingKey,
+) -> Vec<String> {
+    let mut workers = Vec::new();
+    for id in ids {
+        let t = state(c, url, id);
+        assert_eq!(t["state"], "proved", "{t}");
+        let log = get(c, url, &format!("/v1/tasks/{id}/transitions"));
+        let proved = log["transitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["to"] == "proved")
+            .count();
+        assert_eq!(proved, 1, "task {id} proved once: {log}");
+        let proof = get(c, url, &format!("/v1/tasks/{id}/proof"));
+        let p: fornax_prover::ProofJson = serde_json::from_value(proof["proof"].clone()).unwrap();
+        let public: Vec<Value> = serde_json::from_value(proof["public"].clone()).unwrap();
+        let inputs = fornax_prover::json::public_from_json("public", &public).unwrap();
+        assert!(
+            fornax_prover::verify(vk, &inputs, &p.to_proof("proof").unwrap()).unwrap(),
+            "task {id}'s proof verifies"
+        );
+        workers.push(
+            t["worker"]
+                .as_str()
+                .expect("a queued task names its worker")
+                .to_string(),
+        );
+    }
+    workers
+}
+
+fn node(data: &Path, nats: &Nats, extra: &[&str]) -> Node {
+    let url = nats.url();
+    let mut args = vec!["--queue", url.as_str()];
+    args.extend_from_slice(&FAST);
+    args.extend_from_slice(extra);
+    Node::start(data, &args)
+}
+
+/// Waits until task `id` is being proved by worker `w` (per the registry's heartbeats).
+fn wait_running_on(rt: &tokio::runtime::Runtime, nats: &Nats, w: &str, id: &str) {
+    wait_until(
+        &format!("task {id} to run on {w}"),
+        Duration::from_secs(60),
+        || {
+            registry(rt, nats)
+                .iter()
+                .any(|i| i.id == w && i.running.iter().any(|r| r.task == id))
+        },
+    );
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The worker registry, read straight from the KV bucket.
+fn registry(rt: &tokio::runtime::Runtime, nats: &Nats) -> Vec<WorkerInfo> {
+    rt.block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        let kv = js.get_key_value("fornax-workers").await.unwrap();
+        let mut keys = kv.keys().await.unwrap();
+        let mut out = Vec::new();
+        while let Some(Ok(k)) = keys.next().await {
+            if let Some(v) = kv.get(&k).await.unwrap() {
+                out.push(serde_json::from_slice(&v).unwrap());
+            }
+        }
+        out
+    })
+}
+
+#[test]
+fn a_worker_killed_mid_job_loses_nothing_and_its_job_is_requeued() {
+    let (data, tmp, nats_dir) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let nats = Nats::start(nats_dir.path());
+    let rt = runtime();
+    let (zkey, witness, vk) = fixture(tmp.path(), 16);
+    let node = node(data.path(), &nats, &[]);
+    let c = client();
+    let circuit = register(&c, &node.url, &zkey);
+    let mut a = Worker::start(&nats, "a", tmp.path(), &[]);
+    let ids: Vec<String> = (0..4)
+        .map(|_| submit(&c, &node.url, &circuit, &witness))
+        .collect();
+    wait_running_on(&rt, &nats, "a", &ids[0]);
+    let b = Worker::start(&nats, "b", tmp.path(), &[]);
+    a.kill9();
+    println!("killed worker a while it proved {}", ids[0]);
+    wait_final(&c, &node.url, &ids, Duration::from_secs(180));
+    let by = assert_proved_once(&c, &node.url, &ids, &vk);
+    assert!(
+        by[0].starts_with("b/"),
+        "the dead worker's job was proved by b: {by:?}"
+    );
+    assert!(metric(&c, &node.url, "fornax_workers_dead_total") >= 1.0);
+    assert!(metric(&c, &node.url, "fornax_remote_jobs_requeued_total") >= 1.0);
+    // Dying spent none of the task's attempts.
+    assert_eq!(state(&c, &node.url, &ids[0])["failed_attempts"], 0);
+    drop(b);
+}
+
+#[test]
+fn a_frozen_worker_past_its_deadline_has_its_late_result_ignored() {
+    let (data, tmp, nats_dir) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let nats = Nats::start(nats_dir.path());
+    let rt = runtime();
+    let (zkey, witness, vk) = fixture(tmp.path(), 16);
+    let node = node(data.path(), &nats, &[]);
+    let c = client();
+    let circuit = register(&c, &node.url, &zkey);
+    let a = Worker::start(&nats, "a", tmp.path(), &[]);
+    let id = submit(&c, &node.url, &circuit, &witness);
+    wait_running_on(&rt, &nats, "a", &id);
+    a.signal("STOP");
+    println!("froze worker a while it proved {id}");
+    let _b = Worker::start(&nats, "b", tmp.path(), &[]);
+    wait_final(
+        &c,
+        &node.url,
+        std::slice::from_ref(&id),
+        Duration::from_secs(120),
+    );
+    let by = assert_proved_once(&c, &node.url, std::slice::from_ref(&id), &vk);
+    assert!(by[0].starts_with("b/"), "{by:?}");
+    let proof_before = get(&c, &node.url, &format!("/v1/tasks/{id}/proof"));
+    let ignored_before = metric(
+        &c,
+        &node.url,
+        "fornax_remote_outcomes_total{result=\"ignored\"}",
+    );
+    a.signal("CONT");
+    // a wakes up, finishes its proof and reports it: too late, it changes nothing.
+    wait_until("a's late outcome", Duration::from_secs(120), || {
+        metric(
+            &c,
+            &node.url,
+            "fornax_remote_outcomes_total{result=\"ignored\"}",
+        ) > ignored_before
+    });
+    assert_proved_once(&c, &node.url, std::slice::from_ref(&id), &vk);
+    assert_eq!(
+        get(&c, &node.url, &format!("/v1/tasks/{id}/proof")),
+        proof_before
+    );
+    assert!(state(&c, &node.url, &id)["worker"]
+        .as_str()
+        .unwrap()
+        .starts_with("b/"));
+}
+
+#[test]
+fn a_draining_worker_finishes_its_job_and_takes_no_more() {
+    let (data, tmp, nats_dir) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let nats = Nats::start(nats_dir.path());
+    let rt = runtime();
+    let (zkey, witness, vk) = fixture(tmp.path(), 16);
+    let node = node(data.path(), &nats, &[]);
+    let c = client();
+    let circuit = register(&c, &node.url, &zkey);
+    let mut a = Worker::start(&nats, "a", tmp.path(), &[]);
+    let ids: Vec<String> = (0..3)
+        .map(|_| submit(&c, &node.url, &circuit, &witness))
+        .collect();
+    wait_running_on(&rt, &nats, "a", &ids[0]);
+    a.signal("TERM");
+    let status = a.child.wait().unwrap();
+    assert!(status.success(), "a drained and exited cleanly: {status}");
+    let t = &wait_final(&c, &node.url, &ids[..1], Duration::from_secs(30))[0];
+    assert_eq!(t["state"], "proved", "a finished the job it had: {t}");
+    assert!(t["worker"].as_str().unwrap().starts_with("a/"));
+    for id in &ids[1..] {
+        assert_ne!(
+            state(&c, &node.url, id)["state"],
+            "proved",
+            "a took no more jobs"
+        );
+    }
+    assert!(
+        registry(&rt, &nats).iter().all(|w| w.id != "a"),
+        "a left the registry"
+    );
+    let _b = Worker::start(&nats, "b", tmp.path(), &[]);
+    wait_final(&c, &node.url, &ids, Duration::from_secs(120));
+    assert_proved_once(&c, &node.url, &ids, &vk);
+}
+
+#[test]
+fn the_scheduler_killed_and_restarted_loses_and_duplicates_nothing() {
+    let (data, tmp, nats_dir) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let nats = Nats::start(nats_dir.path());
+    let (zkey, witness, vk) = fixture(tmp.path(), 12);
+    let mut n = node(data.path(), &nats, &[]);
+    let c = client();
+    let circuit = register(&c, &n.url, &zkey);
+    let _a = Worker::start(&nats, "a", tmp.path(), &[]);
+    let _b = Worker::start(&nats, "b", tmp.path(), &[]);
+    let ids: Vec<String> = (0..12)
+        .map(|_| submit(&c, &n.url, &circuit, &witness))
+        .collect();
+    for round in 0..2 {
+        std::thread::sleep(Duration::from_millis(400));
+        n.kill9();
+        println!("round {round}: killed the scheduler");
+        std::thread::sleep(Duration::from_millis(500));
+        n = node(data.path(), &nats, &[]);
+    }
+    wait_final(&c, &n.url, &ids, Duration::from_secs(180));
+    assert_proved_once(&c, &n.url, &ids, &vk);
+}
+
+#[test]
+fn nats_server_restarted_mid_run_loses_and_duplicates_nothing() {
+    let (data, tmp, nats_dir) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let mut nats = Nats::start(nats_dir.path());
+    let (zkey, witness, vk) = fixture(tmp.path(), 12);
+    let n = node(data.path(), &nats, &[]);
+    let c = client();
+    let circuit = register(&c, &n.url, &zkey);
+    let _a = Worker::start(&nats, "a", tmp.path(), &[]);
+    let _b = Worker::start(&nats, "b", tmp.path(), &[]);
+    let mut ids: Vec<String> = (0..8)
+        .map(|_| submit(&c, &n.url, &circuit, &witness))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    nats.restart(Duration::from_secs(2));
+    println!("restarted nats-server");
+    // Tasks accepted while the queue is back are served too.
+    ids.extend((0..4).map(|_| submit(&c, &n.url, &circuit, &witness)));
+    wait_final(&c, &n.url, &ids, Duration::from_secs(180));
+    assert_proved_once(&c, &n.url, &ids, &vk);
+}
+
+#[test]
+fn poison_jobs_fail_with_their_reason_after_their_budget() {
+    let (data, tmp, nats_dir) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let nats = Nats::start(nats_dir.path());
+    let rt = runtime();
+    let (zkey, witness, _vk) = fixture(tmp.path(), 8);
+    let (zkey2, witness2, _) = fixture(tmp.path(), 9);
+    let n = node(data.path(), &nats, &["--attempts", "3"]);
+    let c = client();
+    let circuit = register(&c, &n.url, &zkey);
+    let _a = Worker::start(&nats, "a", tmp.path(), &[]);
+
+    // Bad input (a witness that does not satisfy the circuit): fails at once, not retried.
+    let mut bad = base64::engine::general_purpose::STANDARD
+        .decode(&witness)
+        .unwrap();
+    let at = bad.len() - 5;
+    bad[at] ^= 1;
+    let bad = base64::engine::general_purpose::STANDARD.encode(bad);
+    let id = submit(&c, &n.url, &circuit, &bad);
+    let t = &wait_final(
+        &c,
+        &n.url,
+        std::slice::from_ref(&id),
+        Duration::from_secs(60),
+    )[0];
+    assert_eq!(t["state"], "failed", "{t}");
+    assert_eq!(t["failure"]["code"], "unsatisfied_witness", "{t}");
+    assert_eq!(t["failed_attempts"], 1, "bad input is not retried: {t}");
+
+    // A proving key corrupted in the artifact store fails every try: retried with
+    // backoff, then the task fails with the reason once its attempts are spent.
+    let circuit2 = register(&c, &n.url, &zkey2);
+    rt.block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        let store = js.get_object_store("fornax-artifacts").await.unwrap();
+        store
+            .put(
+                format!("{circuit2}.zkey").as_str(),
+                &mut &b"not a proving key"[..],
+            )
+            .await
+            .unwrap();
+    });
+    let id2 = submit(&c, &n.url, &circuit2, &witness2);
+    let t = &wait_final(
+        &c,
+        &n.url,
+        std::slice::from_ref(&id2),
+        Duration::from_secs(120),
+    )[0];
+    assert_eq!(t["state"], "failed", "{t}");
+    assert_eq!(t["failure"]["code"], "artifact_corrupt", "{t}");
+    assert_eq!(t["failed_attempts"], 3, "{t}");
+    // The job is gone from the queue, and the good task of the same worker still proves.
+    wait_until("an empty queue", Duration::from_secs(10), || {
+        metric(&c, &n.url, "fornax_remote_queue_messages") == 0.0
+    });
+    let ok = submit(&c, &n.url, &circuit, &witness);
+    let t = &wait_final(
+        &c,
+        &n.url,
+        std::slice::from_ref(&ok),
+        Duration::from_secs(60),
+    )[0];
+    assert_eq!(t["state"], "proved", "{t}");
+}
+
+#[test]
+fn duplicate_submissions_and_deliveries_change_nothing_and_keys_reach_a_worker_once() {
+    let (data, tmp, nats_dir) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let nats = Nats::start(nats_dir.path());
+    let rt = runtime();
+    let (zkey, witness, vk) = fixture(tmp.path(), 10);
+    let n = node(data.path(), &nats, &[]);
+    let c = client();
+    let circuit = register(&c, &n.url, &zkey);
+    let _a = Worker::start(&nats, "a", tmp.path(), &[]);
+    let ids: Vec<String> = (0..6)
+        .map(|_| submit(&c, &n.url, &circuit, &witness))
+        .collect();
+    wait_final(&c, &n.url, &ids, Duration::from_secs(120));
+    assert_proved_once(&c, &n.url, &ids, &vk);
+
+    // The proving key crossed to the worker once and was prepared once, for 6 jobs.
+    let cached: Vec<_> = std::fs::read_dir(tmp.path().join("a"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        cached,
+        [std::ffi::OsString::from(format!("{circuit}.zkey"))],
+        "{cached:?}"
+    );
+
+    let ignored_before = metric(
+        &c,
+        &n.url,
+        "fornax_remote_outcomes_total{result=\"ignored\"}",
+    );
+    let (dups, redelivered) = rt.block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        // Each job submitted again under its own id: dropped by the server as duplicates.
+        let mut dups = 0;
+        let mut jobs = Vec::new();
+        let stream = js.get_stream("FORNAX_OUTCOMES").await.unwrap();
+        for seq in 1..=stream.cached_info().state.last_sequence {
+            let Ok(m) = stream.get_raw_message(seq).await else {
+                continue;
+            };
+            let o: Outcome = serde_json::from_slice(&m.payload).unwrap();
+            jobs.push(o);
+        }
+        assert_eq!(jobs.len(), ids.len(), "one outcome per task");
+        for o in &jobs {
+            let job = JobSpec {
+                id: o.job.clone(),
+                task: o.task.clone(),
+                kind: "groth16".into(),
+                class: "any".into(),
+                memory_bytes: 1 << 20,
+                circuit: circuit.clone(),
+                has_wasm: false,
+                input_kind: fornax_scheduler::task::InputKind::Wtns,
+                input: fornax_scheduler::queue::JobInput::Inline(witness.clone()),
+                requeues: 0,
+            };
+            for _ in 0..5 {
+                let ack = js
+                    .send_publish(
+                        "fornax.jobs.groth16.any.m24",
+                        async_nats::jetstream::message::PublishMessage::build()
+                            .payload(serde_json::to_vec(&job).unwrap().into())
+                            .message_id(&job.id),
+                    )
+                    .await
+                    .unwrap()
+                    .await
+                    .unwrap();
+                dups += ack.duplicate as usize;
+            }
+        }
+        // A burst of duplicate deliveries of every outcome, as if each job had run again.
+        let mut redelivered = 0;
+        for o in &jobs {
+            for k in 0..5u32 {
+                let again = Outcome {
+                    delivered: o.delivered + 1 + k,
+                    worker: format!("ghost-{k}"),
+                    ..o.clone()
+                };
+                js.publish(
+                    format!("fornax.outcomes.{}", o.task),
+                    serde_json::to_vec(&again).unwrap().into(),
+                )
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+                redelivered += 1;
+            }
+        }
+        (dups, redelivered)
+    });
+    assert_eq!(dups, ids.len() * 5, "every resubmission was a duplicate");
+    wait_until(
+        "the duplicate outcomes to be seen",
+        Duration::from_secs(60),
+        || {
+            metric(
+                &c,
+                &n.url,
+                "fornax_remote_outcomes_total{result=\"ignored\"}",
+            ) >= ignored_before + redelivered as f64
+        },
+    );
+    let workers: HashSet<String> = assert_proved_once(&c, &n.url, &ids, &vk)
+        .into_iter()
+        .collect();
+    assert!(workers.iter().all(|w| w.starts_with("a/")), "{workers:?}");
+}
+
+#[test]
+fn the_in_process_queue_proves_through_the_same_worker_runtime() {
+    let (data, tmp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (zkey, witness, vk) = fixture(tmp.path(), 10);
+    let n = Node::start(
+        data.path(),
+        &[
+            "--queue",
+            "mem",
+            "--slots",
+            "2",
+            "--api-key",
+            "alice=token-a",
+        ],
+    );
+    let c = client();
+    let circuit = register(&c, &n.url, &zkey);
+    let ids: Vec<String> = (0..5)
+        .map(|_| submit(&c, &n.url, &circuit, &witness))
+        .collect();
+    wait_final(&c, &n.url, &ids, Duration::from_secs(120));
+    let by = assert_proved_once(&c, &n.url, &ids, &vk);
+    assert!(by.iter().all(|w| w == "in-process/cpu:0"), "{by:?}");
+    assert_eq!(
+        metric(
+            &c,
+            &n.url,
+            "fornax_remote_outcomes_total{result=\"applied\"}"
+        ),
+        5.0
+    );
+}
+
+#[test]
+fn a_bad_join_address_or_device_is_a_clear_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_fornax"))
+        .args(["worker", "--join", "http://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
+    assert!(common::text(&out).contains("expected nats://HOST:PORT"));
+    let out = Command::new(env!("CARGO_BIN_EXE_fornax"))
+        .args([
+            "worker",
+            "--join",
+            "nats://127.0.0.1:1",
+            "--devices",
+            "cpu,gpu:7",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
+    assert!(common::text(&out).contains("no device gpu:7"));
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fornax"))
+        .args(["node", "--queue", "redis://x", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        common::text(&out).contains("expected nats://HOST:PORT or mem"),
+        "{}",
+        common::text(&out)
+    );
+}
