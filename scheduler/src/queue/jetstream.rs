@@ -46,6 +46,11 @@ pub struct JetStreamQueue {
     last_hit: Mutex<Option<String>>,
     /// The scheduler's consumers (outcomes, advisories); `None` on a worker.
     scheduler: Option<(PullConsumer, PullConsumer)>,
+    /// Outcomes fetched and not yet handed out.
+    outcomes: Mutex<std::collections::VecDeque<jetstream::Message>>,
+    /// When the advisories were last looked at.
+    advisories_seen: Mutex<Instant>,
+    client: async_nats::Client,
 }
 
 /// Whose side of the queue a connection is.
@@ -70,7 +75,7 @@ impl JetStreamQueue {
             .connect(url)
             .await
             .map_err(t)?;
-        let js = jetstream::new(client);
+        let js = jetstream::new(client.clone());
         let config_kv = js
             .create_or_update_key_value(jetstream::kv::Config {
                 bucket: CONFIG.into(),
@@ -187,6 +192,9 @@ impl JetStreamQueue {
             consumers: Mutex::new(HashMap::new()),
             last_hit: Mutex::new(None),
             scheduler,
+            outcomes: Mutex::new(Default::default()),
+            advisories_seen: Mutex::new(Instant::now()),
+            client,
         })
     }
 
@@ -312,8 +320,10 @@ impl Delivery for JsDelivery {
     }
 
     fn ack(&self) -> BoxFuture<'_, ()> {
-        // Acknowledged by the server, so a worker that exits right after does not lose it.
-        Box::pin(async move { self.message.double_ack().await.map_err(t) })
+        // Not waiting for the server's confirmation: the outcome is already stored, so a
+        // lost ack costs one more run whose outcome is ignored. (A draining worker flushes
+        // its connection before it leaves.)
+        Box::pin(async move { self.message.ack().await.map_err(t) })
     }
 
     fn nak(&self, delay: Duration) -> BoxFuture<'_, ()> {
@@ -342,7 +352,26 @@ impl OutcomeDelivery for JsOutcome {
     }
 
     fn ack(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async move { self.message.double_ack().await.map_err(t) })
+        // A lost ack redelivers an outcome that was applied: it changes nothing.
+        Box::pin(async move { self.message.ack().await.map_err(t) })
+    }
+}
+
+/// An outcome message decoded, or `None` (terminated) if it is not one.
+async fn decode_outcome(
+    m: jetstream::Message,
+) -> Result<Option<Box<dyn OutcomeDelivery>>, QueueError> {
+    match serde_json::from_slice::<Outcome>(&m.payload) {
+        Ok(outcome) => Ok(Some(Box::new(JsOutcome {
+            message: m,
+            outcome,
+        }) as Box<dyn OutcomeDelivery>)),
+        Err(e) => {
+            // Not ours to apply; drop it rather than see it forever.
+            eprintln!("fornax node: dropping an undecodable outcome: {e}");
+            m.ack_with(AckKind::Term).await.map_err(t)?;
+            Ok(None)
+        }
     }
 }
 
@@ -440,31 +469,62 @@ impl Queue for JetStreamQueue {
                     "only the scheduler reads outcomes".into(),
                 ));
             };
-            // Jobs the server gave up on first: each becomes the queue's failure verdict.
-            let mut batch = advisories
+            // Jobs the server gave up on, now and then: each becomes the queue's verdict.
+            let look = {
+                let mut last = self.advisories_seen.lock().expect("advisory lock");
+                let due = last.elapsed() >= Duration::from_millis(500);
+                if due {
+                    *last = Instant::now();
+                }
+                due
+            };
+            if look {
+                let mut batch = advisories
+                    .fetch()
+                    .max_messages(1)
+                    .messages()
+                    .await
+                    .map_err(t)?;
+                if let Some(Ok(m)) = batch.next().await {
+                    let advisory: Option<MaxDeliveries> = serde_json::from_slice(&m.payload).ok();
+                    let job = match &advisory {
+                        Some(a) => self.job_at(a.stream_seq).await?,
+                        None => None,
+                    };
+                    match (advisory, job) {
+                        (Some(a), Some(job)) => {
+                            let outcome =
+                                super::mem::max_deliveries(&job, a.stream_seq, a.deliveries);
+                            return Ok(Some(Box::new(JsOutcome {
+                                message: m,
+                                outcome,
+                            })
+                                as Box<dyn OutcomeDelivery>));
+                        }
+                        // The job is gone already (its task ended): nothing to report.
+                        _ => m.double_ack().await.map_err(t)?,
+                    }
+                }
+            }
+            // Outcomes already here, up to a batch at once...
+            let buffered = self.outcomes.lock().expect("outcomes lock").pop_front();
+            if let Some(m) = buffered {
+                return decode_outcome(m).await;
+            }
+            let mut batch = outcomes
                 .fetch()
-                .max_messages(1)
+                .max_messages(64)
                 .messages()
                 .await
                 .map_err(t)?;
-            if let Some(Ok(m)) = batch.next().await {
-                let advisory: Option<MaxDeliveries> = serde_json::from_slice(&m.payload).ok();
-                let job = match &advisory {
-                    Some(a) => self.job_at(a.stream_seq).await?,
-                    None => None,
-                };
-                match (advisory, job) {
-                    (Some(a), Some(job)) => {
-                        let outcome = super::mem::max_deliveries(&job, a.stream_seq, a.deliveries);
-                        return Ok(Some(Box::new(JsOutcome {
-                            message: m,
-                            outcome,
-                        }) as Box<dyn OutcomeDelivery>));
-                    }
-                    // The job is gone already (its task ended): nothing to report.
-                    _ => m.double_ack().await.map_err(t)?,
-                }
+            while let Some(Ok(m)) = batch.next().await {
+                self.outcomes.lock().expect("outcomes lock").push_back(m);
             }
+            let buffered = self.outcomes.lock().expect("outcomes lock").pop_front();
+            if let Some(m) = buffered {
+                return decode_outcome(m).await;
+            }
+            // ...else wait for the next one.
             let expires = wait.clamp(Duration::from_millis(100), Duration::from_secs(5));
             let mut batch = outcomes
                 .batch()
@@ -474,18 +534,7 @@ impl Queue for JetStreamQueue {
                 .await
                 .map_err(t)?;
             match batch.next().await {
-                Some(Ok(m)) => match serde_json::from_slice::<Outcome>(&m.payload) {
-                    Ok(outcome) => Ok(Some(Box::new(JsOutcome {
-                        message: m,
-                        outcome,
-                    }) as Box<dyn OutcomeDelivery>)),
-                    Err(e) => {
-                        // Not ours to apply; drop it rather than see it forever.
-                        eprintln!("fornax node: dropping an undecodable outcome: {e}");
-                        m.ack_with(AckKind::Term).await.map_err(t)?;
-                        Ok(None)
-                    }
-                },
+                Some(Ok(m)) => decode_outcome(m).await,
                 _ => Ok(None),
             }
         })
@@ -543,7 +592,11 @@ impl Queue for JetStreamQueue {
     }
 
     fn forget_worker<'a>(&'a self, id: &'a str) -> BoxFuture<'a, ()> {
-        Box::pin(async move { self.workers.purge(id).await.map_err(t) })
+        Box::pin(async move {
+            self.workers.purge(id).await.map_err(t)?;
+            // Whatever is still buffered (acknowledgements) leaves before we do.
+            self.client.flush().await.map_err(t)
+        })
     }
 
     fn workers(&self) -> BoxFuture<'_, Vec<WorkerInfo>> {
