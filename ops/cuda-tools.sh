@@ -11,13 +11,7 @@ pins=("nvidia-cuda-nvcc==13.0.*" "nvidia-cuda-nvrtc==13.0.*" "nvidia-cuda-crt==1
       "nvidia-nvvm==13.0.*" "nvidia-cuda-runtime==13.0.*")
 if [ ! -f "$stamp" ]; then
   echo "cuda-tools: installing nvcc, ptxas and NVRTC 13.0 (pip)" >&2
-  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
-    python3 -m venv "$venv"
-  fi
+  "$root/ops/venv.sh" "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "${pins[@]}" >&2
   touch "$stamp"
 fi

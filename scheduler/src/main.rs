@@ -881,6 +881,27 @@ fn connect_queue(
     Ok((remote, worker))
 }
 
+/// The device with this id (as `fornax devices` lists them), or a message naming the
+/// devices there are.
+fn find_device(
+    registry: &DeviceRegistry,
+    id: &str,
+) -> std::result::Result<std::sync::Arc<dyn fornax_kernels::Backend>, String> {
+    registry
+        .get(&fornax_kernels::BackendId(id.into()))
+        .ok_or_else(|| {
+            let ids: Vec<String> = registry
+                .backends()
+                .iter()
+                .map(|b| b.info().id.to_string())
+                .collect();
+            format!(
+                "no device {id} on this machine (devices: {})",
+                ids.join(", ")
+            )
+        })
+}
+
 /// `fornax worker`: joins a cluster and proves its jobs until drained.
 fn worker(args: WorkerArgs) -> Result<ExitCode> {
     if !args.join.starts_with("nats://") {
@@ -912,18 +933,10 @@ fn worker(args: WorkerArgs) -> Result<ExitCode> {
         let all = DeviceRegistry::discover();
         let mut chosen = Vec::new();
         for id in &devices {
-            match all.get(&fornax_kernels::BackendId(id.clone())) {
-                Some(b) => chosen.push(b),
-                None => {
-                    let known: Vec<String> = all
-                        .backends()
-                        .iter()
-                        .map(|b| b.info().id.to_string())
-                        .collect();
-                    eprintln!(
-                        "error: no device {id} on this machine (devices: {})",
-                        known.join(", ")
-                    );
+            match find_device(&all, id) {
+                Ok(b) => chosen.push(b),
+                Err(e) => {
+                    eprintln!("error: {e}");
                     return Ok(ExitCode::from(2));
                 }
             }
@@ -1165,18 +1178,10 @@ fn bench(
     let registry = DeviceRegistry::discover();
     let target = match device {
         None => None,
-        Some(id) => match registry.get(&fornax_kernels::BackendId(id.into())) {
-            Some(b) => Some(b),
-            None => {
-                let ids: Vec<String> = registry
-                    .backends()
-                    .iter()
-                    .map(|b| b.info().id.to_string())
-                    .collect();
-                eprintln!(
-                    "error: no device {id} on this machine (devices: {})",
-                    ids.join(", ")
-                );
+        Some(id) => match find_device(&registry, id) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("error: {e}");
                 return Ok(ExitCode::from(2));
             }
         },

@@ -7,6 +7,10 @@
 //! through [`LocalExecutor`], which places each job on a device. Proving keys are
 //! prepared once per circuit and stay resident.
 //!
+//! With a queue ([`Scheduler::use_remote`], `fornax node --queue`), the same fair queue
+//! decides the order, but a task's proof goes out as one job to a worker elsewhere and its
+//! outcome comes back through [`crate::dispatch`]; this node's devices stay idle.
+//!
 //! Recovery: at start every task that is not final goes back to `scheduled` (a task
 //! interrupted mid-proof is simply proved again: proving is deterministic in its inputs
 //! and a proof is stored in the same atomic write as `proved`, so no task is proved

@@ -338,11 +338,8 @@ fn assert_proved_once(
             .count();
         assert_eq!(proved, 1, "task {id} proved once: {log}");
         let proof = get(c, url, &format!("/v1/tasks/{id}/proof"));
-        let p: fornax_prover::ProofJson = serde_json::from_value(proof["proof"].clone()).unwrap();
-        let public: Vec<Value> = serde_json::from_value(proof["public"].clone()).unwrap();
-        let inputs = fornax_prover::json::public_from_json("public", &public).unwrap();
         assert!(
-            fornax_prover::verify(vk, &inputs, &p.to_proof("proof").unwrap()).unwrap(),
+            common::served_proof_verifies(&proof, vk),
             "task {id}'s proof verifies"
         );
         workers.push(
@@ -361,6 +358,41 @@ fn node(data: &Path, nats: &Nats, extra: &[&str]) -> Node {
     args.extend_from_slice(&FAST);
     args.extend_from_slice(extra);
     Node::start(data, &args)
+}
+
+/// A scenario's temporary folders: the node's data, the workers' caches and fixtures,
+/// nats-server's store.
+struct Dirs {
+    data: tempfile::TempDir,
+    tmp: tempfile::TempDir,
+    nats_store: tempfile::TempDir,
+}
+
+/// The usual set-up: nats-server, a node queueing through it (with `extra` flags), and a
+/// registered circuit of 2^log constraints with a witness and its verifying key.
+fn setup(
+    log: u32,
+    extra: &[&str],
+) -> (
+    Dirs,
+    Nats,
+    Node,
+    Client,
+    String,
+    String,
+    fornax_prover::VerifyingKey,
+) {
+    let dirs = Dirs {
+        data: tempfile::tempdir().unwrap(),
+        tmp: tempfile::tempdir().unwrap(),
+        nats_store: tempfile::tempdir().unwrap(),
+    };
+    let nats = Nats::start(dirs.nats_store.path());
+    let (zkey, witness, vk) = fixture(dirs.tmp.path(), log);
+    let n = node(dirs.data.path(), &nats, extra);
+    let c = client();
+    let circuit = register(&c, &n.url, &zkey);
+    (dirs, nats, n, c, circuit, witness, vk)
 }
 
 /// Waits until task `id` is being proved by worker `w` (per the registry's heartbeats).
@@ -401,23 +433,14 @@ fn registry(rt: &tokio::runtime::Runtime, nats: &Nats) -> Vec<WorkerInfo> {
 
 #[test]
 fn a_worker_killed_mid_job_loses_nothing_and_its_job_is_requeued() {
-    let (data, tmp, nats_dir) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let nats = Nats::start(nats_dir.path());
+    let (dirs, nats, node, c, circuit, witness, vk) = setup(16, &[]);
     let rt = runtime();
-    let (zkey, witness, vk) = fixture(tmp.path(), 16);
-    let node = node(data.path(), &nats, &[]);
-    let c = client();
-    let circuit = register(&c, &node.url, &zkey);
-    let mut a = Worker::start(&nats, "a", tmp.path(), &[]);
+    let mut a = Worker::start(&nats, "a", dirs.tmp.path(), &[]);
     let ids: Vec<String> = (0..4)
         .map(|_| submit(&c, &node.url, &circuit, &witness))
         .collect();
     wait_running_on(&rt, &nats, "a", &ids[0]);
-    let b = Worker::start(&nats, "b", tmp.path(), &[]);
+    let b = Worker::start(&nats, "b", dirs.tmp.path(), &[]);
     a.kill9();
     println!("killed worker a while it proved {}", ids[0]);
     wait_final(&c, &node.url, &ids, Duration::from_secs(180));
@@ -435,23 +458,14 @@ fn a_worker_killed_mid_job_loses_nothing_and_its_job_is_requeued() {
 
 #[test]
 fn a_frozen_worker_past_its_deadline_has_its_late_result_ignored() {
-    let (data, tmp, nats_dir) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let nats = Nats::start(nats_dir.path());
+    let (dirs, nats, node, c, circuit, witness, vk) = setup(16, &[]);
     let rt = runtime();
-    let (zkey, witness, vk) = fixture(tmp.path(), 16);
-    let node = node(data.path(), &nats, &[]);
-    let c = client();
-    let circuit = register(&c, &node.url, &zkey);
-    let a = Worker::start(&nats, "a", tmp.path(), &[]);
+    let a = Worker::start(&nats, "a", dirs.tmp.path(), &[]);
     let id = submit(&c, &node.url, &circuit, &witness);
     wait_running_on(&rt, &nats, "a", &id);
     a.signal("STOP");
     println!("froze worker a while it proved {id}");
-    let _b = Worker::start(&nats, "b", tmp.path(), &[]);
+    let _b = Worker::start(&nats, "b", dirs.tmp.path(), &[]);
     wait_final(
         &c,
         &node.url,
@@ -488,18 +502,9 @@ fn a_frozen_worker_past_its_deadline_has_its_late_result_ignored() {
 
 #[test]
 fn a_draining_worker_finishes_its_job_and_takes_no_more() {
-    let (data, tmp, nats_dir) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let nats = Nats::start(nats_dir.path());
+    let (dirs, nats, node, c, circuit, witness, vk) = setup(16, &[]);
     let rt = runtime();
-    let (zkey, witness, vk) = fixture(tmp.path(), 16);
-    let node = node(data.path(), &nats, &[]);
-    let c = client();
-    let circuit = register(&c, &node.url, &zkey);
-    let mut a = Worker::start(&nats, "a", tmp.path(), &[]);
+    let mut a = Worker::start(&nats, "a", dirs.tmp.path(), &[]);
     let ids: Vec<String> = (0..3)
         .map(|_| submit(&c, &node.url, &circuit, &witness))
         .collect();
@@ -521,25 +526,16 @@ fn a_draining_worker_finishes_its_job_and_takes_no_more() {
         registry(&rt, &nats).iter().all(|w| w.id != "a"),
         "a left the registry"
     );
-    let _b = Worker::start(&nats, "b", tmp.path(), &[]);
+    let _b = Worker::start(&nats, "b", dirs.tmp.path(), &[]);
     wait_final(&c, &node.url, &ids, Duration::from_secs(120));
     assert_proved_once(&c, &node.url, &ids, &vk);
 }
 
 #[test]
 fn the_scheduler_killed_and_restarted_loses_and_duplicates_nothing() {
-    let (data, tmp, nats_dir) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let nats = Nats::start(nats_dir.path());
-    let (zkey, witness, vk) = fixture(tmp.path(), 12);
-    let mut n = node(data.path(), &nats, &[]);
-    let c = client();
-    let circuit = register(&c, &n.url, &zkey);
-    let _a = Worker::start(&nats, "a", tmp.path(), &[]);
-    let _b = Worker::start(&nats, "b", tmp.path(), &[]);
+    let (dirs, nats, mut n, c, circuit, witness, vk) = setup(12, &[]);
+    let _a = Worker::start(&nats, "a", dirs.tmp.path(), &[]);
+    let _b = Worker::start(&nats, "b", dirs.tmp.path(), &[]);
     let ids: Vec<String> = (0..12)
         .map(|_| submit(&c, &n.url, &circuit, &witness))
         .collect();
@@ -548,7 +544,7 @@ fn the_scheduler_killed_and_restarted_loses_and_duplicates_nothing() {
         n.kill9();
         println!("round {round}: killed the scheduler");
         std::thread::sleep(Duration::from_millis(500));
-        n = node(data.path(), &nats, &[]);
+        n = node(dirs.data.path(), &nats, &[]);
     }
     wait_final(&c, &n.url, &ids, Duration::from_secs(180));
     assert_proved_once(&c, &n.url, &ids, &vk);
@@ -556,18 +552,9 @@ fn the_scheduler_killed_and_restarted_loses_and_duplicates_nothing() {
 
 #[test]
 fn nats_server_restarted_mid_run_loses_and_duplicates_nothing() {
-    let (data, tmp, nats_dir) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let mut nats = Nats::start(nats_dir.path());
-    let (zkey, witness, vk) = fixture(tmp.path(), 12);
-    let n = node(data.path(), &nats, &[]);
-    let c = client();
-    let circuit = register(&c, &n.url, &zkey);
-    let _a = Worker::start(&nats, "a", tmp.path(), &[]);
-    let _b = Worker::start(&nats, "b", tmp.path(), &[]);
+    let (dirs, mut nats, n, c, circuit, witness, vk) = setup(12, &[]);
+    let _a = Worker::start(&nats, "a", dirs.tmp.path(), &[]);
+    let _b = Worker::start(&nats, "b", dirs.tmp.path(), &[]);
     let mut ids: Vec<String> = (0..8)
         .map(|_| submit(&c, &n.url, &circuit, &witness))
         .collect();
@@ -582,19 +569,10 @@ fn nats_server_restarted_mid_run_loses_and_duplicates_nothing() {
 
 #[test]
 fn poison_jobs_fail_with_their_reason_after_their_budget() {
-    let (data, tmp, nats_dir) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let nats = Nats::start(nats_dir.path());
+    let (dirs, nats, n, c, circuit, witness, _vk) = setup(8, &["--attempts", "3"]);
     let rt = runtime();
-    let (zkey, witness, _vk) = fixture(tmp.path(), 8);
-    let (zkey2, witness2, _) = fixture(tmp.path(), 9);
-    let n = node(data.path(), &nats, &["--attempts", "3"]);
-    let c = client();
-    let circuit = register(&c, &n.url, &zkey);
-    let _a = Worker::start(&nats, "a", tmp.path(), &[]);
+    let (zkey2, witness2, _) = fixture(dirs.tmp.path(), 9);
+    let _a = Worker::start(&nats, "a", dirs.tmp.path(), &[]);
 
     // Bad input (a witness that does not satisfy the circuit): fails at once, not retried.
     let mut bad = base64::engine::general_purpose::STANDARD
@@ -654,18 +632,9 @@ fn poison_jobs_fail_with_their_reason_after_their_budget() {
 
 #[test]
 fn duplicate_submissions_and_deliveries_change_nothing_and_keys_reach_a_worker_once() {
-    let (data, tmp, nats_dir) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let nats = Nats::start(nats_dir.path());
+    let (dirs, nats, n, c, circuit, witness, vk) = setup(10, &[]);
     let rt = runtime();
-    let (zkey, witness, vk) = fixture(tmp.path(), 10);
-    let n = node(data.path(), &nats, &[]);
-    let c = client();
-    let circuit = register(&c, &n.url, &zkey);
-    let _a = Worker::start(&nats, "a", tmp.path(), &[]);
+    let _a = Worker::start(&nats, "a", dirs.tmp.path(), &[]);
     let ids: Vec<String> = (0..6)
         .map(|_| submit(&c, &n.url, &circuit, &witness))
         .collect();
@@ -673,7 +642,7 @@ fn duplicate_submissions_and_deliveries_change_nothing_and_keys_reach_a_worker_o
     assert_proved_once(&c, &n.url, &ids, &vk);
 
     // The proving key crossed to the worker once and was prepared once, for 6 jobs.
-    let cached: Vec<_> = std::fs::read_dir(tmp.path().join("a"))
+    let cached: Vec<_> = std::fs::read_dir(dirs.tmp.path().join("a"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
@@ -841,19 +810,10 @@ fn a_bad_join_address_or_device_is_a_clear_error() {
 fn a_thousand_tasks_with_a_worker_killed_every_ten_seconds_lose_nothing() {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(common::seed());
-    let (data, tmp, nats_dir) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let nats = Nats::start(nats_dir.path());
     // 2^11 constraints: the run lasts long enough here (about a minute) for several kills.
-    let (zkey, witness, vk) = fixture(tmp.path(), 11);
-    let n = node(data.path(), &nats, &[]);
-    let c = client();
-    let circuit = register(&c, &n.url, &zkey);
+    let (dirs, nats, n, c, circuit, witness, vk) = setup(11, &[]);
     let mut workers: Vec<Worker> = (0..4)
-        .map(|i| Worker::start(&nats, &format!("w{i}"), tmp.path(), &[]))
+        .map(|i| Worker::start(&nats, &format!("w{i}"), dirs.tmp.path(), &[]))
         .collect();
     let ids: Vec<String> = (0..1000)
         .map(|_| submit(&c, &n.url, &circuit, &witness))
@@ -888,7 +848,7 @@ fn a_thousand_tasks_with_a_worker_killed_every_ten_seconds_lose_nothing() {
             workers.push(Worker::start(
                 &nats,
                 &format!("w{spawned}"),
-                tmp.path(),
+                dirs.tmp.path(),
                 &[],
             ));
             spawned += 1;

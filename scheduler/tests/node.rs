@@ -566,11 +566,8 @@ fn kill_9_mid_proof_loses_no_task_and_proves_each_once() {
             .count();
         assert_eq!(proved, 1, "task {id} proved once: {log}");
         let (_, proof) = get(&c, &node.url, token, &format!("/v1/tasks/{id}/proof"));
-        let p: fornax_prover::ProofJson = serde_json::from_value(proof["proof"].clone()).unwrap();
-        let public: Vec<Value> = serde_json::from_value(proof["public"].clone()).unwrap();
-        let inputs = fornax_prover::json::public_from_json("public", &public).unwrap();
         assert!(
-            fornax_prover::verify(&vk, &inputs, &p.to_proof("proof").unwrap()).unwrap(),
+            common::served_proof_verifies(&proof, &vk),
             "task {id}'s proof verifies"
         );
     }

@@ -285,6 +285,21 @@ impl JetStreamQueue {
         })
     }
 
+    /// Publishes `payload` with message id `id` (the server drops a second one within the
+    /// duplicate window) and waits until the stream has it.
+    async fn publish(&self, subject: String, payload: Vec<u8>, id: &str) -> Result<(), QueueError> {
+        self.js
+            .send_publish(
+                subject,
+                Publish::build().payload(payload.into()).message_id(id),
+            )
+            .await
+            .map_err(t)?
+            .await
+            .map_err(t)?;
+        Ok(())
+    }
+
     /// The job at `seq`, if it is still in the stream.
     async fn job_at(&self, seq: u64) -> Result<Option<JobSpec>, QueueError> {
         let stream = self.js.get_stream(JOBS).await.map_err(t)?;
@@ -389,18 +404,8 @@ impl Queue for JetStreamQueue {
 
     fn submit<'a>(&'a self, job: &'a JobSpec) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let subject = Self::subject(job)?;
             let payload = serde_json::to_vec(job).expect("serialisable");
-            self.js
-                .send_publish(
-                    subject,
-                    Publish::build().payload(payload.into()).message_id(&job.id),
-                )
-                .await
-                .map_err(t)?
-                .await
-                .map_err(t)?;
-            Ok(())
+            self.publish(Self::subject(job)?, payload, &job.id).await
         })
     }
 
@@ -449,16 +454,8 @@ impl Queue for JetStreamQueue {
         Box::pin(async move {
             let payload = serde_json::to_vec(outcome).expect("serialisable");
             let id = format!("{}#{}#{}", outcome.job, outcome.delivered, outcome.worker);
-            self.js
-                .send_publish(
-                    format!("fornax.outcomes.{}", outcome.task),
-                    Publish::build().payload(payload.into()).message_id(id),
-                )
+            self.publish(format!("fornax.outcomes.{}", outcome.task), payload, &id)
                 .await
-                .map_err(t)?
-                .await
-                .map_err(t)?;
-            Ok(())
         })
     }
 

@@ -165,3 +165,15 @@ impl Drop for Node {
         let _ = self.child.wait();
     }
 }
+
+/// Whether a proof as the node serves it (`{"proof", "public"}` in snarkjs JSON) verifies
+/// under `vk`.
+pub fn served_proof_verifies(served: &serde_json::Value, vk: &fornax_prover::VerifyingKey) -> bool {
+    let proof: fornax_prover::ProofJson =
+        serde_json::from_value(served["proof"].clone()).expect("snarkjs proof JSON");
+    let public: Vec<serde_json::Value> =
+        serde_json::from_value(served["public"].clone()).expect("snarkjs public JSON");
+    let inputs = fornax_prover::json::public_from_json("public", &public).expect("public signals");
+    let proof = proof.to_proof("proof").expect("a proof on the curve");
+    fornax_prover::verify(vk, &inputs, &proof).expect("verification runs")
+}
