@@ -131,7 +131,7 @@ impl MemDelivery {
             .get(&self.seq)
             .is_some_and(|e| e.delivered == self.delivered);
         if current {
-            f(&mut *state, self.seq);
+            f(&mut state, self.seq);
         }
         drop(state);
         self.queue.0.changed.notify_waiters();

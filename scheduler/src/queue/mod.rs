@@ -255,8 +255,8 @@ pub struct Admission {
 impl Admission {
     /// Whether a job is one this worker can take.
     pub fn admits(&self, job: &JobSpec) -> bool {
-        self.kinds.iter().any(|k| *k == job.kind)
-            && (job.class == "any" || self.classes.iter().any(|c| *c == job.class))
+        self.kinds.contains(&job.kind)
+            && (job.class == "any" || self.classes.contains(&job.class))
             && job.memory_bytes <= self.memory_bytes
     }
 }
