@@ -21,29 +21,34 @@ nats=$(ops/nats.sh)
 cargo build --release --locked -p fornax-scheduler --bin fornax >&2
 fornax="$root/target/release/fornax"
 
-pids=()
+worker_pids=()
 cleanup() {
   trap - EXIT INT TERM
-  # Workers first (they drain), then the node, then the server.
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[$i]}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # Workers first: SIGTERM drains them (running jobs finish); then the node, then NATS.
+  for p in "${worker_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${worker_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  for p in "${node_pid:-}" "${nats_pid:-}"; do
+    [ -n "$p" ] || continue
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
 }
 trap cleanup EXIT INT TERM
 
 "$nats" -js -a 127.0.0.1 -p "$port" -sd "$dir/nats" -m $((port + 4000)) >"$dir/logs/nats.log" 2>&1 &
-pids+=($!)
+nats_pid=$!
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
 
 "$fornax" node --data-dir "$dir/node" --listen "$listen" --api-key "alice=$token" \
   --queue "nats://127.0.0.1:$port" >"$dir/logs/node.log" 2>&1 &
-pids+=($!)
+node_pid=$!
 for i in $(seq "$workers"); do
   "$fornax" worker --join "nats://127.0.0.1:$port" --devices cpu --id "local-$i" \
     --cache-dir "$dir/cache-$i" >"$dir/logs/worker-$i.log" 2>&1 &
-  pids+=($!)
+  worker_pids+=($!)
 done
 for _ in $(seq 100); do grep -q "listening on" "$dir/logs/node.log" 2>/dev/null && break; sleep 0.1; done
 echo "cluster up: node http://$listen (FORNAX_TOKEN=$token), nats://127.0.0.1:$port, $workers worker(s)"
 echo "logs in $dir/logs; metrics at http://$listen/metrics; Ctrl-C stops it"
-wait -n "${pids[@]}" || true
+wait -n "$nats_pid" "$node_pid" "${worker_pids[@]}" || true
 echo "a process of the cluster exited; stopping" >&2

@@ -162,6 +162,9 @@ fn is_final(state: &str) -> bool {
 /// each is final; with `--out DIR`, writes `ID.proof.json` and `ID.public.json` there.
 /// Exit 0 when every task was proved, 1 otherwise.
 pub fn wait(conn: &NodeConn, ids: &[String], out: Option<&PathBuf>) -> Result<ExitCode> {
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let mut states: Vec<String> = Vec::with_capacity(ids.len());
     let mut progress = vec![(0usize, 0usize); ids.len()];
     // Subscribe first, then read the current states, so that no change is missed.

@@ -205,8 +205,13 @@ impl Worker {
             let _ = s.await;
         }
         beat.abort();
-        if let Err(e) = self.queue.forget_worker(&self.id).await {
-            eprintln!("fornax worker: leaving the registry: {e}");
+        // Leave the registry (the scheduler would declare us dead anyway), but do not
+        // hang on a queue that is gone.
+        match tokio::time::timeout(Duration::from_secs(5), self.queue.forget_worker(&self.id)).await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("fornax worker: leaving the registry: {e}"),
+            Err(_) => eprintln!("fornax worker: leaving the registry: the queue did not answer"),
         }
     }
 
