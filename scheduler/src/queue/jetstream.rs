@@ -372,6 +372,32 @@ impl OutcomeDelivery for JsOutcome {
     }
 }
 
+/// Up to `n` messages the consumer has now, without waiting.
+async fn pull_now(c: &PullConsumer, n: usize) -> Result<Vec<jetstream::Message>, QueueError> {
+    let batch = c.fetch().max_messages(n).messages().await.map_err(t)?;
+    // An error item ends the batch (no messages, or a status): what came before stands.
+    Ok(batch
+        .take_while(|m| std::future::ready(m.is_ok()))
+        .filter_map(|m| std::future::ready(m.ok()))
+        .collect()
+        .await)
+}
+
+/// The next message of the consumer, waiting up to `expires` for one.
+async fn pull_one_within(
+    c: &PullConsumer,
+    expires: Duration,
+) -> Result<Option<jetstream::Message>, QueueError> {
+    let mut batch = c
+        .batch()
+        .max_messages(1)
+        .expires(expires)
+        .messages()
+        .await
+        .map_err(t)?;
+    Ok(batch.next().await.and_then(Result::ok))
+}
+
 /// An outcome message decoded, or `None` (terminated) if it is not one.
 async fn decode_outcome(
     m: jetstream::Message,
@@ -424,8 +450,7 @@ impl Queue for JetStreamQueue {
             loop {
                 // What is there now, in any tier this worker can hold...
                 for (name, c) in &consumers {
-                    let mut batch = c.fetch().max_messages(1).messages().await.map_err(t)?;
-                    if let Some(Ok(m)) = batch.next().await {
+                    if let Some(m) = pull_now(c, 1).await?.pop() {
                         return Ok(Some(Box::new(self.delivery(name, m)?) as Box<dyn Delivery>));
                     }
                 }
@@ -436,14 +461,7 @@ impl Queue for JetStreamQueue {
                 // ...else wait on the tier that had work last.
                 let (name, c) = &consumers[0];
                 let expires = left.clamp(Duration::from_millis(100), Duration::from_secs(1));
-                let mut batch = c
-                    .batch()
-                    .max_messages(1)
-                    .expires(expires)
-                    .messages()
-                    .await
-                    .map_err(t)?;
-                if let Some(Ok(m)) = batch.next().await {
+                if let Some(m) = pull_one_within(c, expires).await? {
                     return Ok(Some(Box::new(self.delivery(name, m)?) as Box<dyn Delivery>));
                 }
             }
@@ -476,13 +494,7 @@ impl Queue for JetStreamQueue {
                 due
             };
             if look {
-                let mut batch = advisories
-                    .fetch()
-                    .max_messages(1)
-                    .messages()
-                    .await
-                    .map_err(t)?;
-                if let Some(Ok(m)) = batch.next().await {
+                if let Some(m) = pull_now(advisories, 1).await?.pop() {
                     let advisory: Option<MaxDeliveries> = serde_json::from_slice(&m.payload).ok();
                     let job = match &advisory {
                         Some(a) => self.job_at(a.stream_seq).await?,
@@ -508,31 +520,17 @@ impl Queue for JetStreamQueue {
             if let Some(m) = buffered {
                 return decode_outcome(m).await;
             }
-            let mut batch = outcomes
-                .fetch()
-                .max_messages(64)
-                .messages()
-                .await
-                .map_err(t)?;
-            while let Some(Ok(m)) = batch.next().await {
-                self.outcomes.lock().expect("outcomes lock").push_back(m);
-            }
+            let fetched = pull_now(outcomes, 64).await?;
+            self.outcomes.lock().expect("outcomes lock").extend(fetched);
             let buffered = self.outcomes.lock().expect("outcomes lock").pop_front();
             if let Some(m) = buffered {
                 return decode_outcome(m).await;
             }
             // ...else wait for the next one.
             let expires = wait.clamp(Duration::from_millis(100), Duration::from_secs(5));
-            let mut batch = outcomes
-                .batch()
-                .max_messages(1)
-                .expires(expires)
-                .messages()
-                .await
-                .map_err(t)?;
-            match batch.next().await {
-                Some(Ok(m)) => decode_outcome(m).await,
-                _ => Ok(None),
+            match pull_one_within(outcomes, expires).await? {
+                Some(m) => decode_outcome(m).await,
+                None => Ok(None),
             }
         })
     }
