@@ -17,6 +17,9 @@ command -v git >/dev/null 2>&1 || missing+=(git)
 # rocksdb's build (the node's store) generates bindings with libclang and compiles C++.
 dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
+# The wgpu backend's conformance tests run on Mesa's software Vulkan (lavapipe).
+dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers)
+dpkg -s libvulkan1 >/dev/null 2>&1 || missing+=(libvulkan1)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} (apt)" >&2
   $sudo apt-get update -qq

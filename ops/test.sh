@@ -15,6 +15,8 @@ ops/circuits.sh >/dev/null
 cuda_tools=$(ops/cuda-tools.sh)
 export FORNAX_CUDA_TOOLS="$cuda_tools" FORNAX_REQUIRE_CUDA_TOOLS=1
 export LD_LIBRARY_PATH="$cuda_tools/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# The wgpu conformance kit runs on lavapipe (installed by the set-up); its absence fails.
+export FORNAX_REQUIRE_WGPU=1
 # The scale-out scenarios start their own nats-server on loopback.
 FORNAX_NATS_SERVER=$(ops/nats.sh)
 export FORNAX_NATS_SERVER

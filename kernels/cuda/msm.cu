@@ -41,10 +41,10 @@ __device__ __forceinline__ void msm_digit(const fr_t& s, u32 index, u32 w, u32 c
     u32 half = 1u << (c - 1);
     u32 bucket_count = half;
     if (raw > half) {
-        // d = raw - 2^c < 0
+        // d = raw - 2^c ≤ 0; it is 0 (no entry) when an all-ones window takes a carry.
         u32 mag = (1u << c) - raw;
         carry = 1;
-        key = w * bucket_count + mag - 1;
+        key = mag == 0 ? MSM_EMPTY : w * bucket_count + mag - 1;
         value = index | 0x80000000u;
     } else {
         carry = 0;

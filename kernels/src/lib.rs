@@ -10,7 +10,10 @@
 //!   bucket accumulation; cache-blocked radix-2/4 NTT). It is always registered.
 //! * [`cuda`]: our CUDA kernels (NVRTC at run time, cudarc); registered when a device and
 //!   the driver are found, never a build requirement.
+//! * [`wgpu`]: our WGSL kernels on any GPU with Vulkan, Metal or DX12 (and on a software
+//!   Vulkan for tests); registered when an adapter is found.
 //! * [`registry`]: the devices this machine has.
+//! * [`plan`] and [`words`]: the memory plan and the data layout both GPU backends share.
 //! * [`conformance`]: the kit that every backend runs against independent reference
 //!   implementations on fresh random inputs, with the seed printed.
 //! * [`scalar`]: checked conversion of raw 256-bit integers into field elements.
@@ -19,8 +22,11 @@ pub mod api;
 pub mod conformance;
 pub mod cpu;
 pub mod cuda;
+pub mod plan;
 pub mod registry;
 pub mod scalar;
+pub mod wgpu;
+pub mod words;
 
 pub use api::{
     Backend, BackendId, Bases, DeviceInfo, DeviceKind, KernelError, MsmBackend, NttBackend,
@@ -30,6 +36,7 @@ pub use ark_bn254::{Fq, Fq2, Fr, G1Affine, G1Projective, G2Affine, G2Projective}
 pub use cpu::CpuBackend;
 pub use cuda::CudaBackend;
 pub use registry::DeviceRegistry;
+pub use wgpu::WgpuBackend;
 
 /// The BN254 G1 curve configuration, used as the type parameter of G1 handles.
 pub type G1 = ark_bn254::g1::Config;

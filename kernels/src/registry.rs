@@ -13,13 +13,17 @@ pub struct DeviceRegistry {
 }
 
 impl DeviceRegistry {
-    /// Probes this machine: the CPU, then every CUDA device whose kernels compile. A
-    /// machine without a driver or a device simply has no CUDA backend (the reason goes to
-    /// stderr); nothing panics.
+    /// Probes this machine: the CPU, then every CUDA device whose kernels compile, then
+    /// every wgpu adapter (Vulkan, Metal, DX12; software adapters only with
+    /// `FORNAX_WGPU_SOFTWARE=1`). A machine without a driver or a device simply has no such
+    /// backend (the reason goes to stderr); nothing panics.
     pub fn discover() -> Self {
         let mut backends: Vec<Arc<dyn Backend>> = vec![Arc::new(CpuBackend::new())];
         for cuda in crate::cuda::probe() {
             backends.push(Arc::new(cuda));
+        }
+        for wgpu in crate::wgpu::probe(crate::wgpu::ProbeOptions::from_env()) {
+            backends.push(Arc::new(wgpu));
         }
         DeviceRegistry { backends }
     }

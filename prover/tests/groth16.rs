@@ -136,3 +136,46 @@ fn malformed_files_give_clear_errors() {
     let err = wtns::from_bytes("w.wtns", &big).unwrap_err().to_string();
     assert!(err.contains("not below the field modulus"), "{err}");
 }
+
+/// The prover's jobs placed on the wgpu backend (lavapipe in CI): the proof verifies and,
+/// the prover being deterministic given its randomness, equals the CPU backend's proof.
+/// Skips loudly without an adapter; `FORNAX_REQUIRE_WGPU=1` makes that a failure.
+#[test]
+fn groth16_jobs_run_on_the_wgpu_backend() {
+    use std::sync::Arc;
+    let found = fornax_kernels::wgpu::probe(fornax_kernels::wgpu::ProbeOptions {
+        allow_software: true,
+        force_int32: false,
+    });
+    let Some(wgpu) = found.into_iter().next() else {
+        if std::env::var("FORNAX_REQUIRE_WGPU").as_deref() == Ok("1") {
+            panic!("FORNAX_REQUIRE_WGPU=1 but there is no wgpu adapter");
+        }
+        eprintln!("SKIPPED (no wgpu adapter): Groth16 on wgpu not run");
+        return;
+    };
+    let seed: u64 = rand::random();
+    eprintln!("groth16 on wgpu: seed {seed}");
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let (r1cs, witness) = synthetic::chain(60, &mut rng);
+    let pk = setup::insecure_setup(&r1cs, &mut rng);
+    let vk = pk.verifying_key();
+    let on_gpu = LocalExecutor::new(DeviceRegistry::with_backends(vec![Arc::new(wgpu)]));
+    let on_cpu = LocalExecutor::new(DeviceRegistry::with_backends(vec![Arc::new(
+        fornax_kernels::CpuBackend::new(),
+    )]));
+    let key = on_gpu.prepare("mem.zkey", pk.clone()).unwrap();
+    let (proof, public, _) = on_gpu
+        .prove(
+            &key,
+            witness.clone(),
+            &mut ChaCha20Rng::seed_from_u64(seed ^ 1),
+        )
+        .unwrap();
+    assert!(verify(&vk, &public, &proof).unwrap(), "seed {seed}");
+    let cpu_key = on_cpu.prepare("mem.zkey", pk).unwrap();
+    let (cpu_proof, _, _) = on_cpu
+        .prove(&cpu_key, witness, &mut ChaCha20Rng::seed_from_u64(seed ^ 1))
+        .unwrap();
+    assert_eq!(proof, cpu_proof, "wgpu and CPU proofs differ (seed {seed})");
+}

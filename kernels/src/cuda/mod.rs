@@ -14,9 +14,12 @@
 
 mod msm;
 mod ntt;
-pub mod plan;
 pub mod source;
-pub mod words;
+
+/// The memory plan of the MSM (shared with the wgpu backend).
+pub use crate::plan;
+/// The word layout of field elements and points (shared with the wgpu backend).
+pub use crate::words;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -4,11 +4,10 @@
 use ark_bn254::Fr;
 use ark_ff::{FftField, Field};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
-use rayon::prelude::*;
 
-use super::words::{fr_from_limbs, fr_limbs};
 use super::{grid, Device};
 use crate::api::{KernelError, NttKind};
+use crate::words::{fr_from_limbs, fr_limbs, powers, scale_tables};
 
 /// Stages fused into one pass through shared memory (`NTT_MAX_FUSED` in `ntt.cu`).
 const MAX_FUSED: u32 = 10;
@@ -25,40 +24,6 @@ pub struct CudaDomain {
 unsafe impl Send for CudaDomain {}
 // SAFETY: as above.
 unsafe impl Sync for CudaDomain {}
-
-/// `g^i` for i < len, computed in parallel chunks.
-fn powers(g: Fr, len: usize) -> Vec<Fr> {
-    const CHUNK: usize = 1 << 14;
-    let mut out = vec![Fr::ONE; len];
-    out.par_chunks_mut(CHUNK)
-        .enumerate()
-        .for_each(|(k, chunk)| {
-            let mut x = g.pow([(k * CHUNK) as u64]);
-            for v in chunk {
-                *v = x;
-                x *= g;
-            }
-        });
-    out
-}
-
-/// The four tables of `ntt_scale`: c·h^j, h^(256j), h^(65536j), h^(2^24·j) for j < 256.
-fn scale_tables(c: Fr, h: Fr) -> Vec<Fr> {
-    let mut out = Vec::with_capacity(1024);
-    let mut step = h;
-    for table in 0..4 {
-        let mut x = if table == 0 { c } else { Fr::ONE };
-        for _ in 0..256 {
-            out.push(x);
-            x *= step;
-        }
-        // step^256 for the next table.
-        for _ in 0..8 {
-            step.square_in_place();
-        }
-    }
-    out
-}
 
 impl CudaDomain {
     /// Computes and uploads the twiddles of the domain of size `2^log_size`.

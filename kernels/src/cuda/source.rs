@@ -5,6 +5,8 @@
 use ark_bn254::{Fq, Fr};
 use ark_ff::{Field, PrimeField};
 
+pub use crate::words::{neg_inverse_u32, u32_limbs};
+
 /// The `.cu` sources in the order they are concatenated (each may use the ones before).
 pub const SOURCES: [(&str, &str); 6] = [
     ("field.cuh", include_str!("../../cuda/field.cuh")),
@@ -39,20 +41,6 @@ pub const KERNELS: [&str; 18] = [
 
 /// Self-test kernels beyond [`KERNELS`]' last two (loaded on demand by the tests).
 pub const SELFTEST_KERNELS: [&str; 3] = ["selftest_fq2", "selftest_g1", "selftest_g2"];
-
-/// The 32-bit limbs (least significant first) of a 256-bit integer given as 64-bit limbs.
-pub fn u32_limbs(limbs: &[u64; 4]) -> [u32; 8] {
-    std::array::from_fn(|i| (limbs[i / 2] >> (32 * (i % 2))) as u32)
-}
-
-/// -p⁻¹ mod 2³² for an odd p (Newton's iteration doubles the correct bits each step).
-pub fn neg_inverse_u32(p0: u32) -> u32 {
-    let mut inv: u32 = 1;
-    for _ in 0..5 {
-        inv = inv.wrapping_mul(2u32.wrapping_sub(p0.wrapping_mul(inv)));
-    }
-    inv.wrapping_neg()
-}
 
 fn field_config(name: &str, modulus: &[u64; 4], one_montgomery: &[u64; 4]) -> String {
     let p = u32_limbs(modulus);

@@ -1,11 +1,61 @@
-//! Field elements and points as the kernels see them: 32-bit words, least significant
-//! first, in Montgomery form — the very bytes of arkworks' 64-bit limbs, so moving data is a
-//! copy. Affine infinity is written (0, 0); XYZZ results come back as Jacobian points.
+//! Field elements and points as the device kernels (CUDA and WGSL alike) see them: 32-bit
+//! words, least significant first, in Montgomery form — the very bytes of arkworks' 64-bit
+//! limbs, so moving data is a copy. Affine infinity is written (0, 0); XYZZ results come
+//! back as Jacobian points.
 
 use ark_bn254::{Fq, Fq2, Fr};
 use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
 use ark_ec::AffineRepr;
 use ark_ff::{BigInt, Field, Zero};
+use rayon::prelude::*;
+
+/// The 32-bit limbs (least significant first) of a 256-bit integer given as 64-bit limbs.
+pub fn u32_limbs(limbs: &[u64; 4]) -> [u32; 8] {
+    std::array::from_fn(|i| (limbs[i / 2] >> (32 * (i % 2))) as u32)
+}
+
+/// -p⁻¹ mod 2³² for an odd p (Newton's iteration doubles the correct bits each step).
+pub fn neg_inverse_u32(p0: u32) -> u32 {
+    let mut inv: u32 = 1;
+    for _ in 0..5 {
+        inv = inv.wrapping_mul(2u32.wrapping_sub(p0.wrapping_mul(inv)));
+    }
+    inv.wrapping_neg()
+}
+
+/// `g^i` for i < len (NTT twiddles), computed in parallel chunks.
+pub fn powers(g: Fr, len: usize) -> Vec<Fr> {
+    const CHUNK: usize = 1 << 14;
+    let mut out = vec![Fr::ONE; len];
+    out.par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(k, chunk)| {
+            let mut x = g.pow([(k * CHUNK) as u64]);
+            for v in chunk {
+                *v = x;
+                x *= g;
+            }
+        });
+    out
+}
+
+/// The four tables of the GPU kernels' `ntt_scale`: c·h^j, h^(256j), h^(65536j), h^(2^24·j) for j < 256.
+pub fn scale_tables(c: Fr, h: Fr) -> Vec<Fr> {
+    let mut out = Vec::with_capacity(1024);
+    let mut step = h;
+    for table in 0..4 {
+        let mut x = if table == 0 { c } else { Fr::ONE };
+        for _ in 0..256 {
+            out.push(x);
+            x *= step;
+        }
+        // step^256 for the next table.
+        for _ in 0..8 {
+            step.square_in_place();
+        }
+    }
+    out
+}
 
 /// A field the kernels compute in, with its word layout.
 pub trait GpuField: Field {
@@ -144,7 +194,7 @@ mod tests {
 
     #[test]
     fn words_round_trip_and_xyzz_converts() {
-        let seed = crate::conformance::seed_from_env("cuda_words");
+        let seed = crate::conformance::seed_from_env("device_words");
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
         for _ in 0..20 {
             let f = Fr::rand(&mut rng);

@@ -1,4 +1,4 @@
-//! Device memory planning for the CUDA MSM: the window size, the accumulation segment, and
+//! Device memory planning for the GPU MSMs (CUDA and wgpu): the window size, the accumulation segment, and
 //! how many scalars one pass can take so that its working memory fits what the device has
 //! free. An MSM that does not fit in one pass runs in chunks whose results are added.
 //! Pure arithmetic, tested without a GPU.
@@ -12,6 +12,21 @@ pub const SEGMENT: u32 = 32;
 pub const RESERVE_BYTES: u64 = 64 << 20;
 /// The largest window, in bits: 2^15 buckets a window, keys below 2^20.
 pub const MAX_WINDOW_BITS: u32 = 16;
+
+/// Window `c`-bit slice `bits` of a scalar plus the `carry` of the window below, as a signed
+/// digit in (-2^(c-1), 2^(c-1)] and the carry into the window above. Both GPU backends
+/// compute digits this way (`msm_digit` in `msm.cu` and `msm.wgsl`); Σ dᵢ·2^(c·i) is the
+/// scalar, and the top window of a 254-bit scalar never carries out (255 bits are covered).
+/// Note the edge `bits = 2^c - 1` with a carry: the digit is 0 with a carry, not a bucket.
+pub fn signed_digit(bits: u32, carry: u32, c: u32) -> (i64, u32) {
+    let raw = bits + carry;
+    let half = 1u32 << (c - 1);
+    if raw > half {
+        (raw as i64 - (1i64 << c), 1)
+    } else {
+        (raw as i64, 0)
+    }
+}
 
 /// The layout of an MSM on the device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +110,53 @@ impl MsmPlan {
             + widest
     }
 
+    /// Plans an MSM as [`MsmPlan::new`] does, and also keeps every single buffer of a pass
+    /// within `max_binding` bytes (the most one shader binding may see, for wgpu), the bases
+    /// of a pass (`affine_bytes` a point) included. Passes then start at multiples of 1024
+    /// scalars, so their offsets into the bases meet any binding alignment.
+    pub fn with_binding_limit(
+        n: usize,
+        point_bytes: u64,
+        affine_bytes: u64,
+        budget: u64,
+        max_binding: u64,
+    ) -> Result<MsmPlan, u64> {
+        let mut plan = MsmPlan::new(n, point_bytes, budget)?;
+        loop {
+            let largest = plan.largest_buffer(plan.chunk, point_bytes, affine_bytes);
+            if largest <= max_binding {
+                if plan.chunk < n {
+                    plan.chunk = (plan.chunk / 1024 * 1024).max(1024);
+                }
+                return Ok(plan);
+            }
+            if plan.chunk <= 1024 {
+                return Err(largest);
+            }
+            // Half the chunk, with the window that suits the smaller pass.
+            let chunk = (plan.chunk / 2).div_ceil(1024) * 1024;
+            plan = MsmPlan::new(chunk, point_bytes, budget)?;
+        }
+    }
+
+    /// The largest single buffer a pass of `m` scalars uses: the scalars, the bases, the
+    /// sorted keys, the buckets or the first list of partial sums.
+    pub fn largest_buffer(&self, m: usize, point_bytes: u64, affine_bytes: u64) -> u64 {
+        let m = m as u64;
+        let entries = m * self.windows as u64;
+        let first_partials = (2 * entries.div_ceil(self.segment as u64)).min(entries);
+        [
+            32 * m,
+            affine_bytes * m,
+            4 * entries,
+            self.windows as u64 * self.buckets as u64 * point_bytes,
+            first_partials * point_bytes,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0)
+    }
+
     /// The scalar ranges of the passes over `n` terms.
     pub fn passes(&self, n: usize) -> impl Iterator<Item = Range<usize>> {
         let chunk = self.chunk.max(1);
@@ -108,6 +170,50 @@ mod tests {
 
     const G1_XYZZ: u64 = 128;
     const G2_XYZZ: u64 = 256;
+
+    // The digits of random scalars (and of the edge patterns: all-ones windows, r - 1) put
+    // back together give the scalar, and each lies in (-2^(c-1), 2^(c-1)].
+    #[test]
+    fn signed_digits_reconstruct_the_scalar() {
+        use ark_bn254::Fr;
+        use ark_ff::{AdditiveGroup, BigInteger, Field, PrimeField, UniformRand};
+        use rand::SeedableRng;
+        let seed = crate::conformance::seed_from_env("signed_digits");
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+        let mut scalars: Vec<Fr> = (0..200).map(|_| Fr::rand(&mut rng)).collect();
+        scalars.extend([
+            Fr::ZERO,
+            Fr::ONE,
+            -Fr::ONE,
+            Fr::from(u64::MAX),
+            Fr::from(0xffffu64),
+        ]);
+        for c in [4u32, 5, 8, 11, 13, 16] {
+            for s in &scalars {
+                let bits = s.into_bigint();
+                let mut carry = 0;
+                let mut total = Fr::ZERO;
+                for w in 0..255u32.div_ceil(c) {
+                    let slice = (0..c)
+                        .filter(|b| w * c + b < 256 && bits.get_bit((w * c + b) as usize))
+                        .fold(0u32, |acc, b| acc | 1 << b);
+                    let (d, next) = signed_digit(slice, carry, c);
+                    assert!(
+                        d > -(1i64 << (c - 1)) && d <= 1i64 << (c - 1),
+                        "c={c} digit {d}"
+                    );
+                    total += Fr::from(d) * Fr::from(2u64).pow([(w * c) as u64]);
+                    carry = next;
+                }
+                assert_eq!(carry, 0, "c={c}: the top window carried out");
+                assert_eq!(total, *s, "c={c}, seed {seed}");
+            }
+        }
+        // The edge case of the kernels: an all-ones window with a carry is digit 0.
+        assert_eq!(signed_digit(15, 1, 4), (0, 1));
+        assert_eq!(signed_digit(8, 0, 4), (8, 0));
+        assert_eq!(signed_digit(8, 1, 4), (-7, 1));
+    }
 
     #[test]
     fn windows_cover_a_signed_254_bit_scalar() {
@@ -154,6 +260,22 @@ mod tests {
                 .iter()
                 .all(|r| !r.is_empty() && r.len() <= plan.chunk));
         }
+    }
+
+    #[test]
+    fn a_binding_limit_shrinks_passes_until_each_buffer_fits() {
+        let n = (1 << 20) + 5;
+        let limit = 128u64 << 20; // lavapipe's, and WebGPU's default
+        for (point, affine) in [(G1_XYZZ, 64), (G2_XYZZ, 128)] {
+            let plan = MsmPlan::with_binding_limit(n, point, affine, u64::MAX, limit).unwrap();
+            assert!(plan.largest_buffer(plan.chunk, point, affine) <= limit);
+            assert!(plan.chunk < n && plan.chunk % 1024 == 0);
+            let ranges: Vec<_> = plan.passes(n).collect();
+            assert_eq!(ranges.last().unwrap().end, n);
+            assert!(ranges.iter().all(|r| r.start % 1024 == 0));
+        }
+        let whole = MsmPlan::with_binding_limit(1000, G1_XYZZ, 64, u64::MAX, limit).unwrap();
+        assert_eq!(whole.chunk, 1000);
     }
 
     #[test]
