@@ -269,7 +269,7 @@ mod tests {
         for (point, affine) in [(G1_XYZZ, 64), (G2_XYZZ, 128)] {
             let plan = MsmPlan::with_binding_limit(n, point, affine, u64::MAX, limit).unwrap();
             assert!(plan.largest_buffer(plan.chunk, point, affine) <= limit);
-            assert!(plan.chunk < n && plan.chunk % 1024 == 0);
+            assert!(plan.chunk < n && plan.chunk.is_multiple_of(1024));
             let ranges: Vec<_> = plan.passes(n).collect();
             assert_eq!(ranges.last().unwrap().end, n);
             assert!(ranges.iter().all(|r| r.start % 1024 == 0));
