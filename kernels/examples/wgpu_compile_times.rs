@@ -1,5 +1,5 @@
 //! Times the compilation of each wgpu kernel on the first adapter, a development aid:
-//! `cargo run --release -p fornax-kernels --example wgpu_compile_times [int32] [unrolled] [NAME…]`.
+//! `cargo run --release -p fornax-kernels --example wgpu_compile_times [int32] [NAME…]`.
 use std::time::Instant;
 fn main() {
     let mac = if std::env::args().any(|a| a == "int32") {
@@ -7,10 +7,7 @@ fn main() {
     } else {
         fornax_kernels::wgpu::Mac::Int64
     };
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "int32" && a != "unrolled")
-        .collect();
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| a != "int32").collect();
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = wgpu::Backends::PRIMARY;
     let instance = wgpu::Instance::new(desc);
@@ -22,14 +19,7 @@ fn main() {
         ..Default::default()
     }))
     .unwrap();
-    for k in fornax_kernels::wgpu::source::kernels(
-        mac,
-        if std::env::args().any(|a| a == "unrolled") {
-            fornax_kernels::wgpu::Loops::Unrolled
-        } else {
-            fornax_kernels::wgpu::Loops::Rolled
-        },
-    ) {
+    for k in fornax_kernels::wgpu::source::kernels(mac) {
         if !filter.is_empty() && !filter.iter().any(|f| k.name.contains(f.as_str())) {
             continue;
         }

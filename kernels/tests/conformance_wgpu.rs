@@ -210,6 +210,65 @@ fn curve_arithmetic_matches_arkworks() {
     }
 }
 
+// Long chains of additions in one invocation (as a bucket or a window sum runs), mixed and
+// full, on distinct and on repeated points, against arkworks. Field loops bounded by a
+// parameter instead of a constant failed exactly this on lavapipe beyond ~16 additions.
+#[test]
+fn long_addition_chains_match_arkworks() {
+    use ark_bn254::G1Projective;
+    use rand::Rng;
+    let seed = conformance::seed_from_env("wgpu_chains");
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    for dev in devices() {
+        let few: Vec<G1Projective> = (0..3)
+            .map(|_| G1Projective::generator() * Fr::rand(&mut rng))
+            .collect();
+        for repeated in [false, true] {
+            for k in [1usize, 16, 48] {
+                let n = 32;
+                let pts: Vec<G1Projective> = (0..n * k)
+                    .map(|_| {
+                        if repeated {
+                            few[rng.gen_range(0..few.len())]
+                        } else {
+                            G1Projective::generator() * Fr::rand(&mut rng)
+                        }
+                    })
+                    .collect();
+                let mut words = Vec::new();
+                for p in G1Projective::normalize_batch(&pts) {
+                    ark_bn254::g1::Config::push_affine(&p, &mut words);
+                }
+                let out = dev
+                    .selftest_with(
+                        "selftest_chain_g1",
+                        &words,
+                        &words,
+                        n,
+                        64,
+                        &[n as u32, k as u32],
+                    )
+                    .expect("selftest kernel");
+                for i in 0..n {
+                    let want: G1Projective = pts[i * k..(i + 1) * k].iter().sum();
+                    let o = &out[64 * i..64 * (i + 1)];
+                    let what = format!("chain of {k} (repeated {repeated}) #{i} (seed {seed})");
+                    assert_eq!(
+                        ark_bn254::g1::Config::xyzz_to_projective(&o[..32]),
+                        want,
+                        "mixed {what}"
+                    );
+                    assert_eq!(
+                        ark_bn254::g1::Config::xyzz_to_projective(&o[32..]),
+                        want,
+                        "full {what}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn msm_g1_all_sizes_and_shapes() {
     let seed = conformance::seed_from_env("wgpu_msm_g1");

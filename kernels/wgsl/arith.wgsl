@@ -8,8 +8,7 @@
 // A 256-bit integer as eight 32-bit words, least significant first.
 alias Big = array<u32, 8>;
 
-// Eight words of kernel parameters; each kernel says what p0..p6 mean, and p7 is always 8
-// (the word count that field.wgsl's loops read on a software Vulkan).
+// Eight words of kernel parameters; each kernel says what its words mean.
 struct Params {
     p0: u32, p1: u32, p2: u32, p3: u32,
     p4: u32, p5: u32, p6: u32, p7: u32,

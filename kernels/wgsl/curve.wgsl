@@ -70,9 +70,7 @@ fn $C_dbl_affine(a: $C_affine) -> $C_xyzz {
     return $C_xyzz(x3, y3, v, w);
 }
 
-// p + a for affine a (madd-2008-s). Written with one return: an early return inside a loop
-// (the accumulation kernels call this in one) was miscompiled by Mesa 22's lavapipe when the
-// lanes of a SIMD group took different branches.
+// p + a for affine a (madd-2008-s), with a single exit.
 fn $C_add_affine(p: $C_xyzz, a: $C_affine) -> $C_xyzz {
     var out = p;
     if ($C_affine_is_inf(a)) {
@@ -102,7 +100,7 @@ fn $C_add_affine(p: $C_xyzz, a: $C_affine) -> $C_xyzz {
     return out;
 }
 
-// p + o (add-2008-s), with one return (see above).
+// p + o (add-2008-s), with a single exit.
 fn $C_add(p: $C_xyzz, o: $C_xyzz) -> $C_xyzz {
     var out = p;
     if ($C_is_inf(o)) {

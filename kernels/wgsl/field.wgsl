@@ -5,10 +5,10 @@
 // Inputs are below p and so are results. BN254's moduli are below 2^254, so sums of two
 // elements never carry out of 256 bits.
 //
-// The loops over the eight words run to `$N8`: the constant 8 on a GPU, whose compiler
-// unrolls them and keeps the words in registers; the parameter word p7 (which the host
-// sets to 8) on a software Vulkan, where unrolled and fully inlined curve arithmetic takes
-// LLVM minutes to compile and rolled loops cost nothing.
+// The loops over the eight words have constant bounds, so compilers unroll them and keep the
+// words in registers. (Bounding them by a parameter instead, which would compile faster on a
+// software Vulkan, is miscompiled by Mesa 22's lavapipe: chains of more than ~16 curve
+// additions in one invocation came out wrong.)
 
 fn $F_zero() -> Big {
     return Big();
@@ -21,7 +21,7 @@ fn $F_one() -> Big {
 fn $F_is_zero(a: Big) -> bool {
     var x = a;
     var acc = 0u;
-    for (var i = 0u; i < $N8; i++) {
+    for (var i = 0u; i < 8u; i++) {
         acc |= x[i];
     }
     return acc == 0u;
@@ -33,7 +33,7 @@ fn $F_reduce(s_in: Big) -> Big {
     var p = $F_P;
     var d: Big;
     var borrow = 0u;
-    for (var i = 0u; i < $N8; i++) {
+    for (var i = 0u; i < 8u; i++) {
         let x = s[i] - p[i];
         d[i] = x - borrow;
         borrow = select(0u, 1u, s[i] < p[i]) + select(0u, 1u, x < borrow);
@@ -49,7 +49,7 @@ fn $F_add(a_in: Big, b_in: Big) -> Big {
     var b = b_in;
     var s: Big;
     var carry = 0u;
-    for (var i = 0u; i < $N8; i++) {
+    for (var i = 0u; i < 8u; i++) {
         let x = a[i] + b[i];
         let y = x + carry;
         carry = select(0u, 1u, x < a[i]) + select(0u, 1u, y < x);
@@ -63,7 +63,7 @@ fn $F_sub(a_in: Big, b_in: Big) -> Big {
     var b = b_in;
     var d: Big;
     var borrow = 0u;
-    for (var i = 0u; i < $N8; i++) {
+    for (var i = 0u; i < 8u; i++) {
         let x = a[i] - b[i];
         d[i] = x - borrow;
         borrow = select(0u, 1u, a[i] < b[i]) + select(0u, 1u, x < borrow);
@@ -74,7 +74,7 @@ fn $F_sub(a_in: Big, b_in: Big) -> Big {
     // d + p, dropping the carry out (it cancels the borrow).
     var p = $F_P;
     var carry = 0u;
-    for (var i = 0u; i < $N8; i++) {
+    for (var i = 0u; i < 8u; i++) {
         let x = d[i] + p[i];
         let y = x + carry;
         carry = select(0u, 1u, x < d[i]) + select(0u, 1u, y < x);
@@ -93,10 +93,10 @@ fn $F_mul(a_in: Big, b_in: Big) -> Big {
     var b = b_in;
     var p = $F_P;
     var t: array<u32, 10>;
-    for (var i = 0u; i < $N8; i++) {
+    for (var i = 0u; i < 8u; i++) {
         // t += a·b[i]
         var c = 0u;
-        for (var j = 0u; j < $N8; j++) {
+        for (var j = 0u; j < 8u; j++) {
             let r = mac(t[j], a[j], b[i], c);
             t[j] = r.x;
             c = r.y;
@@ -108,7 +108,7 @@ fn $F_mul(a_in: Big, b_in: Big) -> Big {
         let m = t[0] * $F_INV;
         var r = mac(t[0], m, p[0], 0u);
         c = r.y;
-        for (var j = 1u; j < $N8; j++) {
+        for (var j = 1u; j < 8u; j++) {
             r = mac(t[j], m, p[j], c);
             t[j - 1u] = r.x;
             c = r.y;
@@ -119,7 +119,7 @@ fn $F_mul(a_in: Big, b_in: Big) -> Big {
     }
     // t < 2p < 2^256, so t[8] is zero here.
     var out: Big;
-    for (var j = 0u; j < $N8; j++) {
+    for (var j = 0u; j < 8u; j++) {
         out[j] = t[j];
     }
     return $F_reduce(out);

@@ -208,8 +208,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             cur = k;
             run = e;
         }
-        // No `break` at the end: Mesa 22's lavapipe lost stores of lanes that left such a
-        // loop early while others went on.
         if (e < end) {
             let v = values[e];
             var a = load_affine_bases(v & 0x7fffffffu);

@@ -113,3 +113,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     store_xyzz_out(3u * i + 1u, twice);
     store_xyzz_out(3u * i + 2u, $C_add(sum, twice));
 }
+
+// @kernel selftest_chain curve
+// @points a:affine b:affine out:xyzz-rw
+// For each i, Σ_{k<K} a[i·K + k] with the mixed addition (output 2i) and Σ_{k<K} b[i·K + k]
+// with the full addition (output 2i+1), K = p1, in loops of K iterations: long chains of
+// additions in one invocation, as the bucket accumulation does.
+@group(0) @binding(0) var<uniform> prm: Params;
+@group(0) @binding(1) var<storage, read> a: array<u32>;
+@group(0) @binding(2) var<storage, read> b: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out: array<u32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = linear_index(wid, nwg, lid, WG);
+    if (i >= prm.p0) {
+        return;
+    }
+    var mixed = $C_inf();
+    var full = $C_inf();
+    for (var k = 0u; k < prm.p1; k++) {
+        mixed = $C_add_affine(mixed, load_affine_a(i * prm.p1 + k));
+        full = $C_add(full, $C_from_affine(load_affine_b(i * prm.p1 + k)));
+    }
+    store_xyzz_out(2u * i, mixed);
+    store_xyzz_out(2u * i + 1u, full);
+}

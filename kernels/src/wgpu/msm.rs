@@ -11,13 +11,6 @@ use crate::api::KernelError;
 use crate::plan::MsmPlan;
 use crate::words::{fr_limbs, GpuCurve, GpuField};
 
-/// Entries one accumulation thread sums per level. The CUDA backend uses 32; with 32 (or
-/// 64) Mesa 22's lavapipe lost the stores of the accumulation loop after about twenty
-/// iterations when runs of repeated points made the lanes diverge (a conformance case),
-/// while 8 and 16 are exact. The cause is not understood yet; 16 costs a level more than 32
-/// on large MSMs.
-const SEGMENT: u32 = 16;
-
 /// Bases resident on the device: affine words, (0, 0) for infinity.
 pub(crate) struct ResidentBases {
     words: ::wgpu::Buffer,
@@ -57,14 +50,12 @@ where
         .limits
         .max_storage_buffer_binding_size
         .min(gpu.limits.max_buffer_size);
-    // The plan assumes segments of 32; ours of 16 can make the first list of partial sums
-    // up to twice as long, so it plans with half the budget and half the binding limit.
     let plan = MsmPlan::with_binding_limit(
         scalars.len(),
         point_bytes,
         affine_bytes,
-        gpu.budget / 2,
-        max_binding / 2,
+        gpu.budget,
+        max_binding,
     )
     .map_err(|needed| KernelError::OutOfMemory {
         device: gpu.id.clone(),
@@ -165,7 +156,7 @@ where
 
     // 2. Buckets, level by level until no partial sum is left.
     let bucket_sums = gpu.zeros(key_count as u64 * point_bytes)?;
-    let seg = SEGMENT;
+    let seg = plan.segment;
     let mut len = entries;
     let mut level_keys = keys;
     let mut partials: Option<::wgpu::Buffer> = None;
@@ -219,9 +210,8 @@ where
         len = next;
     }
 
-    // 3. Windows: slice sums on the device; the slices of each window are added here (a
-    //    few thousand points at most), because a loop over them in one invocation is the
-    //    kind that Mesa 22's lavapipe gets wrong past ~20 iterations (see SEGMENT).
+    // 3. Windows: slice sums on the device; the slices of each window are added here: at
+    //    most 16 × 256 points, cheaper to read back and add than a kernel and its launch.
     let slices = plan.slices;
     let slice_sums = gpu.zeros((windows * slices) as u64 * point_bytes)?;
     let mut cmd = gpu.commands();

@@ -62,16 +62,6 @@ impl Mac {
     }
 }
 
-/// How the field code's loops over the eight words are bounded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Loops {
-    /// By the constant 8: the GPU compiler unrolls them (registers, no local memory).
-    Unrolled,
-    /// By the parameter word p7 (always 8): a software Vulkan compiles them as loops, in
-    /// seconds rather than minutes.
-    Rolled,
-}
-
 /// One kernel's module: its name (as the backend looks it up) and WGSL text.
 #[derive(Clone, Debug)]
 pub struct KernelSource {
@@ -213,15 +203,11 @@ fn sections(file: &str) -> (String, Vec<(String, String, String)>) {
     (preamble, out)
 }
 
-/// Every kernel module, with `mac` computed as `mac` says and the field loops as `loops`.
-pub fn kernels(mac: Mac, loops: Loops) -> Vec<KernelSource> {
+/// Every kernel module, with `mac` computed as `mac` says.
+pub fn kernels(mac: Mac) -> Vec<KernelSource> {
     let arith = ARITH.replace("$MAC", mac.body());
-    let bound = match loops {
-        Loops::Unrolled => "8u",
-        Loops::Rolled => "prm.p7",
-    };
-    let fr = field("fr", &Fr::MODULUS.0, &Fr::ONE.0 .0).replace("$N8", bound);
-    let fq = field("fq", &Fq::MODULUS.0, &Fq::ONE.0 .0).replace("$N8", bound);
+    let fr = field("fr", &Fr::MODULUS.0, &Fr::ONE.0 .0);
+    let fq = field("fq", &Fq::MODULUS.0, &Fq::ONE.0 .0);
     let mut out = Vec::new();
     for (_, file) in FILES {
         let (preamble, parts) = sections(file);
@@ -287,13 +273,8 @@ mod tests {
     /// it), with both ways of computing `mac`; so does nothing when the crate has no device.
     #[test]
     fn every_kernel_module_validates() {
-        for (mac, loops) in [
-            (Mac::Int64, Loops::Unrolled),
-            (Mac::Int32, Loops::Unrolled),
-            (Mac::Int64, Loops::Rolled),
-            (Mac::Int32, Loops::Rolled),
-        ] {
-            let all = kernels(mac, loops);
+        for mac in [Mac::Int64, Mac::Int32] {
+            let all = kernels(mac);
             let mut names: Vec<&str> = all.iter().map(|k| k.name.as_str()).collect();
             names.sort_unstable();
             assert_eq!(
@@ -310,6 +291,7 @@ mod tests {
                     "ntt_stages",
                     "scan_add",
                     "scan_tiles",
+                    "selftest_chain_g1",
                     "selftest_curve_g1",
                     "selftest_field_fq",
                     "selftest_field_fr",
