@@ -6,9 +6,9 @@
 //!
 //! A check returns `Err` with a message naming the backend, the case and the seed.
 
-use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
+use ark_bn254::{Fq2, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
-use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
+use ark_ec::{AdditiveGroup, AffineRepr, CurveGroup, PrimeGroup, VariableBaseMSM};
 use ark_ff::{Field, PrimeField, UniformRand, Zero};
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use rand::{Rng, SeedableRng};
@@ -16,6 +16,7 @@ use rand_chacha::ChaCha20Rng;
 
 use crate::api::{Backend, KernelError, NttKind};
 use crate::scalar;
+use crate::words::{GpuCurve, GpuField};
 
 /// A fresh seed, or `FORNAX_SEED` if set; printed either way so a failure can be replayed.
 pub fn seed_from_env(what: &str) -> u64 {
@@ -55,6 +56,161 @@ pub enum PointShape {
     Repeated,
     /// Pairs `P, -P` (forces sums that are the point at infinity).
     Negations,
+}
+
+/// Every scalar shape, for tests that run them all.
+pub const SCALAR_SHAPES: [ScalarShape; 6] = [
+    ScalarShape::Uniform,
+    ScalarShape::Zeros,
+    ScalarShape::Ones,
+    ScalarShape::Small,
+    ScalarShape::SmallNegative,
+    ScalarShape::Mixed,
+];
+
+/// Every point shape, for tests that run them all.
+pub const POINT_SHAPES: [PointShape; 4] = [
+    PointShape::Distinct,
+    PointShape::WithInfinity,
+    PointShape::Repeated,
+    PointShape::Negations,
+];
+
+/// A device's element-wise self-test kernel, as the GPU backends expose it:
+/// `(kernel, a, b, items, output words per item)` → the output words.
+pub type Selftest<'a> =
+    &'a dyn Fn(&str, &[u32], &[u32], usize, usize) -> Result<Vec<u32>, KernelError>;
+
+fn to_words<F: GpuField>(values: &[F]) -> Vec<u32> {
+    let mut out = Vec::new();
+    for v in values {
+        v.push_words(&mut out);
+    }
+    out
+}
+
+// Random field elements with the edge values 0, 1, -1 up front.
+fn field_inputs<F: Field + UniformRand>(rng: &mut ChaCha20Rng, n: usize) -> Vec<F> {
+    let mut v = vec![F::zero(), F::ONE, -F::ONE];
+    v.extend((3..n).map(|_| F::rand(rng)));
+    v
+}
+
+/// A prime-field self-test kernel (`a+b, a-b, a·b, a², -a, canonical(a)`, 48 words an item)
+/// on `n` random pairs with the edge values, against arkworks.
+pub fn check_field_selftest<F: PrimeField + GpuField>(
+    run: Selftest<'_>,
+    kernel: &str,
+    seed: u64,
+    n: usize,
+) -> Result<(), String> {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let a: Vec<F> = field_inputs(&mut rng, n);
+    let mut b: Vec<F> = field_inputs(&mut rng, n);
+    b.rotate_left(1);
+    let out = run(kernel, &to_words(&a), &to_words(&b), n, 48).map_err(|e| e.to_string())?;
+    for i in 0..n {
+        let o = &out[48 * i..48 * (i + 1)];
+        let got = |k: usize| F::from_words(&o[8 * k..8 * (k + 1)]);
+        let (x, y) = (a[i], b[i]);
+        let canon: Vec<u64> = x.into_bigint().as_ref().to_vec();
+        let limbs: Vec<u64> = (0..4)
+            .map(|k| o[40 + 2 * k] as u64 | (o[41 + 2 * k] as u64) << 32)
+            .collect();
+        let checks = [
+            ("add", got(0) == x + y),
+            ("sub", got(1) == x - y),
+            ("mul", got(2) == x * y),
+            ("sqr", got(3) == x.square()),
+            ("neg", got(4) == -x),
+            ("from_montgomery", limbs == canon),
+        ];
+        if let Some((op, _)) = checks.iter().find(|(_, ok)| !ok) {
+            return Err(format!(
+                "{kernel}: {op} of item #{i} is wrong (seed {seed})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An Fq2 self-test kernel (`a+b, a-b, a·b, a²`, 64 words an item) against arkworks.
+pub fn check_fq2_selftest(
+    run: Selftest<'_>,
+    kernel: &str,
+    seed: u64,
+    n: usize,
+) -> Result<(), String> {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let a: Vec<Fq2> = field_inputs(&mut rng, n);
+    let b: Vec<Fq2> = field_inputs(&mut rng, n);
+    let out = run(kernel, &to_words(&a), &to_words(&b), n, 64).map_err(|e| e.to_string())?;
+    for i in 0..n {
+        let got = |k: usize| Fq2::from_words(&out[64 * i + 16 * k..64 * i + 16 * (k + 1)]);
+        let checks = [
+            ("add", got(0) == a[i] + b[i]),
+            ("sub", got(1) == a[i] - b[i]),
+            ("mul", got(2) == a[i] * b[i]),
+            ("sqr", got(3) == a[i].square()),
+        ];
+        if let Some((op, _)) = checks.iter().find(|(_, ok)| !ok) {
+            return Err(format!(
+                "{kernel}: {op} of item #{i} is wrong (seed {seed})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A curve self-test kernel (for affine p, q: p + q mixed, 2p, (p + q) + 2p full, as XYZZ)
+/// on `n` random pairs with the special cases P = Q, P = -Q and either at infinity.
+pub fn check_curve_selftest<C: GpuCurve>(
+    run: Selftest<'_>,
+    kernel: &str,
+    seed: u64,
+    n: usize,
+) -> Result<(), String>
+where
+    C::BaseField: GpuField,
+    Projective<C>: PrimeGroup,
+{
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let g = Projective::<C>::generator();
+    let mut p: Vec<Projective<C>> = (0..n).map(|_| g * Fr::rand(&mut rng)).collect();
+    let mut q: Vec<Projective<C>> = (0..n).map(|_| g * Fr::rand(&mut rng)).collect();
+    q[0] = p[0];
+    q[1] = -p[1];
+    p[2] = Projective::zero();
+    q[3] = Projective::zero();
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    for (x, y) in Projective::normalize_batch(&p)
+        .iter()
+        .zip(&Projective::normalize_batch(&q))
+    {
+        C::push_affine(x, &mut a);
+        C::push_affine(y, &mut b);
+    }
+    let w = C::XYZZ_WORDS;
+    let out = run(kernel, &a, &b, n, 3 * w).map_err(|e| e.to_string())?;
+    for i in 0..n {
+        let o = &out[3 * w * i..3 * w * (i + 1)];
+        let (sum, twice) = (p[i] + q[i], p[i].double());
+        let checks = [
+            ("P+Q", C::xyzz_to_projective(&o[..w]) == sum),
+            ("2P", C::xyzz_to_projective(&o[w..2 * w]) == twice),
+            (
+                "(P+Q)+2P",
+                C::xyzz_to_projective(&o[2 * w..]) == sum + twice,
+            ),
+        ];
+        if let Some((op, _)) = checks.iter().find(|(_, ok)| !ok) {
+            return Err(format!(
+                "{kernel}: {op} of pair #{i} is wrong (seed {seed})"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn rng(seed: u64, case: u64) -> ChaCha20Rng {

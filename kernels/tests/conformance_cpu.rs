@@ -3,20 +3,8 @@
 use fornax_kernels::conformance::{self, PointShape, ScalarShape};
 use fornax_kernels::CpuBackend;
 
-const SHAPES: [ScalarShape; 6] = [
-    ScalarShape::Uniform,
-    ScalarShape::Zeros,
-    ScalarShape::Ones,
-    ScalarShape::Small,
-    ScalarShape::SmallNegative,
-    ScalarShape::Mixed,
-];
-const POINTS: [PointShape; 4] = [
-    PointShape::Distinct,
-    PointShape::WithInfinity,
-    PointShape::Repeated,
-    PointShape::Negations,
-];
+const SHAPES: [ScalarShape; 6] = conformance::SCALAR_SHAPES;
+const POINTS: [PointShape; 4] = conformance::POINT_SHAPES;
 
 #[test]
 fn msm_g1_all_sizes_and_shapes() {

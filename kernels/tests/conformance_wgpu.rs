@@ -10,13 +10,12 @@
 
 use std::sync::OnceLock;
 
-use ark_bn254::{Fq, Fq2, Fr, G1Affine, G2Affine, G2Projective};
-use ark_ec::short_weierstrass::Projective;
-use ark_ec::{AdditiveGroup, AffineRepr, CurveGroup, PrimeGroup};
-use ark_ff::{Field, PrimeField, UniformRand, Zero};
+use ark_bn254::{Fq, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
+use ark_ec::{AffineRepr, CurveGroup, PrimeGroup};
+use ark_ff::{Field, UniformRand};
 use fornax_kernels::conformance::{self, PointShape, ScalarShape};
 use fornax_kernels::wgpu::{probe, ProbeOptions, WgpuBackend};
-use fornax_kernels::words::{GpuCurve, GpuField};
+use fornax_kernels::words::GpuCurve;
 use fornax_kernels::{Backend, MsmBackend};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -67,138 +66,33 @@ fn large() -> bool {
     std::env::var("FORNAX_WGPU_LARGE").as_deref() == Ok("1")
 }
 
-const SHAPES: [ScalarShape; 6] = [
-    ScalarShape::Uniform,
-    ScalarShape::Zeros,
-    ScalarShape::Ones,
-    ScalarShape::Small,
-    ScalarShape::SmallNegative,
-    ScalarShape::Mixed,
-];
-const POINTS: [PointShape; 4] = [
-    PointShape::Distinct,
-    PointShape::WithInfinity,
-    PointShape::Repeated,
-    PointShape::Negations,
-];
-
-fn words<F: GpuField>(values: &[F]) -> Vec<u32> {
-    let mut out = Vec::new();
-    for v in values {
-        v.push_words(&mut out);
-    }
-    out
-}
-
-// Random field elements with the edge values 0, 1, -1 up front.
-fn field_inputs<F: Field + UniformRand>(rng: &mut ChaCha20Rng, n: usize) -> Vec<F> {
-    let mut v = vec![F::zero(), F::ONE, -F::ONE];
-    v.extend((3..n).map(|_| F::rand(rng)));
-    v
-}
-
-fn check_prime_field<F: PrimeField + GpuField>(dev: &WgpuBackend, kernel: &str, seed: u64) {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let n = 1024;
-    let a: Vec<F> = field_inputs(&mut rng, n);
-    let mut b: Vec<F> = field_inputs(&mut rng, n);
-    b.rotate_left(1);
-    let out = dev
-        .selftest(kernel, &words(&a), &words(&b), n, 48)
-        .expect("selftest kernel");
-    for i in 0..n {
-        let o = &out[48 * i..48 * (i + 1)];
-        let got = |k: usize| F::from_words(&o[8 * k..8 * (k + 1)]);
-        let (x, y) = (a[i], b[i]);
-        let id = dev.info().id.clone();
-        assert_eq!(got(0), x + y, "{id} {kernel} add #{i} (seed {seed})");
-        assert_eq!(got(1), x - y, "{id} {kernel} sub #{i} (seed {seed})");
-        assert_eq!(got(2), x * y, "{id} {kernel} mul #{i} (seed {seed})");
-        assert_eq!(got(3), x.square(), "{id} {kernel} sqr #{i} (seed {seed})");
-        assert_eq!(got(4), -x, "{id} {kernel} neg #{i} (seed {seed})");
-        // Leaving Montgomery form gives the canonical integer's limbs.
-        let canon: Vec<u64> = x.into_bigint().as_ref().to_vec();
-        let limbs: Vec<u64> = (0..4)
-            .map(|k| o[40 + 2 * k] as u64 | (o[41 + 2 * k] as u64) << 32)
-            .collect();
-        assert_eq!(
-            limbs, canon,
-            "{id} {kernel} from_montgomery #{i} (seed {seed})"
-        );
-    }
-}
+const SHAPES: [ScalarShape; 6] = conformance::SCALAR_SHAPES;
+const POINTS: [PointShape; 4] = conformance::POINT_SHAPES;
 
 #[test]
 fn field_arithmetic_matches_arkworks() {
     let seed = conformance::seed_from_env("wgpu_fields");
     for dev in devices().iter().chain(devices_int32()) {
-        check_prime_field::<Fr>(dev, "selftest_field_fr", seed);
-        check_prime_field::<Fq>(dev, "selftest_field_fq", seed ^ 1);
-        let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 2);
-        let n = 512;
-        let a: Vec<Fq2> = field_inputs(&mut rng, n);
-        let b: Vec<Fq2> = field_inputs(&mut rng, n);
-        let out = dev
-            .selftest("selftest_fq2", &words(&a), &words(&b), n, 64)
-            .expect("selftest kernel");
-        for i in 0..n {
-            let got = |k: usize| Fq2::from_words(&out[64 * i + 16 * k..64 * i + 16 * (k + 1)]);
-            assert_eq!(got(0), a[i] + b[i], "fq2 add #{i} (seed {seed})");
-            assert_eq!(got(1), a[i] - b[i], "fq2 sub #{i} (seed {seed})");
-            assert_eq!(got(2), a[i] * b[i], "fq2 mul #{i} (seed {seed})");
-            assert_eq!(got(3), a[i].square(), "fq2 sqr #{i} (seed {seed})");
-        }
-    }
-}
-
-fn check_curve<C: GpuCurve>(dev: &WgpuBackend, kernel: &str, seed: u64)
-where
-    C::BaseField: GpuField,
-    Projective<C>: PrimeGroup,
-{
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let n = 128;
-    let g = Projective::<C>::generator();
-    let mut p: Vec<Projective<C>> = (0..n).map(|_| g * Fr::rand(&mut rng)).collect();
-    let mut q: Vec<Projective<C>> = (0..n).map(|_| g * Fr::rand(&mut rng)).collect();
-    // The special cases: P = Q, P = -Q, either at infinity.
-    q[0] = p[0];
-    q[1] = -p[1];
-    p[2] = Projective::zero();
-    q[3] = Projective::zero();
-    let (pa, qa) = (
-        Projective::normalize_batch(&p),
-        Projective::normalize_batch(&q),
-    );
-    let mut a = Vec::new();
-    let mut b = Vec::new();
-    for (x, y) in pa.iter().zip(&qa) {
-        C::push_affine(x, &mut a);
-        C::push_affine(y, &mut b);
-    }
-    let w = C::XYZZ_WORDS;
-    let out = dev
-        .selftest(kernel, &a, &b, n, 3 * w)
-        .expect("selftest kernel");
-    for i in 0..n {
-        let o = &out[3 * w * i..3 * w * (i + 1)];
-        let sum = p[i] + q[i];
-        let twice = p[i].double();
-        assert_eq!(
-            C::xyzz_to_projective(&o[..w]),
-            sum,
-            "{kernel} P+Q #{i} (seed {seed})"
-        );
-        assert_eq!(
-            C::xyzz_to_projective(&o[w..2 * w]),
-            twice,
-            "{kernel} 2P #{i} (seed {seed})"
-        );
-        assert_eq!(
-            C::xyzz_to_projective(&o[2 * w..]),
-            sum + twice,
-            "{kernel} (P+Q)+2P #{i} (seed {seed})"
-        );
+        let run = |k: &str, a: &[u32], b: &[u32], n: usize, w: usize| dev.selftest(k, a, b, n, w);
+        let on = |r: Result<(), String>| r.unwrap_or_else(|e| panic!("{}: {e}", dev.info().name));
+        on(conformance::check_field_selftest::<Fr>(
+            &run,
+            "selftest_field_fr",
+            seed,
+            1024,
+        ));
+        on(conformance::check_field_selftest::<Fq>(
+            &run,
+            "selftest_field_fq",
+            seed ^ 1,
+            1024,
+        ));
+        on(conformance::check_fq2_selftest(
+            &run,
+            "selftest_fq2",
+            seed ^ 2,
+            512,
+        ));
     }
 }
 
@@ -206,7 +100,14 @@ where
 fn curve_arithmetic_matches_arkworks() {
     let seed = conformance::seed_from_env("wgpu_curves");
     for dev in devices().iter().chain(devices_int32()) {
-        check_curve::<ark_bn254::g1::Config>(dev, "selftest_curve_g1", seed);
+        let run = |k: &str, a: &[u32], b: &[u32], n: usize, w: usize| dev.selftest(k, a, b, n, w);
+        conformance::check_curve_selftest::<ark_bn254::g1::Config>(
+            &run,
+            "selftest_curve_g1",
+            seed,
+            128,
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", dev.info().name));
     }
 }
 
@@ -215,7 +116,6 @@ fn curve_arithmetic_matches_arkworks() {
 // parameter instead of a constant failed exactly this on lavapipe beyond ~16 additions.
 #[test]
 fn long_addition_chains_match_arkworks() {
-    use ark_bn254::G1Projective;
     use rand::Rng;
     let seed = conformance::seed_from_env("wgpu_chains");
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
