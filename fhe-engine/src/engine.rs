@@ -1,0 +1,269 @@
+//! Eval: runs a program's plan over ciphertexts with tfhe-rs, batch after batch, the jobs
+//! of a batch in parallel, and ends with the noise squash that threshold decryption needs.
+//!
+//! **Bit-exact mode.** The parameters are classic KS-PBS (no multi-bit PBS) and every
+//! operation is a deterministic function of its inputs, so the same program on the same
+//! ciphertexts gives bit-identical results however the jobs are split or scheduled, and
+//! [`EvalOutput::digest`] can be compared between workers. (The FFT's rounding could differ
+//! between CPU instruction sets; workers compared by digest should share one.)
+
+use crate::plan::{plan, Job, JobKind, Plan};
+use crate::program::{Op, Program};
+use crate::threshold::{ciphertext_digest, PublicKeySet};
+use crate::Error;
+use rayon::prelude::*;
+use tfhe::integer::ciphertext::BooleanBlock;
+use tfhe::integer::{IntegerCiphertext, RadixCiphertext, ServerKey};
+use tfhe::prelude::SquashNoise;
+use tfhe::{ReRandomizationMetadata, SquashedNoiseFheUint, Tag};
+
+/// A value during evaluation.
+#[derive(Clone)]
+pub enum Value {
+    /// An encrypted integer.
+    Uint(RadixCiphertext),
+    /// An encrypted boolean.
+    Bool(BooleanBlock),
+}
+
+/// The result of Eval.
+pub struct EvalOutput {
+    /// One squashed ciphertext per program output.
+    pub outputs: Vec<SquashedNoiseFheUint>,
+    /// Digest of all outputs: equal digests, bit-identical results.
+    pub digest: [u8; 32],
+    /// The plan that was run.
+    pub plan: Plan,
+}
+
+/// Holds the evaluation keys, decompressed once and reused across tasks.
+pub struct Evaluator {
+    /// The integer key that runs the operations.
+    server_key: ServerKey,
+    /// tfhe-rs's high-level key (the same keys, shared, plus the noise-squashing key): the
+    /// squash goes through it so results are tfhe-rs's `SquashedNoiseFheUint`.
+    high_level: tfhe::ServerKey,
+}
+
+impl Evaluator {
+    /// Decompresses the public key set's evaluation keys.
+    pub fn new(public: &PublicKeySet) -> Self {
+        let (
+            server_key,
+            cpk,
+            compression,
+            decompression,
+            squash,
+            squash_compression,
+            rerand,
+            oprf,
+            transciphering,
+            tag,
+        ) = public.server_key.decompress().into_raw_parts();
+        let high_level = tfhe::ServerKey::from_raw_parts(
+            server_key.clone(),
+            cpk,
+            compression,
+            decompression,
+            squash,
+            squash_compression,
+            rerand,
+            oprf,
+            transciphering,
+            tag,
+        );
+        Evaluator {
+            server_key,
+            high_level,
+        }
+    }
+
+    /// The integer server key (for callers that run tfhe-rs operations directly).
+    pub fn server_key(&self) -> &ServerKey {
+        &self.server_key
+    }
+
+    /// Eval(pk, program, c): plans the program for `workers` parallel jobs and runs it.
+    pub fn evaluate(
+        &self,
+        program: &Program,
+        inputs: Vec<RadixCiphertext>,
+        task_id: &str,
+        workers: usize,
+    ) -> Result<EvalOutput, Error> {
+        program.validate()?;
+        if inputs.len() != program.inputs {
+            return Err(Error::Program(format!(
+                "{} inputs given, {} expected",
+                inputs.len(),
+                program.inputs
+            )));
+        }
+        if let Some((i, ct)) = inputs
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.blocks().len() != program.blocks())
+        {
+            return Err(Error::Ciphertext(format!(
+                "input {i} has {} blocks; a {}-bit program takes {}",
+                ct.blocks().len(),
+                program.bits,
+                program.blocks()
+            )));
+        }
+        let plan = plan(program, task_id, workers);
+        let mut values: Vec<Option<Value>> =
+            inputs.into_iter().map(|c| Some(Value::Uint(c))).collect();
+        values.resize(program.inputs + program.nodes.len(), None);
+        let (squash_batch, compute) = plan
+            .batches
+            .split_last()
+            .expect("a plan ends with its squash batch");
+        for batch in compute {
+            let results: Vec<Vec<(usize, Value)>> = batch
+                .jobs
+                .par_iter()
+                .map(|job| self.run_nodes(program, job, &values))
+                .collect::<Result<_, _>>()?;
+            for (v, value) in results.into_iter().flatten() {
+                values[v] = Some(value);
+            }
+        }
+        let mut outputs: Vec<Option<SquashedNoiseFheUint>> = vec![None; program.outputs.len()];
+        let squashed: Vec<Vec<(usize, SquashedNoiseFheUint)>> = squash_batch
+            .jobs
+            .par_iter()
+            .map(|job| self.run_squash(program, job, &values))
+            .collect::<Result<_, _>>()?;
+        for (o, ct) in squashed.into_iter().flatten() {
+            outputs[o] = Some(ct);
+        }
+        let outputs: Vec<SquashedNoiseFheUint> = outputs
+            .into_iter()
+            .map(|o| o.expect("every output squashed"))
+            .collect();
+        let digest = outputs_digest(&outputs);
+        Ok(EvalOutput {
+            outputs,
+            digest,
+            plan,
+        })
+    }
+
+    /// Runs one job of computing nodes, reading the values it needs from `values`.
+    pub fn run_nodes(
+        &self,
+        program: &Program,
+        job: &Job,
+        values: &[Option<Value>],
+    ) -> Result<Vec<(usize, Value)>, Error> {
+        let JobKind::Nodes(nodes) = &job.kind else {
+            return Err(Error::Program(format!("job {} is not a node job", job.id)));
+        };
+        nodes
+            .iter()
+            .map(|&v| {
+                let op = &program.nodes[v - program.inputs];
+                Ok((v, self.apply(program, op, values)?))
+            })
+            .collect()
+    }
+
+    /// Runs one squash job.
+    pub fn run_squash(
+        &self,
+        program: &Program,
+        job: &Job,
+        values: &[Option<Value>],
+    ) -> Result<Vec<(usize, SquashedNoiseFheUint)>, Error> {
+        let JobKind::Squash(outputs) = &job.kind else {
+            return Err(Error::Program(format!(
+                "job {} is not a squash job",
+                job.id
+            )));
+        };
+        // tfhe-rs's high-level operations read the key of the calling thread.
+        tfhe::set_server_key(self.high_level.clone());
+        outputs
+            .iter()
+            .map(|&o| {
+                let radix = match value(values, program.outputs[o])? {
+                    Value::Uint(c) => c.clone(),
+                    Value::Bool(b) => b.clone().into_radix(program.blocks(), &self.server_key),
+                };
+                let squashed = crate::io::by_width!(program.bits, Id => {
+                    tfhe::FheUint::<Id>::from_raw_parts(radix, Id::default(), Tag::default(), ReRandomizationMetadata::default())
+                        .squash_noise()
+                        .map_err(|e| Error::Tfhe(e.to_string()))
+                })?;
+                Ok((o, squashed))
+            })
+            .collect()
+    }
+
+    /// Applies one operation.
+    pub fn apply(
+        &self,
+        program: &Program,
+        op: &Op,
+        values: &[Option<Value>],
+    ) -> Result<Value, Error> {
+        let sk = &self.server_key;
+        let uint = |v: usize| -> Result<&RadixCiphertext, Error> {
+            match value(values, v)? {
+                Value::Uint(c) => Ok(c),
+                Value::Bool(_) => Err(Error::Program(format!("value {v} is a boolean"))),
+            }
+        };
+        use Op::*;
+        Ok(match *op {
+            Add { a, b } => Value::Uint(sk.add_parallelized(uint(a)?, uint(b)?)),
+            Sub { a, b } => Value::Uint(sk.sub_parallelized(uint(a)?, uint(b)?)),
+            Mul { a, b } => Value::Uint(sk.mul_parallelized(uint(a)?, uint(b)?)),
+            AddConst { a, value } => Value::Uint(sk.scalar_add_parallelized(uint(a)?, value)),
+            MulConst { a, value } => Value::Uint(sk.scalar_mul_parallelized(uint(a)?, value)),
+            And { a, b } => Value::Uint(sk.bitand_parallelized(uint(a)?, uint(b)?)),
+            Or { a, b } => Value::Uint(sk.bitor_parallelized(uint(a)?, uint(b)?)),
+            Xor { a, b } => Value::Uint(sk.bitxor_parallelized(uint(a)?, uint(b)?)),
+            Not { a } => Value::Uint(sk.bitnot(uint(a)?)),
+            Shl { a, by } => Value::Uint(sk.scalar_left_shift_parallelized(uint(a)?, by)),
+            Shr { a, by } => Value::Uint(sk.scalar_right_shift_parallelized(uint(a)?, by)),
+            Eq { a, b } => Value::Bool(sk.eq_parallelized(uint(a)?, uint(b)?)),
+            Ne { a, b } => Value::Bool(sk.ne_parallelized(uint(a)?, uint(b)?)),
+            Lt { a, b } => Value::Bool(sk.lt_parallelized(uint(a)?, uint(b)?)),
+            Le { a, b } => Value::Bool(sk.le_parallelized(uint(a)?, uint(b)?)),
+            Gt { a, b } => Value::Bool(sk.gt_parallelized(uint(a)?, uint(b)?)),
+            Ge { a, b } => Value::Bool(sk.ge_parallelized(uint(a)?, uint(b)?)),
+            Min { a, b } => Value::Uint(sk.min_parallelized(uint(a)?, uint(b)?)),
+            Max { a, b } => Value::Uint(sk.max_parallelized(uint(a)?, uint(b)?)),
+            Select { cond, a, b } => {
+                let Value::Bool(c) = value(values, cond)? else {
+                    return Err(Error::Program(format!(
+                        "select condition {cond} is not a boolean"
+                    )));
+                };
+                Value::Uint(sk.cmux_parallelized(c, uint(a)?, uint(b)?))
+            }
+            Const { value } => Value::Uint(sk.create_trivial_radix(value, program.blocks())),
+        })
+    }
+}
+
+fn value(values: &[Option<Value>], v: usize) -> Result<&Value, Error> {
+    values
+        .get(v)
+        .and_then(Option::as_ref)
+        .ok_or_else(|| Error::Program(format!("value {v} is not computed yet")))
+}
+
+/// Digest of a list of squashed outputs, in order.
+pub fn outputs_digest(outputs: &[SquashedNoiseFheUint]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"fornax/fhe-outputs/v1");
+    for o in outputs {
+        hasher.update(&ciphertext_digest(
+            &o.underlying_squashed_noise_ciphertext(),
+        ));
+    }
+    *hasher.finalize().as_bytes()
+}

@@ -1,0 +1,272 @@
+//! Reading and writing keys and ciphertexts. Everything tfhe-rs defines goes through its safe
+//! serialization (versioned, with a header, size-limited, and checked for conformance with
+//! the engine's parameters where tfhe-rs offers a check): ciphertexts travel as tfhe-rs's
+//! `FheUint8` … `FheUint64` and `SquashedNoiseFheUint`, keys as its `CompressedServerKey` and
+//! `CompressedPublicKey`. Key shares are bincode with a size limit and a check against their
+//! parameters. Malformed or oversized input is an [`Error`], never a panic or an unbounded
+//! allocation.
+
+use crate::params::{squashed_lwe_dimension, ThresholdParams, COMPUTE_PARAMS};
+use crate::threshold::{config, KeyHolder, KeyShare, PublicKeySet};
+use crate::Error;
+use bincode::Options;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use tfhe::integer::ciphertext::SquashedNoiseRadixCiphertext;
+use tfhe::integer::RadixCiphertext;
+use tfhe::safe_serialization::{safe_deserialize, safe_serialize, DeserializationConfig};
+use tfhe::{
+    CompressedPublicKey, CompressedServerKey, ReRandomizationMetadata, SquashedNoiseFheUint, Tag,
+};
+
+/// The most bytes any single key file may hold.
+pub const MAX_KEY_BYTES: u64 = 1 << 30;
+
+/// The most blocks an input ciphertext may have (64-bit integers).
+pub const MAX_BLOCKS: usize = 32;
+
+/// Runs `$body` with `$id` the tfhe-rs type id of `$bits`-bit unsigned integers.
+macro_rules! by_width {
+    ($bits:expr, $id:ident => $body:expr) => {
+        match $bits {
+            8 => {
+                type $id = tfhe::FheUint8Id;
+                $body
+            }
+            16 => {
+                type $id = tfhe::FheUint16Id;
+                $body
+            }
+            32 => {
+                type $id = tfhe::FheUint32Id;
+                $body
+            }
+            64 => {
+                type $id = tfhe::FheUint64Id;
+                $body
+            }
+            other => Err(crate::Error::Program(format!(
+                "bits must be 8, 16, 32 or 64, not {other}"
+            ))),
+        }
+    };
+}
+pub(crate) use by_width;
+
+/// The serialized size bound of a `blocks`-block input ciphertext: each block is an LWE
+/// ciphertext of the big key's dimension, 8 bytes a word, plus headers.
+pub fn radix_size_limit(blocks: usize) -> u64 {
+    let lwe = COMPUTE_PARAMS.glwe_dimension.0 * COMPUTE_PARAMS.polynomial_size.0 + 1;
+    (blocks * (lwe * 8 + 512) + 4096) as u64
+}
+
+/// The serialized size bound of a squashed result of `blocks` original blocks.
+pub fn squashed_size_limit(blocks: usize) -> u64 {
+    ((blocks.div_ceil(2)) * ((squashed_lwe_dimension() + 1) * 16 + 512) + 4096) as u64
+}
+
+fn ser_err(e: impl std::fmt::Display) -> Error {
+    Error::Serialization(e.to_string())
+}
+
+/// Serializes an encrypted `bits`-bit integer as tfhe-rs's `FheUint<bits>`.
+pub fn write_radix(ct: &RadixCiphertext, bits: u32) -> Result<Vec<u8>, Error> {
+    by_width!(bits, Id => {
+        let value = tfhe::FheUint::<Id>::from_raw_parts(ct.clone(), Id::default(), Tag::default(), ReRandomizationMetadata::default());
+        let mut out = Vec::new();
+        safe_serialize(&value, &mut out, radix_size_limit(MAX_BLOCKS)).map_err(ser_err)?;
+        Ok(out)
+    })
+}
+
+/// Reads an encrypted `bits`-bit integer: refused unless well-formed, within size, and
+/// conformant with the engine's parameters (dimension, moduli, block count, degree, noise
+/// level).
+pub fn read_radix(bytes: &[u8], bits: u32) -> Result<RadixCiphertext, Error> {
+    by_width!(bits, Id => {
+        let blocks = (bits / crate::params::BLOCK_BITS) as usize;
+        let limit = radix_size_limit(blocks);
+        if bytes.len() as u64 > limit {
+            return Err(Error::TooLarge { limit, got: bytes.len() as u64 });
+        }
+        let conformance: <tfhe::FheUint<Id> as tfhe::prelude::ParameterSetConformant>::ParameterSet =
+            COMPUTE_PARAMS.into();
+        let value: tfhe::FheUint<Id> = DeserializationConfig::new(limit)
+            .deserialize_from(bytes, &conformance)
+            .map_err(|e| Error::Ciphertext(format!("not a {bits}-bit ciphertext for this key set: {e}")))?;
+        Ok(value.into_raw_parts().0)
+    })
+}
+
+/// Serializes a squashed result.
+pub fn write_squashed(ct: &SquashedNoiseFheUint) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    safe_serialize(ct, &mut out, squashed_size_limit(MAX_BLOCKS)).map_err(ser_err)?;
+    Ok(out)
+}
+
+/// Reads a squashed result of at most [`MAX_BLOCKS`] blocks, checked for shape.
+pub fn read_squashed(bytes: &[u8]) -> Result<SquashedNoiseRadixCiphertext, Error> {
+    let limit = squashed_size_limit(MAX_BLOCKS);
+    if bytes.len() as u64 > limit {
+        return Err(Error::TooLarge {
+            limit,
+            got: bytes.len() as u64,
+        });
+    }
+    let ct: SquashedNoiseFheUint = safe_deserialize(bytes, limit)
+        .map_err(|e| Error::Ciphertext(format!("not a squashed ciphertext: {e}")))?;
+    let ct = ct.underlying_squashed_noise_ciphertext().clone();
+    crate::threshold::check_squashed(&ct)?;
+    Ok(ct)
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeySetManifest {
+    format: String,
+    key_id: String,
+    params: ThresholdParams,
+}
+
+const KEYSET_FORMAT: &str = "fornax-fhe-keyset/v1";
+
+/// Writes the public key set into `dir`: `keyset.json`, `public_key.bin`, `server_key.bin`.
+pub fn save_public(public: &PublicKeySet, dir: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("{}: {e}", dir.display())))?;
+    let manifest = KeySetManifest {
+        format: KEYSET_FORMAT.into(),
+        key_id: hex::encode(public.key_id),
+        params: public.params,
+    };
+    write_file(
+        &dir.join("keyset.json"),
+        &serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Serialization(e.to_string()))?,
+    )?;
+    let mut buf = Vec::new();
+    safe_serialize(&public.public_key, &mut buf, MAX_KEY_BYTES)
+        .map_err(|e| Error::Serialization(e.to_string()))?;
+    write_file(&dir.join("public_key.bin"), &buf)?;
+    buf.clear();
+    safe_serialize(&public.server_key, &mut buf, MAX_KEY_BYTES)
+        .map_err(|e| Error::Serialization(e.to_string()))?;
+    write_file(&dir.join("server_key.bin"), &buf)
+}
+
+/// Reads a public key set written by [`save_public`], checking each key's conformance with the
+/// engine's parameters.
+pub fn load_public(dir: &Path) -> Result<PublicKeySet, Error> {
+    let manifest: KeySetManifest =
+        serde_json::from_slice(&read_file(&dir.join("keyset.json"), 1 << 16)?)
+            .map_err(|e| Error::KeyShare(format!("{}: {e}", dir.join("keyset.json").display())))?;
+    if manifest.format != KEYSET_FORMAT {
+        return Err(Error::KeyShare(format!(
+            "key set format {:?}, expected {KEYSET_FORMAT}",
+            manifest.format
+        )));
+    }
+    manifest.params.check()?;
+    let key_id = parse_key_id(&manifest.key_id)?;
+    let public_key: CompressedPublicKey = safe_deserialize(
+        read_file(&dir.join("public_key.bin"), MAX_KEY_BYTES)?.as_slice(),
+        MAX_KEY_BYTES,
+    )
+    .map_err(|e| Error::KeyShare(format!("public_key.bin: {e}")))?;
+    let server_key: CompressedServerKey = DeserializationConfig::new(MAX_KEY_BYTES)
+        .deserialize_from(
+            read_file(&dir.join("server_key.bin"), MAX_KEY_BYTES)?.as_slice(),
+            &config().into(),
+        )
+        .map_err(|e| Error::KeyShare(format!("server_key.bin: {e}")))?;
+    Ok(PublicKeySet {
+        params: manifest.params,
+        key_id,
+        public_key,
+        server_key,
+    })
+}
+
+/// Parses a key id from hex.
+pub fn parse_key_id(s: &str) -> Result<[u8; 32], Error> {
+    hex::decode(s)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| Error::KeyShare(format!("key id {s:?} is not 32 bytes of hex")))
+}
+
+fn share_options() -> impl Options {
+    bincode::DefaultOptions::new()
+        .with_limit(max_share_bytes())
+        .with_fixint_encoding()
+        .reject_trailing_bytes()
+}
+
+fn max_share_bytes() -> u64 {
+    (squashed_lwe_dimension() * crate::ring::MAX_DEGREE * 16 + (1 << 20)) as u64
+}
+
+/// Serializes a key share.
+pub fn write_share(share: &KeyShare) -> Result<Vec<u8>, Error> {
+    let mut out = b"FORNAX-KEYSHARE-1\n".to_vec();
+    share_options()
+        .serialize_into(&mut out, share)
+        .map_err(|e| Error::Serialization(e.to_string()))?;
+    Ok(out)
+}
+
+/// Reads and checks a key share, ready to serve.
+pub fn read_share(bytes: &[u8]) -> Result<KeyHolder, Error> {
+    let body = bytes
+        .strip_prefix(b"FORNAX-KEYSHARE-1\n".as_slice())
+        .ok_or_else(|| Error::KeyShare("not a Fornax key share (bad header)".into()))?;
+    let share: KeyShare = share_options()
+        .deserialize(body)
+        .map_err(|e| Error::KeyShare(e.to_string()))?;
+    KeyHolder::new(share)
+}
+
+/// Reads a key share file.
+pub fn load_share(path: &Path) -> Result<KeyHolder, Error> {
+    read_share(&read_file(path, max_share_bytes() + 64)?)
+        .map_err(|e| Error::KeyShare(format!("{}: {e}", path.display())))
+}
+
+/// Writes a file atomically (temporary file, then rename).
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    write_with_mode(path, bytes, 0o644)
+}
+
+/// Writes a secret (a key share) atomically, readable by its owner only.
+pub fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    write_with_mode(path, bytes, 0o600)
+}
+
+fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let io = |e: std::io::Error| Error::Io(format!("{}: {e}", tmp.display()));
+    let mut file = options.open(&tmp).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))
+}
+
+/// Reads a file of at most `limit` bytes.
+pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+    if meta.len() > limit {
+        return Err(Error::TooLarge {
+            limit,
+            got: meta.len(),
+        });
+    }
+    std::fs::read(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))
+}

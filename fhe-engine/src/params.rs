@@ -1,0 +1,188 @@
+//! The parameters of the engine and of threshold decryption, and the bounds they must meet.
+//!
+//! Computation uses tfhe-rs's classic KS-PBS parameters with 2-bit messages and 2-bit carries
+//! (p_fail ≤ 2^-128). Results end with a noise squash into 128-bit LWE ciphertexts (tfhe-rs's
+//! noise-squashing parameters for the same set); threshold decryption works on those.
+//!
+//! The decoding budget, per squashed block: b − ⟨a, s⟩ − E = Δm + e − E must stay within
+//! ±Δ/2, with Δ = 2^128 / (2 · message · carry) = 2^123 (a padding bit, 16 values per packed
+//! block). e is the squashed noise, bounded by [`squashed_noise_log2_bound`]; E, the flooding
+//! noise, is a sum of C(n, k − 1) terms uniform in [−2^f, 2^f) with f = that bound + 40, so
+//! that e + E is within statistical distance 2^-40 of E alone: what a decryption reveals
+//! about the secret key is at most 2^-40 per block decrypted (the flooding security).
+
+use crate::shamir::binomial;
+use crate::Error;
+use serde::{Deserialize, Serialize};
+use tfhe::core_crypto::prelude::DynamicDistribution;
+use tfhe::shortint::parameters::{
+    ClassicPBSParameters, NoiseSquashingParameters,
+    NOISE_SQUASHING_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
+    PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
+};
+
+/// The computation parameters: classic (deterministic) KS-PBS, 2-bit message, 2-bit carry.
+pub const COMPUTE_PARAMS: ClassicPBSParameters = PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128;
+
+/// The noise-squashing parameters that go with [`COMPUTE_PARAMS`].
+pub const SQUASH_PARAMS: NoiseSquashingParameters =
+    NOISE_SQUASHING_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128;
+
+/// Statistical security of the noise flooding, in bits.
+pub const STATISTICAL_SECURITY_BITS: u32 = 40;
+
+/// The most key holders a set-up may have (PRSS keys grow as C(n, k − 1)).
+pub const MAX_PARTIES: usize = 20;
+
+/// Message bits per original block.
+pub const BLOCK_BITS: u32 = 2;
+
+/// Bits of the squashed ciphertexts' scaling factor Δ (a packed block holds message · carry =
+/// 16 values, plus the padding bit).
+pub fn delta_log2() -> u32 {
+    let values = SQUASH_PARAMS.message_modulus().0 * SQUASH_PARAMS.carry_modulus().0;
+    128 - 1 - values.ilog2()
+}
+
+/// The dimension of the squashed LWE secret key (glwe dimension · polynomial size).
+pub fn squashed_lwe_dimension() -> usize {
+    SQUASH_PARAMS.glwe_dimension().0 * SQUASH_PARAMS.polynomial_size().0
+}
+
+fn distribution_variance_log2(d: DynamicDistribution<u128>) -> f64 {
+    match d {
+        // T-uniform with bound 2^b: values in [−2^b, 2^b], variance (2^(2b+1) + 1) / 6.
+        DynamicDistribution::TUniform(t) => (2 * t.bound_log2() + 1) as f64 - 6f64.log2(),
+        DynamicDistribution::Gaussian(g) => (g.std * 2f64.powi(128)).log2() * 2.0,
+    }
+}
+
+/// An upper bound on log2 |e| of a squashed ciphertext's noise, with failure probability
+/// about 2^-128, from the parameters: the output variance of a classic PBS (n CMUXes, each
+/// an external product with the bootstrapping key) is
+/// n · [ l (k+1) N (B² + 2)/12 · σ²_bsk + (1 + kN/2) (q²/B^{2l}) / 12 ],
+/// with n the input dimension, k, N the GLWE dimension and size, B = 2^base_log, l levels,
+/// and the GLWE key binary; 13.3 standard deviations cover a 2^-128 tail.
+pub fn squashed_noise_log2_bound() -> f64 {
+    let n = COMPUTE_PARAMS.lwe_dimension.0 as f64;
+    let k = SQUASH_PARAMS.glwe_dimension().0 as f64;
+    let big_n = SQUASH_PARAMS.polynomial_size().0 as f64;
+    let base_log = SQUASH_PARAMS.decomp_base_log().0 as f64;
+    let levels = SQUASH_PARAMS.decomp_level_count().0 as f64;
+    let bsk_var = 2f64.powf(distribution_variance_log2(
+        SQUASH_PARAMS.glwe_noise_distribution(),
+    ));
+    let b2 = 2f64.powf(2.0 * base_log);
+    let key_term = levels * (k + 1.0) * big_n * (b2 + 2.0) / 12.0 * bsk_var;
+    let rounding = 2f64.powf(2.0 * (128.0 - base_log * levels)) / 12.0;
+    let decomposition_term = (1.0 + k * big_n / 2.0) * rounding;
+    let variance = n * (key_term + decomposition_term);
+    variance.log2() / 2.0 + 13.3f64.log2()
+}
+
+/// The parameters of one threshold set-up.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ThresholdParams {
+    /// n, the number of key holders.
+    pub parties: usize,
+    /// k, how many of them decrypt together (t = k − 1 may be corrupt).
+    pub threshold: usize,
+    /// log2 of each PRSS noise term's bound.
+    pub flood_bits: u32,
+}
+
+impl ThresholdParams {
+    /// Checks (n, k) against the bounds and derives the flooding width.
+    pub fn new(parties: usize, threshold: usize) -> Result<Self, Error> {
+        if parties == 0 || parties > MAX_PARTIES {
+            return Err(Error::Parameters(format!(
+                "n = {parties} key holders: supported are 1..={MAX_PARTIES}"
+            )));
+        }
+        if threshold == 0 || threshold > parties {
+            return Err(Error::Parameters(format!(
+                "k = {threshold} must be in 1..={parties}"
+            )));
+        }
+        let params = ThresholdParams {
+            parties,
+            threshold,
+            flood_bits: squashed_noise_log2_bound().ceil() as u32 + STATISTICAL_SECURITY_BITS,
+        };
+        params.check()?;
+        Ok(params)
+    }
+
+    /// The number of PRSS sets, C(n, k − 1): one noise term each.
+    pub fn noise_terms(&self) -> u64 {
+        binomial(self.parties as u64, (self.threshold - 1) as u64)
+    }
+
+    /// log2 of the largest |e − E| a decryption can meet.
+    pub fn total_noise_log2(&self) -> f64 {
+        let flood = self.noise_terms() as f64 * 2f64.powi(self.flood_bits as i32);
+        (flood + 2f64.powf(squashed_noise_log2_bound())).log2()
+    }
+
+    /// Verifies the bounds of the module documentation: flooding at least
+    /// [`STATISTICAL_SECURITY_BITS`] above the squashed noise, and the total noise below Δ/2.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.parties == 0
+            || self.parties > MAX_PARTIES
+            || self.threshold == 0
+            || self.threshold > self.parties
+        {
+            return Err(Error::Parameters(format!(
+                "(n, k) = ({}, {}) out of range",
+                self.parties, self.threshold
+            )));
+        }
+        let squash = squashed_noise_log2_bound();
+        if (self.flood_bits as f64) < squash + STATISTICAL_SECURITY_BITS as f64 {
+            return Err(Error::Parameters(format!(
+                "flooding 2^{} is less than 2^{} above the squashed noise 2^{squash:.1}",
+                self.flood_bits, STATISTICAL_SECURITY_BITS
+            )));
+        }
+        let margin = (delta_log2() - 1) as f64;
+        let total = self.total_noise_log2();
+        if total >= margin {
+            return Err(Error::Parameters(format!(
+                "(n, k) = ({}, {}) needs {} noise terms: total noise 2^{total:.1} exceeds Δ/2 = 2^{margin}",
+                self.parties,
+                self.threshold,
+                self.noise_terms()
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_noise_budget_holds_for_usual_sizes_and_is_refused_beyond() {
+        let squash = squashed_noise_log2_bound();
+        println!("squashed noise bound 2^{squash:.2}, Δ = 2^{}", delta_log2());
+        assert!(squash > 60.0 && squash < 80.0, "{squash}");
+        assert_eq!(delta_log2(), 123);
+        assert_eq!(squashed_lwe_dimension(), 4096);
+        for (n, k) in [(1, 1), (3, 2), (5, 3), (7, 4), (10, 4), (13, 5)] {
+            let p = ThresholdParams::new(n, k).unwrap();
+            assert!(p.total_noise_log2() < 122.0);
+            assert!(p.flood_bits as f64 >= squash + 40.0);
+        }
+        // C(20, 9) = 167960 terms of 2^110 overflow Δ/2.
+        assert!(matches!(
+            ThresholdParams::new(20, 10),
+            Err(Error::Parameters(_))
+        ));
+        assert!(ThresholdParams::new(21, 3).is_err());
+        assert!(ThresholdParams::new(5, 6).is_err());
+        let mut weak = ThresholdParams::new(5, 3).unwrap();
+        weak.flood_bits = 80;
+        assert!(weak.check().is_err());
+    }
+}

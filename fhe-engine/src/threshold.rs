@@ -1,0 +1,460 @@
+//! k-of-n threshold decryption of squashed ciphertexts: the trusted-dealer Setup, each key
+//! holder's PartDec, and FinDec.
+//!
+//! The construction is the one of Zama's threshold KMS ("Noah's Ark", Dahl et al. 2023):
+//! the 128-bit LWE secret key s that noise squashing produces is Shamir-shared bit by bit over
+//! GR(2^128, d) ([`crate::shamir`]); for a squashed block (a, b), party i returns
+//! ⟨a, [s]_i⟩ + [E]_i, where [E]_i is its PRSS share of flooding noise ([`crate::prss`])
+//! derived from a digest of `a`; any k such shares interpolate to ⟨a, s⟩ + E, and
+//! b − ⟨a, s⟩ − E rounds to the message.
+//!
+//! Security assumptions, stated plainly:
+//! - **Dealer.** Setup runs on one trusted machine that erases the secret key and every share
+//!   once they are written out ([`Dealt`] holds them only in memory).
+//! - **Corruption.** At most t = k − 1 key holders are corrupt (static, may deviate). Fewer
+//!   than k shares of s are independent of s; any k decrypt.
+//! - **Leakage.** A decryption reveals ⟨a, s⟩ + E, in which E floods the squashed noise with
+//!   2^-40 statistical distance per block ([`crate::params`]). The shares a party returns are
+//!   a deterministic function of `a`: asking again, even with another body b, yields the
+//!   same share, so repeated requests give an attacker nothing new to average.
+//! - **Robustness.** With m ≥ k shares, FinDec corrects ⌊(m − k)/2⌋ wrong ones and detects up
+//!   to m − k; with exactly k it rejects a result whose higher ring coefficients are not zero.
+
+use crate::params::{
+    delta_log2, squashed_lwe_dimension, ThresholdParams, BLOCK_BITS, COMPUTE_PARAMS, SQUASH_PARAMS,
+};
+use crate::prss::{self, SetKey};
+use crate::ring::{GaloisRing, Gr, MAX_DEGREE};
+use crate::shamir::Shamir;
+use crate::Error;
+use rand::{CryptoRng, RngCore};
+use serde::{Deserialize, Serialize};
+use tfhe::integer::ciphertext::SquashedNoiseRadixCiphertext;
+use tfhe::safe_serialization::safe_serialize;
+use tfhe::{ClientKey, CompressedPublicKey, CompressedServerKey, Config, ConfigBuilder};
+
+/// Identifies one key set: a digest of its public material.
+pub type KeyId = [u8; 32];
+
+/// What the dealer publishes: the keys anyone may hold.
+#[derive(Clone)]
+pub struct PublicKeySet {
+    /// The threshold parameters.
+    pub params: ThresholdParams,
+    /// Digest of the public material; key shares and partial decryptions name it.
+    pub key_id: KeyId,
+    /// Encrypts (Encrypt(pk, d)).
+    pub public_key: CompressedPublicKey,
+    /// Evaluates: the bootstrapping and key-switching keys, and the noise-squashing key that
+    /// turns results into 128-bit ciphertexts for threshold decryption.
+    pub server_key: CompressedServerKey,
+}
+
+/// The tfhe-rs configuration of every key set: [`COMPUTE_PARAMS`] with noise squashing.
+pub fn config() -> Config {
+    ConfigBuilder::with_custom_parameters(COMPUTE_PARAMS)
+        .enable_noise_squashing(SQUASH_PARAMS)
+        .build()
+}
+
+/// One key holder's secret material.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyShare {
+    /// The key set it belongs to.
+    pub key_id: KeyId,
+    /// The threshold parameters.
+    pub params: ThresholdParams,
+    /// This holder's index, 1-based.
+    pub party: usize,
+    /// Shares of the squashed secret key's coefficients: `dimension × degree` words, the d
+    /// ring coefficients of each key coefficient's share in turn.
+    pub key: Vec<u128>,
+    /// The PRSS keys of the sets this holder belongs to.
+    pub prss: Vec<SetKey>,
+}
+
+impl std::fmt::Debug for KeyShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyShare")
+            .field("key_id", &hex::encode(self.key_id))
+            .field("party", &self.party)
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of Setup(n, k): the public key set and one share per key holder.
+pub struct Dealt {
+    /// The public material.
+    pub public: PublicKeySet,
+    /// `shares[i − 1]` is party i's.
+    pub shares: Vec<KeyShare>,
+}
+
+/// Setup(n, k) by a trusted dealer: fresh keys, the squashed secret key shared among n key
+/// holders of whom any k decrypt. The client key never leaves this function.
+pub fn setup(
+    parties: usize,
+    threshold: usize,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<Dealt, Error> {
+    setup_inner(parties, threshold, rng).map(|(dealt, _)| dealt)
+}
+
+/// Setup that also returns the secret keys. **Insecure**: for tests that compare threshold
+/// decryption against the plain secret key.
+#[doc(hidden)]
+pub fn setup_insecure_keep_secret(
+    parties: usize,
+    threshold: usize,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<(Dealt, ClientKey), Error> {
+    setup_inner(parties, threshold, rng)
+}
+
+fn setup_inner(
+    parties: usize,
+    threshold: usize,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<(Dealt, ClientKey), Error> {
+    let params = ThresholdParams::new(parties, threshold)?;
+    let shamir = Shamir::new(parties, threshold)?;
+    let client_key = ClientKey::generate(config());
+    let server_key = CompressedServerKey::new(&client_key);
+    let public_key = CompressedPublicKey::new(&client_key);
+
+    let key_id = key_id_of(&params, &public_key, &server_key)?;
+    let secret = squashed_secret_key(&client_key)?;
+    debug_assert_eq!(secret.len(), squashed_lwe_dimension());
+    let degree = shamir.ring().degree();
+    let mut keys: Vec<Vec<u128>> = vec![Vec::with_capacity(secret.len() * degree); parties];
+    for &bit in &secret {
+        for (party, share) in shamir.share(Gr::constant(bit), rng).into_iter().enumerate() {
+            keys[party].extend_from_slice(&share.0[..degree]);
+        }
+    }
+    let sets: Vec<SetKey> = prss::sets(parties, parties - (threshold - 1))
+        .into_iter()
+        .map(|members| {
+            let mut key = [0u8; 32];
+            rng.fill_bytes(&mut key);
+            SetKey { members, key }
+        })
+        .collect();
+    let shares = keys
+        .into_iter()
+        .enumerate()
+        .map(|(i, key)| KeyShare {
+            key_id,
+            params,
+            party: i + 1,
+            key,
+            prss: sets
+                .iter()
+                .filter(|s| s.members & (1 << i) != 0)
+                .cloned()
+                .collect(),
+        })
+        .collect();
+    let public = PublicKeySet {
+        params,
+        key_id,
+        public_key,
+        server_key,
+    };
+    Ok((Dealt { public, shares }, client_key))
+}
+
+/// The squashed 128-bit LWE secret key of a client key, coefficient by coefficient.
+#[doc(hidden)]
+pub fn squashed_secret_key(client_key: &ClientKey) -> Result<Vec<u128>, Error> {
+    let (_, _, _, squash_private, ..) = client_key.clone().into_raw_parts();
+    let squash_private = squash_private
+        .ok_or_else(|| Error::Parameters("the client key has no noise-squashing key".into()))?;
+    Ok(squash_private
+        .into_raw_parts()
+        .post_noise_squashing_lwe_secret_key()
+        .as_ref()
+        .to_vec())
+}
+
+/// The key id: a digest of the parameters and of the public keys' safe serialization.
+pub fn key_id_of(
+    params: &ThresholdParams,
+    public_key: &CompressedPublicKey,
+    server_key: &CompressedServerKey,
+) -> Result<KeyId, Error> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"fornax/fhe-key-set/v1");
+    hasher.update(&serde_json::to_vec(params).map_err(|e| Error::Serialization(e.to_string()))?);
+    let mut bytes = Vec::new();
+    safe_serialize(public_key, &mut bytes, crate::io::MAX_KEY_BYTES)
+        .map_err(|e| Error::Serialization(e.to_string()))?;
+    hasher.update(&(bytes.len() as u64).to_le_bytes());
+    hasher.update(&bytes);
+    bytes.clear();
+    safe_serialize(server_key, &mut bytes, crate::io::MAX_KEY_BYTES)
+        .map_err(|e| Error::Serialization(e.to_string()))?;
+    hasher.update(&(bytes.len() as u64).to_le_bytes());
+    hasher.update(&bytes);
+    Ok(*hasher.finalize().as_bytes())
+}
+
+/// A key holder ready to answer PartDec: its share, and the PRSS coefficients f_A(α_i)
+/// computed once.
+pub struct KeyHolder {
+    share: KeyShare,
+    ring: GaloisRing,
+    sets: Vec<(SetKey, Gr)>,
+}
+
+/// One party's answer to PartDec for one ciphertext.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PartialDecryption {
+    /// The key set, hex.
+    pub key_id: String,
+    /// The party, 1-based.
+    pub party: usize,
+    /// Digest of the ciphertext it decrypts ([`ciphertext_digest`]), hex.
+    pub ciphertext: String,
+    /// One ring element per squashed block, its d coefficients as little-endian hex.
+    pub blocks: Vec<String>,
+}
+
+impl KeyHolder {
+    /// Checks a share against its parameters and prepares it.
+    pub fn new(share: KeyShare) -> Result<Self, Error> {
+        let params = share.params;
+        params.check()?;
+        let shamir = Shamir::new(params.parties, params.threshold)?;
+        let ring = *shamir.ring();
+        let degree = ring.degree();
+        if share.party == 0 || share.party > params.parties {
+            return Err(Error::KeyShare(format!(
+                "party {} is outside 1..={}",
+                share.party, params.parties
+            )));
+        }
+        if share.key.len() != squashed_lwe_dimension() * degree {
+            return Err(Error::KeyShare(format!(
+                "key share holds {} words, expected {}",
+                share.key.len(),
+                squashed_lwe_dimension() * degree
+            )));
+        }
+        let me = 1u64 << (share.party - 1);
+        let expected_sets = prss::sets(params.parties, params.parties - (params.threshold - 1))
+            .into_iter()
+            .filter(|m| m & me != 0)
+            .collect::<Vec<_>>();
+        let mine: Vec<u64> = share.prss.iter().map(|s| s.members).collect();
+        if mine != expected_sets {
+            return Err(Error::KeyShare(
+                "PRSS sets do not match the parameters".into(),
+            ));
+        }
+        let sets = share
+            .prss
+            .iter()
+            .map(|s| {
+                Ok((
+                    s.clone(),
+                    prss::set_coefficient(&ring, &shamir, s.members, share.party)?,
+                ))
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(KeyHolder { share, ring, sets })
+    }
+
+    /// The share this holder serves.
+    pub fn share(&self) -> &KeyShare {
+        &self.share
+    }
+
+    /// PartDec(c, sk_i): ⟨a, [s]_i⟩ + [E]_i for every squashed block of `ct`.
+    pub fn partial_decrypt(
+        &self,
+        ct: &SquashedNoiseRadixCiphertext,
+    ) -> Result<PartialDecryption, Error> {
+        let degree = self.ring.degree();
+        let dimension = squashed_lwe_dimension();
+        check_squashed(ct)?;
+        let blocks = ct
+            .packed_blocks()
+            .iter()
+            .map(|block| {
+                let data = block.lwe_ciphertext().as_ref();
+                let mask = &data[..dimension];
+                let mut acc = [0u128; MAX_DEGREE];
+                for (a, share) in mask.iter().zip(self.share.key.chunks_exact(degree)) {
+                    for (acc, s) in acc.iter_mut().zip(share) {
+                        *acc = acc.wrapping_add(a.wrapping_mul(*s));
+                    }
+                }
+                let mut y = Gr(acc);
+                let context = mask_digest(&self.share.key_id, mask);
+                for (set, coefficient) in &self.sets {
+                    let r = prss::noise(&set.key, &context, self.share.params.flood_bits);
+                    y = self.ring.add(&y, &self.ring.scale(coefficient, r));
+                }
+                encode_gr(&y, degree)
+            })
+            .collect();
+        Ok(PartialDecryption {
+            key_id: hex::encode(self.share.key_id),
+            party: self.share.party,
+            ciphertext: hex::encode(ciphertext_digest(ct)),
+            blocks,
+        })
+    }
+}
+
+/// The result of FinDec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decryption {
+    /// The plaintext.
+    pub value: u128,
+    /// Parties whose shares were found wrong and left out.
+    pub bad_parties: Vec<usize>,
+}
+
+/// FinDec(pk, s_1 … s_m): reconstructs ⟨a, s⟩ + E from the partial decryptions (correcting
+/// wrong ones when m > k) and decodes the plaintext of `ct`. Shares for another key set or
+/// another ciphertext, or malformed ones, count as wrong.
+pub fn combine(
+    public: &PublicKeySet,
+    ct: &SquashedNoiseRadixCiphertext,
+    partials: &[PartialDecryption],
+) -> Result<Decryption, Error> {
+    let params = public.params;
+    let shamir = Shamir::new(params.parties, params.threshold)?;
+    let degree = shamir.ring().degree();
+    check_squashed(ct)?;
+    let key_id = hex::encode(public.key_id);
+    let digest = hex::encode(ciphertext_digest(ct));
+    let blocks = ct.packed_blocks().len();
+    let mut malformed = Vec::new();
+    let mut shares: Vec<(usize, Vec<Gr>)> = Vec::new();
+    for p in partials {
+        let decoded: Option<Vec<Gr>> =
+            (p.key_id == key_id && p.ciphertext == digest && p.blocks.len() == blocks)
+                .then(|| p.blocks.iter().map(|b| decode_gr(b, degree)).collect())
+                .flatten();
+        match decoded {
+            Some(v)
+                if p.party >= 1
+                    && p.party <= params.parties
+                    && !shares.iter().any(|(q, _)| *q == p.party) =>
+            {
+                shares.push((p.party, v))
+            }
+            _ => malformed.push(p.party),
+        }
+    }
+    let reconstruction = shamir.reconstruct(&shares)?;
+    let delta_bits = delta_log2();
+    let values_per_block = SQUASH_PARAMS.message_modulus().0 * SQUASH_PARAMS.carry_modulus().0;
+    let bits_per_block = values_per_block.ilog2();
+    let mut value: u128 = 0;
+    for (i, (block, masked)) in ct
+        .packed_blocks()
+        .iter()
+        .zip(&reconstruction.values)
+        .enumerate()
+    {
+        let body = *block
+            .lwe_ciphertext()
+            .as_ref()
+            .last()
+            .expect("an LWE ciphertext has a body");
+        let noisy = body.wrapping_sub(*masked);
+        let rounded = noisy.wrapping_add(1u128 << (delta_bits - 1)) >> delta_bits;
+        let m = rounded % u128::from(values_per_block);
+        if i as u32 * bits_per_block < 128 {
+            value |= m << (i as u32 * bits_per_block);
+        }
+    }
+    let bits = ct.original_block_count() as u32 * BLOCK_BITS;
+    if bits < 128 {
+        value &= (1u128 << bits) - 1;
+    }
+    let mut bad_parties = reconstruction.bad_parties;
+    bad_parties.extend(malformed);
+    bad_parties.sort_unstable();
+    bad_parties.dedup();
+    Ok(Decryption { value, bad_parties })
+}
+
+pub(crate) fn check_squashed(ct: &SquashedNoiseRadixCiphertext) -> Result<(), Error> {
+    let dimension = squashed_lwe_dimension();
+    for block in ct.packed_blocks() {
+        if block.lwe_ciphertext().as_ref().len() != dimension + 1 {
+            return Err(Error::Ciphertext(format!(
+                "squashed block of dimension {}, expected {dimension}",
+                block.lwe_ciphertext().as_ref().len().saturating_sub(1)
+            )));
+        }
+        if block.message_modulus() != SQUASH_PARAMS.message_modulus()
+            || block.carry_modulus() != SQUASH_PARAMS.carry_modulus()
+        {
+            return Err(Error::Ciphertext("squashed block with other moduli".into()));
+        }
+    }
+    let expected = ct.original_block_count().div_ceil(2);
+    if ct.packed_blocks().len() != expected || ct.original_block_count() > 64 {
+        return Err(Error::Ciphertext(format!(
+            "{} packed blocks for {} original ones",
+            ct.packed_blocks().len(),
+            ct.original_block_count()
+        )));
+    }
+    Ok(())
+}
+
+/// The PRSS context of a block: a digest of the key set and the block's mask `a` only.
+fn mask_digest(key_id: &KeyId, mask: &[u128]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"fornax/partdec-context/v1");
+    hasher.update(key_id);
+    for a in mask {
+        hasher.update(&a.to_le_bytes());
+    }
+    *hasher.finalize().as_bytes()
+}
+
+/// A canonical digest of a squashed ciphertext: every word of every block, the moduli and
+/// the original block count. Two bit-identical results have the same digest.
+pub fn ciphertext_digest(ct: &SquashedNoiseRadixCiphertext) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"fornax/squashed-ciphertext/v1");
+    hasher.update(&(ct.original_block_count() as u64).to_le_bytes());
+    for block in ct.packed_blocks() {
+        hasher.update(&block.message_modulus().0.to_le_bytes());
+        hasher.update(&block.carry_modulus().0.to_le_bytes());
+        hasher.update(&(block.lwe_ciphertext().as_ref().len() as u64).to_le_bytes());
+        for w in block.lwe_ciphertext().as_ref() {
+            hasher.update(&w.to_le_bytes());
+        }
+    }
+    *hasher.finalize().as_bytes()
+}
+
+fn encode_gr(x: &Gr, degree: usize) -> String {
+    let mut bytes = Vec::with_capacity(16 * degree);
+    for c in &x.0[..degree] {
+        bytes.extend_from_slice(&c.to_le_bytes());
+    }
+    hex::encode(bytes)
+}
+
+fn decode_gr(s: &str, degree: usize) -> Option<Gr> {
+    let bytes = hex::decode(s).ok()?;
+    if bytes.len() != 16 * degree {
+        return None;
+    }
+    let mut x = Gr::ZERO;
+    for (c, chunk) in x.0.iter_mut().zip(bytes.chunks_exact(16)) {
+        *c = u128::from_le_bytes(chunk.try_into().ok()?);
+    }
+    Some(x)
+}

@@ -1,0 +1,337 @@
+//! The FHE engine end to end on real tfhe-rs keys: random programs against plaintext
+//! evaluation, k-of-n threshold decryption (k decrypt, k − 1 do not, wrong shares detected
+//! and corrected), bit-exact evaluation, and refusal of malformed input. One key set (n = 5,
+//! k = 3) is dealt per test binary; seeds are printed.
+
+use fornax_fhe::engine::Evaluator;
+use fornax_fhe::io;
+use fornax_fhe::params::{delta_log2, squashed_noise_log2_bound};
+use fornax_fhe::threshold::{self, Dealt, KeyHolder, PartialDecryption};
+use fornax_fhe::{combine, encrypt, Error, Program};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use std::sync::OnceLock;
+use tfhe::integer::ciphertext::SquashedNoiseRadixCiphertext;
+use tfhe::integer::IntegerCiphertext;
+use tfhe::prelude::FheDecrypt;
+use tfhe::{ClientKey, SquashedNoiseFheUint};
+
+struct Fixture {
+    dealt: Dealt,
+    holders: Vec<KeyHolder>,
+    evaluator: Evaluator,
+    client_key: ClientKey,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let started = std::time::Instant::now();
+        let mut rng = ChaCha20Rng::from_entropy();
+        let (dealt, client_key) = threshold::setup_insecure_keep_secret(5, 3, &mut rng).unwrap();
+        let holders = dealt
+            .shares
+            .iter()
+            .map(|s| KeyHolder::new(s.clone()).unwrap())
+            .collect();
+        let evaluator = Evaluator::new(&dealt.public);
+        eprintln!(
+            "set-up (5, 3) and key decompression: {:.1?}",
+            started.elapsed()
+        );
+        Fixture {
+            dealt,
+            holders,
+            evaluator,
+            client_key,
+        }
+    })
+}
+
+fn rng() -> ChaCha20Rng {
+    let seed: u64 = rand::random();
+    println!("seed {seed}");
+    ChaCha20Rng::seed_from_u64(seed)
+}
+
+fn raw(ct: &SquashedNoiseFheUint) -> SquashedNoiseRadixCiphertext {
+    ct.underlying_squashed_noise_ciphertext().clone()
+}
+
+fn partials(
+    f: &Fixture,
+    ct: &SquashedNoiseRadixCiphertext,
+    parties: &[usize],
+) -> Vec<PartialDecryption> {
+    parties
+        .iter()
+        .map(|&p| f.holders[p - 1].partial_decrypt(ct).unwrap())
+        .collect()
+}
+
+#[test]
+fn random_programs_decrypt_to_their_plaintext_evaluation() {
+    let f = fixture();
+    let mut rng = rng();
+    for (round, bits) in [8u32, 16, 8].into_iter().enumerate() {
+        let program = Program::random(bits, 2, 5, &mut rng);
+        let mask = if bits == 64 {
+            u64::MAX
+        } else {
+            (1 << bits) - 1
+        };
+        let inputs: Vec<u64> = (0..2).map(|_| rng.gen::<u64>() & mask).collect();
+        let expected = program.eval_plain(&inputs).unwrap();
+        let cts = inputs
+            .iter()
+            .map(|&v| encrypt(&f.dealt.public, v, bits).unwrap())
+            .collect();
+        let out = f
+            .evaluator
+            .evaluate(&program, cts, &format!("t{round}"), 2)
+            .unwrap();
+        assert_eq!(out.outputs.len(), expected.len());
+        // Any three of the five parties, a different three for each output.
+        for (i, (squashed, want)) in out.outputs.iter().zip(&expected).enumerate() {
+            let ct = &raw(squashed);
+            let mut parties: Vec<usize> = (1..=5).collect();
+            parties.rotate_left(i % 5);
+            let d = combine(&f.dealt.public, ct, &partials(f, ct, &parties[..3])).unwrap();
+            assert_eq!(
+                d.value,
+                u128::from(*want),
+                "program {program:?} inputs {inputs:?} output {i}"
+            );
+            assert!(d.bad_parties.is_empty());
+            // The plain client key agrees (the reference for the threshold path).
+            let plain: u64 = squashed.decrypt(&f.client_key);
+            assert_eq!(plain, *want);
+        }
+    }
+}
+
+#[test]
+fn k_shares_decrypt_and_k_minus_1_do_not() {
+    let f = fixture();
+    let mut rng = rng();
+    let v: u64 = rng.gen::<u16>().into();
+    let program =
+        Program::from_json(br#"{"bits":16,"inputs":1,"nodes":[],"outputs":[0]}"#).unwrap();
+    let out = f
+        .evaluator
+        .evaluate(
+            &program,
+            vec![encrypt(&f.dealt.public, v, 16).unwrap()],
+            "k",
+            1,
+        )
+        .unwrap();
+    let ct = &raw(&out.outputs[0]);
+    for parties in [[1, 2, 3], [3, 4, 5], [1, 3, 5], [2, 4, 5]] {
+        let d = combine(&f.dealt.public, ct, &partials(f, ct, &parties)).unwrap();
+        assert_eq!(d.value, u128::from(v));
+    }
+    match combine(&f.dealt.public, ct, &partials(f, ct, &[2, 4])) {
+        Err(Error::NotEnoughShares { needed: 3, got: 2 }) => {}
+        other => panic!("two shares: {other:?}"),
+    }
+}
+
+#[test]
+fn wrong_shares_are_detected_and_corrected() {
+    let f = fixture();
+    let mut rng = rng();
+    let v: u64 = rng.gen::<u16>().into();
+    let program =
+        Program::from_json(br#"{"bits":16,"inputs":1,"nodes":[{"op":"not","a":0}],"outputs":[1]}"#)
+            .unwrap();
+    let out = f
+        .evaluator
+        .evaluate(
+            &program,
+            vec![encrypt(&f.dealt.public, v, 16).unwrap()],
+            "c",
+            1,
+        )
+        .unwrap();
+    let ct = &raw(&out.outputs[0]);
+    let want = u128::from(!v & 0xffff);
+    let mut all = partials(f, ct, &[1, 2, 3, 4, 5]);
+    let liar = rng.gen_range(0..5);
+    let block = rng.gen_range(0..all[liar].blocks.len());
+    let mut bytes = hex::decode(&all[liar].blocks[block]).unwrap();
+    let byte = rng.gen_range(0..bytes.len());
+    bytes[byte] ^= 1 << rng.gen_range(0..8);
+    all[liar].blocks[block] = hex::encode(bytes);
+    // Four honest plus the liar: corrected, the liar named.
+    let d = combine(&f.dealt.public, ct, &all).unwrap();
+    assert_eq!(d.value, want);
+    assert_eq!(d.bad_parties, vec![liar + 1]);
+    // k + 1 with the liar: detected, never a wrong value.
+    let honest: Vec<PartialDecryption> = all
+        .iter()
+        .filter(|p| p.party != liar + 1)
+        .cloned()
+        .collect();
+    let mut four = honest[..3].to_vec();
+    four.push(all[liar].clone());
+    assert!(matches!(
+        combine(&f.dealt.public, ct, &four),
+        Err(Error::Reconstruction(_))
+    ));
+    // A share for another key set or another ciphertext counts as wrong.
+    let mut foreign = all[(liar + 1) % 5].clone();
+    foreign.key_id = hex::encode([7u8; 32]);
+    let mut set: Vec<PartialDecryption> = honest
+        .iter()
+        .filter(|p| p.party != foreign.party)
+        .cloned()
+        .collect();
+    set.push(foreign.clone());
+    let d = combine(&f.dealt.public, ct, &set).unwrap();
+    assert_eq!(d.value, want);
+    assert_eq!(d.bad_parties, vec![foreign.party]);
+}
+
+#[test]
+fn partial_decryption_is_deterministic_in_the_ciphertext() {
+    let f = fixture();
+    let program = Program::from_json(br#"{"bits":8,"inputs":1,"nodes":[],"outputs":[0]}"#).unwrap();
+    let out = f
+        .evaluator
+        .evaluate(
+            &program,
+            vec![encrypt(&f.dealt.public, 200, 8).unwrap()],
+            "d",
+            1,
+        )
+        .unwrap();
+    let ct = &raw(&out.outputs[0]);
+    let a = f.holders[1].partial_decrypt(ct).unwrap();
+    let b = f.holders[1].partial_decrypt(ct).unwrap();
+    assert_eq!(a, b);
+    // The same message encrypted again (fresh mask a) gets another flooding noise.
+    let again = f
+        .evaluator
+        .evaluate(
+            &program,
+            vec![encrypt(&f.dealt.public, 200, 8).unwrap()],
+            "d",
+            1,
+        )
+        .unwrap();
+    assert_ne!(
+        f.holders[1]
+            .partial_decrypt(&raw(&again.outputs[0]))
+            .unwrap()
+            .blocks,
+        a.blocks
+    );
+}
+
+#[test]
+fn evaluation_is_bit_exact_however_it_is_split() {
+    let f = fixture();
+    let mut rng = rng();
+    let program = Program::random(8, 3, 6, &mut rng);
+    let inputs: Vec<_> = (0..3)
+        .map(|_| encrypt(&f.dealt.public, rng.gen::<u8>().into(), 8).unwrap())
+        .collect();
+    let one = f
+        .evaluator
+        .evaluate(&program, inputs.clone(), "x", 1)
+        .unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let three = pool
+        .install(|| f.evaluator.evaluate(&program, inputs, "x", 3))
+        .unwrap();
+    assert_eq!(one.digest, three.digest, "program {program:?}");
+}
+
+#[test]
+fn squashed_noise_stays_under_the_bound_the_parameters_assume() {
+    let f = fixture();
+    let program = Program::from_json(
+        br#"{"bits":64,"inputs":1,"nodes":[{"op":"add","a":0,"b":0}],"outputs":[1]}"#,
+    )
+    .unwrap();
+    let out = f
+        .evaluator
+        .evaluate(
+            &program,
+            vec![encrypt(&f.dealt.public, 1234, 64).unwrap()],
+            "n",
+            1,
+        )
+        .unwrap();
+    let s = threshold::squashed_secret_key(&f.client_key).unwrap();
+    let mut worst = 0f64;
+    for block in raw(&out.outputs[0]).packed_blocks() {
+        let data = block.lwe_ciphertext().as_ref();
+        let (mask, body) = data.split_at(data.len() - 1);
+        let dot = mask
+            .iter()
+            .zip(&s)
+            .fold(0u128, |acc, (a, s)| acc.wrapping_add(a.wrapping_mul(*s)));
+        let phase = body[0].wrapping_sub(dot);
+        let delta = 1u128 << delta_log2();
+        let rounded = phase.wrapping_add(delta / 2) & !(delta - 1);
+        let e = phase.wrapping_sub(rounded) as i128;
+        worst = worst.max((e.unsigned_abs() as f64).log2());
+    }
+    let bound = squashed_noise_log2_bound();
+    println!("squashed noise over 16 blocks: largest 2^{worst:.1}, bound 2^{bound:.1}");
+    // Under the bound, and the bound not vacuous: 16 samples reach about one standard
+    // deviation, which the bound puts 2^3.7 below itself.
+    assert!(
+        worst < bound,
+        "noise 2^{worst:.1} over the bound 2^{bound:.1}"
+    );
+    assert!(
+        bound - worst < 8.0,
+        "the bound 2^{bound:.1} is far above the noise 2^{worst:.1}"
+    );
+}
+
+#[test]
+fn malformed_and_oversized_input_is_refused() {
+    let f = fixture();
+    let ct = encrypt(&f.dealt.public, 77, 16).unwrap();
+    let bytes = io::write_radix(&ct, 16).unwrap();
+    assert_eq!(io::read_radix(&bytes, 16).unwrap().blocks().len(), 8);
+    // Truncated, flipped header, garbage, empty, too large, wrong width.
+    assert!(io::read_radix(&bytes[..bytes.len() / 2], 16).is_err());
+    let mut flipped = bytes.clone();
+    flipped[3] ^= 0xff;
+    assert!(io::read_radix(&flipped, 16).is_err());
+    assert!(io::read_radix(b"not a ciphertext", 16).is_err());
+    assert!(io::read_radix(&[], 16).is_err());
+    assert!(matches!(
+        io::read_radix(&vec![0u8; 1 << 22], 16),
+        Err(Error::TooLarge { .. })
+    ));
+    assert!(
+        io::read_radix(&bytes, 8).is_err(),
+        "a 16-bit ciphertext read as 8-bit"
+    );
+    assert!(io::read_radix(&bytes, 12).is_err());
+    // Squashed results and key shares likewise.
+    assert!(io::read_squashed(b"junk").is_err());
+    assert!(matches!(
+        io::read_squashed(&vec![0u8; 1 << 24]),
+        Err(Error::TooLarge { .. })
+    ));
+    let share = io::write_share(f.holders[0].share()).unwrap();
+    assert_eq!(
+        io::read_share(&share).unwrap().share(),
+        f.holders[0].share()
+    );
+    assert!(io::read_share(&share[..share.len() - 1]).is_err());
+    assert!(io::read_share(b"FORNAX-KEYSHARE-1\n\xff\xff\xff\xff\xff\xff\xff\xff").is_err());
+    let mut other = f.holders[0].share().clone();
+    other.party = 9;
+    assert!(KeyHolder::new(other).is_err());
+}
