@@ -13,6 +13,12 @@
 //! | `GET /v1/events?task=` | server-sent events: task state changes and job progress |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | liveness, readiness (recovery done), Prometheus text |
 //! | `GET /openapi.json` | all of this as OpenAPI 3.1 |
+//! | `POST /v1/fhe/programs` | register an FHE program (JSON, see `fornax_fhe::program`); 201 new, 200 known |
+//! | `GET /v1/fhe/programs/{id}` | a program |
+//! | `POST /v1/fhe/tasks` | submit `{"program", "inputs": ["<base64 FheUint ciphertext>", …]}`; header `Idempotency-Key`; 202 new, 200 replayed |
+//! | `GET /v1/fhe/tasks/{id}` | an FHE task; when done, its digest and `outputs` (base64 `SquashedNoiseFheUint`) |
+//! | `POST /v1/fhe/tasks/{id}/decrypt` | `{"outputs": [i, …]}` (optional): k-of-n threshold decryption of the task's outputs, for its owner |
+//! | `GET /v1/fhe/key` | the FHE key set's id and threshold |
 //!
 //! Errors are JSON `{code, message}` with a stable `code`; a client's mistake is a 4xx,
 //! never a 500. With API keys configured every `/v1` call needs `Authorization: Bearer`,
@@ -27,7 +33,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use fornax_prover::witness::{self, WitnessCalculator};
@@ -35,6 +41,7 @@ use fornax_prover::{wtns, ProvingKey};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::fhe::{FheError, FheService};
 use crate::node::Scheduler;
 use crate::store::{CircuitMeta, NewTask, Store, StoreError};
 use crate::task::{new_task_id, now_ms, InputKind, State, Task};
@@ -118,6 +125,8 @@ pub struct AppState {
     checkers: Arc<std::sync::Mutex<HashMap<String, Arc<std::sync::Mutex<WitnessCalculator>>>>>,
     /// Token buckets per owner: (tokens, last refill).
     buckets: Arc<std::sync::Mutex<HashMap<String, (f64, std::time::Instant)>>>,
+    /// Encrypted computation, when the node has an FHE key set.
+    fhe: Option<Arc<FheService>>,
 }
 
 impl AppState {
@@ -173,12 +182,23 @@ impl AppState {
 
 /// The router.
 pub fn router(scheduler: Arc<Scheduler>, config: ApiConfig) -> Router {
+    router_with_fhe(scheduler, config, None)
+}
+
+/// The router, with the `/v1/fhe` endpoints served by `fhe` (without it they answer 503
+/// `fhe_disabled`).
+pub fn router_with_fhe(
+    scheduler: Arc<Scheduler>,
+    config: ApiConfig,
+    fhe: Option<Arc<FheService>>,
+) -> Router {
     let limit = config.max_body_bytes;
     let state = AppState {
         scheduler,
         config: Arc::new(config),
         checkers: Default::default(),
         buckets: Default::default(),
+        fhe,
     };
     Router::new()
         .route("/v1/circuits", get(list_circuits).post(register_circuit))
@@ -188,6 +208,12 @@ pub fn router(scheduler: Arc<Scheduler>, config: ApiConfig) -> Router {
         .route("/v1/tasks/{id}/proof", get(get_proof))
         .route("/v1/tasks/{id}/transitions", get(get_transitions))
         .route("/v1/events", get(events))
+        .route("/v1/fhe/programs", post(fhe_register_program))
+        .route("/v1/fhe/programs/{id}", get(fhe_get_program))
+        .route("/v1/fhe/tasks", post(fhe_submit))
+        .route("/v1/fhe/tasks/{id}", get(fhe_get_task))
+        .route("/v1/fhe/tasks/{id}/decrypt", post(fhe_decrypt))
+        .route("/v1/fhe/key", get(fhe_key))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -908,4 +934,187 @@ async fn events(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+impl From<FheError> for ApiError {
+    fn from(e: FheError) -> Self {
+        let (status, code) = e.status_code();
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl AppState {
+    fn fhe(&self) -> Result<Arc<FheService>, ApiError> {
+        self.fhe.clone().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "fhe_disabled",
+                "this node has no FHE key set (start it with --fhe-keys)",
+            )
+        })
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key") {
+        Some(v) => {
+            let k = v.to_str().map_err(|_| {
+                ApiError::bad(
+                    "invalid_idempotency_key",
+                    "Idempotency-Key must be visible ASCII",
+                )
+            })?;
+            if k.is_empty() || k.len() > 200 {
+                return Err(ApiError::bad(
+                    "invalid_idempotency_key",
+                    "Idempotency-Key must be 1 to 200 characters",
+                ));
+            }
+            Ok(Some(k.to_string()))
+        }
+        None => Ok(None),
+    }
+}
+
+async fn fhe_register_program(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    app.owner(&headers)?;
+    let fhe = app.fhe()?;
+    let body = body.map_err(|e| body_error(e.status(), e.body_text()))?;
+    let (id, created) = blocking(move || Ok(fhe.register_program(&body)?)).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(serde_json::json!({ "id": id }))).into_response())
+}
+
+async fn fhe_get_program(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    app.owner(&headers)?;
+    let fhe = app.fhe()?;
+    let program = blocking(move || {
+        fhe.program(&id)?.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_program",
+                format!("no program {id}"),
+            )
+        })
+    })
+    .await?;
+    Ok(Json(program).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FheSubmitBody {
+    program: String,
+    inputs: Vec<String>,
+}
+
+async fn fhe_submit(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let owner = app.owner(&headers)?;
+    let fhe = app.fhe()?;
+    let body = body.map_err(|e| body_error(e.status(), e.body_text()))?;
+    let body: FheSubmitBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad("invalid_json", e.to_string()))?;
+    let key = idempotency_key(&headers)?;
+    let inputs = body
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .map_err(|e| {
+                    ApiError::bad(
+                        "invalid_ciphertext",
+                        format!("input {i} is not base64: {e}"),
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (task, created) =
+        blocking(move || Ok(fhe.submit(&owner, &body.program, inputs, key.as_deref())?)).await?;
+    let status = if created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(task)).into_response())
+}
+
+async fn fhe_get_task(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let owner = app.owner(&headers)?;
+    let fhe = app.fhe()?;
+    let body = blocking(move || {
+        let task = fhe.owned_task(&owner, &id)?;
+        let mut body = serde_json::to_value(&task).map_err(ApiError::internal)?;
+        if let Some(outputs) = fhe.outputs(&id)? {
+            body["outputs"] = outputs
+                .iter()
+                .map(|o| {
+                    serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(o))
+                })
+                .collect();
+        }
+        Ok(body)
+    })
+    .await?;
+    Ok(Json(body).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FheDecryptBody {
+    outputs: Option<Vec<usize>>,
+}
+
+async fn fhe_decrypt(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let owner = app.owner(&headers)?;
+    let fhe = app.fhe()?;
+    let body = body.map_err(|e| body_error(e.status(), e.body_text()))?;
+    let request: FheDecryptBody = if body.iter().all(u8::is_ascii_whitespace) {
+        FheDecryptBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad("invalid_json", e.to_string()))?
+    };
+    let fhe2 = Arc::clone(&fhe);
+    let task = blocking(move || Ok(fhe2.owned_task(&owner, &id)?)).await?;
+    let outputs = fhe.decrypt(&task, request.outputs).await?;
+    Ok(Json(serde_json::json!({ "task": task.id, "outputs": outputs })).into_response())
+}
+
+async fn fhe_key(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    app.owner(&headers)?;
+    let fhe = app.fhe()?;
+    let (parties, threshold) = fhe.threshold();
+    Ok(Json(
+        serde_json::json!({ "key_id": fhe.key_id(), "parties": parties, "threshold": threshold }),
+    )
+    .into_response())
 }

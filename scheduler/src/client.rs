@@ -23,26 +23,26 @@ pub struct NodeConn {
 }
 
 impl NodeConn {
-    fn client(timeout: Option<Duration>) -> Result<Client> {
+    pub(crate) fn client(timeout: Option<Duration>) -> Result<Client> {
         Client::builder()
             .timeout(timeout)
             .build()
             .context("building the HTTP client")
     }
 
-    fn auth(&self, r: RequestBuilder) -> RequestBuilder {
+    pub(crate) fn auth(&self, r: RequestBuilder) -> RequestBuilder {
         match &self.token {
             Some(t) => r.bearer_auth(t),
             None => r,
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.node.trim_end_matches('/'))
     }
 
     /// Sends; returns the JSON body of a 2xx, or the node's `{code, message}` as an error.
-    fn json(&self, r: RequestBuilder) -> Result<Value> {
+    pub(crate) fn json(&self, r: RequestBuilder) -> Result<Value> {
         let resp = self
             .auth(r)
             .send()
@@ -50,7 +50,7 @@ impl NodeConn {
         read_json(resp)
     }
 
-    fn get(&self, path: &str) -> Result<Value> {
+    pub(crate) fn get(&self, path: &str) -> Result<Value> {
         self.json(Self::client(Some(Duration::from_secs(60)))?.get(self.url(path)))
     }
 }

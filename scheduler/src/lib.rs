@@ -8,10 +8,14 @@
 //! With `fornax node --queue`, proofs go as jobs through a queue ([`queue`]: in-process
 //! or NATS JetStream) to workers ([`worker`], `fornax worker --join`), possibly on other
 //! machines; [`dispatch`] is the scheduler's side of it.
+//!
+//! Encrypted computation ([`fhe`]): FHE programs and tasks stored, run by the engine, and
+//! decrypted by k of n key holders (`fornax keyholder`).
 
 pub mod api;
 pub mod chain;
 pub mod dispatch;
+pub mod fhe;
 pub mod node;
 pub mod queue;
 pub mod store;

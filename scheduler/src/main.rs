@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 mod chain_cli;
+mod fhe_cli;
 
 use anyhow::{bail, Context, Result};
 use ark_bn254::Fr;
@@ -134,6 +135,13 @@ enum Command {
     /// The market on chain: deploy, register a circuit, create and read tasks.
     #[command(subcommand)]
     Chain(chain_cli::ChainCommand),
+    /// Encrypted computation: generate a threshold key set, encrypt, submit programs over
+    /// ciphertexts to a node, decrypt results with k of n key holders.
+    #[command(subcommand)]
+    Fhe(fhe_cli::FheCommand),
+    /// Serves threshold partial decryptions for one key share over HTTP (one process per
+    /// key holder).
+    Keyholder(fhe_cli::KeyholderArgs),
     /// Runs the node: the HTTP API, the scheduler and a worker for this machine's devices,
     /// with every task stored in RocksDB under the data directory. Flags override the
     /// TOML file given with `--config`.
@@ -332,6 +340,20 @@ struct NodeArgs {
     /// Jobs out to workers at once; the rest wait in the node's fair queue [default: 64].
     #[arg(long)]
     max_in_flight: Option<usize>,
+    /// Serve encrypted computation with this FHE key set (`OUT/keyset` of `fornax fhe
+    /// keygen`).
+    #[arg(long)]
+    fhe_keys: Option<PathBuf>,
+    /// A key holder's URL (`fornax keyholder`); repeat for each.
+    #[arg(long = "keyholder", value_name = "URL")]
+    #[serde(default)]
+    keyholders: Vec<String>,
+    /// The bearer token the key holders expect.
+    #[arg(long, env = "FORNAX_KEYHOLDER_TOKEN", hide_env_values = true)]
+    keyholder_token: Option<String>,
+    /// Parallel jobs per batch of an FHE program [default: the number of CPUs].
+    #[arg(long)]
+    fhe_workers: Option<usize>,
     /// Seconds a worker's lease on a job lasts without progress before another worker
     /// gets it [default: 30].
     #[arg(long)]
@@ -478,6 +500,8 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Status { id, conn } => client::status(&conn, &id),
         Command::Wait { ids, out, conn } => client::wait(&conn, &ids, out.as_ref()),
         Command::Chain(cmd) => chain_cli::run(cmd),
+        Command::Fhe(cmd) => fhe_cli::run(cmd),
+        Command::Keyholder(args) => fhe_cli::keyholder(args),
         Command::Devices => {
             for b in DeviceRegistry::discover().backends() {
                 let i = b.info();
@@ -736,13 +760,41 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
             runtime.spawn(worker.run());
         }
     }
-    let app = fornax_scheduler::api::router(
+    let fhe = match args.fhe_keys.or(file.fhe_keys) {
+        Some(keys_dir) => {
+            let keyholders = if args.keyholders.is_empty() {
+                file.keyholders
+            } else {
+                args.keyholders
+            };
+            let service = fornax_scheduler::fhe::FheService::open(
+                &data_dir,
+                fornax_scheduler::fhe::FheConfig {
+                    keys_dir,
+                    keyholders,
+                    keyholder_token: args.keyholder_token.or(file.keyholder_token),
+                    workers: args.fhe_workers.or(file.fhe_workers).unwrap_or_else(|| {
+                        std::thread::available_parallelism().map_or(1, |n| n.get())
+                    }),
+                    keyholder_timeout: std::time::Duration::from_secs(30),
+                },
+            )
+            .context("starting encrypted computation")?;
+            service.start();
+            let (n, k) = service.threshold();
+            println!("fhe key set {} ({k} of {n})", service.key_id());
+            Some(service)
+        }
+        None => None,
+    };
+    let app = fornax_scheduler::api::router_with_fhe(
         std::sync::Arc::clone(&scheduler),
         fornax_scheduler::api::ApiConfig {
             api_keys,
             max_body_bytes: max_body_mb << 20,
             rate_limit_per_s: (rate_limit > 0.0).then_some(rate_limit),
         },
+        fhe,
     );
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&listen)

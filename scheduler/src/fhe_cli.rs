@@ -1,0 +1,277 @@
+//! `fornax fhe …` (keygen, encrypt, submit, decrypt) and `fornax keyholder`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use base64::Engine as _;
+use fornax_fhe::{io as fio, Program};
+use serde_json::{json, Value};
+
+use crate::client::NodeConn;
+
+/// Encrypted computation from the command line.
+#[derive(clap::Subcommand, Debug)]
+pub enum FheCommand {
+    /// Setup(n, k) by a trusted dealer: writes the public key set to `OUT/keyset/` and one
+    /// key share per key holder, `OUT/share-<i>.key` (mode 0600). Hand each share to its
+    /// holder and delete it here.
+    Keygen {
+        /// n, the number of key holders.
+        #[arg(long)]
+        parties: usize,
+        /// k, how many of them decrypt together.
+        #[arg(long)]
+        threshold: usize,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Encrypt(pk, d): writes `value` as a `bits`-bit ciphertext (tfhe-rs `FheUint<bits>`).
+    Encrypt {
+        /// The public key set directory (`OUT/keyset` of keygen).
+        #[arg(long)]
+        keys: PathBuf,
+        /// 8, 16, 32 or 64.
+        #[arg(long, default_value_t = 16)]
+        bits: u32,
+        /// The plaintext.
+        value: u64,
+        /// Where to write the ciphertext.
+        out: PathBuf,
+    },
+    /// Registers a program and submits a task over the given ciphertexts; prints the task id,
+    /// or with `--wait` the finished task.
+    Submit {
+        /// The program (JSON).
+        #[arg(long)]
+        program: PathBuf,
+        /// The input ciphertexts, in order.
+        inputs: Vec<PathBuf>,
+        /// Wait until the task is done (or failed).
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        conn: NodeConn,
+    },
+    /// Threshold-decrypts a done task's outputs through the node; prints one value a line.
+    Decrypt {
+        /// The task id.
+        task: String,
+        /// Only these outputs (repeatable).
+        #[arg(long = "output")]
+        outputs: Vec<usize>,
+        #[command(flatten)]
+        conn: NodeConn,
+    },
+}
+
+/// `fornax keyholder` settings.
+#[derive(clap::Args, Debug)]
+pub struct KeyholderArgs {
+    /// The key share (`share-<i>.key` of `fornax fhe keygen`).
+    #[arg(long)]
+    pub share: PathBuf,
+    /// Address to serve on; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub listen: String,
+    /// The bearer token the node must present.
+    #[arg(long, env = "FORNAX_KEYHOLDER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Serve without a token (tests and demos on loopback only).
+    #[arg(long)]
+    pub insecure_no_token: bool,
+    /// Hold every answer back this long (fault-injection tests).
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub test_delay_ms: u64,
+}
+
+/// Runs `fornax fhe …`.
+pub fn run(cmd: FheCommand) -> Result<ExitCode> {
+    match cmd {
+        FheCommand::Keygen {
+            parties,
+            threshold,
+            out,
+        } => keygen(parties, threshold, &out),
+        FheCommand::Encrypt {
+            keys,
+            bits,
+            value,
+            out,
+        } => {
+            let public =
+                fio::load_public(&keys).with_context(|| format!("loading {}", keys.display()))?;
+            let ct = fornax_fhe::encrypt(&public, value, bits)?;
+            std::fs::write(&out, fio::write_radix(&ct, bits)?)
+                .with_context(|| format!("writing {}", out.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        FheCommand::Submit {
+            program,
+            inputs,
+            wait,
+            conn,
+        } => submit(&conn, &program, &inputs, wait),
+        FheCommand::Decrypt {
+            task,
+            outputs,
+            conn,
+        } => {
+            let body = if outputs.is_empty() {
+                json!({})
+            } else {
+                json!({ "outputs": outputs })
+            };
+            let answer = conn.post_json(
+                &format!("/v1/fhe/tasks/{task}/decrypt"),
+                &body,
+                Duration::from_secs(300),
+            )?;
+            for o in answer["outputs"].as_array().cloned().unwrap_or_default() {
+                println!("{}", o["value"].as_str().unwrap_or_default());
+                let bad = o["bad_parties"].as_array().cloned().unwrap_or_default();
+                if !bad.is_empty() {
+                    eprintln!(
+                        "output {}: key holders {bad:?} answered wrongly and were left out",
+                        o["output"]
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn keygen(parties: usize, threshold: usize, out: &Path) -> Result<ExitCode> {
+    let started = Instant::now();
+    let dealt = fornax_fhe::setup(parties, threshold, &mut rand::rngs::OsRng)?;
+    fio::save_public(&dealt.public, &out.join("keyset"))?;
+    for share in &dealt.shares {
+        let path = out.join(format!("share-{}.key", share.party));
+        fio::write_secret_file(&path, &fio::write_share(share)?)?;
+    }
+    println!(
+        "key set {} ({} of {}) written to {} in {:.1?}",
+        hex::encode(dealt.public.key_id),
+        threshold,
+        parties,
+        out.display(),
+        started.elapsed()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn submit(conn: &NodeConn, program: &Path, inputs: &[PathBuf], wait: bool) -> Result<ExitCode> {
+    let program_bytes =
+        std::fs::read(program).with_context(|| format!("reading {}", program.display()))?;
+    Program::from_json(&program_bytes).with_context(|| program.display().to_string())?;
+    let registered = conn.post_raw("/v1/fhe/programs", program_bytes, "application/json")?;
+    let program_id = registered["id"]
+        .as_str()
+        .context("the node returned no program id")?
+        .to_string();
+    let inputs = inputs
+        .iter()
+        .map(|p| {
+            std::fs::read(p)
+                .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
+                .with_context(|| format!("reading {}", p.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let task = conn.post_json(
+        "/v1/fhe/tasks",
+        &json!({ "program": program_id, "inputs": inputs }),
+        Duration::from_secs(120),
+    )?;
+    let id = task["id"]
+        .as_str()
+        .context("the node returned no task id")?
+        .to_string();
+    if !wait {
+        println!("{id}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
+        let mut t = conn.get_value(&format!("/v1/fhe/tasks/{id}"))?;
+        match t["state"].as_str() {
+            Some("done") | Some("failed") => {
+                if let Some(o) = t.as_object_mut() {
+                    o.remove("outputs");
+                }
+                println!("{}", serde_json::to_string_pretty(&t)?);
+                return Ok(if t["state"] == "done" {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
+            }
+            _ => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
+/// Runs `fornax keyholder`: serves PartDec for one key share until interrupted.
+pub fn keyholder(args: KeyholderArgs) -> Result<ExitCode> {
+    if args.token.is_none() && !args.insecure_no_token {
+        bail!("a key holder needs --token (or FORNAX_KEYHOLDER_TOKEN); --insecure-no-token serves without one");
+    }
+    let holder = Arc::new(fio::load_share(&args.share)?);
+    let share = holder.share();
+    let banner = format!(
+        "party {} of key set {} ({} of {})",
+        share.party,
+        hex::encode(share.key_id),
+        share.params.threshold,
+        share.params.parties
+    );
+    let app = fornax_scheduler::fhe::keyholder_router(
+        holder,
+        args.token,
+        Duration::from_millis(args.test_delay_ms),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        println!(
+            "fornax keyholder listening on http://{}",
+            listener.local_addr()?
+        );
+        println!("{banner}");
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .context("serving HTTP")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+impl NodeConn {
+    /// GETs a JSON value.
+    pub fn get_value(&self, path: &str) -> Result<Value> {
+        self.get(path)
+    }
+
+    /// POSTs JSON; returns the JSON answer of a 2xx, or the node's error.
+    pub fn post_json(&self, path: &str, body: &Value, timeout: Duration) -> Result<Value> {
+        self.json(Self::client(Some(timeout))?.post(self.url(path)).json(body))
+    }
+
+    /// POSTs raw bytes.
+    pub fn post_raw(&self, path: &str, body: Vec<u8>, content_type: &str) -> Result<Value> {
+        self.json(
+            Self::client(Some(Duration::from_secs(60)))?
+                .post(self.url(path))
+                .header("content-type", content_type)
+                .body(body),
+        )
+    }
+}

@@ -1,0 +1,431 @@
+//! Encrypted computation through real processes: `fornax node --fhe-keys` and six
+//! `fornax keyholder`s (k = 3) on loopback. A sealed-bid auction is computed on encrypted
+//! bids and decrypted while one key holder answers wrongly and another is killed in the
+//! middle of its request; bad input gets 4xx; a node killed with -9 loses no accepted task.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::{root, seed, Node};
+use fornax_fhe::{io as fio, Program};
+use rand::{Rng, SeedableRng};
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+
+const TOKEN: &str = "fhe-test-token";
+const KEYHOLDER_TOKEN: &str = "keyholder-secret";
+
+struct Keyholder {
+    child: Child,
+    url: String,
+}
+
+impl Keyholder {
+    fn start(share: &Path, delay_ms: u64) -> Keyholder {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fornax"))
+            .args(["keyholder", "--listen", "127.0.0.1:0", "--share"])
+            .arg(share)
+            .args([
+                "--token",
+                KEYHOLDER_TOKEN,
+                "--test-delay-ms",
+                &delay_ms.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("fornax keyholder starts");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let url = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the key holder prints its address");
+            if let Some(url) = line.strip_prefix("fornax keyholder listening on ") {
+                break url.trim().to_string();
+            }
+        };
+        Keyholder { child, url }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Keyholder {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(300))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+fn call(r: reqwest::blocking::RequestBuilder) -> (u16, Value) {
+    let r = r.send().expect("request");
+    let status = r.status().as_u16();
+    let text = r.text().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn wait_done(c: &Client, url: &str, id: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let (status, task) = call(c.get(format!("{url}/v1/fhe/tasks/{id}")).bearer_auth(TOKEN));
+        assert_eq!(status, 200, "{task}");
+        match task["state"].as_str() {
+            Some("done") => return task,
+            Some("failed") => panic!("task failed: {task}"),
+            _ => {}
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(900),
+            "task {id} not done: {task}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Deals a (6, 3) key set into `dir`: `keyset/`, honest shares, and a share of party 6 with
+/// one key word changed (its answers are wrong).
+fn deal(dir: &Path) -> (fornax_fhe::PublicKeySet, Vec<PathBuf>) {
+    let dealt = fornax_fhe::setup(6, 3, &mut rand::rngs::OsRng).unwrap();
+    fio::save_public(&dealt.public, &dir.join("keyset")).unwrap();
+    let mut paths = Vec::new();
+    for share in &dealt.shares {
+        let mut share = share.clone();
+        if share.party == 6 {
+            share.key[17] ^= 1 << 40;
+        }
+        let path = dir.join(format!("share-{}.key", share.party));
+        fio::write_secret_file(&path, &fio::write_share(&share).unwrap()).unwrap();
+        paths.push(path);
+    }
+    (dealt.public, paths)
+}
+
+fn node_args<'a>(keys: &'a str, holders: &'a [String]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--api-key",
+        "alice=fhe-test-token",
+        "--api-key",
+        "bob=bob-token",
+        "--fhe-keys",
+        keys,
+    ];
+    for h in holders {
+        args.extend(["--keyholder", h.as_str()]);
+    }
+    args.extend(["--keyholder-token", KEYHOLDER_TOKEN, "--max-body-mb", "4"]);
+    args
+}
+
+#[test]
+fn sealed_bid_auction_with_a_lying_and_a_dying_key_holder() {
+    let seed = seed();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let (public, shares) = deal(dir.path());
+    // Party 2 holds its answers back for 4 s: long enough to be killed in the middle.
+    let mut holders: Vec<Keyholder> = shares
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Keyholder::start(s, if i == 1 { 4000 } else { 0 }))
+        .collect();
+    let urls: Vec<String> = holders.iter().map(|h| h.url.clone()).collect();
+    let keys = dir.path().join("keyset");
+    let keys = keys.to_str().unwrap();
+    let data = dir.path().join("node");
+    let node = Node::start(&data, &node_args(keys, &urls));
+    let url = node.url.clone();
+    let c = client();
+
+    // Every FHE path and error code is in the OpenAPI document.
+    let (_, doc) = call(c.get(format!("{url}/openapi.json")));
+    for path in [
+        "/v1/fhe/programs",
+        "/v1/fhe/tasks",
+        "/v1/fhe/tasks/{id}",
+        "/v1/fhe/tasks/{id}/decrypt",
+        "/v1/fhe/key",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from openapi.json"
+        );
+    }
+    let codes = doc["components"]["schemas"]["Error"]["properties"]["code"]["enum"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for code in [
+        "invalid_program",
+        "unknown_program",
+        "invalid_inputs",
+        "invalid_ciphertext",
+        "keyholders_unavailable",
+    ] {
+        assert!(
+            codes.contains(&json!(code)),
+            "{code} missing from openapi.json"
+        );
+    }
+
+    // The key holder's own API wants its token.
+    let (status, body) = call(c.get(format!("{}/v1/keyholder", urls[0])));
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = call(
+        c.get(format!("{}/v1/keyholder", urls[0]))
+            .bearer_auth(KEYHOLDER_TOKEN),
+    );
+    assert_eq!((status, body["party"].as_u64()), (200, Some(1)), "{body}");
+    let (status, body) = call(
+        c.post(format!("{}/v1/partdec", urls[0]))
+            .bearer_auth(KEYHOLDER_TOKEN)
+            .body(b"junk".to_vec()),
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_ciphertext")),
+        "{body}"
+    );
+
+    // Register the auction; submit three encrypted bids.
+    let program = std::fs::read(root().join("ops/fhe/auction.json")).unwrap();
+    let (status, body) = call(
+        c.post(format!("{url}/v1/fhe/programs"))
+            .bearer_auth(TOKEN)
+            .body(program.clone()),
+    );
+    assert_eq!(status, 201, "{body}");
+    let program_id = body["id"].as_str().unwrap().to_string();
+    let (status, again) = call(
+        c.post(format!("{url}/v1/fhe/programs"))
+            .bearer_auth(TOKEN)
+            .body(program.clone()),
+    );
+    assert_eq!((status, &again["id"]), (200, &body["id"]));
+    let bids: Vec<u64> = (0..3).map(|_| rng.gen::<u16>().into()).collect();
+    let expected = Program::from_json(&program)
+        .unwrap()
+        .eval_plain(&bids)
+        .unwrap();
+    let inputs: Vec<String> = bids
+        .iter()
+        .map(|&b| {
+            let ct = fornax_fhe::encrypt(&public, b, 16).unwrap();
+            base64::engine::general_purpose::STANDARD.encode(fio::write_radix(&ct, 16).unwrap())
+        })
+        .collect();
+    let submit = json!({ "program": program_id, "inputs": inputs });
+    let (status, task) = call(
+        c.post(format!("{url}/v1/fhe/tasks"))
+            .bearer_auth(TOKEN)
+            .header("Idempotency-Key", "auction-1")
+            .json(&submit),
+    );
+    assert_eq!(status, 202, "{task}");
+    let id = task["id"].as_str().unwrap().to_string();
+    let (status, replay) = call(
+        c.post(format!("{url}/v1/fhe/tasks"))
+            .bearer_auth(TOKEN)
+            .header("Idempotency-Key", "auction-1")
+            .json(&submit),
+    );
+    assert_eq!((status, replay["id"].as_str()), (200, Some(id.as_str())));
+
+    // Bad input: 4xx with stable codes, while the task runs.
+    let bad = |body: Value| {
+        call(
+            c.post(format!("{url}/v1/fhe/tasks"))
+                .bearer_auth(TOKEN)
+                .json(&body),
+        )
+    };
+    let (s, b) = bad(json!({ "program": program_id, "inputs": ["%%%", inputs[1], inputs[2]] }));
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (400, Some("invalid_ciphertext")),
+        "{b}"
+    );
+    let junk = base64::engine::general_purpose::STANDARD.encode(b"certainly not a ciphertext");
+    let (s, b) = bad(json!({ "program": program_id, "inputs": [junk, inputs[1], inputs[2]] }));
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (400, Some("invalid_ciphertext")),
+        "{b}"
+    );
+    let eight = base64::engine::general_purpose::STANDARD
+        .encode(fio::write_radix(&fornax_fhe::encrypt(&public, 3, 8).unwrap(), 8).unwrap());
+    let (s, b) = bad(json!({ "program": program_id, "inputs": [eight, inputs[1], inputs[2]] }));
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (400, Some("invalid_ciphertext")),
+        "an 8-bit input: {b}"
+    );
+    let (s, b) = bad(json!({ "program": program_id, "inputs": [inputs[0]] }));
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (400, Some("invalid_inputs")),
+        "{b}"
+    );
+    let (s, b) = bad(json!({ "program": "p0", "inputs": inputs }));
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (404, Some("unknown_program")),
+        "{b}"
+    );
+    let (s, b) = bad(json!({ "program": program_id }));
+    assert_eq!((s, b["code"].as_str()), (400, Some("invalid_json")), "{b}");
+    let huge = base64::engine::general_purpose::STANDARD.encode(vec![0u8; 5 << 20]);
+    let (s, b) = bad(json!({ "program": program_id, "inputs": [huge, inputs[1], inputs[2]] }));
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{b}"
+    );
+    let (s, b) = call(
+        c.post(format!("{url}/v1/fhe/programs"))
+            .bearer_auth(TOKEN)
+            .body(r#"{"bits": 7}"#),
+    );
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (400, Some("invalid_program")),
+        "{b}"
+    );
+    let (s, b) = call(c.get(format!("{url}/v1/fhe/tasks/{id}")));
+    assert_eq!((s, b["code"].as_str()), (401, Some("unauthorized")), "{b}");
+    let (s, b) = call(
+        c.get(format!("{url}/v1/fhe/tasks/{id}"))
+            .bearer_auth("bob-token"),
+    );
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (404, Some("task_not_found")),
+        "another owner's task: {b}"
+    );
+
+    let done = wait_done(&c, &url, &id);
+    assert_eq!(done["outputs"].as_array().unwrap().len(), 2);
+    assert_eq!(done["digest"].as_str().unwrap().len(), 64);
+    println!(
+        "auction evaluated in {} ms, plan {}",
+        done["eval_ms"], done["plan"]
+    );
+
+    // Decrypt; kill party 2 while it holds its answer back. Five answers arrive, one of
+    // them (party 6) wrong: corrected, and named.
+    let decrypt = {
+        let c = client();
+        let url = url.clone();
+        let id = id.clone();
+        std::thread::spawn(move || {
+            call(
+                c.post(format!("{url}/v1/fhe/tasks/{id}/decrypt"))
+                    .bearer_auth(TOKEN),
+            )
+        })
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    holders[1].kill();
+    let (status, body) = decrypt.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    let outputs = body["outputs"].as_array().unwrap();
+    let values: Vec<u64> = outputs
+        .iter()
+        .map(|o| o["value"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(values, expected, "bids {bids:?} (seed {seed})");
+    for o in outputs {
+        assert_eq!(o["bad_parties"], json!([6]), "{body}");
+    }
+    // Bob may not decrypt Alice's task.
+    let (s, b) = call(
+        c.post(format!("{url}/v1/fhe/tasks/{id}/decrypt"))
+            .bearer_auth("bob-token"),
+    );
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (404, Some("task_not_found")),
+        "{b}"
+    );
+    // Two more key holders down leave three answers, one wrong: not enough, a 503.
+    holders[2].kill();
+    let (s, b) = call(
+        c.post(format!("{url}/v1/fhe/tasks/{id}/decrypt"))
+            .bearer_auth(TOKEN),
+    );
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (503, Some("keyholders_unavailable")),
+        "{b}"
+    );
+}
+
+#[test]
+fn an_accepted_task_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let (public, shares) = deal(dir.path());
+    let holders: Vec<Keyholder> = shares[..5].iter().map(|s| Keyholder::start(s, 0)).collect();
+    let urls: Vec<String> = holders.iter().map(|h| h.url.clone()).collect();
+    let keys = dir.path().join("keyset");
+    let keys = keys.to_str().unwrap();
+    let data = dir.path().join("node");
+    let mut node = Node::start(&data, &node_args(keys, &urls));
+    let c = client();
+    let program = br#"{"bits": 8, "inputs": 2, "nodes": [{"op": "mul", "a": 0, "b": 1}, {"op": "xor", "a": 2, "b": 0}], "outputs": [3]}"#;
+    let (_, body) = call(
+        c.post(format!("{}/v1/fhe/programs", node.url))
+            .bearer_auth(TOKEN)
+            .body(program.to_vec()),
+    );
+    let inputs: Vec<String> = [23u64, 201]
+        .iter()
+        .map(|&v| {
+            base64::engine::general_purpose::STANDARD
+                .encode(fio::write_radix(&fornax_fhe::encrypt(&public, v, 8).unwrap(), 8).unwrap())
+        })
+        .collect();
+    let (status, task) = call(
+        c.post(format!("{}/v1/fhe/tasks", node.url))
+            .bearer_auth(TOKEN)
+            .json(&json!({ "program": body["id"], "inputs": inputs })),
+    );
+    assert_eq!(status, 202, "{task}");
+    node.kill9();
+    let node = Node::start(&data, &node_args(keys, &urls));
+    let id = task["id"].as_str().unwrap();
+    wait_done(&c, &node.url, id);
+    let (status, body) = call(
+        c.post(format!("{}/v1/fhe/tasks/{id}/decrypt", node.url))
+            .bearer_auth(TOKEN),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["outputs"][0]["value"],
+        json!(((23u64 * 201) as u8 ^ 23).to_string())
+    );
+    assert_eq!(body["outputs"][0]["bad_parties"], json!([]));
+}
