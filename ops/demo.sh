@@ -101,3 +101,44 @@ done
 echo "the node's view of it: $(echo "$view" | head -c 600)"
 echo "signed by the worker: $(echo "$view" | grep -o '"signed":{[^}]*}')"
 echo "the Merkle root (the result) was verified on chain and the prover was paid in the same transaction"
+kill $node_pid 2>/dev/null || true
+wait $node_pid 2>/dev/null || true
+
+echo
+echo "== encrypted computation: a sealed-bid auction. Three bids are encrypted; the node finds the"
+echo "   highest bid and its bidder without decrypting anything; 3 of 5 key holders decrypt the result"
+fhe="$out/fhe"
+"$fornax" fhe keygen --parties 5 --threshold 3 --out "$fhe"
+export FORNAX_KEYHOLDER_TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+holder_pids=()
+holder_urls=()
+for i in 1 2 3 4 5; do
+  "$fornax" keyholder --share "$fhe/share-$i.key" --listen 127.0.0.1:0 >"$out/keyholder-$i.log" 2>&1 &
+  holder_pids+=($!)
+done
+trap 'kill $node_pid ${holder_pids[*]} 2>/dev/null || true' EXIT
+for i in 1 2 3 4 5; do
+  for _ in $(seq 100); do grep -q "listening on" "$out/keyholder-$i.log" && break; sleep 0.1; done
+  holder_urls+=(--keyholder "$(sed -n 's/^fornax keyholder listening on //p' "$out/keyholder-$i.log")")
+done
+data=$(mktemp -d)
+log="$out/node-fhe.log"
+"$fornax" node --data-dir "$data" --listen 127.0.0.1:0 --api-key demo=demo-token --fhe-keys "$fhe/keyset" "${holder_urls[@]}" >"$log" 2>&1 &
+node_pid=$!
+for _ in $(seq 600); do grep -q "listening on" "$log" && break; sleep 0.1; done
+grep "^fhe key set" "$log"
+export FORNAX_NODE=$(sed -n 's/^fornax node listening on //p' "$log") FORNAX_TOKEN=demo-token
+bids=($((RANDOM % 60000)) $((RANDOM % 60000)) $((RANDOM % 60000)))
+for i in 0 1 2; do "$fornax" fhe encrypt --keys "$fhe/keyset" --bits 16 "${bids[$i]}" "$fhe/bid-$i.ct"; done
+echo "bids (known only to their bidders): ${bids[*]}; each is a $(du -h "$fhe/bid-0.ct" | cut -f1) ciphertext"
+"$fornax" fhe submit --program ops/fhe/auction.json "$fhe/bid-0.ct" "$fhe/bid-1.ct" "$fhe/bid-2.ct" --wait > "$fhe/task.json"
+task=$(grep -o '"id": "[^"]*"' "$fhe/task.json" | head -1 | cut -d'"' -f4)
+echo "task $task done: $(grep -E '"(digest|eval_ms)"' "$fhe/task.json" | tr -d ' \n')"
+echo "one key holder goes down; 3 of the remaining 4 are enough"
+kill "${holder_pids[4]}"
+result=($("$fornax" fhe decrypt "$task"))
+echo "highest bid ${result[0]}, by bidder ${result[1]}"
+best=0
+for i in 1 2; do [ "${bids[$i]}" -gt "${bids[$best]}" ] && best=$i; done
+[ "${result[0]}" = "${bids[$best]}" ] && [ "${result[1]}" = "$best" ] || { echo "wrong result"; exit 1; }
+echo "matches the plaintext auction"

@@ -112,23 +112,11 @@ impl Evaluator {
             )));
         }
         let plan = plan(program, task_id, workers);
-        let mut values: Vec<Option<Value>> =
-            inputs.into_iter().map(|c| Some(Value::Uint(c))).collect();
-        values.resize(program.inputs + program.nodes.len(), None);
-        let (squash_batch, compute) = plan
+        let values = self.compute(program, inputs, &plan)?;
+        let squash_batch = plan
             .batches
-            .split_last()
+            .last()
             .expect("a plan ends with its squash batch");
-        for batch in compute {
-            let results: Vec<Vec<(usize, Value)>> = batch
-                .jobs
-                .par_iter()
-                .map(|job| self.run_nodes(program, job, &values))
-                .collect::<Result<_, _>>()?;
-            for (v, value) in results.into_iter().flatten() {
-                values[v] = Some(value);
-            }
-        }
         let mut outputs: Vec<Option<SquashedNoiseFheUint>> = vec![None; program.outputs.len()];
         let squashed: Vec<Vec<(usize, SquashedNoiseFheUint)>> = squash_batch
             .jobs
@@ -148,6 +136,32 @@ impl Evaluator {
             digest,
             plan,
         })
+    }
+
+    /// Runs the compute batches of `plan` (all but the final squash), the jobs of each batch
+    /// in parallel, and returns every value. `inputs` must fit the program (checked by
+    /// [`evaluate`](Self::evaluate)).
+    pub fn compute(
+        &self,
+        program: &Program,
+        inputs: Vec<RadixCiphertext>,
+        plan: &Plan,
+    ) -> Result<Vec<Option<Value>>, Error> {
+        let mut values: Vec<Option<Value>> =
+            inputs.into_iter().map(|c| Some(Value::Uint(c))).collect();
+        values.resize(program.inputs + program.nodes.len(), None);
+        let compute = &plan.batches[..plan.batches.len().saturating_sub(1)];
+        for batch in compute {
+            let results: Vec<Vec<(usize, Value)>> = batch
+                .jobs
+                .par_iter()
+                .map(|job| self.run_nodes(program, job, &values))
+                .collect::<Result<_, _>>()?;
+            for (v, value) in results.into_iter().flatten() {
+                values[v] = Some(value);
+            }
+        }
+        Ok(values)
     }
 
     /// Runs one job of computing nodes, reading the values it needs from `values`.

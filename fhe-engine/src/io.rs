@@ -2,7 +2,7 @@
 //! serialization (versioned, with a header, size-limited, and checked for conformance with
 //! the engine's parameters where tfhe-rs offers a check): ciphertexts travel as tfhe-rs's
 //! `FheUint8` … `FheUint64` and `SquashedNoiseFheUint`, keys as its `CompressedServerKey` and
-//! `CompressedPublicKey`. Key shares are bincode with a size limit and a check against their
+//! `CompactPublicKey`. Key shares are bincode with a size limit and a check against their
 //! parameters. Malformed or oversized input is an [`Error`], never a panic or an unbounded
 //! allocation.
 
@@ -15,8 +15,9 @@ use std::path::Path;
 use tfhe::integer::ciphertext::SquashedNoiseRadixCiphertext;
 use tfhe::integer::RadixCiphertext;
 use tfhe::safe_serialization::{safe_deserialize, safe_serialize, DeserializationConfig};
+use tfhe::shortint::parameters::CompactPublicKeyEncryptionParameters;
 use tfhe::{
-    CompressedPublicKey, CompressedServerKey, ReRandomizationMetadata, SquashedNoiseFheUint, Tag,
+    CompactPublicKey, CompressedServerKey, ReRandomizationMetadata, SquashedNoiseFheUint, Tag,
 };
 
 /// The most bytes any single key file may hold.
@@ -166,11 +167,14 @@ pub fn load_public(dir: &Path) -> Result<PublicKeySet, Error> {
     }
     manifest.params.check()?;
     let key_id = parse_key_id(&manifest.key_id)?;
-    let public_key: CompressedPublicKey = safe_deserialize(
-        read_file(&dir.join("public_key.bin"), MAX_KEY_BYTES)?.as_slice(),
-        MAX_KEY_BYTES,
-    )
-    .map_err(|e| Error::KeyShare(format!("public_key.bin: {e}")))?;
+    let cpk_params = CompactPublicKeyEncryptionParameters::try_from(COMPUTE_PARAMS)
+        .map_err(|e| Error::Parameters(e.to_string()))?;
+    let public_key: CompactPublicKey = DeserializationConfig::new(MAX_KEY_BYTES)
+        .deserialize_from(
+            read_file(&dir.join("public_key.bin"), MAX_KEY_BYTES)?.as_slice(),
+            &cpk_params,
+        )
+        .map_err(|e| Error::KeyShare(format!("public_key.bin: {e}")))?;
     let server_key: CompressedServerKey = DeserializationConfig::new(MAX_KEY_BYTES)
         .deserialize_from(
             read_file(&dir.join("server_key.bin"), MAX_KEY_BYTES)?.as_slice(),

@@ -27,24 +27,31 @@ pub use threshold::{
     combine, setup, Decryption, KeyHolder, KeyShare, PartialDecryption, PublicKeySet,
 };
 
-/// Encrypt(pk, d): `value` as an encrypted `bits`-bit integer under the key set.
+/// Encrypt(pk, d): `value` as an encrypted `bits`-bit integer under the key set (a compact
+/// public-key encryption, expanded without any server key).
 pub fn encrypt(
     public: &PublicKeySet,
     value: u64,
     bits: u32,
 ) -> Result<tfhe::integer::RadixCiphertext, Error> {
-    if ![8, 16, 32, 64].contains(&bits) {
-        return Err(Error::Program(format!(
-            "bits must be 8, 16, 32 or 64, not {bits}"
-        )));
-    }
     if bits < 64 && value >> bits != 0 {
         return Err(Error::Program(format!(
             "{value} does not fit in {bits} bits"
         )));
     }
-    let (key, _tag) = public.public_key.clone().into_raw_parts();
-    Ok(key.encrypt_radix(value, (bits / params::BLOCK_BITS) as usize))
+    let list = tfhe::CompactCiphertextList::builder(&public.public_key)
+        .push_with_num_bits(value, bits as usize)
+        .map_err(|e| Error::Program(e.to_string()))?
+        .build();
+    use tfhe::prelude::CiphertextList;
+    let expanded = list.expand().map_err(|e| Error::Tfhe(e.to_string()))?;
+    io::by_width!(bits, Id => {
+        let ct: tfhe::FheUint<Id> = expanded
+            .get(0)
+            .map_err(|e| Error::Tfhe(e.to_string()))?
+            .ok_or_else(|| Error::Tfhe("the compact list is empty".into()))?;
+        Ok(ct.into_raw_parts().0)
+    })
 }
 
 /// Errors of the FHE engine.

@@ -31,7 +31,7 @@ use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use tfhe::integer::ciphertext::SquashedNoiseRadixCiphertext;
 use tfhe::safe_serialization::safe_serialize;
-use tfhe::{ClientKey, CompressedPublicKey, CompressedServerKey, Config, ConfigBuilder};
+use tfhe::{ClientKey, CompactPublicKey, CompressedServerKey, Config, ConfigBuilder};
 
 /// Identifies one key set: a digest of its public material.
 pub type KeyId = [u8; 32];
@@ -43,8 +43,9 @@ pub struct PublicKeySet {
     pub params: ThresholdParams,
     /// Digest of the public material; key shares and partial decryptions name it.
     pub key_id: KeyId,
-    /// Encrypts (Encrypt(pk, d)).
-    pub public_key: CompressedPublicKey,
+    /// Encrypts (Encrypt(pk, d)): tfhe-rs's compact public key, derived from the client key
+    /// (one GLWE-sized key; encryption costs a few milliseconds).
+    pub public_key: CompactPublicKey,
     /// Evaluates: the bootstrapping and key-switching keys, and the noise-squashing key that
     /// turns results into 128-bit ciphertexts for threshold decryption.
     pub server_key: CompressedServerKey,
@@ -121,7 +122,8 @@ fn setup_inner(
     let shamir = Shamir::new(parties, threshold)?;
     let client_key = ClientKey::generate(config());
     let server_key = CompressedServerKey::new(&client_key);
-    let public_key = CompressedPublicKey::new(&client_key);
+    let public_key =
+        CompactPublicKey::try_new(&client_key).map_err(|e| Error::Tfhe(e.to_string()))?;
 
     let key_id = key_id_of(&params, &public_key, &server_key)?;
     let secret = squashed_secret_key(&client_key)?;
@@ -181,7 +183,7 @@ pub fn squashed_secret_key(client_key: &ClientKey) -> Result<Vec<u128>, Error> {
 /// The key id: a digest of the parameters and of the public keys' safe serialization.
 pub fn key_id_of(
     params: &ThresholdParams,
-    public_key: &CompressedPublicKey,
+    public_key: &CompactPublicKey,
     server_key: &CompressedServerKey,
 ) -> Result<KeyId, Error> {
     let mut hasher = blake3::Hasher::new();
@@ -279,20 +281,17 @@ impl KeyHolder {
         let degree = self.ring.degree();
         let dimension = squashed_lwe_dimension();
         check_squashed(ct)?;
+        let mut digest = CiphertextDigest::new(ct);
         let blocks = ct
             .packed_blocks()
             .iter()
             .map(|block| {
                 let data = block.lwe_ciphertext().as_ref();
-                let mask = &data[..dimension];
-                let mut acc = [0u128; MAX_DEGREE];
-                for (a, share) in mask.iter().zip(self.share.key.chunks_exact(degree)) {
-                    for (acc, s) in acc.iter_mut().zip(share) {
-                        *acc = acc.wrapping_add(a.wrapping_mul(*s));
-                    }
-                }
-                let mut y = Gr(acc);
-                let context = mask_digest(&self.share.key_id, mask);
+                let (mask, body) = data.split_at(dimension);
+                let mask_hash = hash_mask(mask);
+                digest.block(block, &mask_hash, body[0]);
+                let mut y = Gr(inner_product(mask, &self.share.key, degree));
+                let context = partdec_context(&self.share.key_id, &mask_hash);
                 for (set, coefficient) in &self.sets {
                     let r = prss::noise(&set.key, &context, self.share.params.flood_bits);
                     y = self.ring.add(&y, &self.ring.scale(coefficient, r));
@@ -303,9 +302,33 @@ impl KeyHolder {
         Ok(PartialDecryption {
             key_id: hex::encode(self.share.key_id),
             party: self.share.party,
-            ciphertext: hex::encode(ciphertext_digest(ct)),
+            ciphertext: hex::encode(digest.finish()),
             blocks,
         })
+    }
+}
+
+/// ⟨a, [s]_i⟩ in GR: `shares` holds `degree` ring coefficients per key coefficient.
+fn inner_product(mask: &[u128], shares: &[u128], degree: usize) -> [u128; MAX_DEGREE] {
+    fn fixed<const D: usize>(mask: &[u128], shares: &[u128]) -> [u128; MAX_DEGREE] {
+        let mut acc = [0u128; D];
+        for (a, share) in mask.iter().zip(shares.chunks_exact(D)) {
+            for j in 0..D {
+                acc[j] = acc[j].wrapping_add(a.wrapping_mul(share[j]));
+            }
+        }
+        let mut out = [0u128; MAX_DEGREE];
+        out[..D].copy_from_slice(&acc);
+        out
+    }
+    match degree {
+        2 => fixed::<2>(mask, shares),
+        3 => fixed::<3>(mask, shares),
+        4 => fixed::<4>(mask, shares),
+        5 => fixed::<5>(mask, shares),
+        6 => fixed::<6>(mask, shares),
+        7 => fixed::<7>(mask, shares),
+        _ => fixed::<8>(mask, shares),
     }
 }
 
@@ -411,32 +434,76 @@ pub(crate) fn check_squashed(ct: &SquashedNoiseRadixCiphertext) -> Result<(), Er
     Ok(())
 }
 
-/// The PRSS context of a block: a digest of the key set and the block's mask `a` only.
-fn mask_digest(key_id: &KeyId, mask: &[u128]) -> [u8; 32] {
+/// A digest of a block's mask `a` (the part of a ciphertext that PartDec's noise depends on).
+fn hash_mask(mask: &[u128]) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new();
-    hasher.update(b"fornax/partdec-context/v1");
-    hasher.update(key_id);
-    for a in mask {
-        hasher.update(&a.to_le_bytes());
-    }
+    hasher.update(b"fornax/lwe-mask/v1");
+    hash_words(&mut hasher, mask);
     *hasher.finalize().as_bytes()
 }
 
-/// A canonical digest of a squashed ciphertext: every word of every block, the moduli and
-/// the original block count. Two bit-identical results have the same digest.
-pub fn ciphertext_digest(ct: &SquashedNoiseRadixCiphertext) -> [u8; 32] {
+/// The PRSS context of a block: the key set and the digest of the block's mask `a` only.
+fn partdec_context(key_id: &KeyId, mask_hash: &[u8; 32]) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new();
-    hasher.update(b"fornax/squashed-ciphertext/v1");
-    hasher.update(&(ct.original_block_count() as u64).to_le_bytes());
-    for block in ct.packed_blocks() {
-        hasher.update(&block.message_modulus().0.to_le_bytes());
-        hasher.update(&block.carry_modulus().0.to_le_bytes());
-        hasher.update(&(block.lwe_ciphertext().as_ref().len() as u64).to_le_bytes());
-        for w in block.lwe_ciphertext().as_ref() {
-            hasher.update(&w.to_le_bytes());
-        }
-    }
+    hasher.update(b"fornax/partdec-context/v1");
+    hasher.update(key_id);
+    hasher.update(mask_hash);
     *hasher.finalize().as_bytes()
+}
+
+/// Feeds `words` to `hasher` as little-endian bytes, in large pieces (blake3 hashes long
+/// inputs with SIMD across chunks; word-sized updates would forgo that).
+fn hash_words(hasher: &mut blake3::Hasher, words: &[u128]) {
+    let mut buf = [0u8; 16 * 1024];
+    for piece in words.chunks(buf.len() / 16) {
+        for (dst, w) in buf.chunks_exact_mut(16).zip(piece) {
+            dst.copy_from_slice(&w.to_le_bytes());
+        }
+        hasher.update(&buf[..piece.len() * 16]);
+    }
+}
+
+/// A canonical digest of a squashed ciphertext: the original block count, and per block its
+/// moduli, length, the digest of its mask and its body. Two bit-identical results have the
+/// same digest.
+pub fn ciphertext_digest(ct: &SquashedNoiseRadixCiphertext) -> [u8; 32] {
+    let mut digest = CiphertextDigest::new(ct);
+    for block in ct.packed_blocks() {
+        let data = block.lwe_ciphertext().as_ref();
+        let (mask, body) = data.split_at(data.len().saturating_sub(1));
+        digest.block(block, &hash_mask(mask), body.first().copied().unwrap_or(0));
+    }
+    digest.finish()
+}
+
+/// [`ciphertext_digest`] built block by block (PartDec hashes each mask once for both uses).
+struct CiphertextDigest(blake3::Hasher);
+
+impl CiphertextDigest {
+    fn new(ct: &SquashedNoiseRadixCiphertext) -> Self {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"fornax/squashed-ciphertext/v2");
+        hasher.update(&(ct.original_block_count() as u64).to_le_bytes());
+        CiphertextDigest(hasher)
+    }
+
+    fn block(
+        &mut self,
+        block: &tfhe::shortint::ciphertext::SquashedNoiseCiphertext,
+        mask_hash: &[u8; 32],
+        body: u128,
+    ) {
+        self.0.update(&block.message_modulus().0.to_le_bytes());
+        self.0.update(&block.carry_modulus().0.to_le_bytes());
+        self.0
+            .update(&(block.lwe_ciphertext().as_ref().len() as u64).to_le_bytes());
+        self.0.update(mask_hash);
+        self.0.update(&body.to_le_bytes());
+    }
+
+    fn finish(self) -> [u8; 32] {
+        *self.0.finalize().as_bytes()
+    }
 }
 
 fn encode_gr(x: &Gr, degree: usize) -> String {

@@ -3,6 +3,7 @@
 //! benchmark the kernels, and list this machine's devices.
 
 mod bench_api;
+mod bench_fhe;
 mod bench_queue;
 mod client;
 
@@ -216,6 +217,9 @@ enum BenchWhat {
     /// (dispatch overhead per job, throughput ratio); optionally a chaos run that kills a
     /// worker every few seconds and counts tasks lost or proved twice.
     Queue(bench_queue::QueueBench),
+    /// The FHE engine beside tfhe-rs's own API (batched KS-PBS throughput, same keys, same
+    /// run) and the cost of threshold decryption (PartDec per party per block, end to end).
+    Fhe(bench_fhe::FheBench),
 }
 
 /// `fornax worker` settings.
@@ -429,6 +433,10 @@ fn run(command: Command) -> Result<ExitCode> {
             what: Some(BenchWhat::Queue(args)),
             ..
         } => bench_queue::run(&args),
+        Command::Bench {
+            what: Some(BenchWhat::Fhe(args)),
+            ..
+        } => bench_fhe::run(&args),
         Command::Bench {
             what: None,
             msm,
