@@ -11,6 +11,8 @@
 //!
 //! Encrypt(pk, d) is [`encrypt`]; the client key never exists outside Setup.
 
+#![warn(missing_docs)]
+
 pub mod engine;
 pub mod io;
 pub mod params;

@@ -20,7 +20,9 @@ pub const MAX_NODES: usize = 4096;
 /// The most inputs a program may take.
 pub const MAX_INPUTS: usize = 256;
 
-/// One operation. `a`, `b`, `cond` name earlier values.
+/// One operation. `a`, `b`, `cond` name earlier values; `value` is a constant and `by` a
+/// shift amount, both of the program's width.
+#[allow(missing_docs)] // the fields are described above, once for every variant
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Op {
