@@ -382,24 +382,7 @@ async fn submit_task(
     let body = body.map_err(|e| body_error(e.status(), e.body_text()))?;
     let body: SubmitBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad("invalid_json", e.to_string()))?;
-    let idempotency_key = match headers.get("idempotency-key") {
-        Some(v) => {
-            let k = v.to_str().map_err(|_| {
-                ApiError::bad(
-                    "invalid_idempotency_key",
-                    "Idempotency-Key must be visible ASCII",
-                )
-            })?;
-            if k.is_empty() || k.len() > 200 {
-                return Err(ApiError::bad(
-                    "invalid_idempotency_key",
-                    "Idempotency-Key must be 1 to 200 characters",
-                ));
-            }
-            Some(k.to_string())
-        }
-        None => None,
-    };
+    let idempotency_key = idempotency_key(&headers)?;
     let app2 = app.clone();
     let (task, created) = blocking(move || {
         let store = app2.store();

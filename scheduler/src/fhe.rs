@@ -273,8 +273,16 @@ impl FheService {
                         queue = service.wake.wait(queue).unwrap_or_else(|p| p.into_inner());
                     }
                 };
-                if let Err(e) = service.run(&id) {
-                    eprintln!("fhe task {id}: {e}");
+                // A panic inside an evaluation fails that task, not the engine thread.
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| service.run(&id))) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => eprintln!("fhe task {id}: {e}"),
+                    Err(_) => {
+                        eprintln!("fhe task {id}: the evaluation panicked");
+                        if let Err(e) = service.fail(&id, "internal", "the evaluation panicked") {
+                            eprintln!("fhe task {id}: {e}");
+                        }
+                    }
                 }
             })
             .expect("spawning the FHE engine thread");
@@ -436,6 +444,18 @@ impl FheService {
         );
         self.db.write_opt(batch, &synced())?;
         Ok(())
+    }
+
+    fn fail(&self, id: &str, code: &str, message: &str) -> Result<(), FheError> {
+        let Some(mut task) = self.task(id)? else {
+            return Ok(());
+        };
+        task.state = FheState::Failed;
+        task.updated_ms = now_ms();
+        task.error = Some(serde_json::json!({ "code": code, "message": message }));
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(self.cf(INPUTS), id);
+        self.put_task(&task, Some(batch))
     }
 
     /// Evaluates one task and stores its outputs (or its failure).
