@@ -40,6 +40,9 @@ const INPUTS: &str = "inputs";
 const OUTPUTS: &str = "outputs";
 const IDEMPOTENCY: &str = "idempotency";
 
+/// The largest answer read from a key holder.
+const MAX_ANSWER_BYTES: usize = 1 << 20;
+
 /// Errors of the FHE service; each has a stable code and an HTTP status.
 #[derive(Debug, thiserror::Error)]
 pub enum FheError {
@@ -615,15 +618,21 @@ impl FheService {
         if let Some(token) = &self.config.keyholder_token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.map_err(|e| e.to_string())?;
+        let mut response = request.send().await.map_err(|e| e.to_string())?;
         let status = response.status();
-        if !status.is_success() {
-            return Err(format!(
-                "HTTP {status}: {}",
-                response.text().await.unwrap_or_default()
-            ));
+        // A key holder's answer is a few hundred bytes a block: read at most 1 MiB of it, so
+        // a faulty or hostile one cannot make the node buffer without bound.
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(format!("answer over {MAX_ANSWER_BYTES} bytes"));
+            }
+            body.extend_from_slice(&chunk);
         }
-        response.json().await.map_err(|e| e.to_string())
+        if !status.is_success() {
+            return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
+        }
+        serde_json::from_slice(&body).map_err(|e| e.to_string())
     }
 }
 
