@@ -17,8 +17,12 @@ if [ ! -f "$stamp" ]; then
   "$venv/bin/pip" install -q --disable-pip-version-check "cmake>=3.24,<4" "nvidia-cuda-cccl==13.0.*" >&2
   touch "$stamp"
 fi
+# The wheels ship libcudart.so.13 only; the linker's -lcudart wants the unversioned name.
+link="$root/.fornax-cache/cuda-link"
+mkdir -p "$link"
+ln -sf "$tools/lib/libcudart.so.13" "$link/libcudart.so"
 export FORNAX_REAL_NVCC="$tools/bin/nvcc"
 export CUDACXX="$root/ops/fhe/nvcc-sm90" CUDA_PATH="$tools"
-export PATH="$venv/bin:$tools/bin:$PATH" LIBRARY_PATH="$tools/lib${LIBRARY_PATH:+:$LIBRARY_PATH}"
+export PATH="$venv/bin:$tools/bin:$PATH" LIBRARY_PATH="$link:$tools/lib${LIBRARY_PATH:+:$LIBRARY_PATH}"
 export CARGO_TARGET_DIR="$root/target/gpu"
 cargo build --release --locked -p fornax-fhe --features gpu "$@"
