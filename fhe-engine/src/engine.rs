@@ -91,26 +91,7 @@ impl Evaluator {
         task_id: &str,
         workers: usize,
     ) -> Result<EvalOutput, Error> {
-        program.validate()?;
-        if inputs.len() != program.inputs {
-            return Err(Error::Program(format!(
-                "{} inputs given, {} expected",
-                inputs.len(),
-                program.inputs
-            )));
-        }
-        if let Some((i, ct)) = inputs
-            .iter()
-            .enumerate()
-            .find(|(_, c)| c.blocks().len() != program.blocks())
-        {
-            return Err(Error::Ciphertext(format!(
-                "input {i} has {} blocks; a {}-bit program takes {}",
-                ct.blocks().len(),
-                program.bits,
-                program.blocks()
-            )));
-        }
+        check_inputs(program, &inputs)?;
         let plan = plan(program, task_id, workers);
         let values = self.compute(program, inputs, &plan)?;
         let squash_batch = plan
@@ -261,6 +242,31 @@ impl Evaluator {
             Const { value } => Value::Uint(sk.create_trivial_radix(value, program.blocks())),
         })
     }
+}
+
+/// Validates `program` and checks that `inputs` fit it: their number and their blocks.
+pub(crate) fn check_inputs(program: &Program, inputs: &[RadixCiphertext]) -> Result<(), Error> {
+    program.validate()?;
+    if inputs.len() != program.inputs {
+        return Err(Error::Program(format!(
+            "{} inputs given, {} expected",
+            inputs.len(),
+            program.inputs
+        )));
+    }
+    if let Some((i, ct)) = inputs
+        .iter()
+        .enumerate()
+        .find(|(_, c)| c.blocks().len() != program.blocks())
+    {
+        return Err(Error::Ciphertext(format!(
+            "input {i} has {} blocks; a {}-bit program takes {}",
+            ct.blocks().len(),
+            program.bits,
+            program.blocks()
+        )));
+    }
+    Ok(())
 }
 
 fn value(values: &[Option<Value>], v: usize) -> Result<&Value, Error> {

@@ -7,12 +7,15 @@
 //! - [`threshold`]: Setup(n, k) by a trusted dealer, PartDec, FinDec with error correction;
 //!   [`params`]: the parameters and the bounds checked in code; [`ring`], [`shamir`],
 //!   [`prss`]: the arithmetic under it.
+//! - [`device`]: Eval on a chosen device (the CPU, or a CUDA GPU with the `gpu` feature)
+//!   through tfhe-rs's high-level API, bit-identical to [`engine`] on the CPU.
 //! - [`io`]: size-limited, versioned reading and writing of keys and ciphertexts.
 //!
 //! Encrypt(pk, d) is [`encrypt`]; the client key never exists outside Setup.
 
 #![warn(missing_docs)]
 
+pub mod device;
 pub mod engine;
 pub mod io;
 pub mod params;

@@ -3,6 +3,7 @@
 //! and corrected), bit-exact evaluation, and refusal of malformed input. One key set (n = 5,
 //! k = 3) is dealt per test binary; seeds are printed.
 
+use fornax_fhe::device::DeviceEvaluator;
 use fornax_fhe::engine::Evaluator;
 use fornax_fhe::io;
 use fornax_fhe::params::{delta_log2, squashed_noise_log2_bound};
@@ -249,6 +250,43 @@ fn evaluation_is_bit_exact_however_it_is_split() {
         .install(|| f.evaluator.evaluate(&program, inputs, "x", 3))
         .unwrap();
     assert_eq!(one.digest, three.digest, "program {program:?}");
+}
+
+/// The device path (tfhe-rs's high-level API, which the `gpu` feature runs on a GPU) computes
+/// on the CPU exactly what the engine computes: the same digests, the same plaintexts.
+#[test]
+fn device_evaluation_on_the_cpu_is_bit_identical_to_the_engine() {
+    let f = fixture();
+    let mut rng = rng();
+    let device = DeviceEvaluator::cpu(&f.dealt.public);
+    assert_eq!(device.device(), "cpu");
+    for bits in [8u32, 16] {
+        let program = Program::random(bits, 3, 8, &mut rng);
+        let mask = (1u64 << bits) - 1;
+        let clear: Vec<u64> = (0..3).map(|_| rng.gen::<u64>() & mask).collect();
+        let inputs: Vec<_> = clear
+            .iter()
+            .map(|&v| encrypt(&f.dealt.public, v, bits).unwrap())
+            .collect();
+        let engine = f
+            .evaluator
+            .evaluate(&program, inputs.clone(), "d", 2)
+            .unwrap();
+        let on_device = device.evaluate(&program, inputs).unwrap();
+        assert_eq!(on_device.digest, engine.digest, "program {program:?}");
+        let expected = program.eval_plain(&clear).unwrap();
+        for (ct, want) in on_device.outputs.iter().zip(&expected) {
+            let got: u64 = ct.decrypt(&f.client_key);
+            assert_eq!(got, *want, "program {program:?} inputs {clear:?}");
+        }
+    }
+    // Inputs that do not fit are refused, as by the engine.
+    let program = Program::random(16, 2, 2, &mut rng);
+    let eight_bit = encrypt(&f.dealt.public, 1, 8).unwrap();
+    assert!(matches!(
+        device.evaluate(&program, vec![eight_bit.clone(), eight_bit]),
+        Err(Error::Ciphertext(_))
+    ));
 }
 
 #[test]

@@ -1,0 +1,185 @@
+//! Eval on a chosen device through tfhe-rs's high-level API: the CPU, or, with the `gpu`
+//! feature, a CUDA GPU, where each operation's blocks go to the device as one batch of
+//! KS-PBS and the final noise squash runs there too.
+//!
+//! The same programs as [`Evaluator`](crate::Evaluator), and on the CPU the same results bit
+//! for bit (tested), so the code path the GPU runs is checked on every machine. On a GPU the
+//! results decrypt to the same values but are not bit-identical to the CPU's (another FFT):
+//! digests compare only between workers on the same kind of device.
+//!
+//! Nodes run one after another in program order (a node reads only earlier values); the
+//! parallelism is inside each operation, across its blocks, which is what a GPU wants.
+
+use crate::engine::{check_inputs, outputs_digest};
+use crate::program::{Op, Program};
+use crate::threshold::PublicKeySet;
+use crate::Error;
+use tfhe::integer::RadixCiphertext;
+use tfhe::prelude::{
+    CastFrom, FheEq, FheMax, FheMin, FheOrd, FheTrivialEncrypt, IfThenElse, SquashNoise,
+};
+use tfhe::{FheBool, ReRandomizationMetadata, SquashedNoiseFheUint, Tag};
+
+/// Where a [`DeviceEvaluator`] runs.
+#[derive(Clone)]
+enum DeviceKey {
+    Cpu(tfhe::ServerKey),
+    #[cfg(feature = "gpu")]
+    Cuda(tfhe::CudaServerKey),
+}
+
+/// Evaluation keys on one device, decompressed once and reused across programs.
+#[derive(Clone)]
+pub struct DeviceEvaluator {
+    key: DeviceKey,
+}
+
+/// What a device evaluation returns.
+pub struct DeviceOutput {
+    /// One squashed ciphertext per program output.
+    pub outputs: Vec<SquashedNoiseFheUint>,
+    /// Digest of all outputs (as [`EvalOutput::digest`](crate::EvalOutput::digest)).
+    pub digest: [u8; 32],
+}
+
+impl DeviceEvaluator {
+    /// The key set's evaluation keys on the CPU.
+    pub fn cpu(public: &PublicKeySet) -> Self {
+        DeviceEvaluator {
+            key: DeviceKey::Cpu(public.server_key.decompress()),
+        }
+    }
+
+    /// The key set's evaluation keys on the first CUDA GPU. Fails (instead of tfhe-rs's
+    /// panic) when no GPU is visible.
+    #[cfg(feature = "gpu")]
+    pub fn cuda(public: &PublicKeySet) -> Result<Self, Error> {
+        if tfhe::core_crypto::gpu::get_number_of_gpus() == 0 {
+            return Err(Error::Tfhe("no CUDA GPU is visible".into()));
+        }
+        Ok(DeviceEvaluator {
+            key: DeviceKey::Cuda(public.server_key.decompress_to_gpu()),
+        })
+    }
+
+    /// The device's name, for the record.
+    pub fn device(&self) -> &'static str {
+        match self.key {
+            DeviceKey::Cpu(_) => "cpu",
+            #[cfg(feature = "gpu")]
+            DeviceKey::Cuda(_) => "cuda",
+        }
+    }
+
+    /// Eval(pk, program, c) on this device, ending with the noise squash. Sets the calling
+    /// thread's tfhe-rs server key.
+    pub fn evaluate(
+        &self,
+        program: &Program,
+        inputs: Vec<RadixCiphertext>,
+    ) -> Result<DeviceOutput, Error> {
+        check_inputs(program, &inputs)?;
+        match &self.key {
+            DeviceKey::Cpu(key) => tfhe::set_server_key(key.clone()),
+            #[cfg(feature = "gpu")]
+            DeviceKey::Cuda(key) => tfhe::set_server_key(key.clone()),
+        }
+        let outputs = match program.bits {
+            8 => eval_u8(program, inputs),
+            16 => eval_u16(program, inputs),
+            32 => eval_u32(program, inputs),
+            64 => eval_u64(program, inputs),
+            other => Err(Error::Program(format!(
+                "bits must be 8, 16, 32 or 64, not {other}"
+            ))),
+        }?;
+        let digest = outputs_digest(&outputs);
+        Ok(DeviceOutput { outputs, digest })
+    }
+}
+
+/// One evaluation function per width: tfhe-rs's scalar operations take the clear type of
+/// the width (`FheUint8` with `u8`, …), so the body is stamped out for each pair.
+macro_rules! eval_width {
+    ($name:ident, $fhe:ty, $clear:ty) => {
+        fn $name(
+            program: &Program,
+            inputs: Vec<RadixCiphertext>,
+        ) -> Result<Vec<SquashedNoiseFheUint>, Error> {
+            enum Value {
+                Uint($fhe),
+                Bool(FheBool),
+            }
+            let mut values: Vec<Value> = inputs
+                .into_iter()
+                .map(|c| {
+                    Value::Uint(<$fhe>::from_raw_parts(
+                        c,
+                        Default::default(),
+                        Tag::default(),
+                        ReRandomizationMetadata::default(),
+                    ))
+                })
+                .collect();
+            values.reserve(program.nodes.len());
+            // Values are validated (`check_inputs`): every read is of an earlier value of the
+            // kind the operation needs; the errors below are for a program that skipped it.
+            let kind_error = |v: usize| Error::Program(format!("value {v} has the wrong kind"));
+            for op in &program.nodes {
+                let uint = |v: usize| match values.get(v) {
+                    Some(Value::Uint(c)) => Ok(c),
+                    _ => Err(kind_error(v)),
+                };
+                // Constants wrap to the width, as in `eval_plain`.
+                let clear = |value: u64| value as $clear;
+                use Op::*;
+                let value = match *op {
+                    Add { a, b } => Value::Uint(uint(a)? + uint(b)?),
+                    Sub { a, b } => Value::Uint(uint(a)? - uint(b)?),
+                    Mul { a, b } => Value::Uint(uint(a)? * uint(b)?),
+                    AddConst { a, value } => Value::Uint(uint(a)? + clear(value)),
+                    MulConst { a, value } => Value::Uint(uint(a)? * clear(value)),
+                    And { a, b } => Value::Uint(uint(a)? & uint(b)?),
+                    Or { a, b } => Value::Uint(uint(a)? | uint(b)?),
+                    Xor { a, b } => Value::Uint(uint(a)? ^ uint(b)?),
+                    Not { a } => Value::Uint(std::ops::Not::not(uint(a)?)),
+                    Shl { a, by } => Value::Uint(uint(a)? << by as $clear),
+                    Shr { a, by } => Value::Uint(uint(a)? >> by as $clear),
+                    Eq { a, b } => Value::Bool(FheEq::eq(uint(a)?, uint(b)?)),
+                    Ne { a, b } => Value::Bool(FheEq::ne(uint(a)?, uint(b)?)),
+                    Lt { a, b } => Value::Bool(FheOrd::lt(uint(a)?, uint(b)?)),
+                    Le { a, b } => Value::Bool(FheOrd::le(uint(a)?, uint(b)?)),
+                    Gt { a, b } => Value::Bool(FheOrd::gt(uint(a)?, uint(b)?)),
+                    Ge { a, b } => Value::Bool(FheOrd::ge(uint(a)?, uint(b)?)),
+                    Min { a, b } => Value::Uint(FheMin::min(uint(a)?, uint(b)?)),
+                    Max { a, b } => Value::Uint(FheMax::max(uint(a)?, uint(b)?)),
+                    Select { cond, a, b } => {
+                        let Some(Value::Bool(c)) = values.get(cond) else {
+                            return Err(kind_error(cond));
+                        };
+                        Value::Uint(c.select(uint(a)?, uint(b)?))
+                    }
+                    Const { value } => Value::Uint(<$fhe>::encrypt_trivial(clear(value))),
+                };
+                values.push(value);
+            }
+            program
+                .outputs
+                .iter()
+                .map(|&o| {
+                    let out = match values.get(o) {
+                        Some(Value::Uint(c)) => c.clone(),
+                        Some(Value::Bool(b)) => <$fhe>::cast_from(b.clone()),
+                        None => return Err(kind_error(o)),
+                    };
+                    out.squash_noise().map_err(|e| Error::Tfhe(e.to_string()))
+                })
+                .collect()
+        }
+    };
+}
+
+eval_width!(eval_u8, tfhe::FheUint8, u8);
+eval_width!(eval_u16, tfhe::FheUint16, u16);
+eval_width!(eval_u32, tfhe::FheUint32, u32);
+eval_width!(eval_u64, tfhe::FheUint64, u64);
