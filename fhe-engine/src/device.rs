@@ -10,7 +10,7 @@
 //! Nodes run one after another in program order (a node reads only earlier values); the
 //! parallelism is inside each operation, across its blocks, which is what a GPU wants.
 
-use crate::engine::{check_inputs, outputs_digest};
+use crate::engine::{check_inputs, outputs_digest, outside_rayon};
 use crate::program::{Op, Program};
 use crate::threshold::PublicKeySet;
 use crate::Error;
@@ -19,6 +19,42 @@ use tfhe::prelude::{
     CastFrom, FheEq, FheMax, FheMin, FheOrd, FheTrivialEncrypt, IfThenElse, SquashNoise,
 };
 use tfhe::{FheBool, ReRandomizationMetadata, SquashedNoiseFheUint, Tag};
+
+/// The oldest CUDA driver API tfhe-rs's backend runs on here: it is built against the CUDA
+/// 13.0 runtime (`ops/fhe-gpu-build.sh`), which an older driver refuses.
+#[cfg(feature = "gpu")]
+pub const MIN_CUDA_DRIVER: i32 = 13000;
+
+/// Checks that a CUDA driver new enough for tfhe-rs's backend can be loaded. tfhe-rs aborts
+/// the process on any CUDA error, so this runs before its first call.
+#[cfg(feature = "gpu")]
+pub fn check_cuda_driver() -> Result<(), Error> {
+    use cudarc::driver::sys;
+    // SAFETY: only tries to dlopen libcuda; calls nothing in it.
+    if !unsafe { sys::is_culib_present() } {
+        return Err(Error::Tfhe(
+            "no CUDA driver (libcuda) on this machine".into(),
+        ));
+    }
+    let mut version = 0;
+    // SAFETY: the library is present (checked above); the call writes one int.
+    let status = unsafe { sys::cuDriverGetVersion(&mut version) };
+    if status != sys::CUresult::CUDA_SUCCESS {
+        return Err(Error::Tfhe(format!(
+            "cuDriverGetVersion failed: {status:?}"
+        )));
+    }
+    if version < MIN_CUDA_DRIVER {
+        return Err(Error::Tfhe(format!(
+            "the CUDA driver supports CUDA {}.{}, tfhe-rs's backend here needs {}.{}",
+            version / 1000,
+            version % 1000 / 10,
+            MIN_CUDA_DRIVER / 1000,
+            MIN_CUDA_DRIVER % 1000 / 10
+        )));
+    }
+    Ok(())
+}
 
 /// Where a [`DeviceEvaluator`] runs.
 #[derive(Clone)]
@@ -51,9 +87,10 @@ impl DeviceEvaluator {
     }
 
     /// The key set's evaluation keys on the first CUDA GPU. Fails (instead of tfhe-rs's
-    /// panic) when no GPU is visible.
+    /// abort) when no CUDA driver, too old a driver, or no GPU is visible.
     #[cfg(feature = "gpu")]
     pub fn cuda(public: &PublicKeySet) -> Result<Self, Error> {
+        check_cuda_driver()?;
         if tfhe::core_crypto::gpu::get_number_of_gpus() == 0 {
             return Err(Error::Tfhe("no CUDA GPU is visible".into()));
         }
@@ -71,28 +108,31 @@ impl DeviceEvaluator {
         }
     }
 
-    /// Eval(pk, program, c) on this device, ending with the noise squash. Sets the calling
-    /// thread's tfhe-rs server key.
+    /// Eval(pk, program, c) on this device, ending with the noise squash. Safe to call from
+    /// any thread, rayon's workers included (tfhe-rs's high-level API runs outside rayon's
+    /// pools, see `engine::outside_rayon`).
     pub fn evaluate(
         &self,
         program: &Program,
         inputs: Vec<RadixCiphertext>,
     ) -> Result<DeviceOutput, Error> {
         check_inputs(program, &inputs)?;
-        match &self.key {
-            DeviceKey::Cpu(key) => tfhe::set_server_key(key.clone()),
-            #[cfg(feature = "gpu")]
-            DeviceKey::Cuda(key) => tfhe::set_server_key(key.clone()),
-        }
-        let outputs = match program.bits {
-            8 => eval_u8(program, inputs),
-            16 => eval_u16(program, inputs),
-            32 => eval_u32(program, inputs),
-            64 => eval_u64(program, inputs),
-            other => Err(Error::Program(format!(
-                "bits must be 8, 16, 32 or 64, not {other}"
-            ))),
-        }?;
+        let outputs = outside_rayon(|| {
+            match &self.key {
+                DeviceKey::Cpu(key) => tfhe::set_server_key(key.clone()),
+                #[cfg(feature = "gpu")]
+                DeviceKey::Cuda(key) => tfhe::set_server_key(key.clone()),
+            }
+            match program.bits {
+                8 => eval_u8(program, inputs),
+                16 => eval_u16(program, inputs),
+                32 => eval_u32(program, inputs),
+                64 => eval_u64(program, inputs),
+                other => Err(Error::Program(format!(
+                    "bits must be 8, 16, 32 or 64, not {other}"
+                ))),
+            }
+        })?;
         let digest = outputs_digest(&outputs);
         Ok(DeviceOutput { outputs, digest })
     }

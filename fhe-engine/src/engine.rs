@@ -26,6 +26,29 @@ pub enum Value {
     Bool(BooleanBlock),
 }
 
+/// Runs `f`, which uses tfhe-rs's high-level API, where that is safe: outside rayon's pools.
+///
+/// tfhe-rs keeps the high-level server key in a thread-local `RefCell` that each operation
+/// holds borrowed while it waits on its rayon jobs. A rayon worker waiting there steals other
+/// jobs; one that sets the key (another squash, another evaluation) finds the cell borrowed
+/// and panics. So `f` runs in place on a thread outside rayon's pools (such a thread runs no
+/// stolen jobs), and on a rayon worker it runs on a fresh thread of its own. `f` sets the key
+/// it needs; the key is unset after, so no thread keeps a key set alive.
+pub(crate) fn outside_rayon<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    let run = || {
+        let result = f();
+        tfhe::unset_server_key();
+        result
+    };
+    if rayon::current_thread_index().is_none() {
+        return run();
+    }
+    std::thread::scope(|scope| match scope.spawn(run).join() {
+        Ok(result) => result,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
 /// The result of Eval.
 pub struct EvalOutput {
     /// One squashed ciphertext per program output.
@@ -99,11 +122,16 @@ impl Evaluator {
             .last()
             .expect("a plan ends with its squash batch");
         let mut outputs: Vec<Option<SquashedNoiseFheUint>> = vec![None; program.outputs.len()];
-        let squashed: Vec<Vec<(usize, SquashedNoiseFheUint)>> = squash_batch
-            .jobs
-            .par_iter()
-            .map(|job| self.run_squash(program, job, &values))
-            .collect::<Result<_, _>>()?;
+        // One job after another: each squash is parallel over its blocks inside tfhe-rs,
+        // and the high-level squash must not run as a rayon job (see `outside_rayon`).
+        let squashed: Vec<Vec<(usize, SquashedNoiseFheUint)>> = outside_rayon(|| {
+            tfhe::set_server_key(self.high_level.clone());
+            squash_batch
+                .jobs
+                .iter()
+                .map(|job| self.squash(program, job, &values))
+                .collect::<Result<_, _>>()
+        })?;
         for (o, ct) in squashed.into_iter().flatten() {
             outputs[o] = Some(ct);
         }
@@ -164,8 +192,22 @@ impl Evaluator {
             .collect()
     }
 
-    /// Runs one squash job.
+    /// Runs one squash job. Safe to call from any thread, rayon's workers included.
     pub fn run_squash(
+        &self,
+        program: &Program,
+        job: &Job,
+        values: &[Option<Value>],
+    ) -> Result<Vec<(usize, SquashedNoiseFheUint)>, Error> {
+        outside_rayon(|| {
+            tfhe::set_server_key(self.high_level.clone());
+            self.squash(program, job, values)
+        })
+    }
+
+    /// Runs one squash job on the calling thread, whose high-level server key must be
+    /// this evaluator's (tfhe-rs's high-level squash reads it).
+    fn squash(
         &self,
         program: &Program,
         job: &Job,
@@ -177,8 +219,6 @@ impl Evaluator {
                 job.id
             )));
         };
-        // tfhe-rs's high-level operations read the key of the calling thread.
-        tfhe::set_server_key(self.high_level.clone());
         outputs
             .iter()
             .map(|&o| {

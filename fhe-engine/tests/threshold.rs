@@ -289,6 +289,57 @@ fn device_evaluation_on_the_cpu_is_bit_identical_to_the_engine() {
     ));
 }
 
+/// Squashes and evaluations running as rayon jobs, many at once on an oversubscribed pool:
+/// tfhe-rs's high-level API keeps its key in a thread-local that each operation holds
+/// borrowed while it waits on its own rayon jobs, and a worker waiting there that stole a job
+/// setting the key used to panic ("RefCell already borrowed", seen in CI). Every result must
+/// equal the same work run alone.
+#[test]
+fn squashes_and_evaluations_run_concurrently_as_rayon_jobs() {
+    use fornax_fhe::engine::outputs_digest;
+    use rayon::prelude::*;
+    let f = fixture();
+    let mut rng = rng();
+    let program = Program::from_json(
+        br#"{"bits":8,"inputs":2,"nodes":[{"op":"xor","a":0,"b":1},{"op":"and","a":0,"b":1},{"op":"or","a":0,"b":1},{"op":"not","a":0}],"outputs":[2,3,4,5]}"#,
+    )
+    .unwrap();
+    let inputs: Vec<_> = (0..2)
+        .map(|_| encrypt(&f.dealt.public, rng.gen::<u8>().into(), 8).unwrap())
+        .collect();
+    let plan = fornax_fhe::plan::plan(&program, "c", 4);
+    let values = f
+        .evaluator
+        .compute(&program, inputs.clone(), &plan)
+        .unwrap();
+    let jobs = &plan.batches.last().unwrap().jobs;
+    assert_eq!(jobs.len(), 4, "one squash job per output");
+    let squash = |job| {
+        let out = f.evaluator.run_squash(&program, job, &values).unwrap();
+        outputs_digest(&out.into_iter().map(|(_, ct)| ct).collect::<Vec<_>>())
+    };
+    let alone: Vec<[u8; 32]> = jobs.iter().map(squash).collect();
+    let evaluated = f
+        .evaluator
+        .evaluate(&program, inputs.clone(), "c", 4)
+        .unwrap();
+    let device = DeviceEvaluator::cpu(&f.dealt.public);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(6)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        (0..96).into_par_iter().for_each(|i| {
+            if i % 16 == 15 {
+                let out = device.evaluate(&program, inputs.clone()).unwrap();
+                assert_eq!(out.digest, evaluated.digest, "device evaluation {i}");
+            } else {
+                assert_eq!(squash(&jobs[i % 4]), alone[i % 4], "squash {i}");
+            }
+        })
+    });
+}
+
 #[test]
 fn squashed_noise_stays_under_the_bound_the_parameters_assume() {
     let f = fixture();
