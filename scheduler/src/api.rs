@@ -1101,3 +1101,16 @@ async fn fhe_key(
     )
     .into_response())
 }
+
+/// Serves `app` on `listener` until the process is interrupted (SIGINT), then lets the
+/// requests in flight finish. The node and `fornax keyholder` both serve through it.
+pub async fn serve_until_interrupted(
+    listener: tokio::net::TcpListener,
+    app: Router,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}

@@ -237,10 +237,8 @@ impl FheService {
             wake: Condvar::new(),
             http,
         });
-        for task in service.tasks()? {
-            if matches!(task.state, FheState::Queued | FheState::Running) {
-                service.enqueue(task.id);
-            }
+        for id in service.unfinished()? {
+            service.enqueue(id);
         }
         Ok(service)
     }
@@ -406,13 +404,13 @@ impl FheService {
         })
     }
 
-    fn tasks(&self) -> Result<Vec<FheTask>, FheError> {
+    /// The ids of the tasks not finished yet, oldest first: a task keeps its inputs exactly
+    /// until it is done or failed, so these are the keys of the inputs column (ids sort by
+    /// creation time), and a restart reads none of the finished tasks.
+    fn unfinished(&self) -> Result<Vec<String>, FheError> {
         self.db
-            .iterator_cf(self.cf(TASKS), rocksdb::IteratorMode::Start)
-            .map(|item| {
-                let (_, v) = item?;
-                serde_json::from_slice(&v).map_err(|e| FheError::Setup(e.to_string()))
-            })
+            .iterator_cf(self.cf(INPUTS), rocksdb::IteratorMode::Start)
+            .map(|item| Ok(String::from_utf8_lossy(&item?.0).into_owned()))
             .collect()
     }
 
@@ -564,45 +562,49 @@ impl FheService {
                 format!("output {bad}: the task has {}", outputs.len()),
             ));
         }
-        let mut results = Vec::new();
-        for i in which {
-            let bytes = outputs[i].clone();
-            let ct = fio::read_squashed(&bytes)
-                .map_err(|e| FheError::Setup(format!("stored output {i}: {e}")))?;
-            let answers = futures_util::future::join_all(
-                self.config
-                    .keyholders
-                    .iter()
-                    .map(|url| self.ask_keyholder(url, bytes.clone())),
-            )
-            .await;
-            let mut partials = Vec::new();
-            let mut failures = Vec::new();
-            for (url, answer) in self.config.keyholders.iter().zip(answers) {
-                match answer {
-                    Ok(p) => partials.push(p),
-                    Err(e) => failures.push(format!("{url}: {e}")),
-                }
-            }
-            let public = self.public.clone();
-            let combined =
-                tokio::task::spawn_blocking(move || fornax_fhe::combine(&public, &ct, &partials))
-                    .await
-                    .map_err(|e| FheError::Setup(e.to_string()))?;
-            match combined {
-                Ok(d) => results.push(DecryptedOutput {
-                    output: i,
-                    value: d.value.to_string(),
-                    bad_parties: d.bad_parties,
-                }),
-                Err(e) => {
-                    return Err(FheError::KeyholdersUnavailable(format!(
-                        "output {i}: {e}; key holders that did not answer: {failures:?}"
-                    )))
-                }
+        // All outputs at once: one round of requests to the key holders, not one per output.
+        futures_util::future::try_join_all(
+            which
+                .into_iter()
+                .map(|i| self.decrypt_output(i, outputs[i].clone())),
+        )
+        .await
+    }
+
+    /// Decrypts one stored output: asks every key holder, combines what arrives.
+    async fn decrypt_output(&self, i: usize, bytes: Vec<u8>) -> Result<DecryptedOutput, FheError> {
+        let ct = fio::read_squashed(&bytes)
+            .map_err(|e| FheError::Setup(format!("stored output {i}: {e}")))?;
+        let answers = futures_util::future::join_all(
+            self.config
+                .keyholders
+                .iter()
+                .map(|url| self.ask_keyholder(url, bytes.clone())),
+        )
+        .await;
+        let mut partials = Vec::new();
+        let mut failures = Vec::new();
+        for (url, answer) in self.config.keyholders.iter().zip(answers) {
+            match answer {
+                Ok(p) => partials.push(p),
+                Err(e) => failures.push(format!("{url}: {e}")),
             }
         }
-        Ok(results)
+        let public = self.public.clone();
+        let combined =
+            tokio::task::spawn_blocking(move || fornax_fhe::combine(&public, &ct, &partials))
+                .await
+                .map_err(|e| FheError::Setup(e.to_string()))?;
+        match combined {
+            Ok(d) => Ok(DecryptedOutput {
+                output: i,
+                value: d.value.to_string(),
+                bad_parties: d.bad_parties,
+            }),
+            Err(e) => Err(FheError::KeyholdersUnavailable(format!(
+                "output {i}: {e}; key holders that did not answer: {failures:?}"
+            ))),
+        }
     }
 
     async fn ask_keyholder(

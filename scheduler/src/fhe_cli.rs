@@ -244,10 +244,7 @@ pub fn keyholder(args: KeyholderArgs) -> Result<ExitCode> {
             listener.local_addr()?
         );
         println!("{banner}");
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+        fornax_scheduler::api::serve_until_interrupted(listener, app)
             .await
             .context("serving HTTP")
     })?;

@@ -868,10 +868,7 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
             }
         }
         tokio::spawn(fornax_scheduler::webhooks::run(scheduler, webhooks));
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+        fornax_scheduler::api::serve_until_interrupted(listener, app)
             .await
             .context("serving HTTP")
     })?;
