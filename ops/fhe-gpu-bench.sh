@@ -18,7 +18,7 @@ limit=$((64 * 1024 * 1024))
 
 case "${1:-}" in
 stage)
-    ops/fhe-gpu-build.sh --example gpu_bench
+    ops/fhe-gpu-build.sh -p fornax-fhe --features gpu --example gpu_bench
     mkdir -p "$stage"
     strip -o "$stage/gpu_bench" target/gpu/release/examples/gpu_bench
     cp -L "$(ops/cuda-tools.sh)/lib/libcudart.so.13" "$stage/"
