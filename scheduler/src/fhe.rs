@@ -2,8 +2,9 @@
 //!
 //! - **Node side** ([`FheService`]): FHE programs (content-addressed) and tasks (a program
 //!   and its input ciphertexts) are stored in their own RocksDB under the data dir before
-//!   the 2xx, run by the engine ([`fornax_fhe::Evaluator`], jobs of a batch in parallel), and
-//!   recovered after a crash (a task that was running is run again; evaluation is
+//!   the 2xx, run by the engine ([`fornax_fhe::Evaluator`], jobs of a batch in parallel; or,
+//!   with [`FheDevice::Cuda`], tfhe-rs's CUDA backend through
+//!   [`fornax_fhe::device::DeviceEvaluator`]), and recovered after a crash (a task that was running is run again; evaluation is
 //!   deterministic, so the result is the same). Decryption asks every configured key holder
 //!   for its partial decryption at once and combines the answers; k honest answers suffice,
 //!   wrong ones are named and left out.
@@ -27,6 +28,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+#[cfg(feature = "fhe-gpu")]
+use fornax_fhe::device::DeviceEvaluator;
 use fornax_fhe::threshold::PartialDecryption;
 use fornax_fhe::{io as fio, Evaluator, KeyHolder, Program, PublicKeySet};
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
@@ -136,6 +139,68 @@ pub struct FheConfig {
     pub workers: usize,
     /// How long to wait for a key holder.
     pub keyholder_timeout: Duration,
+    /// Where programs are evaluated.
+    pub device: FheDevice,
+}
+
+/// Where the node evaluates FHE programs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum FheDevice {
+    /// The engine on the CPU: the plan's batches one after another, the jobs of a batch in
+    /// parallel.
+    #[default]
+    Cpu,
+    /// tfhe-rs's CUDA backend on the first GPU: each operation's blocks as one batch of
+    /// KS-PBS there. Results decrypt the same as the CPU's but are not bit-identical to them,
+    /// so digests compare only between workers on GPUs. Needs a `fornax` built with the
+    /// `fhe-gpu` feature.
+    Cuda,
+}
+
+/// The evaluation keys, on the configured device.
+enum Engine {
+    Cpu(Evaluator),
+    #[cfg(feature = "fhe-gpu")]
+    Device(DeviceEvaluator),
+}
+
+impl Engine {
+    /// Checks that the device can be used before anything slow is loaded: a `fornax` built
+    /// without CUDA, or a machine without a (new enough) CUDA driver, fails at once.
+    fn check(device: FheDevice) -> Result<(), FheError> {
+        match device {
+            FheDevice::Cpu => Ok(()),
+            #[cfg(feature = "fhe-gpu")]
+            FheDevice::Cuda => fornax_fhe::device::check_cuda_driver()
+                .map_err(|e| FheError::Setup(format!("--fhe-device cuda: {e}"))),
+            #[cfg(not(feature = "fhe-gpu"))]
+            FheDevice::Cuda => Err(Self::without_cuda()),
+        }
+    }
+
+    /// Why `--fhe-device cuda` cannot work in this build.
+    #[cfg(not(feature = "fhe-gpu"))]
+    fn without_cuda() -> FheError {
+        FheError::Setup(
+            "--fhe-device cuda: this fornax was built without tfhe-rs's CUDA backend; \
+             build one with `ops/fhe-gpu-build.sh -p fornax-scheduler --features fhe-gpu`"
+                .into(),
+        )
+    }
+
+    /// Decompresses the evaluation keys onto the device (checked by [`Engine::check`]).
+    fn load(device: FheDevice, public: &PublicKeySet) -> Result<Engine, FheError> {
+        match device {
+            FheDevice::Cpu => Ok(Engine::Cpu(Evaluator::new(public))),
+            #[cfg(feature = "fhe-gpu")]
+            FheDevice::Cuda => DeviceEvaluator::cuda(public)
+                .map(Engine::Device)
+                .map_err(|e| FheError::Setup(format!("--fhe-device cuda: {e}"))),
+            #[cfg(not(feature = "fhe-gpu"))]
+            FheDevice::Cuda => Err(Self::without_cuda()),
+        }
+    }
 }
 
 /// The state of an FHE task.
@@ -170,10 +235,12 @@ pub struct FheTask {
     /// Why it failed: `{code, message}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<serde_json::Value>,
-    /// Digest of the outputs (hex): equal digests, bit-identical results.
+    /// Digest of the outputs (hex): equal digests, bit-identical results (between nodes on
+    /// the same kind of device).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
-    /// Batches, jobs and estimated KS-PBS of its plan.
+    /// The device it ran on (`cpu`, `cuda`), and the batches, jobs and estimated KS-PBS of
+    /// its plan.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<serde_json::Value>,
     /// Evaluation time in ms.
@@ -196,7 +263,7 @@ pub struct DecryptedOutput {
 pub struct FheService {
     db: DB,
     public: PublicKeySet,
-    evaluator: Evaluator,
+    engine: Engine,
     config: FheConfig,
     queue: Mutex<VecDeque<String>>,
     wake: Condvar,
@@ -213,6 +280,7 @@ impl FheService {
     /// Loads the key set, opens the FHE store under `data_dir`, and queues the tasks a crash
     /// left unfinished. Decompressing the evaluation keys takes seconds and about a GiB.
     pub fn open(data_dir: &Path, config: FheConfig) -> Result<Arc<Self>, FheError> {
+        Engine::check(config.device)?;
         let public = fio::load_public(&config.keys_dir).map_err(|e| {
             FheError::Setup(format!("FHE keys in {}: {e}", config.keys_dir.display()))
         })?;
@@ -223,7 +291,7 @@ impl FheService {
             .into_iter()
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&opts, data_dir.join("fhe-db"), families)?;
-        let evaluator = Evaluator::new(&public);
+        let engine = Engine::load(config.device, &public)?;
         let http = reqwest::Client::builder()
             .timeout(config.keyholder_timeout)
             .build()
@@ -231,7 +299,7 @@ impl FheService {
         let service = Arc::new(FheService {
             db,
             public,
-            evaluator,
+            engine,
             config,
             queue: Mutex::new(VecDeque::new()),
             wake: Condvar::new(),
@@ -519,24 +587,36 @@ impl FheService {
             .map(|b| fio::read_radix(b, program.bits))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ("invalid_ciphertext", e.to_string()))?;
+        let failed = |e: fornax_fhe::Error| ("evaluation_failed", e.to_string());
         let started = Instant::now();
-        let out = self
-            .evaluator
-            .evaluate(&program, inputs, &task.id, self.config.workers)
-            .map_err(|e| ("evaluation_failed", e.to_string()))?;
+        let (outputs, digest, plan, device) = match &self.engine {
+            Engine::Cpu(evaluator) => {
+                let out = evaluator
+                    .evaluate(&program, inputs, &task.id, self.config.workers)
+                    .map_err(failed)?;
+                (out.outputs, out.digest, out.plan, "cpu")
+            }
+            #[cfg(feature = "fhe-gpu")]
+            Engine::Device(evaluator) => {
+                let out = evaluator.evaluate(&program, inputs).map_err(failed)?;
+                // One job per batch: the device takes each operation's blocks at once.
+                let plan = fornax_fhe::plan::plan(&program, &task.id, 1);
+                (out.outputs, out.digest, plan, evaluator.device())
+            }
+        };
         let elapsed = started.elapsed();
-        let outputs = out
-            .outputs
+        let outputs = outputs
             .iter()
             .map(fio::write_squashed)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| internal(e.to_string()))?;
         let plan = serde_json::json!({
-            "batches": out.plan.batches.len(),
-            "jobs": out.plan.jobs().count(),
-            "estimated_pbs": out.plan.estimated_pbs(),
+            "device": device,
+            "batches": plan.batches.len(),
+            "jobs": plan.jobs().count(),
+            "estimated_pbs": plan.estimated_pbs(),
         });
-        Ok((outputs, out.digest, plan, elapsed))
+        Ok((outputs, digest, plan, elapsed))
     }
 
     /// Decrypts outputs of a finished task: every key holder is asked at once; the answers

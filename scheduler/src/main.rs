@@ -358,6 +358,10 @@ struct NodeArgs {
     /// Parallel jobs per batch of an FHE program [default: the number of CPUs].
     #[arg(long)]
     fhe_workers: Option<usize>,
+    /// Where FHE programs run: `cpu` (the engine), or `cuda` (tfhe-rs's CUDA backend on the
+    /// first GPU; needs a `fornax` built with the `fhe-gpu` feature) [default: cpu].
+    #[arg(long, value_enum)]
+    fhe_device: Option<fornax_scheduler::fhe::FheDevice>,
     /// Seconds a worker's lease on a job lasts without progress before another worker
     /// gets it [default: 30].
     #[arg(long)]
@@ -644,6 +648,10 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
     if tee.is_some() && chain.is_none() {
         bail!("an attested worker registers on chain: add --dev or --chain-rpc (with --chain-id, --market, --registry)");
     }
+    let fhe_device = args.fhe_device.or(file.fhe_device);
+    if fhe_device.is_some() && args.fhe_keys.is_none() && file.fhe_keys.is_none() {
+        bail!("--fhe-device is where FHE tasks run: add --fhe-keys (the key set to serve)");
+    }
     let chain_from_block = args.chain_from_block.or(file.chain_from_block);
     let data_dir = args
         .data_dir
@@ -785,6 +793,7 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
                         std::thread::available_parallelism().map_or(1, |n| n.get())
                     }),
                     keyholder_timeout: std::time::Duration::from_secs(30),
+                    device: fhe_device.unwrap_or_default(),
                 },
             )
             .context("starting encrypted computation")?;

@@ -419,7 +419,8 @@ fn an_accepted_task_survives_kill_9() {
     node.kill9();
     let node = Node::start(&data, &node_args(keys, &urls));
     let id = task["id"].as_str().unwrap();
-    wait_done(&c, &node.url, id);
+    let done = wait_done(&c, &node.url, id);
+    assert_eq!(done["plan"]["device"], "cpu", "{done}");
     let (status, body) = call(
         c.post(format!("{}/v1/fhe/tasks/{id}/decrypt", node.url))
             .bearer_auth(TOKEN),
@@ -430,4 +431,46 @@ fn an_accepted_task_survives_kill_9() {
         json!(((23u64 * 201) as u8 ^ 23).to_string())
     );
     assert_eq!(body["outputs"][0]["bad_parties"], json!([]));
+}
+
+/// `--fhe-device`: an unknown device, a device without a key set, and (in a build without
+/// tfhe-rs's CUDA backend) `cuda` are each refused with a message and a non-zero exit,
+/// before any key is loaded.
+#[test]
+fn the_fhe_device_option_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_fornax"))
+            .args(["node", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("node"))
+            .args(args)
+            .output()
+            .expect("fornax runs");
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (status, stderr) = node(&["--fhe-device", "tpu"]);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("possible values: cpu, cuda"), "{stderr}");
+    let (status, stderr) = node(&["--fhe-device", "cpu"]);
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("add --fhe-keys"), "{stderr}");
+    if !cfg!(feature = "fhe-gpu") {
+        // The key set does not exist: the device is refused before keys are read.
+        let missing = dir.path().join("no-keyset");
+        let (status, stderr) = node(&[
+            "--fhe-keys",
+            missing.to_str().unwrap(),
+            "--fhe-device",
+            "cuda",
+        ]);
+        assert!(!status.success(), "{stderr}");
+        assert!(
+            stderr.contains("built without tfhe-rs's CUDA backend")
+                && stderr.contains("--features fhe-gpu"),
+            "{stderr}"
+        );
+    }
 }
