@@ -5,9 +5,9 @@
 //!   the 2xx, run by the engine ([`fornax_fhe::Evaluator`], jobs of a batch in parallel; or,
 //!   with [`FheDevice::Cuda`], tfhe-rs's CUDA backend through
 //!   [`fornax_fhe::device::DeviceEvaluator`]), and recovered after a crash (a task that was
-//!   running is run again; evaluation is deterministic, so the result is the same). Decryption asks every configured key holder
-//!   for its partial decryption at once and combines the answers; k honest answers suffice,
-//!   wrong ones are named and left out.
+//!   running is run again; evaluation is deterministic, so the result is the same).
+//!   Decryption asks every configured key holder for its partial decryption at once and
+//!   combines the answers; k honest answers suffice, wrong ones are named and left out.
 //! - **Key holder side** ([`keyholder_router`]): `fornax keyholder --share FILE` serves
 //!   PartDec for one key share over HTTP, behind a bearer token.
 //!
