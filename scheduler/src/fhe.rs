@@ -642,7 +642,8 @@ impl FheService {
                 format!("output {bad}: the task has {}", outputs.len()),
             ));
         }
-        // All outputs at once: one round of requests to the key holders, not one per output.
+        // All outputs at once: their requests to the key holders go out together, not one
+        // output after another.
         futures_util::future::try_join_all(
             which
                 .into_iter()
