@@ -13,6 +13,7 @@ use ark_ff::{Field, PrimeField, UniformRand, Zero};
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use rayon::prelude::*;
 
 use crate::api::{Backend, KernelError, NttKind};
 use crate::scalar;
@@ -243,8 +244,9 @@ pub fn random_scalars(rng: &mut impl Rng, n: usize, shape: ScalarShape) -> Vec<F
         .collect()
 }
 
-/// Random points of the given shape. Points are generated cheaply as a random walk over a
-/// few random points, so large inputs are quick to make.
+/// Random points of the given shape, made in parallel: chunks of 4096 points, each a random
+/// walk (one addition a point) over 16 random steps from a random start of its own, seeded
+/// from `rng`, so 2^24 points take seconds and the result depends only on `rng`'s state.
 pub fn random_points<C: SWCurveConfig>(
     rng: &mut impl Rng,
     n: usize,
@@ -253,19 +255,31 @@ pub fn random_points<C: SWCurveConfig>(
 where
     C::ScalarField: UniformRand,
 {
+    // Even, so that a `Negations` pair never straddles two chunks.
+    const CHUNK: usize = 4096;
     let steps: Vec<Projective<C>> = (0..16).map(|_| Projective::<C>::rand(rng)).collect();
-    let mut acc = Projective::<C>::rand(rng);
-    let mut walk: Vec<Projective<C>> = Vec::with_capacity(n);
-    for i in 0..n {
-        acc += steps[rng.gen_range(0..steps.len())];
-        walk.push(match shape {
-            PointShape::WithInfinity if i % 4 == 3 => Projective::zero(),
-            PointShape::Repeated => steps[i % 3],
-            PointShape::Negations if i % 2 == 1 => -walk[i - 1],
-            _ => acc,
+    let seeds: Vec<u64> = (0..n.div_ceil(CHUNK)).map(|_| rng.gen()).collect();
+    let mut out = vec![Affine::<C>::identity(); n];
+    out.par_chunks_mut(CHUNK)
+        .zip(seeds)
+        .enumerate()
+        .for_each(|(k, (chunk, seed))| {
+            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+            let mut acc = Projective::<C>::rand(&mut rng);
+            let mut walk: Vec<Projective<C>> = Vec::with_capacity(chunk.len());
+            for j in 0..chunk.len() {
+                let i = k * CHUNK + j;
+                acc += steps[rng.gen_range(0..steps.len())];
+                walk.push(match shape {
+                    PointShape::WithInfinity if i % 4 == 3 => Projective::zero(),
+                    PointShape::Repeated => steps[i % 3],
+                    PointShape::Negations if i % 2 == 1 => -walk[j - 1],
+                    _ => acc,
+                });
+            }
+            chunk.copy_from_slice(&Projective::normalize_batch(&walk));
         });
-    }
-    Projective::normalize_batch(&walk)
+    out
 }
 
 /// An independent reference: plain double-and-add for small inputs, arkworks for large.

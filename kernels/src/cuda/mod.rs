@@ -5,6 +5,12 @@
 //! [`probe`] runs. A machine without them, or without a device, registers no CUDA backend
 //! and says why on stderr; nothing panics. `FORNAX_NO_CUDA=1` skips the probe.
 //!
+//! The kernels are compiled at most once per process and architecture ([`kernel_image`]).
+//! Where `FORNAX_CUDA_CUBIN_DIR` names a folder holding a cubin built ahead of time from
+//! exactly this source ([`cubin_file_name`]; `ops/gpu-check.sh stage` builds one with nvcc),
+//! the driver loads that machine code and NVRTC is not needed; otherwise NVRTC compiles the
+//! source to PTX, which is what a normal install does.
+//!
 //! * MSM: Pippenger with signed windows, a counting sort of the digits into buckets, a
 //!   segmented bucket accumulation that is immune to skewed scalars, and a sliced window
 //!   reduction ([`msm`]); bases stay resident across calls; an MSM larger than the device's
@@ -22,7 +28,9 @@ pub use crate::plan;
 pub use crate::words;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use cudarc::driver::{
@@ -39,8 +47,9 @@ use crate::{G1, G2};
 
 pub use ntt::CudaDomain;
 
-/// Why no CUDA backend is registered on this machine, or `None` if the libraries are there
-/// (devices may still fail to open; [`probe`] reports those one by one).
+/// Why no CUDA backend is registered on this machine, or `None` if the driver is there
+/// (devices may still fail to open, for instance when neither a matching cubin nor NVRTC is
+/// found; [`probe`] reports those one by one).
 pub fn unavailable_reason() -> Option<String> {
     if std::env::var_os("FORNAX_NO_CUDA").is_some_and(|v| v != "0") {
         return Some("FORNAX_NO_CUDA is set".into());
@@ -49,11 +58,112 @@ pub fn unavailable_reason() -> Option<String> {
     if !unsafe { sys::is_culib_present() } {
         return Some("no CUDA driver (libcuda) on this machine".into());
     }
-    // SAFETY: as above, for NVRTC.
-    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-        return Some("the CUDA driver is present but NVRTC (libnvrtc) is not".into());
-    }
     None
+}
+
+/// Whether NVRTC (`libnvrtc`) can be loaded on this machine.
+pub fn nvrtc_present() -> bool {
+    // SAFETY: only tries to dlopen the library; every NVRTC call panics without it.
+    unsafe { cudarc::nvrtc::sys::is_culib_present() }
+}
+
+/// NVRTC's version as `major.minor`, if NVRTC is present.
+pub fn nvrtc_version() -> Option<String> {
+    nvrtc_present().then_some(())?;
+    let (mut major, mut minor) = (0, 0);
+    // SAFETY: NVRTC is loaded (checked above); the call writes two ints.
+    let status = unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) };
+    (status == cudarc::nvrtc::sys::nvrtcResult::NVRTC_SUCCESS).then(|| format!("{major}.{minor}"))
+}
+
+/// The CUDA driver's version as `major.minor` (e.g. `13.0`), if the driver is present.
+pub fn driver_version() -> Option<String> {
+    unavailable_reason().is_none().then_some(())?;
+    let mut v = 0;
+    // SAFETY: the driver is loaded (checked above); the call writes one int.
+    let status = unsafe { sys::cuDriverGetVersion(&mut v) };
+    (status == sys::CUresult::CUDA_SUCCESS).then(|| format!("{}.{}", v / 1000, (v % 1000) / 10))
+}
+
+/// The kernels compiled for one architecture: the image the driver loads and where it came
+/// from.
+#[derive(Clone, Debug)]
+pub struct KernelImage {
+    /// PTX from NVRTC, or a cubin read from disk.
+    ptx: Ptx,
+    /// Where the image came from: `cubin <path>` or `NVRTC <version> PTX for compute_XY`.
+    pub origin: String,
+    /// How long producing the image took in this process (compiling or reading).
+    pub took: Duration,
+}
+
+/// The file name of the cubin built ahead from this source for compute capability
+/// `major.minor`: `fornax-sm_XY-<source hash>.cubin`, so a stale cubin is never loaded.
+pub fn cubin_file_name(major: i32, minor: i32) -> String {
+    format!("fornax-sm_{major}{minor}-{}.cubin", source::program_hash())
+}
+
+/// The kernels for compute capability `major.minor`, compiled at most once per process:
+/// the cubin in `FORNAX_CUDA_CUBIN_DIR` whose name matches this source, else NVRTC's PTX.
+/// The error says what was tried.
+pub fn kernel_image(major: i32, minor: i32) -> Result<Arc<KernelImage>, String> {
+    static IMAGES: OnceLock<Mutex<HashMap<(i32, i32), Arc<KernelImage>>>> = OnceLock::new();
+    let images = IMAGES.get_or_init(Default::default);
+    // Held while compiling, so that a second device of the same kind waits and reuses it.
+    let mut images = images.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(image) = images.get(&(major, minor)) {
+        return Ok(Arc::clone(image));
+    }
+    let started = Instant::now();
+    let cubin = std::env::var_os("FORNAX_CUDA_CUBIN_DIR")
+        .map(|dir| PathBuf::from(dir).join(cubin_file_name(major, minor)));
+    let image = match cubin {
+        Some(path) if path.is_file() => {
+            let bytes = std::fs::read(&path)
+                .map_err(|e| format!("reading the cubin {}: {e}", path.display()))?;
+            KernelImage {
+                ptx: Ptx::from_binary(bytes),
+                origin: format!("cubin {}", path.display()),
+                took: started.elapsed(),
+            }
+        }
+        cubin => {
+            if let Some(path) = &cubin {
+                eprintln!(
+                    "cuda: no cubin {} for this source; compiling with NVRTC",
+                    path.display()
+                );
+            }
+            if !nvrtc_present() {
+                return Err(format!(
+                    "neither NVRTC (libnvrtc) nor a cubin for sm_{major}{minor} of this source \
+                     (set FORNAX_CUDA_CUBIN_DIR to a folder holding {})",
+                    cubin_file_name(major, minor)
+                ));
+            }
+            let ptx = compile_program(major, minor)
+                .map_err(|log| format!("compiling the kernels with NVRTC: {log}"))?;
+            let version = nvrtc_version().unwrap_or_else(|| "(version unknown)".into());
+            KernelImage {
+                ptx,
+                origin: format!("NVRTC {version} PTX for compute_{major}{minor}"),
+                took: started.elapsed(),
+            }
+        }
+    };
+    let image = Arc::new(image);
+    images.insert((major, minor), Arc::clone(&image));
+    Ok(image)
+}
+
+/// Where the time of a device's last MSM or NTT went: moving data between the host and the
+/// device (with the host's conversion of it), and the device's kernels between the two.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PhaseTimes {
+    /// Seconds spent converting and copying inputs to the device and results back.
+    pub transfer_s: f64,
+    /// Seconds from the end of the upload to the start of the download (kernels only).
+    pub compute_s: f64,
 }
 
 /// Opens every CUDA device of this machine, compiling the kernels for each. Devices that
@@ -87,6 +197,7 @@ pub fn probe() -> Vec<CudaBackend> {
 pub struct CudaBackend {
     info: DeviceInfo,
     dev: Arc<Device>,
+    image: Arc<KernelImage>,
 }
 
 /// The device state shared by the backend and its resident handles.
@@ -97,6 +208,8 @@ pub(crate) struct Device {
     kernels: HashMap<&'static str, CudaFunction>,
     /// One job at a time: the memory plan of a job assumes it has the device's free memory.
     busy: Mutex<()>,
+    /// The phases of the last MSM or NTT.
+    phases: Mutex<PhaseTimes>,
 }
 
 impl CudaBackend {
@@ -118,11 +231,10 @@ impl CudaBackend {
         let sms = ctx
             .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
             .map_err(|e| fail("reading the SM count", &e))?;
-        let ptx = compile_program(major, minor)
-            .map_err(|e| fail("compiling the kernels with NVRTC", &e))?;
+        let image = kernel_image(major, minor).map_err(|e| fail("preparing the kernels", &e))?;
         let module = ctx
-            .load_module(ptx)
-            .map_err(|e| fail("loading the kernels", &e))?;
+            .load_module(image.ptx.clone())
+            .map_err(|e| fail(&format!("loading the kernels ({})", image.origin), &e))?;
         let mut kernels = HashMap::new();
         for name in source::KERNELS
             .iter()
@@ -149,8 +261,21 @@ impl CudaBackend {
                 stream,
                 kernels,
                 busy: Mutex::new(()),
+                phases: Mutex::new(PhaseTimes::default()),
             }),
+            image,
         })
+    }
+
+    /// Where this device's kernels came from (a cubin's path or NVRTC's version) and how long
+    /// producing them took in this process.
+    pub fn kernel_image(&self) -> &KernelImage {
+        &self.image
+    }
+
+    /// Where the time of this device's last MSM or NTT went.
+    pub fn last_phases(&self) -> PhaseTimes {
+        *self.dev.phases.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs a self-test kernel (`selftest_fr`, `selftest_fq`, `selftest_fq2`, `selftest_g1`,
@@ -209,6 +334,19 @@ pub(crate) fn grid(n: usize, block: u32) -> LaunchConfig {
 impl Device {
     fn lock(&self) -> MutexGuard<'_, ()> {
         self.busy.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for the device's queued work (so that a host clock can time it).
+    pub(crate) fn sync(&self) -> Result<(), KernelError> {
+        self.stream.synchronize().map_err(|e| self.err(e))
+    }
+
+    /// Records the phases of the job that just ended.
+    pub(crate) fn record_phases(&self, transfer: Duration, compute: Duration) {
+        *self.phases.lock().unwrap_or_else(|p| p.into_inner()) = PhaseTimes {
+            transfer_s: transfer.as_secs_f64(),
+            compute_s: compute.as_secs_f64(),
+        };
     }
 
     pub(crate) fn err(&self, e: DriverError) -> KernelError {

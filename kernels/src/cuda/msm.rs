@@ -1,6 +1,7 @@
 //! The host side of the CUDA MSM (the kernels and the algorithm are described in `msm.cu`).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ark_bn254::Fr;
 use ark_ec::short_weierstrass::{Affine, Projective};
@@ -69,19 +70,23 @@ where
         }
     })?;
     let mut total = Projective::<C>::zero();
+    let mut phases = (Duration::ZERO, Duration::ZERO);
     for range in plan.passes(scalars.len()) {
         let bases_view = bases.words.slice(range.start * C::AFFINE_WORDS..);
-        total += pass::<C>(dev, &plan, &bases_view, &scalars[range])?;
+        total += pass::<C>(dev, &plan, &bases_view, &scalars[range], &mut phases)?;
     }
+    dev.record_phases(phases.0, phases.1);
     Ok(total)
 }
 
 /// One pass: digits, sort, buckets, windows on the device; the windows combined here.
+/// `phases` gains the pass's (transfer, compute) time.
 fn pass<C: GpuCurve>(
     dev: &Device,
     plan: &MsmPlan,
     bases: &cudarc::driver::CudaView<'_, u32>,
     scalars: &[Fr],
+    phases: &mut (Duration, Duration),
 ) -> Result<Projective<C>, KernelError>
 where
     C::BaseField: GpuField,
@@ -93,7 +98,11 @@ where
     let key_count = (windows * buckets) as usize;
 
     // 1. Digits into buckets: histogram, scan, scatter.
+    let started = Instant::now();
     let scalars_dev = dev.upload(&fr_limbs(scalars))?;
+    dev.sync()?;
+    let uploaded = Instant::now();
+    phases.0 += uploaded - started;
     let mut counts = dev.zeros::<u32>(key_count)?;
     let mut launch = stream.launch_builder(dev.kernel("msm_count")?);
     launch
@@ -106,6 +115,7 @@ where
     unsafe { launch.launch(grid(scalars.len(), BLOCK)) }.map_err(err)?;
     let entries = dev.scan(&mut counts, key_count)?;
     if entries == 0 {
+        phases.1 += uploaded.elapsed();
         return Ok(Projective::zero());
     }
     let mut cursors = stream.clone_dtod(&counts).map_err(err)?;
@@ -211,7 +221,11 @@ where
         .arg(&mut window_sums);
     // SAFETY: one thread per window.
     unsafe { launch.launch(grid(windows as usize, 32)) }.map_err(err)?;
+    dev.sync()?;
+    let computed = Instant::now();
+    phases.1 += computed - uploaded;
     let words = dev.download(&window_sums)?;
+    phases.0 += computed.elapsed();
 
     // 4. Σ 2^(c·w)·W_w, from the top window down.
     let mut acc = Projective::<C>::zero();

@@ -1,6 +1,8 @@
 //! The host side of the CUDA NTT (kernels in `ntt.cu`): resident twiddles, and the
 //! sequences of passes for each transform.
 
+use std::time::Instant;
+
 use ark_bn254::Fr;
 use ark_ff::{FftField, Field};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
@@ -55,7 +57,9 @@ impl CudaDomain {
         values: &mut [Fr],
         kind: NttKind,
     ) -> Result<(), KernelError> {
+        let started = Instant::now();
         let mut data = dev.upload(&fr_limbs(values))?;
+        let uploaded = Self::uploaded(dev)?;
         match kind {
             NttKind::Forward => self.dit(dev, &mut data, &self.forward)?,
             NttKind::Inverse => {
@@ -72,7 +76,13 @@ impl CudaDomain {
                 self.scale(dev, &mut data, self.n_inv, Some(g_inv))?;
             }
         }
-        self.finish(dev, &data, values)
+        self.finish(dev, &data, values, started, uploaded)
+    }
+
+    /// Waits for the upload to land and returns when it did.
+    fn uploaded(dev: &Device) -> Result<Instant, KernelError> {
+        dev.sync()?;
+        Ok(Instant::now())
     }
 
     /// Inverse NTT then coset NTT, with the scaling of both in one pass between them.
@@ -82,21 +92,32 @@ impl CudaDomain {
         values: &mut [Fr],
         shift: Fr,
     ) -> Result<(), KernelError> {
+        let started = Instant::now();
         let mut data = dev.upload(&fr_limbs(values))?;
+        let uploaded = Self::uploaded(dev)?;
         self.dit(dev, &mut data, &self.inverse)?;
         self.scale(dev, &mut data, self.n_inv, Some(shift))?;
         self.dit(dev, &mut data, &self.forward)?;
-        self.finish(dev, &data, values)
+        self.finish(dev, &data, values, started, uploaded)
     }
 
+    /// Downloads the result into `values` and records the job's phases.
     fn finish(
         &self,
         dev: &Device,
         data: &CudaSlice<u64>,
         values: &mut [Fr],
+        started: Instant,
+        uploaded: Instant,
     ) -> Result<(), KernelError> {
+        dev.sync()?;
+        let computed = Instant::now();
         let limbs = dev.download(data)?;
         fr_from_limbs(&limbs, values);
+        dev.record_phases(
+            (uploaded - started) + computed.elapsed(),
+            computed - uploaded,
+        );
         Ok(())
     }
 

@@ -84,6 +84,18 @@ pub fn program() -> String {
     s
 }
 
+/// A hash of [`program`] (64-bit FNV-1a, 16 hex digits) that names the cubins built ahead
+/// from it, so that a cubin of another source is never loaded. It guards against mistakes,
+/// not attackers: whoever may write the cubin folder may run code on the GPU anyway.
+pub fn program_hash() -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in program().bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,10 +121,22 @@ mod tests {
     }
 
     #[test]
+    fn program_hash_names_this_source() {
+        let h = program_hash();
+        assert_eq!(h.len(), 16);
+        assert_eq!(h, program_hash(), "the hash is deterministic");
+        assert!(crate::cuda::cubin_file_name(9, 0).ends_with(&format!("sm_90-{h}.cubin")));
+    }
+
+    #[test]
     fn program_defines_every_kernel_once() {
         let text = program();
         for name in KERNELS.iter().chain(SELFTEST_KERNELS.iter()) {
-            let direct = text.matches(&format!("__global__ void {name}(")).count();
+            // `__global__ void [__launch_bounds__(…)] name(`
+            let direct = text
+                .lines()
+                .filter(|l| l.contains("__global__ void") && l.contains(&format!(" {name}(")))
+                .count();
             let macro_made = ["_g1", "_g2"]
                 .iter()
                 .filter_map(|suffix| name.strip_suffix(suffix))
