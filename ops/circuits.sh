@@ -2,10 +2,11 @@
 # Builds the circom/snarkjs fixtures that Fornax's interoperability tests and the demo use:
 # for each ops/circuits/NAME.circom, the .r1cs and .wasm (circom2), a Groth16 key from a
 # small powers-of-tau ceremony with one contribution (snarkjs), its verification key, and
-# the witness for NAME.input.json. Results are cached by content in .fornax-cache/circuits
-# and rebuilt only when a circuit, an input, this script or the npm lock changes.
+# the witness for NAME.input.json. Results are cached by content in the cache folder
+# ($FORNAX_CACHE_DIR, default .fornax-cache) and rebuilt only when a circuit, an input, this
+# script or the npm lock changes.
 #
-# Usage: ops/circuits.sh            prints the fixture directory on its last line
+# Usage: ops/circuits.sh            prints the fixture directory (absolute) on its last line
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,7 +14,7 @@ bin=ops/js/node_modules/.bin
 [ -x "$bin/snarkjs" ] && [ -x "$bin/circom2" ] || { echo "snarkjs/circom2 missing: run ops/setup.sh" >&2; exit 1; }
 
 key=$(cat ops/circuits.sh ops/circuits/* ops/js/package-lock.json | sha256sum | cut -c1-16)
-out=.fornax-cache/circuits/$key
+out=${FORNAX_CACHE_DIR:-$root/.fornax-cache}/circuits/$key
 if [ -f "$out/.done" ]; then echo "$out"; exit 0; fi
 rm -rf "$out.tmp" && mkdir -p "$out.tmp"
 log="$out.tmp/build.log"

@@ -51,12 +51,14 @@ case "${1:-build}" in
   test)
     shift
     fixtures=$("$root/ops/circuits.sh" | tail -1)
-    (cd "$root" && cargo build --release --locked --quiet -p fornax-chain-adapter --example contract_fixtures)
+    # The workspace's one build (a no-op after the test command's): another package selection
+    # would resolve other features and recompile the dependency tree.
+    "$root/ops/build.sh" --quiet
     mkdir -p test/generated
-    "$root/target/release/examples/contract_fixtures" "$root/$fixtures" test/generated
+    "${CARGO_TARGET_DIR:-$root/target}/release/examples/contract_fixtures" "$fixtures" test/generated
     for name in merkle_inclusion poseidon_preimage; do
       "$root/ops/js/node_modules/.bin/snarkjs" zkey export solidityverifier \
-        "$root/$fixtures/$name/$name.zkey" "test/generated/snarkjs_$name.sol" >/dev/null
+        "$fixtures/$name/$name.zkey" "test/generated/snarkjs_$name.sol" >/dev/null
     done
     "$forge" test --offline --use ./solc "$@"
     ;;

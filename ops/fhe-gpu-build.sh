@@ -13,14 +13,14 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 tools=$(ops/cuda-tools.sh)
-venv="$root/.fornax-cache/cuda-venv"
+venv="${FORNAX_CACHE_DIR:-$root/.fornax-cache}/cuda-venv"
 stamp="$venv/.fornax-fhe-gpu"
 if [ ! -f "$stamp" ]; then
   "$venv/bin/pip" install -q --disable-pip-version-check "cmake>=3.24,<4" "nvidia-cuda-cccl==13.0.*" >&2
   touch "$stamp"
 fi
 # The wheels ship libcudart.so.13 only; the linker's -lcudart wants the unversioned name.
-link="$root/.fornax-cache/cuda-link"
+link="${FORNAX_CACHE_DIR:-$root/.fornax-cache}/cuda-link"
 mkdir -p "$link"
 ln -sf "$tools/lib/libcudart.so.13" "$link/libcudart.so"
 export FORNAX_REAL_NVCC="$tools/bin/nvcc"

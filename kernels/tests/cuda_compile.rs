@@ -1,6 +1,8 @@
 //! The CUDA program compiles, without a GPU: with NVRTC exactly as the backend does at run
 //! time, and with nvcc to PTX for sm_90 (the H100) assembled by ptxas, which checks the
-//! inline PTX carry chains that NVRTC passes through unread.
+//! inline PTX carry chains that NVRTC passes through unread. ptxas's register and spill
+//! counts are printed for every kernel, and no kernel may spill; the cubin nvcc makes is the
+//! one the backend loads ahead of NVRTC when its name matches the source.
 //!
 //! The tools come from PyPI (`ops/cuda-tools.sh`, run by the test command, which exports
 //! `FORNAX_CUDA_TOOLS` and puts NVRTC on the library path). Without them these tests skip
@@ -123,18 +125,60 @@ fn nvcc_and_ptxas_compile_the_program_for_sm_90() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "ptxas failed:\n{log}");
     assert!(std::fs::metadata(&cubin).unwrap().len() > 0);
-    let mut function = String::new();
+    let usage = ptxas_usage(&log);
+    for (function, registers, spills) in &usage {
+        eprintln!("ptxas: {function}: {registers}; {spills}");
+    }
+    for name in source::KERNELS
+        .iter()
+        .chain(source::SELFTEST_KERNELS.iter())
+    {
+        assert!(
+            usage.iter().any(|(f, ..)| f == name),
+            "ptxas reported nothing for kernel {name}"
+        );
+    }
+    let spilling: Vec<&String> = usage
+        .iter()
+        .filter(|(_, _, spills)| !spills.contains("0 bytes spill stores, 0 bytes spill loads"))
+        .map(|(f, ..)| f)
+        .collect();
+    assert!(spilling.is_empty(), "kernels spill registers: {spilling:?}");
+
+    // The cubin, named after the source, is what the backend loads instead of NVRTC's PTX.
+    let cubins = dir.join("cubins");
+    std::fs::create_dir_all(&cubins).unwrap();
+    let named = cubins.join(cuda::cubin_file_name(9, 0));
+    std::fs::copy(&cubin, &named).unwrap();
+    // No other test of this binary reads this variable, so setting it here races nothing.
+    std::env::set_var("FORNAX_CUDA_CUBIN_DIR", &cubins);
+    let image = cuda::kernel_image(9, 0).expect("the cubin is found and read");
+    std::env::remove_var("FORNAX_CUDA_CUBIN_DIR");
+    assert_eq!(image.origin, format!("cubin {}", named.display()));
+    // Once per process: the second request is the same image, not a second read or compile.
+    let again = cuda::kernel_image(9, 0).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&image, &again));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// (kernel, register line, stack and spill line) for every entry function in ptxas's `-v`
+/// log, whose "Function properties for F" line (stack frame, spills) precedes "Compiling
+/// entry function 'F'" and the "Used N registers" line.
+fn ptxas_usage(log: &str) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let mut spills = String::new();
+    let mut function: Option<String> = None;
     for line in log.lines() {
+        let text = line.split("info    :").last().unwrap_or(line).trim();
         if let Some(name) = line.split("Compiling entry function '").nth(1) {
-            function = name.split('\'').next().unwrap_or_default().to_string();
-        } else if let Some(name) = line.split("Function properties for ").nth(1) {
-            function = name.trim().to_string();
-        } else if line.contains("registers") {
-            eprintln!(
-                "ptxas: {function}: {}",
-                line.split("info    :").last().unwrap_or(line).trim()
-            );
+            function = Some(name.split('\'').next().unwrap_or_default().to_string());
+        } else if text.contains("bytes spill stores") {
+            spills = text.to_string();
+        } else if text.starts_with("Used ") && text.contains("registers") {
+            if let Some(f) = function.take() {
+                out.push((f, text.to_string(), std::mem::take(&mut spills)));
+            }
         }
     }
-    std::fs::remove_dir_all(&dir).ok();
+    out
 }

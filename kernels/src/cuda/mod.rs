@@ -322,6 +322,13 @@ pub fn compile_program(major: i32, minor: i32) -> Result<Ptx, String> {
     })
 }
 
+/// Threads a block of `scan_tiles` (`SCAN_TILE` in `scan.cu`).
+pub(crate) const SCAN_TILE: usize = 1024;
+
+/// Stages fused into one NTT pass through shared memory (`NTT_MAX_FUSED` in `ntt.cu`); a
+/// pass launches 2^(NTT_MAX_FUSED − 1) threads a block.
+pub(crate) const NTT_MAX_FUSED: u32 = 10;
+
 /// A one-dimensional launch of `n` threads in blocks of `block`.
 pub(crate) fn grid(n: usize, block: u32) -> LaunchConfig {
     LaunchConfig {
@@ -410,7 +417,7 @@ impl Device {
         if n == 0 {
             return Ok(0);
         }
-        const TILE: usize = 1024;
+        const TILE: usize = SCAN_TILE;
         let tiles = n.div_ceil(TILE);
         let mut totals = self.zeros::<u32>(tiles)?;
         let n32 = n as u32;

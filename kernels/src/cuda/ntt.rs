@@ -11,8 +11,7 @@ use super::{grid, Device};
 use crate::api::{KernelError, NttKind};
 use crate::words::{fr_from_limbs, fr_limbs, powers, scale_tables};
 
-/// Stages fused into one pass through shared memory (`NTT_MAX_FUSED` in `ntt.cu`).
-const MAX_FUSED: u32 = 10;
+use super::NTT_MAX_FUSED as MAX_FUSED;
 
 /// A domain's twiddles on the device: ω^i and ω^-i for i < n/2, and 1/n.
 pub struct CudaDomain {

@@ -39,6 +39,11 @@ pub const KERNELS: [&str; 18] = [
     "selftest_fq",
 ];
 
+/// The kernels launched with more than 256 threads a block, with their block size: each is
+/// declared `__launch_bounds__(that size)` (tested), so that ptxas never plans registers for
+/// fewer threads than a launch has.
+pub const WIDE_KERNELS: [(&str, u32); 2] = [("scan_tiles", 1024), ("ntt_stages", 512)];
+
 /// Self-test kernels beyond [`KERNELS`]' last two (loaded on demand by the tests).
 pub const SELFTEST_KERNELS: [&str; 3] = ["selftest_fq2", "selftest_g1", "selftest_g2"];
 
@@ -118,6 +123,20 @@ mod tests {
         {
             assert!(text.contains(&format!("0x{v:08x}u")));
         }
+    }
+
+    #[test]
+    fn wide_kernels_declare_their_launch_bounds() {
+        let text = program();
+        for (name, threads) in WIDE_KERNELS {
+            assert!(
+                text.contains(&format!("__launch_bounds__({threads}) {name}(")),
+                "{name} is launched with {threads} threads but lacks __launch_bounds__({threads})"
+            );
+        }
+        // The host launches them with exactly these sizes.
+        assert_eq!(WIDE_KERNELS[0].1 as usize, crate::cuda::SCAN_TILE);
+        assert_eq!(WIDE_KERNELS[1].1, 1 << (crate::cuda::NTT_MAX_FUSED - 1));
     }
 
     #[test]
