@@ -51,11 +51,11 @@ case "${1:-build}" in
   test)
     shift
     fixtures=$("$root/ops/circuits.sh" | tail -1)
-    # The workspace's one build (a no-op after the test command's): another package selection
-    # would resolve other features and recompile the dependency tree.
+    # The workspace's one build (a no-op after the test command's; its profile is `ci`):
+    # another package selection would resolve other features and recompile the dependencies.
     "$root/ops/build.sh" --quiet
     mkdir -p test/generated
-    "${CARGO_TARGET_DIR:-$root/target}/release/examples/contract_fixtures" "$fixtures" test/generated
+    "${CARGO_TARGET_DIR:-$root/target}/ci/examples/contract_fixtures" "$fixtures" test/generated
     for name in merkle_inclusion poseidon_preimage; do
       "$root/ops/js/node_modules/.bin/snarkjs" zkey export solidityverifier \
         "$fixtures/$name/$name.zkey" "test/generated/snarkjs_$name.sol" >/dev/null

@@ -63,7 +63,7 @@ phase build ops/build.sh || status=1
 if [ "$status" -eq 0 ]; then
   set +e
   t=$SECONDS
-  cargo test --workspace --release --locked --no-fail-fast 2>&1 | tee "$log"
+  cargo test --workspace --profile ci --locked --no-fail-fast 2>&1 | tee "$log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   # One row per test binary: libtest's own "finished in" for each.
   awk -F'\t' -v OFS='\t' '
