@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# README's test command: set-up, one build of every target of the workspace (tests, examples,
-# benches: one profile, one feature set, so nothing is compiled twice), every test of the
-# workspace (optimised: the crypto is unusable unoptimised; the CUDA kernels compiled for
-# sm_90 with nvcc, ptxas and NVRTC from PyPI; the wgpu kernels on lavapipe), a check that the
+# README's test command: set-up, one build of every target of the workspace (ops/build.sh:
+# tests, examples, benches; one profile, `ci`, and one feature set, so nothing is compiled
+# twice), every test of the workspace (optimised: the crypto is unusable unoptimised; the CUDA
+# kernels compiled for sm_90 with nvcc, ptxas and NVRTC from PyPI; the wgpu kernels on
+# lavapipe), a check that the
 # committed contract artifacts match their sources, and the contracts' Foundry tests
 # (offline, on fresh fornax proofs).
 #
@@ -52,7 +53,15 @@ phase set-up setup
 export FORNAX_CUDA_TOOLS="$cuda_tools" FORNAX_REQUIRE_CUDA_TOOLS=1
 export LD_LIBRARY_PATH="$cuda_tools/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # The wgpu conformance kit runs on lavapipe (installed by the set-up); its absence fails.
+# Mesa keeps the compiled shaders in the cache folder, which CI keeps between runs: lavapipe
+# compiling the curve kernels is most of that kit's time (139 s cold, 60 s warm here).
 export FORNAX_REQUIRE_WGPU=1
+export MESA_SHADER_CACHE_DIR=${MESA_SHADER_CACHE_DIR:-${FORNAX_CACHE_DIR:-$root/.fornax-cache}/mesa-shaders}
+# Vulkan's loader wants a private runtime folder; without one it prints an error per device.
+if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then
+  export XDG_RUNTIME_DIR="$work/xdg"
+  mkdir -m 700 -p "$XDG_RUNTIME_DIR"
+fi
 # The scale-out scenarios start their own nats-server on loopback.
 export FORNAX_NATS_SERVER
 
