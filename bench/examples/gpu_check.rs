@@ -204,8 +204,8 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 /// must have for [`cuda::kernel_image`] to load it.
 fn write_source(dir: PathBuf) -> ExitCode {
     let path = dir.join("fornax.cu");
-    if let Err(e) = std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(&path, cuda::source::program()))
+    if let Err(e) =
+        std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, cuda::source::program()))
     {
         eprintln!("gpu_check: cannot write {}: {e}", path.display());
         return ExitCode::FAILURE;
@@ -324,7 +324,12 @@ impl Context {
         conformance::check_field_selftest::<ark_bn254::Fr>(&run, "selftest_fr", seed, 1 << 14)?;
         conformance::check_field_selftest::<ark_bn254::Fq>(&run, "selftest_fq", seed ^ 1, 1 << 14)?;
         conformance::check_fq2_selftest(&run, "selftest_fq2", seed ^ 2, 1 << 13)?;
-        conformance::check_curve_selftest::<ark_bn254::g1::Config>(&run, "selftest_g1", seed, 4096)?;
+        conformance::check_curve_selftest::<ark_bn254::g1::Config>(
+            &run,
+            "selftest_g1",
+            seed,
+            4096,
+        )?;
         conformance::check_curve_selftest::<ark_bn254::g2::Config>(
             &run,
             "selftest_g2",
@@ -336,26 +341,7 @@ impl Context {
 
     fn msm_g1(&mut self) -> StageResult {
         let dev = self.cuda()?;
-        let mut cases = 0;
-        for n in [1, 2, 3, 15, 16, 17, 100, 1024, 4099] {
-            for s in conformance::SCALAR_SHAPES {
-                for p in conformance::POINT_SHAPES {
-                    conformance::check_msm_g1(&*dev, self.seed, n, s, p)?;
-                    cases += 1;
-                }
-            }
-        }
-        for log in [16, 18, 20] {
-            for s in [
-                ScalarShape::Uniform,
-                ScalarShape::Ones,
-                ScalarShape::Small,
-                ScalarShape::Mixed,
-            ] {
-                conformance::check_msm_g1(&*dev, self.seed, 1 << log, s, PointShape::Distinct)?;
-                cases += 1;
-            }
-        }
+        let cases = conformance::check_msm_g1_suite(&*dev, self.seed)?;
         conformance::check_msm_resident_reuse(&*dev, self.seed)?;
         conformance::check_identity_results(&*dev, self.seed)?;
         Ok(json!({ "cases": cases + 2, "largest": 1 << 20 }))
@@ -373,7 +359,10 @@ impl Context {
                 ScalarShape::Uniform,
                 PointShape::Distinct,
             )?;
-            println!("   G1 MSM of {n} terms equal to arkworks ({:.1?})", t.elapsed());
+            println!(
+                "   G1 MSM of {n} terms equal to arkworks ({:.1?})",
+                t.elapsed()
+            );
             sizes.push(n);
         }
         Ok(json!({ "sizes": sizes }))
@@ -381,23 +370,8 @@ impl Context {
 
     fn msm_g2(&mut self) -> StageResult {
         let dev = self.cuda()?;
-        let mut cases = 0;
-        for n in [1, 2, 17, 256, 1000] {
-            for s in conformance::SCALAR_SHAPES {
-                for p in conformance::POINT_SHAPES {
-                    conformance::check_msm_g2(&*dev, self.seed, n, s, p)?;
-                    cases += 1;
-                }
-            }
-        }
-        conformance::check_msm_g2(
-            &*dev,
-            self.seed,
-            1 << 16,
-            ScalarShape::Uniform,
-            PointShape::Distinct,
-        )?;
-        Ok(json!({ "cases": cases + 1, "largest": 1 << 16 }))
+        let cases = conformance::check_msm_g2_suite(&*dev, self.seed)?;
+        Ok(json!({ "cases": cases, "largest": 1 << 16 }))
     }
 
     fn ntt(&mut self) -> StageResult {
@@ -407,7 +381,10 @@ impl Context {
             let t = Instant::now();
             conformance::check_ntt(&*dev, self.seed, log)?;
             if log >= 20 {
-                println!("   NTT 2^{log}, every kind, equal to arkworks ({:.1?})", t.elapsed());
+                println!(
+                    "   NTT 2^{log}, every kind, equal to arkworks ({:.1?})",
+                    t.elapsed()
+                );
             }
         }
         conformance::check_ntt_batch_and_errors(&*dev, self.seed)?;
@@ -483,7 +460,10 @@ impl Context {
     fn bench_groth16(&self, dev: Arc<CudaBackend>, log: u32) -> StageResult {
         let t = Instant::now();
         let fx = groth16_fixture(log, self.seed);
-        println!("   circuit and key of 2^{log} constraints: {:.1?}", t.elapsed());
+        println!(
+            "   circuit and key of 2^{log} constraints: {:.1?}",
+            t.elapsed()
+        );
         let vk = fx.key.verifying_key();
         let public = fx.witness[1..fx.r1cs.n_public() + 1].to_vec();
         let on = |b: Arc<dyn Backend>| LocalExecutor::new(DeviceRegistry::with_backends(vec![b]));
@@ -569,7 +549,12 @@ impl Context {
         conformance::check_field_selftest::<ark_bn254::Fr>(&run, "selftest_fr", self.seed, 4096)?;
         conformance::check_field_selftest::<ark_bn254::Fq>(&run, "selftest_fq", self.seed, 4096)?;
         conformance::check_fq2_selftest(&run, "selftest_fq2", self.seed, 2048)?;
-        conformance::check_curve_selftest::<ark_bn254::g1::Config>(&run, "selftest_g1", self.seed, 512)?;
+        conformance::check_curve_selftest::<ark_bn254::g1::Config>(
+            &run,
+            "selftest_g1",
+            self.seed,
+            512,
+        )?;
         let mut cases = 0;
         for n in [1, 17, 1024, 1 << 16] {
             for s in conformance::SCALAR_SHAPES {
@@ -606,7 +591,9 @@ fn measure<T: PartialEq>(
 ) -> Result<Value, String> {
     let want = cpu()?;
     if device()? != want {
-        return Err(format!("{bench} 2^{log}: the device's result differs from the CPU's"));
+        return Err(format!(
+            "{bench} 2^{log}: the device's result differs from the CPU's"
+        ));
     }
     let (mut dev_s, mut transfer, mut compute, mut cpu_s) = (vec![], vec![], vec![], vec![]);
     for rep in 0..reps {
@@ -633,7 +620,14 @@ fn measure<T: PartialEq>(
         Some((t, c)) => (Some(t), Some(c)),
         None => (None, None),
     };
-    Ok(row_json(bench, log, &dev_s, &cpu_s, t.as_deref(), c.as_deref()))
+    Ok(row_json(
+        bench,
+        log,
+        &dev_s,
+        &cpu_s,
+        t.as_deref(),
+        c.as_deref(),
+    ))
 }
 
 fn median(v: &[Duration]) -> f64 {
@@ -668,9 +662,11 @@ fn row_json(
         row.insert("device_transfer_s".into(), json!(median(t)));
         row.insert("device_compute_s".into(), json!(median(k)));
     }
-    let compared = row.get("device_compute_s").and_then(Value::as_f64).unwrap_or(d);
-    if let Some(&(_, _, target, limit)) =
-        TARGETS.iter().find(|(b, l, ..)| *b == bench && *l == log)
+    let compared = row
+        .get("device_compute_s")
+        .and_then(Value::as_f64)
+        .unwrap_or(d);
+    if let Some(&(_, _, target, limit)) = TARGETS.iter().find(|(b, l, ..)| *b == bench && *l == log)
     {
         row.insert("target_s".into(), json!(target));
         row.insert("meets_target".into(), json!(compared <= target));

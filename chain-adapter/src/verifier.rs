@@ -7,39 +7,27 @@
 
 use alloy::primitives::{keccak256, Bytes, B256, U256};
 use ark_bn254::{Fr, G1Affine, G2Affine};
-use ark_ec::AffineRepr;
-use ark_ff::{BigInteger, PrimeField};
+use fornax_prover::calldata::{self, g1_coordinates, g2_coordinates};
 use fornax_prover::{Proof, VerifyingKey};
 
 use crate::bindings::Groth16VerifierRuntime;
 
-fn fq_word<F: PrimeField>(f: F) -> U256 {
-    U256::from_be_slice(&f.into_bigint().to_bytes_be())
-}
-
-/// A field element of Fr as the EVM's `uint256`.
+/// A field element of Fr as the EVM's `uint256` ([`calldata::signal_word`]).
 pub fn fr_word(f: Fr) -> U256 {
-    fq_word(f)
+    U256::from_be_bytes(calldata::signal_word(f))
 }
 
 fn g1_words(p: &G1Affine) -> [U256; 2] {
-    p.xy()
-        .map_or([U256::ZERO; 2], |(x, y)| [fq_word(x), fq_word(y)])
+    g1_coordinates(p).map(|c| U256::from_be_bytes(calldata::word(c)))
 }
 
-/// G2 in the precompile's order: x.c1, x.c0, y.c1, y.c0.
 fn g2_words(p: &G2Affine) -> [U256; 4] {
-    p.xy().map_or([U256::ZERO; 4], |(x, y)| {
-        [fq_word(x.c1), fq_word(x.c0), fq_word(y.c1), fq_word(y.c0)]
-    })
+    g2_coordinates(p).map(|c| U256::from_be_bytes(calldata::word(c)))
 }
 
-/// A proof as `verifyProof` takes it, flattened: A (x, y), B (x1, x0, y1, y0), C (x, y).
+/// A proof as `verifyProof` takes it, flattened ([`calldata::proof_words`]).
 pub fn proof_words(proof: &Proof) -> [U256; 8] {
-    let [ax, ay] = g1_words(&proof.a);
-    let [bx1, bx0, by1, by0] = g2_words(&proof.b);
-    let [cx, cy] = g1_words(&proof.c);
-    [ax, ay, bx1, bx0, by1, by0, cx, cy]
+    calldata::proof_words(proof).map(U256::from_be_bytes)
 }
 
 /// The selector of `verifyProof` for `n` public signals.

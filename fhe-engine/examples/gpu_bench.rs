@@ -69,7 +69,10 @@ fn parse_args() -> Result<Args, String> {
             "--stages" => {
                 args.stages = value()?.split(',').map(str::to_string).collect();
                 if let Some(bad) = args.stages.iter().find(|s| !STAGES.contains(&s.as_str())) {
-                    return Err(format!("unknown stage {bad} (stages: {})", STAGES.join(",")));
+                    return Err(format!(
+                        "unknown stage {bad} (stages: {})",
+                        STAGES.join(",")
+                    ));
                 }
             }
             "--blocks" => {
@@ -194,7 +197,14 @@ fn run() -> Result<usize, String> {
             "cpu" => stage_cpu(&args, &keys, &mut rng).inspect(|v| {
                 cpu_rate = v["pbs_per_s"].as_f64();
             }),
-            "gpu" => stage_gpu_api(&args, &keys.cks, &keys.gpu_key, &keys.streams, cpu_rate, &mut rng),
+            "gpu" => stage_gpu_api(
+                &args,
+                &keys.cks,
+                &keys.gpu_key,
+                &keys.streams,
+                cpu_rate,
+                &mut rng,
+            ),
             "multibit" => stage_multibit(&args, cpu_rate, &mut rng),
             "engine" => stage_engine(&args, &keys, &mut rng),
             "programs" => stage_programs(&args, &keys, &mut rng),
@@ -237,7 +247,13 @@ fn random_blocks(cks: &ClientKey, n: usize, rng: &mut ChaCha20Rng) -> (Vec<u64>,
 }
 
 /// Every block of `out` must decrypt to `a & b`.
-fn check_and(cks: &ClientKey, what: &str, a: &[u64], b: &[u64], out: &RadixCiphertext) -> Result<(), String> {
+fn check_and(
+    cks: &ClientKey,
+    what: &str,
+    a: &[u64],
+    b: &[u64],
+    out: &RadixCiphertext,
+) -> Result<(), String> {
     let wrong = out
         .blocks()
         .par_iter()
@@ -245,7 +261,10 @@ fn check_and(cks: &ClientKey, what: &str, a: &[u64], b: &[u64], out: &RadixCiphe
         .filter(|(ct, (x, y))| cks.decrypt_one_block(ct) != *x & *y)
         .count();
     if wrong > 0 {
-        return Err(format!("{what}: {wrong} of {} blocks decrypt wrongly", a.len()));
+        return Err(format!(
+            "{what}: {wrong} of {} blocks decrypt wrongly",
+            a.len()
+        ));
     }
     Ok(())
 }
@@ -287,7 +306,13 @@ fn stage_gpu_api(
         let d_b = CudaUnsignedRadixCiphertext::from_radix_ciphertext(&ct_b, streams);
         let warm = gpu_key.unchecked_bitand(&d_a, &d_b, streams);
         streams.synchronize();
-        check_and(cks, "GPU AND (warm-up)", &a, &b, &warm.to_radix_ciphertext(streams))?;
+        check_and(
+            cks,
+            "GPU AND (warm-up)",
+            &a,
+            &b,
+            &warm.to_radix_ciphertext(streams),
+        )?;
         let mut times = Vec::new();
         for _ in 0..args.reps {
             let t = Instant::now();
@@ -302,7 +327,9 @@ fn stage_gpu_api(
         println!(
             "   GPU: {n} KS-PBS in one batch: {:.3} ms: {rate:.0} KS-PBS/s{}",
             t * 1e3,
-            ratio.map(|r| format!(" ({r:.1}× the CPU)")).unwrap_or_default()
+            ratio
+                .map(|r| format!(" ({r:.1}× the CPU)"))
+                .unwrap_or_default()
         );
         rows.push(json!({
             "blocks": n, "reps": args.reps, "median_s": t, "pbs_per_s": rate,
@@ -312,7 +339,11 @@ fn stage_gpu_api(
     Ok(json!({ "rows": rows }))
 }
 
-fn stage_multibit(args: &Args, cpu_rate: Option<f64>, rng: &mut ChaCha20Rng) -> Result<Value, String> {
+fn stage_multibit(
+    args: &Args,
+    cpu_rate: Option<f64>,
+    rng: &mut ChaCha20Rng,
+) -> Result<Value, String> {
     let t = Instant::now();
     let streams = CudaStreams::new_single_gpu(GpuIndex::new(0));
     let (rcks, gpu_key) = gen_keys_radix_gpu(
@@ -331,9 +362,18 @@ fn stage_multibit(args: &Args, cpu_rate: Option<f64>, rng: &mut ChaCha20Rng) -> 
 
 /// Decrypts each squashed output with 3 of the 5 key holders (a different three for
 /// consecutive outputs) and compares it with `expected`.
-fn threshold_check(keys: &Keys, name: &str, outputs: &[tfhe::SquashedNoiseFheUint], expected: &[u64]) -> Result<(), String> {
+fn threshold_check(
+    keys: &Keys,
+    name: &str,
+    outputs: &[tfhe::SquashedNoiseFheUint],
+    expected: &[u64],
+) -> Result<(), String> {
     if outputs.len() != expected.len() {
-        return Err(format!("{name}: {} outputs, {} expected", outputs.len(), expected.len()));
+        return Err(format!(
+            "{name}: {} outputs, {} expected",
+            outputs.len(),
+            expected.len()
+        ));
     }
     outputs
         .par_iter()
@@ -364,7 +404,12 @@ fn stage_engine(args: &Args, keys: &Keys, rng: &mut ChaCha20Rng) -> Result<Value
     let program = Program {
         bits: 64,
         inputs: 2 * width,
-        nodes: (0..width).map(|i| Op::And { a: 2 * i, b: 2 * i + 1 }).collect(),
+        nodes: (0..width)
+            .map(|i| Op::And {
+                a: 2 * i,
+                b: 2 * i + 1,
+            })
+            .collect(),
         outputs: (0..width).map(|i| 2 * width + i).collect(),
     };
     let clear: Vec<u64> = (0..2 * width).map(|_| rng.gen()).collect();
@@ -374,12 +419,15 @@ fn stage_engine(args: &Args, keys: &Keys, rng: &mut ChaCha20Rng) -> Result<Value
         .map(|&v| keys.cks.encrypt_radix(v, 32))
         .collect();
     let gpu = DeviceEvaluator::cuda(&keys.dealt.public).map_err(|e| e.to_string())?;
-    gpu.evaluate(&program, inputs.clone()).map_err(|e| e.to_string())?;
+    gpu.evaluate(&program, inputs.clone())
+        .map_err(|e| e.to_string())?;
     let mut times = Vec::new();
     let mut last = None;
     for _ in 0..args.reps.min(3) {
         let t = Instant::now();
-        let out = gpu.evaluate(&program, inputs.clone()).map_err(|e| e.to_string())?;
+        let out = gpu
+            .evaluate(&program, inputs.clone())
+            .map_err(|e| e.to_string())?;
         times.push(t.elapsed().as_secs_f64());
         last = Some(out);
     }

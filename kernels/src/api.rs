@@ -65,6 +65,15 @@ pub enum KernelError {
     /// An argument the kernels cannot work with (e.g. a zero coset shift).
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
+    /// The device has no kernel for this operation (a wgpu adapter and G2, say); the
+    /// registry composes such a device with one that has ([`crate::Composed`]).
+    #[error("device {device} does not run {what}")]
+    Unsupported {
+        /// The device.
+        device: BackendId,
+        /// The operation it lacks.
+        what: &'static str,
+    },
     /// A device-level failure (driver error, lost device).
     #[error("device {device} failed: {message}")]
     Device {
@@ -81,7 +90,9 @@ impl KernelError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            KernelError::OutOfMemory { .. } | KernelError::Device { .. }
+            KernelError::OutOfMemory { .. }
+                | KernelError::Device { .. }
+                | KernelError::Unsupported { .. }
         )
     }
 }
@@ -384,6 +395,12 @@ pub trait NttBackend: Send + Sync {
 pub trait Backend: MsmBackend + NttBackend {
     /// What the device is.
     fn info(&self) -> &DeviceInfo;
+
+    /// Whether the device runs G2 MSMs itself; one that does not answers
+    /// [`KernelError::Unsupported`] and is composed with one that does.
+    fn runs_g2(&self) -> bool {
+        true
+    }
 }
 
 /// Checks an NTT call's length against its domain.

@@ -360,6 +360,55 @@ pub fn check_msm_g2(
     Ok(())
 }
 
+/// Every G1 case the GPU backends must pass: sizes 1 to 4099 in every scalar and point
+/// shape, then 2^16, 2^18 and 2^20 in the shapes that stress the buckets. Returns how many
+/// cases ran.
+pub fn check_msm_g1_suite(backend: &dyn Backend, seed: u64) -> Result<usize, String> {
+    let mut cases = 0;
+    for n in [1, 2, 3, 15, 16, 17, 100, 1024, 4099] {
+        for s in SCALAR_SHAPES {
+            for p in POINT_SHAPES {
+                check_msm_g1(backend, seed, n, s, p)?;
+                cases += 1;
+            }
+        }
+    }
+    for log in [16, 18, 20] {
+        for s in [
+            ScalarShape::Uniform,
+            ScalarShape::Ones,
+            ScalarShape::Small,
+            ScalarShape::Mixed,
+        ] {
+            check_msm_g1(backend, seed, 1 << log, s, PointShape::Distinct)?;
+            cases += 1;
+        }
+    }
+    Ok(cases)
+}
+
+/// Every G2 case the GPU backends must pass: sizes 1 to 1000 in every shape, and 2^16.
+/// Returns how many cases ran.
+pub fn check_msm_g2_suite(backend: &dyn Backend, seed: u64) -> Result<usize, String> {
+    let mut cases = 0;
+    for n in [1, 2, 17, 256, 1000] {
+        for s in SCALAR_SHAPES {
+            for p in POINT_SHAPES {
+                check_msm_g2(backend, seed, n, s, p)?;
+                cases += 1;
+            }
+        }
+    }
+    check_msm_g2(
+        backend,
+        seed,
+        1 << 16,
+        ScalarShape::Uniform,
+        PointShape::Distinct,
+    )?;
+    Ok(cases + 1)
+}
+
 /// Resident bases reused: several MSMs (single and batched, prefixes of the bases) over one
 /// handle agree with the reference.
 pub fn check_msm_resident_reuse(backend: &dyn Backend, seed: u64) -> Result<(), String> {

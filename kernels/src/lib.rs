@@ -8,11 +8,13 @@
 //!
 //! * [`cpu`]: the rayon-parallel CPU backend (Pippenger with signed windows and batch-affine
 //!   bucket accumulation; cache-blocked radix-2/4 NTT). It is always registered.
-//! * [`cuda`]: our CUDA kernels (NVRTC at run time, cudarc); registered when a device and
-//!   the driver are found, never a build requirement.
-//! * [`wgpu`]: our WGSL kernels on any GPU with Vulkan, Metal or DX12 (and on a software
-//!   Vulkan for tests); registered when an adapter is found.
-//! * [`registry`]: the devices this machine has.
+//! * [`cuda`] (feature `cuda`, on by default): our CUDA kernels (NVRTC or a cubin at run
+//!   time, cudarc); registered when a device and the driver are found, never a build
+//!   requirement.
+//! * [`wgpu`] (feature `wgpu`, on by default): our WGSL kernels on any GPU with Vulkan, Metal
+//!   or DX12 (and on a software Vulkan for tests); registered when an adapter is found.
+//! * [`registry`]: the devices this machine has, composed where a device lacks a kernel
+//!   (G1 and NTT on a wgpu adapter, G2 on the CPU).
 //! * [`plan`] and [`words`]: the memory plan and the data layout both GPU backends share.
 //! * [`conformance`]: the kit that every backend runs against independent reference
 //!   implementations on fresh random inputs, with the seed printed.
@@ -21,10 +23,12 @@
 pub mod api;
 pub mod conformance;
 pub mod cpu;
+#[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod plan;
 pub mod registry;
 pub mod scalar;
+#[cfg(feature = "wgpu")]
 pub mod wgpu;
 pub mod words;
 
@@ -34,8 +38,10 @@ pub use api::{
 };
 pub use ark_bn254::{Fq, Fq2, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 pub use cpu::CpuBackend;
+#[cfg(feature = "cuda")]
 pub use cuda::CudaBackend;
-pub use registry::DeviceRegistry;
+pub use registry::{Composed, DeviceRegistry};
+#[cfg(feature = "wgpu")]
 pub use wgpu::WgpuBackend;
 
 /// The BN254 G1 curve configuration, used as the type parameter of G1 handles.

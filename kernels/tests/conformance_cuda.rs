@@ -26,9 +26,6 @@ fn devices() -> Vec<CudaBackend> {
     found
 }
 
-const SHAPES: [ScalarShape; 6] = conformance::SCALAR_SHAPES;
-const POINTS: [PointShape; 4] = conformance::POINT_SHAPES;
-
 #[test]
 fn field_arithmetic_matches_arkworks() {
     let seed = conformance::seed_from_env("cuda_fields");
@@ -61,23 +58,7 @@ fn curve_arithmetic_matches_arkworks() {
 fn msm_g1_all_sizes_and_shapes() {
     let seed = conformance::seed_from_env("cuda_msm_g1");
     for dev in devices() {
-        for n in [1, 2, 3, 15, 16, 17, 100, 1024, 4099] {
-            for s in SHAPES {
-                for p in POINTS {
-                    conformance::check_msm_g1(&dev, seed, n, s, p).unwrap();
-                }
-            }
-        }
-        for log in [16, 18, 20] {
-            for s in [
-                ScalarShape::Uniform,
-                ScalarShape::Ones,
-                ScalarShape::Small,
-                ScalarShape::Mixed,
-            ] {
-                conformance::check_msm_g1(&dev, seed, 1 << log, s, PointShape::Distinct).unwrap();
-            }
-        }
+        conformance::check_msm_g1_suite(&dev, seed).unwrap();
     }
 }
 
@@ -96,21 +77,7 @@ fn msm_g1_up_to_2_pow_24() {
 fn msm_g2_all_sizes_and_shapes() {
     let seed = conformance::seed_from_env("cuda_msm_g2");
     for dev in devices() {
-        for n in [1, 2, 17, 256, 1000] {
-            for s in SHAPES {
-                for p in POINTS {
-                    conformance::check_msm_g2(&dev, seed, n, s, p).unwrap();
-                }
-            }
-        }
-        conformance::check_msm_g2(
-            &dev,
-            seed,
-            1 << 16,
-            ScalarShape::Uniform,
-            PointShape::Distinct,
-        )
-        .unwrap();
+        conformance::check_msm_g2_suite(&dev, seed).unwrap();
     }
 }
 

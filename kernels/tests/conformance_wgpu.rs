@@ -8,7 +8,7 @@
 //! and random with its seed printed (`FORNAX_SEED` replays). The field and curve arithmetic
 //! is checked with both ways of multiplying (64-bit shader integers and 32-bit words).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use ark_bn254::{Fq, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::{AffineRepr, CurveGroup, PrimeGroup};
@@ -16,7 +16,7 @@ use ark_ff::{Field, UniformRand};
 use fornax_kernels::conformance::{self, PointShape, ScalarShape};
 use fornax_kernels::wgpu::{probe, ProbeOptions, WgpuBackend};
 use fornax_kernels::words::GpuCurve;
-use fornax_kernels::{Backend, MsmBackend};
+use fornax_kernels::{Backend, Composed, CpuBackend, KernelError, MsmBackend};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -26,7 +26,7 @@ fn required() -> bool {
         .any(|v| std::env::var(v).as_deref() == Ok("1"))
 }
 
-fn open(force_int32: bool) -> Vec<WgpuBackend> {
+fn open(force_int32: bool) -> Vec<Arc<WgpuBackend>> {
     let found = probe(ProbeOptions {
         allow_software: true,
         force_int32,
@@ -46,19 +46,19 @@ fn open(force_int32: bool) -> Vec<WgpuBackend> {
     for d in &found {
         eprintln!("wgpu device {}: {}", d.info().id, d.info().name);
     }
-    found
+    found.into_iter().map(Arc::new).collect()
 }
 
 /// The adapters, opened once for the whole test binary (compiling the kernels for a
 /// software Vulkan takes a while).
-fn devices() -> &'static [WgpuBackend] {
-    static DEVICES: OnceLock<Vec<WgpuBackend>> = OnceLock::new();
+fn devices() -> &'static [Arc<WgpuBackend>] {
+    static DEVICES: OnceLock<Vec<Arc<WgpuBackend>>> = OnceLock::new();
     DEVICES.get_or_init(|| open(false))
 }
 
 /// The same adapters with the 32-bit multiplication, for the arithmetic checks.
-fn devices_int32() -> &'static [WgpuBackend] {
-    static DEVICES: OnceLock<Vec<WgpuBackend>> = OnceLock::new();
+fn devices_int32() -> &'static [Arc<WgpuBackend>] {
+    static DEVICES: OnceLock<Vec<Arc<WgpuBackend>>> = OnceLock::new();
     DEVICES.get_or_init(|| open(true))
 }
 
@@ -176,43 +176,73 @@ fn msm_g1_all_sizes_and_shapes() {
         for n in [1, 3, 17, 100] {
             for s in SHAPES {
                 for p in POINTS {
-                    conformance::check_msm_g1(dev, seed, n, s, p).unwrap();
+                    conformance::check_msm_g1(dev.as_ref(), seed, n, s, p).unwrap();
                 }
             }
         }
         for n in [1025, 1 << 13] {
-            conformance::check_msm_g1(dev, seed, n, ScalarShape::Uniform, PointShape::Distinct)
-                .unwrap();
-        }
-        conformance::check_msm_g1(dev, seed, 1025, ScalarShape::Mixed, PointShape::Repeated)
+            conformance::check_msm_g1(
+                dev.as_ref(),
+                seed,
+                n,
+                ScalarShape::Uniform,
+                PointShape::Distinct,
+            )
             .unwrap();
+        }
+        conformance::check_msm_g1(
+            dev.as_ref(),
+            seed,
+            1025,
+            ScalarShape::Mixed,
+            PointShape::Repeated,
+        )
+        .unwrap();
         if large() {
             for log in [16, 18, 20] {
                 for s in [ScalarShape::Uniform, ScalarShape::Ones, ScalarShape::Mixed] {
-                    conformance::check_msm_g1(dev, seed, 1 << log, s, PointShape::Distinct)
-                        .unwrap();
+                    conformance::check_msm_g1(
+                        dev.as_ref(),
+                        seed,
+                        1 << log,
+                        s,
+                        PointShape::Distinct,
+                    )
+                    .unwrap();
                 }
             }
         }
     }
 }
 
-// G2 MSMs run on the host through the CPU backend (see the backend's docs); this checks the
-// wiring: handles, prefixes and shapes through the wgpu backend's trait.
+/// The adapter composed with the CPU for G2, as the registry registers it.
+fn composed(dev: &Arc<WgpuBackend>) -> Arc<dyn Backend> {
+    let cpu: Arc<dyn Backend> = Arc::new(CpuBackend::new());
+    Composed::complete(Arc::clone(dev) as Arc<dyn Backend>, &cpu)
+}
+
+// The adapter has no G2 kernels: it says so, and the composition the registry makes runs G2
+// on the CPU; this checks the wiring (handles, prefixes, shapes) through the composition.
 #[test]
 fn msm_g2_sizes_and_shapes() {
     let seed = conformance::seed_from_env("wgpu_msm_g2");
     for dev in devices() {
+        assert!(!dev.runs_g2());
+        assert!(matches!(
+            dev.upload_g2(&[G2Affine::generator()]),
+            Err(KernelError::Unsupported { .. })
+        ));
+        let dev = composed(dev);
         for n in [1, 17, 300] {
             for s in SHAPES {
                 for p in POINTS {
-                    conformance::check_msm_g2(dev, seed, n, s, p).unwrap();
+                    conformance::check_msm_g2(dev.as_ref(), seed, n, s, p).unwrap();
                 }
             }
         }
         if large() {
             conformance::check_msm_g2(
-                dev,
+                dev.as_ref(),
                 seed,
                 1 << 16,
                 ScalarShape::Uniform,
@@ -227,14 +257,15 @@ fn msm_g2_sizes_and_shapes() {
 fn msm_resident_bases_and_identity() {
     let seed = conformance::seed_from_env("wgpu_msm_resident");
     for dev in devices() {
-        conformance::check_msm_resident_reuse(dev, seed).unwrap();
-        conformance::check_identity_results(dev, seed).unwrap();
+        conformance::check_msm_resident_reuse(dev.as_ref(), seed).unwrap();
+        conformance::check_identity_results(dev.as_ref(), seed).unwrap();
         // A handle of another backend is refused, not misread.
         let cpu = fornax_kernels::CpuBackend::new();
         let foreign = cpu.upload_g1(&[G1Affine::generator()]).unwrap();
         assert!(dev.msm_g1(&foreign, &[Fr::ONE]).is_err());
-        let g2 = dev.upload_g2(&[G2Affine::generator()]).unwrap();
-        let got: G2Projective = dev.msm_g2(&g2, &[Fr::from(5u64)]).unwrap();
+        let whole = composed(dev);
+        let g2 = whole.upload_g2(&[G2Affine::generator()]).unwrap();
+        let got: G2Projective = whole.msm_g2(&g2, &[Fr::from(5u64)]).unwrap();
         assert_eq!(got, G2Projective::generator() * Fr::from(5u64));
     }
 }
@@ -249,8 +280,8 @@ fn ntt_all_kinds_and_sizes() {
             logs.extend([17, 19, 20]);
         }
         for log in logs {
-            conformance::check_ntt(dev, seed, log).unwrap();
+            conformance::check_ntt(dev.as_ref(), seed, log).unwrap();
         }
-        conformance::check_ntt_batch_and_errors(dev, seed).unwrap();
+        conformance::check_ntt_batch_and_errors(dev.as_ref(), seed).unwrap();
     }
 }

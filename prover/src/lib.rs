@@ -9,10 +9,13 @@
 //! * [`json`]: `proof.json`, `public.json` and `verification_key.json` in snarkjs's shapes.
 //! * [`verify`]: the pairing check.
 //! * [`solidity`]: a Solidity verifier for a key, with snarkjs's `verifyProof` ABI.
+//! * [`calldata`]: proofs and keys as EVM verifiers take them (the one encoder the API, the
+//!   chain adapter and [`solidity`] share).
 //! * [`synthetic`]: circuits of any size for tests and benchmarks.
 //! * [`setup`]: an insecure, single-party setup for tests and benchmarks (never production).
 
 pub mod binfile;
+pub mod calldata;
 pub mod error;
 pub mod executor;
 pub mod graph;

@@ -15,28 +15,18 @@
 use std::fmt::Write as _;
 
 use ark_bn254::{G1Affine, G2Affine};
-use ark_ec::AffineRepr;
 
+use crate::calldata::{g1_coordinates, g2_coordinates};
 use crate::VerifyingKey;
 
+/// A G1 point's coordinates as decimal Solidity constants.
 fn g1_words(p: &G1Affine) -> [String; 2] {
-    match p.xy() {
-        Some((x, y)) => [x.to_string(), y.to_string()],
-        None => ["0".into(), "0".into()],
-    }
+    g1_coordinates(p).map(|c| c.to_string())
 }
 
-/// G2 in the precompile's order: x.c1, x.c0, y.c1, y.c0.
+/// A G2 point's coordinates as decimal constants, in the precompile's order.
 fn g2_words(p: &G2Affine) -> [String; 4] {
-    match p.xy() {
-        Some((x, y)) => [
-            x.c1.to_string(),
-            x.c0.to_string(),
-            y.c1.to_string(),
-            y.c0.to_string(),
-        ],
-        None => ["0".into(), "0".into(), "0".into(), "0".into()],
-    }
+    g2_coordinates(p).map(|c| c.to_string())
 }
 
 /// The Solidity source of a verifier for `vk` (see the module documentation).

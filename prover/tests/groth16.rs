@@ -160,7 +160,10 @@ fn groth16_jobs_run_on_the_wgpu_backend() {
     let (r1cs, witness) = synthetic::chain(60, &mut rng);
     let pk = setup::insecure_setup(&r1cs, &mut rng);
     let vk = pk.verifying_key();
-    let on_gpu = LocalExecutor::new(DeviceRegistry::with_backends(vec![Arc::new(wgpu)]));
+    // As the registry registers it: G1 and NTTs on the adapter, G2 on the CPU.
+    let cpu: Arc<dyn fornax_kernels::Backend> = Arc::new(fornax_kernels::CpuBackend::new());
+    let wgpu = fornax_kernels::Composed::complete(Arc::new(wgpu), &cpu);
+    let on_gpu = LocalExecutor::new(DeviceRegistry::with_backends(vec![wgpu]));
     let on_cpu = LocalExecutor::new(DeviceRegistry::with_backends(vec![Arc::new(
         fornax_kernels::CpuBackend::new(),
     )]));

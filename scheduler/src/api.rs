@@ -37,14 +37,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use fornax_prover::witness::{self, WitnessCalculator};
-use fornax_prover::{wtns, ProvingKey};
+use fornax_prover::{calldata, json, wtns, ProofJson, ProvingKey};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::fhe::{FheError, FheService};
-use crate::node::Scheduler;
-use crate::store::{CircuitMeta, NewTask, Store, StoreError};
-use crate::task::{new_task_id, now_ms, InputKind, State, Task};
+use crate::node::{Scheduler, Submission};
+use crate::store::{CircuitMeta, Store, StoreError};
+use crate::task::{now_ms, InputKind, State, Task};
 
 /// The API's OpenAPI 3.1 description, served at `/openapi.json`.
 pub const OPENAPI: &str = include_str!("../api/openapi.json");
@@ -469,39 +469,24 @@ async fn submit_task(
                 "the deadline has passed already",
             ));
         }
-        let task = Task {
-            id: new_task_id(now),
+        Ok(app2.scheduler.submit(Submission {
             circuit: circuit.id,
             owner,
-            state: State::Submitted,
-            failure: None,
-            input: kind,
-            created_ms: now,
-            updated_ms: now,
+            input_kind: kind,
+            input,
             deadline_ms,
-            failed_attempts: 0,
-            transitions: 0,
             idempotency_key,
             webhook,
             chain: None,
-            signed: None,
-            worker: None,
-            counted_delivery: 0,
-        };
-        Ok(store.create_task(NewTask { task, input })?)
+        })?)
     })
     .await?;
-    if created {
-        app.scheduler
-            .metrics
-            .submitted
-            .fetch_add(1, Ordering::Relaxed);
-        app.scheduler.publish(&task);
-        app.scheduler.enqueue(&task);
-        Ok((StatusCode::ACCEPTED, Json(task)).into_response())
+    let status = if created {
+        StatusCode::ACCEPTED
     } else {
-        Ok((StatusCode::OK, Json(task)).into_response())
-    }
+        StatusCode::OK
+    };
+    Ok((status, Json(task)).into_response())
 }
 
 impl AppState {
@@ -676,47 +661,17 @@ async fn get_proof(
     Ok(Json(serde_json::json!({ "proof": proof.proof, "public": proof.public })).into_response())
 }
 
-/// The arguments of a snarkjs Solidity verifier's `verifyProof`, formatted as
-/// `snarkjs zkey export soliditycalldata` prints them (B's coordinates in EVM order).
+/// The arguments of a snarkjs Solidity verifier's `verifyProof` for a stored proof, as
+/// `snarkjs zkey export soliditycalldata` prints them ([`calldata::solidity_calldata`]).
 pub fn solidity_calldata(
     proof: &serde_json::Value,
     public: &serde_json::Value,
 ) -> Result<String, String> {
-    let hex = |v: &serde_json::Value| -> Result<String, String> {
-        let s = v.as_str().ok_or("a coordinate is not a string")?;
-        let n = num_bigint_parse(s)?;
-        Ok(format!("\"0x{n:0>64}\""))
-    };
-    let at = |path: &[usize], key: &str| -> Result<String, String> {
-        let mut v = &proof[key];
-        for &i in path {
-            v = &v[i];
-        }
-        hex(v)
-    };
-    let a = format!("[{},{}]", at(&[0], "pi_a")?, at(&[1], "pi_a")?);
-    let b = format!(
-        "[[{},{}],[{},{}]]",
-        at(&[0, 1], "pi_b")?,
-        at(&[0, 0], "pi_b")?,
-        at(&[1, 1], "pi_b")?,
-        at(&[1, 0], "pi_b")?
-    );
-    let c = format!("[{},{}]", at(&[0], "pi_c")?, at(&[1], "pi_c")?);
-    let inputs: Vec<String> = public
-        .as_array()
-        .ok_or("public signals are not an array")?
-        .iter()
-        .map(hex)
-        .collect::<Result<_, _>>()?;
-    Ok(format!("{a},{b},{c},[{}]", inputs.join(",")))
-}
-
-/// A decimal string as lower-case hex.
-fn num_bigint_parse(s: &str) -> Result<String, String> {
-    num_bigint::BigUint::parse_bytes(s.as_bytes(), 10)
-        .map(|n| n.to_str_radix(16))
-        .ok_or_else(|| format!("`{s}` is not a decimal number"))
+    let proof: ProofJson = serde_json::from_value(proof.clone()).map_err(|e| e.to_string())?;
+    let proof = proof.to_proof("proof").map_err(|e| e.to_string())?;
+    let public = public.as_array().ok_or("public signals are not an array")?;
+    let public = json::public_from_json("public", public).map_err(|e| e.to_string())?;
+    Ok(calldata::solidity_calldata(&proof, &public))
 }
 
 async fn readyz(AxState(app): AxState<AppState>) -> Response {

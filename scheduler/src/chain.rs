@@ -25,9 +25,8 @@ use fornax_chain_adapter::{
 };
 use fornax_prover::json::{public_from_json, ProofJson};
 
-use crate::node::Scheduler;
-use crate::store::NewTask;
-use crate::task::{new_task_id, now_ms, ChainLink, Failure, InputKind, State, Task};
+use crate::node::{Scheduler, Submission};
+use crate::task::{ChainLink, Failure, InputKind, State};
 
 /// How the node follows and posts to the chain.
 #[derive(Clone, Debug)]
@@ -267,25 +266,15 @@ impl ChainService {
             );
             return;
         };
-        let now = now_ms();
         let market = format!("{:x}", self.cfg.chain.market);
-        let task = Task {
-            id: new_task_id(now),
+        let submission = Submission {
             circuit,
             owner: "chain".into(),
-            state: State::Submitted,
-            failure: None,
-            input: InputKind::Json,
-            created_ms: now,
-            updated_ms: now,
+            input_kind: InputKind::Json,
+            input: ev.input.to_vec(),
             deadline_ms: Some(ev.deadline.saturating_mul(1000)),
-            failed_attempts: 0,
-            transitions: 0,
             idempotency_key: Some(format!("{market}:{}", ev.task)),
             webhook: None,
-            signed: None,
-            worker: None,
-            counted_delivery: 0,
             chain: Some(ChainLink {
                 market,
                 task: ev.task.to_string(),
@@ -296,22 +285,11 @@ impl ChainService {
                 outputs: None,
             }),
         };
-        match self.sched.store().create_task(NewTask {
-            task,
-            input: ev.input.to_vec(),
-        }) {
-            Ok((task, true)) => {
-                eprintln!(
-                    "fornax chain: task {} from the chain is node task {}",
-                    ev.task, task.id
-                );
-                self.sched
-                    .metrics
-                    .submitted
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.sched.publish(&task);
-                self.sched.enqueue(&task);
-            }
+        match self.sched.submit(submission) {
+            Ok((task, true)) => eprintln!(
+                "fornax chain: task {} from the chain is node task {}",
+                ev.task, task.id
+            ),
             Ok((_, false)) => {} // seen before (a replayed event)
             Err(e) => eprintln!("fornax chain: storing task {}: {e}", ev.task),
         }

@@ -28,8 +28,30 @@ use fornax_prover::witness::{self, WitnessCalculator};
 use fornax_prover::{wtns, JobGraph, LocalExecutor, PreparedKey, ProverError, ProvingKey};
 
 use crate::dispatch::Remote;
-use crate::store::{Store, StoreError, StoredProof};
-use crate::task::{now_ms, Failure, InputKind, State, Task};
+use crate::store::{NewTask, Store, StoreError, StoredProof};
+use crate::task::{new_task_id, now_ms, ChainLink, Failure, InputKind, State, Task};
+
+/// A proving task to create, as [`Scheduler::submit`] takes it: the caller has checked the
+/// circuit and the input; the scheduler gives it its id, times and state.
+#[derive(Clone, Debug)]
+pub struct Submission {
+    /// The circuit's id.
+    pub circuit: String,
+    /// Who owns the task (an API key's name, or `chain`).
+    pub owner: String,
+    /// What the input bytes are.
+    pub input_kind: InputKind,
+    /// The input: circuit inputs as JSON, or a `.wtns` file.
+    pub input: Vec<u8>,
+    /// When the task expires, milliseconds since the epoch.
+    pub deadline_ms: Option<u64>,
+    /// The owner's idempotency key.
+    pub idempotency_key: Option<String>,
+    /// Where to POST the task's events.
+    pub webhook: Option<String>,
+    /// The on-chain task it answers.
+    pub chain: Option<ChainLink>,
+}
 
 /// What `GET /v1/events` streams: task state changes and job progress.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -422,6 +444,44 @@ impl Scheduler {
     /// Subscribes to task and job events (a slow subscriber misses the oldest ones).
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
         self.events.subscribe()
+    }
+
+    /// Creates a proving task: the only way one is made (the HTTP API and the chain listener
+    /// both call this). It is stored with its input in one synced write; only a new task is
+    /// then counted, announced and queued. Returns the task and whether it is new: an
+    /// idempotency key the owner used before names the earlier task, which is returned
+    /// unchanged.
+    pub fn submit(&self, new: Submission) -> Result<(Task, bool), StoreError> {
+        let now = now_ms();
+        let task = Task {
+            id: new_task_id(now),
+            circuit: new.circuit,
+            owner: new.owner,
+            state: State::Submitted,
+            failure: None,
+            input: new.input_kind,
+            created_ms: now,
+            updated_ms: now,
+            deadline_ms: new.deadline_ms,
+            failed_attempts: 0,
+            transitions: 0,
+            idempotency_key: new.idempotency_key,
+            webhook: new.webhook,
+            chain: new.chain,
+            signed: None,
+            worker: None,
+            counted_delivery: 0,
+        };
+        let (task, created) = self.store.create_task(NewTask {
+            task,
+            input: new.input,
+        })?;
+        if created {
+            self.metrics.submitted.fetch_add(1, Ordering::Relaxed);
+            self.publish(&task);
+            self.enqueue(&task);
+        }
+        Ok((task, created))
     }
 
     /// Tells subscribers about a task's new state.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{circuit, snarkjs, sub, text, vk};
@@ -21,20 +21,37 @@ fn fornax(args: &[&Path]) -> Output {
     out
 }
 
+/// Fornax's and snarkjs's proofs of circuit `name`'s fixture witness, written in `dir`:
+/// (fornax's proof, its public signals, snarkjs's proof, its public signals).
+fn both_proofs(dir: &Path, name: &str) -> [PathBuf; 4] {
+    let files = ["proof", "public", "snarkjs-proof", "snarkjs-public"]
+        .map(|f| dir.join(format!("{name}.{f}.json")));
+    let [proof, public, sproof, spublic] = &files;
+    let out = fornax(&[
+        sub("prove"),
+        &circuit(name, "zkey"),
+        &circuit(name, "wtns"),
+        proof,
+        public,
+    ]);
+    assert!(out.status.success(), "fornax prove {name}: {}", text(&out));
+    let out = snarkjs(&[
+        sub("groth16"),
+        sub("prove"),
+        &circuit(name, "zkey"),
+        &circuit(name, "wtns"),
+        sproof,
+        spublic,
+    ]);
+    assert!(out.status.success(), "snarkjs prove {name}: {}", text(&out));
+    files
+}
+
 #[test]
 fn fornax_proofs_verify_with_snarkjs_and_snarkjs_proofs_with_fornax() {
     let tmp = tempfile::tempdir().unwrap();
     for name in CIRCUITS {
-        let proof = tmp.path().join(format!("{name}.proof.json"));
-        let public = tmp.path().join(format!("{name}.public.json"));
-        let out = fornax(&[
-            sub("prove"),
-            &circuit(name, "zkey"),
-            &circuit(name, "wtns"),
-            &proof,
-            &public,
-        ]);
-        assert!(out.status.success(), "fornax prove {name}: {}", text(&out));
+        let [proof, public, sproof, spublic] = both_proofs(tmp.path(), name);
         let out = snarkjs(&[sub("groth16"), sub("verify"), &vk(name), &public, &proof]);
         assert!(
             out.status.success() && text(&out).contains("OK"),
@@ -48,17 +65,6 @@ fn fornax_proofs_verify_with_snarkjs_and_snarkjs_proofs_with_fornax() {
             text(&out)
         );
 
-        let sproof = tmp.path().join(format!("{name}.snarkjs-proof.json"));
-        let spublic = tmp.path().join(format!("{name}.snarkjs-public.json"));
-        let out = snarkjs(&[
-            sub("groth16"),
-            sub("prove"),
-            &circuit(name, "zkey"),
-            &circuit(name, "wtns"),
-            &sproof,
-            &spublic,
-        ]);
-        assert!(out.status.success(), "snarkjs prove {name}: {}", text(&out));
         assert_eq!(
             std::fs::read_to_string(&public)
                 .unwrap()
@@ -76,6 +82,38 @@ fn fornax_proofs_verify_with_snarkjs_and_snarkjs_proofs_with_fornax() {
             "fornax rejects snarkjs's {name} proof: {}",
             text(&out)
         );
+    }
+}
+
+/// The API's `?format=calldata` (the one encoder in `fornax_prover::calldata`, which the chain
+/// adapter also uses) is byte for byte what `snarkjs zkey export soliditycalldata` prints,
+/// for fornax's proofs and for snarkjs's.
+#[test]
+fn calldata_is_what_snarkjs_exports() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in CIRCUITS {
+        let [proof, public, sproof, spublic] = both_proofs(tmp.path(), name);
+        for (proof, public) in [(&proof, &public), (&sproof, &spublic)] {
+            let out = snarkjs(&[
+                sub("zkey"),
+                sub("export"),
+                sub("soliditycalldata"),
+                public,
+                proof,
+            ]);
+            assert!(
+                out.status.success(),
+                "snarkjs soliditycalldata: {}",
+                text(&out)
+            );
+            let theirs = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            let read = |p: &Path| -> serde_json::Value {
+                serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+            };
+            let ours =
+                fornax_scheduler::api::solidity_calldata(&read(proof), &read(public)).unwrap();
+            assert_eq!(ours, theirs, "{name}: calldata of {}", proof.display());
+        }
     }
 }
 

@@ -6,10 +6,12 @@
 //!   the digits, segmented bucket accumulation immune to skewed scalars, sliced window
 //!   reduction; see `msm.wgsl`), with the bases resident across calls and passes sized so
 //!   that every buffer fits the adapter's binding limit and the memory budget ([`msm`]).
-//! * MSM over G2 runs on the host, through the CPU backend (G2 is one MSM of a Groth16
-//!   proof, and the smallest). The Fq2 arithmetic is in WGSL and tested; the G2 curve
-//!   kernels are not built yet, because a software Vulkan takes minutes to compile each
-//!   fully inlined Fq2 curve kernel, so CI could not test them.
+//! * No MSM over G2: the backend answers [`KernelError::Unsupported`] and
+//!   [`Backend::runs_g2`] is false, so the registry composes it with the CPU backend
+//!   ([`crate::Composed`]; G2 is one MSM of a Groth16 proof, and the smallest). The Fq2
+//!   arithmetic is in WGSL and tested; the G2 curve kernels are not built yet, because a
+//!   software Vulkan takes minutes to compile each fully inlined Fq2 curve kernel, so CI
+//!   could not test them.
 //! * NTT over Fr: bit reversal, then radix-2 stages fused nine at a time in workgroup
 //!   memory, twiddles resident in the domain handle ([`ntt`]).
 //! * Field arithmetic in eight 32-bit words, with 64-bit shader integers where the adapter
@@ -131,8 +133,6 @@ pub fn probe(options: ProbeOptions) -> Vec<WgpuBackend> {
 pub struct WgpuBackend {
     info: DeviceInfo,
     gpu: Arc<Gpu>,
-    /// Runs the G2 MSMs on the host (see the module docs).
-    host: crate::cpu::CpuBackend,
 }
 
 /// The device state shared by the backend and its resident handles.
@@ -215,7 +215,6 @@ impl WgpuBackend {
         };
         Ok(WgpuBackend {
             info,
-            host: crate::cpu::CpuBackend::new(),
             gpu: Arc::new(Gpu {
                 id,
                 device,
@@ -228,6 +227,13 @@ impl WgpuBackend {
                 failure,
             }),
         })
+    }
+
+    fn no_g2(&self) -> KernelError {
+        KernelError::Unsupported {
+            device: self.info.id.clone(),
+            what: "G2 MSMs (no Fq2 curve kernels on wgpu yet)",
+        }
     }
 
     /// Whether the kernels use 64-bit shader integers on this adapter.
@@ -553,14 +559,8 @@ impl MsmBackend for WgpuBackend {
         ))
     }
 
-    fn upload_g2(&self, bases: &[G2Affine]) -> Result<Bases<G2>, KernelError> {
-        // Kept in host memory, but owned by this backend like any other handle.
-        let host = self.host.upload_g2(bases)?;
-        Ok(Bases::new(
-            self.info.id.clone(),
-            bases.len(),
-            Arc::new(host),
-        ))
+    fn upload_g2(&self, _bases: &[G2Affine]) -> Result<Bases<G2>, KernelError> {
+        Err(self.no_g2())
     }
 
     fn msm_g1(&self, bases: &Bases<G1>, scalars: &[Fr]) -> Result<G1Projective, KernelError> {
@@ -569,10 +569,8 @@ impl MsmBackend for WgpuBackend {
         self.gpu.job(|gpu| msm::msm::<G1>(gpu, resident, scalars))
     }
 
-    fn msm_g2(&self, bases: &Bases<G2>, scalars: &[Fr]) -> Result<G2Projective, KernelError> {
-        check_msm_len(bases, scalars)?;
-        let host: &Bases<G2> = bases.resident(&self.info.id)?;
-        self.host.msm_g2(host, scalars)
+    fn msm_g2(&self, _bases: &Bases<G2>, _scalars: &[Fr]) -> Result<G2Projective, KernelError> {
+        Err(self.no_g2())
     }
 }
 
@@ -610,5 +608,9 @@ impl NttBackend for WgpuBackend {
 impl Backend for WgpuBackend {
     fn info(&self) -> &DeviceInfo {
         &self.info
+    }
+
+    fn runs_g2(&self) -> bool {
+        false
     }
 }
