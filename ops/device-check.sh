@@ -7,10 +7,11 @@
 # There (device tool): carry ["target/gpu-check", "target/fhe-gpu", ".gl"], command
 #   ops/device-check.sh [deadline_s, default 540]
 #
-# Estimates (H200, 16 cores): CUDA ~230 s, FHE ~125 s, wgpu ~60 s, ncu ~60 s: ~8 minutes,
+# Estimates (H200, 16 cores): CUDA ~230 s, FHE ~125 s, FHE multi-bit ~80 s, wgpu ~60 s, ncu
+# ~60 s (only if time is left): ~8 to 9 minutes,
 # inside a 10-minute command; the budgets stop each part early rather than lose the rest.
-# Files under $OUT (8 at most): gpu-check.json, fhe-gpu.json, cuda.log, fhe.log, wgpu.log,
-# ncu.txt.
+# Files under $OUT (8 at most): gpu-check.json, fhe-gpu.json, fhe-gpu-multibit.json,
+# cuda.log, fhe.log, fhe-multibit.log, wgpu.log, ncu.txt.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -28,6 +29,12 @@ if [ "$(left)" -gt 60 ]; then
   FHE_BUDGET_S=$budget ops/fhe-gpu-bench.sh run 2>&1 | tee "$out/fhe.log" || status=1
 else
   echo "skipped: too little time left"; status=1
+fi
+if [ "$(left)" -gt 150 ]; then
+  echo "== FHE bench on the multi-bit parameter set ($(left) s left)"
+  budget=$(( $(left) - 100 )); [ "$budget" -le 120 ] || budget=120
+  FHE_BUDGET_S=$budget FHE_JSON_NAME=fhe-gpu-multibit.json ops/fhe-gpu-bench.sh run \
+    --params gpu-multi-bit --stages gpu,engine,programs 2>&1 | tee "$out/fhe-multibit.log" || status=1
 fi
 echo "== wgpu check ($(left) s left)"
 ops/gpu-check.sh wgpu 2>&1 | tee "$out/wgpu.log" || status=1

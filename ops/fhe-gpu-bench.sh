@@ -60,7 +60,7 @@ with lzma.open(sys.argv[1]) as f, open(sys.argv[2], "wb") as g: shutil.copyfileo
     commit=$(head -n1 "$stage/commit")
     out_dir=${OUT:-bench/results}
     mkdir -p "$out_dir"
-    json="$out_dir/fhe-gpu.json"
+    json="$out_dir/${FHE_JSON_NAME:-fhe-gpu.json}"
     timeout -k 5 "${FHE_BUDGET_S:-240}" "$unpacked/gpu_bench" --commit "$commit" --json "$json" "${@:2}"
     ;;
 *)

@@ -17,8 +17,12 @@
 //!    evaluator, threshold-decrypted by 3 of 5 key holders and checked against the plaintext
 //!    evaluation; timed against the CPU engine.
 //!
-//! Usage: `gpu_bench [--stages cpu,gpu,multibit,engine,programs] [--blocks 4096,65536]
-//! [--reps 5] [--cpu-blocks 4096] [--programs 1] [--commit SHA] [--json FILE]`.
+//! The key set (stages 1, 2, 4, 5) is made for `--params` (`classic`, the default, or
+//! `gpu-multi-bit`: the engine itself on the multi-bit set).
+//!
+//! Usage: `gpu_bench [--params classic|gpu-multi-bit] [--stages cpu,gpu,multibit,engine,programs]
+//! [--blocks 4096,65536] [--reps 5] [--cpu-blocks 4096] [--programs 1] [--commit SHA]
+//! [--json FILE]`.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -26,7 +30,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use fornax_fhe::device::DeviceEvaluator;
-use fornax_fhe::threshold::{setup_insecure_keep_secret, Dealt, KeyHolder};
+use fornax_fhe::params::{ParamSet, ThresholdParams};
+use fornax_fhe::threshold::{setup_insecure_keep_secret_for, Dealt, KeyHolder};
 use fornax_fhe::{combine, encrypt, Evaluator, Op, Program};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -42,6 +47,7 @@ use tfhe::shortint::parameters::PARAM_GPU_MULTI_BIT_GROUP_4_MESSAGE_2_CARRY_2_KS
 const STAGES: [&str; 5] = ["cpu", "gpu", "multibit", "engine", "programs"];
 
 struct Args {
+    params: ParamSet,
     stages: Vec<String>,
     blocks: Vec<usize>,
     reps: usize,
@@ -53,6 +59,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
+        params: ParamSet::Classic,
         stages: STAGES.iter().map(|s| s.to_string()).collect(),
         blocks: vec![4096, 65536],
         reps: 5,
@@ -66,6 +73,7 @@ fn parse_args() -> Result<Args, String> {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         let number = |s: &str| s.parse::<usize>().map_err(|e| format!("{flag}: {s}: {e}"));
         match flag.as_str() {
+            "--params" => args.params = ParamSet::parse(&value()?).map_err(|e| e.to_string())?,
             "--stages" => {
                 args.stages = value()?.split(',').map(str::to_string).collect();
                 if let Some(bad) = args.stages.iter().find(|s| !STAGES.contains(&s.as_str())) {
@@ -152,8 +160,9 @@ fn run() -> Result<usize, String> {
     println!("seed {seed}");
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let started = Instant::now();
+    let params = ThresholdParams::for_set(5, 3, args.params).map_err(|e| e.to_string())?;
     let (dealt, client_key) =
-        setup_insecure_keep_secret(5, 3, &mut rng).map_err(|e| e.to_string())?;
+        setup_insecure_keep_secret_for(params, &mut rng).map_err(|e| e.to_string())?;
     let holders: Vec<KeyHolder> = dealt
         .shares
         .iter()
@@ -166,7 +175,10 @@ fn run() -> Result<usize, String> {
     let gpu_key = CudaServerKey::decompress_from_cpu(&compressed, &streams);
     let cpu_key = compressed.decompress();
     let setup_s = started.elapsed().as_secs_f64();
-    println!("set-up (5, 3), keys on the GPU and the CPU: {setup_s:.1} s");
+    println!(
+        "set-up (5, 3), {} parameters, keys on the GPU and the CPU: {setup_s:.1} s",
+        args.params.name()
+    );
     let keys = Keys {
         dealt,
         holders,
@@ -182,7 +194,8 @@ fn run() -> Result<usize, String> {
         "cpu_threads": rayon::current_num_threads(),
         "commit": args.commit,
         "command": std::env::args().collect::<Vec<_>>().join(" "),
-        "params": "PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128 + NOISE_SQUASHING_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128 (tfhe-rs 1.8.2, classic PBS)",
+        "params": args.params.name(),
+        "tfhe_params": format!("{} (tfhe-rs 1.8.2)", args.params.description()),
         "seed": seed,
         "setup_s": setup_s,
         "stages": {},

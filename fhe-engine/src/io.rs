@@ -6,7 +6,7 @@
 //! parameters. Malformed or oversized input is an [`Error`], never a panic or an unbounded
 //! allocation.
 
-use crate::params::{squashed_lwe_dimension, ThresholdParams, COMPUTE_PARAMS};
+use crate::params::{squashed_lwe_dimension, ParamSet, ThresholdParams};
 use crate::threshold::{config, KeyHolder, KeyShare, PublicKeySet};
 use crate::Error;
 use bincode::Options;
@@ -20,8 +20,9 @@ use tfhe::{
     CompactPublicKey, CompressedServerKey, ReRandomizationMetadata, SquashedNoiseFheUint, Tag,
 };
 
-/// The most bytes any single key file may hold.
-pub const MAX_KEY_BYTES: u64 = 1 << 30;
+/// The most bytes any single key file may hold (a compressed server key of the GPU
+/// multi-bit set is over 1 GiB).
+pub const MAX_KEY_BYTES: u64 = 4 << 30;
 
 /// The most blocks an input ciphertext may have (64-bit integers).
 pub const MAX_BLOCKS: usize = 32;
@@ -55,9 +56,17 @@ macro_rules! by_width {
 pub(crate) use by_width;
 
 /// The serialized size bound of a `blocks`-block input ciphertext: each block is an LWE
-/// ciphertext of the big key's dimension, 8 bytes a word, plus headers.
+/// ciphertext of the big key's dimension (the largest of the parameter sets), 8 bytes a
+/// word, plus headers.
 pub fn radix_size_limit(blocks: usize) -> u64 {
-    let lwe = COMPUTE_PARAMS.glwe_dimension.0 * COMPUTE_PARAMS.polynomial_size.0 + 1;
+    let lwe = ParamSet::ALL
+        .iter()
+        .map(|set| {
+            let c = set.compute();
+            c.glwe_dimension().0 * c.polynomial_size().0 + 1
+        })
+        .max()
+        .expect("at least one parameter set");
     (blocks * (lwe * 8 + 512) + 4096) as u64
 }
 
@@ -80,10 +89,10 @@ pub fn write_radix(ct: &RadixCiphertext, bits: u32) -> Result<Vec<u8>, Error> {
     })
 }
 
-/// Reads an encrypted `bits`-bit integer: refused unless well-formed, within size, and
-/// conformant with the engine's parameters (dimension, moduli, block count, degree, noise
-/// level).
-pub fn read_radix(bytes: &[u8], bits: u32) -> Result<RadixCiphertext, Error> {
+/// Reads an encrypted `bits`-bit integer for a key set of parameter set `set`: refused
+/// unless well-formed, within size, and conformant with those parameters (dimension, moduli,
+/// block count, degree, noise level).
+pub fn read_radix(bytes: &[u8], bits: u32, set: ParamSet) -> Result<RadixCiphertext, Error> {
     by_width!(bits, Id => {
         let blocks = (bits / crate::params::BLOCK_BITS) as usize;
         let limit = radix_size_limit(blocks);
@@ -91,7 +100,7 @@ pub fn read_radix(bytes: &[u8], bits: u32) -> Result<RadixCiphertext, Error> {
             return Err(Error::TooLarge { limit, got: bytes.len() as u64 });
         }
         let conformance: <tfhe::FheUint<Id> as tfhe::prelude::ParameterSetConformant>::ParameterSet =
-            COMPUTE_PARAMS.into();
+            set.compute().into();
         let value: tfhe::FheUint<Id> = DeserializationConfig::new(limit)
             .deserialize_from(bytes, &conformance)
             .map_err(|e| Error::Ciphertext(format!("not a {bits}-bit ciphertext for this key set: {e}")))?;
@@ -167,7 +176,7 @@ pub fn load_public(dir: &Path) -> Result<PublicKeySet, Error> {
     }
     manifest.params.check()?;
     let key_id = parse_key_id(&manifest.key_id)?;
-    let cpk_params = CompactPublicKeyEncryptionParameters::try_from(COMPUTE_PARAMS)
+    let cpk_params = CompactPublicKeyEncryptionParameters::try_from(manifest.params.pbs.compute())
         .map_err(|e| Error::Parameters(e.to_string()))?;
     let public_key: CompactPublicKey = DeserializationConfig::new(MAX_KEY_BYTES)
         .deserialize_from(
@@ -178,7 +187,7 @@ pub fn load_public(dir: &Path) -> Result<PublicKeySet, Error> {
     let server_key: CompressedServerKey = DeserializationConfig::new(MAX_KEY_BYTES)
         .deserialize_from(
             read_file(&dir.join("server_key.bin"), MAX_KEY_BYTES)?.as_slice(),
-            &config().into(),
+            &config(manifest.params.pbs).into(),
         )
         .map_err(|e| Error::KeyShare(format!("server_key.bin: {e}")))?;
     Ok(PublicKeySet {

@@ -1,7 +1,10 @@
 //! The parameters of the engine and of threshold decryption, and the bounds they must meet.
 //!
-//! Computation uses tfhe-rs's classic KS-PBS parameters with 2-bit messages and 2-bit carries
-//! (p_fail ≤ 2^-128). Results end with a noise squash into 128-bit LWE ciphertexts (tfhe-rs's
+//! A key set is made for one of two parameter sets ([`ParamSet`], chosen at key generation
+//! and recorded in the key set): tfhe-rs's classic KS-PBS parameters (the default, bit-exact
+//! on every device) or its multi-bit KS-PBS parameters for GPUs (grouping factor 4, the
+//! fastest on tfhe-rs's CUDA backend). Both have 2-bit messages and 2-bit carries (p_fail ≤
+//! 2^-128). Results end with a noise squash into 128-bit LWE ciphertexts (tfhe-rs's
 //! noise-squashing parameters for the same set); threshold decryption works on those.
 //!
 //! The decoding budget, per squashed block: b − ⟨a, s⟩ − E = Δm + e − E must stay within
@@ -16,17 +19,83 @@ use crate::Error;
 use serde::{Deserialize, Serialize};
 use tfhe::core_crypto::prelude::DynamicDistribution;
 use tfhe::shortint::parameters::{
-    ClassicPBSParameters, NoiseSquashingParameters,
+    NoiseSquashingParameters, PBSParameters,
+    NOISE_SQUASHING_PARAM_GPU_MULTI_BIT_GROUP_4_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
     NOISE_SQUASHING_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
+    PARAM_GPU_MULTI_BIT_GROUP_4_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
     PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
 };
 
-/// The computation parameters: classic (deterministic) KS-PBS, 2-bit message, 2-bit carry.
-pub const COMPUTE_PARAMS: ClassicPBSParameters = PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128;
+/// The computation parameters of a key set, with the noise squashing that goes with them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ParamSet {
+    /// tfhe-rs's classic (deterministic) KS-PBS, 2-bit message and carry: results are
+    /// bit-identical on every device and run, so digests compare between workers.
+    #[default]
+    Classic,
+    /// tfhe-rs's multi-bit KS-PBS for GPUs (grouping factor 4), 2-bit message and carry:
+    /// the fastest set on tfhe-rs's CUDA backend. Results decrypt to the same values, but
+    /// the multi-bit bootstrap is not deterministic, so digests do not compare.
+    GpuMultiBit,
+}
 
-/// The noise-squashing parameters that go with [`COMPUTE_PARAMS`].
-pub const SQUASH_PARAMS: NoiseSquashingParameters =
-    NOISE_SQUASHING_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128;
+impl ParamSet {
+    /// Every set, in the order `fornax fhe keygen --params` lists them.
+    pub const ALL: [ParamSet; 2] = [ParamSet::Classic, ParamSet::GpuMultiBit];
+
+    /// The set's name on the command line and in key set files.
+    pub fn name(self) -> &'static str {
+        match self {
+            ParamSet::Classic => "classic",
+            ParamSet::GpuMultiBit => "gpu-multi-bit",
+        }
+    }
+
+    /// The set named `name` ([`ParamSet::name`]).
+    pub fn parse(name: &str) -> Result<ParamSet, Error> {
+        ParamSet::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| {
+                Error::Parameters(format!(
+                    "unknown parameter set `{name}` (classic, gpu-multi-bit)"
+                ))
+            })
+    }
+
+    /// The computation parameters.
+    pub fn compute(self) -> PBSParameters {
+        match self {
+            ParamSet::Classic => PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128.into(),
+            ParamSet::GpuMultiBit => {
+                PARAM_GPU_MULTI_BIT_GROUP_4_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128.into()
+            }
+        }
+    }
+
+    /// The noise-squashing parameters that go with [`ParamSet::compute`].
+    pub fn squash(self) -> NoiseSquashingParameters {
+        match self {
+            ParamSet::Classic => NOISE_SQUASHING_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
+            ParamSet::GpuMultiBit => {
+                NOISE_SQUASHING_PARAM_GPU_MULTI_BIT_GROUP_4_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128
+            }
+        }
+    }
+
+    /// The tfhe-rs parameter names, for records.
+    pub fn description(self) -> &'static str {
+        match self {
+            ParamSet::Classic => {
+                "PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128 + NOISE_SQUASHING_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128"
+            }
+            ParamSet::GpuMultiBit => {
+                "PARAM_GPU_MULTI_BIT_GROUP_4_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128 + NOISE_SQUASHING_PARAM_GPU_MULTI_BIT_GROUP_4_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128"
+            }
+        }
+    }
+}
 
 /// Statistical security of the noise flooding, in bits.
 pub const STATISTICAL_SECURITY_BITS: u32 = 40;
@@ -38,15 +107,18 @@ pub const MAX_PARTIES: usize = 20;
 pub const BLOCK_BITS: u32 = 2;
 
 /// Bits of the squashed ciphertexts' scaling factor Δ (a packed block holds message · carry =
-/// 16 values, plus the padding bit).
+/// 16 values, plus the padding bit). The same for every [`ParamSet`] (tested).
 pub fn delta_log2() -> u32 {
-    let values = SQUASH_PARAMS.message_modulus().0 * SQUASH_PARAMS.carry_modulus().0;
+    let squash = ParamSet::Classic.squash();
+    let values = squash.message_modulus().0 * squash.carry_modulus().0;
     128 - 1 - values.ilog2()
 }
 
-/// The dimension of the squashed LWE secret key (glwe dimension · polynomial size).
+/// The dimension of the squashed LWE secret key (glwe dimension · polynomial size). The same
+/// for every [`ParamSet`] (tested).
 pub fn squashed_lwe_dimension() -> usize {
-    SQUASH_PARAMS.glwe_dimension().0 * SQUASH_PARAMS.polynomial_size().0
+    let squash = ParamSet::Classic.squash();
+    squash.glwe_dimension().0 * squash.polynomial_size().0
 }
 
 fn distribution_variance_log2(d: DynamicDistribution<u128>) -> f64 {
@@ -57,26 +129,36 @@ fn distribution_variance_log2(d: DynamicDistribution<u128>) -> f64 {
     }
 }
 
-/// An upper bound on log2 |e| of a squashed ciphertext's noise, with failure probability
-/// about 2^-128, from the parameters: the output variance of a classic PBS (n CMUXes, each
-/// an external product with the bootstrapping key) is
-/// n · [ l (k+1) N (B² + 2)/12 · σ²_bsk + (1 + kN/2) (q²/B^{2l}) / 12 ],
-/// with n the input dimension, k, N the GLWE dimension and size, B = 2^base_log, l levels,
-/// and the GLWE key binary; 13.3 standard deviations cover a 2^-128 tail.
-pub fn squashed_noise_log2_bound() -> f64 {
-    let n = COMPUTE_PARAMS.lwe_dimension.0 as f64;
-    let k = SQUASH_PARAMS.glwe_dimension().0 as f64;
-    let big_n = SQUASH_PARAMS.polynomial_size().0 as f64;
-    let base_log = SQUASH_PARAMS.decomp_base_log().0 as f64;
-    let levels = SQUASH_PARAMS.decomp_level_count().0 as f64;
-    let bsk_var = 2f64.powf(distribution_variance_log2(
-        SQUASH_PARAMS.glwe_noise_distribution(),
-    ));
+/// An upper bound on log2 |e| of a squashed ciphertext's noise for the parameter set, with
+/// failure probability about 2^-128: the output variance of the squashing bootstrap.
+///
+/// A classic PBS is n CMUXes, each an external product with one GGSW of the bootstrapping
+/// key: n · [ l (k+1) N (B² + 2)/12 · σ²_bsk + (1 + kN/2) (q²/B^{2l}) / 12 ], with n the input
+/// dimension, k, N the GLWE dimension and size, B = 2^base_log, l levels, and the GLWE key
+/// binary. A multi-bit PBS with grouping factor g does n/g external products, each with a
+/// GGSW combined from the group's 2^g − 1 keys: the key term counts 2^g times (one more than
+/// the keys, for margin) and the decomposition term once per group. 13.3 standard deviations
+/// cover a 2^-128 tail.
+pub fn squashed_noise_log2_bound(set: ParamSet) -> f64 {
+    let squash = set.squash();
+    let n = set.compute().lwe_dimension().0 as f64;
+    let (products, keys_per_product) = match squash {
+        NoiseSquashingParameters::Classic(_) => (n, 1.0),
+        NoiseSquashingParameters::MultiBit(p) => {
+            let g = p.grouping_factor.0 as f64;
+            ((n / g).ceil(), 2f64.powf(g))
+        }
+    };
+    let k = squash.glwe_dimension().0 as f64;
+    let big_n = squash.polynomial_size().0 as f64;
+    let base_log = squash.decomp_base_log().0 as f64;
+    let levels = squash.decomp_level_count().0 as f64;
+    let bsk_var = 2f64.powf(distribution_variance_log2(squash.glwe_noise_distribution()));
     let b2 = 2f64.powf(2.0 * base_log);
     let key_term = levels * (k + 1.0) * big_n * (b2 + 2.0) / 12.0 * bsk_var;
     let rounding = 2f64.powf(2.0 * (128.0 - base_log * levels)) / 12.0;
     let decomposition_term = (1.0 + k * big_n / 2.0) * rounding;
-    let variance = n * (key_term + decomposition_term);
+    let variance = products * (keys_per_product * key_term + decomposition_term);
     variance.log2() / 2.0 + 13.3f64.log2()
 }
 
@@ -89,11 +171,21 @@ pub struct ThresholdParams {
     pub threshold: usize,
     /// log2 of each PRSS noise term's bound.
     pub flood_bits: u32,
+    /// The computation parameters the key set was made for (key sets written before the
+    /// choice existed are classic).
+    #[serde(default)]
+    pub pbs: ParamSet,
 }
 
 impl ThresholdParams {
-    /// Checks (n, k) against the bounds and derives the flooding width.
+    /// Checks (n, k) against the bounds and derives the flooding width, for the classic set.
     pub fn new(parties: usize, threshold: usize) -> Result<Self, Error> {
+        Self::for_set(parties, threshold, ParamSet::Classic)
+    }
+
+    /// Checks (n, k) against the bounds of parameter set `pbs` and derives its flooding
+    /// width.
+    pub fn for_set(parties: usize, threshold: usize, pbs: ParamSet) -> Result<Self, Error> {
         if parties == 0 || parties > MAX_PARTIES {
             return Err(Error::Parameters(format!(
                 "n = {parties} key holders: supported are 1..={MAX_PARTIES}"
@@ -107,7 +199,8 @@ impl ThresholdParams {
         let params = ThresholdParams {
             parties,
             threshold,
-            flood_bits: squashed_noise_log2_bound().ceil() as u32 + STATISTICAL_SECURITY_BITS,
+            flood_bits: squashed_noise_log2_bound(pbs).ceil() as u32 + STATISTICAL_SECURITY_BITS,
+            pbs,
         };
         params.check()?;
         Ok(params)
@@ -121,7 +214,7 @@ impl ThresholdParams {
     /// log2 of the largest |e − E| a decryption can meet.
     pub fn total_noise_log2(&self) -> f64 {
         let flood = self.noise_terms() as f64 * 2f64.powi(self.flood_bits as i32);
-        (flood + 2f64.powf(squashed_noise_log2_bound())).log2()
+        (flood + 2f64.powf(squashed_noise_log2_bound(self.pbs))).log2()
     }
 
     /// Verifies the bounds of the module documentation: flooding at least
@@ -137,7 +230,7 @@ impl ThresholdParams {
                 self.parties, self.threshold
             )));
         }
-        let squash = squashed_noise_log2_bound();
+        let squash = squashed_noise_log2_bound(self.pbs);
         if (self.flood_bits as f64) < squash + STATISTICAL_SECURITY_BITS as f64 {
             return Err(Error::Parameters(format!(
                 "flooding 2^{} is less than 2^{} above the squashed noise 2^{squash:.1}",
@@ -163,8 +256,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_set_squashes_into_the_same_shape_within_its_budget() {
+        for set in ParamSet::ALL {
+            let squash = set.squash();
+            assert_eq!(
+                squash.glwe_dimension().0 * squash.polynomial_size().0,
+                squashed_lwe_dimension()
+            );
+            assert_eq!(squash.message_modulus().0 * squash.carry_modulus().0, 16);
+            assert_eq!(ParamSet::parse(set.name()).unwrap(), set);
+            let bound = squashed_noise_log2_bound(set);
+            println!("{}: squashed noise bound 2^{bound:.2}", set.name());
+            assert!(bound > 60.0 && bound < 80.0, "{bound}");
+            for (n, k) in [(1, 1), (3, 2), (5, 3), (7, 4), (13, 5)] {
+                let p = ThresholdParams::for_set(n, k, set).unwrap();
+                assert_eq!(p.pbs, set);
+                assert!(p.total_noise_log2() < 122.0);
+            }
+        }
+        assert!(ParamSet::parse("fast").is_err());
+        // A key set file from before the choice is classic.
+        let old: ThresholdParams =
+            serde_json::from_str(r#"{"parties":5,"threshold":3,"flood_bits":109}"#).unwrap();
+        assert_eq!(old.pbs, ParamSet::Classic);
+    }
+
+    #[test]
     fn the_noise_budget_holds_for_usual_sizes_and_is_refused_beyond() {
-        let squash = squashed_noise_log2_bound();
+        let squash = squashed_noise_log2_bound(ParamSet::Classic);
         println!("squashed noise bound 2^{squash:.2}, Δ = 2^{}", delta_log2());
         assert!(squash > 60.0 && squash < 80.0, "{squash}");
         assert_eq!(delta_log2(), 123);

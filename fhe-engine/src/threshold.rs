@@ -20,9 +20,7 @@
 //! - **Robustness.** With m ≥ k shares, FinDec corrects ⌊(m − k)/2⌋ wrong ones and detects up
 //!   to m − k; with exactly k it rejects a result whose higher ring coefficients are not zero.
 
-use crate::params::{
-    delta_log2, squashed_lwe_dimension, ThresholdParams, BLOCK_BITS, COMPUTE_PARAMS, SQUASH_PARAMS,
-};
+use crate::params::{delta_log2, squashed_lwe_dimension, ParamSet, ThresholdParams, BLOCK_BITS};
 use crate::prss::{self, SetKey};
 use crate::ring::{GaloisRing, Gr, MAX_DEGREE};
 use crate::shamir::Shamir;
@@ -51,10 +49,11 @@ pub struct PublicKeySet {
     pub server_key: CompressedServerKey,
 }
 
-/// The tfhe-rs configuration of every key set: [`COMPUTE_PARAMS`] with noise squashing.
-pub fn config() -> Config {
-    ConfigBuilder::with_custom_parameters(COMPUTE_PARAMS)
-        .enable_noise_squashing(SQUASH_PARAMS)
+/// The tfhe-rs configuration of a key set made for `set`: its computation parameters with
+/// their noise squashing.
+pub fn config(set: ParamSet) -> Config {
+    ConfigBuilder::with_custom_parameters(set.compute())
+        .enable_noise_squashing(set.squash())
         .build()
 }
 
@@ -99,7 +98,16 @@ pub fn setup(
     threshold: usize,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<Dealt, Error> {
-    setup_inner(parties, threshold, rng).map(|(dealt, _)| dealt)
+    setup_for(ThresholdParams::new(parties, threshold)?, rng)
+}
+
+/// Setup for the parameters `params` (their parameter set included, see
+/// [`ThresholdParams::for_set`]).
+pub fn setup_for(
+    params: ThresholdParams,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<Dealt, Error> {
+    setup_inner(params, rng).map(|(dealt, _)| dealt)
 }
 
 /// Setup that also returns the secret keys. **Insecure**: for tests that compare threshold
@@ -110,17 +118,26 @@ pub fn setup_insecure_keep_secret(
     threshold: usize,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<(Dealt, ClientKey), Error> {
-    setup_inner(parties, threshold, rng)
+    setup_inner(ThresholdParams::new(parties, threshold)?, rng)
+}
+
+/// [`setup_insecure_keep_secret`] for the parameters `params`. **Insecure**, for tests.
+#[doc(hidden)]
+pub fn setup_insecure_keep_secret_for(
+    params: ThresholdParams,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<(Dealt, ClientKey), Error> {
+    setup_inner(params, rng)
 }
 
 fn setup_inner(
-    parties: usize,
-    threshold: usize,
+    params: ThresholdParams,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<(Dealt, ClientKey), Error> {
-    let params = ThresholdParams::new(parties, threshold)?;
-    let shamir = Shamir::new(parties, threshold)?;
-    let client_key = ClientKey::generate(config());
+    params.check()?;
+    let shamir = Shamir::new(params.parties, params.threshold)?;
+    let (parties, threshold) = (params.parties, params.threshold);
+    let client_key = ClientKey::generate(config(params.pbs));
     let server_key = CompressedServerKey::new(&client_key);
     let public_key =
         CompactPublicKey::try_new(&client_key).map_err(|e| Error::Tfhe(e.to_string()))?;
@@ -376,7 +393,8 @@ pub fn combine(
     }
     let reconstruction = shamir.reconstruct(&shares)?;
     let delta_bits = delta_log2();
-    let values_per_block = SQUASH_PARAMS.message_modulus().0 * SQUASH_PARAMS.carry_modulus().0;
+    let squash = public.params.pbs.squash();
+    let values_per_block = squash.message_modulus().0 * squash.carry_modulus().0;
     let bits_per_block = values_per_block.ilog2();
     let mut value: u128 = 0;
     for (i, (block, masked)) in ct
@@ -417,8 +435,10 @@ pub(crate) fn check_squashed(ct: &SquashedNoiseRadixCiphertext) -> Result<(), Er
                 block.lwe_ciphertext().as_ref().len().saturating_sub(1)
             )));
         }
-        if block.message_modulus() != SQUASH_PARAMS.message_modulus()
-            || block.carry_modulus() != SQUASH_PARAMS.carry_modulus()
+        // The same moduli for every parameter set (tested in `params`).
+        let squash = ParamSet::Classic.squash();
+        if block.message_modulus() != squash.message_modulus()
+            || block.carry_modulus() != squash.carry_modulus()
         {
             return Err(Error::Ciphertext("squashed block with other moduli".into()));
         }

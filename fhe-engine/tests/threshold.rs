@@ -6,7 +6,7 @@
 use fornax_fhe::device::DeviceEvaluator;
 use fornax_fhe::engine::Evaluator;
 use fornax_fhe::io;
-use fornax_fhe::params::{delta_log2, squashed_noise_log2_bound};
+use fornax_fhe::params::{delta_log2, squashed_noise_log2_bound, ParamSet, ThresholdParams};
 use fornax_fhe::threshold::{self, Dealt, KeyHolder, PartialDecryption};
 use fornax_fhe::{combine, encrypt, Error, Program};
 use rand::{Rng, SeedableRng};
@@ -340,6 +340,26 @@ fn squashes_and_evaluations_run_concurrently_as_rayon_jobs() {
     });
 }
 
+/// log2 of the largest noise |e| among a squashed result's blocks, measured with the secret.
+fn squashed_noise_log2(client_key: &ClientKey, ct: &SquashedNoiseFheUint) -> f64 {
+    let s = threshold::squashed_secret_key(client_key).unwrap();
+    let mut worst = 0f64;
+    for block in raw(ct).packed_blocks() {
+        let data = block.lwe_ciphertext().as_ref();
+        let (mask, body) = data.split_at(data.len() - 1);
+        let dot = mask
+            .iter()
+            .zip(&s)
+            .fold(0u128, |acc, (a, s)| acc.wrapping_add(a.wrapping_mul(*s)));
+        let phase = body[0].wrapping_sub(dot);
+        let delta = 1u128 << delta_log2();
+        let rounded = phase.wrapping_add(delta / 2) & !(delta - 1);
+        let e = phase.wrapping_sub(rounded) as i128;
+        worst = worst.max((e.unsigned_abs() as f64).log2());
+    }
+    worst
+}
+
 #[test]
 fn squashed_noise_stays_under_the_bound_the_parameters_assume() {
     let f = fixture();
@@ -356,22 +376,8 @@ fn squashed_noise_stays_under_the_bound_the_parameters_assume() {
             1,
         )
         .unwrap();
-    let s = threshold::squashed_secret_key(&f.client_key).unwrap();
-    let mut worst = 0f64;
-    for block in raw(&out.outputs[0]).packed_blocks() {
-        let data = block.lwe_ciphertext().as_ref();
-        let (mask, body) = data.split_at(data.len() - 1);
-        let dot = mask
-            .iter()
-            .zip(&s)
-            .fold(0u128, |acc, (a, s)| acc.wrapping_add(a.wrapping_mul(*s)));
-        let phase = body[0].wrapping_sub(dot);
-        let delta = 1u128 << delta_log2();
-        let rounded = phase.wrapping_add(delta / 2) & !(delta - 1);
-        let e = phase.wrapping_sub(rounded) as i128;
-        worst = worst.max((e.unsigned_abs() as f64).log2());
-    }
-    let bound = squashed_noise_log2_bound();
+    let worst = squashed_noise_log2(&f.client_key, &out.outputs[0]);
+    let bound = squashed_noise_log2_bound(ParamSet::Classic);
     println!("squashed noise over 16 blocks: largest 2^{worst:.1}, bound 2^{bound:.1}");
     // Under the bound, and the bound not vacuous: 16 samples reach about one standard
     // deviation, which the bound puts 2^3.7 below itself.
@@ -390,23 +396,29 @@ fn malformed_and_oversized_input_is_refused() {
     let f = fixture();
     let ct = encrypt(&f.dealt.public, 77, 16).unwrap();
     let bytes = io::write_radix(&ct, 16).unwrap();
-    assert_eq!(io::read_radix(&bytes, 16).unwrap().blocks().len(), 8);
+    assert_eq!(
+        io::read_radix(&bytes, 16, ParamSet::Classic)
+            .unwrap()
+            .blocks()
+            .len(),
+        8
+    );
     // Truncated, flipped header, garbage, empty, too large, wrong width.
-    assert!(io::read_radix(&bytes[..bytes.len() / 2], 16).is_err());
+    assert!(io::read_radix(&bytes[..bytes.len() / 2], 16, ParamSet::Classic).is_err());
     let mut flipped = bytes.clone();
     flipped[3] ^= 0xff;
-    assert!(io::read_radix(&flipped, 16).is_err());
-    assert!(io::read_radix(b"not a ciphertext", 16).is_err());
-    assert!(io::read_radix(&[], 16).is_err());
+    assert!(io::read_radix(&flipped, 16, ParamSet::Classic).is_err());
+    assert!(io::read_radix(b"not a ciphertext", 16, ParamSet::Classic).is_err());
+    assert!(io::read_radix(&[], 16, ParamSet::Classic).is_err());
     assert!(matches!(
-        io::read_radix(&vec![0u8; 1 << 22], 16),
+        io::read_radix(&vec![0u8; 1 << 22], 16, ParamSet::Classic),
         Err(Error::TooLarge { .. })
     ));
     assert!(
-        io::read_radix(&bytes, 8).is_err(),
+        io::read_radix(&bytes, 8, ParamSet::Classic).is_err(),
         "a 16-bit ciphertext read as 8-bit"
     );
-    assert!(io::read_radix(&bytes, 12).is_err());
+    assert!(io::read_radix(&bytes, 12, ParamSet::Classic).is_err());
     // Squashed results and key shares likewise.
     assert!(io::read_squashed(b"junk").is_err());
     assert!(matches!(
@@ -423,4 +435,66 @@ fn malformed_and_oversized_input_is_refused() {
     let mut other = f.holders[0].share().clone();
     other.party = 9;
     assert!(KeyHolder::new(other).is_err());
+}
+
+/// The GPU multi-bit parameter set, end to end on the CPU: a key set (3, 2) of its own, a
+/// program evaluated by the engine and squashed, each output decrypted by every pair of key
+/// holders to the plaintext result, its ciphertexts read back under its parameters, and the
+/// squashed noise under the bound computed for it (so that the flooding derived from that
+/// bound is at least 2^40 times the real noise).
+#[test]
+fn the_gpu_multi_bit_set_evaluates_and_threshold_decrypts() {
+    let mut rng = rng();
+    let started = std::time::Instant::now();
+    let params = ThresholdParams::for_set(3, 2, ParamSet::GpuMultiBit).unwrap();
+    let (dealt, client_key) = threshold::setup_insecure_keep_secret_for(params, &mut rng).unwrap();
+    assert_eq!(dealt.public.params.pbs, ParamSet::GpuMultiBit);
+    let holders: Vec<KeyHolder> = dealt
+        .shares
+        .iter()
+        .map(|s| KeyHolder::new(s.clone()).unwrap())
+        .collect();
+    let evaluator = Evaluator::new(&dealt.public);
+    eprintln!("multi-bit set-up (3, 2): {:.1?}", started.elapsed());
+    let program = Program::from_json(
+        br#"{"bits":16,"inputs":2,"nodes":[{"op":"add","a":0,"b":1},{"op":"and","a":0,"b":1}],"outputs":[2,3]}"#,
+    )
+    .unwrap();
+    let clear = [rng.gen::<u16>() as u64, rng.gen::<u16>() as u64];
+    let expected = program.eval_plain(&clear).unwrap();
+    let inputs = clear
+        .iter()
+        .map(|&v| {
+            let ct = encrypt(&dealt.public, v, 16).unwrap();
+            let bytes = io::write_radix(&ct, 16).unwrap();
+            io::read_radix(&bytes, 16, ParamSet::GpuMultiBit).unwrap()
+        })
+        .collect();
+    let out = evaluator.evaluate(&program, inputs, "mb", 2).unwrap();
+    for (i, (squashed, want)) in out.outputs.iter().zip(&expected).enumerate() {
+        let ct = raw(squashed);
+        for pair in [[1, 2], [2, 3], [1, 3]] {
+            let partials: Vec<_> = pair
+                .iter()
+                .map(|&p| holders[p - 1].partial_decrypt(&ct).unwrap())
+                .collect();
+            let d = combine(&dealt.public, &ct, &partials).unwrap();
+            assert_eq!(
+                d.value,
+                u128::from(*want),
+                "output {i}, parties {pair:?}, inputs {clear:?}"
+            );
+        }
+    }
+    let worst = out
+        .outputs
+        .iter()
+        .map(|ct| squashed_noise_log2(&client_key, ct))
+        .fold(0f64, f64::max);
+    let bound = squashed_noise_log2_bound(ParamSet::GpuMultiBit);
+    println!("multi-bit squashed noise: largest 2^{worst:.1}, bound 2^{bound:.1}");
+    assert!(
+        worst < bound,
+        "noise 2^{worst:.1} over the bound 2^{bound:.1}"
+    );
 }

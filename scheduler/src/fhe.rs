@@ -425,7 +425,7 @@ impl FheService {
             ));
         }
         for (i, bytes) in inputs.iter().enumerate() {
-            fio::read_radix(bytes, program.bits).map_err(|e| match e {
+            fio::read_radix(bytes, program.bits, self.public.params.pbs).map_err(|e| match e {
                 fornax_fhe::Error::TooLarge { .. } => FheError::TooLarge(format!("input {i}: {e}")),
                 e => FheError::invalid("invalid_ciphertext", format!("input {i}: {e}")),
             })?;
@@ -584,7 +584,7 @@ impl FheService {
         };
         let inputs = inputs
             .iter()
-            .map(|b| fio::read_radix(b, program.bits))
+            .map(|b| fio::read_radix(b, program.bits, self.public.params.pbs))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ("invalid_ciphertext", e.to_string()))?;
         let failed = |e: fornax_fhe::Error| ("evaluation_failed", e.to_string());

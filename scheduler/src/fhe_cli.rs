@@ -25,6 +25,11 @@ pub enum FheCommand {
         /// k, how many of them decrypt together.
         #[arg(long)]
         threshold: usize,
+        /// The computation parameters: `classic` (bit-exact on every device) or
+        /// `gpu-multi-bit` (tfhe-rs's multi-bit bootstrap, fastest on a CUDA GPU; results
+        /// decrypt the same but are not bit-exact).
+        #[arg(long, default_value = "classic")]
+        params: String,
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
@@ -94,8 +99,9 @@ pub fn run(cmd: FheCommand) -> Result<ExitCode> {
         FheCommand::Keygen {
             parties,
             threshold,
+            params,
             out,
-        } => keygen(parties, threshold, &out),
+        } => keygen(parties, threshold, &params, &out),
         FheCommand::Encrypt {
             keys,
             bits,
@@ -145,19 +151,22 @@ pub fn run(cmd: FheCommand) -> Result<ExitCode> {
     }
 }
 
-fn keygen(parties: usize, threshold: usize, out: &Path) -> Result<ExitCode> {
+fn keygen(parties: usize, threshold: usize, params: &str, out: &Path) -> Result<ExitCode> {
     let started = Instant::now();
-    let dealt = fornax_fhe::setup(parties, threshold, &mut rand::rngs::OsRng)?;
+    let set = fornax_fhe::params::ParamSet::parse(params)?;
+    let params = fornax_fhe::params::ThresholdParams::for_set(parties, threshold, set)?;
+    let dealt = fornax_fhe::threshold::setup_for(params, &mut rand::rngs::OsRng)?;
     fio::save_public(&dealt.public, &out.join("keyset"))?;
     for share in &dealt.shares {
         let path = out.join(format!("share-{}.key", share.party));
         fio::write_secret_file(&path, &fio::write_share(share)?)?;
     }
     println!(
-        "key set {} ({} of {}) written to {} in {:.1?}",
+        "key set {} ({} of {}, {} parameters) written to {} in {:.1?}",
         hex::encode(dealt.public.key_id),
         threshold,
         parties,
+        set.name(),
         out.display(),
         started.elapsed()
     );
