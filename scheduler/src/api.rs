@@ -708,7 +708,7 @@ async fn metrics(AxState(app): AxState<AppState>) -> Response {
     }
     let _ = writeln!(
         out,
-        "# HELP fornax_queue_depth Tasks waiting for a device.\n# TYPE fornax_queue_depth gauge"
+        "# HELP fornax_queue_depth Tasks waiting in the node's fair queue to be sent to workers.\n# TYPE fornax_queue_depth gauge"
     );
     let _ = writeln!(out, "fornax_queue_depth {}", app.scheduler.queue_depth());
     let _ = writeln!(
@@ -740,14 +740,14 @@ async fn metrics(AxState(app): AxState<AppState>) -> Response {
         );
     }
     drop(jobs);
-    if let Some(remote) = app.scheduler.remote() {
-        let r = &remote.stats;
+    if let Some(dispatcher) = app.scheduler.dispatcher() {
+        let r = &dispatcher.stats;
         let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         let gauges = [
             (
                 "fornax_remote_jobs_in_flight",
                 "Jobs out to workers now.",
-                remote.in_flight() as u64,
+                dispatcher.in_flight() as u64,
             ),
             (
                 "fornax_remote_queue_messages",

@@ -18,7 +18,7 @@ use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use fornax_kernels::DeviceRegistry;
 use fornax_prover::{wtns, LocalExecutor};
-use fornax_scheduler::{api, node, store};
+use fornax_scheduler::{api, embedded, node, store};
 use reqwest::blocking::{multipart, Client};
 use serde_json::{json, Value};
 
@@ -55,7 +55,7 @@ struct InProcessNode {
 
 impl Drop for InProcessNode {
     fn drop(&mut self) {
-        // The worker stops after its current proof; the queue is left behind.
+        // The scheduler stops sending jobs; the worker ends with the runtime.
         self.scheduler.stop();
     }
 }
@@ -65,7 +65,21 @@ impl InProcessNode {
         let dir = tempfile::tempdir().context("temporary data directory")?;
         let store = Arc::new(store::Store::open(dir.path())?);
         let scheduler = node::Scheduler::new(store, node::SchedulerConfig::default());
-        scheduler.start()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        embedded::start(
+            &scheduler,
+            runtime.handle(),
+            embedded::EmbeddedConfig {
+                settings: Default::default(),
+                dispatch: Default::default(),
+                registry: DeviceRegistry::discover(),
+                memory_bytes: None,
+                slots: 1,
+                artifacts: dir.path().join("artifacts"),
+            },
+        )?;
         let app = api::router(
             Arc::clone(&scheduler),
             api::ApiConfig {
@@ -74,9 +88,6 @@ impl InProcessNode {
                 rate_limit_per_s: None,
             },
         );
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?;
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let addr = listener.local_addr()?;
         runtime.spawn(async move {

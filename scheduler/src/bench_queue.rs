@@ -450,6 +450,7 @@ fn roundtrips(nats_bin: &Path, n: usize) -> Result<(f64, f64)> {
                 input_kind: fornax_scheduler::task::InputKind::Wtns,
                 input: JobInput::Inline("AAAA".into()),
                 requeues: 0,
+                timeout_ms: None,
             };
             let one = |k: usize| {
                 let (queue, admit, proof) = (Arc::clone(&queue), admit.clone(), proof.clone());
@@ -472,6 +473,7 @@ fn roundtrips(nats_bin: &Path, n: usize) -> Result<(f64, f64)> {
                                 prove_ms: 1.0,
                             },
                             device: "cpu:0".into(),
+                            parts: Vec::new(),
                         },
                     };
                     queue.report(&outcome).await?;

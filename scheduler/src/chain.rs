@@ -24,6 +24,7 @@ use fornax_chain_adapter::{
     client, ChainConfig, ChainError, CreatedTask, Listener, PostRequest, Poster, PosterConfig,
 };
 use fornax_prover::json::{public_from_json, ProofJson};
+use fornax_prover::ProvingKey;
 
 use crate::node::{Scheduler, Submission};
 use crate::task::{ChainLink, Failure, InputKind, State};
@@ -236,10 +237,14 @@ impl ChainService {
             let hash = match cached {
                 Some(h) => h,
                 None => {
-                    let Ok(loaded) = self.sched.circuit(&meta.id) else {
+                    let Ok(zkey) = self.sched.store().artifact(&format!("{}.zkey", meta.id)) else {
                         continue;
                     };
-                    let h = key_hash(loaded.key.verifying_key());
+                    let Ok(key) = ProvingKey::from_bytes(&format!("{}.zkey", meta.id), &zkey)
+                    else {
+                        continue;
+                    };
+                    let h = key_hash(&key.verifying_key());
                     self.key_hashes
                         .lock()
                         .expect("key hashes lock")

@@ -1,13 +1,18 @@
-//! The scheduler's side of a queue ([`crate::queue`]): tasks go out as jobs to workers on
-//! other machines (or in this process, with the in-process queue), and their outcomes come
-//! back and are applied first-write-wins.
+//! The scheduler's side of a queue ([`crate::queue`]): every task goes out as a job to
+//! workers (in this process with the in-process queue, [`crate::embedded`], or on other
+//! machines through NATS), and its outcome comes back and is applied first-write-wins.
+//! This is the only way a task is proved.
 //!
 //! - **Dispatch.** A task in `proving` becomes one [`JobSpec`] (`<task>/groth16`): the
 //!   circuit's key and witness generator go to the artifact store once (content-addressed
-//!   names), the input rides in the message when small. At most `max_in_flight` jobs are
-//!   out at once, so the node's fair queue, not the queue server, decides the order.
-//! - **Outcomes.** A proof is stored with the same transition as a local one (`proving` →
-//!   `proved`/`posting`), so the first outcome wins and any later one, a duplicate delivery
+//!   names), the input rides in the message when small, and the node's job timeout rides
+//!   along for the worker to enforce. At most `max_in_flight` jobs are out at once, so the
+//!   node's fair queue, not the queue server, decides the order. A job that needs more
+//!   memory than the node's own workers have, when it has only those, fails here with
+//!   `insufficient_memory` instead of waiting forever.
+//! - **Outcomes.** A proof is stored with one transition (`proving` →
+//!   `proved`/`posting`), with the timing of its parts counted and announced, so the first
+//!   outcome wins and any later one, a duplicate delivery
 //!   or a worker presumed dead, is counted as ignored. A bad-input failure fails the task
 //!   at once; a retryable one counts against the task's attempts (once per delivery) and
 //!   the queue redelivers the job with backoff until they run out.
@@ -26,9 +31,11 @@ use fornax_prover::graph::Shape;
 use fornax_prover::JobGraph;
 use sha2::{Digest, Sha256};
 
-use crate::node::{ignore_forbidden, Scheduler};
-use crate::queue::{memory_tier, JobInput, JobSpec, Outcome, OutcomeResult, Queue, RunningJob};
-use crate::store::StoreError;
+use crate::node::{ignore_forbidden, Event, Scheduler};
+use crate::queue::{
+    memory_tier, JobInput, JobSpec, Outcome, OutcomeResult, PartTime, Queue, RunningJob,
+};
+use crate::store::{StoreError, StoredProof};
 use crate::task::{now_ms, Failure, State, Task};
 
 /// Inputs up to this size travel in the job message; larger ones through the artifact store.
@@ -36,7 +43,7 @@ const INLINE_INPUT_LIMIT: usize = 256 << 10;
 
 /// Counters for `/metrics`.
 #[derive(Default)]
-pub struct RemoteStats {
+pub struct DispatchStats {
     /// Jobs submitted to the queue (requeues included).
     pub dispatched: AtomicU64,
     /// Outcomes that changed a task.
@@ -61,34 +68,71 @@ pub struct RemoteStats {
     pub latency_us: AtomicU64,
 }
 
+/// How jobs are sent out.
+#[derive(Clone, Debug)]
+pub struct DispatchConfig {
+    /// Jobs out at once.
+    pub max_in_flight: usize,
+    /// How long a worker may run one job (see [`JobSpec::timeout_ms`]); `None`: no limit.
+    pub job_timeout: Option<Duration>,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            max_in_flight: 64,
+            job_timeout: Some(Duration::from_secs(3600)),
+        }
+    }
+}
+
+/// A worker that runs inside the node's own process: the node knows its memory and
+/// reports itself not ready while it is stuck.
+#[derive(Clone, Debug)]
+pub struct LocalWorker {
+    /// Its id in the registry.
+    pub id: String,
+    /// The memory it admits jobs against, bytes.
+    pub memory_bytes: u64,
+}
+
 /// The scheduler's connection to its workers through a queue.
-pub struct Remote {
+pub struct Dispatcher {
     queue: Arc<dyn Queue>,
     runtime: tokio::runtime::Handle,
-    max_in_flight: usize,
+    config: DispatchConfig,
+    /// The node's own workers, when it has only those (set before start).
+    local: std::sync::OnceLock<Vec<LocalWorker>>,
+    /// Whether one of them reported an attempt stuck past its timeout, at the last look.
+    local_stalled: std::sync::atomic::AtomicBool,
     /// Tasks whose job is out, with when it went.
     in_flight: Mutex<HashMap<String, Instant>>,
     /// Artifacts known to be in the artifact store.
     uploaded: Mutex<HashSet<String>>,
     /// Counters for `/metrics`.
-    pub stats: RemoteStats,
+    pub stats: DispatchStats,
 }
 
-impl Remote {
-    /// Jobs go to `queue`; at most `max_in_flight` at once. `runtime` runs the queue's
-    /// futures (the scheduler's own threads block on them).
+impl Dispatcher {
+    /// Jobs go to `queue`. `runtime` runs the queue's futures (the scheduler's own
+    /// threads block on them).
     pub fn new(
         queue: Arc<dyn Queue>,
         runtime: tokio::runtime::Handle,
-        max_in_flight: usize,
+        config: DispatchConfig,
     ) -> Arc<Self> {
-        Arc::new(Remote {
+        Arc::new(Dispatcher {
             queue,
             runtime,
-            max_in_flight: max_in_flight.max(1),
+            config: DispatchConfig {
+                max_in_flight: config.max_in_flight.max(1),
+                ..config
+            },
+            local: std::sync::OnceLock::new(),
+            local_stalled: Default::default(),
             in_flight: Mutex::new(HashMap::new()),
             uploaded: Mutex::new(HashSet::new()),
-            stats: RemoteStats::default(),
+            stats: DispatchStats::default(),
         })
     }
 
@@ -97,9 +141,24 @@ impl Remote {
         &self.queue
     }
 
+    /// Says that the node's workers are these, in its own process, and no others: a job
+    /// none of them could hold fails at once, and the node is not ready while one is
+    /// stuck. Call before the scheduler starts.
+    pub fn set_local_workers(&self, workers: Vec<LocalWorker>) {
+        if self.local.set(workers).is_err() {
+            panic!("the node's own workers are set once");
+        }
+    }
+
+    /// Whether one of the node's own workers had an attempt stuck past its timeout at the
+    /// last look (always false for a node whose workers are elsewhere).
+    pub fn local_workers_stalled(&self) -> bool {
+        self.local_stalled.load(Ordering::Relaxed)
+    }
+
     /// Whether another job may go out.
     pub fn has_room(&self) -> bool {
-        self.in_flight.lock().expect("in-flight lock").len() < self.max_in_flight
+        self.in_flight.lock().expect("in-flight lock").len() < self.config.max_in_flight
     }
 
     /// Jobs out now.
@@ -191,6 +250,19 @@ impl Remote {
                 message: format!("the proof's jobs need {} GiB at once", memory_bytes >> 30),
             });
         }
+        if let Some(local) = self.local.get() {
+            let most = local.iter().map(|w| w.memory_bytes).max().unwrap_or(0);
+            if memory_bytes > most {
+                return Err(Failure {
+                    code: "insufficient_memory".into(),
+                    message: format!(
+                        "the proof's jobs need {} KiB at once; this node's workers have {} KiB",
+                        memory_bytes.div_ceil(1024),
+                        most / 1024
+                    ),
+                });
+            }
+        }
         let mut names = vec![format!("{}.zkey", meta.id)];
         if meta.has_wasm {
             names.push(format!("{}.wasm", meta.id));
@@ -236,6 +308,7 @@ impl Remote {
             input_kind: task.input,
             input,
             requeues,
+            timeout_ms: self.config.job_timeout.map(|d| d.as_millis() as u64),
         })
     }
 
@@ -305,7 +378,11 @@ impl Remote {
             return Ok(());
         }
         match &o.result {
-            OutcomeResult::Proved { proof, device } => {
+            OutcomeResult::Proved {
+                proof,
+                device,
+                parts,
+            } => {
                 // After a restart the task may be back in `scheduled`, waiting to be sent
                 // again (and the dispatcher may move it on meanwhile): the proof is just
                 // as good, so bring the task to `proving` and store it.
@@ -346,10 +423,7 @@ impl Remote {
                             .latency_us
                             .fetch_add(at.elapsed().as_micros() as u64, Ordering::Relaxed);
                     }
-                    let mut jobs = sched.metrics.jobs.lock().expect("metrics lock");
-                    let entry = jobs.entry(("groth16".into(), device.clone())).or_default();
-                    entry.0 += 1;
-                    entry.1 += (proof.prove_ms * 1e3) as u64;
+                    self.count_parts(sched, &task, device, proof, parts);
                 } else {
                     self.ignore(o, task.state);
                 }
@@ -402,6 +476,43 @@ impl Remote {
         Ok(())
     }
 
+    /// Counts a stored proof's parts per role and device, and announces each; a worker
+    /// that reports no parts counts as one `groth16` part on its device.
+    fn count_parts(
+        &self,
+        sched: &Scheduler,
+        task: &Task,
+        device: &str,
+        proof: &StoredProof,
+        parts: &[PartTime],
+    ) {
+        let whole = [PartTime {
+            role: "groth16".into(),
+            device: device.into(),
+            ms: proof.prove_ms,
+        }];
+        let parts = if parts.is_empty() { &whole[..] } else { parts };
+        {
+            let mut jobs = sched.metrics.jobs.lock().expect("metrics lock");
+            for p in parts {
+                let entry = jobs.entry((p.role.clone(), p.device.clone())).or_default();
+                entry.0 += 1;
+                entry.1 += (p.ms * 1e3) as u64;
+            }
+        }
+        for (i, p) in parts.iter().enumerate() {
+            sched.publish_event(Event::Job {
+                task: task.id.clone(),
+                owner: task.owner.clone(),
+                job: format!("{}/{}", task.id, p.role),
+                device: p.device.clone(),
+                ms: p.ms,
+                done: i + 1,
+                total: parts.len(),
+            });
+        }
+    }
+
     fn ignore(&self, o: &Outcome, state: State) {
         self.stats.ignored.fetch_add(1, Ordering::Relaxed);
         self.in_flight
@@ -434,12 +545,17 @@ impl Remote {
                 }
             };
             let now = now_ms();
-            let (mut live, mut busy) = (0, 0);
+            let (mut live, mut busy, mut local_stalled) = (0, 0, false);
             for w in workers {
                 let silent = Duration::from_millis(now.saturating_sub(w.heartbeat_ms));
                 if silent <= dead_after {
                     live += 1;
                     busy += w.busy as u64;
+                    local_stalled |= w.stalled > 0
+                        && self
+                            .local
+                            .get()
+                            .is_some_and(|l| l.iter().any(|lw| lw.id == w.id));
                     continue;
                 }
                 eprintln!(
@@ -460,6 +576,7 @@ impl Remote {
                     }
                 }
             }
+            self.local_stalled.store(local_stalled, Ordering::Relaxed);
             self.stats.live_workers.store(live, Ordering::Relaxed);
             self.stats.busy_slots.store(busy, Ordering::Relaxed);
             // A task can end while its job is out (cancelled, expired, or proved by an

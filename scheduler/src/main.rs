@@ -267,12 +267,14 @@ struct NodeArgs {
     /// Proving attempts per task before a retryable error fails it [default: 3].
     #[arg(long)]
     attempts: Option<u32>,
-    /// Working memory one task's jobs may use at once, MiB [default: the device's memory].
-    /// A task whose proof needs more fails with `insufficient_memory`.
+    /// Working memory the node's own worker admits jobs against, MiB [default: its
+    /// device's memory]. A task whose proof needs more fails with `insufficient_memory`.
+    /// Without `--queue nats://…` only.
     #[arg(long)]
     memory_budget_mb: Option<u64>,
-    /// Seconds a proving attempt may run before it is given up (the task retried, the
-    /// node not ready until the attempt returns) [default: 3600].
+    /// Seconds a worker may run one proof before it gives the attempt up (the task retried
+    /// or failed with `timeout`; a node whose own worker is stuck is not ready until the
+    /// attempt returns) [default: 3600].
     #[arg(long)]
     job_timeout_s: Option<f64>,
     /// Requests per second each API key may make; 0 for no limit [default: 1000].
@@ -336,9 +338,9 @@ struct NodeArgs {
     /// measurements, maximum quote age). Needs a chain.
     #[arg(long)]
     tee_policy: Option<PathBuf>,
-    /// Send proofs as jobs through a queue to workers instead of proving on this node:
-    /// `nats://HOST:4222` (NATS JetStream; workers join with `fornax worker --join`), or
-    /// `mem` (the in-process queue, with `--slots` workers inside this node).
+    /// The queue proofs go through as jobs: `mem` (the in-process queue, with a worker of
+    /// `--slots` slots inside this node), or `nats://HOST:4222` (NATS JetStream; workers
+    /// join with `fornax worker --join`) [default: mem].
     #[arg(long)]
     queue: Option<String>,
     /// Jobs out to workers at once; the rest wait in the node's fair queue [default: 64].
@@ -374,7 +376,7 @@ struct NodeArgs {
     /// requeued [default: 10].
     #[arg(long)]
     dead_after_s: Option<f64>,
-    /// With `--queue mem`: worker slots inside the node [default: 1].
+    /// Without `--queue nats://…`: jobs the node's own worker runs at once [default: 1].
     #[arg(long)]
     slots: Option<u32>,
 }
@@ -693,45 +695,53 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
         );
     }
 
-    let queue = match args.queue.or(file.queue) {
-        Some(url) => {
-            let seconds =
-                |v: Option<f64>, name: &str, default: f64| -> Result<std::time::Duration> {
-                    let v = v.unwrap_or(default);
-                    if !(v > 0.0 && v.is_finite()) {
-                        bail!("--{name} must be a positive number of seconds");
-                    }
-                    Ok(std::time::Duration::from_secs_f64(v))
-                };
-            let defaults = fornax_scheduler::queue::QueueSettings::default();
-            let settings = fornax_scheduler::queue::QueueSettings {
-                ack_wait: seconds(
-                    args.ack_wait_s.or(file.ack_wait_s),
-                    "ack-wait-s",
-                    defaults.ack_wait.as_secs_f64(),
-                )?,
-                dead_after: seconds(
-                    args.dead_after_s.or(file.dead_after_s),
-                    "dead-after-s",
-                    defaults.dead_after.as_secs_f64(),
-                )?,
-                max_deliveries: args
-                    .max_deliveries
-                    .or(file.max_deliveries)
-                    .unwrap_or(defaults.max_deliveries),
-                ..defaults
-            };
-            if settings.max_deliveries < 2 {
-                bail!("--max-deliveries must be at least 2");
+    let queue = {
+        let url = args.queue.or(file.queue).unwrap_or_else(|| "mem".into());
+        let seconds = |v: Option<f64>, name: &str, default: f64| -> Result<std::time::Duration> {
+            let v = v.unwrap_or(default);
+            if !(v > 0.0 && v.is_finite()) {
+                bail!("--{name} must be a positive number of seconds");
             }
-            Some(QueueSetup {
-                url,
-                settings,
-                max_in_flight: args.max_in_flight.or(file.max_in_flight).unwrap_or(64),
-                slots: args.slots.or(file.slots).unwrap_or(1),
-            })
+            Ok(std::time::Duration::from_secs_f64(v))
+        };
+        let defaults = fornax_scheduler::queue::QueueSettings::default();
+        let settings = fornax_scheduler::queue::QueueSettings {
+            ack_wait: seconds(
+                args.ack_wait_s.or(file.ack_wait_s),
+                "ack-wait-s",
+                defaults.ack_wait.as_secs_f64(),
+            )?,
+            dead_after: seconds(
+                args.dead_after_s.or(file.dead_after_s),
+                "dead-after-s",
+                defaults.dead_after.as_secs_f64(),
+            )?,
+            max_deliveries: args
+                .max_deliveries
+                .or(file.max_deliveries)
+                .unwrap_or(defaults.max_deliveries),
+            ..defaults
+        };
+        if settings.max_deliveries < 2 {
+            bail!("--max-deliveries must be at least 2");
         }
-        None => None,
+        let slots = args.slots.or(file.slots).unwrap_or(1);
+        if slots == 0 {
+            bail!("--slots must be at least 1");
+        }
+        QueueSetup {
+            url,
+            settings,
+            dispatch: fornax_scheduler::dispatch::DispatchConfig {
+                max_in_flight: args.max_in_flight.or(file.max_in_flight).unwrap_or(64),
+                job_timeout: Some(std::time::Duration::from_secs_f64(job_timeout_s)),
+            },
+            slots,
+            memory_bytes: args
+                .memory_budget_mb
+                .or(file.memory_budget_mb)
+                .map(|mb| mb << 20),
+        }
     };
     let webhooks = fornax_scheduler::webhooks::WebhookConfig {
         per_owner: file.webhooks,
@@ -753,11 +763,6 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
         store,
         fornax_scheduler::node::SchedulerConfig {
             attempts,
-            memory_budget: args
-                .memory_budget_mb
-                .or(file.memory_budget_mb)
-                .map(|mb| mb << 20),
-            job_timeout: std::time::Duration::from_secs_f64(job_timeout_s),
             ..Default::default()
         },
     );
@@ -765,17 +770,7 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let remote = match queue {
-        Some(queue) => Some(connect_queue(&runtime, &scheduler, &queue, &data_dir)?),
-        None => None,
-    };
-    scheduler.start().context("recovering stored tasks")?;
-    if let Some((remote, worker)) = remote {
-        remote.start(&scheduler);
-        if let Some(worker) = worker {
-            runtime.spawn(worker.run());
-        }
-    }
+    start_scheduler(&runtime, &scheduler, queue, &data_dir)?;
     let fhe = match args.fhe_keys.or(file.fhe_keys) {
         Some(keys_dir) => {
             let keyholders = if args.keyholders.is_empty() {
@@ -888,63 +883,80 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
 struct QueueSetup {
     url: String,
     settings: fornax_scheduler::queue::QueueSettings,
-    max_in_flight: usize,
+    dispatch: fornax_scheduler::dispatch::DispatchConfig,
+    /// The in-process worker's slots and memory (`mem` only).
     slots: u32,
+    memory_bytes: Option<u64>,
 }
 
-/// Connects the scheduler to its queue: NATS JetStream, or the in-process queue with
-/// worker slots inside this process (returned, to be started).
-fn connect_queue(
+/// Starts the scheduler on its queue: the in-process queue with a worker inside this
+/// process, or NATS JetStream with workers elsewhere.
+fn start_scheduler(
     runtime: &tokio::runtime::Runtime,
     scheduler: &std::sync::Arc<fornax_scheduler::node::Scheduler>,
-    setup: &QueueSetup,
+    setup: QueueSetup,
     data_dir: &Path,
-) -> Result<(
-    std::sync::Arc<fornax_scheduler::dispatch::Remote>,
-    Option<std::sync::Arc<fornax_scheduler::worker::Worker>>,
-)> {
-    use fornax_scheduler::queue::{jetstream, MemQueue, Queue};
-    let (queue, worker): (std::sync::Arc<dyn Queue>, _) = if setup.url == "mem" {
-        // The store's artifact folder is the artifact store, and the workers' cache.
-        let artifacts = data_dir.join("artifacts");
-        let queue = std::sync::Arc::new(MemQueue::new(setup.settings.clone(), &artifacts));
-        let worker = fornax_scheduler::worker::Worker::new(
-            queue.clone(),
-            fornax_scheduler::worker::WorkerConfig {
-                id: Some("in-process".into()),
+) -> Result<()> {
+    use fornax_scheduler::queue::{jetstream, Queue};
+    if setup.url == "mem" {
+        if setup.memory_bytes.is_some() && setup.slots > 1 {
+            println!(
+                "--memory-budget-mb is shared by the worker's {} slots",
+                setup.slots
+            );
+        }
+        let embedded = fornax_scheduler::embedded::start(
+            scheduler,
+            runtime.handle(),
+            fornax_scheduler::embedded::EmbeddedConfig {
+                settings: setup.settings,
+                dispatch: setup.dispatch,
                 registry: DeviceRegistry::discover(),
-                memory_bytes: None,
+                memory_bytes: setup.memory_bytes,
                 slots: setup.slots,
-                cache_dir: artifacts,
+                artifacts: data_dir.join("artifacts"),
             },
         )?;
-        (queue as std::sync::Arc<dyn Queue>, Some(worker))
-    } else if setup.url.starts_with("nats://") {
-        let queue = runtime
-            .block_on(jetstream::JetStreamQueue::connect(
-                &setup.url,
-                "fornax-node",
-                jetstream::Role::Scheduler(setup.settings.clone()),
-            ))
-            .with_context(|| format!("connecting to the queue at {}", setup.url))?;
-        (
-            std::sync::Arc::new(queue) as std::sync::Arc<dyn Queue>,
-            None,
-        )
-    } else {
+        let devices: Vec<&str> = embedded
+            .worker
+            .devices()
+            .iter()
+            .map(|d| d.id.as_str())
+            .collect();
+        println!(
+            "jobs go to the worker in this process ({} slot(s), devices {})",
+            setup.slots,
+            devices.join(", ")
+        );
+        return Ok(());
+    }
+    if !setup.url.starts_with("nats://") {
         bail!("--queue {}: expected nats://HOST:PORT or mem", setup.url);
-    };
-    let remote = fornax_scheduler::dispatch::Remote::new(
-        queue,
+    }
+    if setup.memory_bytes.is_some() {
+        bail!("--memory-budget-mb is the node's own worker's; with --queue nats://… each worker has its own (fornax worker --memory-mb)");
+    }
+    let queue = runtime
+        .block_on(jetstream::JetStreamQueue::connect(
+            &setup.url,
+            "fornax-node",
+            jetstream::Role::Scheduler(setup.settings.clone()),
+        ))
+        .with_context(|| format!("connecting to the queue at {}", setup.url))?;
+    let max_in_flight = setup.dispatch.max_in_flight;
+    let dispatcher = fornax_scheduler::dispatch::Dispatcher::new(
+        std::sync::Arc::new(queue) as std::sync::Arc<dyn Queue>,
         runtime.handle().clone(),
-        setup.max_in_flight,
+        setup.dispatch,
     );
-    scheduler.use_remote(std::sync::Arc::clone(&remote));
+    scheduler
+        .start(dispatcher)
+        .context("recovering stored tasks")?;
     println!(
-        "jobs go through the queue at {} (at most {} at once)",
-        setup.url, setup.max_in_flight
+        "jobs go through the queue at {} (at most {max_in_flight} at once)",
+        setup.url
     );
-    Ok((remote, worker))
+    Ok(())
 }
 
 /// The device with this id (as `fornax devices` lists them), or a message naming the

@@ -1,15 +1,13 @@
-//! The node's scheduler and device worker: fair dispatch of stored tasks, proving through
-//! the prover's job graph, retries, deadlines and recovery after a crash.
+//! The node's scheduler: fair order of stored tasks, their dispatch as jobs to workers,
+//! deadlines, and recovery after a crash.
 //!
 //! Tasks wait in one queue per owner (API key); the dispatcher takes them round-robin
-//! across owners, so one client's burst does not starve another's. The worker runs a
-//! task's job graph (`<task id>/<role>` job ids) on this machine's registered backends
-//! through [`LocalExecutor`], which places each job on a device. Proving keys are
-//! prepared once per circuit and stay resident.
-//!
-//! With a queue ([`Scheduler::use_remote`], `fornax node --queue`), the same fair queue
-//! decides the order, but a task's proof goes out as one job to a worker elsewhere and its
-//! outcome comes back through [`crate::dispatch`]; this node's devices stay idle.
+//! across owners, so one client's burst does not starve another's. The node proves
+//! nothing itself: every task goes out as a job through [`crate::dispatch`] to a queue and
+//! its workers (in this process by default, [`crate::embedded`]; on other machines with
+//! `fornax node --queue nats://…`), and its outcome comes back the same way. At most a
+//! window of tasks is out at once, so the fair queue here, not the queue server, decides
+//! the order.
 //!
 //! Recovery: at start every task that is not final goes back to `scheduled` (a task
 //! interrupted mid-proof is simply proved again: proving is deterministic in its inputs
@@ -19,15 +17,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ark_bn254::Fr;
-use fornax_kernels::DeviceRegistry;
-use fornax_prover::json::{public_to_json, ProofJson};
-use fornax_prover::witness::{self, WitnessCalculator};
-use fornax_prover::{wtns, JobGraph, LocalExecutor, PreparedKey, ProverError, ProvingKey};
-
-use crate::dispatch::Remote;
+use crate::dispatch::Dispatcher;
 use crate::store::{NewTask, Store, StoreError, StoredProof};
 use crate::task::{new_task_id, now_ms, ChainLink, Failure, InputKind, State, Task};
 
@@ -64,19 +56,20 @@ pub enum Event {
         /// The task.
         task: Task,
     },
-    /// A job of a task finished on a device.
+    /// A part of a task's proof (the witness, an NTT, an MSM, …) ran on a device: one
+    /// event per part, sent when the proof that the worker reported is stored.
     Job {
         /// The task.
         task: String,
         /// Its owner (events are shown to the owner only).
         owner: String,
-        /// The job's id, `<task>/<role>`.
+        /// The part's id, `<task>/<role>`.
         job: String,
         /// The device it ran on.
         device: String,
         /// How long it took, milliseconds.
         ms: f64,
-        /// Jobs of the task finished so far, and in all.
+        /// Parts of the proof counted so far, and in all.
         done: usize,
         /// See `done`.
         total: usize,
@@ -108,13 +101,6 @@ pub struct SchedulerConfig {
     pub attempts: u32,
     /// How often deadlines are checked.
     pub deadline_check: Duration,
-    /// Working memory the device worker may give one task's jobs at once, bytes (the
-    /// jobs of a wave run together); `None`: the device's memory.
-    pub memory_budget: Option<u64>,
-    /// A proving attempt running longer than this is given up: the task is retried (or
-    /// fails with `timeout` once its attempts are spent) and the node reports itself not
-    /// ready until the stuck attempt returns (a hung device is for the operator to see).
-    pub job_timeout: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -122,8 +108,6 @@ impl Default for SchedulerConfig {
         SchedulerConfig {
             attempts: 3,
             deadline_check: Duration::from_millis(100),
-            memory_budget: None,
-            job_timeout: Duration::from_secs(3600),
         }
     }
 }
@@ -178,112 +162,16 @@ impl FairQueue {
     }
 }
 
-/// A circuit loaded for proving: its resident key and its witness generator.
-pub struct LoadedCircuit {
-    /// The prepared (resident) proving key.
-    pub key: PreparedKey,
-    /// The witness generator, if the circuit has one.
-    pub calculator: Option<Mutex<WitnessCalculator>>,
-}
-
-impl LoadedCircuit {
-    /// Parses a circuit's key and witness generator and prepares the key on `exec`'s
-    /// preferred device.
-    pub fn load(
-        exec: &LocalExecutor,
-        id: &str,
-        zkey: &[u8],
-        wasm: Option<&[u8]>,
-    ) -> Result<Self, LoadError> {
-        let pk = ProvingKey::from_bytes(&format!("{id}.zkey"), zkey)?;
-        let key = exec.prepare(id, pk)?;
-        let calculator = match wasm {
-            Some(wasm) => Some(Mutex::new(WitnessCalculator::from_bytes(
-                &format!("{id}.wasm"),
-                wasm,
-            )?)),
-            None => None,
-        };
-        Ok(LoadedCircuit { key, calculator })
-    }
-}
-
-/// A prover error as a task failure: an unsatisfied witness is the client's, the rest
-/// is retried if the error says so.
-pub(crate) fn prover_failure(e: ProverError) -> AttemptError {
-    match e {
-        ProverError::UnsatisfiedWitness { .. } => AttemptError::fatal(
-            "unsatisfied_witness",
-            "the witness does not satisfy the circuit: the proof fails verification",
-        ),
-        e => AttemptError {
-            retryable: e.is_retryable(),
-            failure: Failure {
-                code: "prover_error".into(),
-                message: e.to_string(),
-            },
-        },
-    }
-}
-
-/// The witness of a task from its input: a `.wtns` file as is, or JSON inputs through the
-/// circuit's witness generator; checked against the circuit's wire count.
-pub(crate) fn compute_witness(
-    task: &str,
-    kind: InputKind,
-    circuit: &LoadedCircuit,
-    input: &[u8],
-) -> Result<Vec<Fr>, AttemptError> {
-    let name = format!("task {task} input");
-    let w = match kind {
-        InputKind::Wtns => wtns::from_bytes(&name, input)
-            .map_err(|e| AttemptError::fatal("invalid_witness", e.to_string()))?,
-        InputKind::Json => {
-            let calculator = circuit.calculator.as_ref().ok_or_else(|| {
-                AttemptError::fatal("invalid_input", "the circuit has no witness generator")
-            })?;
-            let json: serde_json::Value = serde_json::from_slice(input)
-                .map_err(|e| AttemptError::fatal("invalid_input", e.to_string()))?;
-            let inputs = witness::parse_inputs(&name, &json)
-                .map_err(|e| AttemptError::fatal("invalid_input", e.to_string()))?;
-            calculator
-                .lock()
-                .expect("calculator lock")
-                .calculate(&name, &inputs)
-                .map_err(|e| AttemptError::fatal("witness_generation_failed", e.to_string()))?
-        }
-    };
-    if w.len() != circuit.key.shape().n_vars {
-        return Err(AttemptError::fatal(
-            "invalid_witness",
-            format!(
-                "the witness has {} values; the circuit has {} wires",
-                w.len(),
-                circuit.key.shape().n_vars
-            ),
-        ));
-    }
-    Ok(w)
-}
-
-/// The scheduler and its worker.
+/// The scheduler: the fair queue of stored tasks and the thread that sends them out.
 pub struct Scheduler {
     store: Arc<Store>,
     config: SchedulerConfig,
-    exec: LocalExecutor,
-    /// Memory of the device the worker proves on (0 if unknown).
-    device_memory: u64,
-    circuits: Mutex<HashMap<String, Arc<LoadedCircuit>>>,
     queue: Mutex<FairQueue>,
     wake: Condvar,
     ready: AtomicBool,
     stop: AtomicBool,
     /// Queued tasks with a deadline, by deadline.
     deadlines: Mutex<std::collections::BTreeSet<(u64, String)>>,
-    /// The attempt the worker is running: task id and start.
-    current: Mutex<Option<(String, Instant)>>,
-    /// Set while an attempt that timed out has not returned.
-    stalled: AtomicBool,
     events: tokio::sync::broadcast::Sender<Event>,
     /// Where proved chain tasks go to be posted (set by the chain service).
     poster: Mutex<Option<tokio::sync::mpsc::UnboundedSender<String>>>,
@@ -291,70 +179,35 @@ pub struct Scheduler {
     signer: Mutex<Option<tokio::sync::mpsc::UnboundedSender<String>>>,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
-    /// Set when jobs go to workers through a queue instead of this node's devices.
-    remote: std::sync::OnceLock<Arc<Remote>>,
-}
-
-/// Why a proving attempt failed.
-pub(crate) struct AttemptError {
-    /// The failure, as the task records it.
-    pub(crate) failure: Failure,
-    /// Whether another attempt may succeed.
-    pub(crate) retryable: bool,
-}
-
-impl AttemptError {
-    pub(crate) fn fatal(code: &str, message: impl Into<String>) -> Self {
-        AttemptError {
-            failure: Failure {
-                code: code.into(),
-                message: message.into(),
-            },
-            retryable: false,
-        }
-    }
-}
-
-impl From<StoreError> for AttemptError {
-    fn from(e: StoreError) -> Self {
-        AttemptError {
-            failure: Failure {
-                code: "store_error".into(),
-                message: e.to_string(),
-            },
-            retryable: true,
-        }
-    }
+    /// Where jobs go (set once, by [`Scheduler::start`]).
+    dispatcher: std::sync::OnceLock<Arc<Dispatcher>>,
 }
 
 impl Scheduler {
-    /// A scheduler over `store` with this machine's devices.
+    /// A scheduler over `store`.
     pub fn new(store: Arc<Store>, config: SchedulerConfig) -> Arc<Self> {
-        let registry = DeviceRegistry::discover();
-        let device_memory = registry.preferred().info().memory_bytes;
         Arc::new(Scheduler {
             store,
             config,
-            exec: LocalExecutor::new(registry),
-            device_memory,
-            circuits: Mutex::new(HashMap::new()),
             queue: Mutex::new(FairQueue::default()),
             wake: Condvar::new(),
             ready: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             deadlines: Mutex::new(Default::default()),
-            current: Mutex::new(None),
-            stalled: AtomicBool::new(false),
             events: tokio::sync::broadcast::channel(4096).0,
             poster: Mutex::new(None),
             signer: Mutex::new(None),
             metrics: Metrics::default(),
-            remote: std::sync::OnceLock::new(),
+            dispatcher: std::sync::OnceLock::new(),
         })
     }
 
-    /// Requeues every unfinished task, then starts the worker and the deadline checker.
-    pub fn start(self: &Arc<Self>) -> Result<(), StoreError> {
+    /// Requeues every unfinished task, then starts sending tasks to `dispatcher`'s workers,
+    /// applying their outcomes, and checking deadlines. Called once.
+    pub fn start(self: &Arc<Self>, dispatcher: Arc<Dispatcher>) -> Result<(), StoreError> {
+        if self.dispatcher.set(Arc::clone(&dispatcher)).is_err() {
+            panic!("a scheduler is started once");
+        }
         for task in self.store.unfinished()? {
             if task.state == State::Posting {
                 // Proved already: the chain service posts it when it starts.
@@ -368,12 +221,13 @@ impl Scheduler {
             };
             self.enqueue(&task);
         }
+        dispatcher.start(self);
         self.ready.store(true, Ordering::SeqCst);
-        let worker = Arc::clone(self);
+        let sender = Arc::clone(self);
         std::thread::Builder::new()
-            .name("fornax-worker-cpu".into())
-            .spawn(move || worker.work())
-            .expect("spawn the worker");
+            .name("fornax-dispatch".into())
+            .spawn(move || sender.work())
+            .expect("spawn the dispatcher");
         let checker = Arc::clone(self);
         std::thread::Builder::new()
             .name("fornax-deadlines".into())
@@ -382,25 +236,19 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Working memory a task's jobs may use at once on the device worker.
-    pub fn memory_budget(&self) -> u64 {
-        self.config.memory_budget.unwrap_or_else(|| {
-            if self.device_memory == 0 {
-                u64::MAX
-            } else {
-                self.device_memory
-            }
-        })
-    }
-
     /// Proving attempts per task before a retryable error fails it.
     pub fn attempts(&self) -> u32 {
         self.config.attempts
     }
 
-    /// Whether recovery is done and tasks are being served.
+    /// Whether recovery is done and tasks are being served (and this node's own workers,
+    /// if it has any, are not stuck past a job's timeout).
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst) && !self.stalled.load(Ordering::SeqCst)
+        self.ready.load(Ordering::SeqCst)
+            && self
+                .dispatcher
+                .get()
+                .is_some_and(|d| !d.local_workers_stalled())
     }
 
     /// Tasks waiting for a device.
@@ -408,7 +256,7 @@ impl Scheduler {
         self.queue.lock().expect("queue lock").len
     }
 
-    /// Stops the worker after its current task (for tests and shutdown).
+    /// Stops sending tasks out (for tests and shutdown).
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
         self.wake.notify_all();
@@ -521,29 +369,6 @@ impl Scheduler {
         }
     }
 
-    /// The circuit, loaded (key prepared on the device, witness generator instantiated)
-    /// on first use.
-    pub fn circuit(&self, id: &str) -> Result<Arc<LoadedCircuit>, LoadError> {
-        if let Some(c) = self.circuits.lock().expect("circuits lock").get(id) {
-            return Ok(Arc::clone(c));
-        }
-        let meta = self
-            .store
-            .circuit(id)?
-            .ok_or_else(|| LoadError(format!("unknown circuit {id}")))?;
-        let zkey = self.store.artifact(&format!("{id}.zkey"))?;
-        let wasm = match meta.has_wasm {
-            true => Some(self.store.artifact(&format!("{id}.wasm"))?),
-            false => None,
-        };
-        let loaded = Arc::new(LoadedCircuit::load(&self.exec, id, &zkey, wasm.as_deref())?);
-        self.circuits
-            .lock()
-            .expect("circuits lock")
-            .insert(id.to_string(), Arc::clone(&loaded));
-        Ok(loaded)
-    }
-
     fn next(&self) -> Option<String> {
         let mut q = self.queue.lock().expect("queue lock");
         loop {
@@ -561,35 +386,23 @@ impl Scheduler {
         }
     }
 
-    /// Sends jobs to workers through `remote` instead of proving on this node's devices.
-    /// Call before [`start`](Self::start).
-    pub fn use_remote(&self, remote: Arc<Remote>) {
-        if self.remote.set(remote).is_err() {
-            panic!("the scheduler's queue is set once, before it starts");
-        }
+    /// Where jobs go, once started.
+    pub fn dispatcher(&self) -> Option<&Arc<Dispatcher>> {
+        self.dispatcher.get()
     }
 
-    /// The queue to remote workers, if jobs go through one.
-    pub fn remote(&self) -> Option<&Arc<Remote>> {
-        self.remote.get()
-    }
-
+    /// Sends queued tasks out, keeping at most the dispatcher's window in the queue so
+    /// that the fair queue here decides the order.
     fn work(&self) {
+        let dispatcher = self.dispatcher.get().expect("started with a dispatcher");
         loop {
-            // With remote workers, keep at most a window of tasks in the queue so that the
-            // fair queue here still decides the order.
-            if let Some(remote) = self.remote.get() {
-                while !remote.has_room() && !self.stop.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
+            while !dispatcher.has_room() && !self.stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
             }
             let Some(id) = self.next() else { break };
-            *self.current.lock().expect("current lock") = Some((id.clone(), Instant::now()));
-            if let Err(e) = self.run(&id) {
+            if let Err(e) = self.send(dispatcher, &id) {
                 eprintln!("fornax node: task {id}: {e}");
             }
-            *self.current.lock().expect("current lock") = None;
-            self.stalled.store(false, Ordering::SeqCst);
         }
     }
 
@@ -602,8 +415,8 @@ impl Scheduler {
         self.metrics.finished[i].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// One proving attempt for task `id`.
-    fn run(&self, id: &str) -> Result<(), StoreError> {
+    /// Moves task `id` to `proving` and hands it to the dispatcher (or expires it).
+    fn send(&self, dispatcher: &Dispatcher, id: &str) -> Result<(), StoreError> {
         let Some(task) = self.store.task(id)? else {
             return Ok(());
         };
@@ -618,7 +431,7 @@ impl Scheduler {
         if let Err(e) = self.transition(id, State::Scheduled, Some(&from[..]), None, None, |_| {}) {
             return ignore_forbidden(e);
         }
-        if let Err(e) = self.transition(
+        match self.transition(
             id,
             State::Proving,
             Some(&[State::Scheduled][..]),
@@ -626,47 +439,14 @@ impl Scheduler {
             None,
             |_| {},
         ) {
-            return ignore_forbidden(e);
+            Ok(task) => dispatcher.dispatch(self, &task),
+            Err(e) => ignore_forbidden(e),
         }
-        if let Some(remote) = self.remote.get() {
-            // Proved by a worker elsewhere: the outcome comes back through the queue.
-            return remote.dispatch(self, &task);
-        }
-        match self.attempt(&task) {
-            Ok(proof) => self.proof_done(&task, &proof, |_| {}).map(|_| ()),
-            Err(e) if e.retryable && task.failed_attempts + 1 < self.config.attempts => {
-                eprintln!(
-                    "fornax node: task {id}: retrying after {}: {}",
-                    e.failure.code, e.failure.message
-                );
-                let t = self.transition(
-                    id,
-                    State::Scheduled,
-                    Some(&[State::Proving][..]),
-                    None,
-                    None,
-                    |t| t.failed_attempts += 1,
-                );
-                match t {
-                    Ok(t) => {
-                        self.enqueue(&t);
-                        Ok(())
-                    }
-                    Err(e) => ignore_forbidden(e),
-                }
-            }
-            Err(e) => {
-                match self.transition(id, State::Failed, None, Some(e.failure), None, |t| {
-                    t.failed_attempts += 1
-                }) {
-                    Ok(_) => {
-                        self.finish(State::Failed);
-                        Ok(())
-                    }
-                    Err(e) => ignore_forbidden(e),
-                }
-            }
-        }
+    }
+
+    /// Tells subscribers that a part of a task's proof finished.
+    pub(crate) fn publish_event(&self, event: Event) {
+        let _ = self.events.send(event);
     }
 
     /// Stores a task's proof (`proving` → `proved`, or `posting` for a chain task), then
@@ -711,77 +491,6 @@ impl Scheduler {
         }
     }
 
-    fn attempt(&self, task: &Task) -> Result<StoredProof, AttemptError> {
-        let circuit = self.circuit(&task.circuit).map_err(|e| AttemptError {
-            failure: Failure {
-                code: "circuit_unavailable".into(),
-                message: e.0,
-            },
-            retryable: true,
-        })?;
-        let input = self.store.input(&task.id)?.ok_or_else(|| {
-            AttemptError::fatal("internal", "the task's input is missing from the store")
-        })?;
-        let witness = compute_witness(&task.id, task.input, &circuit, &input)?;
-        let graph = JobGraph::groth16(&task.id, circuit.key.shape());
-        // Admission: the jobs of a wave run together, so the largest wave must fit in the
-        // worker's budget; on this node it never will if it does not now (one task runs at
-        // a time), so the task fails rather than waits.
-        let peak: u64 = graph
-            .waves()
-            .iter()
-            .map(|w| w.iter().map(|j| j.memory_bytes).sum::<u64>())
-            .max()
-            .unwrap_or(0);
-        let budget = self.memory_budget();
-        if peak > budget {
-            return Err(AttemptError::fatal(
-                "insufficient_memory",
-                format!(
-                    "the proof's jobs need {} MiB at once; this node's device worker has {} MiB",
-                    peak >> 20,
-                    budget >> 20
-                ),
-            ));
-        }
-        let started = Instant::now();
-        let total = graph.jobs.len();
-        let done = std::sync::atomic::AtomicUsize::new(0);
-        let on_job = |job: &fornax_prover::Job, device: &str, d: Duration| {
-            let done = done.fetch_add(1, Ordering::Relaxed) + 1;
-            let _ = self.events.send(Event::Job {
-                task: task.id.clone(),
-                owner: task.owner.clone(),
-                job: job.id.to_string(),
-                device: device.to_string(),
-                ms: d.as_secs_f64() * 1e3,
-                done,
-                total,
-            });
-        };
-        let (proof, public, timings) = self
-            .exec
-            .run_observed(
-                &graph,
-                &circuit.key,
-                witness,
-                &mut rand::rngs::OsRng,
-                &on_job,
-            )
-            .map_err(prover_failure)?;
-        let mut jobs = self.metrics.jobs.lock().expect("metrics lock");
-        for (role, device, d) in &timings.jobs {
-            let entry = jobs.entry((role.clone(), device.clone())).or_default();
-            entry.0 += 1;
-            entry.1 += d.as_micros() as u64;
-        }
-        Ok(StoredProof {
-            proof: serde_json::to_value(ProofJson::from_proof(&proof)).expect("serialisable"),
-            public: serde_json::to_value(public_to_json(&public)).expect("serialisable"),
-            prove_ms: started.elapsed().as_secs_f64() * 1e3,
-        })
-    }
-
     fn expire(&self, id: &str) -> Result<(), StoreError> {
         // A task being posted is the chain's to settle or reject: its transaction may
         // still land before the on-chain deadline.
@@ -814,80 +523,12 @@ impl Scheduler {
                     eprintln!("fornax node: expiring {id}: {e}");
                 }
             }
-            self.check_timeout();
-        }
-    }
-
-    /// Gives up an attempt that has run longer than the job timeout.
-    fn check_timeout(&self) {
-        let running = self.current.lock().expect("current lock").clone();
-        let Some((id, started)) = running else { return };
-        if started.elapsed() < self.config.job_timeout || self.stalled.load(Ordering::SeqCst) {
-            return;
-        }
-        self.stalled.store(true, Ordering::SeqCst);
-        eprintln!(
-            "fornax node: task {id}: attempt still running after {:?}; giving it up",
-            self.config.job_timeout
-        );
-        let Ok(Some(task)) = self.store.task(&id) else {
-            return;
-        };
-        let result = if task.failed_attempts + 1 < self.config.attempts {
-            self.transition(
-                &id,
-                State::Scheduled,
-                Some(&[State::Proving][..]),
-                None,
-                None,
-                |t| t.failed_attempts += 1,
-            )
-            .map(|t| self.enqueue(&t))
-        } else {
-            let failure = Failure {
-                code: "timeout".into(),
-                message: format!("proving took longer than {:?}", self.config.job_timeout),
-            };
-            self.transition(
-                &id,
-                State::Failed,
-                Some(&[State::Proving][..]),
-                Some(failure),
-                None,
-                |t| t.failed_attempts += 1,
-            )
-            .map(|_| self.finish(State::Failed))
-        };
-        if let Err(e) = result.or_else(ignore_forbidden) {
-            eprintln!("fornax node: task {id}: {e}");
         }
     }
 
     /// The store this scheduler works from.
     pub fn store(&self) -> &Arc<Store> {
         &self.store
-    }
-}
-
-/// A circuit that could not be loaded for proving.
-#[derive(Debug)]
-pub struct LoadError(pub String);
-
-impl From<StoreError> for LoadError {
-    fn from(e: StoreError) -> Self {
-        LoadError(e.to_string())
-    }
-}
-
-impl From<ProverError> for LoadError {
-    fn from(e: ProverError) -> Self {
-        LoadError(e.to_string())
-    }
-}
-
-impl std::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 pub enum State {
     /// Accepted and stored; waiting for a device.
     Submitted,
-    /// Planned into jobs and handed to a device worker.
+    /// Taken from the fair queue; its job is about to go to the workers.
     Scheduled,
-    /// The worker is computing the witness and the proof.
+    /// Its job is out: a worker computes the witness and the proof.
     Proving,
     /// The proof is stored and can be fetched.
     Proved,

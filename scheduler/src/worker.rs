@@ -19,23 +19,132 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ark_bn254::Fr;
 use base64::Engine as _;
 use fornax_kernels::DeviceRegistry;
 use fornax_prover::json::{public_to_json, ProofJson};
-use fornax_prover::{JobGraph, LocalExecutor};
+use fornax_prover::witness::{self, WitnessCalculator};
+use fornax_prover::{wtns, JobGraph, LocalExecutor, PreparedKey, ProverError, ProvingKey};
 use sha2::{Digest, Sha256};
 
-use crate::node::{compute_witness, prover_failure, AttemptError, LoadedCircuit};
 use crate::queue::{
-    Admission, Delivery, DeviceEntry, JobInput, JobSpec, Outcome, OutcomeResult, Queue, QueueError,
-    RunningJob, WorkerInfo,
+    Admission, Delivery, DeviceEntry, JobInput, JobSpec, Outcome, OutcomeResult, PartTime, Queue,
+    QueueError, RunningJob, WorkerInfo,
 };
 use crate::store::StoredProof;
-use crate::task::{now_ms, Failure};
+use crate::task::{now_ms, Failure, InputKind};
+
+/// A circuit loaded for proving: its resident key and its witness generator.
+pub struct LoadedCircuit {
+    /// The prepared (resident) proving key.
+    pub key: PreparedKey,
+    /// The witness generator, if the circuit has one.
+    pub calculator: Option<Mutex<WitnessCalculator>>,
+}
+
+impl LoadedCircuit {
+    /// Parses a circuit's key and witness generator and prepares the key on `exec`'s
+    /// preferred device.
+    pub fn load(
+        exec: &LocalExecutor,
+        id: &str,
+        zkey: &[u8],
+        wasm: Option<&[u8]>,
+    ) -> Result<Self, ProverError> {
+        let pk = ProvingKey::from_bytes(&format!("{id}.zkey"), zkey)?;
+        let key = exec.prepare(id, pk)?;
+        let calculator = match wasm {
+            Some(wasm) => Some(Mutex::new(WitnessCalculator::from_bytes(
+                &format!("{id}.wasm"),
+                wasm,
+            )?)),
+            None => None,
+        };
+        Ok(LoadedCircuit { key, calculator })
+    }
+}
+
+/// Why a proving attempt failed.
+pub(crate) struct AttemptError {
+    /// The failure, as the task records it.
+    pub(crate) failure: Failure,
+    /// Whether another attempt may succeed.
+    pub(crate) retryable: bool,
+}
+
+impl AttemptError {
+    fn fatal(code: &str, message: impl Into<String>) -> Self {
+        AttemptError {
+            failure: Failure {
+                code: code.into(),
+                message: message.into(),
+            },
+            retryable: false,
+        }
+    }
+}
+
+/// A prover error as a task failure: an unsatisfied witness is the client's, the rest
+/// is retried if the error says so.
+fn prover_failure(e: ProverError) -> AttemptError {
+    match e {
+        ProverError::UnsatisfiedWitness { .. } => AttemptError::fatal(
+            "unsatisfied_witness",
+            "the witness does not satisfy the circuit: the proof fails verification",
+        ),
+        e => AttemptError {
+            retryable: e.is_retryable(),
+            failure: Failure {
+                code: "prover_error".into(),
+                message: e.to_string(),
+            },
+        },
+    }
+}
+
+/// The witness of a task from its input: a `.wtns` file as is, or JSON inputs through the
+/// circuit's witness generator; checked against the circuit's wire count.
+fn compute_witness(
+    task: &str,
+    kind: InputKind,
+    circuit: &LoadedCircuit,
+    input: &[u8],
+) -> Result<Vec<Fr>, AttemptError> {
+    let name = format!("task {task} input");
+    let w = match kind {
+        InputKind::Wtns => wtns::from_bytes(&name, input)
+            .map_err(|e| AttemptError::fatal("invalid_witness", e.to_string()))?,
+        InputKind::Json => {
+            let calculator = circuit.calculator.as_ref().ok_or_else(|| {
+                AttemptError::fatal("invalid_input", "the circuit has no witness generator")
+            })?;
+            let json: serde_json::Value = serde_json::from_slice(input)
+                .map_err(|e| AttemptError::fatal("invalid_input", e.to_string()))?;
+            let inputs = witness::parse_inputs(&name, &json)
+                .map_err(|e| AttemptError::fatal("invalid_input", e.to_string()))?;
+            calculator
+                .lock()
+                .expect("calculator lock")
+                .calculate(&name, &inputs)
+                .map_err(|e| AttemptError::fatal("witness_generation_failed", e.to_string()))?
+        }
+    };
+    if w.len() != circuit.key.shape().n_vars {
+        return Err(AttemptError::fatal(
+            "invalid_witness",
+            format!(
+                "the witness has {} values; the circuit has {} wires",
+                w.len(),
+                circuit.key.shape().n_vars
+            ),
+        ));
+    }
+    Ok(w)
+}
 
 /// How a worker runs.
 pub struct WorkerConfig {
@@ -82,6 +191,8 @@ pub struct Worker {
     /// One slot asks the queue at a time, so two do not both count the same free memory.
     taking: tokio::sync::Mutex<()>,
     running: Mutex<HashMap<u64, RunningJob>>,
+    /// Attempts past their timeout that have not returned.
+    stalled: AtomicU32,
     draining: AtomicBool,
     /// Counters.
     pub stats: WorkerStats,
@@ -136,6 +247,7 @@ impl Worker {
             reserved: Mutex::new(0),
             taking: tokio::sync::Mutex::new(()),
             running: Mutex::new(HashMap::new()),
+            stalled: AtomicU32::new(0),
             draining: AtomicBool::new(false),
             stats: WorkerStats::default(),
         }))
@@ -184,6 +296,7 @@ impl Worker {
             done: self.stats.done.load(Ordering::Relaxed),
             running,
             draining: self.is_draining(),
+            stalled: self.stalled.load(Ordering::SeqCst),
             version: env!("CARGO_PKG_VERSION").into(),
             heartbeat_ms: now_ms(),
         }
@@ -231,7 +344,7 @@ impl Worker {
         }
     }
 
-    async fn slot(&self) {
+    async fn slot(self: Arc<Self>) {
         while !self.is_draining() {
             let delivery = {
                 let _turn = self.taking.lock().await;
@@ -260,7 +373,10 @@ impl Worker {
         }
     }
 
-    async fn run_job(&self, d: Arc<dyn Delivery>) {
+    /// Runs one delivery: keeps its lease alive, reports its outcome, then settles it. An
+    /// attempt past the job's timeout is reported as a retryable `timeout` failure and
+    /// given back; its slot (and memory) stays taken until the attempt returns.
+    async fn run_job(self: &Arc<Self>, d: Arc<dyn Delivery>) {
         let job = d.job().clone();
         self.running.lock().expect("running lock").insert(
             d.queue_seq(),
@@ -282,7 +398,41 @@ impl Worker {
             })
         };
         let started = Instant::now();
-        let result = self.execute(&job).await;
+        let mut attempt = {
+            let (me, job) = (Arc::clone(self), job.clone());
+            tokio::spawn(async move { me.execute(&job).await })
+        };
+        let limit = job.timeout_ms.map(Duration::from_millis);
+        let finished = match limit {
+            Some(limit) => tokio::time::timeout(limit, &mut attempt).await.ok(),
+            None => Some((&mut attempt).await),
+        };
+        let (result, stuck) = match finished {
+            Some(Ok(result)) => (result, None),
+            Some(Err(e)) => (
+                OutcomeResult::Failed {
+                    failure: Failure {
+                        code: "worker_error".into(),
+                        message: format!("the proving task failed: {e}"),
+                    },
+                    retryable: true,
+                },
+                None,
+            ),
+            None => {
+                let limit = limit.expect("only a limited attempt times out");
+                (
+                    OutcomeResult::Failed {
+                        failure: Failure {
+                            code: "timeout".into(),
+                            message: format!("proving took longer than {limit:?}"),
+                        },
+                        retryable: true,
+                    },
+                    Some(attempt),
+                )
+            }
+        };
         let outcome = Outcome {
             job: job.id.clone(),
             task: job.task.clone(),
@@ -329,11 +479,23 @@ impl Worker {
             // The lease lapses and the job comes back; its outcome is already reported.
             eprintln!("fornax worker: settling {}: {e}", job.id);
         }
-        self.stats.done.fetch_add(1, Ordering::Relaxed);
         self.running
             .lock()
             .expect("running lock")
             .remove(&d.queue_seq());
+        if let Some(stuck) = stuck {
+            // A device cannot be interrupted mid-kernel: wait for it, showing the stall in
+            // heartbeats, before this slot takes another job.
+            self.stalled.fetch_add(1, Ordering::SeqCst);
+            let _ = stuck.await;
+            self.stalled.fetch_sub(1, Ordering::SeqCst);
+            eprintln!(
+                "fornax worker: {} returned after {:.1} s, past its timeout",
+                job.id,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        self.stats.done.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Proves a job; every error becomes a failed outcome.
@@ -356,20 +518,31 @@ impl Worker {
             let witness = compute_witness(&task, kind, &circuit, &input)?;
             let graph = JobGraph::groth16(&task, circuit.key.shape());
             let started = Instant::now();
-            let (proof, public, _) = exec
+            let (proof, public, timings) = exec
                 .run(&graph, &circuit.key, witness, &mut rand::rngs::OsRng)
                 .map_err(prover_failure)?;
-            Ok::<_, AttemptError>(StoredProof {
+            let proof = StoredProof {
                 proof: serde_json::to_value(ProofJson::from_proof(&proof)).expect("serialisable"),
                 public: serde_json::to_value(public_to_json(&public)).expect("serialisable"),
                 prove_ms: started.elapsed().as_secs_f64() * 1e3,
-            })
+            };
+            let parts = timings
+                .jobs
+                .into_iter()
+                .map(|(role, device, d)| PartTime {
+                    role,
+                    device,
+                    ms: d.as_secs_f64() * 1e3,
+                })
+                .collect();
+            Ok::<_, AttemptError>((proof, parts))
         })
         .await;
         match proved {
-            Ok(Ok(proof)) => OutcomeResult::Proved {
+            Ok(Ok((proof, parts))) => OutcomeResult::Proved {
                 proof,
                 device: self.device.clone(),
+                parts,
             },
             Ok(Err(e)) => failed(e),
             Err(e) => failed(retryable(
@@ -389,9 +562,9 @@ impl Worker {
                 .or_default(),
         );
         cell.get_or_try_init(|| async {
-            let zkey = self.fetch(&format!("{}.zkey", job.circuit)).await?;
+            let (zkey, _) = self.fetch(&format!("{}.zkey", job.circuit)).await?;
             let wasm = match job.has_wasm {
-                true => Some(self.fetch(&format!("{}.wasm", job.circuit)).await?),
+                true => Some(self.fetch(&format!("{}.wasm", job.circuit)).await?.0),
                 false => None,
             };
             let exec = Arc::clone(&self.exec);
@@ -414,10 +587,15 @@ impl Worker {
                 .decode(b64)
                 .map_err(|e| AttemptError::fatal("invalid_input", format!("the job's input: {e}"))),
             JobInput::Artifact(name) => {
-                let path = self.fetch(name).await?;
+                let (path, downloaded) = self.fetch(name).await?;
                 let bytes = std::fs::read(&path)
                     .map_err(|e| retryable("artifact_unavailable", e.to_string()))?;
-                let _ = std::fs::remove_file(&path);
+                // An input is used once: drop the copy this job downloaded. One that was
+                // there already may be the artifact store itself (a worker inside the node
+                // caches in the store's own folder), and is left alone.
+                if downloaded {
+                    let _ = std::fs::remove_file(&path);
+                }
                 let digest = hex::encode(Sha256::digest(&bytes));
                 if name.strip_prefix("input-") != Some(digest.as_str()) {
                     return Err(retryable(
@@ -430,11 +608,12 @@ impl Worker {
         }
     }
 
-    /// An artifact in the local cache, downloaded if it is not there yet.
-    async fn fetch(&self, name: &str) -> Result<PathBuf, AttemptError> {
+    /// An artifact in the local cache, downloaded if it is not there yet; and whether this
+    /// call downloaded it.
+    async fn fetch(&self, name: &str) -> Result<(PathBuf, bool), AttemptError> {
         let path = self.cache_dir.join(name);
         if path.exists() {
-            return Ok(path);
+            return Ok((path, false));
         }
         let tmp = self
             .cache_dir
@@ -449,7 +628,7 @@ impl Worker {
         }
         std::fs::rename(&tmp, &path).map_err(|e| retryable("worker_error", e.to_string()))?;
         self.stats.downloads.fetch_add(1, Ordering::Relaxed);
-        Ok(path)
+        Ok((path, true))
     }
 }
 
@@ -491,11 +670,6 @@ fn load_verified(
             format!("the artifacts of circuit {id} do not match its content hash"),
         ));
     }
-    LoadedCircuit::load(exec, id, &zkey_bytes, wasm_bytes.as_deref()).map_err(|e| AttemptError {
-        failure: Failure {
-            code: "circuit_unavailable".into(),
-            message: e.0,
-        },
-        retryable: true,
-    })
+    LoadedCircuit::load(exec, id, &zkey_bytes, wasm_bytes.as_deref())
+        .map_err(|e| retryable("circuit_unavailable", e.to_string()))
 }

@@ -683,6 +683,7 @@ fn duplicate_submissions_and_deliveries_change_nothing_and_keys_reach_a_worker_o
                 input_kind: fornax_scheduler::task::InputKind::Wtns,
                 input: fornax_scheduler::queue::JobInput::Inline(witness.clone()),
                 requeues: 0,
+                timeout_ms: None,
             };
             for _ in 0..5 {
                 let ack = js

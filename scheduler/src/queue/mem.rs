@@ -361,6 +361,7 @@ mod tests {
             input_kind: InputKind::Wtns,
             input: JobInput::Inline(String::new()),
             requeues: 0,
+            timeout_ms: None,
         }
     }
 

@@ -192,6 +192,11 @@ pub struct JobSpec {
     /// Times the scheduler put it back because the worker that had it was declared dead.
     #[serde(default)]
     pub requeues: u32,
+    /// How long a worker may run it, milliseconds (the node's `--job-timeout-s`): past it
+    /// the worker reports a retryable `timeout` failure and takes no other job on that
+    /// slot until the stuck attempt returns. `None`: no limit.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
 }
 
 impl JobSpec {
@@ -230,6 +235,9 @@ pub enum OutcomeResult {
         proof: StoredProof,
         /// The device it was proved on.
         device: String,
+        /// The proof's parts (witness, NTTs, MSMs) as they ran, in order of completion.
+        #[serde(default)]
+        parts: Vec<PartTime>,
     },
     /// The job failed. `retryable`: it may succeed on another try (the queue redelivers it
     /// while the task's failure budget lasts); otherwise its task fails now.
@@ -239,6 +247,17 @@ pub enum OutcomeResult {
         /// Whether another try may succeed.
         retryable: bool,
     },
+}
+
+/// One part of a proof's job graph as a worker ran it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartTime {
+    /// Its role in the graph (`witness`, `intt-a`, `msm-h`, …).
+    pub role: String,
+    /// The device it ran on.
+    pub device: String,
+    /// How long it took, milliseconds.
+    pub ms: f64,
 }
 
 /// What a worker can take: job kinds, device classes and memory.
@@ -283,6 +302,10 @@ pub struct WorkerInfo {
     pub running: Vec<RunningJob>,
     /// Set once it was asked to stop: it finishes its jobs and takes no more.
     pub draining: bool,
+    /// Attempts that ran past their job's timeout and have not returned yet (each holds a
+    /// slot).
+    #[serde(default)]
+    pub stalled: u32,
     /// Fornax's version.
     pub version: String,
     /// Time of this heartbeat, Unix milliseconds.
@@ -416,6 +439,7 @@ mod tests {
             input_kind: InputKind::Wtns,
             input: JobInput::Inline(String::new()),
             requeues: 0,
+            timeout_ms: None,
         };
         let admit = Admission {
             kinds: vec!["groth16".into()],
