@@ -10,16 +10,13 @@
 //!   node's fair queue, not the queue server, decides the order. A job that needs more
 //!   memory than the node's own workers have, when it has only those, fails here with
 //!   `insufficient_memory` instead of waiting forever.
-//! - **Outcomes.** A proof is stored with one transition (`proving` →
-//!   `proved`/`posting`), with the timing of its parts counted and announced, so the first
-//!   outcome wins and any later one, a duplicate delivery
-//!   or a worker presumed dead, is counted as ignored. A bad-input failure fails the task
-//!   at once; a retryable one counts against the task's attempts (once per delivery) and
-//!   the queue redelivers the job with backoff until they run out.
+//! - **Outcomes.** Outcomes are read from the queue and handed to the dispatcher's owner
+//!   ([`Outcomes`], the scheduler: [`crate::outcomes`]), and acknowledged once applied;
+//!   one that could not be applied comes back.
 //! - **Liveness.** Workers heartbeat into the registry with the jobs they run. One silent
 //!   for longer than `dead_after` is declared dead and its jobs are put back at once under
-//!   a new id, the old delivery removed: dying spends none of the task's attempts, and a
-//!   job whose workers keep dying fails after `max_deliveries` requeues.
+//!   a new id (the owner decides: dying spends none of the task's attempts, and a job
+//!   whose workers keep dying fails after `max_deliveries` requeues).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,12 +28,9 @@ use fornax_prover::graph::Shape;
 use fornax_prover::JobGraph;
 use sha2::{Digest, Sha256};
 
-use crate::node::{ignore_forbidden, Event, Scheduler};
-use crate::queue::{
-    memory_tier, JobInput, JobSpec, Outcome, OutcomeResult, PartTime, Queue, RunningJob,
-};
-use crate::store::{StoreError, StoredProof};
-use crate::task::{now_ms, Failure, State, Task};
+use crate::queue::{memory_tier, JobInput, JobSpec, Outcome, Queue, RunningJob};
+use crate::store::{Store, StoreError};
+use crate::task::{now_ms, Failure, Task};
 
 /// Inputs up to this size travel in the job message; larger ones through the artifact store.
 const INLINE_INPUT_LIMIT: usize = 256 << 10;
@@ -66,6 +60,19 @@ pub struct DispatchStats {
     pub latency_count: AtomicU64,
     /// See `latency_count`.
     pub latency_us: AtomicU64,
+}
+
+/// What the dispatcher hands back to its owner, the scheduler ([`crate::outcomes`]):
+/// outcomes to apply, and jobs whose worker died. A trait, so that the dispatcher does not
+/// know its caller.
+pub trait Outcomes: Send + Sync + 'static {
+    /// Applies one outcome, first write wins. An error leaves the outcome unacknowledged,
+    /// so it comes back.
+    fn apply(&self, outcome: &Outcome) -> Result<(), StoreError>;
+    /// Puts back, or fails, a job whose worker was declared dead.
+    fn requeue(&self, job: &RunningJob) -> Result<(), StoreError>;
+    /// Whether a task no longer needs its job (it ended, or is gone).
+    fn ended(&self, task: &str) -> bool;
 }
 
 /// How jobs are sent out.
@@ -166,33 +173,61 @@ impl Dispatcher {
         self.in_flight.lock().expect("in-flight lock").len()
     }
 
-    /// Starts applying outcomes and watching workers, on the runtime.
-    pub fn start(self: &Arc<Self>, scheduler: &Arc<Scheduler>) {
-        let (me, sched) = (Arc::clone(self), Arc::clone(scheduler));
+    /// Starts handing outcomes and dead workers' jobs to `owner`, on the runtime.
+    pub fn start(self: &Arc<Self>, owner: Arc<dyn Outcomes>) {
+        let (me, to) = (Arc::clone(self), Arc::clone(&owner));
         self.runtime
-            .spawn(async move { me.apply_outcomes(sched).await });
-        let (me, sched) = (Arc::clone(self), Arc::clone(scheduler));
+            .spawn(async move { me.apply_outcomes(to).await });
+        let me = Arc::clone(self);
         self.runtime
-            .spawn(async move { me.watch_workers(sched).await });
+            .spawn(async move { me.watch_workers(owner).await });
     }
 
     /// Sends a task in `proving` to the queue (blocking until the queue took it). A task
-    /// that cannot become a job fails here.
-    pub(crate) fn dispatch(&self, sched: &Scheduler, task: &Task) -> Result<(), StoreError> {
-        self.dispatch_as(sched, task, JobSpec::id_for(&task.id), 0)
+    /// that cannot become a job gets the failure to fail it with.
+    pub fn dispatch(&self, store: &Store, task: &Task) -> Result<(), Failure> {
+        self.dispatch_as(store, task, JobSpec::id_for(&task.id), 0)
+    }
+
+    /// Puts the job of a dead worker back under `id`, its old delivery removed.
+    pub fn requeue(
+        &self,
+        store: &Store,
+        task: &Task,
+        job: &RunningJob,
+        id: String,
+    ) -> Result<(), Failure> {
+        if let Err(e) = self.runtime.block_on(self.queue.remove(job.queue_seq)) {
+            eprintln!("fornax node: removing job {}: {e}", job.job);
+        }
+        self.stats.requeued.fetch_add(1, Ordering::Relaxed);
+        self.dispatch_as(store, task, id, job.requeues + 1)
+    }
+
+    /// Drops a task's job: from the queue (at `queue_seq`, when known) and from the jobs
+    /// in flight.
+    pub fn drop_job(&self, task: &str, queue_seq: Option<u64>) {
+        if let Some(seq) = queue_seq {
+            if let Err(e) = self.runtime.block_on(self.queue.remove(seq)) {
+                eprintln!("fornax node: removing the job of task {task}: {e}");
+            }
+        }
+        self.landed(task);
+    }
+
+    /// Frees a task's place in flight; returns when its job went out, if it was out.
+    pub fn landed(&self, task: &str) -> Option<Instant> {
+        self.in_flight.lock().expect("in-flight lock").remove(task)
     }
 
     fn dispatch_as(
         &self,
-        sched: &Scheduler,
+        store: &Store,
         task: &Task,
         job_id: String,
         requeues: u32,
-    ) -> Result<(), StoreError> {
-        let job = match self.job_for(sched, task, job_id, requeues) {
-            Ok(job) => job,
-            Err(failure) => return self.fail(sched, &task.id, failure, None),
-        };
+    ) -> Result<(), Failure> {
+        let job = self.job_for(store, task, job_id, requeues)?;
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.runtime.block_on(self.queue.submit(&job)) {
@@ -219,7 +254,7 @@ impl Dispatcher {
     /// The job of a task, its artifacts uploaded.
     fn job_for(
         &self,
-        sched: &Scheduler,
+        store: &Store,
         task: &Task,
         id: String,
         requeues: u32,
@@ -228,7 +263,6 @@ impl Dispatcher {
             code: "internal".into(),
             message: m,
         };
-        let store = sched.store();
         let meta = store
             .circuit(&task.circuit)
             .map_err(|e| internal(e.to_string()))?
@@ -312,34 +346,7 @@ impl Dispatcher {
         })
     }
 
-    /// Fails a task (from any state but a final one) and drops its job from the queue.
-    fn fail(
-        &self,
-        sched: &Scheduler,
-        id: &str,
-        failure: Failure,
-        queue_seq: Option<u64>,
-    ) -> Result<(), StoreError> {
-        eprintln!(
-            "fornax node: task {id} failed: {}: {}",
-            failure.code, failure.message
-        );
-        match sched.transition(id, State::Failed, None, Some(failure), None, |t| {
-            t.failed_attempts += 1
-        }) {
-            Ok(_) => sched.finish(State::Failed),
-            Err(e) => ignore_forbidden(e)?,
-        }
-        if let Some(seq) = queue_seq {
-            if let Err(e) = self.runtime.block_on(self.queue.remove(seq)) {
-                eprintln!("fornax node: removing the job of task {id}: {e}");
-            }
-        }
-        self.in_flight.lock().expect("in-flight lock").remove(id);
-        Ok(())
-    }
-
-    async fn apply_outcomes(self: Arc<Self>, sched: Arc<Scheduler>) {
+    async fn apply_outcomes(self: Arc<Self>, owner: Arc<dyn Outcomes>) {
         loop {
             let delivery = match self.queue.next_outcome(Duration::from_secs(1)).await {
                 Ok(Some(d)) => d,
@@ -351,8 +358,8 @@ impl Dispatcher {
                 }
             };
             let outcome = delivery.outcome().clone();
-            let (me, s) = (Arc::clone(&self), Arc::clone(&sched));
-            let applied = tokio::task::spawn_blocking(move || me.apply(&s, &outcome)).await;
+            let to = Arc::clone(&owner);
+            let applied = tokio::task::spawn_blocking(move || to.apply(&outcome)).await;
             match applied {
                 // Applied (or nothing to apply): never again. If the ack is lost the
                 // outcome comes back and changes nothing.
@@ -368,168 +375,8 @@ impl Dispatcher {
         }
     }
 
-    /// Applies one outcome, first write wins.
-    fn apply(&self, sched: &Scheduler, o: &Outcome) -> Result<(), StoreError> {
-        let Some(task) = sched.store().task(&o.task)? else {
-            return Ok(());
-        };
-        if task.state.is_final() || task.state == State::Posting {
-            self.ignore(o, task.state);
-            return Ok(());
-        }
-        match &o.result {
-            OutcomeResult::Proved {
-                proof,
-                device,
-                parts,
-            } => {
-                // After a restart the task may be back in `scheduled`, waiting to be sent
-                // again (and the dispatcher may move it on meanwhile): the proof is just
-                // as good, so bring the task to `proving` and store it.
-                let mut task = task;
-                while task.state != State::Proving {
-                    let step = match task.state {
-                        State::Submitted => State::Scheduled,
-                        State::Scheduled => State::Proving,
-                        state => {
-                            self.ignore(o, state);
-                            return Ok(());
-                        }
-                    };
-                    let from = [task.state];
-                    match sched.transition(&task.id, step, Some(&from[..]), None, None, |_| {}) {
-                        Ok(t) => task = t,
-                        // Moved by someone else: look again.
-                        Err(StoreError::Forbidden { .. }) => {
-                            let Some(t) = sched.store().task(&o.task)? else {
-                                return Ok(());
-                            };
-                            task = t;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                let who = format!("{}/{device}", o.worker);
-                if sched.proof_done(&task, proof, |t| t.worker = Some(who))? {
-                    self.stats.applied.fetch_add(1, Ordering::Relaxed);
-                    let started = self
-                        .in_flight
-                        .lock()
-                        .expect("in-flight lock")
-                        .remove(&task.id);
-                    if let Some(at) = started {
-                        self.stats.latency_count.fetch_add(1, Ordering::Relaxed);
-                        self.stats
-                            .latency_us
-                            .fetch_add(at.elapsed().as_micros() as u64, Ordering::Relaxed);
-                    }
-                    self.count_parts(sched, &task, device, proof, parts);
-                } else {
-                    self.ignore(o, task.state);
-                }
-            }
-            OutcomeResult::Failed {
-                failure,
-                retryable: false,
-            } => {
-                self.stats.applied.fetch_add(1, Ordering::Relaxed);
-                self.fail(sched, &task.id, failure.clone(), Some(o.queue_seq))?;
-            }
-            OutcomeResult::Failed {
-                failure,
-                retryable: true,
-            } => {
-                if o.delivered <= task.counted_delivery {
-                    self.ignore(o, task.state);
-                    return Ok(());
-                }
-                self.stats.retried.fetch_add(1, Ordering::Relaxed);
-                self.stats.applied.fetch_add(1, Ordering::Relaxed);
-                if task.failed_attempts + 1 >= sched.attempts() {
-                    let failure = Failure {
-                        code: failure.code.clone(),
-                        message: format!(
-                            "{} (failed {} times, on the last try at worker {})",
-                            failure.message,
-                            task.failed_attempts + 1,
-                            o.worker
-                        ),
-                    };
-                    self.fail(sched, &task.id, failure, Some(o.queue_seq))?;
-                    // `fail` counted this attempt.
-                    sched
-                        .store()
-                        .update(&task.id, |t| t.counted_delivery = o.delivered)?;
-                } else {
-                    eprintln!(
-                        "fornax node: task {}: worker {} failed ({}: {}); the queue delivers it again",
-                        task.id, o.worker, failure.code, failure.message
-                    );
-                    let t = sched.store().update(&task.id, |t| {
-                        t.failed_attempts += 1;
-                        t.counted_delivery = o.delivered;
-                    })?;
-                    sched.publish(&t);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Counts a stored proof's parts per role and device, and announces each; a worker
-    /// that reports no parts counts as one `groth16` part on its device.
-    fn count_parts(
-        &self,
-        sched: &Scheduler,
-        task: &Task,
-        device: &str,
-        proof: &StoredProof,
-        parts: &[PartTime],
-    ) {
-        let whole = [PartTime {
-            role: "groth16".into(),
-            device: device.into(),
-            ms: proof.prove_ms,
-        }];
-        let parts = if parts.is_empty() { &whole[..] } else { parts };
-        {
-            let mut jobs = sched.metrics.jobs.lock().expect("metrics lock");
-            for p in parts {
-                let entry = jobs.entry((p.role.clone(), p.device.clone())).or_default();
-                entry.0 += 1;
-                entry.1 += (p.ms * 1e3) as u64;
-            }
-        }
-        for (i, p) in parts.iter().enumerate() {
-            sched.publish_event(Event::Job {
-                task: task.id.clone(),
-                owner: task.owner.clone(),
-                job: format!("{}/{}", task.id, p.role),
-                device: p.device.clone(),
-                ms: p.ms,
-                done: i + 1,
-                total: parts.len(),
-            });
-        }
-    }
-
-    fn ignore(&self, o: &Outcome, state: State) {
-        self.stats.ignored.fetch_add(1, Ordering::Relaxed);
-        self.in_flight
-            .lock()
-            .expect("in-flight lock")
-            .remove(&o.task);
-        eprintln!(
-            "fornax node: outcome of {} from worker {} (delivery {}) ignored: the task is {}",
-            o.job,
-            o.worker,
-            o.delivered,
-            state.as_str()
-        );
-    }
-
     /// Declares silent workers dead and puts their jobs back; keeps the gauges fresh.
-    async fn watch_workers(self: Arc<Self>, sched: Arc<Scheduler>) {
+    async fn watch_workers(self: Arc<Self>, owner: Arc<dyn Outcomes>) {
         let dead_after = self.queue.settings().dead_after;
         let every = (dead_after / 4).max(Duration::from_millis(100));
         loop {
@@ -569,8 +416,8 @@ impl Dispatcher {
                     eprintln!("fornax node: forgetting worker {}: {e}", w.id);
                 }
                 for job in w.running {
-                    let (me, s) = (Arc::clone(&self), Arc::clone(&sched));
-                    let requeued = tokio::task::spawn_blocking(move || me.requeue(&s, &job)).await;
+                    let to = Arc::clone(&owner);
+                    let requeued = tokio::task::spawn_blocking(move || to.requeue(&job)).await;
                     if let Ok(Err(e)) = requeued {
                         eprintln!("fornax node: requeueing a job: {e}");
                     }
@@ -589,39 +436,10 @@ impl Dispatcher {
                 .cloned()
                 .collect();
             for id in out {
-                let ended = match sched.store().task(&id) {
-                    Ok(Some(t)) => t.state.is_final() || t.state == State::Posting,
-                    Ok(None) => true,
-                    Err(_) => false,
-                };
-                if ended {
+                if owner.ended(&id) {
                     self.in_flight.lock().expect("in-flight lock").remove(&id);
                 }
             }
         }
-    }
-
-    /// Puts a dead worker's job back under a new id, its old delivery removed, without
-    /// counting an attempt; a job requeued `max_deliveries` times fails instead.
-    fn requeue(&self, sched: &Scheduler, job: &RunningJob) -> Result<(), StoreError> {
-        let Some(task) = sched.store().task(&job.task)? else {
-            return Ok(());
-        };
-        if task.state != State::Proving {
-            return Ok(());
-        }
-        if job.requeues + 1 >= self.queue.settings().max_deliveries {
-            let failure = Failure {
-                code: "max_deliveries".into(),
-                message: format!("the worker running the job died {} times", job.requeues + 1),
-            };
-            return self.fail(sched, &task.id, failure, Some(job.queue_seq));
-        }
-        if let Err(e) = self.runtime.block_on(self.queue.remove(job.queue_seq)) {
-            eprintln!("fornax node: removing job {}: {e}", job.job);
-        }
-        self.stats.requeued.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{}~{}", JobSpec::id_for(&task.id), job.queue_seq);
-        self.dispatch_as(sched, &task, id, job.requeues + 1)
     }
 }

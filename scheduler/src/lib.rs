@@ -19,6 +19,7 @@ pub mod dispatch;
 pub mod embedded;
 pub mod fhe;
 pub mod node;
+mod outcomes;
 pub mod queue;
 pub mod store;
 pub mod task;

@@ -221,7 +221,7 @@ impl Scheduler {
             };
             self.enqueue(&task);
         }
-        dispatcher.start(self);
+        dispatcher.start(Arc::clone(self) as Arc<dyn crate::dispatch::Outcomes>);
         self.ready.store(true, Ordering::SeqCst);
         let sender = Arc::clone(self);
         std::thread::Builder::new()
@@ -439,7 +439,10 @@ impl Scheduler {
             None,
             |_| {},
         ) {
-            Ok(task) => dispatcher.dispatch(self, &task),
+            Ok(task) => match dispatcher.dispatch(&self.store, &task) {
+                Ok(()) => Ok(()),
+                Err(failure) => self.fail(&task.id, failure, None),
+            },
             Err(e) => ignore_forbidden(e),
         }
     }
@@ -447,6 +450,30 @@ impl Scheduler {
     /// Tells subscribers that a part of a task's proof finished.
     pub(crate) fn publish_event(&self, event: Event) {
         let _ = self.events.send(event);
+    }
+
+    /// Fails a task (from any state but a final one) and drops its job: from the queue at
+    /// `queue_seq` when known, and from the jobs in flight.
+    pub(crate) fn fail(
+        &self,
+        id: &str,
+        failure: Failure,
+        queue_seq: Option<u64>,
+    ) -> Result<(), StoreError> {
+        eprintln!(
+            "fornax node: task {id} failed: {}: {}",
+            failure.code, failure.message
+        );
+        match self.transition(id, State::Failed, None, Some(failure), None, |t| {
+            t.failed_attempts += 1
+        }) {
+            Ok(_) => self.finish(State::Failed),
+            Err(e) => ignore_forbidden(e)?,
+        }
+        if let Some(dispatcher) = self.dispatcher.get() {
+            dispatcher.drop_job(id, queue_seq);
+        }
+        Ok(())
     }
 
     /// Stores a task's proof (`proving` → `proved`, or `posting` for a chain task), then

@@ -1,0 +1,203 @@
+//! What the scheduler does with what comes back from its workers
+//! ([`crate::dispatch::Outcomes`]): proofs stored first-write-wins, failures counted
+//! against the task's attempts (once per delivery), and the jobs of dead workers put back.
+//!
+//! - A proof is stored with one transition (`proving` → `proved`/`posting`), with the time
+//!   of its parts counted and announced; a task that ended meanwhile, or was proved
+//!   already, keeps its state, and the outcome is counted as ignored.
+//! - A bad-input failure fails the task at once. A retryable one counts against the task's
+//!   attempts (once per delivery) and the queue redelivers the job with backoff until they
+//!   run out.
+//! - A job whose worker died is put back under a new id without spending an attempt; one
+//!   requeued `max_deliveries` times fails its task.
+
+use std::sync::atomic::Ordering;
+
+use crate::dispatch::Outcomes;
+use crate::node::{Event, Scheduler};
+use crate::queue::{JobSpec, Outcome, OutcomeResult, PartTime, RunningJob};
+use crate::store::{StoreError, StoredProof};
+use crate::task::{Failure, State, Task};
+
+impl Outcomes for Scheduler {
+    fn apply(&self, o: &Outcome) -> Result<(), StoreError> {
+        let dispatcher = self.dispatcher().expect("outcomes come after start");
+        let stats = &dispatcher.stats;
+        let Some(task) = self.store().task(&o.task)? else {
+            return Ok(());
+        };
+        if task.state.is_final() || task.state == State::Posting {
+            self.ignore(o, task.state);
+            return Ok(());
+        }
+        match &o.result {
+            OutcomeResult::Proved {
+                proof,
+                device,
+                parts,
+            } => {
+                // After a restart the task may be back in `scheduled`, waiting to be sent
+                // again (and the dispatcher may move it on meanwhile): the proof is just
+                // as good, so bring the task to `proving` and store it.
+                let mut task = task;
+                while task.state != State::Proving {
+                    let step = match task.state {
+                        State::Submitted => State::Scheduled,
+                        State::Scheduled => State::Proving,
+                        state => {
+                            self.ignore(o, state);
+                            return Ok(());
+                        }
+                    };
+                    let from = [task.state];
+                    match self.transition(&task.id, step, Some(&from[..]), None, None, |_| {}) {
+                        Ok(t) => task = t,
+                        // Moved by someone else: look again.
+                        Err(StoreError::Forbidden { .. }) => {
+                            let Some(t) = self.store().task(&o.task)? else {
+                                return Ok(());
+                            };
+                            task = t;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                let who = format!("{}/{device}", o.worker);
+                if self.proof_done(&task, proof, |t| t.worker = Some(who))? {
+                    stats.applied.fetch_add(1, Ordering::Relaxed);
+                    if let Some(at) = dispatcher.landed(&task.id) {
+                        stats.latency_count.fetch_add(1, Ordering::Relaxed);
+                        stats
+                            .latency_us
+                            .fetch_add(at.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    }
+                    self.count_parts(&task, device, proof, parts);
+                } else {
+                    self.ignore(o, task.state);
+                }
+            }
+            OutcomeResult::Failed {
+                failure,
+                retryable: false,
+            } => {
+                stats.applied.fetch_add(1, Ordering::Relaxed);
+                self.fail(&task.id, failure.clone(), Some(o.queue_seq))?;
+            }
+            OutcomeResult::Failed {
+                failure,
+                retryable: true,
+            } => {
+                if o.delivered <= task.counted_delivery {
+                    self.ignore(o, task.state);
+                    return Ok(());
+                }
+                stats.retried.fetch_add(1, Ordering::Relaxed);
+                stats.applied.fetch_add(1, Ordering::Relaxed);
+                if task.failed_attempts + 1 >= self.attempts() {
+                    let failure = Failure {
+                        code: failure.code.clone(),
+                        message: format!(
+                            "{} (failed {} times, on the last try at worker {})",
+                            failure.message,
+                            task.failed_attempts + 1,
+                            o.worker
+                        ),
+                    };
+                    self.fail(&task.id, failure, Some(o.queue_seq))?;
+                    // `fail` counted this attempt.
+                    self.store()
+                        .update(&task.id, |t| t.counted_delivery = o.delivered)?;
+                } else {
+                    eprintln!(
+                        "fornax node: task {}: worker {} failed ({}: {}); the queue delivers it again",
+                        task.id, o.worker, failure.code, failure.message
+                    );
+                    let t = self.store().update(&task.id, |t| {
+                        t.failed_attempts += 1;
+                        t.counted_delivery = o.delivered;
+                    })?;
+                    self.publish(&t);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn requeue(&self, job: &RunningJob) -> Result<(), StoreError> {
+        let dispatcher = self.dispatcher().expect("requeues come after start");
+        let Some(task) = self.store().task(&job.task)? else {
+            return Ok(());
+        };
+        if task.state != State::Proving {
+            return Ok(());
+        }
+        if job.requeues + 1 >= dispatcher.queue().settings().max_deliveries {
+            let failure = Failure {
+                code: "max_deliveries".into(),
+                message: format!("the worker running the job died {} times", job.requeues + 1),
+            };
+            return self.fail(&task.id, failure, Some(job.queue_seq));
+        }
+        let id = format!("{}~{}", JobSpec::id_for(&task.id), job.queue_seq);
+        match dispatcher.requeue(self.store(), &task, job, id) {
+            Ok(()) => Ok(()),
+            Err(failure) => self.fail(&task.id, failure, None),
+        }
+    }
+
+    fn ended(&self, task: &str) -> bool {
+        match self.store().task(task) {
+            Ok(Some(t)) => t.state.is_final() || t.state == State::Posting,
+            Ok(None) => true,
+            Err(_) => false,
+        }
+    }
+}
+
+impl Scheduler {
+    /// Counts a stored proof's parts per role and device, and announces each; a worker
+    /// that reports no parts counts as one `groth16` part on its device.
+    fn count_parts(&self, task: &Task, device: &str, proof: &StoredProof, parts: &[PartTime]) {
+        let whole = [PartTime {
+            role: "groth16".into(),
+            device: device.into(),
+            ms: proof.prove_ms,
+        }];
+        let parts = if parts.is_empty() { &whole[..] } else { parts };
+        {
+            let mut jobs = self.metrics.jobs.lock().expect("metrics lock");
+            for p in parts {
+                let entry = jobs.entry((p.role.clone(), p.device.clone())).or_default();
+                entry.0 += 1;
+                entry.1 += (p.ms * 1e3) as u64;
+            }
+        }
+        for (i, p) in parts.iter().enumerate() {
+            self.publish_event(Event::Job {
+                task: task.id.clone(),
+                owner: task.owner.clone(),
+                job: format!("{}/{}", task.id, p.role),
+                device: p.device.clone(),
+                ms: p.ms,
+                done: i + 1,
+                total: parts.len(),
+            });
+        }
+    }
+
+    /// Counts an outcome that changed nothing (the task had ended: a duplicate or a late
+    /// result) and frees the task's place in flight.
+    fn ignore(&self, o: &Outcome, state: State) {
+        if let Some(dispatcher) = self.dispatcher() {
+            dispatcher.stats.ignored.fetch_add(1, Ordering::Relaxed);
+            dispatcher.landed(&o.task);
+        }
+        eprintln!(
+            "fornax node: outcome of {} from worker {} (delivery {}) ignored: the task is {}",
+            o.job,
+            o.worker,
+            o.delivered,
+            state.as_str()
+        );
+    }
+}
