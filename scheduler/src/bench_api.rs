@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
+use fornax_api as api;
 use fornax_kernels::DeviceRegistry;
+use fornax_node::{embedded, scheduler as node, store};
 use fornax_prover::{wtns, LocalExecutor};
-use fornax_scheduler::{api, embedded, node, store};
 use reqwest::blocking::{multipart, Client};
 use serde_json::{json, Value};
 

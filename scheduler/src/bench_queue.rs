@@ -414,7 +414,7 @@ fn chaos(args: &QueueBench, nats_bin: &Path, c: &Client, work: &Workload) -> Res
 /// the whole cycle (submit, take, report a proof-sized outcome, ack, read the outcome and
 /// ack it), so the difference is what the queue adds to a job's path.
 fn roundtrips(nats_bin: &Path, n: usize) -> Result<(f64, f64)> {
-    use fornax_scheduler::queue::{
+    use fornax_node::queue::{
         jetstream::{JetStreamQueue, Role},
         Admission, JobInput, JobSpec, MemQueue, Outcome, OutcomeResult, Queue, QueueSettings,
     };
@@ -447,7 +447,7 @@ fn roundtrips(nats_bin: &Path, n: usize) -> Result<(f64, f64)> {
                 memory_bytes: 1 << 20,
                 circuit: "c".into(),
                 has_wasm: false,
-                input_kind: fornax_scheduler::task::InputKind::Wtns,
+                input_kind: fornax_node::task::InputKind::Wtns,
                 input: JobInput::Inline("AAAA".into()),
                 requeues: 0,
                 timeout_ms: None,
@@ -467,7 +467,7 @@ fn roundtrips(nats_bin: &Path, n: usize) -> Result<(f64, f64)> {
                         delivered: d.delivered(),
                         queue_seq: d.queue_seq(),
                         result: OutcomeResult::Proved {
-                            proof: fornax_scheduler::store::StoredProof {
+                            proof: fornax_node::store::StoredProof {
                                 proof: proof.clone(),
                                 public: json!(["1"]),
                                 prove_ms: 1.0,

@@ -236,7 +236,7 @@ pub fn keyholder(args: KeyholderArgs) -> Result<ExitCode> {
         share.params.threshold,
         share.params.parties
     );
-    let app = fornax_scheduler::fhe::keyholder_router(
+    let app = fornax_api::keyholder::keyholder_router(
         holder,
         args.token,
         Duration::from_millis(args.test_delay_ms),
@@ -253,7 +253,7 @@ pub fn keyholder(args: KeyholderArgs) -> Result<ExitCode> {
             listener.local_addr()?
         );
         println!("{banner}");
-        fornax_scheduler::api::serve_until_interrupted(listener, app)
+        fornax_api::serve_until_interrupted(listener, app)
             .await
             .context("serving HTTP")
     })?;

@@ -18,6 +18,7 @@ use anyhow::{bail, Context, Result};
 use ark_bn254::Fr;
 use clap::{Parser, Subcommand};
 use fornax_kernels::DeviceRegistry;
+use fornax_node::fhe::FheDevice;
 use fornax_prover::json::{self, ProofJson, VerificationKeyJson};
 use fornax_prover::witness::{self, WitnessCalculator};
 use fornax_prover::{r1cs::R1cs, setup, wtns, LocalExecutor, ProvingKey};
@@ -362,8 +363,8 @@ struct NodeArgs {
     fhe_workers: Option<usize>,
     /// Where FHE programs run: `cpu` (the engine), or `cuda` (tfhe-rs's CUDA backend on the
     /// first GPU; needs a `fornax` built with the `fhe-gpu` feature) [default: cpu].
-    #[arg(long, value_enum)]
-    fhe_device: Option<fornax_scheduler::fhe::FheDevice>,
+    #[arg(long, value_parser = fhe_device_parser())]
+    fhe_device: Option<FheDevice>,
     /// Seconds a worker's lease on a job lasts without progress before another worker
     /// gets it [default: 30].
     #[arg(long)]
@@ -379,6 +380,13 @@ struct NodeArgs {
     /// Without `--queue nats://…`: jobs the node's own worker runs at once [default: 1].
     #[arg(long)]
     slots: Option<u32>,
+}
+
+/// `--fhe-device`: one of [`FheDevice::NAMES`], listed in clap's error when it is not.
+fn fhe_device_parser() -> impl clap::builder::TypedValueParser<Value = FheDevice> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(FheDevice::NAMES)
+        .map(|name| name.parse().expect("a possible value names a device"))
 }
 
 fn main() -> ExitCode {
@@ -704,8 +712,8 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
             }
             Ok(std::time::Duration::from_secs_f64(v))
         };
-        let defaults = fornax_scheduler::queue::QueueSettings::default();
-        let settings = fornax_scheduler::queue::QueueSettings {
+        let defaults = fornax_node::queue::QueueSettings::default();
+        let settings = fornax_node::queue::QueueSettings {
             ack_wait: seconds(
                 args.ack_wait_s.or(file.ack_wait_s),
                 "ack-wait-s",
@@ -732,7 +740,7 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
         QueueSetup {
             url,
             settings,
-            dispatch: fornax_scheduler::dispatch::DispatchConfig {
+            dispatch: fornax_node::dispatch::DispatchConfig {
                 max_in_flight: args.max_in_flight.or(file.max_in_flight).unwrap_or(64),
                 job_timeout: Some(std::time::Duration::from_secs_f64(job_timeout_s)),
             },
@@ -743,7 +751,7 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
                 .map(|mb| mb << 20),
         }
     };
-    let webhooks = fornax_scheduler::webhooks::WebhookConfig {
+    let webhooks = fornax_node::webhooks::WebhookConfig {
         per_owner: file.webhooks,
         secrets: api_keys
             .iter()
@@ -756,12 +764,12 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
         attempts: 6,
     };
     let store = std::sync::Arc::new(
-        fornax_scheduler::store::Store::open(&data_dir)
+        fornax_node::store::Store::open(&data_dir)
             .with_context(|| format!("opening the store in {}", data_dir.display()))?,
     );
-    let scheduler = fornax_scheduler::node::Scheduler::new(
+    let scheduler = fornax_node::scheduler::Scheduler::new(
         store,
-        fornax_scheduler::node::SchedulerConfig {
+        fornax_node::scheduler::SchedulerConfig {
             attempts,
             ..Default::default()
         },
@@ -778,9 +786,9 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
             } else {
                 args.keyholders
             };
-            let service = fornax_scheduler::fhe::FheService::open(
+            let service = fornax_node::fhe::FheService::open(
                 &data_dir,
-                fornax_scheduler::fhe::FheConfig {
+                fornax_node::fhe::FheConfig {
                     keys_dir,
                     keyholders,
                     keyholder_token: args.keyholder_token.or(file.keyholder_token),
@@ -799,9 +807,9 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
         }
         None => None,
     };
-    let app = fornax_scheduler::api::router_with_fhe(
+    let app = fornax_api::router_with_fhe(
         std::sync::Arc::clone(&scheduler),
-        fornax_scheduler::api::ApiConfig {
+        fornax_api::ApiConfig {
             api_keys,
             max_body_bytes: max_body_mb << 20,
             rate_limit_per_s: (rate_limit > 0.0).then_some(rate_limit),
@@ -825,9 +833,9 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
                 }
                 ChainSetup::Config(cfg) => cfg,
             };
-            let service = fornax_scheduler::chain::ChainService::start(
+            let service = fornax_node::chain::ChainService::start(
                 std::sync::Arc::clone(&scheduler),
-                fornax_scheduler::chain::ChainServiceConfig {
+                fornax_node::chain::ChainServiceConfig {
                     from_block: chain_from_block.or(_dev_chain.as_ref().map(|_| 0)),
                     chain: cfg.clone(),
                     poll: std::time::Duration::from_millis(500),
@@ -848,7 +856,7 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
             match tee {
                 Some(tee) => {
                     let chain = fornax_chain_adapter::Chain::connect(&cfg.rpc_url, &cfg.key)?;
-                    let registrar = fornax_scheduler::tee::Registrar {
+                    let registrar = fornax_node::tee::Registrar {
                         chain,
                         chain_id: cfg.chain_id,
                         registry: cfg.registry,
@@ -856,7 +864,7 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
                         verifier_key: fornax_chain_adapter::client::signer(&cfg.key)?,
                         validity: std::time::Duration::from_secs(6 * 3600),
                     };
-                    let (worker, label) = fornax_scheduler::tee::TeeService::start(
+                    let (worker, label) = fornax_node::tee::TeeService::start(
                         std::sync::Arc::clone(&scheduler),
                         registrar,
                         tee.attester,
@@ -871,8 +879,8 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
                 None => println!("no attested worker: results are not signed (--tee-policy, or --insecure-simulated-tee)"),
             }
         }
-        tokio::spawn(fornax_scheduler::webhooks::run(scheduler, webhooks));
-        fornax_scheduler::api::serve_until_interrupted(listener, app)
+        tokio::spawn(fornax_node::webhooks::run(scheduler, webhooks));
+        fornax_api::serve_until_interrupted(listener, app)
             .await
             .context("serving HTTP")
     })?;
@@ -882,8 +890,8 @@ fn node(args: NodeArgs) -> Result<ExitCode> {
 /// The node's queue to workers, from the flags and the TOML file.
 struct QueueSetup {
     url: String,
-    settings: fornax_scheduler::queue::QueueSettings,
-    dispatch: fornax_scheduler::dispatch::DispatchConfig,
+    settings: fornax_node::queue::QueueSettings,
+    dispatch: fornax_node::dispatch::DispatchConfig,
     /// The in-process worker's slots and memory (`mem` only).
     slots: u32,
     memory_bytes: Option<u64>,
@@ -893,11 +901,11 @@ struct QueueSetup {
 /// process, or NATS JetStream with workers elsewhere.
 fn start_scheduler(
     runtime: &tokio::runtime::Runtime,
-    scheduler: &std::sync::Arc<fornax_scheduler::node::Scheduler>,
+    scheduler: &std::sync::Arc<fornax_node::scheduler::Scheduler>,
     setup: QueueSetup,
     data_dir: &Path,
 ) -> Result<()> {
-    use fornax_scheduler::queue::{jetstream, Queue};
+    use fornax_node::queue::{jetstream, Queue};
     if setup.url == "mem" {
         if setup.memory_bytes.is_some() && setup.slots > 1 {
             println!(
@@ -905,10 +913,10 @@ fn start_scheduler(
                 setup.slots
             );
         }
-        let embedded = fornax_scheduler::embedded::start(
+        let embedded = fornax_node::embedded::start(
             scheduler,
             runtime.handle(),
-            fornax_scheduler::embedded::EmbeddedConfig {
+            fornax_node::embedded::EmbeddedConfig {
                 settings: setup.settings,
                 dispatch: setup.dispatch,
                 registry: DeviceRegistry::discover(),
@@ -944,7 +952,7 @@ fn start_scheduler(
         ))
         .with_context(|| format!("connecting to the queue at {}", setup.url))?;
     let max_in_flight = setup.dispatch.max_in_flight;
-    let dispatcher = fornax_scheduler::dispatch::Dispatcher::new(
+    let dispatcher = fornax_node::dispatch::Dispatcher::new(
         std::sync::Arc::new(queue) as std::sync::Arc<dyn Queue>,
         runtime.handle().clone(),
         setup.dispatch,
@@ -1026,16 +1034,16 @@ fn worker(args: WorkerArgs) -> Result<ExitCode> {
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
-        let queue = fornax_scheduler::queue::jetstream::JetStreamQueue::connect(
+        let queue = fornax_node::queue::jetstream::JetStreamQueue::connect(
             &args.join,
             "fornax-worker",
-            fornax_scheduler::queue::jetstream::Role::Worker,
+            fornax_node::queue::jetstream::Role::Worker,
         )
         .await
         .with_context(|| format!("joining {}", args.join))?;
-        let worker = fornax_scheduler::worker::Worker::new(
+        let worker = fornax_node::worker::Worker::new(
             std::sync::Arc::new(queue),
-            fornax_scheduler::worker::WorkerConfig {
+            fornax_node::worker::WorkerConfig {
                 id: args.id,
                 registry,
                 memory_bytes: args.memory_mb.map(|mb| mb << 20),

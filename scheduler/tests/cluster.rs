@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::Node;
-use fornax_scheduler::queue::{JobSpec, Outcome, WorkerInfo};
+use fornax_node::queue::{JobSpec, Outcome, WorkerInfo};
 use futures_util::StreamExt;
 use reqwest::blocking::{multipart, Client};
 use serde_json::{json, Value};
@@ -680,8 +680,8 @@ fn duplicate_submissions_and_deliveries_change_nothing_and_keys_reach_a_worker_o
                 memory_bytes: 1 << 20,
                 circuit: circuit.clone(),
                 has_wasm: false,
-                input_kind: fornax_scheduler::task::InputKind::Wtns,
-                input: fornax_scheduler::queue::JobInput::Inline(witness.clone()),
+                input_kind: fornax_node::task::InputKind::Wtns,
+                input: fornax_node::queue::JobInput::Inline(witness.clone()),
                 requeues: 0,
                 timeout_ms: None,
             };

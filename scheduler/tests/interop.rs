@@ -110,8 +110,7 @@ fn calldata_is_what_snarkjs_exports() {
             let read = |p: &Path| -> serde_json::Value {
                 serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
             };
-            let ours =
-                fornax_scheduler::api::solidity_calldata(&read(proof), &read(public)).unwrap();
+            let ours = fornax_api::solidity_calldata(&read(proof), &read(public)).unwrap();
             assert_eq!(ours, theirs, "{name}: calldata of {}", proof.display());
         }
     }

@@ -796,7 +796,7 @@ fn webhooks_are_signed_and_retried() {
         let proved = got.iter().find(|(_, body)| body.contains("\"proved\""));
         if let Some((headers, body)) = proved {
             let ts: u64 = headers["fornax-timestamp"].parse().unwrap();
-            let expected = fornax_scheduler::webhooks::signature("token-a", ts, body.as_bytes());
+            let expected = fornax_node::webhooks::signature("token-a", ts, body.as_bytes());
             assert_eq!(
                 headers["fornax-signature"], expected,
                 "signed with alice's key"

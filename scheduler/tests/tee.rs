@@ -16,7 +16,7 @@ use fornax_enclave::{
     Attester, DevCa, Evidence, IdentityKey, Ledger, Measurement, Policy, ResultRejected,
     ResultSigner, SignedResult, Verifier, VerifyError,
 };
-use fornax_scheduler::tee::{Registrar, TeeError};
+use fornax_node::tee::{Registrar, TeeError};
 
 fn simulated_policy() -> Policy {
     Policy {

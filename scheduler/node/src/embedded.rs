@@ -9,8 +9,8 @@ use std::sync::Arc;
 use fornax_kernels::DeviceRegistry;
 
 use crate::dispatch::{DispatchConfig, Dispatcher, LocalWorker};
-use crate::node::Scheduler;
 use crate::queue::{MemQueue, QueueSettings};
+use crate::scheduler::Scheduler;
 use crate::worker::{Worker, WorkerConfig};
 
 /// How the embedded queue and worker run.

@@ -14,8 +14,8 @@
 use std::sync::atomic::Ordering;
 
 use crate::dispatch::Outcomes;
-use crate::node::{Event, Scheduler};
 use crate::queue::{JobSpec, Outcome, OutcomeResult, PartTime, RunningJob};
+use crate::scheduler::{Event, Scheduler};
 use crate::store::{StoreError, StoredProof};
 use crate::task::{Failure, State, Task};
 

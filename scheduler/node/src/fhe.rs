@@ -1,4 +1,4 @@
-//! Encrypted computation in the node, and the key holder's server.
+//! Encrypted computation in the node.
 //!
 //! - **Node side** ([`FheService`]): FHE programs (content-addressed) and tasks (a program
 //!   and its input ciphertexts) are stored in their own RocksDB under the data dir before
@@ -8,8 +8,9 @@
 //!   running is run again; evaluation is deterministic, so the result is the same).
 //!   Decryption asks every configured key holder for its partial decryption at once and
 //!   combines the answers; k honest answers suffice, wrong ones are named and left out.
-//! - **Key holder side** ([`keyholder_router`]): `fornax keyholder --share FILE` serves
-//!   PartDec for one key share over HTTP, behind a bearer token.
+//!
+//! The key holder's side (`fornax keyholder --share FILE`) is served by
+//! `fornax_api::keyholder`.
 //!
 //! Policy: a task's outputs are decrypted only for the API key that submitted it. Key holders
 //! trust the node to enforce that (whoever holds their token may ask them to decrypt any
@@ -21,17 +22,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State as AxState};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 #[cfg(feature = "fhe-gpu")]
 use fornax_fhe::device::DeviceEvaluator;
 use fornax_fhe::threshold::PartialDecryption;
-use fornax_fhe::{io as fio, Evaluator, KeyHolder, Program, PublicKeySet};
+use fornax_fhe::{io as fio, Evaluator, Program, PublicKeySet};
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
 
@@ -83,19 +77,14 @@ pub enum FheError {
 }
 
 impl FheError {
-    /// HTTP status and stable code.
-    pub fn status_code(&self) -> (StatusCode, &'static str) {
+    /// The stable code the API answers with.
+    pub fn code(&self) -> &'static str {
         match self {
-            FheError::Invalid { code, .. } => (StatusCode::BAD_REQUEST, code),
-            FheError::NotFound { code, .. } => (StatusCode::NOT_FOUND, code),
-            FheError::Conflict(_) => (StatusCode::CONFLICT, "invalid_state"),
-            FheError::KeyholdersUnavailable(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "keyholders_unavailable")
-            }
-            FheError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            FheError::Store(_) | FheError::Setup(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-            }
+            FheError::Invalid { code, .. } | FheError::NotFound { code, .. } => code,
+            FheError::Conflict(_) => "invalid_state",
+            FheError::KeyholdersUnavailable(_) => "keyholders_unavailable",
+            FheError::TooLarge(_) => "payload_too_large",
+            FheError::Store(_) | FheError::Setup(_) => "internal",
         }
     }
 
@@ -107,22 +96,12 @@ impl FheError {
         )
     }
 
-    fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    /// A malformed request with its stable code.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         FheError::Invalid {
             code,
             message: message.into(),
         }
-    }
-}
-
-impl IntoResponse for FheError {
-    fn into_response(self) -> Response {
-        let (status, code) = self.status_code();
-        (
-            status,
-            Json(serde_json::json!({ "code": code, "message": self.to_string() })),
-        )
-            .into_response()
     }
 }
 
@@ -144,7 +123,7 @@ pub struct FheConfig {
 }
 
 /// Where the node evaluates FHE programs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FheDevice {
     /// The engine on the CPU: the plan's batches one after another, the jobs of a batch in
@@ -156,6 +135,26 @@ pub enum FheDevice {
     /// so digests compare only between workers on GPUs. Needs a `fornax` built with the
     /// `fhe-gpu` feature.
     Cuda,
+}
+
+impl FheDevice {
+    /// Every device, by its name.
+    pub const NAMES: [&'static str; 2] = ["cpu", "cuda"];
+}
+
+impl std::str::FromStr for FheDevice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cpu" => Ok(FheDevice::Cpu),
+            "cuda" => Ok(FheDevice::Cuda),
+            other => Err(format!(
+                "unknown FHE device {other} (devices: {})",
+                Self::NAMES.join(", ")
+            )),
+        }
+    }
 }
 
 /// The evaluation keys, on the configured device.
@@ -716,124 +715,5 @@ impl FheService {
             return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
         }
         serde_json::from_slice(&body).map_err(|e| e.to_string())
-    }
-}
-
-/// The key holder's state.
-struct KeyholderState {
-    holder: Arc<KeyHolder>,
-    token: Option<String>,
-    delay: Duration,
-}
-
-/// The key holder's HTTP API: `POST /v1/partdec` (body: a squashed ciphertext, tfhe-rs safe
-/// serialization; answer: the partial decryption as JSON) and `GET /v1/keyholder` (party and
-/// key id), behind `Authorization: Bearer <token>` when a token is set. `delay` holds every
-/// answer back (fault-injection tests only).
-pub fn keyholder_router(holder: Arc<KeyHolder>, token: Option<String>, delay: Duration) -> Router {
-    let limit = fio::squashed_size_limit(fio::MAX_BLOCKS) as usize;
-    let state = Arc::new(KeyholderState {
-        holder,
-        token,
-        delay,
-    });
-    Router::new()
-        .route("/v1/partdec", post(partdec))
-        .route("/v1/keyholder", get(keyholder_info))
-        .route("/healthz", get(|| async { "ok" }))
-        .fallback(|| async {
-            (
-                StatusCode::NOT_FOUND,
-                Json(serde_json::json!({"code": "not_found", "message": "no such endpoint"})),
-            )
-        })
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
-}
-
-fn check_token(state: &KeyholderState, headers: &HeaderMap) -> Result<(), FheError> {
-    let Some(expected) = &state.token else {
-        return Ok(());
-    };
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    // Constant time in the token's length.
-    let equal = given.len() == expected.len()
-        && given
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if equal {
-        Ok(())
-    } else {
-        Err(FheError::NotFound {
-            code: "unauthorized",
-            message: "missing or wrong bearer token".into(),
-        })
-    }
-}
-
-async fn keyholder_info(
-    AxState(state): AxState<Arc<KeyholderState>>,
-    headers: HeaderMap,
-) -> Result<Response, Response> {
-    check_token(&state, &headers).map_err(unauthorized)?;
-    let share = state.holder.share();
-    Ok(Json(serde_json::json!({
-        "party": share.party,
-        "key_id": hex::encode(share.key_id),
-        "parties": share.params.parties,
-        "threshold": share.params.threshold,
-    }))
-    .into_response())
-}
-
-fn unauthorized(e: FheError) -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(serde_json::json!({"code": "unauthorized", "message": e.to_string()})),
-    )
-        .into_response()
-}
-
-async fn partdec(
-    AxState(state): AxState<Arc<KeyholderState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, Response> {
-    check_token(&state, &headers).map_err(unauthorized)?;
-    let body = body.map_err(|e| {
-        let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "payload_too_large"
-        } else {
-            "invalid_body"
-        };
-        (
-            status,
-            Json(serde_json::json!({"code": code, "message": e.body_text()})),
-        )
-            .into_response()
-    })?;
-    if !state.delay.is_zero() {
-        tokio::time::sleep(state.delay).await;
-    }
-    let holder = Arc::clone(&state.holder);
-    let answer = tokio::task::spawn_blocking(move || {
-        let ct = fio::read_squashed(&body)?;
-        holder.partial_decrypt(&ct)
-    })
-    .await
-    .map_err(|e| FheError::Setup(e.to_string()).into_response())?;
-    match answer {
-        Ok(p) => Ok(Json(p).into_response()),
-        Err(fornax_fhe::Error::TooLarge { .. }) => {
-            Err(FheError::TooLarge("ciphertext over the size limit".into()).into_response())
-        }
-        Err(e) => Err(FheError::invalid("invalid_ciphertext", e.to_string()).into_response()),
     }
 }

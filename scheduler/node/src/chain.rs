@@ -26,7 +26,7 @@ use fornax_chain_adapter::{
 use fornax_prover::json::{public_from_json, ProofJson};
 use fornax_prover::ProvingKey;
 
-use crate::node::{Scheduler, Submission};
+use crate::scheduler::{Scheduler, Submission};
 use crate::task::{ChainLink, Failure, InputKind, State};
 
 /// How the node follows and posts to the chain.

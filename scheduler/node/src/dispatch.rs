@@ -11,7 +11,7 @@
 //!   memory than the node's own workers have, when it has only those, fails here with
 //!   `insufficient_memory` instead of waiting forever.
 //! - **Outcomes.** Outcomes are read from the queue and handed to the dispatcher's owner
-//!   ([`Outcomes`], the scheduler: [`crate::outcomes`]), and acknowledged once applied;
+//!   ([`Outcomes`], the scheduler: `outcomes.rs`), and acknowledged once applied;
 //!   one that could not be applied comes back.
 //! - **Liveness.** Workers heartbeat into the registry with the jobs they run. One silent
 //!   for longer than `dead_after` is declared dead and its jobs are put back at once under
@@ -62,7 +62,7 @@ pub struct DispatchStats {
     pub latency_us: AtomicU64,
 }
 
-/// What the dispatcher hands back to its owner, the scheduler ([`crate::outcomes`]):
+/// What the dispatcher hands back to its owner, the scheduler (`outcomes.rs`):
 /// outcomes to apply, and jobs whose worker died. A trait, so that the dispatcher does not
 /// know its caller.
 pub trait Outcomes: Send + Sync + 'static {

@@ -14,7 +14,7 @@ use alloy::signers::SignerSync;
 use fornax_chain_adapter::registry::Attestation;
 use fornax_chain_adapter::{Chain, ChainError};
 
-use crate::node::Scheduler;
+use crate::scheduler::Scheduler;
 use crate::task::SignedRecord;
 use fornax_enclave::tsm::ConfigFs;
 use fornax_enclave::{

@@ -16,7 +16,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::node::{Event, Scheduler};
+use crate::scheduler::{Event, Scheduler};
 
 /// Where and how to deliver.
 #[derive(Clone, Debug, Default)]

@@ -1,0 +1,114 @@
+//! `/v1/circuits`: register a circuit (its key and witness generator, content-addressed)
+//! and read the registered ones.
+
+use super::*;
+
+pub(crate) async fn register_circuit(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response, ApiError> {
+    app.owner(&headers)?;
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::bad(
+            "invalid_body",
+            format!("expected multipart/form-data: {}", e.body_text()),
+        )
+    })?;
+    let (mut zkey, mut wasm) = (None, None);
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(body_error(e.status(), e.body_text())),
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| body_error(e.status(), e.body_text()))?;
+        match name.as_str() {
+            "zkey" => zkey = Some(bytes),
+            "wasm" => wasm = Some(bytes),
+            other => {
+                return Err(ApiError::bad(
+                    "invalid_body",
+                    format!("unexpected field `{other}` (expected zkey, wasm)"),
+                ))
+            }
+        }
+    }
+    let zkey = zkey
+        .ok_or_else(|| ApiError::bad("invalid_body", "the multipart body has no `zkey` field"))?;
+    let store = Arc::clone(app.store());
+    let (meta, created) = blocking(move || {
+        let pk = ProvingKey::from_bytes("zkey", &zkey)
+            .map_err(|e| ApiError::bad("invalid_zkey", e.to_string()))?;
+        let n_wires = pk.n_vars;
+        if let Some(wasm) = &wasm {
+            let calc = WitnessCalculator::from_bytes("wasm", wasm)
+                .map_err(|e| ApiError::bad("invalid_wasm", e.to_string()))?;
+            if calc.witness_size() != n_wires {
+                return Err(ApiError::bad(
+                    "circuit_mismatch",
+                    format!(
+                        "the witness generator makes {} values; the zkey has {n_wires} wires",
+                        calc.witness_size()
+                    ),
+                ));
+            }
+        }
+        let mut h = Sha256::new();
+        h.update(&zkey);
+        if let Some(w) = &wasm {
+            h.update(w);
+        }
+        let id = hex::encode(h.finalize());
+        if let Some(meta) = store.circuit(&id)? {
+            return Ok((meta, false));
+        }
+        store.put_artifact(&format!("{id}.zkey"), &zkey)?;
+        if let Some(w) = &wasm {
+            store.put_artifact(&format!("{id}.wasm"), w)?;
+        }
+        let meta = CircuitMeta {
+            id,
+            n_public: pk.n_public,
+            n_wires,
+            domain_size: pk.domain_size,
+            has_wasm: wasm.is_some(),
+            created_ms: now_ms(),
+        };
+        let created = store.put_circuit(&meta)?;
+        Ok((meta, created))
+    })
+    .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(meta)).into_response())
+}
+
+pub(crate) async fn list_circuits(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    app.owner(&headers)?;
+    let store = Arc::clone(app.store());
+    let circuits = blocking(move || Ok(store.circuits()?)).await?;
+    Ok(Json(serde_json::json!({ "circuits": circuits })).into_response())
+}
+
+pub(crate) async fn get_circuit(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    app.owner(&headers)?;
+    let store = Arc::clone(app.store());
+    let meta = blocking(move || Ok(store.circuit(&id)?)).await?;
+    meta.map(|m| Json(m).into_response())
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_circuit", "no such circuit"))
+}

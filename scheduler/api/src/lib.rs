@@ -1,0 +1,325 @@
+//! The node's HTTP API (axum): one router, one error type ([`ApiError`]: status, stable
+//! code, message), and the handlers per resource (`circuits`, `tasks`, `events`, `metrics`,
+//! `fhe`), over the node library ([`fornax_node`]); and the key holder's API
+//! ([`keyholder`]).
+//!
+//! | method and path | what |
+//! |---|---|
+//! | `POST /v1/circuits` | register a circuit: multipart fields `zkey` (required) and `wasm` (circom's witness generator, optional); 201 new, 200 known |
+//! | `GET /v1/circuits`, `GET /v1/circuits/{id}` | registered circuits |
+//! | `POST /v1/tasks` | submit `{"circuit", "input": {…}}` or `{"circuit", "witness": "<base64 .wtns>"}`, optional `"deadline_ms"` (Unix ms) or `"timeout_s"`; header `Idempotency-Key`; 202 new, 200 replayed |
+//! | `GET /v1/tasks/{id}` | a task |
+//! | `GET /v1/tasks?state=&circuit=&after=&limit=` | tasks in creation order, paged with `next` |
+//! | `DELETE /v1/tasks/{id}` | cancel |
+//! | `GET /v1/tasks/{id}/proof` | `{proof, public}` in snarkjs's JSON; `?format=calldata`: the arguments of `verifyProof` as snarkjs's `soliditycalldata` prints them |
+//! | `GET /v1/tasks/{id}/transitions` | the task's persisted transition log |
+//! | `GET /v1/events?task=` | server-sent events: task state changes and job progress |
+//! | `GET /healthz`, `GET /readyz`, `GET /metrics` | liveness, readiness (recovery done), Prometheus text |
+//! | `GET /openapi.json` | all of this as OpenAPI 3.1 |
+//! | `POST /v1/fhe/programs` | register an FHE program (JSON, see `fornax_fhe::program`); 201 new, 200 known |
+//! | `GET /v1/fhe/programs/{id}` | a program |
+//! | `POST /v1/fhe/tasks` | submit `{"program", "inputs": ["<base64 FheUint ciphertext>", …]}`; header `Idempotency-Key`; 202 new, 200 replayed |
+//! | `GET /v1/fhe/tasks/{id}` | an FHE task; when done, its digest and `outputs` (base64 `SquashedNoiseFheUint`) |
+//! | `POST /v1/fhe/tasks/{id}/decrypt` | `{"outputs": [i, …]}` (optional): k-of-n threshold decryption of the task's outputs, for its owner |
+//! | `GET /v1/fhe/key` | the FHE key set's id and threshold |
+//!
+//! Errors are JSON `{code, message}` with a stable `code`; a client's mistake is a 4xx,
+//! never a 500. With API keys configured every `/v1` call needs `Authorization: Bearer`,
+//! and each key has a request rate limit (429 `rate_limited`).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State as AxState};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use fornax_prover::witness::{self, WitnessCalculator};
+use fornax_prover::{calldata, json, wtns, ProofJson, ProvingKey};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use fornax_node::fhe::{FheError, FheService};
+use fornax_node::scheduler::{Scheduler, Submission};
+use fornax_node::store::{CircuitMeta, Store, StoreError};
+use fornax_node::task::{now_ms, InputKind, State, Task};
+
+mod circuits;
+mod events;
+mod fhe;
+pub mod keyholder;
+mod metrics;
+mod tasks;
+
+pub use tasks::solidity_calldata;
+
+/// The API's OpenAPI 3.1 description, served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// An API error: HTTP status, stable code, message.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    fn internal(e: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({ "code": self.code, "message": self.message })),
+        )
+            .into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NoTask(id) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "task_not_found",
+                format!("no task {id}"),
+            ),
+            StoreError::Forbidden { id, from, to } => ApiError::new(
+                StatusCode::CONFLICT,
+                "invalid_state",
+                format!("task {id} is {from}; it cannot become {to}"),
+            ),
+            e => ApiError::internal(e),
+        }
+    }
+}
+
+/// API settings.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// Bearer tokens and the owner names they stand for; empty means no authentication
+    /// (every caller is `anonymous`).
+    pub api_keys: HashMap<String, String>,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+    /// Requests per second each API key may make to `/v1` (a token bucket holding two
+    /// seconds' worth); `None` for no limit.
+    pub rate_limit_per_s: Option<f64>,
+}
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    scheduler: Arc<Scheduler>,
+    config: Arc<ApiConfig>,
+    /// Witness generators used to check submitted inputs, per circuit.
+    checkers: Arc<std::sync::Mutex<HashMap<String, Arc<std::sync::Mutex<WitnessCalculator>>>>>,
+    /// Token buckets per owner: (tokens, last refill).
+    buckets: Arc<std::sync::Mutex<HashMap<String, (f64, std::time::Instant)>>>,
+    /// Encrypted computation, when the node has an FHE key set.
+    fhe: Option<Arc<FheService>>,
+}
+
+impl AppState {
+    fn store(&self) -> &Arc<Store> {
+        self.scheduler.store()
+    }
+
+    /// The caller's name, after authentication and its rate limit.
+    fn owner(&self, headers: &HeaderMap) -> Result<String, ApiError> {
+        let owner = self.authenticate(headers)?;
+        if let Some(rate) = self.config.rate_limit_per_s {
+            let mut buckets = self.buckets.lock().expect("buckets lock");
+            let now = std::time::Instant::now();
+            let (tokens, last) = buckets.entry(owner.clone()).or_insert((2.0 * rate, now));
+            *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(2.0 * rate);
+            *last = now;
+            if *tokens < 1.0 {
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!("more than {rate} requests per second for this API key"),
+                ));
+            }
+            *tokens -= 1.0;
+        }
+        Ok(owner)
+    }
+
+    fn authenticate(&self, headers: &HeaderMap) -> Result<String, ApiError> {
+        if self.config.api_keys.is_empty() {
+            return Ok("anonymous".into());
+        }
+        let token = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "missing Authorization: Bearer <api key>",
+                )
+            })?;
+        self.config
+            .api_keys
+            .get(token.trim())
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown API key")
+            })
+    }
+}
+
+/// The router.
+pub fn router(scheduler: Arc<Scheduler>, config: ApiConfig) -> Router {
+    router_with_fhe(scheduler, config, None)
+}
+
+/// The router, with the `/v1/fhe` endpoints served by `fhe` (without it they answer 503
+/// `fhe_disabled`).
+pub fn router_with_fhe(
+    scheduler: Arc<Scheduler>,
+    config: ApiConfig,
+    fhe: Option<Arc<FheService>>,
+) -> Router {
+    let limit = config.max_body_bytes;
+    let state = AppState {
+        scheduler,
+        config: Arc::new(config),
+        checkers: Default::default(),
+        buckets: Default::default(),
+        fhe,
+    };
+    Router::new()
+        .route(
+            "/v1/circuits",
+            get(circuits::list_circuits).post(circuits::register_circuit),
+        )
+        .route("/v1/circuits/{id}", get(circuits::get_circuit))
+        .route("/v1/tasks", get(tasks::list_tasks).post(tasks::submit_task))
+        .route(
+            "/v1/tasks/{id}",
+            get(tasks::get_task).delete(tasks::cancel_task),
+        )
+        .route("/v1/tasks/{id}/proof", get(tasks::get_proof))
+        .route("/v1/tasks/{id}/transitions", get(tasks::get_transitions))
+        .route("/v1/events", get(events::events))
+        .route("/v1/fhe/programs", post(fhe::fhe_register_program))
+        .route("/v1/fhe/programs/{id}", get(fhe::fhe_get_program))
+        .route("/v1/fhe/tasks", post(fhe::fhe_submit))
+        .route("/v1/fhe/tasks/{id}", get(fhe::fhe_get_task))
+        .route("/v1/fhe/tasks/{id}/decrypt", post(fhe::fhe_decrypt))
+        .route("/v1/fhe/key", get(fhe::fhe_key))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(metrics::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .route(
+            "/openapi.json",
+            get(|| async { ([("content-type", "application/json")], OPENAPI) }),
+        )
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Runs blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+}
+
+/// A body that could not be read: too large (413), or otherwise malformed (400).
+fn body_error(status: StatusCode, text: String) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(status, "payload_too_large", text)
+    } else {
+        ApiError::bad("invalid_body", text)
+    }
+}
+
+impl From<FheError> for ApiError {
+    fn from(e: FheError) -> Self {
+        let status = match &e {
+            FheError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            FheError::NotFound { .. } => StatusCode::NOT_FOUND,
+            FheError::Conflict(_) => StatusCode::CONFLICT,
+            FheError::KeyholdersUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            FheError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            FheError::Store(_) | FheError::Setup(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl AppState {
+    fn fhe(&self) -> Result<Arc<FheService>, ApiError> {
+        self.fhe.clone().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "fhe_disabled",
+                "this node has no FHE key set (start it with --fhe-keys)",
+            )
+        })
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key") {
+        Some(v) => {
+            let k = v.to_str().map_err(|_| {
+                ApiError::bad(
+                    "invalid_idempotency_key",
+                    "Idempotency-Key must be visible ASCII",
+                )
+            })?;
+            if k.is_empty() || k.len() > 200 {
+                return Err(ApiError::bad(
+                    "invalid_idempotency_key",
+                    "Idempotency-Key must be 1 to 200 characters",
+                ));
+            }
+            Ok(Some(k.to_string()))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Serves `app` on `listener` until the process is interrupted (SIGINT), then lets the
+/// requests in flight finish. The node and `fornax keyholder` both serve through it.
+pub async fn serve_until_interrupted(
+    listener: tokio::net::TcpListener,
+    app: Router,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}
