@@ -10,7 +10,7 @@ use base64::Engine as _;
 use fornax_fhe::{io as fio, Program};
 use serde_json::{json, Value};
 
-use crate::client::NodeConn;
+use super::client::NodeConn;
 
 /// Encrypted computation from the command line.
 #[derive(clap::Subcommand, Debug)]

@@ -178,7 +178,7 @@ pub fn run(args: &FheBench) -> Result<ExitCode> {
             "bench": "fhe",
             "device": cpu_model(),
             "threads": threads,
-            "commit": crate::git_commit(),
+            "commit": super::git_commit(),
             "command": std::env::args().collect::<Vec<_>>().join(" "),
             "params": "PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128 + NOISE_SQUASHING_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128 (tfhe-rs 1.8.2)",
             "pbs_batch": {

@@ -1,0 +1,105 @@
+//! `fornax bench`: the kernels and the Groth16 prover beside arkworks, and the node's
+//! own benches (`api`, `queue`, `fhe`).
+
+pub mod api;
+pub mod fhe;
+pub mod queue;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use fornax_kernels::DeviceRegistry;
+
+use super::worker::find_device;
+
+/// Benchmarks other than the kernels'.
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchWhat {
+    /// The node's accept path (submissions per second, latency) while it proves, its
+    /// memory over many submissions, and its overhead per proof.
+    Api(api::ApiBench),
+    /// What the queue costs: the same small proofs on an embedded node, through the
+    /// in-process queue and through NATS JetStream with 1 and N worker processes
+    /// (dispatch overhead per job, throughput ratio); optionally a chaos run that kills a
+    /// worker every few seconds and counts tasks lost or proved twice.
+    Queue(queue::QueueBench),
+    /// The FHE engine beside tfhe-rs's own API (batched KS-PBS throughput, same keys, same
+    /// run) and the cost of threshold decryption (PartDec per party per block, end to end).
+    Fhe(fhe::FheBench),
+}
+
+/// Runs `plan` on one device (`--device`), or on the CPU beside arkworks.
+pub fn bench(
+    plan: &fornax_bench::Plan,
+    device: Option<&str>,
+    json_out: Option<&Path>,
+) -> Result<ExitCode> {
+    let registry = DeviceRegistry::discover();
+    let target = match device {
+        None => None,
+        Some(id) => match find_device(&registry, id) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+    };
+    let cpu = fornax_kernels::CpuBackend::new();
+    let info = match &target {
+        Some(b) => b.info().clone(),
+        None => fornax_kernels::Backend::info(&cpu).clone(),
+    };
+    let msm_path = fornax_kernels::cpu::g1_msm_path();
+    println!(
+        "device: {} [{}] ({} lanes; CPU G1 MSM arithmetic: {msm_path})",
+        info.name, info.id, info.parallelism
+    );
+    println!(
+        "{:<8} {:>5} {:>12} {:>12} {:>8}  baseline",
+        "bench", "size", "fornax", "baseline", "speedup"
+    );
+    let report = |r: &fornax_bench::Row| {
+        println!(
+            "{:<8} {:>5} {:>10.2}ms {:>10.2}ms {:>7.2}x  {}",
+            r.bench,
+            format!("2^{}", r.log_size),
+            r.fornax_s * 1e3,
+            r.baseline_s * 1e3,
+            r.speedup,
+            r.baseline
+        );
+    };
+    let rows = match target {
+        Some(device) => fornax_bench::run_on(plan, device, report),
+        None => fornax_bench::run(plan, report),
+    };
+    if let Some(path) = json_out {
+        let commit = git_commit();
+        let doc = serde_json::json!({
+            "device": info.name,
+            "device_id": info.id.to_string(),
+            "device_kind": info.kind.to_string(),
+            "threads": info.parallelism,
+            "g1_msm_path": msm_path,
+            "commit": commit,
+            "command": std::env::args().collect::<Vec<_>>().join(" "),
+            "rows": rows,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The checked-out commit, for benchmark records ("unknown" outside a git checkout).
+pub fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}

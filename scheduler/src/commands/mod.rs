@@ -1,0 +1,9 @@
+//! One module per `fornax` command (or family of commands).
+
+pub mod bench;
+pub mod chain;
+pub mod client;
+pub mod fhe;
+pub mod node;
+pub mod prove;
+pub mod worker;

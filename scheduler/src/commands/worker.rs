@@ -1,0 +1,154 @@
+//! `fornax worker`: joins a cluster through NATS and proves its jobs until drained.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use fornax_kernels::DeviceRegistry;
+
+/// `fornax worker` settings.
+#[derive(clap::Args, Debug)]
+pub struct WorkerArgs {
+    /// The cluster's NATS server, `nats://HOST:4222`.
+    #[arg(long)]
+    join: String,
+    /// Devices to prove on, ids from `fornax devices` (e.g. `cpu`, `cuda:0`); the first
+    /// accelerator among them proves [default: every device found].
+    #[arg(long, value_delimiter = ',')]
+    devices: Vec<String>,
+    /// Memory to admit jobs against, MiB [default: the proving device's memory].
+    #[arg(long)]
+    memory_mb: Option<u64>,
+    /// Jobs to run at once.
+    #[arg(long, default_value_t = 1)]
+    slots: u32,
+    /// Where downloaded proving keys and witness generators are kept.
+    #[arg(long, default_value = "fornax-worker-cache")]
+    cache_dir: PathBuf,
+    /// This worker's id in the registry [default: HOST-PID-RANDOM].
+    #[arg(long)]
+    id: Option<String>,
+}
+
+/// `fornax worker`: joins a cluster and proves its jobs until drained.
+pub fn worker(args: WorkerArgs) -> Result<ExitCode> {
+    if !args.join.starts_with("nats://") {
+        eprintln!("error: --join {}: expected nats://HOST:PORT", args.join);
+        return Ok(ExitCode::from(2));
+    }
+    if args.slots == 0 {
+        eprintln!("error: --slots must be at least 1");
+        return Ok(ExitCode::from(2));
+    }
+    // `cpu` is short for the CPU backend's id, `cpu:0`.
+    let devices: Vec<String> = args
+        .devices
+        .iter()
+        .map(|d| {
+            if d == "cpu" {
+                "cpu:0".to_string()
+            } else {
+                d.clone()
+            }
+        })
+        .collect();
+    let registry = if devices.is_empty() {
+        DeviceRegistry::discover()
+    } else if devices.iter().all(|d| d == "cpu:0") {
+        // No need to probe for accelerators (their kernels take a while to compile).
+        DeviceRegistry::with_backends(vec![std::sync::Arc::new(fornax_kernels::CpuBackend::new())])
+    } else {
+        let all = DeviceRegistry::discover();
+        let mut chosen = Vec::new();
+        for id in &devices {
+            match find_device(&all, id) {
+                Ok(b) => chosen.push(b),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            }
+        }
+        DeviceRegistry::with_backends(chosen)
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let queue = fornax_node::queue::jetstream::JetStreamQueue::connect(
+            &args.join,
+            "fornax-worker",
+            fornax_node::queue::jetstream::Role::Worker,
+        )
+        .await
+        .with_context(|| format!("joining {}", args.join))?;
+        let worker = fornax_node::worker::Worker::new(
+            std::sync::Arc::new(queue),
+            fornax_node::worker::WorkerConfig {
+                id: args.id,
+                registry,
+                memory_bytes: args.memory_mb.map(|mb| mb << 20),
+                slots: args.slots,
+                cache_dir: args.cache_dir,
+            },
+        )
+        .context("preparing the worker's cache")?;
+        if worker.memory_bytes() == 0 {
+            bail!("the device's memory is unknown: give it with --memory-mb");
+        }
+        let devices: Vec<String> = worker.devices().iter().map(|d| d.id.clone()).collect();
+        println!(
+            "worker {} joined {}: devices {}, {} MiB, {} slot(s)",
+            worker.id(),
+            args.join,
+            devices.join(","),
+            worker.memory_bytes() >> 20,
+            args.slots
+        );
+        let drainer = std::sync::Arc::clone(&worker);
+        tokio::spawn(async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("a SIGTERM handler");
+            let stop = async {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            };
+            stop.await;
+            eprintln!("fornax worker: draining: finishing running jobs, taking no more (again to stop now)");
+            drainer.drain();
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            std::process::exit(130);
+        });
+        worker.clone().run().await;
+        println!("worker {} drained and left", worker.id());
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The device with this id (as `fornax devices` lists them), or a message naming the
+/// devices there are.
+pub fn find_device(
+    registry: &DeviceRegistry,
+    id: &str,
+) -> std::result::Result<std::sync::Arc<dyn fornax_kernels::Backend>, String> {
+    registry
+        .get(&fornax_kernels::BackendId(id.into()))
+        .ok_or_else(|| {
+            let ids: Vec<String> = registry
+                .backends()
+                .iter()
+                .map(|b| b.info().id.to_string())
+                .collect();
+            format!(
+                "no device {id} on this machine (devices: {})",
+                ids.join(", ")
+            )
+        })
+}

@@ -1,0 +1,447 @@
+//! `fornax node`'s settings: the flags (and their environment variables), the TOML file
+//! named by `--config`, merged once ([`NodeArgs::merged`]: a flag wins over the file), then
+//! checked and resolved into what the node is built from ([`NodeConfig`]).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use fornax_node::fhe::{FheConfig, FheDevice};
+
+/// `fornax node` settings; every one can also come from the TOML file.
+#[derive(clap::Args, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeArgs {
+    /// A TOML file with any of these settings (`data_dir`, `listen`, `max_body_mb`,
+    /// `attempts`, and a table `[api_keys]` of name = "token").
+    #[arg(long)]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Where the store and the artifacts live [default: fornax-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address to serve HTTP on; port 0 picks a free one [default: 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Largest request body in MiB (zkey uploads) [default: 512].
+    #[arg(long)]
+    max_body_mb: Option<usize>,
+    /// Proving attempts per task before a retryable error fails it [default: 3].
+    #[arg(long)]
+    attempts: Option<u32>,
+    /// Working memory the node's own worker admits jobs against, MiB [default: its
+    /// device's memory]. A task whose proof needs more fails with `insufficient_memory`.
+    /// Without `--queue nats://…` only.
+    #[arg(long)]
+    memory_budget_mb: Option<u64>,
+    /// Seconds a worker may run one proof before it gives the attempt up (the task retried
+    /// or failed with `timeout`; a node whose own worker is stuck is not ready until the
+    /// attempt returns) [default: 3600].
+    #[arg(long)]
+    job_timeout_s: Option<f64>,
+    /// Requests per second each API key may make; 0 for no limit [default: 1000].
+    #[arg(long)]
+    rate_limit: Option<f64>,
+    /// An API key, `NAME=TOKEN`; repeatable. Without any, the API is open (a warning
+    /// is printed) and every caller is `anonymous`.
+    #[arg(long = "api-key", value_name = "NAME=TOKEN")]
+    #[serde(skip)]
+    api_key: Vec<String>,
+    /// API keys from the TOML file: name = "token".
+    #[arg(skip)]
+    #[serde(default)]
+    api_keys: std::collections::HashMap<String, String>,
+    /// Webhook URLs per API key name, from the TOML file: name = "https://…"; every state
+    /// change of the key's tasks is POSTed there, signed with the key's token.
+    #[arg(skip)]
+    #[serde(default)]
+    webhooks: std::collections::HashMap<String, String>,
+    /// Secret that signs webhooks of tasks submitted without an API key (open mode)
+    /// [default: a random one per run].
+    #[arg(long)]
+    webhook_secret: Option<String>,
+    /// Development chain: spawns anvil on a free loopback port, deploys the contracts,
+    /// prints their addresses, and follows and posts to them (anvil's first dev account
+    /// signs and is paid). The chain lives as long as the node.
+    #[arg(long)]
+    #[serde(default)]
+    dev: bool,
+    /// JSON-RPC endpoint of a chain to take tasks from and post results to.
+    #[arg(long)]
+    chain_rpc: Option<String>,
+    /// The chain id the endpoint must report.
+    #[arg(long)]
+    chain_id: Option<u64>,
+    /// TaskMarket's address.
+    #[arg(long)]
+    market: Option<String>,
+    /// WorkerRegistry's address.
+    #[arg(long)]
+    registry: Option<String>,
+    /// The key that signs results and is paid (hex); from the environment, not a flag,
+    /// in production.
+    #[arg(long, env = "FORNAX_CHAIN_KEY", hide_env_values = true)]
+    #[serde(skip)]
+    chain_key: Option<String>,
+    /// Blocks a settlement or a task event must be buried under [default: 2; --dev: 1].
+    #[arg(long)]
+    confirmations: Option<u64>,
+    /// The block to read task events from on the first start [default: the head].
+    #[arg(long)]
+    chain_from_block: Option<u64>,
+    /// INSECURE: run the worker as a SIMULATED TEE (reports signed by a development CA,
+    /// labelled SIMULATED everywhere; only a registry deployed to accept them registers it).
+    /// For machines without a TEE, in development. Needs a chain.
+    #[arg(long, conflicts_with = "tee_policy")]
+    #[serde(default)]
+    insecure_simulated_tee: bool,
+    /// Attest the worker through this machine's TEE (configfs-tsm: TDX or SEV-SNP) and
+    /// verify its quote under this policy (JSON: accepted TCB statuses, advisories,
+    /// measurements, maximum quote age). Needs a chain.
+    #[arg(long)]
+    tee_policy: Option<PathBuf>,
+    /// The queue proofs go through as jobs: `mem` (the in-process queue, with a worker of
+    /// `--slots` slots inside this node), or `nats://HOST:4222` (NATS JetStream; workers
+    /// join with `fornax worker --join`) [default: mem].
+    #[arg(long)]
+    queue: Option<String>,
+    /// Jobs out to workers at once; the rest wait in the node's fair queue [default: 64].
+    #[arg(long)]
+    max_in_flight: Option<usize>,
+    /// Serve encrypted computation with this FHE key set (`OUT/keyset` of `fornax fhe
+    /// keygen`).
+    #[arg(long)]
+    fhe_keys: Option<PathBuf>,
+    /// A key holder's URL (`fornax keyholder`); repeat for each.
+    #[arg(long = "keyholder", value_name = "URL")]
+    #[serde(default)]
+    keyholders: Vec<String>,
+    /// The bearer token the key holders expect.
+    #[arg(long, env = "FORNAX_KEYHOLDER_TOKEN", hide_env_values = true)]
+    keyholder_token: Option<String>,
+    /// Parallel jobs per batch of an FHE program [default: the number of CPUs].
+    #[arg(long)]
+    fhe_workers: Option<usize>,
+    /// Where FHE programs run: `cpu` (the engine), or `cuda` (tfhe-rs's CUDA backend on the
+    /// first GPU; needs a `fornax` built with the `fhe-gpu` feature) [default: cpu].
+    #[arg(long, value_parser = fhe_device_parser())]
+    fhe_device: Option<FheDevice>,
+    /// Seconds a worker's lease on a job lasts without progress before another worker
+    /// gets it [default: 30].
+    #[arg(long)]
+    ack_wait_s: Option<f64>,
+    /// Deliveries (or requeues after a worker died) of one job before its task fails
+    /// [default: 10].
+    #[arg(long)]
+    max_deliveries: Option<u32>,
+    /// Seconds without a heartbeat after which a worker is declared dead and its jobs
+    /// requeued [default: 10].
+    #[arg(long)]
+    dead_after_s: Option<f64>,
+    /// Without `--queue nats://…`: jobs the node's own worker runs at once [default: 1].
+    #[arg(long)]
+    slots: Option<u32>,
+}
+
+/// `--fhe-device`: one of [`FheDevice::NAMES`], listed in clap's error when it is not.
+fn fhe_device_parser() -> impl clap::builder::TypedValueParser<Value = FheDevice> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(FheDevice::NAMES)
+        .map(|name| name.parse().expect("a possible value names a device"))
+}
+
+impl NodeArgs {
+    /// These flags over the settings of the TOML file that `--config` names: each setting
+    /// from its flag (or environment variable) when given, else from the file. The one
+    /// place where the two meet.
+    pub fn merged(self) -> Result<NodeArgs> {
+        let file: NodeArgs = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("{}", path.display()))?
+            }
+            None => NodeArgs::default(),
+        };
+        macro_rules! flag_or_file {
+            ($($field:ident),* $(,)?) => {
+                NodeArgs {
+                    $($field: self.$field.or(file.$field),)*
+                    config: self.config,
+                    dev: self.dev || file.dev,
+                    insecure_simulated_tee: self.insecure_simulated_tee || file.insecure_simulated_tee,
+                    api_key: self.api_key,
+                    api_keys: file.api_keys,
+                    webhooks: file.webhooks,
+                    keyholders: if self.keyholders.is_empty() {
+                        file.keyholders
+                    } else {
+                        self.keyholders
+                    },
+                }
+            };
+        }
+        Ok(flag_or_file!(
+            data_dir,
+            listen,
+            max_body_mb,
+            attempts,
+            memory_budget_mb,
+            job_timeout_s,
+            rate_limit,
+            webhook_secret,
+            chain_rpc,
+            chain_id,
+            market,
+            registry,
+            chain_key,
+            confirmations,
+            chain_from_block,
+            tee_policy,
+            queue,
+            max_in_flight,
+            fhe_keys,
+            keyholder_token,
+            fhe_workers,
+            fhe_device,
+            ack_wait_s,
+            max_deliveries,
+            dead_after_s,
+            slots,
+        ))
+    }
+}
+
+/// What a node is built from: every setting checked, every default applied.
+pub struct NodeConfig {
+    /// Where the store and the artifacts live.
+    pub data_dir: PathBuf,
+    /// Address to serve HTTP on.
+    pub listen: String,
+    /// The HTTP API's keys, body limit and rate limit.
+    pub api: fornax_api::ApiConfig,
+    /// Proving attempts per task.
+    pub attempts: u32,
+    /// The queue and its workers.
+    pub queue: QueueSetup,
+    /// Where task events are POSTed, and how they are signed.
+    pub webhooks: fornax_node::webhooks::WebhookConfig,
+    /// The chain, if the node has one.
+    pub chain: Option<ChainSetup>,
+    /// The block to read task events from on the first start.
+    pub chain_from_block: Option<u64>,
+    /// The attested worker, if any.
+    pub tee: Option<TeeSetup>,
+    /// Encrypted computation, if the node serves a key set.
+    pub fhe: Option<FheConfig>,
+}
+
+impl NodeConfig {
+    /// Merges `flags` with their TOML file and checks the result.
+    pub fn load(flags: NodeArgs) -> Result<NodeConfig> {
+        let args = flags.merged()?;
+        let chain = chain_config(&args)?;
+        let tee = tee_setup(&args)?;
+        if tee.is_some() && chain.is_none() {
+            bail!("an attested worker registers on chain: add --dev or --chain-rpc (with --chain-id, --market, --registry)");
+        }
+        if args.fhe_device.is_some() && args.fhe_keys.is_none() {
+            bail!("--fhe-device is where FHE tasks run: add --fhe-keys (the key set to serve)");
+        }
+        let listen = args.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+        let attempts = args.attempts.unwrap_or(3);
+        let rate_limit = args.rate_limit.unwrap_or(1000.0);
+        let job_timeout_s = args.job_timeout_s.unwrap_or(3600.0);
+        if !(job_timeout_s > 0.0 && job_timeout_s.is_finite()) {
+            bail!("--job-timeout-s must be a positive number of seconds");
+        }
+        if !(rate_limit >= 0.0 && rate_limit.is_finite()) {
+            bail!("--rate-limit must be a number of requests per second, 0 for none");
+        }
+        if attempts == 0 {
+            bail!("--attempts must be at least 1");
+        }
+        // Tokens map to names.
+        let mut api_keys: HashMap<String, String> = args
+            .api_keys
+            .into_iter()
+            .map(|(name, token)| (token, name))
+            .collect();
+        for spec in &args.api_key {
+            let (name, token) = spec
+                .split_once('=')
+                .filter(|(n, t)| !n.is_empty() && !t.is_empty())
+                .with_context(|| format!("--api-key {spec}: expected NAME=TOKEN"))?;
+            api_keys.insert(token.to_string(), name.to_string());
+        }
+        if api_keys.is_empty() {
+            eprintln!(
+                "WARNING: no API keys configured: the API is open to anyone who can reach {listen}"
+            );
+        }
+        let seconds = |v: Option<f64>, name: &str, default: Duration| -> Result<Duration> {
+            let v = v.unwrap_or(default.as_secs_f64());
+            if !(v > 0.0 && v.is_finite()) {
+                bail!("--{name} must be a positive number of seconds");
+            }
+            Ok(Duration::from_secs_f64(v))
+        };
+        let defaults = fornax_node::queue::QueueSettings::default();
+        let settings = fornax_node::queue::QueueSettings {
+            ack_wait: seconds(args.ack_wait_s, "ack-wait-s", defaults.ack_wait)?,
+            dead_after: seconds(args.dead_after_s, "dead-after-s", defaults.dead_after)?,
+            max_deliveries: args.max_deliveries.unwrap_or(defaults.max_deliveries),
+            ..defaults
+        };
+        if settings.max_deliveries < 2 {
+            bail!("--max-deliveries must be at least 2");
+        }
+        let slots = args.slots.unwrap_or(1);
+        if slots == 0 {
+            bail!("--slots must be at least 1");
+        }
+        let queue = QueueSetup {
+            url: args.queue.unwrap_or_else(|| "mem".into()),
+            settings,
+            dispatch: fornax_node::dispatch::DispatchConfig {
+                max_in_flight: args.max_in_flight.unwrap_or(64),
+                job_timeout: Some(Duration::from_secs_f64(job_timeout_s)),
+            },
+            slots,
+            memory_bytes: args.memory_budget_mb.map(|mb| mb << 20),
+        };
+        let webhooks = fornax_node::webhooks::WebhookConfig {
+            per_owner: args.webhooks,
+            secrets: api_keys
+                .iter()
+                .map(|(token, name)| (name.clone(), token.clone()))
+                .collect(),
+            default_secret: args
+                .webhook_secret
+                .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>())),
+            attempts: 6,
+        };
+        let fhe = args.fhe_keys.map(|keys_dir| FheConfig {
+            keys_dir,
+            keyholders: args.keyholders,
+            keyholder_token: args.keyholder_token,
+            workers: args
+                .fhe_workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            keyholder_timeout: Duration::from_secs(30),
+            device: args.fhe_device.unwrap_or_default(),
+        });
+        Ok(NodeConfig {
+            data_dir: args.data_dir.unwrap_or_else(|| "fornax-data".into()),
+            listen,
+            api: fornax_api::ApiConfig {
+                api_keys,
+                max_body_bytes: args.max_body_mb.unwrap_or(512) << 20,
+                rate_limit_per_s: (rate_limit > 0.0).then_some(rate_limit),
+            },
+            attempts,
+            queue,
+            webhooks,
+            chain,
+            chain_from_block: args.chain_from_block,
+            tee,
+            fhe,
+        })
+    }
+}
+
+/// The node's queue to workers, from the flags and the TOML file.
+pub struct QueueSetup {
+    pub url: String,
+    pub settings: fornax_node::queue::QueueSettings,
+    pub dispatch: fornax_node::dispatch::DispatchConfig,
+    /// The in-process worker's slots and memory (`mem` only).
+    pub slots: u32,
+    pub memory_bytes: Option<u64>,
+}
+
+/// Where the node's chain comes from.
+pub enum ChainSetup {
+    /// `--dev`: a local anvil, spawned and deployed at start.
+    Dev {
+        /// Blocks a settlement or a task event must be buried under.
+        confirmations: u64,
+    },
+    /// An endpoint and contracts from the flags or the TOML file.
+    Config(fornax_chain_adapter::ChainConfig),
+}
+
+/// The chain settings from the flags and the TOML file; `None` when the node has no chain.
+fn chain_config(args: &NodeArgs) -> Result<Option<ChainSetup>> {
+    let rpc = args.chain_rpc.clone();
+    let confirmations = args.confirmations;
+    if args.dev {
+        if rpc.is_some() {
+            bail!("--dev starts its own chain: drop --chain-rpc, or drop --dev");
+        }
+        return Ok(Some(ChainSetup::Dev {
+            confirmations: confirmations.unwrap_or(1),
+        }));
+    }
+    let Some(rpc_url) = rpc else {
+        return Ok(None);
+    };
+    let need =
+        |v: Option<String>, flag: &str| v.with_context(|| format!("--chain-rpc needs {flag} too"));
+    let address = |v: String, flag: &str| -> Result<alloy::primitives::Address> {
+        v.parse()
+            .with_context(|| format!("{flag} {v}: not an address"))
+    };
+    Ok(Some(ChainSetup::Config(
+        fornax_chain_adapter::ChainConfig {
+            rpc_url,
+            chain_id: args.chain_id.context("--chain-rpc needs --chain-id too")?,
+            market: address(need(args.market.clone(), "--market")?, "--market")?,
+            registry: address(need(args.registry.clone(), "--registry")?, "--registry")?,
+            key: args
+                .chain_key
+                .clone()
+                .context("--chain-rpc needs the signing key in FORNAX_CHAIN_KEY")?,
+            confirmations: confirmations.unwrap_or(2).max(1),
+        },
+    )))
+}
+
+/// How the node's worker attests, and how its quote is verified.
+pub struct TeeSetup {
+    /// Makes the worker's quotes.
+    pub attester: fornax_enclave::Attester,
+    /// Checks them before the worker is registered.
+    pub verifier: fornax_enclave::Verifier,
+}
+
+/// The worker's attestation from the flags: a real TEE under a policy file, SIMULATED, or
+/// none.
+fn tee_setup(args: &NodeArgs) -> Result<Option<TeeSetup>> {
+    use fornax_enclave::{tsm::TsmClient, Attester, DevCa, Measurement, Policy, Verifier};
+    if args.insecure_simulated_tee {
+        let ca = DevCa::from_seed(b"fornax development CA: INSECURE");
+        let policy = Policy {
+            measurements: vec![Measurement::Simulated],
+            max_quote_age: std::time::Duration::from_secs(600),
+            ..Policy::default()
+        };
+        return Ok(Some(TeeSetup {
+            verifier: Verifier::insecure_accepting_simulated(policy, ca.public()),
+            attester: Attester::Simulated(ca),
+        }));
+    }
+    let Some(path) = args.tee_policy.as_ref() else {
+        return Ok(None);
+    };
+    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let policy: Policy = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not a TEE policy", path.display()))?;
+    let tsm = TsmClient::system();
+    tsm.available().context("--tee-policy needs a TEE")?;
+    Ok(Some(TeeSetup {
+        attester: Attester::Tee(tsm),
+        verifier: Verifier::production(policy),
+    }))
+}
