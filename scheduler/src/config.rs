@@ -24,9 +24,13 @@ pub struct NodeArgs {
     /// Address to serve HTTP on; port 0 picks a free one [default: 127.0.0.1:8080].
     #[arg(long)]
     listen: Option<String>,
-    /// Largest request body in MiB (zkey uploads) [default: 512].
+    /// Largest circuit upload in MiB (a zkey and its witness generator) [default: 512].
     #[arg(long)]
     max_body_mb: Option<usize>,
+    /// Largest task submission in MiB (JSON inputs, a base64 witness, FHE ciphertexts)
+    /// [default: 64]. Other requests are limited to 1 MiB.
+    #[arg(long)]
+    max_task_body_mb: Option<usize>,
     /// Proving attempts per task before a retryable error fails it [default: 3].
     #[arg(long)]
     attempts: Option<u32>,
@@ -57,6 +61,12 @@ pub struct NodeArgs {
     #[arg(skip)]
     #[serde(default)]
     webhooks: std::collections::HashMap<String, String>,
+    /// Allow webhooks to loopback, private and link-local addresses (receivers on the
+    /// node's own network). Without it such URLs are refused at submission, and names that
+    /// resolve to such addresses at delivery.
+    #[arg(long)]
+    #[serde(default)]
+    allow_private_webhooks: bool,
     /// Secret that signs webhooks of tasks submitted without an API key (open mode)
     /// [default: a random one per run].
     #[arg(long)]
@@ -170,6 +180,7 @@ impl NodeArgs {
                     $($field: self.$field.or(file.$field),)*
                     config: self.config,
                     dev: self.dev || file.dev,
+                    allow_private_webhooks: self.allow_private_webhooks || file.allow_private_webhooks,
                     insecure_simulated_tee: self.insecure_simulated_tee || file.insecure_simulated_tee,
                     api_key: self.api_key,
                     api_keys: file.api_keys,
@@ -186,6 +197,7 @@ impl NodeArgs {
             data_dir,
             listen,
             max_body_mb,
+            max_task_body_mb,
             attempts,
             memory_budget_mb,
             job_timeout_s,
@@ -311,7 +323,12 @@ impl NodeConfig {
             slots,
             memory_bytes: args.memory_budget_mb.map(|mb| mb << 20),
         };
+        for (owner, url) in &args.webhooks {
+            fornax_node::webhooks::check_url(url, args.allow_private_webhooks)
+                .map_err(|e| anyhow::anyhow!("[webhooks] {owner}: {e}"))?;
+        }
         let webhooks = fornax_node::webhooks::WebhookConfig {
+            allow_private: args.allow_private_webhooks,
             per_owner: args.webhooks,
             secrets: api_keys
                 .iter()
@@ -338,7 +355,9 @@ impl NodeConfig {
             api: fornax_api::ApiConfig {
                 api_keys,
                 max_body_bytes: args.max_body_mb.unwrap_or(512) << 20,
+                max_task_body_bytes: args.max_task_body_mb.unwrap_or(64) << 20,
                 rate_limit_per_s: (rate_limit > 0.0).then_some(rate_limit),
+                allow_private_webhooks: args.allow_private_webhooks,
             },
             attempts,
             queue,

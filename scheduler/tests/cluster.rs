@@ -456,6 +456,85 @@ fn a_worker_killed_mid_job_loses_nothing_and_its_job_is_requeued() {
     drop(b);
 }
 
+/// Anyone who reaches NATS can report an outcome. A forged proof for a waiting task (real
+/// curve points, the task's own public signals) is refused and counted; the task is then
+/// proved by an honest worker, once, with a proof that verifies.
+#[test]
+fn a_forged_proof_is_refused_and_the_task_proved_by_an_honest_worker() {
+    let (dirs, nats, n, c, circuit, witness, vk) = setup(10, &[]);
+    let rt = runtime();
+    let id = submit(&c, &n.url, &circuit, &witness);
+    wait_until("the task to be sent out", Duration::from_secs(10), || {
+        state(&c, &n.url, &id)["state"] == "proving"
+    });
+    let wtns = base64::engine::general_purpose::STANDARD
+        .decode(&witness)
+        .unwrap();
+    let w = fornax_prover::wtns::from_bytes("witness", &wtns).unwrap();
+    let public = fornax_prover::json::public_to_json(&w[1..=vk.ic.len() - 1]);
+    use ark_ec::AffineRepr;
+    let forged = fornax_prover::Proof {
+        a: ark_bn254::G1Affine::generator(),
+        b: ark_bn254::G2Affine::generator(),
+        c: ark_bn254::G1Affine::generator(),
+    };
+    let outcome = Outcome {
+        job: format!("{id}/groth16"),
+        task: id.clone(),
+        worker: "rogue".into(),
+        delivered: 1,
+        queue_seq: 1,
+        result: fornax_node::queue::OutcomeResult::Proved {
+            proof: fornax_node::store::StoredProof {
+                proof: serde_json::to_value(fornax_prover::ProofJson::from_proof(&forged)).unwrap(),
+                public: serde_json::to_value(public).unwrap(),
+                prove_ms: 1.0,
+            },
+            device: "cpu:0".into(),
+            parts: Vec::new(),
+        },
+    };
+    rt.block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        js.send_publish(
+            format!("fornax.outcomes.{id}"),
+            async_nats::jetstream::message::PublishMessage::build()
+                .payload(serde_json::to_vec(&outcome).unwrap().into())
+                .message_id("forged"),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    });
+    wait_until(
+        "the forged proof to be refused",
+        Duration::from_secs(20),
+        || {
+            metric(
+                &c,
+                &n.url,
+                "fornax_remote_outcomes_total{result=\"refused\"}",
+            ) == 1.0
+        },
+    );
+    let t = state(&c, &n.url, &id);
+    assert_eq!(t["state"], "proving", "{t}");
+    assert_eq!(t["failed_attempts"], 1, "{t}");
+    let _a = Worker::start(&nats, "a", dirs.tmp.path(), &[]);
+    wait_final(
+        &c,
+        &n.url,
+        std::slice::from_ref(&id),
+        Duration::from_secs(120),
+    );
+    let by = assert_proved_once(&c, &n.url, std::slice::from_ref(&id), &vk);
+    assert!(
+        by[0].starts_with("a/"),
+        "proved by the honest worker: {by:?}"
+    );
+}
+
 #[test]
 fn a_frozen_worker_past_its_deadline_has_its_late_result_ignored() {
     let (dirs, nats, node, c, circuit, witness, vk) = setup(16, &[]);

@@ -137,7 +137,12 @@ fn node_args<'a>(keys: &'a str, holders: &'a [String]) -> Vec<&'a str> {
     for h in holders {
         args.extend(["--keyholder", h.as_str()]);
     }
-    args.extend(["--keyholder-token", KEYHOLDER_TOKEN, "--max-body-mb", "4"]);
+    args.extend([
+        "--keyholder-token",
+        KEYHOLDER_TOKEN,
+        "--max-task-body-mb",
+        "4",
+    ]);
     args
 }
 
@@ -302,6 +307,20 @@ fn sealed_bid_auction_with_a_lying_and_a_dying_key_holder() {
     // the connection before the client has sent its body).
     let huge = base64::engine::general_purpose::STANDARD.encode(vec![0u8; (3 << 20) + (48 << 10)]);
     let (s, b) = bad(json!({ "program": program_id, "inputs": [huge] }));
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{b}"
+    );
+    // Programs are small: a body just over 1 MiB is refused whatever the task limit.
+    let (s, b) = call(
+        c.post(format!("{url}/v1/fhe/programs"))
+            .bearer_auth(TOKEN)
+            .body(format!(
+                "{{\"bits\": \"{}\"}}",
+                "8".repeat((1 << 20) + (64 << 10))
+            )),
+    );
     assert_eq!(
         (s, b["code"].as_str()),
         (413, Some("payload_too_large")),

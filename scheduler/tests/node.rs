@@ -273,7 +273,7 @@ fn idempotency_keys_return_the_same_task() {
 fn bad_input_gets_stable_4xx_codes_and_the_node_keeps_serving() {
     let data = tempfile::tempdir().unwrap();
     let mut args = KEYS.to_vec();
-    args.extend(["--max-body-mb", "4"]);
+    args.extend(["--max-body-mb", "4", "--max-task-body-mb", "4"]);
     let node = Node::start(data.path(), &args);
     let c = client();
     let url = &node.url;
@@ -710,6 +710,12 @@ fn rate_limits_per_key_and_the_openapi_document() {
     }
 }
 
+/// Registers the Poseidon preimage circuit (key and witness generator) as alice.
+fn register_poseidon(c: &Client, url: &str) -> Value {
+    let name = "poseidon_preimage";
+    register(c, url, "token-a", &circuit(name, "zkey"), Some(&wasm(name))).1
+}
+
 /// A webhook receiver on loopback: records each request's headers and body, answers 500
 /// to the first one and 200 after.
 fn webhook_receiver() -> (
@@ -770,17 +776,13 @@ fn webhook_receiver() -> (
 #[test]
 fn webhooks_are_signed_and_retried() {
     let data = tempfile::tempdir().unwrap();
-    let node = Node::start(data.path(), &KEYS);
+    // The receiver is on loopback: the operator allows private destinations.
+    let mut args = KEYS.to_vec();
+    args.push("--allow-private-webhooks");
+    let node = Node::start(data.path(), &args);
     let c = client();
     let (hook, seen) = webhook_receiver();
-    let name = "poseidon_preimage";
-    let (_, meta) = register(
-        &c,
-        &node.url,
-        "token-a",
-        &circuit(name, "zkey"),
-        Some(&wasm(name)),
-    );
+    let meta = register_poseidon(&c, &node.url);
     let (s, task) = submit(
         &c,
         &node.url,
@@ -824,6 +826,70 @@ fn webhooks_are_signed_and_retried() {
         &json!({"circuit": meta["id"], "input": {"preimage": [3, 4]}, "webhook": "ftp://x"}),
     );
     assert_eq!((s, v["code"].as_str()), (400, Some("invalid_webhook")));
+}
+
+/// Request bodies are limited per route: with the defaults, a task body just over 64 MiB is
+/// refused with 413 `payload_too_large` (a JSON body of hundreds of MiB would cost gigabytes
+/// once parsed). The 1 MiB limit of the other routes is tested on FHE programs (`fhe.rs`).
+#[test]
+fn request_bodies_have_per_route_limits() {
+    let data = tempfile::tempdir().unwrap();
+    let node = Node::start(data.path(), &KEYS);
+    let c = client();
+    let post = |path: &str, len: usize| {
+        let body = format!("{{\"x\": \"{}\"}}", "1".repeat(len));
+        let r = c
+            .post(format!("{}{path}", node.url))
+            .bearer_auth("token-a")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().unwrap_or(Value::Null))
+    };
+    let (s, v) = post("/v1/tasks", (64 << 20) + (64 << 10));
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{v}"
+    );
+    // Under the limits the body is read and judged on its content.
+    let (s, v) = post("/v1/tasks", 1 << 20);
+    assert_eq!((s, v["code"].as_str()), (400, Some("invalid_json")), "{v}");
+}
+
+/// Webhooks are no way into the node's network: without `--allow-private-webhooks`, a task
+/// whose webhook points at loopback, a private network or the cloud metadata address is
+/// refused with 400 `invalid_webhook`, and the receiver hears nothing.
+#[test]
+fn webhooks_to_private_addresses_are_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let node = Node::start(data.path(), &KEYS);
+    let c = client();
+    let (hook, seen) = webhook_receiver();
+    let meta = register_poseidon(&c, &node.url);
+    for url in [
+        hook.as_str(),
+        "http://localhost:9/x",
+        "http://10.0.0.1/x",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:9/x",
+    ] {
+        let (s, v) = submit(
+            &c,
+            &node.url,
+            "token-a",
+            &json!({"circuit": meta["id"], "input": {"preimage": [3, 4]}, "webhook": url}),
+        );
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (400, Some("invalid_webhook")),
+            "{url}: {v}"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(seen.lock().unwrap().is_empty(), "the receiver was called");
 }
 
 #[test]

@@ -121,11 +121,17 @@ pub struct ApiConfig {
     /// Bearer tokens and the owner names they stand for; empty means no authentication
     /// (every caller is `anonymous`).
     pub api_keys: HashMap<String, String>,
-    /// Largest request body, bytes.
+    /// Largest circuit upload (`POST /v1/circuits`: a zkey and its witness generator),
+    /// bytes.
     pub max_body_bytes: usize,
+    /// Largest task submission (`POST /v1/tasks`, `POST /v1/fhe/tasks`: inputs, witnesses,
+    /// ciphertexts), bytes. Every other request body is limited to [`SMALL_BODY_BYTES`].
+    pub max_task_body_bytes: usize,
     /// Requests per second each API key may make to `/v1` (a token bucket holding two
     /// seconds' worth); `None` for no limit.
     pub rate_limit_per_s: Option<f64>,
+    /// Accept task webhooks on loopback, private and link-local addresses.
+    pub allow_private_webhooks: bool,
 }
 
 /// Shared state of the handlers.
@@ -204,7 +210,7 @@ pub fn router_with_fhe(
     config: ApiConfig,
     fhe: Option<Arc<FheService>>,
 ) -> Router {
-    let limit = config.max_body_bytes;
+    let (upload, task) = (config.max_body_bytes, config.max_task_body_bytes);
     let state = AppState {
         scheduler,
         config: Arc::new(config),
@@ -215,10 +221,17 @@ pub fn router_with_fhe(
     Router::new()
         .route(
             "/v1/circuits",
-            get(circuits::list_circuits).post(circuits::register_circuit),
+            get(circuits::list_circuits)
+                .post(circuits::register_circuit)
+                .layer(DefaultBodyLimit::max(upload)),
         )
         .route("/v1/circuits/{id}", get(circuits::get_circuit))
-        .route("/v1/tasks", get(tasks::list_tasks).post(tasks::submit_task))
+        .route(
+            "/v1/tasks",
+            get(tasks::list_tasks)
+                .post(tasks::submit_task)
+                .layer(DefaultBodyLimit::max(task)),
+        )
         .route(
             "/v1/tasks/{id}",
             get(tasks::get_task).delete(tasks::cancel_task),
@@ -228,7 +241,10 @@ pub fn router_with_fhe(
         .route("/v1/events", get(events::events))
         .route("/v1/fhe/programs", post(fhe::fhe_register_program))
         .route("/v1/fhe/programs/{id}", get(fhe::fhe_get_program))
-        .route("/v1/fhe/tasks", post(fhe::fhe_submit))
+        .route(
+            "/v1/fhe/tasks",
+            post(fhe::fhe_submit).layer(DefaultBodyLimit::max(task)),
+        )
         .route("/v1/fhe/tasks/{id}", get(fhe::fhe_get_task))
         .route("/v1/fhe/tasks/{id}/decrypt", post(fhe::fhe_decrypt))
         .route("/v1/fhe/key", get(fhe::fhe_key))
@@ -242,9 +258,13 @@ pub fn router_with_fhe(
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
-        .layer(DefaultBodyLimit::max(limit))
+        .layer(DefaultBodyLimit::max(SMALL_BODY_BYTES))
         .with_state(state)
 }
+
+/// The body limit of every route but circuit uploads and task submissions: programs,
+/// decryption requests and the like are small.
+pub const SMALL_BODY_BYTES: usize = 1 << 20;
 
 /// Runs blocking store work off the async threads.
 async fn blocking<T: Send + 'static>(

@@ -124,7 +124,7 @@ pub(crate) async fn metrics(AxState(app): AxState<AppState>) -> Response {
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
             );
         }
-        let _ = writeln!(out, "# HELP fornax_remote_outcomes_total Outcomes from workers: applied, or ignored (duplicate or late).\n# TYPE fornax_remote_outcomes_total counter");
+        let _ = writeln!(out, "# HELP fornax_remote_outcomes_total Outcomes from workers: applied, ignored (duplicate or late), or refused (a proof that does not verify).\n# TYPE fornax_remote_outcomes_total counter");
         let _ = writeln!(
             out,
             "fornax_remote_outcomes_total{{result=\"applied\"}} {}",
@@ -134,6 +134,11 @@ pub(crate) async fn metrics(AxState(app): AxState<AppState>) -> Response {
             out,
             "fornax_remote_outcomes_total{{result=\"ignored\"}} {}",
             load(&r.ignored)
+        );
+        let _ = writeln!(
+            out,
+            "fornax_remote_outcomes_total{{result=\"refused\"}} {}",
+            load(&r.refused)
         );
         let _ = writeln!(out, "# HELP fornax_remote_latency_seconds From dispatch to the proof applied.\n# TYPE fornax_remote_latency_seconds summary");
         let _ = writeln!(

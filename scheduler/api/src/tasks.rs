@@ -89,12 +89,10 @@ pub(crate) async fn submit_task(
             }
         };
         let webhook = match body.webhook {
-            Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(url),
             Some(url) => {
-                return Err(ApiError::bad(
-                    "invalid_webhook",
-                    format!("`{url}` is not an http(s) URL"),
-                ))
+                fornax_node::webhooks::check_url(&url, app2.config.allow_private_webhooks)
+                    .map_err(|e| ApiError::bad("invalid_webhook", e))?;
+                Some(url)
             }
             None => None,
         };

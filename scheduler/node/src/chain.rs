@@ -24,7 +24,6 @@ use fornax_chain_adapter::{
     client, ChainConfig, ChainError, CreatedTask, Listener, PostRequest, Poster, PosterConfig,
 };
 use fornax_prover::json::{public_from_json, ProofJson};
-use fornax_prover::ProvingKey;
 
 use crate::scheduler::{Scheduler, Submission};
 use crate::task::{ChainLink, Failure, InputKind, State};
@@ -237,14 +236,10 @@ impl ChainService {
             let hash = match cached {
                 Some(h) => h,
                 None => {
-                    let Ok(zkey) = self.sched.store().artifact(&format!("{}.zkey", meta.id)) else {
+                    let Ok(vk) = self.sched.verifying_key(&meta.id) else {
                         continue;
                     };
-                    let Ok(key) = ProvingKey::from_bytes(&format!("{}.zkey", meta.id), &zkey)
-                    else {
-                        continue;
-                    };
-                    let h = key_hash(&key.verifying_key());
+                    let h = key_hash(&vk);
                     self.key_hashes
                         .lock()
                         .expect("key hashes lock")

@@ -46,6 +46,8 @@ pub struct DispatchStats {
     pub ignored: AtomicU64,
     /// Retryable failures reported by workers.
     pub retried: AtomicU64,
+    /// Proofs refused because they did not verify (or did not match the task).
+    pub refused: AtomicU64,
     /// Workers declared dead.
     pub dead_workers: AtomicU64,
     /// Jobs put back because their worker was declared dead.
@@ -202,6 +204,11 @@ impl Dispatcher {
         }
         self.stats.requeued.fetch_add(1, Ordering::Relaxed);
         self.dispatch_as(store, task, id, job.requeues + 1)
+    }
+
+    /// Sends a task's job again under `id` (its last outcome was refused).
+    pub fn resend(&self, store: &Store, task: &Task, id: String) -> Result<(), Failure> {
+        self.dispatch_as(store, task, id, 0)
     }
 
     /// Drops a task's job: from the queue (at `queue_seq`, when known) and from the jobs

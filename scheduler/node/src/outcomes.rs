@@ -2,6 +2,10 @@
 //! ([`crate::dispatch::Outcomes`]): proofs stored first-write-wins, failures counted
 //! against the task's attempts (once per delivery), and the jobs of dead workers put back.
 //!
+//! - A proof is checked before anything else: it must verify under the circuit's key and,
+//!   for a task whose input is a witness, carry that witness's public signals. A worker's
+//!   word is not trusted (anyone who reaches the queue can report an outcome): a proof that
+//!   fails is refused, counted against the task's attempts, and the job is sent again.
 //! - A proof is stored with one transition (`proving` → `proved`/`posting`), with the time
 //!   of its parts counted and announced; a task that ended meanwhile, or was proved
 //!   already, keeps its state, and the outcome is counted as ignored.
@@ -17,7 +21,7 @@ use crate::dispatch::Outcomes;
 use crate::queue::{JobSpec, Outcome, OutcomeResult, PartTime, RunningJob};
 use crate::scheduler::{Event, Scheduler};
 use crate::store::{StoreError, StoredProof};
-use crate::task::{Failure, State, Task};
+use crate::task::{Failure, InputKind, State, Task};
 
 impl Outcomes for Scheduler {
     fn apply(&self, o: &Outcome) -> Result<(), StoreError> {
@@ -61,6 +65,9 @@ impl Outcomes for Scheduler {
                         }
                         Err(e) => return Err(e),
                     }
+                }
+                if let Err(reason) = self.check_proof(&task, proof) {
+                    return self.refuse(o, &task, &reason);
                 }
                 let who = format!("{}/{device}", o.worker);
                 if self.proof_done(&task, proof, |t| t.worker = Some(who))? {
@@ -155,6 +162,68 @@ impl Outcomes for Scheduler {
 }
 
 impl Scheduler {
+    /// Checks a reported proof: it verifies under the circuit's key, and a task given a
+    /// witness gets that witness's public signals. (A task given JSON inputs gets whatever
+    /// public signals the circuit's witness generator computes; the proof shows they are
+    /// consistent with some witness, which is what the circuit promises.)
+    fn check_proof(&self, task: &Task, proof: &StoredProof) -> Result<(), String> {
+        let vk = self.verifying_key(&task.circuit)?;
+        let parsed: fornax_prover::ProofJson =
+            serde_json::from_value(proof.proof.clone()).map_err(|e| format!("proof: {e}"))?;
+        let parsed = parsed.to_proof("proof").map_err(|e| e.to_string())?;
+        let public: Vec<serde_json::Value> =
+            serde_json::from_value(proof.public.clone()).map_err(|e| format!("public: {e}"))?;
+        let public =
+            fornax_prover::json::public_from_json("public", &public).map_err(|e| e.to_string())?;
+        if task.input == InputKind::Wtns {
+            let input = self
+                .store()
+                .input(&task.id)
+                .map_err(|e| e.to_string())?
+                .ok_or("the task's input is missing")?;
+            let witness =
+                fornax_prover::wtns::from_bytes("input", &input).map_err(|e| e.to_string())?;
+            if witness.get(1..=public.len()) != Some(&public[..]) {
+                return Err("its public signals are not the task's".into());
+            }
+        }
+        match fornax_prover::verify(&vk, &public, &parsed) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("it does not verify".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Refuses a reported proof that failed its check: counted against the task's attempts
+    /// (the last one fails the task with `invalid_proof`), and the job sent again.
+    fn refuse(&self, o: &Outcome, task: &Task, reason: &str) -> Result<(), StoreError> {
+        let dispatcher = self.dispatcher().expect("outcomes come after start");
+        dispatcher.stats.refused.fetch_add(1, Ordering::Relaxed);
+        eprintln!(
+            "fornax node: task {}: proof from worker {} refused: {reason}",
+            task.id, o.worker
+        );
+        if task.failed_attempts + 1 >= self.attempts() {
+            let failure = Failure {
+                code: "invalid_proof".into(),
+                message: format!(
+                    "the last proof a worker returned was refused ({reason}); attempts spent"
+                ),
+            };
+            return self.fail(&task.id, failure, None);
+        }
+        let t = self.store().update(&task.id, |t| {
+            t.failed_attempts += 1;
+            t.counted_delivery = 0;
+        })?;
+        self.publish(&t);
+        let id = format!("{}~r{}", JobSpec::id_for(&task.id), t.failed_attempts);
+        match dispatcher.resend(self.store(), &t, id) {
+            Ok(()) => Ok(()),
+            Err(failure) => self.fail(&task.id, failure, None),
+        }
+    }
+
     /// Counts a stored proof's parts per role and device, and announces each; a worker
     /// that reports no parts counts as one `groth16` part on its device.
     fn count_parts(&self, task: &Task, device: &str, proof: &StoredProof, parts: &[PartTime]) {

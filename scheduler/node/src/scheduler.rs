@@ -181,6 +181,8 @@ pub struct Scheduler {
     pub metrics: Metrics,
     /// Where jobs go (set once, by [`Scheduler::start`]).
     dispatcher: std::sync::OnceLock<Arc<Dispatcher>>,
+    /// Verifying keys of the circuits whose proofs came back, read once from their zkey.
+    verifying_keys: Mutex<HashMap<String, Arc<fornax_prover::VerifyingKey>>>,
 }
 
 impl Scheduler {
@@ -199,6 +201,7 @@ impl Scheduler {
             signer: Mutex::new(None),
             metrics: Metrics::default(),
             dispatcher: std::sync::OnceLock::new(),
+            verifying_keys: Mutex::new(HashMap::new()),
         })
     }
 
@@ -384,6 +387,22 @@ impl Scheduler {
                 .expect("queue lock")
                 .0;
         }
+    }
+
+    /// The verifying key of a stored circuit, read from its zkey on first use.
+    pub fn verifying_key(&self, circuit: &str) -> Result<Arc<fornax_prover::VerifyingKey>, String> {
+        if let Some(vk) = self.verifying_keys.lock().expect("keys lock").get(circuit) {
+            return Ok(Arc::clone(vk));
+        }
+        let name = format!("{circuit}.zkey");
+        let zkey = self.store.artifact(&name).map_err(|e| e.to_string())?;
+        let key = fornax_prover::ProvingKey::from_bytes(&name, &zkey).map_err(|e| e.to_string())?;
+        let vk = Arc::new(key.verifying_key());
+        self.verifying_keys
+            .lock()
+            .expect("keys lock")
+            .insert(circuit.to_string(), Arc::clone(&vk));
+        Ok(vk)
     }
 
     /// Where jobs go, once started.

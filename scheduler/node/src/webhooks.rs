@@ -8,8 +8,16 @@
 //! 1, 2, 4, … seconds, up to [`WebhookConfig::attempts`] times. Deliveries are best-effort
 //! across restarts: one pending when the node stops is not resent (the task's state is
 //! always available from the API).
+//!
+//! Webhooks are not a way into the operator's network: a URL must be http(s), and its host
+//! must resolve only to public addresses (no loopback, private, link-local, CGNAT,
+//! multicast or reserved ones) unless the operator allows them
+//! ([`WebhookConfig::allow_private`], `--allow-private-webhooks`). The name is resolved once
+//! per delivery and the request goes to the address that was checked; redirects are never
+//! followed.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +37,102 @@ pub struct WebhookConfig {
     pub default_secret: String,
     /// Delivery attempts per event.
     pub attempts: u32,
+    /// Deliver to loopback, private and link-local addresses too (a node whose receivers
+    /// are on its own network).
+    pub allow_private: bool,
+}
+
+/// Whether a webhook may be sent to `ip`: a public unicast address, not loopback, private,
+/// link-local, shared (CGNAT), multicast, documentation or otherwise reserved.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public_v4(v4),
+            None => is_public_v6(v6),
+        },
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (b == 18 || b == 19))
+        || a >= 240)
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let first = ip.segments()[0];
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || (first & 0xfe00) == 0xfc00
+        || (first & 0xffc0) == 0xfe80
+        || first == 0x2001 && ip.segments()[1] == 0x0db8
+        || (first == 0x0064 && ip.segments()[1] == 0xff9b))
+}
+
+/// Checks a webhook URL without resolving it: http(s), a host, and no address or name that
+/// is plainly private (an IP literal that is not public, `localhost`). Names are checked
+/// again, resolved, at each delivery.
+pub fn check_url(url: &str, allow_private: bool) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("`{url}` is not an http(s) URL"));
+    }
+    let host = parsed
+        .host()
+        .ok_or_else(|| format!("`{url}` has no host"))?;
+    if allow_private {
+        return Ok(());
+    }
+    let private = match host {
+        url::Host::Ipv4(ip) => !is_public(IpAddr::V4(ip)),
+        url::Host::Ipv6(ip) => !is_public(IpAddr::V6(ip)),
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    };
+    if private {
+        return Err(format!(
+            "`{url}` points at a loopback, private or reserved address (the node's operator can allow those with --allow-private-webhooks)"
+        ));
+    }
+    Ok(())
+}
+
+/// The address to deliver to: the URL's host resolved, every address it resolves to public
+/// (unless `allow_private`), the first one chosen.
+async fn destination(url: &reqwest::Url, allow_private: bool) -> Result<SocketAddr, String> {
+    let host = url.host_str().ok_or("no host")?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = url.port_or_known_default().ok_or("no port")?;
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("resolving {host}: {e}"))?
+        .collect();
+    if !allow_private {
+        if let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
+            return Err(format!(
+                "{host} resolves to {}, which is not a public address",
+                bad.ip()
+            ));
+        }
+    }
+    addrs
+        .first()
+        .copied()
+        .ok_or_else(|| format!("{host} resolves to nothing"))
 }
 
 /// `sha256=<hex>` of `"<timestamp>.<body>"` under `secret`.
@@ -45,10 +149,6 @@ pub fn signature(secret: &str, timestamp: u64, body: &[u8]) -> String {
 /// async runtime.
 pub async fn run(scheduler: Arc<Scheduler>, config: WebhookConfig) {
     let config = Arc::new(config);
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("HTTP client");
     let mut rx = scheduler.subscribe();
     loop {
         let event = match rx.recv().await {
@@ -78,30 +178,55 @@ pub async fn run(scheduler: Arc<Scheduler>, config: WebhookConfig) {
             .unwrap_or(&config.default_secret)
             .clone();
         for url in urls {
-            let (client, body, secret, config) = (
-                client.clone(),
-                body.clone(),
-                secret.clone(),
-                Arc::clone(&config),
-            );
+            let (body, secret, config) = (body.clone(), secret.clone(), Arc::clone(&config));
             let id = task.id.clone();
             tokio::spawn(async move {
-                deliver(&client, &url, &id, body, &secret, config.attempts).await
+                deliver(
+                    &url,
+                    &id,
+                    body,
+                    &secret,
+                    config.attempts,
+                    config.allow_private,
+                )
+                .await
             });
         }
     }
 }
 
 async fn deliver(
-    client: &reqwest::Client,
     url: &str,
     task: &str,
     body: Vec<u8>,
     secret: &str,
     attempts: u32,
+    allow_private: bool,
 ) {
+    let parsed = match check_url(url, allow_private)
+        .and_then(|()| reqwest::Url::parse(url).map_err(|e| e.to_string()))
+    {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("fornax node: webhook for {task} not sent: {e}");
+            return;
+        }
+    };
     let mut delay = Duration::from_secs(1);
     for attempt in 1..=attempts.max(1) {
+        // Resolved and checked at each attempt; the request goes to the checked address.
+        let client = match destination(&parsed, allow_private).await {
+            Ok(addr) => reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .resolve(parsed.host_str().unwrap_or_default(), addr)
+                .build()
+                .expect("HTTP client"),
+            Err(e) => {
+                eprintln!("fornax node: webhook {url} for {task} not sent: {e}");
+                return;
+            }
+        };
         let timestamp = crate::task::now_ms();
         let result = client
             .post(url)
@@ -139,5 +264,50 @@ mod tests {
             "sha256=479f5fabf373d659ed01b17cee79df2e457070f7b1795243f56bb889e667bdf7"
         );
         assert_ne!(signature("key", 43, b"{}"), signature("key", 42, b"{}"));
+    }
+
+    #[test]
+    fn only_public_destinations_are_allowed() {
+        for private in [
+            "http://127.0.0.1:8080/x",
+            "http://localhost/x",
+            "http://LOCALHOST./x",
+            "http://a.localhost/x",
+            "http://10.1.2.3/",
+            "http://172.16.0.1/",
+            "http://192.168.1.1/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://100.64.0.1/",
+            "http://0.0.0.0/",
+            "http://[::1]/",
+            "http://[fe80::1]/",
+            "http://[fd00::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://2130706433/",
+        ] {
+            assert!(check_url(private, false).is_err(), "{private} was allowed");
+            assert!(
+                check_url(private, true).is_ok(),
+                "{private} with private allowed"
+            );
+        }
+        for public in [
+            "https://example.com/hook",
+            "http://93.184.216.34/",
+            "http://[2606:4700::1]/",
+        ] {
+            assert!(check_url(public, false).is_ok(), "{public} was refused");
+        }
+        for bad in ["ftp://example.com/", "not a url", "http://:80/"] {
+            assert!(check_url(bad, true).is_err(), "{bad} was allowed");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_that_resolves_to_loopback_is_refused_at_delivery() {
+        let url = reqwest::Url::parse("http://localhost:9/").unwrap();
+        let e = destination(&url, false).await.unwrap_err();
+        assert!(e.contains("not a public address"), "{e}");
+        assert!(destination(&url, true).await.is_ok());
     }
 }
