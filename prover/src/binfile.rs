@@ -65,6 +65,13 @@ impl<'a> BinFile<'a> {
             }
             pos = end;
         }
+        if pos != bytes.len() {
+            // Bytes no section accounts for would let two different files mean one key.
+            return Err(err(format!(
+                "{} bytes after the last section",
+                bytes.len() - pos
+            )));
+        }
         Ok(BinFile {
             file: file.to_string(),
             version,

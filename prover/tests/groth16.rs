@@ -116,6 +116,15 @@ fn malformed_files_give_clear_errors() {
             .to_string();
         assert!(err.starts_with("cut.zkey: "), "{err}");
     }
+    // Bytes after the last section are refused (they would give one key many ids).
+    for extra in [&b"\0"[..], b"trailing wasm bytes"] {
+        let mut longer = bytes.clone();
+        longer.extend_from_slice(extra);
+        let err = ProvingKey::from_bytes("long.zkey", &longer)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("after the last section"), "{err}");
+    }
     // A flipped byte in a point section is caught (off-curve or out of range).
     let mut bad = bytes.clone();
     let at = bytes.len() - 200;

@@ -58,12 +58,7 @@ pub(crate) async fn register_circuit(
                 ));
             }
         }
-        let mut h = Sha256::new();
-        h.update(&zkey);
-        if let Some(w) = &wasm {
-            h.update(w);
-        }
-        let id = hex::encode(h.finalize());
+        let id = fornax_node::store::circuit_id(&zkey, wasm.as_deref());
         if let Some(meta) = store.circuit(&id)? {
             return Ok((meta, false));
         }

@@ -42,7 +42,6 @@ use base64::Engine as _;
 use fornax_prover::witness::{self, WitnessCalculator};
 use fornax_prover::{calldata, json, wtns, ProofJson, ProvingKey};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use fornax_node::fhe::{FheError, FheService};
 use fornax_node::scheduler::{Scheduler, Submission};

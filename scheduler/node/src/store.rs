@@ -26,6 +26,36 @@ use serde::{Deserialize, Serialize};
 
 use crate::task::{now_ms, Failure, State, Task, Transition};
 
+/// A circuit's id: SHA-256 over a domain tag, the SHA-256 of its zkey, and whether it has a
+/// witness generator and that generator's SHA-256. Each part is hashed on its own, so no
+/// other split of the same bytes between zkey and wasm has the same id.
+pub fn circuit_id(zkey: &[u8], wasm: Option<&[u8]>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"fornax circuit v1\0");
+    h.update(Sha256::digest(zkey));
+    match wasm {
+        Some(w) => {
+            h.update([1]);
+            h.update(Sha256::digest(w));
+        }
+        None => h.update([0]),
+    }
+    hex::encode(h.finalize())
+}
+
+/// The id circuits had before [`circuit_id`] (SHA-256 of zkey and wasm run together): still
+/// accepted when a worker checks the artifacts of a circuit registered then.
+pub fn legacy_circuit_id(zkey: &[u8], wasm: Option<&[u8]>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(zkey);
+    if let Some(w) = wasm {
+        h.update(w);
+    }
+    hex::encode(h.finalize())
+}
+
 const CIRCUITS: &str = "circuits";
 const TASKS: &str = "tasks";
 const INPUTS: &str = "inputs";
@@ -438,4 +468,25 @@ fn log_key(id: &str, seq: u32) -> Vec<u8> {
     k.push(0);
     k.extend_from_slice(&seq.to_be_bytes());
     k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn circuit_ids_do_not_depend_on_where_the_bytes_are_split() {
+        let (zkey, wasm) = (b"zkey bytes".as_slice(), b"wasm bytes".as_slice());
+        let id = circuit_id(zkey, Some(wasm));
+        // Under the legacy id, moving bytes between zkey and wasm kept the id.
+        assert_eq!(
+            legacy_circuit_id(zkey, Some(wasm)),
+            legacy_circuit_id(b"zkey byteswasm", Some(b" bytes"))
+        );
+        assert_ne!(id, circuit_id(b"zkey byteswasm", Some(b" bytes")));
+        assert_ne!(id, circuit_id(b"zkey byteswasm bytes", None));
+        assert_ne!(circuit_id(zkey, None), circuit_id(zkey, Some(b"")));
+        assert_eq!(id, circuit_id(zkey, Some(wasm)));
+        assert_eq!(id.len(), 64);
+    }
 }

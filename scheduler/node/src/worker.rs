@@ -35,7 +35,7 @@ use crate::queue::{
     Admission, Delivery, DeviceEntry, JobInput, JobSpec, Outcome, OutcomeResult, PartTime, Queue,
     QueueError, RunningJob, WorkerInfo,
 };
-use crate::store::StoredProof;
+use crate::store::{self, StoredProof};
 use crate::task::{now_ms, Failure, InputKind};
 
 /// A circuit loaded for proving: its resident key and its witness generator.
@@ -562,15 +562,23 @@ impl Worker {
                 .or_default(),
         );
         cell.get_or_try_init(|| async {
-            let (zkey, _) = self.fetch(&format!("{}.zkey", job.circuit)).await?;
-            let wasm = match job.has_wasm {
-                true => Some(self.fetch(&format!("{}.wasm", job.circuit)).await?.0),
-                false => None,
+            let zkey = self.fetch(&format!("{}.zkey", job.circuit)).await?;
+            let (wasm, wasm_downloaded) = match job.has_wasm {
+                true => {
+                    let (path, downloaded) = self.fetch(&format!("{}.wasm", job.circuit)).await?;
+                    (Some(path), downloaded)
+                }
+                false => (None, false),
             };
             let exec = Arc::clone(&self.exec);
             let id = job.circuit.clone();
             let loaded = tokio::task::spawn_blocking(move || {
-                load_verified(&exec, &id, &zkey, wasm.as_deref())
+                load_verified(
+                    &exec,
+                    &id,
+                    (&zkey.0, zkey.1),
+                    (wasm.as_deref(), wasm_downloaded),
+                )
             })
             .await
             .map_err(|e| retryable("worker_error", e.to_string()))??;
@@ -642,28 +650,28 @@ fn retryable(code: &str, message: impl Into<String>) -> AttemptError {
     }
 }
 
-/// Loads a circuit from cached files after checking them against its id (the SHA-256 of
-/// the key and then the witness generator); files that do not match are deleted, so the
-/// next try downloads them again.
+/// Loads a circuit from cached files after checking them against its id
+/// ([`store::circuit_id`], or the legacy id of a circuit registered before it); downloaded
+/// files that do not match are deleted, so the next try downloads them again.
 fn load_verified(
     exec: &LocalExecutor,
     id: &str,
-    zkey: &Path,
-    wasm: Option<&Path>,
+    (zkey, zkey_downloaded): (&Path, bool),
+    (wasm, wasm_downloaded): (Option<&Path>, bool),
 ) -> Result<LoadedCircuit, AttemptError> {
     let read =
         |p: &Path| std::fs::read(p).map_err(|e| retryable("artifact_unavailable", e.to_string()));
     let zkey_bytes = read(zkey)?;
     let wasm_bytes = wasm.map(read).transpose()?;
-    let mut h = Sha256::new();
-    h.update(&zkey_bytes);
-    if let Some(w) = &wasm_bytes {
-        h.update(w);
-    }
-    if hex::encode(h.finalize()) != id {
-        let _ = std::fs::remove_file(zkey);
-        if let Some(w) = wasm {
-            let _ = std::fs::remove_file(w);
+    let matches =
+        |f: fn(&[u8], Option<&[u8]>) -> String| f(&zkey_bytes, wasm_bytes.as_deref()) == id;
+    if !matches(store::circuit_id) && !matches(store::legacy_circuit_id) {
+        // Downloaded copies are deleted so that the next try fetches them again; files that
+        // were here already may be the artifact store itself, and are left alone.
+        for (path, downloaded) in [(Some(zkey), zkey_downloaded), (wasm, wasm_downloaded)] {
+            if let (Some(path), true) = (path, downloaded) {
+                let _ = std::fs::remove_file(path);
+            }
         }
         return Err(retryable(
             "artifact_corrupt",
