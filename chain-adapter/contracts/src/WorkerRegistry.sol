@@ -49,7 +49,15 @@ contract WorkerRegistry {
     /// @notice Whether SIMULATED attestations are accepted (development chains only).
     bool public immutable acceptsSimulated;
     /// @notice The key that signs, for each quote that passed verification, its record.
+    /// Never zero (a signature that does not recover gives zero).
     address public verifier;
+    /// @notice How long a new quote verifier waits before it can take over, so that workers
+    /// and requesters see a change coming.
+    uint256 public constant VERIFIER_DELAY = 2 days;
+    /// @notice The verifier the owner proposed (zero: none), and from when it may take over.
+    address public pendingVerifier;
+    /// @notice See `pendingVerifier`.
+    uint64 public pendingVerifierAt;
     /// @notice Workers by the address of their identity key.
     mapping(address => Worker) internal _workers;
 
@@ -61,6 +69,8 @@ contract WorkerRegistry {
     event WorkerRevoked(address indexed worker);
     /// @notice The quote verifier changed.
     event VerifierChanged(address verifier);
+    /// @notice A new quote verifier was proposed; it may take over at `at`.
+    event VerifierProposed(address verifier, uint64 at);
     /// @notice A worker's signed result was accepted.
     event ResultRecorded(address indexed worker, uint64 sequence, bytes32 indexed taskId, bytes32 resultDigest);
 
@@ -75,19 +85,36 @@ contract WorkerRegistry {
     error StaleNonce(uint64 nonceBlock);
     error SimulatedNotAccepted();
     error QuoteNotVerified();
+    error ZeroVerifier();
+    error VerifierNotDue(uint64 at);
 
     constructor(address verifier_, bool acceptsSimulated_) {
+        if (verifier_ == address(0)) revert ZeroVerifier();
         owner = msg.sender;
         verifier = verifier_;
         acceptsSimulated = acceptsSimulated_;
         emit VerifierChanged(verifier_);
     }
 
-    /// @notice Replaces the quote verifier (registrations already made stand).
+    /// @notice Proposes a new quote verifier; it takes over once `applyVerifier` is called
+    /// `VERIFIER_DELAY` later (registrations already made stand). Owner only.
     function setVerifier(address verifier_) external {
         if (msg.sender != owner) revert NotOwner();
-        verifier = verifier_;
-        emit VerifierChanged(verifier_);
+        if (verifier_ == address(0)) revert ZeroVerifier();
+        pendingVerifier = verifier_;
+        pendingVerifierAt = uint64(block.timestamp + VERIFIER_DELAY);
+        emit VerifierProposed(verifier_, pendingVerifierAt);
+    }
+
+    /// @notice Lets the proposed verifier take over once its delay has passed. Anyone may
+    /// call it: the owner decided when it proposed.
+    function applyVerifier() external {
+        address next = pendingVerifier;
+        if (next == address(0)) revert ZeroVerifier();
+        if (block.timestamp < pendingVerifierAt) revert VerifierNotDue(pendingVerifierAt);
+        verifier = next;
+        pendingVerifier = address(0);
+        emit VerifierChanged(next);
     }
 
     /// @notice The 64 bytes a quote must carry as its report data for `publicKey` and
@@ -158,7 +185,8 @@ contract WorkerRegistry {
             revert StaleNonce(attestation.nonceBlock);
         }
         if (attestation.expiresAt <= block.timestamp) revert AttestationExpired(worker);
-        if (_recover(verificationHash(worker, attestation), verifierSignature) != verifier) revert QuoteNotVerified();
+        address passedBy = _recover(verificationHash(worker, attestation), verifierSignature);
+        if (passedBy == address(0) || passedBy != verifier) revert QuoteNotVerified();
         if (_recover(registrationHash(worker, msg.sender, attestation), workerSignature) != worker) {
             revert BadSignature();
         }

@@ -198,11 +198,34 @@ contract WorkerRegistryTest is Test {
         assertTrue(keccak256(rd) != keccak256(other.reportData(publicKey, blockhash(990))), "registry bound");
     }
 
-    function test_verifier_is_the_owners_to_change() public {
+    function test_a_zero_verifier_is_refused() public {
+        // With a zero verifier, a garbage signature (which recovers to zero) would pass.
+        vm.expectRevert(WorkerRegistry.ZeroVerifier.selector);
+        new WorkerRegistry(address(0), true);
+        vm.expectRevert(WorkerRegistry.ZeroVerifier.selector);
+        reg.setVerifier(address(0));
+        vm.expectRevert(WorkerRegistry.ZeroVerifier.selector);
+        reg.applyVerifier();
+        WorkerRegistry.Attestation memory a = _att(uint64(block.timestamp + 1 days));
+        bytes memory sig = _sign(KEY, reg.registrationHash(worker, operator, a));
+        vm.prank(operator);
+        vm.expectRevert(WorkerRegistry.QuoteNotVerified.selector);
+        reg.register(worker, a, sig, new bytes(65));
+    }
+
+    function test_verifier_is_the_owners_to_change_after_a_delay() public {
         vm.prank(address(0xBAD));
         vm.expectRevert(WorkerRegistry.NotOwner.selector);
         reg.setVerifier(address(0xBAD));
+        address before = reg.verifier();
         reg.setVerifier(address(0x1234));
+        assertTrue(reg.verifier() == before, "not before the delay");
+        uint64 due = uint64(block.timestamp + reg.VERIFIER_DELAY());
+        vm.expectRevert(abi.encodeWithSelector(WorkerRegistry.VerifierNotDue.selector, due));
+        reg.applyVerifier();
+        vm.warp(due);
+        vm.prank(address(0xBEEF));
+        reg.applyVerifier();
         assertTrue(reg.verifier() == address(0x1234), "changed");
         WorkerRegistry.Attestation memory a = _att(uint64(block.timestamp + 1 days));
         bytes memory sig = _sign(KEY, reg.registrationHash(worker, operator, a));
