@@ -155,6 +155,7 @@ fn groth16_jobs_run_on_the_wgpu_backend() {
     let found = fornax_kernels::wgpu::probe(fornax_kernels::wgpu::ProbeOptions {
         allow_software: true,
         force_int32: false,
+        g2_on_software: false,
     });
     let Some(wgpu) = found.into_iter().next() else {
         if std::env::var("FORNAX_REQUIRE_WGPU").as_deref() == Ok("1") {

@@ -6,12 +6,13 @@
 //!   the digits, segmented bucket accumulation immune to skewed scalars, sliced window
 //!   reduction; see `msm.wgsl`), with the bases resident across calls and passes sized so
 //!   that every buffer fits the adapter's binding limit and the memory budget ([`msm`]).
-//! * No MSM over G2: the backend answers [`KernelError::Unsupported`] and
-//!   [`Backend::runs_g2`] is false, so the registry composes it with the CPU backend
-//!   ([`crate::Composed`]; G2 is one MSM of a Groth16 proof, and the smallest). The Fq2
-//!   arithmetic is in WGSL and tested; the G2 curve kernels are not built yet, because a
-//!   software Vulkan takes minutes to compile each fully inlined Fq2 curve kernel, so CI
-//!   could not test them.
+//! * MSM over G2: the same algorithm and kernels instantiated over Fq2, on hardware
+//!   adapters. A software Vulkan takes minutes to compile each fully inlined Fq2 curve
+//!   kernel, so on software adapters the backend answers [`KernelError::Unsupported`] for
+//!   G2 and [`Backend::runs_g2`] is false (the registry composes it with the CPU backend,
+//!   [`crate::Composed`]) unless `FORNAX_WGPU_G2=1` or [`ProbeOptions::g2_on_software`]
+//!   asks for it; the G2 conformance suite runs in the GPU check (`gpu_check`'s
+//!   `wgpu-conformance` stage).
 //! * NTT over Fr: bit reversal, then radix-2 stages fused nine at a time in workgroup
 //!   memory, twiddles resident in the domain handle ([`ntt`]).
 //! * Field arithmetic in eight 32-bit words, with 64-bit shader integers where the adapter
@@ -57,6 +58,8 @@ pub struct ProbeOptions {
     pub allow_software: bool,
     /// Compute field products in 32-bit words even where 64-bit integers are available.
     pub force_int32: bool,
+    /// Run G2 MSMs on software adapters too (their Fq2 kernels take minutes to compile).
+    pub g2_on_software: bool,
 }
 
 impl ProbeOptions {
@@ -66,6 +69,7 @@ impl ProbeOptions {
         ProbeOptions {
             allow_software: on("FORNAX_WGPU_SOFTWARE"),
             force_int32: on("FORNAX_WGPU_NO_INT64"),
+            g2_on_software: on("FORNAX_WGPU_G2"),
         }
     }
 }
@@ -133,6 +137,10 @@ pub fn probe(options: ProbeOptions) -> Vec<WgpuBackend> {
 pub struct WgpuBackend {
     info: DeviceInfo,
     gpu: Arc<Gpu>,
+    /// Whether G2 MSMs run here (hardware adapters, or software ones when asked).
+    g2: bool,
+    /// Whether the adapter is a software one.
+    software: bool,
 }
 
 /// The device state shared by the backend and its resident handles.
@@ -165,6 +173,8 @@ impl WgpuBackend {
             message: format!("{what}: {e}"),
         };
         let info = adapter.get_info();
+        let software = info.device_type == wg::DeviceType::Cpu;
+        let g2 = !software || options.g2_on_software;
         let int64 = adapter.features().contains(wg::Features::SHADER_INT64) && !options.force_int32;
         let mut desc = wg::DeviceDescriptor {
             label: Some("fornax"),
@@ -226,14 +236,25 @@ impl WgpuBackend {
                 busy: Mutex::new(()),
                 failure,
             }),
+            g2,
+            software,
         })
     }
 
-    fn no_g2(&self) -> KernelError {
-        KernelError::Unsupported {
-            device: self.info.id.clone(),
-            what: "G2 MSMs (no Fq2 curve kernels on wgpu yet)",
+    /// Refuses G2 work on an adapter that does not run it.
+    fn check_g2(&self) -> Result<(), KernelError> {
+        if self.g2 {
+            return Ok(());
         }
+        Err(KernelError::Unsupported {
+            device: self.info.id.clone(),
+            what: "G2 MSMs on a software adapter (FORNAX_WGPU_G2=1 runs them)",
+        })
+    }
+
+    /// Whether this is a software adapter (a CPU "GPU" such as lavapipe).
+    pub fn is_software(&self) -> bool {
+        self.software
     }
 
     /// Whether the kernels use 64-bit shader integers on this adapter.
@@ -559,8 +580,16 @@ impl MsmBackend for WgpuBackend {
         ))
     }
 
-    fn upload_g2(&self, _bases: &[G2Affine]) -> Result<Bases<G2>, KernelError> {
-        Err(self.no_g2())
+    fn upload_g2(&self, bases: &[G2Affine]) -> Result<Bases<G2>, KernelError> {
+        self.check_g2()?;
+        let resident = self
+            .gpu
+            .job(|gpu| msm::ResidentBases::upload::<G2>(gpu, bases))?;
+        Ok(Bases::new(
+            self.info.id.clone(),
+            bases.len(),
+            Arc::new(resident),
+        ))
     }
 
     fn msm_g1(&self, bases: &Bases<G1>, scalars: &[Fr]) -> Result<G1Projective, KernelError> {
@@ -569,8 +598,11 @@ impl MsmBackend for WgpuBackend {
         self.gpu.job(|gpu| msm::msm::<G1>(gpu, resident, scalars))
     }
 
-    fn msm_g2(&self, _bases: &Bases<G2>, _scalars: &[Fr]) -> Result<G2Projective, KernelError> {
-        Err(self.no_g2())
+    fn msm_g2(&self, bases: &Bases<G2>, scalars: &[Fr]) -> Result<G2Projective, KernelError> {
+        self.check_g2()?;
+        check_msm_len(bases, scalars)?;
+        let resident: &msm::ResidentBases = bases.resident(&self.info.id)?;
+        self.gpu.job(|gpu| msm::msm::<G2>(gpu, resident, scalars))
     }
 }
 
@@ -611,6 +643,6 @@ impl Backend for WgpuBackend {
     }
 
     fn runs_g2(&self) -> bool {
-        false
+        self.g2
     }
 }
