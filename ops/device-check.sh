@@ -7,7 +7,7 @@
 # There (device tool): carry ["target/gpu-check", "target/fhe-gpu", ".gl"], command
 #   ops/device-check.sh [deadline_s, default 540]
 #
-# Estimates (H200, 16 cores): CUDA ~230 s, FHE ~125 s, FHE multi-bit ~80 s, wgpu ~60 s, ncu
+# Estimates (H200, 16 cores): CUDA ~230 s, FHE ~125 s, FHE multi-bit ~80 s, wgpu ~90 s (G2 included), ncu
 # ~60 s (only if time is left): ~8 to 9 minutes,
 # inside a 10-minute command; the budgets stop each part early rather than lose the rest.
 # Files under $OUT (8 at most): gpu-check.json, fhe-gpu.json, fhe-gpu-multibit.json,

@@ -130,7 +130,7 @@ with lzma.open(sys.argv[1]) as f, open(sys.argv[2], "wb") as g: shutil.copyfileo
     export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
     [ -e "$VK_DRIVER_FILES" ] || unset VK_DRIVER_FILES
     group 30 wgpu-env
-    group 60 wgpu-conformance
+    group 90 wgpu-conformance   # G1 and G2 (the Fq2 kernels compile here first)
     group 60 wgpu-bench
   fi
   echo "gpu-check: seed $seed, commit $(head -n1 "$stage/commit"), results in $json"
