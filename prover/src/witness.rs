@@ -22,13 +22,41 @@ use std::path::Path;
 use ark_bn254::Fr;
 use ark_ff::{BigInteger, PrimeField};
 use num_bigint::{BigInt, BigUint, Sign};
-use wasmi::{Caller, Engine, Instance, Linker, Module, Store, TypedFunc};
+use wasmi::{
+    Caller, Config, Engine, Instance, Linker, Module, Store, StoreLimits, StoreLimitsBuilder,
+    TypedFunc,
+};
 
 use crate::ProverError;
 
+/// What a witness generator may spend: generators are uploaded by tenants, and one that
+/// loops forever or grows without bound must not hang or exhaust the node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Instructions (wasmi fuel) for loading: instantiation and the metadata calls.
+    pub load_fuel: u64,
+    /// Instructions for computing one witness.
+    pub witness_fuel: u64,
+    /// Bytes the module's linear memory may grow to.
+    pub memory_bytes: usize,
+}
+
+impl Default for Limits {
+    /// 10^8 instructions to load (circom's loaders take thousands), 2^40 (about 10^12,
+    /// tens of minutes in wasmi) per witness, and 2 GiB of memory.
+    fn default() -> Self {
+        Limits {
+            load_fuel: 100_000_000,
+            witness_fuel: 1 << 40,
+            memory_bytes: 2 << 30,
+        }
+    }
+}
+
 /// What the module's host calls collect while it runs.
-#[derive(Default)]
 struct Host {
+    /// Bounds on the module's memory.
+    limits: StoreLimits,
     /// Messages the circuit printed before failing (`printErrorMessage`).
     errors: String,
     /// A `log()` line being assembled (`writeBufferMessage`).
@@ -39,6 +67,7 @@ struct Host {
 pub struct WitnessCalculator {
     file: String,
     store: Store<Host>,
+    limits: Limits,
     instance: Instance,
     witness_size: usize,
 }
@@ -54,18 +83,39 @@ impl WitnessCalculator {
         Self::from_bytes(&path.display().to_string(), &bytes)
     }
 
-    /// Loads a witness generator held in memory; `file` names it in errors.
+    /// Loads a witness generator held in memory, under the default [`Limits`]; `file` names
+    /// it in errors.
     pub fn from_bytes(file: &str, wasm: &[u8]) -> Result<Self, ProverError> {
+        Self::from_bytes_with(file, wasm, Limits::default())
+    }
+
+    /// Loads a witness generator held in memory under `limits`.
+    pub fn from_bytes_with(file: &str, wasm: &[u8], limits: Limits) -> Result<Self, ProverError> {
         let bad = |problem: String| ProverError::format(file, problem);
         if !wasm.starts_with(b"\0asm") {
             return Err(bad(
                 "not a WebAssembly module (expected circom's circuit.wasm)".into(),
             ));
         }
-        let engine = Engine::default();
+        let mut config = Config::default();
+        config.consume_fuel(true);
+        let engine = Engine::new(&config);
         let module =
             Module::new(&engine, wasm).map_err(|e| bad(format!("invalid WebAssembly: {e}")))?;
-        let mut store = Store::new(&engine, Host::default());
+        let mut store = Store::new(
+            &engine,
+            Host {
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(limits.memory_bytes)
+                    .build(),
+                errors: String::new(),
+                log: String::new(),
+            },
+        );
+        store.limiter(|host| &mut host.limits);
+        store
+            .set_fuel(limits.load_fuel)
+            .map_err(|e| bad(format!("fuel: {e}")))?;
         let mut linker = <Linker<Host>>::new(&engine);
         linker
             .func_wrap(
@@ -148,6 +198,7 @@ impl WitnessCalculator {
             store,
             instance,
             witness_size: 0,
+            limits,
         };
 
         let n32: i32 = calc.call("getFieldNumLen32", ())?;
@@ -173,6 +224,7 @@ impl WitnessCalculator {
 
     /// How many values input signal `name` takes, or `None` if the circuit has no such input.
     pub fn input_signal_size(&mut self, name: &str) -> Result<Option<usize>, ProverError> {
+        self.refuel(self.limits.load_fuel)?;
         let hash = fnv1a(name);
         let size: i32 = self.call(
             "getInputSignalSize",
@@ -183,6 +235,7 @@ impl WitnessCalculator {
 
     /// How many input values the circuit takes in all.
     pub fn input_count(&mut self) -> Result<usize, ProverError> {
+        self.refuel(self.limits.load_fuel)?;
         let n: i32 = self.call("getInputSize", ())?;
         Ok(n.max(0) as usize)
     }
@@ -226,6 +279,7 @@ impl WitnessCalculator {
     pub fn calculate(&mut self, input_file: &str, inputs: &Inputs) -> Result<Vec<Fr>, ProverError> {
         let bad_input = |problem: String| ProverError::format(input_file, problem);
         self.store.data_mut().errors.clear();
+        self.refuel(self.limits.witness_fuel)?;
         self.call::<i32, ()>("init", 0)?;
         let mut set = 0usize;
         for (name, values) in inputs {
@@ -284,6 +338,14 @@ impl WitnessCalculator {
         Ok(witness)
     }
 
+    /// Gives the module `fuel` instructions for the calls that follow (each public entry
+    /// point starts with its own budget, so that a long-lived calculator never runs dry).
+    fn refuel(&mut self, fuel: u64) -> Result<(), ProverError> {
+        self.store
+            .set_fuel(fuel)
+            .map_err(|e| ProverError::format(&self.file, format!("fuel: {e}")))
+    }
+
     /// Calls an export, turning traps into errors that name the module.
     fn call<P: wasmi::WasmParams, R: wasmi::WasmResults>(
         &mut self,
@@ -299,8 +361,16 @@ impl WitnessCalculator {
                     format!("not a circom 2 witness generator: export `{name}`: {e}"),
                 )
             })?;
-        f.call(&mut self.store, params)
-            .map_err(|e| ProverError::format(&self.file, e.to_string()))
+        f.call(&mut self.store, params).map_err(|e| {
+            if e.as_trap_code() == Some(wasmi::TrapCode::OutOfFuel) {
+                ProverError::format(
+                    &self.file,
+                    format!("`{name}` ran past its instruction budget (an endless loop?): {e}"),
+                )
+            } else {
+                ProverError::format(&self.file, e.to_string())
+            }
+        })
     }
 
     /// The field element in the module's shared buffer.
@@ -465,6 +535,45 @@ fn field_value(v: &serde_json::Value) -> Option<Fr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A module whose `getFieldNumLen32` loops forever: `(loop (br 0)) (i32.const 0)`.
+    fn endless() -> Vec<u8> {
+        let mut m = b"\0asm\x01\0\0\0".to_vec();
+        m.extend([0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f]); // type: () -> i32
+        m.extend([0x03, 0x02, 0x01, 0x00]); // one function of that type
+        let name = b"getFieldNumLen32";
+        m.extend([0x07, 2 + name.len() as u8 + 2, 0x01, name.len() as u8]);
+        m.extend(name);
+        m.extend([0x00, 0x00]); // exported as function 0
+        m.extend([
+            0x0a, 0x0b, 0x01, 0x09, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b,
+        ]);
+        m
+    }
+
+    #[test]
+    fn an_endless_witness_generator_runs_out_of_fuel() {
+        let started = std::time::Instant::now();
+        let err = WitnessCalculator::from_bytes("loop.wasm", &endless())
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("loop.wasm") && err.contains("instruction budget"),
+            "{err}"
+        );
+        // 10^8 instructions take well under a minute even unoptimised.
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        let small = Limits {
+            load_fuel: 1000,
+            ..Limits::default()
+        };
+        let err = WitnessCalculator::from_bytes_with("loop.wasm", &endless(), small)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("instruction budget"), "{err}");
+    }
 
     #[test]
     fn fnv_matches_circom() {

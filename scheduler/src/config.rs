@@ -116,7 +116,8 @@ pub struct NodeArgs {
     /// join with `fornax worker --join`) [default: mem].
     #[arg(long)]
     queue: Option<String>,
-    /// Jobs out to workers at once; the rest wait in the node's fair queue [default: 64].
+    /// Jobs out to workers at once; the rest wait in the node's fair queue [default: 64; with
+    /// the node's own worker, its slots plus one].
     #[arg(long)]
     max_in_flight: Option<usize>,
     /// Serve encrypted computation with this FHE key set (`OUT/keyset` of `fornax fhe
@@ -313,11 +314,15 @@ impl NodeConfig {
         if slots == 0 {
             bail!("--slots must be at least 1");
         }
+        let url = args.queue.unwrap_or_else(|| "mem".into());
+        // The node's own worker gets one job more than its slots, so that the next job is
+        // ready when one ends and the fair queue, not the queue's FIFO, decides the rest.
+        let window = if url == "mem" { slots as usize + 1 } else { 64 };
         let queue = QueueSetup {
-            url: args.queue.unwrap_or_else(|| "mem".into()),
+            url,
             settings,
             dispatch: fornax_node::dispatch::DispatchConfig {
-                max_in_flight: args.max_in_flight.unwrap_or(64),
+                max_in_flight: args.max_in_flight.unwrap_or(window),
                 job_timeout: Some(Duration::from_secs_f64(job_timeout_s)),
             },
             slots,
