@@ -17,13 +17,29 @@ use crate::shamir::Shamir;
 use crate::Error;
 use serde::{Deserialize, Serialize};
 
-/// A PRSS key of one set A, as its members hold it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+/// A PRSS key of one set A, as its members hold it. Its `Debug` shows the members only,
+/// and the key is overwritten with zeros when the value is dropped.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SetKey {
     /// The members of A, bit i − 1 for party i.
     pub members: u64,
     /// K_A.
     pub key: [u8; 32],
+}
+
+impl std::fmt::Debug for SetKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetKey")
+            .field("members", &format_args!("{:#b}", self.members))
+            .field("key", &"<secret>")
+            .finish()
+    }
+}
+
+impl Drop for SetKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.key);
+    }
 }
 
 /// All sets A of `size` parties among `parties`, as member masks in increasing order.
@@ -67,6 +83,23 @@ pub fn noise(key: &[u8; 32], context: &[u8; 32], bits: u32) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_set_key_never_prints_its_secret() {
+        let key = SetKey {
+            members: 0b1011,
+            key: [0xab; 32],
+        };
+        let shown = format!("{key:?} {key:#?}");
+        assert!(
+            !shown.contains("171") && !shown.to_lowercase().contains("ab, "),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("0b1011") && shown.contains("<secret>"),
+            "{shown}"
+        );
+    }
     use rand::{Rng, SeedableRng};
 
     #[test]

@@ -73,6 +73,14 @@ pub struct KeyShare {
     pub prss: Vec<SetKey>,
 }
 
+/// The key shares are overwritten with zeros when a share is dropped (its PRSS keys
+/// zero themselves).
+impl Drop for KeyShare {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.key);
+    }
+}
+
 impl std::fmt::Debug for KeyShare {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyShare")
