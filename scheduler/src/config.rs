@@ -315,9 +315,10 @@ impl NodeConfig {
             bail!("--slots must be at least 1");
         }
         let url = args.queue.unwrap_or_else(|| "mem".into());
-        // The node's own worker gets one job more than its slots, so that the next job is
-        // ready when one ends and the fair queue, not the queue's FIFO, decides the rest.
-        let window = if url == "mem" { slots as usize + 1 } else { 64 };
+        let window = match url.as_str() {
+            "mem" => fornax_node::dispatch::DispatchConfig::local_window(slots),
+            _ => fornax_node::dispatch::DispatchConfig::default().max_in_flight,
+        };
         let queue = QueueSetup {
             url,
             settings,

@@ -86,6 +86,15 @@ pub struct DispatchConfig {
     pub job_timeout: Option<Duration>,
 }
 
+impl DispatchConfig {
+    /// The window for workers inside the node with `slots` slots in all: one job more than
+    /// the slots, so that the next job is ready when one ends and the node's fair queue,
+    /// not the queue's FIFO, orders the rest.
+    pub fn local_window(slots: u32) -> usize {
+        slots as usize + 1
+    }
+}
+
 impl Default for DispatchConfig {
     fn default() -> Self {
         DispatchConfig {

@@ -161,6 +161,18 @@ impl Outcomes for Scheduler {
     }
 }
 
+/// The most parts a proof's job graph has (witness, evaluations, seven NTTs, five MSMs,
+/// assembly, with room to grow).
+const MAX_PARTS: usize = 64;
+
+/// `s` if it can be a metric label as is (1 to 64 of `[A-Za-z0-9:_.-]`), else `unknown`.
+fn label(s: &str) -> String {
+    let ok = (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":_.-".contains(&b));
+    if ok { s } else { "unknown" }.to_string()
+}
+
 impl Scheduler {
     /// Checks a reported proof: it verifies under the circuit's key, and a task given a
     /// witness gets that witness's public signals. (A task given JSON inputs gets whatever
@@ -224,15 +236,21 @@ impl Scheduler {
         }
     }
 
-    /// Counts a stored proof's parts per role and device, and announces each; a worker
-    /// that reports no parts counts as one `groth16` part on its device.
+    /// Counts a stored proof's parts per role and device, and announces each. A worker that
+    /// reports no parts, more than a proof has, or names that are no metric label counts as
+    /// one `groth16` part on its device (workers' strings become Prometheus labels).
     fn count_parts(&self, task: &Task, device: &str, proof: &StoredProof, parts: &[PartTime]) {
         let whole = [PartTime {
             role: "groth16".into(),
-            device: device.into(),
+            device: label(device),
             ms: proof.prove_ms,
         }];
-        let parts = if parts.is_empty() { &whole[..] } else { parts };
+        let plausible = !parts.is_empty()
+            && parts.len() <= MAX_PARTS
+            && parts
+                .iter()
+                .all(|p| label(&p.role) == p.role && label(&p.device) == p.device);
+        let parts = if plausible { parts } else { &whole[..] };
         {
             let mut jobs = self.metrics.jobs.lock().expect("metrics lock");
             for p in parts {
@@ -268,5 +286,20 @@ impl Scheduler {
             o.delivered,
             state.as_str()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label;
+
+    #[test]
+    fn workers_strings_become_labels_only_when_safe() {
+        for ok in ["msm-h", "cpu:0", "cuda:1", "intt_a.2"] {
+            assert_eq!(label(ok), ok);
+        }
+        for bad in ["", "a\"} 1\nfornax_proofs_total 99", "x y", &"a".repeat(65)] {
+            assert_eq!(label(bad), "unknown", "{bad:?}");
+        }
     }
 }

@@ -83,8 +83,8 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 
 /// Checks a webhook URL without resolving it: http(s), a host, and no address or name that
 /// is plainly private (an IP literal that is not public, `localhost`). Names are checked
-/// again, resolved, at each delivery.
-pub fn check_url(url: &str, allow_private: bool) -> Result<(), String> {
+/// again, resolved, at each delivery. Returns the parsed URL.
+pub fn check_url(url: &str, allow_private: bool) -> Result<reqwest::Url, String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(format!("`{url}` is not an http(s) URL"));
@@ -93,7 +93,7 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<(), String> {
         .host()
         .ok_or_else(|| format!("`{url}` has no host"))?;
     if allow_private {
-        return Ok(());
+        return Ok(parsed);
     }
     let private = match host {
         url::Host::Ipv4(ip) => !is_public(IpAddr::V4(ip)),
@@ -108,7 +108,7 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<(), String> {
             "`{url}` points at a loopback, private or reserved address (the node's operator can allow those with --allow-private-webhooks)"
         ));
     }
-    Ok(())
+    Ok(parsed)
 }
 
 /// The address to deliver to: the URL's host resolved, every address it resolves to public
@@ -203,9 +203,7 @@ async fn deliver(
     attempts: u32,
     allow_private: bool,
 ) {
-    let parsed = match check_url(url, allow_private)
-        .and_then(|()| reqwest::Url::parse(url).map_err(|e| e.to_string()))
-    {
+    let parsed = match check_url(url, allow_private) {
         Ok(u) => u,
         Err(e) => {
             eprintln!("fornax node: webhook for {task} not sent: {e}");

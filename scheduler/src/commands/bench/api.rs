@@ -74,7 +74,11 @@ impl InProcessNode {
             runtime.handle(),
             embedded::EmbeddedConfig {
                 settings: Default::default(),
-                dispatch: Default::default(),
+                // The window `fornax node` gives its own worker of one slot.
+                dispatch: fornax_node::dispatch::DispatchConfig {
+                    max_in_flight: fornax_node::dispatch::DispatchConfig::local_window(1),
+                    ..Default::default()
+                },
                 registry: DeviceRegistry::discover(),
                 memory_bytes: None,
                 slots: 1,
