@@ -56,6 +56,192 @@ pub fn check_cuda_driver() -> Result<(), Error> {
     Ok(())
 }
 
+/// Where FHE programs are evaluated: the one choice callers make, without `cfg` branches
+/// of their own ([`open`] knows which devices this build has).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Device {
+    /// The engine on the CPU ([`Evaluator`](crate::Evaluator)): a plan's batches one after
+    /// another, the jobs of a batch in parallel.
+    #[default]
+    Cpu,
+    /// tfhe-rs's CUDA backend on the first GPU: each operation's blocks as one batch of
+    /// KS-PBS there. Results decrypt the same as the CPU's but are not bit-identical to them,
+    /// so digests compare only between workers on GPUs. Needs the `gpu` feature.
+    Cuda,
+}
+
+impl Device {
+    /// Every device, by its name.
+    pub const NAMES: [&'static str; 2] = ["cpu", "cuda"];
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    /// Checks that this build and machine can use the device, before anything slow is
+    /// loaded: a build without the `gpu` feature, or a machine without a (new enough) CUDA
+    /// driver, fails at once.
+    pub fn check(self) -> Result<(), Error> {
+        match self {
+            Device::Cpu => Ok(()),
+            #[cfg(feature = "gpu")]
+            Device::Cuda => check_cuda_driver(),
+            #[cfg(not(feature = "gpu"))]
+            Device::Cuda => Err(no_cuda()),
+        }
+    }
+}
+
+/// Why `cuda` cannot work in a build without the `gpu` feature.
+#[cfg(not(feature = "gpu"))]
+fn no_cuda() -> Error {
+    Error::Tfhe(
+        "this fornax was built without tfhe-rs's CUDA backend; build one with \
+         `ops/fhe-gpu-build.sh -p fornax-scheduler --features fhe-gpu`"
+            .into(),
+    )
+}
+
+impl std::str::FromStr for Device {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cpu" => Ok(Device::Cpu),
+            "cuda" => Ok(Device::Cuda),
+            other => Err(format!(
+                "unknown FHE device {other} (devices: {})",
+                Self::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+/// What an evaluation returns, whatever the device.
+pub struct Evaluated {
+    /// One squashed ciphertext per program output.
+    pub outputs: Vec<SquashedNoiseFheUint>,
+    /// Digest of all outputs ([`outputs_digest`]): equal digests, bit-identical results.
+    pub digest: [u8; 32],
+    /// The device it ran on (`cpu`, `cuda`).
+    pub device: &'static str,
+    /// The batches, jobs and estimated KS-PBS of the plan it ran.
+    pub plan: PlanSummary,
+}
+
+/// The size of a plan, as a task records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlanSummary {
+    /// Batches (dependent steps).
+    pub batches: usize,
+    /// Jobs in all.
+    pub jobs: usize,
+    /// Estimated KS-PBS (128-bit PBS for the squash).
+    pub estimated_pbs: u64,
+}
+
+impl PlanSummary {
+    /// The summary of `plan`.
+    pub fn of(plan: &crate::plan::Plan) -> Self {
+        PlanSummary {
+            batches: plan.batches.len(),
+            jobs: plan.jobs().count(),
+            estimated_pbs: plan.estimated_pbs(),
+        }
+    }
+}
+
+/// Eval(pk, program, c) on some device: what a worker holds once per key set and calls per
+/// task. Implemented by the engine on the CPU and by [`DeviceEvaluator`]; [`open`] picks.
+pub trait Evaluate: Send + Sync {
+    /// The device's name (`cpu`, `cuda`).
+    fn device(&self) -> &'static str;
+
+    /// Evaluates `program` on `inputs` (checked against it), ending with the noise squash.
+    /// `task` names the plan's jobs.
+    fn evaluate(
+        &self,
+        program: &Program,
+        inputs: Vec<RadixCiphertext>,
+        task: &str,
+    ) -> Result<Evaluated, Error>;
+}
+
+/// The engine on the CPU, with the jobs of a batch on `threads` threads.
+struct CpuEngine {
+    evaluator: crate::Evaluator,
+    threads: usize,
+}
+
+impl Evaluate for CpuEngine {
+    fn device(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn evaluate(
+        &self,
+        program: &Program,
+        inputs: Vec<RadixCiphertext>,
+        task: &str,
+    ) -> Result<Evaluated, Error> {
+        let out = self
+            .evaluator
+            .evaluate(program, inputs, task, self.threads)?;
+        Ok(Evaluated {
+            outputs: out.outputs,
+            digest: out.digest,
+            device: "cpu",
+            plan: PlanSummary::of(&out.plan),
+        })
+    }
+}
+
+impl Evaluate for DeviceEvaluator {
+    fn device(&self) -> &'static str {
+        DeviceEvaluator::device(self)
+    }
+
+    fn evaluate(
+        &self,
+        program: &Program,
+        inputs: Vec<RadixCiphertext>,
+        task: &str,
+    ) -> Result<Evaluated, Error> {
+        let out = DeviceEvaluator::evaluate(self, program, inputs)?;
+        // One job per batch: the device takes each operation's blocks at once.
+        let plan = crate::plan::plan(program, task, 1);
+        Ok(Evaluated {
+            outputs: out.outputs,
+            digest: out.digest,
+            device: DeviceEvaluator::device(self),
+            plan: PlanSummary::of(&plan),
+        })
+    }
+}
+
+/// The key set's evaluation keys decompressed onto `device` (checked first, see
+/// [`Device::check`]); on the CPU the jobs of a batch run on `threads` threads. Takes
+/// seconds and about a GiB.
+pub fn open(
+    device: Device,
+    public: &PublicKeySet,
+    threads: usize,
+) -> Result<Box<dyn Evaluate>, Error> {
+    device.check()?;
+    match device {
+        Device::Cpu => Ok(Box::new(CpuEngine {
+            evaluator: crate::Evaluator::new(public),
+            threads: threads.max(1),
+        })),
+        #[cfg(feature = "gpu")]
+        Device::Cuda => Ok(Box::new(DeviceEvaluator::cuda(public)?)),
+        #[cfg(not(feature = "gpu"))]
+        Device::Cuda => Err(no_cuda()),
+    }
+}
+
 /// Where a [`DeviceEvaluator`] runs.
 #[derive(Clone)]
 enum DeviceKey {

@@ -318,12 +318,26 @@ fn value(values: &[Option<Value>], v: usize) -> Result<&Value, Error> {
 
 /// Digest of a list of squashed outputs, in order.
 pub fn outputs_digest(outputs: &[SquashedNoiseFheUint]) -> [u8; 32] {
+    digest_of(
+        outputs
+            .iter()
+            .map(|o| ciphertext_digest(&o.underlying_squashed_noise_ciphertext())),
+    )
+}
+
+/// [`outputs_digest`] of outputs as read back ([`crate::io::read_squashed`]): whoever
+/// stores a worker's outputs recomputes the digest the worker reported.
+pub fn squashed_digest(
+    outputs: &[tfhe::integer::ciphertext::SquashedNoiseRadixCiphertext],
+) -> [u8; 32] {
+    digest_of(outputs.iter().map(ciphertext_digest))
+}
+
+fn digest_of(digests: impl Iterator<Item = [u8; 32]>) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new();
     hasher.update(b"fornax/fhe-outputs/v1");
-    for o in outputs {
-        hasher.update(&ciphertext_digest(
-            &o.underlying_squashed_noise_ciphertext(),
-        ));
+    for d in digests {
+        hasher.update(&d);
     }
     *hasher.finalize().as_bytes()
 }

@@ -165,9 +165,47 @@ pub fn save_public(public: &PublicKeySet, dir: &Path) -> Result<(), Error> {
 /// Reads a public key set written by [`save_public`], checking each key's conformance with the
 /// engine's parameters.
 pub fn load_public(dir: &Path) -> Result<PublicKeySet, Error> {
-    let manifest: KeySetManifest =
-        serde_json::from_slice(&read_file(&dir.join("keyset.json"), 1 << 16)?)
-            .map_err(|e| Error::KeyShare(format!("{}: {e}", dir.join("keyset.json").display())))?;
+    parse_public(
+        &read_file(&dir.join("keyset.json"), 1 << 16)?,
+        &read_file(&dir.join("public_key.bin"), MAX_KEY_BYTES)?,
+        &read_file(&dir.join("server_key.bin"), MAX_KEY_BYTES)?,
+    )
+}
+
+/// The public key set as one blob (its three files in one bincode record), for the
+/// artifact store: workers fetch it by content hash, once.
+pub fn write_keyset(public: &PublicKeySet) -> Result<Vec<u8>, Error> {
+    let manifest = KeySetManifest {
+        format: KEYSET_FORMAT.into(),
+        key_id: hex::encode(public.key_id),
+        params: public.params,
+    };
+    let manifest = serde_json::to_vec(&manifest).map_err(ser_err)?;
+    let mut public_key = Vec::new();
+    safe_serialize(&public.public_key, &mut public_key, MAX_KEY_BYTES).map_err(ser_err)?;
+    let mut server_key = Vec::new();
+    safe_serialize(&public.server_key, &mut server_key, MAX_KEY_BYTES).map_err(ser_err)?;
+    bincode::serialize(&(manifest, public_key, server_key)).map_err(ser_err)
+}
+
+/// Reads a key set written by [`write_keyset`], with the checks of [`load_public`].
+pub fn read_keyset(bytes: &[u8]) -> Result<PublicKeySet, Error> {
+    let (manifest, public_key, server_key): (Vec<u8>, Vec<u8>, Vec<u8>) =
+        bincode::DefaultOptions::new()
+            .with_fixint_encoding()
+            .with_limit(2 * MAX_KEY_BYTES + (1 << 16))
+            .deserialize(bytes)
+            .map_err(|e| Error::KeyShare(format!("key set blob: {e}")))?;
+    parse_public(&manifest, &public_key, &server_key)
+}
+
+fn parse_public(
+    manifest: &[u8],
+    public_key: &[u8],
+    server_key: &[u8],
+) -> Result<PublicKeySet, Error> {
+    let manifest: KeySetManifest = serde_json::from_slice(manifest)
+        .map_err(|e| Error::KeyShare(format!("keyset.json: {e}")))?;
     if manifest.format != KEYSET_FORMAT {
         return Err(Error::KeyShare(format!(
             "key set format {:?}, expected {KEYSET_FORMAT}",
@@ -179,16 +217,10 @@ pub fn load_public(dir: &Path) -> Result<PublicKeySet, Error> {
     let cpk_params = CompactPublicKeyEncryptionParameters::try_from(manifest.params.pbs.compute())
         .map_err(|e| Error::Parameters(e.to_string()))?;
     let public_key: CompactPublicKey = DeserializationConfig::new(MAX_KEY_BYTES)
-        .deserialize_from(
-            read_file(&dir.join("public_key.bin"), MAX_KEY_BYTES)?.as_slice(),
-            &cpk_params,
-        )
+        .deserialize_from(public_key, &cpk_params)
         .map_err(|e| Error::KeyShare(format!("public_key.bin: {e}")))?;
     let server_key: CompressedServerKey = DeserializationConfig::new(MAX_KEY_BYTES)
-        .deserialize_from(
-            read_file(&dir.join("server_key.bin"), MAX_KEY_BYTES)?.as_slice(),
-            &config(manifest.params.pbs).into(),
-        )
+        .deserialize_from(server_key, &config(manifest.params.pbs).into())
         .map_err(|e| Error::KeyShare(format!("server_key.bin: {e}")))?;
     Ok(PublicKeySet {
         params: manifest.params,

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use fornax_node::fhe::{FheConfig, FheDevice};
+use fornax_fhe::device::Device as FheDevice;
+use fornax_node::fhe::FheConfig;
+use fornax_node::worker::FheCapability;
 
 /// `fornax node` settings; every one can also come from the TOML file.
 #[derive(clap::Args, Debug, Default, serde::Deserialize)]
@@ -131,13 +133,20 @@ pub struct NodeArgs {
     /// The bearer token the key holders expect.
     #[arg(long, env = "FORNAX_KEYHOLDER_TOKEN", hide_env_values = true)]
     keyholder_token: Option<String>,
-    /// Parallel jobs per batch of an FHE program [default: the number of CPUs].
+    /// Without `--queue nats://…`: threads the node's own worker gives the jobs of a batch
+    /// of an FHE program [default: the number of CPUs].
     #[arg(long)]
     fhe_workers: Option<usize>,
-    /// Where FHE programs run: `cpu` (the engine), or `cuda` (tfhe-rs's CUDA backend on the
-    /// first GPU; needs a `fornax` built with the `fhe-gpu` feature) [default: cpu].
+    /// Without `--queue nats://…`: where the node's own worker runs FHE programs: `cpu`
+    /// (the engine), or `cuda` (tfhe-rs's CUDA backend on the first GPU; needs a `fornax`
+    /// built with the `fhe-gpu` feature) [default: cpu]. With a queue, each worker chooses
+    /// its own (`fornax worker --fhe-device`).
     #[arg(long, value_parser = fhe_device_parser())]
     fhe_device: Option<FheDevice>,
+    /// The most bootstraps (estimated KS-PBS) one FHE program may cost; a costlier one is
+    /// refused when it is registered [default: 100000].
+    #[arg(long)]
+    fhe_max_pbs: Option<u64>,
     /// Seconds a worker's lease on a job lasts without progress before another worker
     /// gets it [default: 30].
     #[arg(long)]
@@ -156,7 +165,7 @@ pub struct NodeArgs {
 }
 
 /// `--fhe-device`: one of [`FheDevice::NAMES`], listed in clap's error when it is not.
-fn fhe_device_parser() -> impl clap::builder::TypedValueParser<Value = FheDevice> {
+pub(crate) fn fhe_device_parser() -> impl clap::builder::TypedValueParser<Value = FheDevice> {
     use clap::builder::TypedValueParser as _;
     clap::builder::PossibleValuesParser::new(FheDevice::NAMES)
         .map(|name| name.parse().expect("a possible value names a device"))
@@ -218,6 +227,7 @@ impl NodeArgs {
             keyholder_token,
             fhe_workers,
             fhe_device,
+            fhe_max_pbs,
             ack_wait_s,
             max_deliveries,
             dead_after_s,
@@ -319,7 +329,7 @@ impl NodeConfig {
             "mem" => fornax_node::dispatch::DispatchConfig::local_window(slots),
             _ => fornax_node::dispatch::DispatchConfig::default().max_in_flight,
         };
-        let queue = QueueSetup {
+        let mut queue = QueueSetup {
             url,
             settings,
             dispatch: fornax_node::dispatch::DispatchConfig {
@@ -328,6 +338,7 @@ impl NodeConfig {
             },
             slots,
             memory_bytes: args.memory_budget_mb.map(|mb| mb << 20),
+            fhe: None,
         };
         for (owner, url) in &args.webhooks {
             fornax_node::webhooks::check_url(url, args.allow_private_webhooks)
@@ -345,15 +356,22 @@ impl NodeConfig {
                 .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>())),
             attempts: 6,
         };
+        if queue.url != "mem" && (args.fhe_device.is_some() || args.fhe_workers.is_some()) {
+            bail!("--fhe-device and --fhe-workers are the node's own worker's; with --queue nats://… each worker has its own (fornax worker --fhe --fhe-device)");
+        }
+        // The node's own worker evaluates FHE tasks when the node serves a key set.
+        queue.fhe = args.fhe_keys.as_ref().map(|_| FheCapability {
+            device: args.fhe_device.unwrap_or_default(),
+            threads: args
+                .fhe_workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        });
         let fhe = args.fhe_keys.map(|keys_dir| FheConfig {
             keys_dir,
             keyholders: args.keyholders,
             keyholder_token: args.keyholder_token,
-            workers: args
-                .fhe_workers
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             keyholder_timeout: Duration::from_secs(30),
-            device: args.fhe_device.unwrap_or_default(),
+            max_pbs: args.fhe_max_pbs.unwrap_or(100_000),
         });
         Ok(NodeConfig {
             data_dir: args.data_dir.unwrap_or_else(|| "fornax-data".into()),
@@ -384,6 +402,8 @@ pub struct QueueSetup {
     /// The in-process worker's slots and memory (`mem` only).
     pub slots: u32,
     pub memory_bytes: Option<u64>,
+    /// The in-process worker's FHE capability (`mem` with a key set only).
+    pub fhe: Option<FheCapability>,
 }
 
 /// Where the node's chain comes from.

@@ -763,6 +763,7 @@ fn duplicate_submissions_and_deliveries_change_nothing_and_keys_reach_a_worker_o
                 input: fornax_node::queue::JobInput::Inline(witness.clone()),
                 requeues: 0,
                 timeout_ms: None,
+                fhe: None,
             };
             for _ in 0..5 {
                 let ack = js

@@ -44,6 +44,9 @@ pub(crate) async fn fhe_get_program(
 pub(crate) struct FheSubmitBody {
     program: String,
     inputs: Vec<String>,
+    /// Where to POST the task's state changes, as for proofs.
+    #[serde(default)]
+    webhook: Option<String>,
 }
 
 pub(crate) async fn fhe_submit(
@@ -72,8 +75,14 @@ pub(crate) async fn fhe_submit(
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let (task, created) =
-        blocking(move || Ok(fhe.submit(&owner, &body.program, inputs, key.as_deref())?)).await?;
+    if let Some(url) = &body.webhook {
+        fornax_node::webhooks::check_url(url, app.config.allow_private_webhooks)
+            .map_err(|e| ApiError::bad("invalid_webhook", e))?;
+    }
+    let (task, created) = blocking(move || {
+        Ok(fhe.submit(&owner, &body.program, inputs, key.as_deref(), body.webhook)?)
+    })
+    .await?;
     let status = if created {
         StatusCode::ACCEPTED
     } else {

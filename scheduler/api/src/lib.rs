@@ -46,7 +46,7 @@ use serde::Deserialize;
 use fornax_node::fhe::{FheError, FheService};
 use fornax_node::scheduler::{Scheduler, Submission};
 use fornax_node::store::{CircuitMeta, Store, StoreError};
-use fornax_node::task::{now_ms, InputKind, State, Task};
+use fornax_node::task::{now_ms, InputKind, State, Task, TaskKind};
 
 mod circuits;
 mod events;

@@ -115,6 +115,7 @@ pub(crate) async fn submit_task(
             ));
         }
         Ok(app2.scheduler.submit(Submission {
+            kind: TaskKind::Groth16,
             circuit: circuit.id,
             owner,
             input_kind: kind,
@@ -123,6 +124,7 @@ pub(crate) async fn submit_task(
             idempotency_key,
             webhook,
             chain: None,
+            fhe: None,
         })?)
     })
     .await?;

@@ -26,7 +26,7 @@ use fornax_chain_adapter::{
 use fornax_prover::json::{public_from_json, ProofJson};
 
 use crate::scheduler::{Scheduler, Submission};
-use crate::task::{ChainLink, Failure, InputKind, State};
+use crate::task::{ChainLink, Failure, InputKind, State, TaskKind};
 
 /// How the node follows and posts to the chain.
 #[derive(Clone, Debug)]
@@ -268,6 +268,7 @@ impl ChainService {
         };
         let market = format!("{:x}", self.cfg.chain.market);
         let submission = Submission {
+            kind: TaskKind::Groth16,
             circuit,
             owner: "chain".into(),
             input_kind: InputKind::Json,
@@ -284,6 +285,7 @@ impl ChainService {
                 settled_tx: None,
                 outputs: None,
             }),
+            fhe: None,
         };
         match self.sched.submit(submission) {
             Ok((task, true)) => eprintln!(

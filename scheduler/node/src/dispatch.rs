@@ -3,10 +3,11 @@
 //! machines through NATS), and its outcome comes back and is applied first-write-wins.
 //! This is the only way a task is proved.
 //!
-//! - **Dispatch.** A task in `proving` becomes one [`JobSpec`] (`<task>/groth16`): the
-//!   circuit's key and witness generator go to the artifact store once (content-addressed
-//!   names), the input rides in the message when small, and the node's job timeout rides
-//!   along for the worker to enforce. At most `max_in_flight` jobs are out at once, so the
+//! - **Dispatch.** A task in `proving` becomes one [`JobSpec`]: `<task>/groth16` for a
+//!   proof, whose circuit's key and witness generator go to the artifact store once
+//!   (content-addressed names); `<task>/pbs` for an FHE task, with its program in the
+//!   message and its key set in the artifact store. The input rides in the message when
+//!   small, and the node's job timeout rides along for the worker to enforce. At most `max_in_flight` jobs are out at once, so the
 //!   node's fair queue, not the queue server, decides the order. A job that needs more
 //!   memory than the node's own workers have, when it has only those, fails here with
 //!   `insufficient_memory` instead of waiting forever.
@@ -28,12 +29,88 @@ use fornax_prover::graph::Shape;
 use fornax_prover::JobGraph;
 use sha2::{Digest, Sha256};
 
-use crate::queue::{memory_tier, JobInput, JobSpec, Outcome, Queue, RunningJob};
+use crate::queue::{job_kind, memory_tier, FheJob, JobInput, JobSpec, Outcome, Queue, RunningJob};
 use crate::store::{Store, StoreError};
-use crate::task::{now_ms, Failure, Task};
+use crate::task::{now_ms, Failure, Task, TaskKind};
 
 /// Inputs up to this size travel in the job message; larger ones through the artifact store.
 const INLINE_INPUT_LIMIT: usize = 256 << 10;
+
+/// Working memory an FHE job needs besides its ciphertexts: the decompressed evaluation
+/// keys (about a GiB for the default parameters) and their working buffers.
+const FHE_KEY_MEMORY: u64 = 3 << 29;
+
+/// What a task's job needs that depends on its kind.
+struct Work {
+    memory_bytes: u64,
+    has_wasm: bool,
+    fhe: Option<FheJob>,
+}
+
+fn internal(message: String) -> Failure {
+    Failure {
+        code: "internal".into(),
+        message,
+    }
+}
+
+/// A proof's job: the memory of its graph's largest wave; its key and witness generator
+/// as artifacts.
+fn groth16_work(store: &Store, task: &Task) -> Result<(Work, Vec<String>), Failure> {
+    let meta = store
+        .circuit(&task.circuit)
+        .map_err(|e| internal(e.to_string()))?
+        .ok_or_else(|| internal(format!("circuit {} is not in the store", task.circuit)))?;
+    let shape = Shape {
+        n_vars: meta.n_wires,
+        n_public: meta.n_public,
+        domain_size: meta.domain_size,
+    };
+    let memory_bytes = JobGraph::groth16(&task.id, shape)
+        .waves()
+        .iter()
+        .map(|w| w.iter().map(|j| j.memory_bytes).sum::<u64>())
+        .max()
+        .unwrap_or(0);
+    let mut names = vec![format!("{}.zkey", meta.id)];
+    if meta.has_wasm {
+        names.push(format!("{}.wasm", meta.id));
+    }
+    let work = Work {
+        memory_bytes,
+        has_wasm: meta.has_wasm,
+        fhe: None,
+    };
+    Ok((work, names))
+}
+
+/// An FHE task's job: its program in the message, its key set as an artifact; memory for
+/// the evaluation keys and a hundred times its input's ciphertexts.
+fn fhe_work(store: &Store, task: &Task) -> Result<(Work, Vec<String>), Failure> {
+    let link = task
+        .fhe
+        .as_ref()
+        .ok_or_else(|| internal("an FHE task without its key set".into()))?;
+    let program = store
+        .fhe_program(&task.circuit)
+        .map_err(|e| internal(e.to_string()))?
+        .ok_or_else(|| internal(format!("program {} is not in the store", task.circuit)))?;
+    let program =
+        String::from_utf8(program).map_err(|_| internal("a stored program is not UTF-8".into()))?;
+    let input_bytes = store
+        .input(&task.id)
+        .map_err(|e| internal(e.to_string()))?
+        .map_or(0, |i| i.len() as u64);
+    let work = Work {
+        memory_bytes: FHE_KEY_MEMORY + 100 * input_bytes,
+        has_wasm: false,
+        fhe: Some(FheJob {
+            program,
+            keys: link.keys.clone(),
+        }),
+    };
+    Ok((work, vec![link.keys.clone()]))
+}
 
 /// Counters for `/metrics`.
 #[derive(Default)]
@@ -197,7 +274,7 @@ impl Dispatcher {
     /// Sends a task in `proving` to the queue (blocking until the queue took it). A task
     /// that cannot become a job gets the failure to fail it with.
     pub fn dispatch(&self, store: &Store, task: &Task) -> Result<(), Failure> {
-        self.dispatch_as(store, task, JobSpec::id_for(&task.id), 0)
+        self.dispatch_as(store, task, JobSpec::id_for(task), 0)
     }
 
     /// Puts the job of a dead worker back under `id`, its old delivery removed.
@@ -275,47 +352,31 @@ impl Dispatcher {
         id: String,
         requeues: u32,
     ) -> Result<JobSpec, Failure> {
-        let internal = |m: String| Failure {
-            code: "internal".into(),
-            message: m,
+        let (work, mut names) = match task.kind {
+            TaskKind::Groth16 => groth16_work(store, task)?,
+            TaskKind::Fhe => fhe_work(store, task)?,
         };
-        let meta = store
-            .circuit(&task.circuit)
-            .map_err(|e| internal(e.to_string()))?
-            .ok_or_else(|| internal(format!("circuit {} is not in the store", task.circuit)))?;
-        let shape = Shape {
-            n_vars: meta.n_wires,
-            n_public: meta.n_public,
-            domain_size: meta.domain_size,
-        };
-        let memory_bytes = JobGraph::groth16(&task.id, shape)
-            .waves()
-            .iter()
-            .map(|w| w.iter().map(|j| j.memory_bytes).sum::<u64>())
-            .max()
-            .unwrap_or(0);
-        if memory_tier(memory_bytes).is_none() {
+        if memory_tier(work.memory_bytes).is_none() {
             return Err(Failure {
                 code: "insufficient_memory".into(),
-                message: format!("the proof's jobs need {} GiB at once", memory_bytes >> 30),
+                message: format!(
+                    "the task's jobs need {} GiB at once",
+                    work.memory_bytes >> 30
+                ),
             });
         }
         if let Some(local) = self.local.get() {
             let most = local.iter().map(|w| w.memory_bytes).max().unwrap_or(0);
-            if memory_bytes > most {
+            if work.memory_bytes > most {
                 return Err(Failure {
                     code: "insufficient_memory".into(),
                     message: format!(
-                        "the proof's jobs need {} KiB at once; this node's workers have {} KiB",
-                        memory_bytes.div_ceil(1024),
+                        "the task's jobs need {} KiB at once; this node's workers have {} KiB",
+                        work.memory_bytes.div_ceil(1024),
                         most / 1024
                     ),
                 });
             }
-        }
-        let mut names = vec![format!("{}.zkey", meta.id)];
-        if meta.has_wasm {
-            names.push(format!("{}.wasm", meta.id));
         }
         let input = store
             .input(&task.id)
@@ -350,16 +411,25 @@ impl Dispatcher {
         Ok(JobSpec {
             id,
             task: task.id.clone(),
-            kind: "groth16".into(),
+            kind: job_kind(task.kind).into(),
             class: "any".into(),
-            memory_bytes,
-            circuit: meta.id,
-            has_wasm: meta.has_wasm,
+            memory_bytes: work.memory_bytes,
+            circuit: task.circuit.clone(),
+            has_wasm: work.has_wasm,
             input_kind: task.input,
             input,
             requeues,
             timeout_ms: self.config.job_timeout.map(|d| d.as_millis() as u64),
+            fhe: work.fhe,
         })
+    }
+
+    /// Copies artifact `name` from the queue's artifact store to `dest` (blocking; the
+    /// scheduler's threads call it).
+    pub fn fetch_artifact(&self, name: &str, dest: &std::path::Path) -> Result<(), String> {
+        self.runtime
+            .block_on(self.queue.get_artifact(name, dest))
+            .map_err(|e| e.to_string())
     }
 
     async fn apply_outcomes(self: Arc<Self>, owner: Arc<dyn Outcomes>) {

@@ -11,7 +11,7 @@ use fornax_kernels::DeviceRegistry;
 use crate::dispatch::{DispatchConfig, Dispatcher, LocalWorker};
 use crate::queue::{MemQueue, QueueSettings};
 use crate::scheduler::Scheduler;
-use crate::worker::{Worker, WorkerConfig};
+use crate::worker::{FheCapability, Worker, WorkerConfig};
 
 /// How the embedded queue and worker run.
 pub struct EmbeddedConfig {
@@ -28,6 +28,8 @@ pub struct EmbeddedConfig {
     pub slots: u32,
     /// The store's artifact folder: the queue's artifact store and the worker's cache.
     pub artifacts: PathBuf,
+    /// With FHE capability (a node serving FHE): the worker also evaluates FHE tasks.
+    pub fhe: Option<FheCapability>,
 }
 
 /// The running embedded queue and worker.
@@ -68,6 +70,7 @@ pub fn start(
             memory_bytes,
             slots: config.slots,
             cache_dir: config.artifacts.clone(),
+            fhe: config.fhe,
         },
     )
     .map_err(|e| EmbeddedError::Cache(config.artifacts, e))?;

@@ -1,13 +1,17 @@
-//! Encrypted computation in the node.
+//! Encrypted computation in the node, on the one path every task takes.
 //!
-//! - **Node side** ([`FheService`]): FHE programs (content-addressed) and tasks (a program
-//!   and its input ciphertexts) are stored in their own RocksDB under the data dir before
-//!   the 2xx, run by the engine ([`fornax_fhe::Evaluator`], jobs of a batch in parallel; or,
-//!   with [`FheDevice::Cuda`], tfhe-rs's CUDA backend through
-//!   [`fornax_fhe::device::DeviceEvaluator`]), and recovered after a crash (a task that was
-//!   running is run again; evaluation is deterministic, so the result is the same).
-//!   Decryption asks every configured key holder for its partial decryption at once and
-//!   combines the answers; k honest answers suffice, wrong ones are named and left out.
+//! - **Programs** (content-addressed) are stored in the node's store; a program whose
+//!   estimated bootstrap cost is over the node's cap is refused.
+//! - **Tasks** (a program and its input ciphertexts, checked against the key set's
+//!   parameters) are created by [`Scheduler::submit`] like proofs: the same store, states,
+//!   events, webhooks, idempotency keys, per-owner fairness and metrics. Their work goes to
+//!   the queue as a `pbs` job; a worker with FHE capability (the node's own, or `fornax
+//!   worker --fhe` on another machine) fetches the key set from the artifact store by its
+//!   content hash once, evaluates, and reports the outputs, which the node checks and
+//!   stores. The node itself evaluates nothing.
+//! - **Decryption** stays on the node (it alone talks to key holders): every key holder is
+//!   asked for its partial decryption at once and the answers combined; k honest answers
+//!   suffice, wrong ones are named and left out.
 //!
 //! The key holder's side (`fornax keyholder --share FILE`) is served by
 //! `fornax_api::keyholder`.
@@ -17,25 +21,19 @@
 //! ciphertext under the key); see the note in `fhe-engine/src/threshold.rs` on what a
 //! decryption reveals.
 
-use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-#[cfg(feature = "fhe-gpu")]
-use fornax_fhe::device::DeviceEvaluator;
+use bincode::Options as _;
 use fornax_fhe::threshold::PartialDecryption;
-use fornax_fhe::{io as fio, Evaluator, Program, PublicKeySet};
-use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
+use fornax_fhe::{io as fio, Program, PublicKeySet};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-use crate::task::{new_task_id, now_ms};
-
-const PROGRAMS: &str = "programs";
-const TASKS: &str = "tasks";
-const INPUTS: &str = "inputs";
-const OUTPUTS: &str = "outputs";
-const IDEMPOTENCY: &str = "idempotency";
+use crate::scheduler::{Scheduler, Submission};
+use crate::store::{fhe_program_id, StoreError};
+use crate::task::{FheLink, InputKind, State, Task, TaskKind};
 
 /// The largest answer read from a key holder.
 const MAX_ANSWER_BYTES: usize = 1 << 20;
@@ -70,7 +68,7 @@ pub enum FheError {
     TooLarge(String),
     /// The store failed.
     #[error("store: {0}")]
-    Store(#[from] rocksdb::Error),
+    Store(#[from] StoreError),
     /// Keys or files could not be loaded.
     #[error("{0}")]
     Setup(String),
@@ -114,112 +112,49 @@ pub struct FheConfig {
     pub keyholders: Vec<String>,
     /// The bearer token key holders expect.
     pub keyholder_token: Option<String>,
-    /// Parallel jobs per batch.
-    pub workers: usize,
     /// How long to wait for a key holder.
     pub keyholder_timeout: Duration,
-    /// Where programs are evaluated.
-    pub device: FheDevice,
+    /// The most estimated KS-PBS one program may cost; a costlier one is refused at
+    /// registration, so that no tenant holds the workers with one task.
+    pub max_pbs: u64,
 }
 
-/// Where the node evaluates FHE programs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FheDevice {
-    /// The engine on the CPU: the plan's batches one after another, the jobs of a batch in
-    /// parallel.
-    #[default]
-    Cpu,
-    /// tfhe-rs's CUDA backend on the first GPU: each operation's blocks as one batch of
-    /// KS-PBS there. Results decrypt the same as the CPU's but are not bit-identical to them,
-    /// so digests compare only between workers on GPUs. Needs a `fornax` built with the
-    /// `fhe-gpu` feature.
-    Cuda,
-}
-
-impl FheDevice {
-    /// Every device, by its name.
-    pub const NAMES: [&'static str; 2] = ["cpu", "cuda"];
-}
-
-impl std::str::FromStr for FheDevice {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "cpu" => Ok(FheDevice::Cpu),
-            "cuda" => Ok(FheDevice::Cuda),
-            other => Err(format!(
-                "unknown FHE device {other} (devices: {})",
-                Self::NAMES.join(", ")
-            )),
-        }
-    }
-}
-
-/// The evaluation keys, on the configured device.
-enum Engine {
-    Cpu(Evaluator),
-    #[cfg(feature = "fhe-gpu")]
-    Device(DeviceEvaluator),
-}
-
-impl Engine {
-    /// Checks that the device can be used before anything slow is loaded: a `fornax` built
-    /// without CUDA, or a machine without a (new enough) CUDA driver, fails at once.
-    fn check(device: FheDevice) -> Result<(), FheError> {
-        match device {
-            FheDevice::Cpu => Ok(()),
-            #[cfg(feature = "fhe-gpu")]
-            FheDevice::Cuda => fornax_fhe::device::check_cuda_driver()
-                .map_err(|e| FheError::Setup(format!("--fhe-device cuda: {e}"))),
-            #[cfg(not(feature = "fhe-gpu"))]
-            FheDevice::Cuda => Err(Self::without_cuda()),
-        }
-    }
-
-    /// Why `--fhe-device cuda` cannot work in this build.
-    #[cfg(not(feature = "fhe-gpu"))]
-    fn without_cuda() -> FheError {
-        FheError::Setup(
-            "--fhe-device cuda: this fornax was built without tfhe-rs's CUDA backend; \
-             build one with `ops/fhe-gpu-build.sh -p fornax-scheduler --features fhe-gpu`"
-                .into(),
-        )
-    }
-
-    /// Decompresses the evaluation keys onto the device (checked by [`Engine::check`]).
-    fn load(device: FheDevice, public: &PublicKeySet) -> Result<Engine, FheError> {
-        match device {
-            FheDevice::Cpu => Ok(Engine::Cpu(Evaluator::new(public))),
-            #[cfg(feature = "fhe-gpu")]
-            FheDevice::Cuda => DeviceEvaluator::cuda(public)
-                .map(Engine::Device)
-                .map_err(|e| FheError::Setup(format!("--fhe-device cuda: {e}"))),
-            #[cfg(not(feature = "fhe-gpu"))]
-            FheDevice::Cuda => Err(Self::without_cuda()),
-        }
-    }
-}
-
-/// The state of an FHE task.
+/// The state of an FHE task, as the FHE API names the states of the one machine
+/// ([`State`]).
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum FheState {
-    /// Stored, waiting for the engine.
+    /// Stored, waiting for a worker (`submitted`, `scheduled`).
     Queued,
-    /// Being evaluated.
+    /// Being evaluated (`proving`).
     Running,
-    /// Outputs ready.
+    /// Outputs ready (`proved`).
     Done,
     /// Failed; see `error`.
     Failed,
+    /// Cancelled by its owner.
+    Cancelled,
+    /// Its deadline passed.
+    Expired,
 }
 
-/// A stored FHE task.
+impl From<State> for FheState {
+    fn from(state: State) -> Self {
+        match state {
+            State::Submitted | State::Scheduled => FheState::Queued,
+            State::Proving | State::Posting => FheState::Running,
+            State::Proved | State::Settled => FheState::Done,
+            State::Failed => FheState::Failed,
+            State::Cancelled => FheState::Cancelled,
+            State::Expired => FheState::Expired,
+        }
+    }
+}
+
+/// An FHE task as the FHE API shows it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct FheTask {
-    /// Its id.
+    /// Its id (the same in `/v1/tasks/{id}` and the event stream).
     pub id: String,
     /// The API key name that submitted it.
     pub owner: String,
@@ -234,8 +169,8 @@ pub struct FheTask {
     /// Why it failed: `{code, message}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<serde_json::Value>,
-    /// Digest of the outputs (hex): equal digests, bit-identical results (between nodes on
-    /// the same kind of device).
+    /// Digest of the outputs (hex): equal digests, bit-identical results (between workers
+    /// on the same kind of device).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
     /// The device it ran on (`cpu`, `cuda`), and the batches, jobs and estimated KS-PBS of
@@ -245,6 +180,32 @@ pub struct FheTask {
     /// Evaluation time in ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eval_ms: Option<u64>,
+    /// The worker and device that evaluated it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+}
+
+impl FheTask {
+    /// The FHE view of a task of kind [`TaskKind::Fhe`].
+    pub fn of(task: &Task) -> FheTask {
+        let result = task.fhe.as_ref().and_then(|l| l.result.as_ref());
+        FheTask {
+            id: task.id.clone(),
+            owner: task.owner.clone(),
+            program: task.circuit.clone(),
+            state: task.state.into(),
+            created_ms: task.created_ms,
+            updated_ms: task.updated_ms,
+            error: task
+                .failure
+                .as_ref()
+                .map(|f| serde_json::json!({ "code": f.code, "message": f.message })),
+            digest: result.map(|r| r.digest.clone()),
+            plan: result.map(|r| r.plan.clone()),
+            eval_ms: result.map(|r| r.eval_ms),
+            worker: task.worker.clone(),
+        }
+    }
 }
 
 /// One decrypted output.
@@ -258,56 +219,38 @@ pub struct DecryptedOutput {
     pub bad_parties: Vec<usize>,
 }
 
-/// Encrypted computation in the node: store, engine, decryption.
+/// Encrypted computation in the node: programs, task submission, decryption. Evaluation is
+/// the workers'.
 pub struct FheService {
-    db: DB,
+    scheduler: Arc<Scheduler>,
     public: PublicKeySet,
-    engine: Engine,
+    /// The key set's artifact, `fhekeys-<sha256>`.
+    keys: String,
     config: FheConfig,
-    queue: Mutex<VecDeque<String>>,
-    wake: Condvar,
     http: reqwest::Client,
 }
 
-fn synced() -> WriteOptions {
-    let mut w = WriteOptions::default();
-    w.set_sync(true);
-    w
-}
-
 impl FheService {
-    /// Loads the key set, opens the FHE store under `data_dir`, and queues the tasks a crash
-    /// left unfinished. Decompressing the evaluation keys takes seconds and about a GiB.
-    pub fn open(data_dir: &Path, config: FheConfig) -> Result<Arc<Self>, FheError> {
-        Engine::check(config.device)?;
+    /// Loads the key set and puts it in the artifact store (once: the name is its content
+    /// hash), where workers fetch it.
+    pub fn open(scheduler: Arc<Scheduler>, config: FheConfig) -> Result<Arc<Self>, FheError> {
         let public = fio::load_public(&config.keys_dir).map_err(|e| {
             FheError::Setup(format!("FHE keys in {}: {e}", config.keys_dir.display()))
         })?;
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        let families = [PROGRAMS, TASKS, INPUTS, OUTPUTS, IDEMPOTENCY]
-            .into_iter()
-            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
-        let db = DB::open_cf_descriptors(&opts, data_dir.join("fhe-db"), families)?;
-        let engine = Engine::load(config.device, &public)?;
+        let blob = fio::write_keyset(&public).map_err(|e| FheError::Setup(e.to_string()))?;
+        let keys = format!("fhekeys-{}", hex::encode(Sha256::digest(&blob)));
+        scheduler.store().put_artifact(&keys, &blob)?;
         let http = reqwest::Client::builder()
             .timeout(config.keyholder_timeout)
             .build()
             .map_err(|e| FheError::Setup(e.to_string()))?;
-        let service = Arc::new(FheService {
-            db,
+        Ok(Arc::new(FheService {
+            scheduler,
             public,
-            engine,
+            keys,
             config,
-            queue: Mutex::new(VecDeque::new()),
-            wake: Condvar::new(),
             http,
-        });
-        for id in service.unfinished()? {
-            service.enqueue(id);
-        }
-        Ok(service)
+        }))
     }
 
     /// The key set's id, hex.
@@ -320,93 +263,48 @@ impl FheService {
         (self.public.params.parties, self.public.params.threshold)
     }
 
-    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
-        self.db
-            .cf_handle(name)
-            .expect("column families are created at open")
-    }
-
-    /// Starts the engine thread: tasks one after another, each batch's jobs in parallel.
-    pub fn start(self: &Arc<Self>) {
-        let service = Arc::clone(self);
-        std::thread::Builder::new()
-            .name("fhe-engine".into())
-            .spawn(move || loop {
-                let id = {
-                    let mut queue = service.queue.lock().unwrap_or_else(|p| p.into_inner());
-                    loop {
-                        if let Some(id) = queue.pop_front() {
-                            break id;
-                        }
-                        queue = service.wake.wait(queue).unwrap_or_else(|p| p.into_inner());
-                    }
-                };
-                // A panic inside an evaluation fails that task, not the engine thread.
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| service.run(&id))) {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => eprintln!("fhe task {id}: {e}"),
-                    Err(_) => {
-                        eprintln!("fhe task {id}: the evaluation panicked");
-                        if let Err(e) = service.fail(&id, "internal", "the evaluation panicked") {
-                            eprintln!("fhe task {id}: {e}");
-                        }
-                    }
-                }
-            })
-            .expect("spawning the FHE engine thread");
-    }
-
-    fn enqueue(&self, id: String) {
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back(id);
-        self.wake.notify_one();
-    }
-
     /// Registers a program (JSON); its id is the digest of its canonical form. Returns the id
-    /// and whether it is new.
+    /// and whether it is new. A program over the cost cap is refused.
     pub fn register_program(&self, body: &[u8]) -> Result<(String, bool), FheError> {
         let program = Program::from_json(body)
             .map_err(|e| FheError::invalid("invalid_program", e.to_string()))?;
-        let canonical = serde_json::to_vec(&program).expect("a program serializes");
-        let id = format!("p{}", &blake3::hash(&canonical).to_hex()[..32]);
-        if self.db.get_cf(self.cf(PROGRAMS), &id)?.is_some() {
-            return Ok((id, false));
+        let cost = fornax_fhe::plan::plan(&program, "cost", 1).estimated_pbs();
+        if cost > self.config.max_pbs {
+            return Err(FheError::invalid(
+                "program_too_costly",
+                format!(
+                    "the program costs about {cost} bootstraps; this node takes at most {}",
+                    self.config.max_pbs
+                ),
+            ));
         }
-        self.db
-            .put_cf_opt(self.cf(PROGRAMS), &id, &canonical, &synced())?;
-        Ok((id, true))
+        let canonical = serde_json::to_vec(&program).expect("a program serializes");
+        let id = fhe_program_id(&canonical);
+        let created = self.scheduler.store().put_fhe_program(&id, &canonical)?;
+        Ok((id, created))
     }
 
     /// A registered program.
     pub fn program(&self, id: &str) -> Result<Option<Program>, FheError> {
-        Ok(match self.db.get_cf(self.cf(PROGRAMS), id)? {
-            Some(bytes) => {
-                Some(serde_json::from_slice(&bytes).map_err(|e| FheError::Setup(e.to_string()))?)
-            }
-            None => None,
-        })
+        match self.scheduler.store().fhe_program(id)? {
+            Some(bytes) => Program::from_json(&bytes)
+                .map(Some)
+                .map_err(|e| FheError::Setup(format!("stored program {id}: {e}"))),
+            None => Ok(None),
+        }
     }
 
-    /// Stores a task (synced) and queues it; with an idempotency key already used by this
-    /// owner, returns the task it created instead (`false`).
+    /// Checks a task's inputs and creates it through [`Scheduler::submit`]; with an
+    /// idempotency key this owner used for an FHE task before, returns that task instead
+    /// (`false`).
     pub fn submit(
         &self,
         owner: &str,
         program_id: &str,
         inputs: Vec<Vec<u8>>,
         idempotency_key: Option<&str>,
+        webhook: Option<String>,
     ) -> Result<(FheTask, bool), FheError> {
-        let idem = idempotency_key.map(|k| format!("{owner}\n{k}"));
-        if let Some(key) = &idem {
-            if let Some(id) = self.db.get_cf(self.cf(IDEMPOTENCY), key)? {
-                let id = String::from_utf8_lossy(&id).into_owned();
-                if let Some(task) = self.task(&id)? {
-                    return Ok((task, false));
-                }
-            }
-        }
         let program = self
             .program(program_id)?
             .ok_or_else(|| FheError::NotFound {
@@ -429,62 +327,29 @@ impl FheService {
                 e => FheError::invalid("invalid_ciphertext", format!("input {i}: {e}")),
             })?;
         }
-        let now = now_ms();
-        let task = FheTask {
-            id: new_task_id(now),
+        let (task, created) = self.scheduler.submit(Submission {
+            kind: TaskKind::Fhe,
+            circuit: program_id.into(),
             owner: owner.into(),
-            program: program_id.into(),
-            state: FheState::Queued,
-            created_ms: now,
-            updated_ms: now,
-            error: None,
-            digest: None,
-            plan: None,
-            eval_ms: None,
-        };
-        let mut batch = WriteBatch::default();
-        batch.put_cf(
-            self.cf(TASKS),
-            &task.id,
-            serde_json::to_vec(&task).expect("serializes"),
-        );
-        batch.put_cf(
-            self.cf(INPUTS),
-            &task.id,
-            bincode::serialize(&inputs).expect("serializes"),
-        );
-        if let Some(key) = &idem {
-            batch.put_cf(self.cf(IDEMPOTENCY), key, &task.id);
-        }
-        self.db.write_opt(batch, &synced())?;
-        self.enqueue(task.id.clone());
-        Ok((task, true))
+            input_kind: InputKind::Wtns,
+            input: bincode::serialize(&inputs).expect("a list of byte strings serializes"),
+            deadline_ms: None,
+            // Their own namespace: a key used for a proof does not name an FHE task.
+            idempotency_key: idempotency_key.map(|k| format!("fhe:{k}")),
+            webhook,
+            chain: None,
+            fhe: Some(FheLink {
+                keys: self.keys.clone(),
+                result: None,
+            }),
+        })?;
+        Ok((FheTask::of(&task), created))
     }
 
-    /// A task.
-    pub fn task(&self, id: &str) -> Result<Option<FheTask>, FheError> {
-        Ok(match self.db.get_cf(self.cf(TASKS), id)? {
-            Some(bytes) => {
-                Some(serde_json::from_slice(&bytes).map_err(|e| FheError::Setup(e.to_string()))?)
-            }
-            None => None,
-        })
-    }
-
-    /// The ids of the tasks not finished yet, oldest first: a task keeps its inputs exactly
-    /// until it is done or failed, so these are the keys of the inputs column (ids sort by
-    /// creation time), and a restart reads none of the finished tasks.
-    fn unfinished(&self) -> Result<Vec<String>, FheError> {
-        self.db
-            .iterator_cf(self.cf(INPUTS), rocksdb::IteratorMode::Start)
-            .map(|item| Ok(String::from_utf8_lossy(&item?.0).into_owned()))
-            .collect()
-    }
-
-    /// A task of `owner` (others' tasks are reported missing).
+    /// An FHE task of `owner` (others' tasks, and proofs, are reported missing).
     pub fn owned_task(&self, owner: &str, id: &str) -> Result<FheTask, FheError> {
-        match self.task(id)? {
-            Some(t) if t.owner == owner => Ok(t),
+        match self.scheduler.store().task(id)? {
+            Some(t) if t.owner == owner && t.kind == TaskKind::Fhe => Ok(FheTask::of(&t)),
             _ => Err(FheError::NotFound {
                 code: "task_not_found",
                 message: format!("no FHE task {id}"),
@@ -495,127 +360,15 @@ impl FheService {
     /// A finished task's output ciphertexts (tfhe-rs's `SquashedNoiseFheUint`, safe
     /// serialization).
     pub fn outputs(&self, id: &str) -> Result<Option<Vec<Vec<u8>>>, FheError> {
-        Ok(match self.db.get_cf(self.cf(OUTPUTS), id)? {
-            Some(bytes) => {
-                Some(bincode::deserialize(&bytes).map_err(|e| FheError::Setup(e.to_string()))?)
-            }
-            None => None,
-        })
-    }
-
-    fn put_task(&self, task: &FheTask, batch: Option<WriteBatch>) -> Result<(), FheError> {
-        let mut batch = batch.unwrap_or_default();
-        batch.put_cf(
-            self.cf(TASKS),
-            &task.id,
-            serde_json::to_vec(task).expect("serializes"),
-        );
-        self.db.write_opt(batch, &synced())?;
-        Ok(())
-    }
-
-    fn fail(&self, id: &str, code: &str, message: &str) -> Result<(), FheError> {
-        let Some(mut task) = self.task(id)? else {
-            return Ok(());
-        };
-        task.state = FheState::Failed;
-        task.updated_ms = now_ms();
-        task.error = Some(serde_json::json!({ "code": code, "message": message }));
-        let mut batch = WriteBatch::default();
-        batch.delete_cf(self.cf(INPUTS), id);
-        self.put_task(&task, Some(batch))
-    }
-
-    /// Evaluates one task and stores its outputs (or its failure).
-    fn run(&self, id: &str) -> Result<(), FheError> {
-        let Some(mut task) = self.task(id)? else {
-            return Ok(());
-        };
-        if !matches!(task.state, FheState::Queued | FheState::Running) {
-            return Ok(());
+        match self.scheduler.store().fhe_outputs(id)? {
+            Some(bytes) => bincode::DefaultOptions::new()
+                .with_fixint_encoding()
+                .with_limit(bytes.len() as u64)
+                .deserialize(&bytes)
+                .map(Some)
+                .map_err(|e| FheError::Setup(format!("stored outputs of {id}: {e}"))),
+            None => Ok(None),
         }
-        task.state = FheState::Running;
-        task.updated_ms = now_ms();
-        self.put_task(&task, None)?;
-        let result = self.evaluate(&task);
-        task.updated_ms = now_ms();
-        let mut batch = WriteBatch::default();
-        match result {
-            Ok((outputs, digest, plan, elapsed)) => {
-                task.state = FheState::Done;
-                task.digest = Some(hex::encode(digest));
-                task.plan = Some(plan);
-                task.eval_ms = Some(elapsed.as_millis() as u64);
-                batch.put_cf(
-                    self.cf(OUTPUTS),
-                    id,
-                    bincode::serialize(&outputs).expect("serializes"),
-                );
-            }
-            Err((code, message)) => {
-                task.state = FheState::Failed;
-                task.error = Some(serde_json::json!({ "code": code, "message": message }));
-            }
-        }
-        batch.delete_cf(self.cf(INPUTS), id);
-        self.put_task(&task, Some(batch))
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn evaluate(
-        &self,
-        task: &FheTask,
-    ) -> Result<(Vec<Vec<u8>>, [u8; 32], serde_json::Value, Duration), (&'static str, String)> {
-        let internal = |e: String| ("internal", e);
-        let program = self
-            .program(&task.program)
-            .map_err(|e| internal(e.to_string()))?
-            .ok_or_else(|| {
-                (
-                    "unknown_program",
-                    format!("program {} is gone", task.program),
-                )
-            })?;
-        let inputs: Vec<Vec<u8>> = match self.db.get_cf(self.cf(INPUTS), &task.id) {
-            Ok(Some(bytes)) => bincode::deserialize(&bytes).map_err(|e| internal(e.to_string()))?,
-            Ok(None) => return Err(("internal", "inputs missing".into())),
-            Err(e) => return Err(internal(e.to_string())),
-        };
-        let inputs = inputs
-            .iter()
-            .map(|b| fio::read_radix(b, program.bits, self.public.params.pbs))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ("invalid_ciphertext", e.to_string()))?;
-        let failed = |e: fornax_fhe::Error| ("evaluation_failed", e.to_string());
-        let started = Instant::now();
-        let (outputs, digest, plan, device) = match &self.engine {
-            Engine::Cpu(evaluator) => {
-                let out = evaluator
-                    .evaluate(&program, inputs, &task.id, self.config.workers)
-                    .map_err(failed)?;
-                (out.outputs, out.digest, out.plan, "cpu")
-            }
-            #[cfg(feature = "fhe-gpu")]
-            Engine::Device(evaluator) => {
-                let out = evaluator.evaluate(&program, inputs).map_err(failed)?;
-                // One job per batch: the device takes each operation's blocks at once.
-                let plan = fornax_fhe::plan::plan(&program, &task.id, 1);
-                (out.outputs, out.digest, plan, evaluator.device())
-            }
-        };
-        let elapsed = started.elapsed();
-        let outputs = outputs
-            .iter()
-            .map(fio::write_squashed)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| internal(e.to_string()))?;
-        let plan = serde_json::json!({
-            "device": device,
-            "batches": plan.batches.len(),
-            "jobs": plan.jobs().count(),
-            "estimated_pbs": plan.estimated_pbs(),
-        });
-        Ok((outputs, digest, plan, elapsed))
     }
 
     /// Decrypts outputs of a finished task: every key holder is asked at once; the answers

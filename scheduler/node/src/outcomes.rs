@@ -6,6 +6,9 @@
 //!   for a task whose input is a witness, carry that witness's public signals. A worker's
 //!   word is not trusted (anyone who reaches the queue can report an outcome): a proof that
 //!   fails is refused, counted against the task's attempts, and the job is sent again.
+//! - An FHE task's outputs are fetched from the artifact store and checked (content hash,
+//!   one well-formed ciphertext per program output, the digest reported) and stored with
+//!   one transition the same way; one that fails is refused like a bad proof.
 //! - A proof is stored with one transition (`proving` → `proved`/`posting`), with the time
 //!   of its parts counted and announced; a task that ended meanwhile, or was proved
 //!   already, keeps its state, and the outcome is counted as ignored.
@@ -21,7 +24,9 @@ use crate::dispatch::Outcomes;
 use crate::queue::{JobSpec, Outcome, OutcomeResult, PartTime, RunningJob};
 use crate::scheduler::{Event, Scheduler};
 use crate::store::{StoreError, StoredProof};
-use crate::task::{Failure, InputKind, State, Task};
+use crate::task::{Failure, FheResult, InputKind, State, Task, TaskKind};
+use bincode::Options as _;
+use sha2::{Digest, Sha256};
 
 impl Outcomes for Scheduler {
     fn apply(&self, o: &Outcome) -> Result<(), StoreError> {
@@ -40,32 +45,9 @@ impl Outcomes for Scheduler {
                 device,
                 parts,
             } => {
-                // After a restart the task may be back in `scheduled`, waiting to be sent
-                // again (and the dispatcher may move it on meanwhile): the proof is just
-                // as good, so bring the task to `proving` and store it.
-                let mut task = task;
-                while task.state != State::Proving {
-                    let step = match task.state {
-                        State::Submitted => State::Scheduled,
-                        State::Scheduled => State::Proving,
-                        state => {
-                            self.ignore(o, state);
-                            return Ok(());
-                        }
-                    };
-                    let from = [task.state];
-                    match self.transition(&task.id, step, Some(&from[..]), None, None, |_| {}) {
-                        Ok(t) => task = t,
-                        // Moved by someone else: look again.
-                        Err(StoreError::Forbidden { .. }) => {
-                            let Some(t) = self.store().task(&o.task)? else {
-                                return Ok(());
-                            };
-                            task = t;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
+                let Some(task) = self.to_proving(o, task)? else {
+                    return Ok(());
+                };
                 if let Err(reason) = self.check_proof(&task, proof) {
                     return self.refuse(o, &task, &reason);
                 }
@@ -79,6 +61,43 @@ impl Outcomes for Scheduler {
                             .fetch_add(at.elapsed().as_micros() as u64, Ordering::Relaxed);
                     }
                     self.count_parts(&task, device, proof, parts);
+                } else {
+                    self.ignore(o, task.state);
+                }
+            }
+            OutcomeResult::Evaluated {
+                outputs,
+                digest,
+                device,
+                plan,
+                eval_ms,
+            } => {
+                let Some(task) = self.to_proving(o, task)? else {
+                    return Ok(());
+                };
+                let bytes = match self.fetch_fhe_outputs(&task, outputs, digest) {
+                    Ok(bytes) => bytes,
+                    Err(reason) => return self.refuse(o, &task, &reason),
+                };
+                let result = FheResult {
+                    digest: digest.clone(),
+                    plan: serde_json::json!({
+                        "device": label(device),
+                        "batches": plan.batches,
+                        "jobs": plan.jobs,
+                        "estimated_pbs": plan.estimated_pbs,
+                    }),
+                    eval_ms: *eval_ms,
+                };
+                let who = format!("{}/{}", o.worker, label(device));
+                if self.fhe_done(&task, &bytes, result, who)? {
+                    stats.applied.fetch_add(1, Ordering::Relaxed);
+                    if let Some(at) = dispatcher.landed(&task.id) {
+                        stats.latency_count.fetch_add(1, Ordering::Relaxed);
+                        stats
+                            .latency_us
+                            .fetch_add(at.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    }
                 } else {
                     self.ignore(o, task.state);
                 }
@@ -145,7 +164,7 @@ impl Outcomes for Scheduler {
             };
             return self.fail(&task.id, failure, Some(job.queue_seq));
         }
-        let id = format!("{}~{}", JobSpec::id_for(&task.id), job.queue_seq);
+        let id = format!("{}~{}", JobSpec::id_for(&task), job.queue_seq);
         match dispatcher.requeue(self.store(), &task, job, id) {
             Ok(()) => Ok(()),
             Err(failure) => self.fail(&task.id, failure, None),
@@ -206,20 +225,25 @@ impl Scheduler {
         }
     }
 
-    /// Refuses a reported proof that failed its check: counted against the task's attempts
-    /// (the last one fails the task with `invalid_proof`), and the job sent again.
+    /// Refuses a reported result that failed its check: counted against the task's attempts
+    /// (the last one fails the task with `invalid_proof`, or `invalid_result` for an FHE
+    /// task), and the job sent again.
     fn refuse(&self, o: &Outcome, task: &Task, reason: &str) -> Result<(), StoreError> {
         let dispatcher = self.dispatcher().expect("outcomes come after start");
         dispatcher.stats.refused.fetch_add(1, Ordering::Relaxed);
+        let (what, code) = match task.kind {
+            TaskKind::Groth16 => ("proof", "invalid_proof"),
+            TaskKind::Fhe => ("result", "invalid_result"),
+        };
         eprintln!(
-            "fornax node: task {}: proof from worker {} refused: {reason}",
+            "fornax node: task {}: {what} from worker {} refused: {reason}",
             task.id, o.worker
         );
         if task.failed_attempts + 1 >= self.attempts() {
             let failure = Failure {
-                code: "invalid_proof".into(),
+                code: code.into(),
                 message: format!(
-                    "the last proof a worker returned was refused ({reason}); attempts spent"
+                    "the last {what} a worker returned was refused ({reason}); attempts spent"
                 ),
             };
             return self.fail(&task.id, failure, None);
@@ -229,11 +253,93 @@ impl Scheduler {
             t.counted_delivery = 0;
         })?;
         self.publish(&t);
-        let id = format!("{}~r{}", JobSpec::id_for(&task.id), t.failed_attempts);
+        let id = format!("{}~r{}", JobSpec::id_for(&t), t.failed_attempts);
         match dispatcher.resend(self.store(), &t, id) {
             Ok(()) => Ok(()),
             Err(failure) => self.fail(&task.id, failure, None),
         }
+    }
+
+    /// Brings a task with a result to `proving`: after a restart it may be back in
+    /// `scheduled`, waiting to be sent again (and the dispatcher may move it on
+    /// meanwhile); the result is just as good. `None`: the task moved elsewhere and the
+    /// outcome is ignored.
+    fn to_proving(&self, o: &Outcome, mut task: Task) -> Result<Option<Task>, StoreError> {
+        while task.state != State::Proving {
+            let step = match task.state {
+                State::Submitted => State::Scheduled,
+                State::Scheduled => State::Proving,
+                state => {
+                    self.ignore(o, state);
+                    return Ok(None);
+                }
+            };
+            let from = [task.state];
+            match self.transition(&task.id, step, Some(&from[..]), None, None, |_| {}) {
+                Ok(t) => task = t,
+                // Moved by someone else: look again.
+                Err(StoreError::Forbidden { .. }) => {
+                    let Some(t) = self.store().task(&o.task)? else {
+                        return Ok(None);
+                    };
+                    task = t;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(task))
+    }
+
+    /// Fetches and checks an FHE task's outputs as a worker reported them: the artifact
+    /// matches its content hash, holds one well-formed squashed ciphertext per program
+    /// output, and they have the digest the worker reported. (Whether they are the
+    /// program's result only a decryption shows: a worker is trusted for that, see
+    /// SECURITY.md.)
+    fn fetch_fhe_outputs(&self, task: &Task, name: &str, digest: &str) -> Result<Vec<u8>, String> {
+        let hash = name
+            .strip_prefix("fheout-")
+            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| format!("{name:?} is not an output artifact"))?;
+        let dispatcher = self.dispatcher().expect("outcomes come after start");
+        let tmp = self
+            .store()
+            .artifact_path(&format!(".{name}.{:08x}.part", rand::random::<u32>()));
+        let fetched = dispatcher
+            .fetch_artifact(name, &tmp)
+            .and_then(|()| std::fs::read(&tmp).map_err(|e| e.to_string()));
+        let _ = std::fs::remove_file(&tmp);
+        let bytes = fetched?;
+        if hex::encode(Sha256::digest(&bytes)) != hash {
+            return Err(format!("{name} does not match its content hash"));
+        }
+        let outputs: Vec<Vec<u8>> = bincode::DefaultOptions::new()
+            .with_fixint_encoding()
+            .with_limit(bytes.len() as u64)
+            .deserialize(&bytes)
+            .map_err(|e| format!("outputs: {e}"))?;
+        let program = self
+            .store()
+            .fhe_program(&task.circuit)
+            .map_err(|e| e.to_string())?
+            .ok_or("the task's program is gone")?;
+        let program =
+            fornax_fhe::Program::from_json(&program).map_err(|e| format!("program: {e}"))?;
+        if outputs.len() != program.outputs.len() {
+            return Err(format!(
+                "{} outputs; the program has {}",
+                outputs.len(),
+                program.outputs.len()
+            ));
+        }
+        let parsed = outputs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| fornax_fhe::io::read_squashed(o).map_err(|e| format!("output {i}: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if hex::encode(fornax_fhe::engine::squashed_digest(&parsed)) != digest {
+            return Err("the outputs do not have the digest reported".into());
+        }
+        Ok(bytes)
     }
 
     /// Counts a stored proof's parts per role and device, and announces each. A worker that

@@ -20,14 +20,18 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::dispatch::Dispatcher;
-use crate::store::{NewTask, Store, StoreError, StoredProof};
-use crate::task::{new_task_id, now_ms, ChainLink, Failure, InputKind, State, Task};
+use crate::store::{NewTask, Store, StoreError, StoredProof, TaskOutput};
+use crate::task::{
+    new_task_id, now_ms, ChainLink, Failure, FheLink, FheResult, InputKind, State, Task, TaskKind,
+};
 
-/// A proving task to create, as [`Scheduler::submit`] takes it: the caller has checked the
-/// circuit and the input; the scheduler gives it its id, times and state.
+/// A task to create, as [`Scheduler::submit`] takes it: the caller has checked the circuit
+/// (or FHE program) and the input; the scheduler gives it its id, times and state.
 #[derive(Clone, Debug)]
 pub struct Submission {
-    /// The circuit's id.
+    /// What it computes.
+    pub kind: TaskKind,
+    /// The circuit's id (for an FHE task, the program's).
     pub circuit: String,
     /// Who owns the task (an API key's name, or `chain`).
     pub owner: String,
@@ -43,6 +47,8 @@ pub struct Submission {
     pub webhook: Option<String>,
     /// The on-chain task it answers.
     pub chain: Option<ChainLink>,
+    /// For an FHE task: its key set.
+    pub fhe: Option<FheLink>,
 }
 
 /// What `GET /v1/events` streams: task state changes and job progress.
@@ -123,6 +129,10 @@ pub struct Metrics {
     pub proofs: AtomicU64,
     /// See `proofs`.
     pub prove_us: AtomicU64,
+    /// FHE tasks evaluated, and their total evaluation time in microseconds.
+    pub fhe_tasks: AtomicU64,
+    /// See `fhe_tasks`.
+    pub fhe_eval_us: AtomicU64,
     /// Per job role and device: (count, total microseconds).
     pub jobs: Mutex<HashMap<(String, String), (u64, u64)>>,
 }
@@ -297,8 +307,8 @@ impl Scheduler {
         self.events.subscribe()
     }
 
-    /// Creates a proving task: the only way one is made (the HTTP API and the chain listener
-    /// both call this). It is stored with its input in one synced write; only a new task is
+    /// Creates a task: the only way one is made (the HTTP API for proofs and for FHE, and
+    /// the chain listener, all call this). It is stored with its input in one synced write; only a new task is
     /// then counted, announced and queued. Returns the task and whether it is new: an
     /// idempotency key the owner used before names the earlier task, which is returned
     /// unchanged.
@@ -306,6 +316,7 @@ impl Scheduler {
         let now = now_ms();
         let task = Task {
             id: new_task_id(now),
+            kind: new.kind,
             circuit: new.circuit,
             owner: new.owner,
             state: State::Submitted,
@@ -322,6 +333,7 @@ impl Scheduler {
             signed: None,
             worker: None,
             counted_delivery: 0,
+            fhe: new.fhe,
         };
         let (task, created) = self.store.create_task(NewTask {
             task,
@@ -347,12 +359,12 @@ impl Scheduler {
         to: State,
         allowed_from: Option<&[State]>,
         failure: Option<Failure>,
-        proof: Option<&StoredProof>,
+        output: Option<TaskOutput<'_>>,
         update: impl FnOnce(&mut Task),
     ) -> Result<Task, StoreError> {
         let task = self
             .store
-            .transition(id, to, allowed_from, failure, proof, update)?;
+            .transition(id, to, allowed_from, failure, output, update)?;
         self.publish(&task);
         Ok(task)
     }
@@ -516,7 +528,7 @@ impl Scheduler {
             next,
             Some(&[State::Proving][..]),
             None,
-            Some(proof),
+            Some(TaskOutput::Proof(proof)),
             update,
         ) {
             Ok(_) => {
@@ -533,6 +545,41 @@ impl Scheduler {
                 Ok(true)
             }
             // Cancelled or expired while proving: the proof is dropped.
+            Err(e) => ignore_forbidden(e).map(|_| false),
+        }
+    }
+
+    /// Stores an FHE task's outputs (`proving` → `proved`, which the FHE API calls `done`)
+    /// and counts them. Returns whether they were stored (first write wins, as for proofs).
+    pub(crate) fn fhe_done(
+        &self,
+        task: &Task,
+        outputs: &[u8],
+        result: FheResult,
+        worker: String,
+    ) -> Result<bool, StoreError> {
+        let eval_us = result.eval_ms * 1000;
+        match self.transition(
+            &task.id,
+            State::Proved,
+            Some(&[State::Proving][..]),
+            None,
+            Some(TaskOutput::Fhe(outputs)),
+            |t| {
+                t.worker = Some(worker);
+                if let Some(link) = t.fhe.as_mut() {
+                    link.result = Some(result);
+                }
+            },
+        ) {
+            Ok(_) => {
+                self.metrics.fhe_tasks.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .fhe_eval_us
+                    .fetch_add(eval_us, Ordering::Relaxed);
+                self.finish(State::Proved);
+                Ok(true)
+            }
             Err(e) => ignore_forbidden(e).map(|_| false),
         }
     }

@@ -62,6 +62,8 @@ const INPUTS: &str = "inputs";
 const PROOFS: &str = "proofs";
 const IDEMPOTENCY: &str = "idempotency";
 const TRANSITIONS: &str = "transitions";
+const FHE_PROGRAMS: &str = "fhe_programs";
+const FHE_OUTPUTS: &str = "fhe_outputs";
 
 /// Lock stripes.
 const STRIPES: usize = 64;
@@ -98,6 +100,12 @@ pub enum StoreError {
     },
 }
 
+/// An FHE program's id: `p` and the first 128 bits of the BLAKE3 hash of its canonical JSON,
+/// in hex.
+pub fn fhe_program_id(canonical: &[u8]) -> String {
+    format!("p{}", &blake3::hash(canonical).to_hex()[..32])
+}
+
 /// A registered circuit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CircuitMeta {
@@ -124,6 +132,16 @@ pub struct StoredProof {
     pub public: serde_json::Value,
     /// Proving time on the device, milliseconds.
     pub prove_ms: f64,
+}
+
+/// A task's result, stored in the same atomic write as the transition that records it.
+#[derive(Clone, Copy, Debug)]
+pub enum TaskOutput<'a> {
+    /// A proof.
+    Proof(&'a StoredProof),
+    /// An FHE task's output ciphertexts (bincode of the list of tfhe-rs's safe
+    /// serializations).
+    Fhe(&'a [u8]),
 }
 
 /// What a new task comes with.
@@ -155,9 +173,18 @@ impl Store {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        let families = [CIRCUITS, TASKS, INPUTS, PROOFS, IDEMPOTENCY, TRANSITIONS]
-            .into_iter()
-            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let families = [
+            CIRCUITS,
+            TASKS,
+            INPUTS,
+            PROOFS,
+            IDEMPOTENCY,
+            TRANSITIONS,
+            FHE_PROGRAMS,
+            FHE_OUTPUTS,
+        ]
+        .into_iter()
+        .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&opts, dir.join("db"), families)?;
         Ok(Store {
             db,
@@ -322,15 +349,15 @@ impl Store {
     }
 
     /// Moves a task to `to`, durably, if the state machine allows it and `allowed_from`
-    /// (when given) contains its current state; `update` may change other fields; a proof
-    /// is stored in the same atomic write.
+    /// (when given) contains its current state; `update` may change other fields; a result
+    /// (proof or FHE outputs) is stored in the same atomic write.
     pub fn transition(
         &self,
         id: &str,
         to: State,
         allowed_from: Option<&[State]>,
         failure: Option<Failure>,
-        proof: Option<&StoredProof>,
+        output: Option<TaskOutput<'_>>,
         update: impl FnOnce(&mut Task),
     ) -> Result<Task, StoreError> {
         let _guard = self.lock(id.as_bytes());
@@ -368,12 +395,14 @@ impl Store {
             log_key(id, seq),
             serde_json::to_vec(&log).expect("serialisable"),
         );
-        if let Some(p) = proof {
-            batch.put_cf(
+        match output {
+            Some(TaskOutput::Proof(p)) => batch.put_cf(
                 self.cf(PROOFS),
                 id,
                 serde_json::to_vec(p).expect("serialisable"),
-            );
+            ),
+            Some(TaskOutput::Fhe(bytes)) => batch.put_cf(self.cf(FHE_OUTPUTS), id, bytes),
+            None => {}
         }
         if to.is_final() {
             // The input is not needed any more once nothing can run the task again.
@@ -444,6 +473,28 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Registers an FHE program under `id` (its canonical JSON's digest); returns whether
+    /// it is new.
+    pub fn put_fhe_program(&self, id: &str, canonical: &[u8]) -> Result<bool, StoreError> {
+        let _guard = self.lock(id.as_bytes());
+        if self.db.get_cf(self.cf(FHE_PROGRAMS), id)?.is_some() {
+            return Ok(false);
+        }
+        self.db
+            .put_cf_opt(self.cf(FHE_PROGRAMS), id, canonical, &Self::synced())?;
+        Ok(true)
+    }
+
+    /// A registered FHE program's canonical JSON.
+    pub fn fhe_program(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(FHE_PROGRAMS), id)?)
+    }
+
+    /// An FHE task's output ciphertexts, once computed (as [`TaskOutput::Fhe`] stored them).
+    pub fn fhe_outputs(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(FHE_OUTPUTS), id)?)
     }
 
     /// Every task not in a final state, oldest first (for recovery after a restart).

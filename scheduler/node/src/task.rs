@@ -1,4 +1,7 @@
-//! Proving tasks and their published state machine.
+//! Tasks (proofs and FHE evaluations) and their published state machine.
+//!
+//! An FHE task goes through the same machine: `proving` is its evaluation and `proved` its
+//! outputs stored (the FHE API names them `running` and `done`).
 //!
 //! ```text
 //! submitted ──▶ scheduled ──▶ proving ──▶ proved
@@ -115,12 +118,55 @@ pub enum InputKind {
     Wtns,
 }
 
-/// A proving task as stored and as the API shows it.
+/// What a task computes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// A Groth16 proof of a circuit (`circuit` is the circuit's id).
+    #[default]
+    Groth16,
+    /// An FHE program over ciphertexts (`circuit` is the program's id; see [`FheLink`]).
+    Fhe,
+}
+
+impl TaskKind {
+    fn is_groth16(&self) -> bool {
+        *self == TaskKind::Groth16
+    }
+}
+
+/// What an FHE task carries besides the common record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FheLink {
+    /// The key set its inputs are encrypted under, as an artifact (`fhekeys-<sha256>`):
+    /// workers fetch it once and keep its evaluation keys.
+    pub keys: String,
+    /// Set when it is computed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub result: Option<FheResult>,
+}
+
+/// An FHE task's result, beside its output ciphertexts (stored apart).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FheResult {
+    /// Digest of the outputs (hex): equal digests, bit-identical results (between workers
+    /// on the same kind of device).
+    pub digest: String,
+    /// The device it ran on, and the batches, jobs and estimated KS-PBS of its plan.
+    pub plan: serde_json::Value,
+    /// Evaluation time, milliseconds.
+    pub eval_ms: u64,
+}
+
+/// A task as stored and as the API shows it: a proof, or an FHE evaluation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
     /// Time-ordered unique id (`t` + creation time + random).
     pub id: String,
-    /// The circuit's content hash.
+    /// What it computes (absent: a proof).
+    #[serde(skip_serializing_if = "TaskKind::is_groth16", default)]
+    pub kind: TaskKind,
+    /// The circuit's content hash (for an FHE task, the program's id).
     pub circuit: String,
     /// Who submitted it (the API key's name).
     pub owner: String,
@@ -162,6 +208,9 @@ pub struct Task {
     /// `failed_attempts` (so an outcome delivered twice is counted once).
     #[serde(skip_serializing_if = "is_zero", default)]
     pub counted_delivery: u32,
+    /// Set for an FHE task.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fhe: Option<FheLink>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -1,5 +1,6 @@
 //! The worker runtime (`fornax worker --join nats://host:4222`): takes jobs that fit its
-//! devices and memory from a [`Queue`], proves them, reports their outcomes.
+//! devices and memory from a [`Queue`], proves them (or, with FHE capability, evaluates FHE
+//! tasks' `pbs` jobs), reports their outcomes.
 //!
 //! - **Admission.** The worker asks only for jobs whose declared memory fits what its
 //!   running jobs leave free (see [`crate::queue::MEMORY_TIERS`]).
@@ -32,8 +33,8 @@ use fornax_prover::{wtns, JobGraph, LocalExecutor, PreparedKey, ProverError, Pro
 use sha2::{Digest, Sha256};
 
 use crate::queue::{
-    Admission, Delivery, DeviceEntry, JobInput, JobSpec, Outcome, OutcomeResult, PartTime, Queue,
-    QueueError, RunningJob, WorkerInfo,
+    Admission, Delivery, DeviceEntry, FheJob, JobInput, JobSpec, Outcome, OutcomeResult, PartTime,
+    Queue, QueueError, RunningJob, WorkerInfo,
 };
 use crate::store::{self, StoredProof};
 use crate::task::{now_ms, Failure, InputKind};
@@ -146,6 +147,21 @@ fn compute_witness(
     Ok(w)
 }
 
+/// A worker's FHE capability: it takes `pbs` jobs and evaluates them on `device`.
+#[derive(Clone, Copy, Debug)]
+pub struct FheCapability {
+    /// Where programs run.
+    pub device: fornax_fhe::device::Device,
+    /// Threads for the jobs of a batch (on the CPU).
+    pub threads: usize,
+}
+
+/// A key set loaded for evaluation: its parameters and its evaluation keys on the device.
+struct FheKeys {
+    public: fornax_fhe::PublicKeySet,
+    evaluator: Box<dyn fornax_fhe::device::Evaluate>,
+}
+
 /// How a worker runs.
 pub struct WorkerConfig {
     /// Its id in the registry [default: `<host>-<pid>-<random>`].
@@ -158,6 +174,8 @@ pub struct WorkerConfig {
     pub slots: u32,
     /// Where downloaded artifacts are kept.
     pub cache_dir: PathBuf,
+    /// With FHE capability: it also takes FHE tasks' `pbs` jobs.
+    pub fhe: Option<FheCapability>,
 }
 
 /// Counters a worker keeps (also in its heartbeats).
@@ -186,6 +204,10 @@ pub struct Worker {
     slots: u32,
     cache_dir: PathBuf,
     circuits: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Arc<LoadedCircuit>>>>>,
+    fhe: Option<FheCapability>,
+    /// Key sets by artifact name, their evaluation keys loaded once.
+    fhe_keys: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Arc<FheKeys>>>>>,
+    kinds: Vec<String>,
     /// Memory promised to running jobs.
     reserved: Mutex<u64>,
     /// One slot asks the queue at a time, so two do not both count the same free memory.
@@ -244,6 +266,12 @@ impl Worker {
             slots: config.slots.max(1),
             cache_dir: config.cache_dir,
             circuits: Mutex::new(HashMap::new()),
+            fhe: config.fhe,
+            fhe_keys: Mutex::new(HashMap::new()),
+            kinds: std::iter::once("groth16")
+                .chain(config.fhe.map(|_| "pbs"))
+                .map(String::from)
+                .collect(),
             reserved: Mutex::new(0),
             taking: tokio::sync::Mutex::new(()),
             running: Mutex::new(HashMap::new()),
@@ -350,7 +378,7 @@ impl Worker {
                 let _turn = self.taking.lock().await;
                 let free = self.memory_bytes - *self.reserved.lock().expect("reserved lock");
                 let admit = Admission {
-                    kinds: vec!["groth16".into()],
+                    kinds: self.kinds.clone(),
                     classes: self.classes.clone(),
                     memory_bytes: free,
                 };
@@ -449,6 +477,15 @@ impl Worker {
         }
         keepalive.abort();
         let settled = match &outcome.result {
+            OutcomeResult::Evaluated { .. } => {
+                eprintln!(
+                    "fornax worker: {} (delivery {}) evaluated in {:.1} ms",
+                    job.id,
+                    d.delivered(),
+                    started.elapsed().as_secs_f64() * 1e3
+                );
+                d.ack().await
+            }
             OutcomeResult::Proved { .. } => {
                 self.stats.proved.fetch_add(1, Ordering::Relaxed);
                 eprintln!(
@@ -498,12 +535,15 @@ impl Worker {
         self.stats.done.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Proves a job; every error becomes a failed outcome.
+    /// Runs a job (a proof, or an FHE evaluation); every error becomes a failed outcome.
     async fn execute(&self, job: &JobSpec) -> OutcomeResult {
         let failed = |e: AttemptError| OutcomeResult::Failed {
             failure: e.failure,
             retryable: e.retryable,
         };
+        if let Some(fhe) = &job.fhe {
+            return self.evaluate(job, fhe).await.unwrap_or_else(failed);
+        }
         let circuit = match self.circuit(job).await {
             Ok(c) => c,
             Err(e) => return failed(e),
@@ -550,6 +590,115 @@ impl Worker {
                 format!("the proving thread failed: {e}"),
             )),
         }
+    }
+
+    /// Evaluates an FHE job: the key set's evaluation keys (loaded once), the program
+    /// (checked against its id), the input ciphertexts; the outputs go to the artifact
+    /// store under their content hash.
+    async fn evaluate(&self, job: &JobSpec, fhe: &FheJob) -> Result<OutcomeResult, AttemptError> {
+        let keys = self.fhe_keys(&fhe.keys).await?;
+        let input = self.input(job).await?;
+        let (program, task, id) = (fhe.program.clone(), job.task.clone(), job.circuit.clone());
+        let evaluated = tokio::task::spawn_blocking(move || {
+            if store::fhe_program_id(program.as_bytes()) != id {
+                return Err(AttemptError::fatal(
+                    "invalid_program",
+                    format!("the job's program is not program {id}"),
+                ));
+            }
+            let program = fornax_fhe::Program::from_json(program.as_bytes())
+                .map_err(|e| AttemptError::fatal("invalid_program", e.to_string()))?;
+            let inputs: Vec<Vec<u8>> = bincode::deserialize(&input)
+                .map_err(|e| AttemptError::fatal("invalid_input", e.to_string()))?;
+            let inputs = inputs
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    fornax_fhe::io::read_radix(b, program.bits, keys.public.params.pbs).map_err(
+                        |e| AttemptError::fatal("invalid_ciphertext", format!("input {i}: {e}")),
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let started = Instant::now();
+            let out = keys
+                .evaluator
+                .evaluate(&program, inputs, &task)
+                .map_err(|e| AttemptError::fatal("evaluation_failed", e.to_string()))?;
+            let eval_ms = started.elapsed().as_millis() as u64;
+            let outputs = out
+                .outputs
+                .iter()
+                .map(fornax_fhe::io::write_squashed)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| retryable("worker_error", e.to_string()))?;
+            let bytes = bincode::serialize(&outputs).expect("a list of byte strings serializes");
+            Ok((bytes, out, eval_ms))
+        })
+        .await
+        .map_err(|e| retryable("worker_error", format!("the evaluation thread failed: {e}")))??;
+        let (bytes, out, eval_ms) = evaluated;
+        let name = format!("fheout-{}", hex::encode(Sha256::digest(&bytes)));
+        let tmp = self
+            .cache_dir
+            .join(format!(".{name}.{:08x}.part", rand::random::<u32>()));
+        std::fs::write(&tmp, &bytes).map_err(|e| retryable("worker_error", e.to_string()))?;
+        let put = self.queue.put_artifact(&name, &tmp).await;
+        let _ = std::fs::remove_file(&tmp);
+        put.map_err(|e| retryable("queue_error", e.to_string()))?;
+        Ok(OutcomeResult::Evaluated {
+            outputs: name,
+            digest: hex::encode(out.digest),
+            device: out.device.into(),
+            plan: out.plan,
+            eval_ms,
+        })
+    }
+
+    /// A key set's evaluation keys, fetched (and checked against its name's content hash)
+    /// and loaded onto the device once per worker.
+    async fn fhe_keys(&self, name: &str) -> Result<Arc<FheKeys>, AttemptError> {
+        let Some(capability) = self.fhe else {
+            return Err(retryable(
+                "worker_error",
+                "an FHE job reached a worker without FHE capability",
+            ));
+        };
+        let cell = Arc::clone(
+            self.fhe_keys
+                .lock()
+                .expect("fhe keys lock")
+                .entry(name.to_string())
+                .or_default(),
+        );
+        cell.get_or_try_init(|| async {
+            let (path, downloaded) = self.fetch(name).await?;
+            let name = name.to_string();
+            let loaded = tokio::task::spawn_blocking(move || {
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| retryable("artifact_unavailable", e.to_string()))?;
+                let hash = hex::encode(Sha256::digest(&bytes));
+                if name.strip_prefix("fhekeys-") != Some(hash.as_str()) {
+                    if downloaded {
+                        let _ = std::fs::remove_file(&path);
+                    }
+                    return Err(retryable(
+                        "artifact_corrupt",
+                        format!("{name} does not match its content hash"),
+                    ));
+                }
+                let public = fornax_fhe::io::read_keyset(&bytes)
+                    .map_err(|e| AttemptError::fatal("invalid_keys", e.to_string()))?;
+                let evaluator =
+                    fornax_fhe::device::open(capability.device, &public, capability.threads)
+                        .map_err(|e| retryable("fhe_unavailable", e.to_string()))?;
+                Ok(FheKeys { public, evaluator })
+            })
+            .await
+            .map_err(|e| retryable("worker_error", e.to_string()))??;
+            Ok(Arc::new(loaded))
+        })
+        .await
+        .cloned()
     }
 
     /// The circuit, prepared on the device once per worker.

@@ -39,18 +39,26 @@ pub fn node(config: NodeConfig) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    start_scheduler(&runtime, &scheduler, queue, &data_dir)?;
+    if let Some(capability) = &queue.fhe {
+        // Refused before any key is read: a build or machine without the device fails now.
+        capability
+            .device
+            .check()
+            .map_err(|e| anyhow::anyhow!("--fhe-device {}: {e}", capability.device.name()))?;
+    }
+    // The key set goes to the artifact store before the scheduler recovers FHE tasks.
     let fhe = match fhe {
         Some(fhe) => {
-            let service = fornax_node::fhe::FheService::open(&data_dir, fhe)
-                .context("starting encrypted computation")?;
-            service.start();
+            let service =
+                fornax_node::fhe::FheService::open(std::sync::Arc::clone(&scheduler), fhe)
+                    .context("starting encrypted computation")?;
             let (n, k) = service.threshold();
             println!("fhe key set {} ({k} of {n})", service.key_id());
             Some(service)
         }
         None => None,
     };
+    start_scheduler(&runtime, &scheduler, queue, &data_dir)?;
     let app = fornax_api::router_with_fhe(std::sync::Arc::clone(&scheduler), api, fhe);
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&listen)
@@ -149,6 +157,7 @@ fn start_scheduler(
                 memory_bytes: setup.memory_bytes,
                 slots: setup.slots,
                 artifacts: data_dir.join("artifacts"),
+                fhe: setup.fhe,
             },
         )?;
         let devices: Vec<&str> = embedded

@@ -1,4 +1,5 @@
-//! `fornax worker`: joins a cluster through NATS and proves its jobs until drained.
+//! `fornax worker`: joins a cluster through NATS and proves its jobs (and, with `--fhe`,
+//! evaluates FHE tasks) until drained.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +29,17 @@ pub struct WorkerArgs {
     /// This worker's id in the registry [default: HOST-PID-RANDOM].
     #[arg(long)]
     id: Option<String>,
+    /// Also evaluate FHE tasks (`pbs` jobs): the key set comes from the cluster's artifact
+    /// store, once.
+    #[arg(long)]
+    fhe: bool,
+    /// With `--fhe`: where FHE programs run, `cpu` or `cuda` (a `fornax` built with the
+    /// `fhe-gpu` feature) [default: cpu].
+    #[arg(long, requires = "fhe", value_parser = crate::config::fhe_device_parser())]
+    fhe_device: Option<fornax_fhe::device::Device>,
+    /// With `--fhe`: threads for the jobs of a batch [default: the number of CPUs].
+    #[arg(long, requires = "fhe")]
+    fhe_threads: Option<usize>,
 }
 
 /// `fornax worker`: joins a cluster and proves its jobs until drained.
@@ -71,6 +83,18 @@ pub fn worker(args: WorkerArgs) -> Result<ExitCode> {
         }
         DeviceRegistry::with_backends(chosen)
     };
+    let fhe = args.fhe.then(|| fornax_node::worker::FheCapability {
+        device: args.fhe_device.unwrap_or_default(),
+        threads: args
+            .fhe_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+    });
+    if let Some(capability) = &fhe {
+        if let Err(e) = capability.device.check() {
+            eprintln!("error: --fhe-device {}: {e}", capability.device.name());
+            return Ok(ExitCode::from(2));
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -91,6 +115,7 @@ pub fn worker(args: WorkerArgs) -> Result<ExitCode> {
                 memory_bytes: args.memory_mb.map(|mb| mb << 20),
                 slots: args.slots,
                 cache_dir: args.cache_dir,
+                fhe,
             },
         )
         .context("preparing the worker's cache")?;
@@ -99,12 +124,16 @@ pub fn worker(args: WorkerArgs) -> Result<ExitCode> {
         }
         let devices: Vec<String> = worker.devices().iter().map(|d| d.id.clone()).collect();
         println!(
-            "worker {} joined {}: devices {}, {} MiB, {} slot(s)",
+            "worker {} joined {}: devices {}, {} MiB, {} slot(s){}",
             worker.id(),
             args.join,
             devices.join(","),
             worker.memory_bytes() >> 20,
-            args.slots
+            args.slots,
+            match &fhe {
+                Some(c) => format!(", FHE on {}", c.device.name()),
+                None => String::new(),
+            }
         );
         let drainer = std::sync::Arc::clone(&worker);
         tokio::spawn(async move {

@@ -309,8 +309,17 @@ impl Queue for MemQueue {
                 return Ok(());
             }
             std::fs::create_dir_all(&self.0.artifacts).map_err(QueueError::transport)?;
-            std::fs::copy(path, &dest).map_err(QueueError::transport)?;
-            Ok(())
+            // Copied then renamed: a crash mid-copy leaves no partial artifact under its
+            // name (the name says it is there, so it would never be written again).
+            let tmp = self
+                .0
+                .artifacts
+                .join(format!(".{name}.{:08x}.part", rand::random::<u32>()));
+            let copied = std::fs::copy(path, &tmp).and_then(|_| std::fs::rename(&tmp, &dest));
+            if copied.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            copied.map_err(QueueError::transport)
         })
     }
 
@@ -362,6 +371,7 @@ mod tests {
             input: JobInput::Inline(String::new()),
             requeues: 0,
             timeout_ms: None,
+            fhe: None,
         }
     }
 

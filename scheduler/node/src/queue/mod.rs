@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 pub use mem::MemQueue;
 
 use crate::store::StoredProof;
-use crate::task::{Failure, InputKind};
+use crate::task::{Failure, InputKind, Task, TaskKind};
 
 /// A boxed future, so that [`Queue`] can be used as a trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, QueueError>> + Send + 'a>>;
@@ -166,22 +166,34 @@ pub enum JobInput {
     Artifact(String),
 }
 
-/// A job on the queue: one task's Groth16 proof, run by one worker on its devices.
+/// What an FHE job carries besides the common fields of [`JobSpec`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FheJob {
+    /// The program, as its canonical JSON (its id is `JobSpec::circuit`).
+    pub program: String,
+    /// The key set's artifact (`fhekeys-<sha256>`): fetched once per worker, its
+    /// evaluation keys kept.
+    pub keys: String,
+}
+
+/// A job on the queue: one task's Groth16 proof (kind `groth16`), or one FHE task's
+/// bootstraps (kind `pbs`), run by one worker on its devices.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobSpec {
-    /// Deterministic id: `<task>/groth16`. Submitting it twice within the duplicate window
+    /// Deterministic id: `<task>/<kind>`. Submitting it twice within the duplicate window
     /// queues it once.
     pub id: String,
     /// The task.
     pub task: String,
-    /// The kind of job (`groth16`); part of the routing subject.
+    /// The kind of job (`groth16`, `pbs`); part of the routing subject.
     pub kind: String,
     /// The device class it must run on (`any`, `cpu`, `cuda`, `wgpu`); part of the subject.
     pub class: String,
     /// Working memory it needs at once, bytes (the largest wave of its job graph).
     pub memory_bytes: u64,
     /// The circuit (content hash of its zkey and witness generator); its artifacts are
-    /// `<circuit>.zkey` and, with `has_wasm`, `<circuit>.wasm`.
+    /// `<circuit>.zkey` and, with `has_wasm`, `<circuit>.wasm`. For an FHE job, the
+    /// program's id.
     pub circuit: String,
     /// Whether the circuit has a witness generator.
     pub has_wasm: bool,
@@ -197,12 +209,23 @@ pub struct JobSpec {
     /// slot until the stuck attempt returns. `None`: no limit.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// Set for an FHE job (kind `pbs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fhe: Option<FheJob>,
+}
+
+/// The job kind of a task of kind `kind`.
+pub fn job_kind(kind: TaskKind) -> &'static str {
+    match kind {
+        TaskKind::Groth16 => "groth16",
+        TaskKind::Fhe => "pbs",
+    }
 }
 
 impl JobSpec {
-    /// The job id of a task's proof.
-    pub fn id_for(task: &str) -> String {
-        format!("{task}/groth16")
+    /// The job id of a task's work.
+    pub fn id_for(task: &Task) -> String {
+        format!("{}/{}", task.id, job_kind(task.kind))
     }
 }
 
@@ -239,6 +262,20 @@ pub enum OutcomeResult {
         #[serde(default)]
         parts: Vec<PartTime>,
     },
+    /// An FHE task's outputs, computed by the worker.
+    Evaluated {
+        /// The artifact holding the output ciphertexts (`fheout-<sha256>`: bincode of the
+        /// list of tfhe-rs's safe serializations).
+        outputs: String,
+        /// The outputs' digest (hex), as the engine computes it.
+        digest: String,
+        /// The device it ran on.
+        device: String,
+        /// The batches, jobs and estimated KS-PBS of the plan it ran.
+        plan: fornax_fhe::device::PlanSummary,
+        /// Evaluation time, milliseconds.
+        eval_ms: u64,
+    },
     /// The job failed. `retryable`: it may succeed on another try (the queue redelivers it
     /// while the task's failure budget lasts); otherwise its task fails now.
     Failed {
@@ -263,7 +300,7 @@ pub struct PartTime {
 /// What a worker can take: job kinds, device classes and memory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Admission {
-    /// Job kinds it runs (`groth16`).
+    /// Job kinds it runs (`groth16`, and `pbs` for a worker with FHE capability).
     pub kinds: Vec<String>,
     /// Device classes it has (`any` is always added).
     pub classes: Vec<String>,
@@ -440,6 +477,7 @@ mod tests {
             input: JobInput::Inline(String::new()),
             requeues: 0,
             timeout_ms: None,
+            fhe: None,
         };
         let admit = Admission {
             kinds: vec!["groth16".into()],

@@ -83,6 +83,7 @@ impl InProcessNode {
                 memory_bytes: None,
                 slots: 1,
                 artifacts: dir.path().join("artifacts"),
+                fhe: None,
             },
         )?;
         let app = api::router(

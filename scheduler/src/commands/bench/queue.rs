@@ -451,6 +451,7 @@ fn roundtrips(nats_bin: &Path, n: usize) -> Result<(f64, f64)> {
                 input: JobInput::Inline("AAAA".into()),
                 requeues: 0,
                 timeout_ms: None,
+                fhe: None,
             };
             let one = |k: usize| {
                 let (queue, admit, proof) = (Arc::clone(&queue), admit.clone(), proof.clone());
