@@ -20,7 +20,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::Node;
+use common::{registry, runtime, Nats, Node, Worker};
 use fornax_node::queue::{JobSpec, Outcome, WorkerInfo};
 use futures_util::StreamExt;
 use reqwest::blocking::{multipart, Client};
@@ -39,172 +39,6 @@ const FAST: [&str; 8] = [
     "--max-deliveries",
     "5",
 ];
-
-/// nats-server: `FORNAX_NATS_SERVER`, or the one ops/nats.sh installs (once per run).
-fn nats_binary() -> PathBuf {
-    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Ok(p) = std::env::var("FORNAX_NATS_SERVER") {
-            return p.into();
-        }
-        let out = Command::new(common::root().join("ops/nats.sh"))
-            .output()
-            .expect("ops/nats.sh runs");
-        assert!(out.status.success(), "ops/nats.sh: {}", common::text(&out));
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-    })
-    .clone()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A nats-server with JetStream on loopback; killed when dropped.
-struct Nats {
-    child: Option<Child>,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Nats {
-    fn start(dir: &Path) -> Nats {
-        let mut n = Nats {
-            child: None,
-            port: free_port(),
-            dir: dir.to_path_buf(),
-        };
-        n.spawn();
-        n
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new(nats_binary())
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server starts");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server never listened");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// SIGKILL, then the same server again on the same port and store.
-    fn restart(&mut self, down_for: Duration) {
-        self.kill();
-        std::thread::sleep(down_for);
-        self.spawn();
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A `fornax worker` process; killed when dropped.
-struct Worker {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Worker {
-    fn start(nats: &Nats, id: &str, cache: &Path, extra: &[&str]) -> Worker {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fornax"))
-            .args([
-                "worker",
-                "--join",
-                &nats.url(),
-                "--devices",
-                "cpu",
-                "--id",
-                id,
-            ])
-            .arg("--cache-dir")
-            .arg(cache.join(id))
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("fornax worker starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let w = Worker { child, lines };
-        let joined = w
-            .lines
-            .recv_timeout(Duration::from_secs(60))
-            .expect("worker joined");
-        assert!(
-            joined.starts_with(&format!("worker {id} joined")),
-            "{joined}"
-        );
-        w
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{sig}");
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        self.signal_quietly();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Worker {
-    fn signal_quietly(&self) {
-        // A frozen worker cannot die of SIGKILL until it is continued... it can; but be sure.
-        let _ = Command::new("kill")
-            .args(["-CONT", &self.child.id().to_string()])
-            .status();
-    }
-}
 
 fn client() -> Client {
     Client::builder()
@@ -406,29 +240,6 @@ fn wait_running_on(rt: &tokio::runtime::Runtime, nats: &Nats, w: &str, id: &str)
                 .any(|i| i.id == w && i.running.iter().any(|r| r.task == id))
         },
     );
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// The worker registry, read straight from the KV bucket.
-fn registry(rt: &tokio::runtime::Runtime, nats: &Nats) -> Vec<WorkerInfo> {
-    rt.block_on(async {
-        let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-        let kv = js.get_key_value("fornax-workers").await.unwrap();
-        let mut keys = kv.keys().await.unwrap();
-        let mut out = Vec::new();
-        while let Some(Ok(k)) = keys.next().await {
-            if let Some(v) = kv.get(&k).await.unwrap() {
-                out.push(serde_json::from_slice(&v).unwrap());
-            }
-        }
-        out
-    })
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! Encrypted computation through real processes: `fornax node --fhe-keys` and six
 //! `fornax keyholder`s (k = 3) on loopback. A sealed-bid auction is computed on encrypted
 //! bids and decrypted while one key holder answers wrongly and another is killed in the
-//! middle of its request; bad input gets 4xx; a node killed with -9 loses no accepted task.
+//! middle of its request; bad input gets 4xx; a node killed with -9 loses no accepted task;
+//! through NATS, a node with no FHE compute of its own serves FHE tasks with `fornax worker
+//! --fhe` processes, one of them killed mid-evaluation.
 
 mod common;
 
@@ -12,7 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{root, seed, Node};
+use common::{root, seed, Nats, Node, Worker};
 use fornax_fhe::{io as fio, Program};
 use rand::{Rng, SeedableRng};
 use reqwest::blocking::Client;
@@ -190,6 +192,8 @@ fn sealed_bid_auction_with_a_lying_and_a_dying_key_holder() {
         "invalid_inputs",
         "invalid_ciphertext",
         "keyholders_unavailable",
+        "program_too_costly",
+        "invalid_result",
     ] {
         assert!(
             codes.contains(&json!(code)),
@@ -492,4 +496,161 @@ fn the_fhe_device_option_is_checked() {
             "{stderr}"
         );
     }
+}
+
+/// Through NATS: the node evaluates nothing (a task waits until a worker with FHE capability
+/// joins); the first such worker is killed with -9 in the middle of the evaluation; a second
+/// finishes the task, once, with the digest the engine computes in this process, and the
+/// outputs decrypt to the program's result.
+#[test]
+fn fhe_tasks_run_on_workers_through_nats_and_survive_a_worker_killed_mid_evaluation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (public, shares) = deal(dir.path());
+    let holders: Vec<Keyholder> = shares[..3].iter().map(|s| Keyholder::start(s, 0)).collect();
+    let urls: Vec<String> = holders.iter().map(|h| h.url.clone()).collect();
+    let keys = dir.path().join("keyset");
+    let nats = Nats::start(&dir.path().join("nats"));
+    let queue = nats.url();
+    let mut args = node_args(keys.to_str().unwrap(), &urls);
+    args.extend([
+        "--queue",
+        queue.as_str(),
+        "--ack-wait-s",
+        "2",
+        "--dead-after-s",
+        "1.5",
+        "--fhe-max-pbs",
+        "2000",
+    ]);
+    let node = Node::start(&dir.path().join("node"), &args);
+    let c = client();
+    let program_json = br#"{"bits": 8, "inputs": 2, "nodes": [{"op": "mul", "a": 0, "b": 1}, {"op": "xor", "a": 2, "b": 0}], "outputs": [3]}"#;
+    // A program over the node's cost cap is refused when it is registered.
+    let costly = br#"{"bits": 64, "inputs": 2, "nodes": [{"op": "mul", "a": 0, "b": 1}, {"op": "mul", "a": 2, "b": 1}, {"op": "mul", "a": 3, "b": 1}], "outputs": [4]}"#;
+    let cost =
+        |p: &[u8]| fornax_fhe::plan::plan(&Program::from_json(p).unwrap(), "t", 1).estimated_pbs();
+    assert!(
+        cost(program_json) < 2000 && cost(costly) > 2000,
+        "{} {}",
+        cost(program_json),
+        cost(costly)
+    );
+    let (status, body) = call(
+        c.post(format!("{}/v1/fhe/programs", node.url))
+            .bearer_auth(TOKEN)
+            .body(costly.to_vec()),
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("program_too_costly")),
+        "{body}"
+    );
+    let (status, body) = call(
+        c.post(format!("{}/v1/fhe/programs", node.url))
+            .bearer_auth(TOKEN)
+            .body(program_json.to_vec()),
+    );
+    assert_eq!(status, 201, "{body}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed());
+    let (a, b): (u64, u64) = (rng.gen_range(0..256), rng.gen_range(0..256));
+    let cts: Vec<Vec<u8>> = [a, b]
+        .iter()
+        .map(|&v| fio::write_radix(&fornax_fhe::encrypt(&public, v, 8).unwrap(), 8).unwrap())
+        .collect();
+    let inputs: Vec<String> = cts
+        .iter()
+        .map(|ct| base64::engine::general_purpose::STANDARD.encode(ct))
+        .collect();
+    let (status, task) = call(
+        c.post(format!("{}/v1/fhe/tasks", node.url))
+            .bearer_auth(TOKEN)
+            .json(&json!({ "program": body["id"], "inputs": inputs })),
+    );
+    assert_eq!(status, 202, "{task}");
+    let id = task["id"].as_str().unwrap().to_string();
+
+    // No worker can evaluate it yet, and the node does not: its job waits in the queue.
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, t) = call(
+        c.get(format!("{}/v1/fhe/tasks/{id}", node.url))
+            .bearer_auth(TOKEN),
+    );
+    assert!(
+        ["queued", "running"].contains(&t["state"].as_str().unwrap()) && t["digest"].is_null(),
+        "{t}"
+    );
+
+    let cache = dir.path().join("cache");
+    let fhe = ["--fhe", "--fhe-threads", "1", "--memory-mb", "8192"];
+    let mut first = Worker::start(&nats, "fhe-1", &cache, &fhe);
+    // Wait until it runs the job (its heartbeat says so), give it a moment into the
+    // evaluation, and kill it.
+    let rt = common::runtime();
+    let start = Instant::now();
+    while !common::registry(&rt, &nats)
+        .iter()
+        .any(|w| w.id == "fhe-1" && w.running.iter().any(|r| r.task == id))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "fhe-1 never took the job"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    let (_, t) = call(
+        c.get(format!("{}/v1/fhe/tasks/{id}", node.url))
+            .bearer_auth(TOKEN),
+    );
+    assert_eq!(t["state"], "running", "{t}");
+    first.kill9();
+
+    let _second = Worker::start(&nats, "fhe-2", &cache, &fhe);
+    let done = wait_done(&c, &node.url, &id);
+    assert!(
+        done["worker"].as_str().unwrap().starts_with("fhe-2/"),
+        "{done}"
+    );
+    let (_, log) = call(
+        c.get(format!("{}/v1/tasks/{id}/transitions", node.url))
+            .bearer_auth(TOKEN),
+    );
+    let finished = log["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["to"] == "proved")
+        .count();
+    assert_eq!(finished, 1, "{log}");
+    let (_, generic) = call(
+        c.get(format!("{}/v1/tasks/{id}", node.url))
+            .bearer_auth(TOKEN),
+    );
+    assert_eq!(generic["kind"], "fhe", "{generic}");
+
+    // The same evaluation in this process: bit for bit the same outputs.
+    let program = Program::from_json(program_json).unwrap();
+    let local = fornax_fhe::Evaluator::new(&public)
+        .evaluate(
+            &program,
+            cts.iter()
+                .map(|ct| fio::read_radix(ct, 8, public.params.pbs).unwrap())
+                .collect(),
+            &id,
+            1,
+        )
+        .unwrap();
+    assert_eq!(done["digest"], json!(hex::encode(local.digest)), "{done}");
+
+    let (status, body) = call(
+        c.post(format!("{}/v1/fhe/tasks/{id}/decrypt", node.url))
+            .bearer_auth(TOKEN),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["outputs"][0]["value"],
+        json!(((a * b) as u8 ^ a as u8).to_string()),
+        "inputs {a}, {b} (seed {})",
+        seed()
+    );
 }

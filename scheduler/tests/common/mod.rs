@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -176,4 +177,197 @@ pub fn served_proof_verifies(served: &serde_json::Value, vk: &fornax_prover::Ver
     let inputs = fornax_prover::json::public_from_json("public", &public).expect("public signals");
     let proof = proof.to_proof("proof").expect("a proof on the curve");
     fornax_prover::verify(vk, &inputs, &proof).expect("verification runs")
+}
+
+/// nats-server: `FORNAX_NATS_SERVER`, or the one ops/nats.sh installs (once per run).
+pub fn nats_binary() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(p) = std::env::var("FORNAX_NATS_SERVER") {
+            return p.into();
+        }
+        let out = Command::new(root().join("ops/nats.sh"))
+            .output()
+            .expect("ops/nats.sh runs");
+        assert!(out.status.success(), "ops/nats.sh: {}", text(&out));
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+    .clone()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A nats-server with JetStream on loopback; killed when dropped.
+pub struct Nats {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Nats {
+    pub fn start(dir: &Path) -> Nats {
+        let mut n = Nats {
+            child: None,
+            port: free_port(),
+            dir: dir.to_path_buf(),
+        };
+        n.spawn();
+        n
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(nats_binary())
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL, then the same server again on the same port and store.
+    pub fn restart(&mut self, down_for: Duration) {
+        self.kill();
+        std::thread::sleep(down_for);
+        self.spawn();
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A `fornax worker` process; killed when dropped.
+pub struct Worker {
+    /// The process.
+    pub child: Child,
+    /// What it printed.
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl Worker {
+    pub fn start(nats: &Nats, id: &str, cache: &Path, extra: &[&str]) -> Worker {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fornax"))
+            .args([
+                "worker",
+                "--join",
+                &nats.url(),
+                "--devices",
+                "cpu",
+                "--id",
+                id,
+            ])
+            .arg("--cache-dir")
+            .arg(cache.join(id))
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("fornax worker starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let w = Worker { child, lines };
+        let joined = w
+            .lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("worker joined");
+        assert!(
+            joined.starts_with(&format!("worker {id} joined")),
+            "{joined}"
+        );
+        w
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.signal_quietly();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Worker {
+    fn signal_quietly(&self) {
+        // A frozen worker cannot die of SIGKILL until it is continued... it can; but be sure.
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
+    }
+}
+
+/// A runtime for the tests' own async calls.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The worker registry, read straight from the KV bucket.
+pub fn registry(rt: &tokio::runtime::Runtime, nats: &Nats) -> Vec<fornax_node::queue::WorkerInfo> {
+    rt.block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        let kv = js.get_key_value("fornax-workers").await.unwrap();
+        use futures_util::StreamExt;
+        let mut keys = kv.keys().await.unwrap();
+        let mut out = Vec::new();
+        while let Some(Ok(k)) = keys.next().await {
+            if let Some(v) = kv.get(&k).await.unwrap() {
+                out.push(serde_json::from_slice(&v).unwrap());
+            }
+        }
+        out
+    })
 }

@@ -6,7 +6,12 @@
 //!    jobs in parallel) and through tfhe-rs directly (`par_iter` over the same operations
 //!    with the same server key). KS-PBS are counted by tfhe-rs (`pbs-stats`); repetitions
 //!    are interleaved, medians reported; the ratio is tfhe-rs's time over the engine's.
-//! 2. **Threshold decryption**, (n, k) as given: PartDec per party per squashed block, and
+//! 2. **Through the queue.** The same program as an FHE task of an in-process node (store,
+//!    scheduler, in-process queue and one worker with FHE capability: the path every task
+//!    takes) beside the engine's whole Eval called directly (with the noise squash), on the
+//!    same inputs, interleaved; the ratio is the direct time over the queue's, so 1.0 means
+//!    the path costs nothing.
+//! 3. **Threshold decryption**, (n, k) as given: PartDec per party per squashed block, and
 //!    end to end for one `bits`-bit result: every party's PartDec one after another on this
 //!    machine, then FinDec with k shares (and with all n, which runs error correction).
 
@@ -117,7 +122,26 @@ pub fn run(args: &FheBench) -> Result<ExitCode> {
         tfhe_pbs as f64 / tfhe_t,
     );
 
-    // 2. Threshold decryption of a squashed result.
+    // 2. The same program through the node's one path, beside the engine's whole Eval.
+    let queued = through_queue(
+        &evaluator,
+        &dealt.public,
+        &program,
+        &inputs,
+        args.reps,
+        threads,
+    )?;
+    println!(
+        "through the queue ({} reps): direct Eval {:.3} s, as an FHE task {:.3} s: ratio {:.3} ({:.0} vs {:.0} KS-PBS/s)",
+        args.reps,
+        queued.direct_s,
+        queued.queue_s,
+        queued.direct_s / queued.queue_s,
+        engine_pbs as f64 / queued.direct_s,
+        engine_pbs as f64 / queued.queue_s,
+    );
+
+    // 3. Threshold decryption of a squashed result.
     let one = Program {
         bits: args.bits,
         inputs: 1,
@@ -187,6 +211,12 @@ pub fn run(args: &FheBench) -> Result<ExitCode> {
                 "tfhe_s": tfhe_t, "tfhe_pbs": tfhe_pbs, "tfhe_pbs_per_s": tfhe_pbs as f64 / tfhe_t,
                 "ratio_engine_over_tfhe": ratio,
             },
+            "through_queue": {
+                "direct_eval_s": queued.direct_s, "queue_s": queued.queue_s,
+                "direct_pbs_per_s": engine_pbs as f64 / queued.direct_s,
+                "queue_pbs_per_s": engine_pbs as f64 / queued.queue_s,
+                "ratio_queue_over_direct_throughput": queued.direct_s / queued.queue_s,
+            },
             "threshold": {
                 "parties": args.parties, "threshold": args.threshold, "bits": args.bits, "blocks": blocks,
                 "partdec_us_per_party_per_block": partdec * 1e6,
@@ -198,6 +228,103 @@ pub fn run(args: &FheBench) -> Result<ExitCode> {
             .with_context(|| path.display().to_string())?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Median times of the queue comparison.
+struct Queued {
+    direct_s: f64,
+    queue_s: f64,
+}
+
+/// Runs `program` as FHE tasks of an in-process node (store, scheduler, in-process queue, one
+/// worker with FHE capability on `threads` threads) and through [`Evaluator::evaluate`]
+/// directly, interleaved, after one warm-up task that loads the worker's keys.
+fn through_queue(
+    evaluator: &Evaluator,
+    public: &fornax_fhe::PublicKeySet,
+    program: &Program,
+    inputs: &[tfhe::integer::RadixCiphertext],
+    reps: usize,
+    threads: usize,
+) -> Result<Queued> {
+    use fornax_node::{embedded, fhe, scheduler, store, task::State};
+    let dir = tempfile::tempdir()?;
+    let keys = dir.path().join("keyset");
+    fornax_fhe::io::save_public(public, &keys)?;
+    let store = std::sync::Arc::new(store::Store::open(&dir.path().join("node"))?);
+    let node = scheduler::Scheduler::new(std::sync::Arc::clone(&store), Default::default());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let service = fhe::FheService::open(
+        std::sync::Arc::clone(&node),
+        fhe::FheConfig {
+            keys_dir: keys,
+            keyholders: vec![],
+            keyholder_token: None,
+            keyholder_timeout: std::time::Duration::from_secs(1),
+            max_pbs: u64::MAX,
+        },
+    )?;
+    embedded::start(
+        &node,
+        runtime.handle(),
+        embedded::EmbeddedConfig {
+            settings: Default::default(),
+            dispatch: fornax_node::dispatch::DispatchConfig {
+                max_in_flight: fornax_node::dispatch::DispatchConfig::local_window(1),
+                ..Default::default()
+            },
+            registry: fornax_kernels::DeviceRegistry::with_backends(vec![std::sync::Arc::new(
+                fornax_kernels::CpuBackend::new(),
+            )]),
+            memory_bytes: Some(u64::MAX >> 1),
+            slots: 1,
+            artifacts: dir.path().join("node/artifacts"),
+            fhe: Some(fornax_node::worker::FheCapability {
+                device: fornax_fhe::device::Device::Cpu,
+                threads,
+            }),
+        },
+    )?;
+    let json = serde_json::to_vec(program)?;
+    let (id, _) = service.register_program(&json)?;
+    let bytes: Vec<Vec<u8>> = inputs
+        .iter()
+        .map(|c| fornax_fhe::io::write_radix(c, program.bits))
+        .collect::<Result<_, _>>()?;
+    let run_task = || -> Result<f64> {
+        let t = Instant::now();
+        let (task, _) = service.submit("bench", &id, bytes.clone(), None, None)?;
+        loop {
+            let state = store.task(&task.id)?.context("the task")?.state;
+            match state {
+                State::Proved => return Ok(t.elapsed().as_secs_f64()),
+                s if s.is_final() => anyhow::bail!("the FHE task ended {}", s.as_str()),
+                _ => std::thread::sleep(std::time::Duration::from_millis(1)),
+            }
+        }
+    };
+    run_task()?; // warm-up: the worker loads the keys
+    let (mut direct, mut queued) = (Vec::new(), Vec::new());
+    for rep in 0..reps {
+        for side in if rep % 2 == 0 { [0, 1] } else { [1, 0] } {
+            if side == 0 {
+                let t = Instant::now();
+                let out = evaluator.evaluate(program, inputs.to_vec(), "bench", threads)?;
+                std::hint::black_box(out);
+                direct.push(t.elapsed().as_secs_f64());
+            } else {
+                queued.push(run_task()?);
+            }
+        }
+    }
+    node.stop();
+    Ok(Queued {
+        direct_s: median(direct),
+        queue_s: median(queued),
+    })
 }
 
 /// The CPU's model name (from /proc/cpuinfo), for the record.
