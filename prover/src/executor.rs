@@ -65,12 +65,7 @@ impl Rows {
 pub struct PreparedKey {
     name: String,
     shape: Shape,
-    vk: VerifyingKey,
-    alpha1: G1Affine,
-    beta1: G1Affine,
-    delta1: G1Affine,
-    beta2: G2Affine,
-    delta2: G2Affine,
+    assembler: Assembler,
     rows_a: Rows,
     rows_b: Rows,
     backend: Arc<dyn Backend>,
@@ -128,12 +123,15 @@ impl PreparedKey {
         Ok(PreparedKey {
             name: name.to_string(),
             shape,
-            vk,
-            alpha1,
-            beta1,
-            delta1,
-            beta2,
-            delta2,
+            assembler: Assembler {
+                name: name.to_string(),
+                vk,
+                alpha1,
+                beta1,
+                delta1,
+                beta2,
+                delta2,
+            },
             rows_a,
             rows_b,
             backend,
@@ -148,12 +146,155 @@ impl PreparedKey {
 
     /// The key's verifying key.
     pub fn verifying_key(&self) -> &VerifyingKey {
-        &self.vk
+        &self.assembler.vk
+    }
+
+    /// What assembles this key's proofs from their parts.
+    pub fn assembler(&self) -> &Assembler {
+        &self.assembler
     }
 
     /// The sizes of the circuit.
     pub fn shape(&self) -> Shape {
         self.shape
+    }
+}
+
+/// The points of a proof's five MSMs: what its parts compute, wherever they ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parts {
+    /// Σ wᵢ·Aᵢ in G1.
+    pub a: G1Projective,
+    /// Σ wᵢ·Bᵢ in G1.
+    pub b1: G1Projective,
+    /// Σ wᵢ·Bᵢ in G2.
+    pub b2: G2Projective,
+    /// Σ wᵢ·Cᵢ over the private wires.
+    pub c: G1Projective,
+    /// Σ hᵢ·Hᵢ over the H evaluations.
+    pub h: G1Projective,
+}
+
+/// The point one part of a proof computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartPoint {
+    /// A G1 MSM's result.
+    G1(G1Projective),
+    /// The G2 MSM's result.
+    G2(G2Projective),
+}
+
+impl PartPoint {
+    /// Its compressed encoding (arkworks), as it travels between workers and the node.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        use ark_serialize::CanonicalSerialize;
+        let mut out = Vec::new();
+        let written = match self {
+            PartPoint::G1(p) => p.into_affine().serialize_compressed(&mut out),
+            PartPoint::G2(p) => p.into_affine().serialize_compressed(&mut out),
+        };
+        written.expect("writing to a Vec cannot fail");
+        out
+    }
+
+    /// Reads the point of part `query` (G2 for `B2`, else G1): on the curve, in the
+    /// subgroup, no trailing bytes.
+    pub fn from_bytes(query: Query, bytes: &[u8]) -> Result<PartPoint, ProverError> {
+        use ark_serialize::CanonicalDeserialize;
+        let bad = |e: ark_serialize::SerializationError| {
+            ProverError::Graph(format!("part {query:?}: not a point: {e}"))
+        };
+        let mut reader = bytes;
+        let point = match query {
+            Query::B2 => PartPoint::G2(
+                G2Affine::deserialize_compressed(&mut reader)
+                    .map_err(bad)?
+                    .into_group(),
+            ),
+            _ => PartPoint::G1(
+                G1Affine::deserialize_compressed(&mut reader)
+                    .map_err(bad)?
+                    .into_group(),
+            ),
+        };
+        if !reader.is_empty() {
+            return Err(ProverError::Graph(format!(
+                "part {query:?}: {} bytes after the point",
+                reader.len()
+            )));
+        }
+        Ok(point)
+    }
+}
+
+/// What turns a proof's parts into the proof: the key's fixed points and its verifying key.
+/// The worker that proves a whole graph uses it, and so does the node for a proof whose
+/// parts ran on different workers.
+#[derive(Clone, Debug)]
+pub struct Assembler {
+    name: String,
+    vk: VerifyingKey,
+    alpha1: G1Affine,
+    beta1: G1Affine,
+    delta1: G1Affine,
+    beta2: G2Affine,
+    delta2: G2Affine,
+}
+
+impl Assembler {
+    /// The assembler of a proving key (`name` identifies it in errors).
+    pub fn new(name: &str, key: &ProvingKey) -> Self {
+        Assembler {
+            name: name.to_string(),
+            vk: VerifyingKey {
+                alpha1: key.alpha1,
+                beta2: key.beta2,
+                gamma2: key.gamma2,
+                delta2: key.delta2,
+                ic: key.ic.clone(),
+            },
+            alpha1: key.alpha1,
+            beta1: key.beta1,
+            delta1: key.delta1,
+            beta2: key.beta2,
+            delta2: key.delta2,
+        }
+    }
+
+    /// The key's verifying key.
+    pub fn verifying_key(&self) -> &VerifyingKey {
+        &self.vk
+    }
+
+    /// The proof from its parts with blinding `(r, s)`, verified against `public`: a
+    /// witness that does not satisfy the circuit (or a wrong part) is an error.
+    pub fn assemble(
+        &self,
+        parts: &Parts,
+        (r, s): (Fr, Fr),
+        public: &[Fr],
+    ) -> Result<Proof, ProverError> {
+        let delta1 = self.delta1.into_group();
+        let a = self.alpha1 + parts.a + delta1 * r;
+        let b = self.beta2 + parts.b2 + self.delta2 * s;
+        let b1 = self.beta1 + parts.b1 + delta1 * s;
+        let c = parts.c + parts.h + a * s + b1 * r - delta1 * (r * s);
+        let proof = Proof {
+            a: a.into_affine(),
+            b: b.into_affine(),
+            c: c.into_affine(),
+        };
+        if !verify(&self.vk, public, &proof)? {
+            return Err(ProverError::UnsatisfiedWitness {
+                zkey: self.name.clone(),
+            });
+        }
+        Ok(proof)
+    }
+
+    /// Fresh blinding for [`assemble`](Self::assemble).
+    pub fn blinding<R: RngCore + CryptoRng>(rng: &mut R) -> (Fr, Fr) {
+        (Fr::rand(rng), Fr::rand(rng))
     }
 }
 
@@ -226,9 +367,56 @@ impl LocalExecutor {
         rng: &mut R,
         on_job: &(dyn Fn(&Job, &str, Duration) + Sync),
     ) -> Result<(Proof, Vec<Fr>, ProveTimings), ProverError> {
+        let blinding = Assembler::blinding(rng);
+        let (mut store, timings) = self.execute(graph, key, witness, blinding, on_job)?;
+        let proof = match store.remove(&JobKind::Assemble) {
+            Some(Value::Proof(p)) => p,
+            _ => return Err(ProverError::Graph("the graph has no assemble job".into())),
+        };
+        let public = match store.remove(&JobKind::Witness) {
+            Some(Value::Witness(w)) => w[1..=key.shape.n_public].to_vec(),
+            _ => return Err(ProverError::Graph("the witness went missing".into())),
+        };
+        Ok((proof, public, timings))
+    }
+
+    /// Computes one part of a proof on its own (the MSM over `part`'s query, and for `H`
+    /// the evaluations and NTTs under it), for a proof whose parts run on different
+    /// workers; the node assembles them ([`Assembler::assemble`]).
+    pub fn run_part(
+        &self,
+        task: &str,
+        key: &PreparedKey,
+        witness: Vec<Fr>,
+        part: Query,
+    ) -> Result<(PartPoint, ProveTimings), ProverError> {
+        let graph = JobGraph::groth16(task, key.shape).upto(JobKind::Msm(part));
+        let no_blinding = (Fr::zero(), Fr::zero());
+        let (mut store, timings) =
+            self.execute(&graph, key, witness, no_blinding, &|_, _, _| {})?;
+        let point = match store.remove(&JobKind::Msm(part)) {
+            Some(Value::G1(p)) => PartPoint::G1(p),
+            Some(Value::G2(p)) => PartPoint::G2(p),
+            _ => {
+                return Err(ProverError::Graph(format!(
+                    "part {part:?} computed nothing"
+                )))
+            }
+        };
+        Ok((point, timings))
+    }
+
+    /// Runs `graph` wave by wave, the jobs of a wave concurrently; returns every job's value.
+    fn execute(
+        &self,
+        graph: &JobGraph,
+        key: &PreparedKey,
+        witness: Vec<Fr>,
+        blinding: (Fr, Fr),
+        on_job: &(dyn Fn(&Job, &str, Duration) + Sync),
+    ) -> Result<(HashMap<JobKind, Value>, ProveTimings), ProverError> {
         graph.validate().map_err(ProverError::Graph)?;
         let start = Instant::now();
-        let blinding = (Fr::rand(rng), Fr::rand(rng));
         let store: Mutex<HashMap<JobKind, Value>> = Mutex::new(HashMap::new());
         store
             .lock()
@@ -253,22 +441,14 @@ impl LocalExecutor {
                 Ok::<_, ProverError>(())
             })?;
         }
-        let mut store = store
+        let store = store
             .into_inner()
             .expect("no job panics while holding the lock");
-        let proof = match store.remove(&JobKind::Assemble) {
-            Some(Value::Proof(p)) => p,
-            _ => return Err(ProverError::Graph("the graph has no assemble job".into())),
-        };
-        let public = match store.remove(&JobKind::Witness) {
-            Some(Value::Witness(w)) => w[1..=key.shape.n_public].to_vec(),
-            _ => return Err(ProverError::Graph("the witness went missing".into())),
-        };
         let timings = ProveTimings {
             jobs: timings.into_inner().expect("unpoisoned"),
             total: start.elapsed(),
         };
-        Ok((proof, public, timings))
+        Ok((store, timings))
     }
 
     fn run_job(
@@ -387,23 +567,17 @@ impl LocalExecutor {
                         )))
                     }
                 };
-                let delta1 = key.delta1.into_group();
-                let a = key.alpha1 + g1(JobKind::Msm(Query::A))? + delta1 * r;
-                let b = key.beta2 + b2 + key.delta2 * s;
-                let b1 = key.beta1 + g1(JobKind::Msm(Query::B1))? + delta1 * s;
-                let c = g1(JobKind::Msm(Query::C))? + g1(JobKind::Msm(Query::H))? + a * s + b1 * r
-                    - delta1 * (r * s);
-                let proof = Proof {
-                    a: a.into_affine(),
-                    b: b.into_affine(),
-                    c: c.into_affine(),
+                let parts = Parts {
+                    a: g1(JobKind::Msm(Query::A))?,
+                    b1: g1(JobKind::Msm(Query::B1))?,
+                    b2,
+                    c: g1(JobKind::Msm(Query::C))?,
+                    h: g1(JobKind::Msm(Query::H))?,
                 };
                 let w = witness()?;
-                if !verify(&key.vk, &w[1..=shape.n_public], &proof)? {
-                    return Err(ProverError::UnsatisfiedWitness {
-                        zkey: key.name.clone(),
-                    });
-                }
+                let proof = key
+                    .assembler
+                    .assemble(&parts, (r, s), &w[1..=shape.n_public])?;
                 Value::Proof(proof)
             }
         })

@@ -197,6 +197,28 @@ impl JobGraph {
         }
     }
 
+    /// The part of this graph that `target` needs: the job and its ancestors, in order. The
+    /// graph of one part of a proof that a worker computes on its own (e.g. `msm-b2`, or
+    /// `msm-h` with the evaluations and NTTs under it).
+    pub fn upto(&self, target: JobKind) -> JobGraph {
+        let mut needed: std::collections::HashSet<&JobId> = std::collections::HashSet::new();
+        for job in self.jobs.iter().rev() {
+            if job.kind == target || needed.contains(&job.id) {
+                needed.insert(&job.id);
+                needed.extend(job.deps.iter());
+            }
+        }
+        JobGraph {
+            task: self.task.clone(),
+            jobs: self
+                .jobs
+                .iter()
+                .filter(|j| needed.contains(&j.id))
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// The job with this id.
     pub fn get(&self, id: &JobId) -> Option<&Job> {
         self.jobs.iter().find(|j| &j.id == id)

@@ -30,7 +30,7 @@ pub mod wtns;
 pub mod zkey;
 
 pub use error::ProverError;
-pub use executor::{LocalExecutor, PreparedKey, ProveTimings};
+pub use executor::{Assembler, LocalExecutor, PartPoint, Parts, PreparedKey, ProveTimings};
 pub use graph::{Job, JobGraph, JobId, JobKind};
 pub use json::{ProofJson, VerificationKeyJson};
 pub use verify::{verify, Proof, VerifyingKey};

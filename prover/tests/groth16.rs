@@ -192,3 +192,74 @@ fn groth16_jobs_run_on_the_wgpu_backend() {
         .unwrap();
     assert_eq!(proof, cpu_proof, "wgpu and CPU proofs differ (seed {seed})");
 }
+
+/// A proof whose five parts ran on their own (as on different workers) and were assembled
+/// apart is the proof of the whole graph, bit for bit, given the same blinding; a part that
+/// is wrong makes the assembled proof fail; parts survive their encoding, and bytes that
+/// are no point are refused.
+#[test]
+fn parts_computed_apart_assemble_into_the_same_proof() {
+    use fornax_prover::graph::Query;
+    use fornax_prover::{Assembler, PartPoint, Parts};
+    let mut rng = rng();
+    let exec = LocalExecutor::new(DeviceRegistry::discover());
+    let (r1cs, witness) = synthetic::chain(300, &mut rng);
+    let pk = setup::insecure_setup(&r1cs, &mut rng);
+    let assembler = Assembler::new("c.zkey", &pk);
+    let key = exec.prepare("c.zkey", pk).unwrap();
+    let seed: u64 = rng.gen();
+    let (whole, public, _) = exec
+        .prove(&key, witness.clone(), &mut ChaCha20Rng::seed_from_u64(seed))
+        .unwrap();
+    let mut point = |q: Query| {
+        let (p, timings) = exec.run_part("t", &key, witness.clone(), q).unwrap();
+        assert!(!timings.jobs.is_empty());
+        // The encoding round trips.
+        assert_eq!(PartPoint::from_bytes(q, &p.to_bytes()).unwrap(), p);
+        p
+    };
+    let g1 = |p: PartPoint| match p {
+        PartPoint::G1(p) => p,
+        other => panic!("expected a G1 point, got {other:?}"),
+    };
+    let parts = Parts {
+        a: g1(point(Query::A)),
+        b1: g1(point(Query::B1)),
+        b2: match point(Query::B2) {
+            PartPoint::G2(p) => p,
+            other => panic!("expected a G2 point, got {other:?}"),
+        },
+        c: g1(point(Query::C)),
+        h: g1(point(Query::H)),
+    };
+    let blinding = Assembler::blinding(&mut ChaCha20Rng::seed_from_u64(seed));
+    let apart = assembler.assemble(&parts, blinding, &public).unwrap();
+    assert_eq!(apart, whole);
+    // A wrong part (a worker's mistake, or a lie) fails the assembly's verification.
+    let wrong = Parts {
+        h: parts.h + parts.a,
+        ..parts
+    };
+    assert!(matches!(
+        assembler.assemble(&wrong, blinding, &public),
+        Err(ProverError::UnsatisfiedWitness { .. })
+    ));
+    // Bytes that are not a point, or trail one, are refused.
+    let bytes = PartPoint::G1(parts.a).to_bytes();
+    assert!(PartPoint::from_bytes(Query::A, &bytes[..bytes.len() - 1]).is_err());
+    assert!(PartPoint::from_bytes(Query::A, &[bytes.clone(), vec![0]].concat()).is_err());
+    assert!(PartPoint::from_bytes(Query::B2, &bytes).is_err());
+    // The H part's graph holds the evaluations and NTTs under it; an MSM's only the witness.
+    let graph = JobGraph::groth16("t", key.shape());
+    assert_eq!(
+        graph.upto(fornax_prover::JobKind::Msm(Query::H)).jobs.len(),
+        10
+    );
+    assert_eq!(
+        graph
+            .upto(fornax_prover::JobKind::Msm(Query::B2))
+            .jobs
+            .len(),
+        2
+    );
+}
