@@ -48,6 +48,19 @@ pub enum Query {
     H,
 }
 
+impl Query {
+    /// Every query, the G2 one first (the costliest: the order a scheduler queues a split
+    /// proof's parts in, longest first).
+    pub const ALL: [Query; 5] = [Query::B2, Query::H, Query::A, Query::B1, Query::C];
+
+    /// The query of an MSM job's role (`msm-a`, `msm-b1`, `msm-b2`, `msm-c`, `msm-h`).
+    pub fn from_role(role: &str) -> Option<Query> {
+        Query::ALL
+            .into_iter()
+            .find(|q| JobKind::Msm(*q).role() == role)
+    }
+}
+
 /// What a job does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum JobKind {

@@ -211,7 +211,7 @@ fn parts_computed_apart_assemble_into_the_same_proof() {
     let (whole, public, _) = exec
         .prove(&key, witness.clone(), &mut ChaCha20Rng::seed_from_u64(seed))
         .unwrap();
-    let mut point = |q: Query| {
+    let point = |q: Query| {
         let (p, timings) = exec.run_part("t", &key, witness.clone(), q).unwrap();
         assert!(!timings.jobs.is_empty());
         // The encoding round trips.

@@ -162,6 +162,12 @@ pub struct NodeArgs {
     /// Without `--queue nats://…`: jobs the node's own worker runs at once [default: 1].
     #[arg(long)]
     slots: Option<u32>,
+    /// Whether a proof is split into parts (the witness, then its five MSMs) that run as
+    /// jobs of their own on whichever workers take them: `auto` (when the cost model,
+    /// from the live workers and their measured speeds, says it finishes at least 20%
+    /// sooner), `always`, or `never` [default: auto].
+    #[arg(long, value_parser = ["auto", "always", "never"])]
+    split: Option<String>,
 }
 
 /// `--fhe-device`: one of [`FheDevice::NAMES`], listed in clap's error when it is not.
@@ -232,6 +238,7 @@ impl NodeArgs {
             max_deliveries,
             dead_after_s,
             slots,
+            split,
         ))
     }
 }
@@ -325,6 +332,10 @@ impl NodeConfig {
             bail!("--slots must be at least 1");
         }
         let url = args.queue.unwrap_or_else(|| "mem".into());
+        let split = match args.split.as_deref() {
+            Some(s) => s.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+            None => Default::default(),
+        };
         let window = match url.as_str() {
             "mem" => fornax_node::dispatch::DispatchConfig::local_window(slots),
             _ => fornax_node::dispatch::DispatchConfig::default().max_in_flight,
@@ -335,6 +346,7 @@ impl NodeConfig {
             dispatch: fornax_node::dispatch::DispatchConfig {
                 max_in_flight: args.max_in_flight.unwrap_or(window),
                 job_timeout: Some(Duration::from_secs_f64(job_timeout_s)),
+                split,
             },
             slots,
             memory_bytes: args.memory_budget_mb.map(|mb| mb << 20),

@@ -12,17 +12,13 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::{registry, runtime, Nats, Node, Worker};
-use fornax_node::queue::{JobSpec, Outcome, WorkerInfo};
-use futures_util::StreamExt;
+use fornax_node::queue::{JobSpec, Outcome};
 use reqwest::blocking::{multipart, Client};
 use serde_json::{json, Value};
 
@@ -575,6 +571,8 @@ fn duplicate_submissions_and_deliveries_change_nothing_and_keys_reach_a_worker_o
                 requeues: 0,
                 timeout_ms: None,
                 fhe: None,
+                part: None,
+                witness: None,
             };
             for _ in 0..5 {
                 let ack = js
@@ -755,4 +753,167 @@ fn a_thousand_tasks_with_a_worker_killed_every_ten_seconds_lose_nothing() {
     assert!(kills >= 3, "only {kills} kills happened during the run");
     // 0 lost, 0 duplicated: every task proved exactly once, and every proof verifies.
     assert_proved_once(&c, &n.url, &ids, &vk);
+}
+
+/// The roles of a split proof's stored parts, each with the worker that computed it.
+fn parts_done(t: &Value) -> Vec<(String, String)> {
+    t["split"]["done"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| {
+                    (
+                        p["role"].as_str().unwrap().to_string(),
+                        p["worker"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `--split always`: a proof's five MSMs run as jobs of their own on two workers and the
+/// node assembles them. A task given a witness, and a circom task given JSON input (whose
+/// witness one worker computes and the others fetch), are each proved once, by parts from
+/// both workers, with proofs that snarkjs verifies.
+#[test]
+fn a_split_proof_runs_on_two_workers_and_snarkjs_verifies_it() {
+    let (dirs, nats, node, c, circuit, witness, vk) = setup(13, &["--split", "always"]);
+    let a = Worker::start(&nats, "sa", dirs.tmp.path(), &[]);
+    let b = Worker::start(&nats, "sb", dirs.tmp.path(), &[]);
+    let id = submit(&c, &node.url, &circuit, &witness);
+    wait_final(
+        &c,
+        &node.url,
+        std::slice::from_ref(&id),
+        Duration::from_secs(180),
+    );
+    assert_proved_once(&c, &node.url, std::slice::from_ref(&id), &vk);
+    let t = state(&c, &node.url, &id);
+    let done = parts_done(&t);
+    let mut roles: Vec<&str> = done.iter().map(|(r, _)| r.as_str()).collect();
+    roles.sort();
+    assert_eq!(
+        roles,
+        ["msm-a", "msm-b1", "msm-b2", "msm-c", "msm-h"],
+        "{t}"
+    );
+    let workers: HashSet<&str> = done
+        .iter()
+        .map(|(_, w)| w.split('/').next().unwrap())
+        .collect();
+    assert_eq!(workers.len(), 2, "parts from both workers: {t}");
+
+    // A circom circuit given JSON input: the witness job first, then the parts.
+    let name = "poseidon_preimage";
+    let form = multipart::Form::new()
+        .part(
+            "zkey",
+            multipart::Part::bytes(std::fs::read(common::circuit(name, "zkey")).unwrap()),
+        )
+        .part(
+            "wasm",
+            multipart::Part::bytes(std::fs::read(common::wasm(name)).unwrap()),
+        );
+    let meta: Value = c
+        .post(format!("{}/v1/circuits", node.url))
+        .bearer_auth(TOKEN)
+        .multipart(form)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let input: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join(format!("ops/circuits/{name}.input.json")))
+            .unwrap(),
+    )
+    .unwrap();
+    let r = c
+        .post(format!("{}/v1/tasks", node.url))
+        .bearer_auth(TOKEN)
+        .json(&json!({"circuit": meta["id"], "input": input}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let id: String = r.json::<Value>().unwrap()["id"].as_str().unwrap().into();
+    let t = &wait_final(
+        &c,
+        &node.url,
+        std::slice::from_ref(&id),
+        Duration::from_secs(180),
+    )[0];
+    assert_eq!(t["state"], "proved", "{t}");
+    assert!(
+        t["split"]["witness"].as_str().unwrap().starts_with("wtns-"),
+        "{t}"
+    );
+    assert_eq!(parts_done(t).len(), 5, "{t}");
+    let proof = get(&c, &node.url, &format!("/v1/tasks/{id}/proof"));
+    let (p, q) = (
+        dirs.tmp.path().join("proof.json"),
+        dirs.tmp.path().join("public.json"),
+    );
+    std::fs::write(&p, proof["proof"].to_string()).unwrap();
+    std::fs::write(&q, proof["public"].to_string()).unwrap();
+    let out = common::snarkjs(&[
+        common::sub("groth16"),
+        common::sub("verify"),
+        &common::vk(name),
+        &q,
+        &p,
+    ]);
+    assert!(
+        out.status.success() && common::text(&out).contains("OK"),
+        "snarkjs rejects the split proof: {}",
+        common::text(&out)
+    );
+    drop((a, b));
+}
+
+/// A worker killed after it finished some parts of a split proof and while it ran another
+/// loses only that running part: the parts it stored are not computed again, the running
+/// one is, by the next worker, and the proof is stored once.
+#[test]
+fn a_worker_killed_between_parts_loses_only_its_running_part() {
+    let (dirs, nats, node, c, circuit, witness, vk) = setup(15, &["--split", "always"]);
+    let rt = runtime();
+    let mut a = Worker::start(&nats, "pa", dirs.tmp.path(), &[]);
+    let id = submit(&c, &node.url, &circuit, &witness);
+    // Until a has stored a part and runs another.
+    wait_until(
+        "a part stored by pa and another running",
+        Duration::from_secs(120),
+        || {
+            !parts_done(&state(&c, &node.url, &id)).is_empty()
+                && registry(&rt, &nats)
+                    .iter()
+                    .any(|w| w.id == "pa" && w.running.iter().any(|r| r.task == id))
+        },
+    );
+    a.kill9();
+    let before = parts_done(&state(&c, &node.url, &id));
+    println!("killed pa after it stored {before:?}");
+    assert!(
+        before.len() < 5,
+        "pa finished every part before it was killed"
+    );
+    let b = Worker::start(&nats, "pb", dirs.tmp.path(), &[]);
+    wait_final(
+        &c,
+        &node.url,
+        std::slice::from_ref(&id),
+        Duration::from_secs(180),
+    );
+    assert_proved_once(&c, &node.url, std::slice::from_ref(&id), &vk);
+    let after = parts_done(&state(&c, &node.url, &id));
+    assert_eq!(after.len(), 5, "{after:?}");
+    for part in &before {
+        assert!(
+            after.contains(part),
+            "{part:?} was computed again: {after:?}"
+        );
+    }
+    assert!(after.iter().any(|(_, w)| w.starts_with("pb/")), "{after:?}");
+    assert_eq!(state(&c, &node.url, &id)["failed_attempts"], 0);
+    drop(b);
 }

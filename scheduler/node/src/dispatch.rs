@@ -25,13 +25,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use fornax_prover::graph::Shape;
-use fornax_prover::JobGraph;
+use fornax_prover::graph::{Query, Shape};
+use fornax_prover::{JobGraph, JobKind};
 use sha2::{Digest, Sha256};
 
 use crate::queue::{job_kind, memory_tier, FheJob, JobInput, JobSpec, Outcome, Queue, RunningJob};
 use crate::store::{Store, StoreError};
-use crate::task::{now_ms, Failure, Task, TaskKind};
+use crate::task::{now_ms, Failure, InputKind, Task, TaskKind};
 
 /// Inputs up to this size travel in the job message; larger ones through the artifact store.
 const INLINE_INPUT_LIMIT: usize = 256 << 10;
@@ -39,6 +39,61 @@ const INLINE_INPUT_LIMIT: usize = 256 << 10;
 /// Working memory an FHE job needs besides its ciphertexts: the decompressed evaluation
 /// keys (about a GiB for the default parameters) and their working buffers.
 const FHE_KEY_MEMORY: u64 = 3 << 29;
+
+/// What the cost model assumes until workers report: nanoseconds per point or element of
+/// each job kind on one CPU thread.
+fn default_ns(kind: JobKind) -> f64 {
+    match kind {
+        JobKind::Msm(Query::B2) => 12_000.0,
+        JobKind::Msm(_) => 4_000.0,
+        JobKind::Intt(_) | JobKind::CosetNtt(_) => 150.0,
+        JobKind::Evaluations => 300.0,
+        JobKind::HEvals => 30.0,
+        JobKind::Witness | JobKind::Assemble => 0.0,
+    }
+}
+
+/// The points (or elements) a job of `kind` works through.
+fn points(kind: JobKind, shape: Shape) -> usize {
+    match kind {
+        JobKind::Msm(Query::C) => shape.n_vars.saturating_sub(shape.n_public + 1),
+        JobKind::Msm(Query::H)
+        | JobKind::Intt(_)
+        | JobKind::CosetNtt(_)
+        | JobKind::Evaluations
+        | JobKind::HEvals => shape.domain_size,
+        JobKind::Msm(_) | JobKind::Witness => shape.n_vars,
+        JobKind::Assemble => 0,
+    }
+}
+
+/// A job's estimated milliseconds: its measured speed if any, else the default.
+fn job_ms(speeds: &HashMap<String, f64>, kind: JobKind, shape: Shape) -> f64 {
+    let ns = speeds
+        .get(&kind.role())
+        .copied()
+        .unwrap_or_else(|| default_ns(kind));
+    ns * points(kind, shape) as f64 / 1e6
+}
+
+/// What moving a witness to another worker costs: bytes per millisecond (about 100 MB/s
+/// through the artifact store).
+const MOVE_BYTES_PER_MS: f64 = 100_000.0;
+
+/// A job's own cost on the queue (publish, take, report, apply), milliseconds.
+const JOB_OVERHEAD_MS: f64 = 20.0;
+
+/// The cost model's estimate for one proof.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlanCost {
+    /// The whole proof on one worker, milliseconds.
+    pub whole_ms: f64,
+    /// Split over the workers (longest part first onto the least loaded), with the
+    /// witness moved to each and the queue's cost per job, milliseconds.
+    pub split_ms: f64,
+    /// Whether splitting is worth it (at least 20% sooner).
+    pub split: bool,
+}
 
 /// What a task's job needs that depends on its kind.
 struct Work {
@@ -54,19 +109,24 @@ fn internal(message: String) -> Failure {
     }
 }
 
-/// A proof's job: the memory of its graph's largest wave; its key and witness generator
-/// as artifacts.
-fn groth16_work(store: &Store, task: &Task) -> Result<(Work, Vec<String>), Failure> {
+/// A proof's job (or one part's): the memory of its graph's largest wave; its key and
+/// witness generator as artifacts.
+fn groth16_work(
+    store: &Store,
+    task: &Task,
+    part: Option<&str>,
+) -> Result<(Work, Vec<String>), Failure> {
     let meta = store
         .circuit(&task.circuit)
         .map_err(|e| internal(e.to_string()))?
         .ok_or_else(|| internal(format!("circuit {} is not in the store", task.circuit)))?;
-    let shape = Shape {
-        n_vars: meta.n_wires,
-        n_public: meta.n_public,
-        domain_size: meta.domain_size,
+    let graph = JobGraph::groth16(&task.id, meta.shape());
+    let graph = match part.and_then(Query::from_role) {
+        Some(q) => graph.upto(JobKind::Msm(q)),
+        None if part == Some("witness") => graph.upto(JobKind::Witness),
+        None => graph,
     };
-    let memory_bytes = JobGraph::groth16(&task.id, shape)
+    let memory_bytes = graph
         .waves()
         .iter()
         .map(|w| w.iter().map(|j| j.memory_bytes).sum::<u64>())
@@ -154,6 +214,32 @@ pub trait Outcomes: Send + Sync + 'static {
     fn ended(&self, task: &str) -> bool;
 }
 
+/// Whether the planner splits a proof into parts that run as jobs of their own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SplitPolicy {
+    /// When the cost model says the parts on the live workers finish sooner than the
+    /// whole proof on one, counting the witness's transfer to each.
+    #[default]
+    Auto,
+    /// Every proof (for tests and benchmarks).
+    Always,
+    /// No proof.
+    Never,
+}
+
+impl std::str::FromStr for SplitPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(SplitPolicy::Auto),
+            "always" => Ok(SplitPolicy::Always),
+            "never" => Ok(SplitPolicy::Never),
+            other => Err(format!("--split {other}: expected auto, always or never")),
+        }
+    }
+}
+
 /// How jobs are sent out.
 #[derive(Clone, Debug)]
 pub struct DispatchConfig {
@@ -161,6 +247,8 @@ pub struct DispatchConfig {
     pub max_in_flight: usize,
     /// How long a worker may run one job (see [`JobSpec::timeout_ms`]); `None`: no limit.
     pub job_timeout: Option<Duration>,
+    /// Whether proofs are split into parts.
+    pub split: SplitPolicy,
 }
 
 impl DispatchConfig {
@@ -177,6 +265,7 @@ impl Default for DispatchConfig {
         DispatchConfig {
             max_in_flight: 64,
             job_timeout: Some(Duration::from_secs(3600)),
+            split: SplitPolicy::Auto,
         }
     }
 }
@@ -204,6 +293,8 @@ pub struct Dispatcher {
     in_flight: Mutex<HashMap<String, Instant>>,
     /// Artifacts known to be in the artifact store.
     uploaded: Mutex<HashSet<String>>,
+    /// The cost model's measured speeds: nanoseconds per point (or element) per job role.
+    speeds: Mutex<HashMap<String, f64>>,
     /// Counters for `/metrics`.
     pub stats: DispatchStats,
 }
@@ -227,6 +318,7 @@ impl Dispatcher {
             local_stalled: Default::default(),
             in_flight: Mutex::new(HashMap::new()),
             uploaded: Mutex::new(HashSet::new()),
+            speeds: Mutex::new(HashMap::new()),
             stats: DispatchStats::default(),
         })
     }
@@ -271,10 +363,139 @@ impl Dispatcher {
             .spawn(async move { me.watch_workers(owner).await });
     }
 
-    /// Sends a task in `proving` to the queue (blocking until the queue took it). A task
-    /// that cannot become a job gets the failure to fail it with.
+    /// Sends a task in `proving` to the queue (blocking until the queue took it): as one
+    /// job, or, for a proof the planner splits (or split before a restart), as the parts
+    /// still missing. A task that cannot become a job gets the failure to fail it with.
     pub fn dispatch(&self, store: &Store, task: &Task) -> Result<(), Failure> {
-        self.dispatch_as(store, task, JobSpec::id_for(task), 0)
+        if task.kind == TaskKind::Groth16
+            && (task.split.is_some() || self.should_split(store, task)?)
+        {
+            return self.dispatch_parts(store, task, None);
+        }
+        self.dispatch_as(store, task, JobSpec::id_for(task, None), 0, None)
+    }
+
+    /// Sends the parts of a split proof that are not stored yet: its witness first when it
+    /// was given JSON input, then the five MSMs, costliest first (the queue hands them out
+    /// in order, so the longest start first). `again`: ids for another round
+    /// (`<task>/<role>~r<n>`) after the last one's proof was refused.
+    pub fn dispatch_parts(
+        &self,
+        store: &Store,
+        task: &Task,
+        again: Option<u32>,
+    ) -> Result<(), Failure> {
+        let task = match &task.split {
+            Some(_) => task.clone(),
+            None => store
+                .update(&task.id, |t| {
+                    t.split.get_or_insert_with(Default::default);
+                })
+                .map_err(|e| internal(e.to_string()))?,
+        };
+        let split = task.split.clone().unwrap_or_default();
+        let roles: Vec<String> = if task.input == InputKind::Json && split.witness.is_none() {
+            vec!["witness".into()]
+        } else {
+            Query::ALL
+                .into_iter()
+                .map(|q| JobKind::Msm(q).role())
+                .filter(|role| !split.done.iter().any(|p| &p.role == role))
+                .collect()
+        };
+        for role in roles {
+            let mut id = JobSpec::id_for(&task, Some(&role));
+            if let Some(n) = again {
+                id = format!("{id}~r{n}");
+            }
+            self.dispatch_as(store, &task, id, 0, Some(&role))?;
+        }
+        Ok(())
+    }
+
+    /// Whether the planner splits this proof: by policy, or by the cost model (see
+    /// [`SplitPolicy::Auto`]).
+    fn should_split(&self, store: &Store, task: &Task) -> Result<bool, Failure> {
+        match self.config.split {
+            SplitPolicy::Never => return Ok(false),
+            SplitPolicy::Always => return Ok(true),
+            SplitPolicy::Auto => {}
+        }
+        // The node's own worker is one: nothing to spread over.
+        if self.local.get().is_some() {
+            return Ok(false);
+        }
+        let workers = self.stats.live_workers.load(Ordering::Relaxed) as usize;
+        if workers < 2 {
+            return Ok(false);
+        }
+        let meta = store
+            .circuit(&task.circuit)
+            .map_err(|e| internal(e.to_string()))?
+            .ok_or_else(|| internal(format!("circuit {} is not in the store", task.circuit)))?;
+        Ok(self.plan_cost(meta.shape(), workers).split)
+    }
+
+    /// The cost model's view of a proof of `shape` over `workers` workers.
+    pub fn plan_cost(&self, shape: Shape, workers: usize) -> PlanCost {
+        let speeds = self.speeds.lock().expect("speeds lock");
+        let graph = JobGraph::groth16("cost", shape);
+        let mut parts: Vec<f64> = Query::ALL
+            .into_iter()
+            .map(|q| {
+                graph
+                    .upto(JobKind::Msm(q))
+                    .jobs
+                    .iter()
+                    .filter(|j| j.kind != JobKind::Witness)
+                    .map(|j| job_ms(&speeds, j.kind, shape))
+                    .sum()
+            })
+            .collect();
+        // The H part and the others share the evaluations' input, not their work: each
+        // part is counted on its own, so the whole is their sum.
+        let whole_ms: f64 = parts.iter().sum();
+        // Longest first onto the least loaded worker.
+        parts.sort_by(|a, b| b.total_cmp(a));
+        let mut load = vec![0f64; workers.clamp(1, parts.len())];
+        for p in &parts {
+            let least = load
+                .iter_mut()
+                .min_by(|a, b| a.total_cmp(b))
+                .expect("at least one worker");
+            *least += p;
+        }
+        let makespan_ms = load.iter().copied().fold(0.0, f64::max);
+        let witness_bytes = (shape.n_vars * 32) as f64;
+        let transfer_ms = witness_bytes * (load.len() - 1) as f64 / MOVE_BYTES_PER_MS
+            + JOB_OVERHEAD_MS * parts.len() as f64;
+        let split_ms = makespan_ms + transfer_ms;
+        PlanCost {
+            whole_ms,
+            split_ms,
+            split: load.len() > 1 && split_ms < 0.8 * whole_ms,
+        }
+    }
+
+    /// Records how fast a job role ran, from what a worker reported: the cost model's
+    /// measured speeds (an average that follows changes).
+    pub fn record_speed(&self, role: &str, shape: Shape, ms: f64) {
+        let Some(kind) = JobGraph::groth16("speed", shape)
+            .jobs
+            .iter()
+            .map(|j| j.kind)
+            .find(|k| k.role() == role)
+        else {
+            return;
+        };
+        let points = points(kind, shape) as f64;
+        if points == 0.0 || !ms.is_finite() || ms < 0.0 {
+            return;
+        }
+        let ns = ms * 1e6 / points;
+        let mut speeds = self.speeds.lock().expect("speeds lock");
+        let v = speeds.entry(role.to_string()).or_insert(ns);
+        *v = 0.7 * *v + 0.3 * ns;
     }
 
     /// Puts the job of a dead worker back under `id`, its old delivery removed.
@@ -289,12 +510,23 @@ impl Dispatcher {
             eprintln!("fornax node: removing job {}: {e}", job.job);
         }
         self.stats.requeued.fetch_add(1, Ordering::Relaxed);
-        self.dispatch_as(store, task, id, job.requeues + 1)
+        self.dispatch_as(store, task, id, job.requeues + 1, job.part.as_deref())
+    }
+
+    /// Sends one part of a split proof again under `id` (its last outcome was refused).
+    pub fn requeue_part(
+        &self,
+        store: &Store,
+        task: &Task,
+        id: String,
+        part: &str,
+    ) -> Result<(), Failure> {
+        self.dispatch_as(store, task, id, 0, Some(part))
     }
 
     /// Sends a task's job again under `id` (its last outcome was refused).
     pub fn resend(&self, store: &Store, task: &Task, id: String) -> Result<(), Failure> {
-        self.dispatch_as(store, task, id, 0)
+        self.dispatch_as(store, task, id, 0, None)
     }
 
     /// Drops a task's job: from the queue (at `queue_seq`, when known) and from the jobs
@@ -319,8 +551,9 @@ impl Dispatcher {
         task: &Task,
         job_id: String,
         requeues: u32,
+        part: Option<&str>,
     ) -> Result<(), Failure> {
-        let job = self.job_for(store, task, job_id, requeues)?;
+        let job = self.job_for(store, task, job_id, requeues, part)?;
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.runtime.block_on(self.queue.submit(&job)) {
@@ -351,11 +584,19 @@ impl Dispatcher {
         task: &Task,
         id: String,
         requeues: u32,
+        part: Option<&str>,
     ) -> Result<JobSpec, Failure> {
         let (work, mut names) = match task.kind {
-            TaskKind::Groth16 => groth16_work(store, task)?,
+            TaskKind::Groth16 => groth16_work(store, task, part)?,
             TaskKind::Fhe => fhe_work(store, task)?,
         };
+        let witness = match part {
+            Some(role) if role != "witness" => task.split.as_ref().and_then(|s| s.witness.clone()),
+            _ => None,
+        };
+        if let Some(name) = &witness {
+            names.push(name.clone());
+        }
         if memory_tier(work.memory_bytes).is_none() {
             return Err(Failure {
                 code: "insufficient_memory".into(),
@@ -421,6 +662,8 @@ impl Dispatcher {
             requeues,
             timeout_ms: self.config.job_timeout.map(|d| d.as_millis() as u64),
             fhe: work.fhe,
+            part: part.map(String::from),
+            witness,
         })
     }
 
@@ -527,5 +770,86 @@ impl Dispatcher {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::MemQueue;
+
+    fn dispatcher() -> (Arc<Dispatcher>, tokio::runtime::Runtime, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let queue = Arc::new(MemQueue::new(Default::default(), dir.path()));
+        let d = Dispatcher::new(queue, runtime.handle().clone(), Default::default());
+        (d, runtime, dir)
+    }
+
+    fn shape(log: u32) -> Shape {
+        Shape {
+            n_vars: 1 << log,
+            n_public: 1,
+            domain_size: 1 << log,
+        }
+    }
+
+    #[test]
+    fn the_cost_model_keeps_small_proofs_whole_and_spreads_large_ones() {
+        let (d, _rt, _dir) = dispatcher();
+        // One worker: never split.
+        assert!(!d.plan_cost(shape(20), 1).split);
+        // Two workers: a tiny proof costs more in moving and queueing than it saves; a large
+        // one finishes much sooner in parts (the G2 MSM on one worker, the rest on the other).
+        let small = d.plan_cost(shape(8), 2);
+        assert!(!small.split, "{small:?}");
+        let large = d.plan_cost(shape(18), 2);
+        assert!(large.split, "{large:?}");
+        assert!(large.split_ms < 0.7 * large.whole_ms, "{large:?}");
+        // More workers than parts help no more than five.
+        assert_eq!(d.plan_cost(shape(18), 5), d.plan_cost(shape(18), 50));
+    }
+
+    #[test]
+    fn measured_speeds_move_the_decision() {
+        let (d, _rt, _dir) = dispatcher();
+        let s = shape(14);
+        let before = d.plan_cost(s, 2);
+        assert!(before.split, "{before:?}");
+        // Workers report MSMs a hundred times faster than assumed (a GPU): the queue's own
+        // cost now dominates, and the proof stays whole.
+        for _ in 0..20 {
+            for q in Query::ALL {
+                let role = JobKind::Msm(q).role();
+                let assumed = job_ms(&HashMap::new(), JobKind::Msm(q), s);
+                d.record_speed(&role, s, assumed / 100.0);
+            }
+            for role in ["evaluations", "intt-a", "intt-b", "intt-c"] {
+                d.record_speed(role, s, 0.01);
+            }
+            for role in ["coset-ntt-a", "coset-ntt-b", "coset-ntt-c", "h-evals"] {
+                d.record_speed(role, s, 0.01);
+            }
+        }
+        let after = d.plan_cost(s, 2);
+        assert!(
+            after.whole_ms < before.whole_ms / 50.0,
+            "{before:?} {after:?}"
+        );
+        assert!(!after.split, "{after:?}");
+        // Nonsense reports are ignored.
+        d.record_speed("msm-a", s, f64::NAN);
+        d.record_speed("no-such-role", s, 1.0);
+        assert_eq!(d.plan_cost(s, 2), after);
+    }
+
+    #[test]
+    fn split_policies_parse() {
+        assert_eq!("auto".parse(), Ok(SplitPolicy::Auto));
+        assert_eq!("always".parse(), Ok(SplitPolicy::Always));
+        assert_eq!("never".parse(), Ok(SplitPolicy::Never));
+        assert!("sometimes".parse::<SplitPolicy>().is_err());
     }
 }

@@ -24,8 +24,10 @@ use crate::dispatch::Outcomes;
 use crate::queue::{JobSpec, Outcome, OutcomeResult, PartTime, RunningJob};
 use crate::scheduler::{Event, Scheduler};
 use crate::store::{StoreError, StoredProof};
-use crate::task::{Failure, FheResult, InputKind, State, Task, TaskKind};
+use crate::task::{Failure, FheResult, InputKind, PartDone, State, Task, TaskKind};
 use bincode::Options as _;
+use fornax_prover::graph::Query;
+use fornax_prover::{JobKind, PartPoint, Parts};
 use sha2::{Digest, Sha256};
 
 impl Outcomes for Scheduler {
@@ -60,7 +62,7 @@ impl Outcomes for Scheduler {
                             .latency_us
                             .fetch_add(at.elapsed().as_micros() as u64, Ordering::Relaxed);
                     }
-                    self.count_parts(&task, device, proof, parts);
+                    self.count_parts(&task, device, proof.prove_ms, parts);
                 } else {
                     self.ignore(o, task.state);
                 }
@@ -101,6 +103,15 @@ impl Outcomes for Scheduler {
                 } else {
                     self.ignore(o, task.state);
                 }
+            }
+            OutcomeResult::Part {
+                role,
+                point,
+                device,
+                parts,
+            } => self.part_done(o, task, (role, point, device, parts))?,
+            OutcomeResult::Witness { witness, public } => {
+                self.witness_done(o, task, (witness, public))?
             }
             OutcomeResult::Failed {
                 failure,
@@ -157,6 +168,16 @@ impl Outcomes for Scheduler {
         if task.state != State::Proving {
             return Ok(());
         }
+        // A part the dead worker finished before its last heartbeat said so is stored: only
+        // what it was still running goes back.
+        let stored = |role: &str| {
+            task.split
+                .as_ref()
+                .is_some_and(|s| s.done.iter().any(|p| p.role == role))
+        };
+        if job.part.as_deref().is_some_and(stored) {
+            return Ok(());
+        }
         if job.requeues + 1 >= dispatcher.queue().settings().max_deliveries {
             let failure = Failure {
                 code: "max_deliveries".into(),
@@ -164,7 +185,11 @@ impl Outcomes for Scheduler {
             };
             return self.fail(&task.id, failure, Some(job.queue_seq));
         }
-        let id = format!("{}~{}", JobSpec::id_for(&task), job.queue_seq);
+        let id = format!(
+            "{}~{}",
+            JobSpec::id_for(&task, job.part.as_deref()),
+            job.queue_seq
+        );
         match dispatcher.requeue(self.store(), &task, job, id) {
             Ok(()) => Ok(()),
             Err(failure) => self.fail(&task.id, failure, None),
@@ -183,6 +208,14 @@ impl Outcomes for Scheduler {
 /// The most parts a proof's job graph has (witness, evaluations, seven NTTs, five MSMs,
 /// assembly, with room to grow).
 const MAX_PARTS: usize = 64;
+
+/// The part of a split proof a job id names (`<task>/<role>`, maybe `~…` after it), if it
+/// names one.
+fn part_of(job: &str) -> Option<&str> {
+    let role = job.split_once('/')?.1;
+    let role = role.split('~').next().unwrap_or(role);
+    (role == "witness" || Query::from_role(role).is_some()).then_some(role)
+}
 
 /// `s` if it can be a metric label as is (1 to 64 of `[A-Za-z0-9:_.-]`), else `unknown`.
 fn label(s: &str) -> String {
@@ -253,10 +286,254 @@ impl Scheduler {
             t.counted_delivery = 0;
         })?;
         self.publish(&t);
-        let id = format!("{}~r{}", JobSpec::id_for(&t), t.failed_attempts);
-        match dispatcher.resend(self.store(), &t, id) {
+        // The refused job again: a part of a split proof alone, or the whole proof.
+        let sent = match part_of(&o.job) {
+            Some(part) if t.split.is_some() => {
+                let id = format!("{}~r{}", JobSpec::id_for(&t, Some(part)), t.failed_attempts);
+                dispatcher.requeue_part(self.store(), &t, id, part)
+            }
+            _ => {
+                let id = format!("{}~r{}", JobSpec::id_for(&t, None), t.failed_attempts);
+                dispatcher.resend(self.store(), &t, id)
+            }
+        };
+        match sent {
             Ok(()) => Ok(()),
             Err(failure) => self.fail(&task.id, failure, None),
+        }
+    }
+
+    /// Stores a reported part of a split proof (first write wins per part), and assembles
+    /// the proof once all five are in.
+    fn part_done(
+        &self,
+        o: &Outcome,
+        task: Task,
+        (role, point, device, parts): (&str, &str, &str, &[PartTime]),
+    ) -> Result<(), StoreError> {
+        let Some(task) = self.to_proving(o, task)? else {
+            return Ok(());
+        };
+        let checked = Query::from_role(role)
+            .ok_or_else(|| format!("{role:?} is no part of a proof"))
+            .and_then(|q| {
+                let bytes = hex::decode(point).map_err(|e| format!("point: {e}"))?;
+                PartPoint::from_bytes(q, &bytes).map_err(|e| e.to_string())?;
+                Ok(bytes)
+            });
+        let bytes = match checked {
+            Ok(bytes) => bytes,
+            Err(reason) => return self.refuse(o, &task, &reason),
+        };
+        let ms: f64 = parts.iter().map(|p| p.ms).sum();
+        let done = PartDone {
+            role: role.to_string(),
+            worker: format!("{}/{}", o.worker, label(device)),
+            ms: ms as u64,
+        };
+        let (task, new) = self.store().put_part(&task.id, &bytes, done)?;
+        if !new {
+            self.ignore(o, task.state);
+            return Ok(());
+        }
+        let dispatcher = self.dispatcher().expect("outcomes come after start");
+        dispatcher.stats.applied.fetch_add(1, Ordering::Relaxed);
+        self.count_parts(&task, device, ms, parts);
+        self.publish(&task);
+        let stored = task.split.as_ref().map_or(0, |s| s.done.len());
+        if stored == Query::ALL.len() {
+            self.assemble(o, &task)?;
+        }
+        Ok(())
+    }
+
+    /// Assembles a split proof from its five stored parts with fresh blinding, verifies it
+    /// and stores it; a proof that does not verify (a wrong part, or a witness that does
+    /// not satisfy the circuit) costs an attempt, and every part runs again.
+    fn assemble(&self, o: &Outcome, task: &Task) -> Result<(), StoreError> {
+        let assembled = (|| -> Result<(StoredProof, u64), String> {
+            let point = |q: Query| -> Result<PartPoint, String> {
+                let role = JobKind::Msm(q).role();
+                let bytes = self
+                    .store()
+                    .part(&task.id, &role)
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("part {role} is missing"))?;
+                PartPoint::from_bytes(q, &bytes).map_err(|e| e.to_string())
+            };
+            let g1 = |q: Query| match point(q)? {
+                PartPoint::G1(p) => Ok(p),
+                PartPoint::G2(_) => Err(format!("part {q:?} is in G2")),
+            };
+            let parts = Parts {
+                a: g1(Query::A)?,
+                b1: g1(Query::B1)?,
+                b2: match point(Query::B2)? {
+                    PartPoint::G2(p) => p,
+                    PartPoint::G1(_) => return Err("part B2 is in G1".into()),
+                },
+                c: g1(Query::C)?,
+                h: g1(Query::H)?,
+            };
+            let assembler = self.assembler(&task.circuit)?;
+            let public = self.public_signals(task)?;
+            let started = std::time::Instant::now();
+            let proof = assembler
+                .assemble(
+                    &parts,
+                    fornax_prover::Assembler::blinding(&mut rand::rngs::OsRng),
+                    &public,
+                )
+                .map_err(|e| e.to_string())?;
+            let ms: u64 = task
+                .split
+                .as_ref()
+                .map_or(0, |s| s.done.iter().map(|p| p.ms).max().unwrap_or(0));
+            let stored = StoredProof {
+                proof: serde_json::to_value(fornax_prover::ProofJson::from_proof(&proof))
+                    .expect("serialisable"),
+                public: serde_json::to_value(fornax_prover::json::public_to_json(&public))
+                    .expect("serialisable"),
+                prove_ms: ms as f64 + started.elapsed().as_secs_f64() * 1e3,
+            };
+            Ok((stored, ms))
+        })();
+        let dispatcher = self.dispatcher().expect("outcomes come after start");
+        match assembled {
+            Ok((proof, _)) => {
+                let mut workers: Vec<String> = task
+                    .split
+                    .iter()
+                    .flat_map(|s| s.done.iter().map(|p| p.worker.clone()))
+                    .collect();
+                workers.sort();
+                workers.dedup();
+                let who = workers.join(",");
+                if self.proof_done(task, &proof, |t| t.worker = Some(who))? {
+                    if let Some(at) = dispatcher.landed(&task.id) {
+                        let stats = &dispatcher.stats;
+                        stats.latency_count.fetch_add(1, Ordering::Relaxed);
+                        stats
+                            .latency_us
+                            .fetch_add(at.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    }
+                }
+                Ok(())
+            }
+            Err(reason) => {
+                dispatcher.stats.refused.fetch_add(1, Ordering::Relaxed);
+                eprintln!(
+                    "fornax node: task {}: the proof assembled from its parts was refused: {reason}",
+                    task.id
+                );
+                if task.failed_attempts + 1 >= self.attempts() {
+                    let failure = Failure {
+                        code: "invalid_proof".into(),
+                        message: format!(
+                            "the proof assembled from its parts was refused ({reason}): the witness does not satisfy the circuit, or a worker returned a wrong part; attempts spent"
+                        ),
+                    };
+                    return self.fail(&task.id, failure, Some(o.queue_seq));
+                }
+                let t = self.store().clear_parts(&task.id, |t| {
+                    t.failed_attempts += 1;
+                    t.counted_delivery = 0;
+                })?;
+                self.publish(&t);
+                match dispatcher.dispatch_parts(self.store(), &t, Some(t.failed_attempts)) {
+                    Ok(()) => Ok(()),
+                    Err(failure) => self.fail(&task.id, failure, None),
+                }
+            }
+        }
+    }
+
+    /// A worker computed the witness of a split proof given JSON input: recorded (first
+    /// write wins), and the five parts sent.
+    fn witness_done(
+        &self,
+        o: &Outcome,
+        task: Task,
+        (witness, public): (&str, &[String]),
+    ) -> Result<(), StoreError> {
+        let Some(task) = self.to_proving(o, task)? else {
+            return Ok(());
+        };
+        if task.split.as_ref().is_some_and(|s| s.witness.is_some()) {
+            self.ignore(o, task.state);
+            return Ok(());
+        }
+        let checked = (|| -> Result<(), String> {
+            let hash = witness
+                .strip_prefix("wtns-")
+                .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+            if hash.is_none() {
+                return Err(format!("{witness:?} is not a witness artifact"));
+            }
+            let meta = self
+                .store()
+                .circuit(&task.circuit)
+                .map_err(|e| e.to_string())?
+                .ok_or("the circuit is gone")?;
+            if public.len() != meta.n_public {
+                return Err(format!(
+                    "{} public signals; the circuit has {}",
+                    public.len(),
+                    meta.n_public
+                ));
+            }
+            let values: Vec<serde_json::Value> =
+                public.iter().map(|p| serde_json::json!(p)).collect();
+            fornax_prover::json::public_from_json("public", &values).map_err(|e| e.to_string())?;
+            Ok(())
+        })();
+        if let Err(reason) = checked {
+            return self.refuse(o, &task, &reason);
+        }
+        let t = self.store().update(&task.id, |t| {
+            let split = t.split.get_or_insert_with(Default::default);
+            split.witness = Some(witness.to_string());
+            split.public = public.to_vec();
+        })?;
+        let dispatcher = self.dispatcher().expect("outcomes come after start");
+        dispatcher.stats.applied.fetch_add(1, Ordering::Relaxed);
+        self.publish(&t);
+        match dispatcher.dispatch_parts(self.store(), &t, None) {
+            Ok(()) => Ok(()),
+            Err(failure) => self.fail(&task.id, failure, None),
+        }
+    }
+
+    /// The public signals a split proof is assembled against: its witness's (a task given
+    /// a witness), or those the witness job reported.
+    fn public_signals(&self, task: &Task) -> Result<Vec<ark_bn254::Fr>, String> {
+        match task.input {
+            InputKind::Wtns => {
+                let n_public = self
+                    .store()
+                    .circuit(&task.circuit)
+                    .map_err(|e| e.to_string())?
+                    .ok_or("the circuit is gone")?
+                    .n_public;
+                let input = self
+                    .store()
+                    .input(&task.id)
+                    .map_err(|e| e.to_string())?
+                    .ok_or("the task's input is missing")?;
+                let w =
+                    fornax_prover::wtns::from_bytes("input", &input).map_err(|e| e.to_string())?;
+                w.get(1..=n_public)
+                    .map(<[_]>::to_vec)
+                    .ok_or_else(|| "the witness is shorter than its public signals".into())
+            }
+            InputKind::Json => {
+                let values: Vec<serde_json::Value> = task
+                    .split
+                    .iter()
+                    .flat_map(|s| s.public.iter().map(|p| serde_json::json!(p)))
+                    .collect();
+                fornax_prover::json::public_from_json("public", &values).map_err(|e| e.to_string())
+            }
         }
     }
 
@@ -345,11 +622,11 @@ impl Scheduler {
     /// Counts a stored proof's parts per role and device, and announces each. A worker that
     /// reports no parts, more than a proof has, or names that are no metric label counts as
     /// one `groth16` part on its device (workers' strings become Prometheus labels).
-    fn count_parts(&self, task: &Task, device: &str, proof: &StoredProof, parts: &[PartTime]) {
+    fn count_parts(&self, task: &Task, device: &str, ms: f64, parts: &[PartTime]) {
         let whole = [PartTime {
             role: "groth16".into(),
             device: label(device),
-            ms: proof.prove_ms,
+            ms,
         }];
         let plausible = !parts.is_empty()
             && parts.len() <= MAX_PARTS
@@ -357,6 +634,16 @@ impl Scheduler {
                 .iter()
                 .all(|p| label(&p.role) == p.role && label(&p.device) == p.device);
         let parts = if plausible { parts } else { &whole[..] };
+        // What the cost model learns: how fast each kind of job ran.
+        if let (true, Some(dispatcher), Ok(Some(meta))) = (
+            plausible,
+            self.dispatcher(),
+            self.store().circuit(&task.circuit),
+        ) {
+            for p in parts {
+                dispatcher.record_speed(&p.role, meta.shape(), p.ms);
+            }
+        }
         {
             let mut jobs = self.metrics.jobs.lock().expect("metrics lock");
             for p in parts {

@@ -191,8 +191,8 @@ pub struct Scheduler {
     pub metrics: Metrics,
     /// Where jobs go (set once, by [`Scheduler::start`]).
     dispatcher: std::sync::OnceLock<Arc<Dispatcher>>,
-    /// Verifying keys of the circuits whose proofs came back, read once from their zkey.
-    verifying_keys: Mutex<HashMap<String, Arc<fornax_prover::VerifyingKey>>>,
+    /// What assembles and verifies each circuit's proofs, read once from its zkey.
+    assemblers: Mutex<HashMap<String, Arc<fornax_prover::Assembler>>>,
 }
 
 impl Scheduler {
@@ -211,7 +211,7 @@ impl Scheduler {
             signer: Mutex::new(None),
             metrics: Metrics::default(),
             dispatcher: std::sync::OnceLock::new(),
-            verifying_keys: Mutex::new(HashMap::new()),
+            assemblers: Mutex::new(HashMap::new()),
         })
     }
 
@@ -334,6 +334,7 @@ impl Scheduler {
             worker: None,
             counted_delivery: 0,
             fhe: new.fhe,
+            split: None,
         };
         let (task, created) = self.store.create_task(NewTask {
             task,
@@ -402,19 +403,25 @@ impl Scheduler {
     }
 
     /// The verifying key of a stored circuit, read from its zkey on first use.
-    pub fn verifying_key(&self, circuit: &str) -> Result<Arc<fornax_prover::VerifyingKey>, String> {
-        if let Some(vk) = self.verifying_keys.lock().expect("keys lock").get(circuit) {
-            return Ok(Arc::clone(vk));
+    pub fn verifying_key(&self, circuit: &str) -> Result<fornax_prover::VerifyingKey, String> {
+        Ok(self.assembler(circuit)?.verifying_key().clone())
+    }
+
+    /// What assembles a stored circuit's split proofs (and holds its verifying key), read
+    /// from its zkey on first use.
+    pub fn assembler(&self, circuit: &str) -> Result<Arc<fornax_prover::Assembler>, String> {
+        if let Some(a) = self.assemblers.lock().expect("keys lock").get(circuit) {
+            return Ok(Arc::clone(a));
         }
         let name = format!("{circuit}.zkey");
         let zkey = self.store.artifact(&name).map_err(|e| e.to_string())?;
         let key = fornax_prover::ProvingKey::from_bytes(&name, &zkey).map_err(|e| e.to_string())?;
-        let vk = Arc::new(key.verifying_key());
-        self.verifying_keys
+        let assembler = Arc::new(fornax_prover::Assembler::new(&name, &key));
+        self.assemblers
             .lock()
             .expect("keys lock")
-            .insert(circuit.to_string(), Arc::clone(&vk));
-        Ok(vk)
+            .insert(circuit.to_string(), Arc::clone(&assembler));
+        Ok(assembler)
     }
 
     /// Where jobs go, once started.

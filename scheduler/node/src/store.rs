@@ -24,7 +24,7 @@ use rocksdb::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::task::{now_ms, Failure, State, Task, Transition};
+use crate::task::{now_ms, Failure, PartDone, State, Task, Transition};
 
 /// A circuit's id: SHA-256 over a domain tag, the SHA-256 of its zkey, and whether it has a
 /// witness generator and that generator's SHA-256. Each part is hashed on its own, so no
@@ -64,6 +64,7 @@ const IDEMPOTENCY: &str = "idempotency";
 const TRANSITIONS: &str = "transitions";
 const FHE_PROGRAMS: &str = "fhe_programs";
 const FHE_OUTPUTS: &str = "fhe_outputs";
+const PARTS: &str = "parts";
 
 /// Lock stripes.
 const STRIPES: usize = 64;
@@ -121,6 +122,17 @@ pub struct CircuitMeta {
     pub has_wasm: bool,
     /// Registration time, Unix milliseconds.
     pub created_ms: u64,
+}
+
+impl CircuitMeta {
+    /// The sizes that shape its proofs' job graphs.
+    pub fn shape(&self) -> fornax_prover::graph::Shape {
+        fornax_prover::graph::Shape {
+            n_vars: self.n_wires,
+            n_public: self.n_public,
+            domain_size: self.domain_size,
+        }
+    }
 }
 
 /// A proof as stored and served: snarkjs's `proof.json` and `public.json`.
@@ -182,6 +194,7 @@ impl Store {
             TRANSITIONS,
             FHE_PROGRAMS,
             FHE_OUTPUTS,
+            PARTS,
         ]
         .into_iter()
         .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
@@ -407,6 +420,11 @@ impl Store {
         if to.is_final() {
             // The input is not needed any more once nothing can run the task again.
             batch.delete_cf(self.cf(INPUTS), id);
+            if let Some(split) = &task.split {
+                for part in &split.done {
+                    batch.delete_cf(self.cf(PARTS), part_key(id, &part.role));
+                }
+            }
         }
         self.db.write_opt(batch, &Self::synced())?;
         Ok(task)
@@ -475,6 +493,68 @@ impl Store {
         Ok(out)
     }
 
+    /// Stores a part of a split proof (its point, and who computed it in the task's record)
+    /// in one write, unless that part is stored already (first write wins). Returns the
+    /// task as it is after, and whether the part is new.
+    pub fn put_part(
+        &self,
+        id: &str,
+        point: &[u8],
+        part: PartDone,
+    ) -> Result<(Task, bool), StoreError> {
+        let _guard = self.lock(id.as_bytes());
+        let mut task = self
+            .task(id)?
+            .ok_or_else(|| StoreError::NoTask(id.to_string()))?;
+        let split = task.split.get_or_insert_with(Default::default);
+        if split.done.iter().any(|p| p.role == part.role) {
+            return Ok((task, false));
+        }
+        let key = part_key(id, &part.role);
+        split.done.push(part);
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(PARTS), key, point);
+        batch.put_cf(
+            self.cf(TASKS),
+            id,
+            serde_json::to_vec(&task).expect("serialisable"),
+        );
+        self.db.write_opt(batch, &Self::synced())?;
+        Ok((task, true))
+    }
+
+    /// A stored part's point.
+    pub fn part(&self, id: &str, role: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(PARTS), part_key(id, role))?)
+    }
+
+    /// Forgets a split proof's stored parts (they assembled into a proof that did not
+    /// verify: every part runs again), in one write with the task's record.
+    pub fn clear_parts(
+        &self,
+        id: &str,
+        update: impl FnOnce(&mut Task),
+    ) -> Result<Task, StoreError> {
+        let _guard = self.lock(id.as_bytes());
+        let mut task = self
+            .task(id)?
+            .ok_or_else(|| StoreError::NoTask(id.to_string()))?;
+        let mut batch = WriteBatch::default();
+        if let Some(split) = task.split.as_mut() {
+            for part in split.done.drain(..) {
+                batch.delete_cf(self.cf(PARTS), part_key(id, &part.role));
+            }
+        }
+        update(&mut task);
+        batch.put_cf(
+            self.cf(TASKS),
+            id,
+            serde_json::to_vec(&task).expect("serialisable"),
+        );
+        self.db.write_opt(batch, &Self::synced())?;
+        Ok(task)
+    }
+
     /// Registers an FHE program under `id` (its canonical JSON's digest); returns whether
     /// it is new.
     pub fn put_fhe_program(&self, id: &str, canonical: &[u8]) -> Result<bool, StoreError> {
@@ -511,6 +591,13 @@ fn idempotency_key(owner: &str, key: &str) -> Vec<u8> {
     let mut k = owner.as_bytes().to_vec();
     k.push(0);
     k.extend_from_slice(key.as_bytes());
+    k
+}
+
+fn part_key(id: &str, role: &str) -> Vec<u8> {
+    let mut k = id.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(role.as_bytes());
     k
 }
 

@@ -146,6 +146,34 @@ pub struct FheLink {
     pub result: Option<FheResult>,
 }
 
+/// A proof split into parts that run as jobs of their own, on whichever workers take them:
+/// the witness (for JSON input), then the five MSMs (the H one with the NTTs under it); the
+/// node assembles the proof when all five are in.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Split {
+    /// The witness as an artifact (`wtns-<sha256>`), once a worker computed it from JSON
+    /// input; a task given a witness uses its input.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub witness: Option<String>,
+    /// The public signals of that witness (decimal).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub public: Vec<String>,
+    /// The parts stored so far (their points are in the store), first write wins.
+    #[serde(default)]
+    pub done: Vec<PartDone>,
+}
+
+/// One stored part of a split proof.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartDone {
+    /// Its role (`msm-a`, `msm-b1`, `msm-b2`, `msm-c`, `msm-h`).
+    pub role: String,
+    /// The worker and device that computed it, `<worker>/<device>`.
+    pub worker: String,
+    /// How long it took there, milliseconds.
+    pub ms: u64,
+}
+
 /// An FHE task's result, beside its output ciphertexts (stored apart).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FheResult {
@@ -211,6 +239,9 @@ pub struct Task {
     /// Set for an FHE task.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub fhe: Option<FheLink>,
+    /// Set for a proof the planner split into parts.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub split: Option<Split>,
 }
 
 fn is_zero(n: &u32) -> bool {

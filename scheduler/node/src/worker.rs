@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use ark_bn254::Fr;
 use base64::Engine as _;
 use fornax_kernels::DeviceRegistry;
+use fornax_prover::graph::Query;
 use fornax_prover::json::{public_to_json, ProofJson};
 use fornax_prover::witness::{self, WitnessCalculator};
 use fornax_prover::{wtns, JobGraph, LocalExecutor, PreparedKey, ProverError, ProvingKey};
@@ -413,6 +414,7 @@ impl Worker {
                 task: job.task.clone(),
                 queue_seq: d.queue_seq(),
                 requeues: job.requeues,
+                part: job.part.clone(),
             },
         );
         let keepalive = {
@@ -477,6 +479,16 @@ impl Worker {
         }
         keepalive.abort();
         let settled = match &outcome.result {
+            OutcomeResult::Part { role, .. } => {
+                eprintln!(
+                    "fornax worker: {} (delivery {}): {role} in {:.1} ms",
+                    job.id,
+                    d.delivered(),
+                    started.elapsed().as_secs_f64() * 1e3
+                );
+                d.ack().await
+            }
+            OutcomeResult::Witness { .. } => d.ack().await,
             OutcomeResult::Evaluated { .. } => {
                 eprintln!(
                     "fornax worker: {} (delivery {}) evaluated in {:.1} ms",
@@ -544,6 +556,9 @@ impl Worker {
         if let Some(fhe) = &job.fhe {
             return self.evaluate(job, fhe).await.unwrap_or_else(failed);
         }
+        if let Some(part) = &job.part {
+            return self.part(job, part).await.unwrap_or_else(failed);
+        }
         let circuit = match self.circuit(job).await {
             Ok(c) => c,
             Err(e) => return failed(e),
@@ -590,6 +605,102 @@ impl Worker {
                 format!("the proving thread failed: {e}"),
             )),
         }
+    }
+
+    /// Runs one part of a split proof: the witness (from JSON input, uploaded as an
+    /// artifact for the other parts), or one MSM (the H one with the NTTs under it).
+    async fn part(&self, job: &JobSpec, role: &str) -> Result<OutcomeResult, AttemptError> {
+        let circuit = self.circuit(job).await?;
+        if role == "witness" {
+            let input = self.input(job).await?;
+            let (task, kind, c) = (job.task.clone(), job.input_kind, Arc::clone(&circuit));
+            let witness =
+                tokio::task::spawn_blocking(move || compute_witness(&task, kind, &c, &input))
+                    .await
+                    .map_err(|e| retryable("worker_error", e.to_string()))??;
+            let bytes = wtns::to_bytes(&witness);
+            let name = format!("wtns-{}", hex::encode(Sha256::digest(&bytes)));
+            let tmp = self
+                .cache_dir
+                .join(format!(".{name}.{:08x}.part", rand::random::<u32>()));
+            std::fs::write(&tmp, &bytes).map_err(|e| retryable("worker_error", e.to_string()))?;
+            let put = self.queue.put_artifact(&name, &tmp).await;
+            let _ = std::fs::remove_file(&tmp);
+            put.map_err(|e| retryable("queue_error", e.to_string()))?;
+            let n_public = circuit.key.shape().n_public;
+            let public = public_to_json(&witness[1..=n_public]);
+            return Ok(OutcomeResult::Witness {
+                witness: name,
+                public,
+            });
+        }
+        let query = Query::from_role(role).ok_or_else(|| {
+            AttemptError::fatal("invalid_job", format!("{role:?} is no part of a proof"))
+        })?;
+        let witness = match &job.witness {
+            Some(name) => self.witness_artifact(name, &circuit).await?,
+            None => {
+                let input = self.input(job).await?;
+                let (task, kind, c) = (job.task.clone(), job.input_kind, Arc::clone(&circuit));
+                tokio::task::spawn_blocking(move || compute_witness(&task, kind, &c, &input))
+                    .await
+                    .map_err(|e| retryable("worker_error", e.to_string()))??
+            }
+        };
+        let (exec, task) = (Arc::clone(&self.exec), job.task.clone());
+        let (point, timings) = tokio::task::spawn_blocking(move || {
+            exec.run_part(&task, &circuit.key, witness, query)
+                .map_err(prover_failure)
+        })
+        .await
+        .map_err(|e| retryable("worker_error", e.to_string()))??;
+        Ok(OutcomeResult::Part {
+            role: role.to_string(),
+            point: hex::encode(point.to_bytes()),
+            device: self.device.clone(),
+            parts: timings
+                .jobs
+                .into_iter()
+                .map(|(role, device, d)| PartTime {
+                    role,
+                    device,
+                    ms: d.as_secs_f64() * 1e3,
+                })
+                .collect(),
+        })
+    }
+
+    /// A witness another worker computed, from the artifact store (kept in the cache, so
+    /// the parts of one proof that run here fetch it once), checked against its name's
+    /// content hash and the circuit's wire count.
+    async fn witness_artifact(
+        &self,
+        name: &str,
+        circuit: &LoadedCircuit,
+    ) -> Result<Vec<Fr>, AttemptError> {
+        let (path, _) = self.fetch(name).await?;
+        let bytes =
+            std::fs::read(&path).map_err(|e| retryable("artifact_unavailable", e.to_string()))?;
+        if name.strip_prefix("wtns-") != Some(hex::encode(Sha256::digest(&bytes)).as_str()) {
+            let _ = std::fs::remove_file(&path);
+            return Err(retryable(
+                "artifact_corrupt",
+                format!("{name} does not match its content hash"),
+            ));
+        }
+        let w = wtns::from_bytes(name, &bytes)
+            .map_err(|e| AttemptError::fatal("invalid_witness", e.to_string()))?;
+        if w.len() != circuit.key.shape().n_vars {
+            return Err(AttemptError::fatal(
+                "invalid_witness",
+                format!(
+                    "the witness has {} values; the circuit has {} wires",
+                    w.len(),
+                    circuit.key.shape().n_vars
+                ),
+            ));
+        }
+        Ok(w)
     }
 
     /// Evaluates an FHE job: the key set's evaluation keys (loaded once), the program

@@ -372,6 +372,8 @@ mod tests {
             requeues: 0,
             timeout_ms: None,
             fhe: None,
+            part: None,
+            witness: None,
         }
     }
 

@@ -212,6 +212,14 @@ pub struct JobSpec {
     /// Set for an FHE job (kind `pbs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fhe: Option<FheJob>,
+    /// For a proof split into parts: the part this job computes (`witness`, or an MSM's
+    /// role: `msm-a`, `msm-b1`, `msm-b2`, `msm-c`, `msm-h`). `None`: the whole proof.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<String>,
+    /// For a part of a proof given JSON input: the witness a worker computed for it, as an
+    /// artifact (`wtns-<sha256>`), fetched once per worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness: Option<String>,
 }
 
 /// The job kind of a task of kind `kind`.
@@ -223,9 +231,10 @@ pub fn job_kind(kind: TaskKind) -> &'static str {
 }
 
 impl JobSpec {
-    /// The job id of a task's work.
-    pub fn id_for(task: &Task) -> String {
-        format!("{}/{}", task.id, job_kind(task.kind))
+    /// The job id of a task's work: `<task>/<kind>` for the whole of it, `<task>/<role>`
+    /// for a part of a split proof.
+    pub fn id_for(task: &Task, part: Option<&str>) -> String {
+        format!("{}/{}", task.id, part.unwrap_or(job_kind(task.kind)))
     }
 }
 
@@ -261,6 +270,25 @@ pub enum OutcomeResult {
         /// The proof's parts (witness, NTTs, MSMs) as they ran, in order of completion.
         #[serde(default)]
         parts: Vec<PartTime>,
+    },
+    /// One part of a split proof: its MSM's point.
+    Part {
+        /// The part's role (`msm-a`, …).
+        role: String,
+        /// The point, compressed (arkworks), hex.
+        point: String,
+        /// The device it ran on.
+        device: String,
+        /// The part's jobs as they ran.
+        #[serde(default)]
+        parts: Vec<PartTime>,
+    },
+    /// The witness of a split proof given JSON input, computed by the worker.
+    Witness {
+        /// The artifact holding it (`wtns-<sha256>`, a `.wtns` file).
+        witness: String,
+        /// Its public signals, decimal.
+        public: Vec<String>,
     },
     /// An FHE task's outputs, computed by the worker.
     Evaluated {
@@ -360,6 +388,9 @@ pub struct RunningJob {
     pub queue_seq: u64,
     /// Its requeue count.
     pub requeues: u32,
+    /// The part of a split proof it computes, if it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<String>,
 }
 
 /// One device of a worker.
@@ -478,6 +509,8 @@ mod tests {
             requeues: 0,
             timeout_ms: None,
             fhe: None,
+            part: None,
+            witness: None,
         };
         let admit = Admission {
             kinds: vec!["groth16".into()],

@@ -452,6 +452,8 @@ fn roundtrips(nats_bin: &Path, n: usize) -> Result<(f64, f64)> {
                 requeues: 0,
                 timeout_ms: None,
                 fhe: None,
+                part: None,
+                witness: None,
             };
             let one = |k: usize| {
                 let (queue, admit, proof) = (Arc::clone(&queue), admit.clone(), proof.clone());
