@@ -256,6 +256,10 @@ fn run(command: Command) -> Result<ExitCode> {
             ..
         } => bench::fhe::run(&args),
         Command::Bench {
+            what: Some(BenchWhat::Split(args)),
+            ..
+        } => bench::split::run(&args),
+        Command::Bench {
             what: None,
             msm,
             ntt,

@@ -1,9 +1,10 @@
 //! `fornax bench`: the kernels and the Groth16 prover beside arkworks, and the node's
-//! own benches (`api`, `queue`, `fhe`).
+//! own benches (`api`, `queue`, `fhe`, `split`).
 
 pub mod api;
 pub mod fhe;
 pub mod queue;
+pub mod split;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -27,6 +28,9 @@ pub enum BenchWhat {
     /// The FHE engine beside tfhe-rs's own API (batched KS-PBS throughput, same keys, same
     /// run) and the cost of threshold decryption (PartDec per party per block, end to end).
     Fhe(fhe::FheBench),
+    /// One large proof split across single-threaded workers beside the same proof whole on
+    /// one, in one run (two clusters on loopback; the ratio is whole over split).
+    Split(split::SplitBench),
 }
 
 /// Runs `plan` on one device (`--device`), or on the CPU beside arkworks.

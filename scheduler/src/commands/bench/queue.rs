@@ -55,7 +55,7 @@ pub struct QueueBench {
 }
 
 /// A child process killed when dropped.
-struct Proc(Child);
+pub(super) struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -68,7 +68,7 @@ fn exe() -> Result<PathBuf> {
     std::env::current_exe().context("locating the fornax binary")
 }
 
-fn nats_binary(given: &Option<PathBuf>) -> Result<PathBuf> {
+pub(super) fn nats_binary(given: &Option<PathBuf>) -> Result<PathBuf> {
     if let Some(p) = given {
         return Ok(p.clone());
     }
@@ -89,7 +89,7 @@ fn free_port() -> Result<u16> {
         .port())
 }
 
-fn start_nats(bin: &Path, dir: &Path) -> Result<(Proc, String)> {
+pub(super) fn start_nats(bin: &Path, dir: &Path) -> Result<(Proc, String)> {
     let port = free_port()?;
     let child = Command::new(bin)
         .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
@@ -109,7 +109,7 @@ fn start_nats(bin: &Path, dir: &Path) -> Result<(Proc, String)> {
     Ok((proc, format!("nats://127.0.0.1:{port}")))
 }
 
-fn start_node(dir: &Path, extra: &[&str]) -> Result<(Proc, String)> {
+pub(super) fn start_node(dir: &Path, extra: &[&str]) -> Result<(Proc, String)> {
     let mut child = Command::new(exe()?)
         .args(["node", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
@@ -133,7 +133,18 @@ fn start_node(dir: &Path, extra: &[&str]) -> Result<(Proc, String)> {
 }
 
 fn start_worker(nats: &str, id: &str, cache: &Path) -> Result<Proc> {
+    start_worker_with(nats, id, cache, &[])
+}
+
+/// A `fornax worker` on the CPU with environment `env` (e.g. `RAYON_NUM_THREADS=1`).
+pub(super) fn start_worker_with(
+    nats: &str,
+    id: &str,
+    cache: &Path,
+    env: &[(&str, &str)],
+) -> Result<Proc> {
     let mut child = Command::new(exe()?)
+        .envs(env.iter().copied())
         .args([
             "worker",
             "--join",
