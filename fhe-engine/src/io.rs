@@ -281,25 +281,56 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 }
 
 /// Writes a secret (a key share) atomically, readable by its owner only.
+///
+/// The file is created new (`O_CREAT | O_EXCL | O_NOFOLLOW`, mode 0600 from the start): an
+/// existing file, or a symlink planted at `path`, is refused rather than overwritten or
+/// followed.
 pub fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    write_with_mode(path, bytes, 0o600)
+    let io = |e: std::io::Error| Error::Io(format!("{}: {e}", path.display()));
+    let mut file = create_new(path, 0o600).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => Error::Io(format!(
+            "{}: exists already; a secret file is never overwritten",
+            path.display()
+        )),
+        _ => io(e),
+    })?;
+    use std::io::Write;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)
 }
 
-fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
+/// Opens `path` as a new file with `mode`, never following a symlink there.
+fn create_new(path: &Path, mode: u32) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
-    options.mode(mode);
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_NOFOLLOW (Linux: 0o400000): with O_EXCL a symlink already fails, this says so.
+        options.mode(mode).custom_flags(0o400000);
+    }
     #[cfg(not(unix))]
     let _ = mode;
+    options.open(path)
+}
+
+/// Writes through a new temporary file (random name, created as [`create_new`] does) that
+/// is then renamed over `path`: a crash leaves the old file or the new one, and a symlink at
+/// either name is replaced, never followed.
+fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    use std::io::Write;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{:016x}.tmp", rand::random::<u64>()));
     let io = |e: std::io::Error| Error::Io(format!("{}: {e}", tmp.display()));
-    let mut file = options.open(&tmp).map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
+    let mut file = create_new(&tmp, mode).map_err(io)?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
     std::fs::rename(&tmp, path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))
 }
 
@@ -314,4 +345,41 @@ pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
         });
     }
     std::fs::read(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn secret_files_are_new_private_and_never_follow_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("share-1.key");
+        write_secret_file(&path, b"secret").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"secret");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // Never overwritten.
+        let e = write_secret_file(&path, b"other").unwrap_err().to_string();
+        assert!(e.contains("never overwritten"), "{e}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"secret");
+        // A symlink planted where a share goes is refused; its target is untouched.
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, b"victim").unwrap();
+        let link = dir.path().join("share-2.key");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(write_secret_file(&link, b"secret").is_err());
+        assert_eq!(std::fs::read(&target).unwrap(), b"victim");
+        // Public files replace a symlink at their name instead of following it.
+        let public = dir.path().join("keyset.json");
+        std::os::unix::fs::symlink(&target, &public).unwrap();
+        write_file(&public, b"{}").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"victim");
+        assert!(!std::fs::symlink_metadata(&public)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read(&public).unwrap(), b"{}");
+    }
 }

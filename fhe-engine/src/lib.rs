@@ -29,7 +29,8 @@ pub mod threshold;
 pub use engine::{EvalOutput, Evaluator};
 pub use program::{Op, Program};
 pub use threshold::{
-    combine, setup, Decryption, KeyHolder, KeyShare, PartialDecryption, PublicKeySet,
+    combine, combine_bounded, setup, Decryption, KeyHolder, KeyShare, PartialDecryption,
+    PublicKeySet,
 };
 
 /// Encrypt(pk, d): `value` as an encrypted `bits`-bit integer under the key set (a compact

@@ -130,7 +130,7 @@ mod tests {
                     (i, vec![acc])
                 })
                 .collect();
-            let r = shamir.reconstruct(&shares).unwrap();
+            let r = shamir.reconstruct(&shares, 0).unwrap();
             assert_eq!(r.values, vec![expected], "n={n} k={k}");
             let e = expected as i128;
             assert!(e.unsigned_abs() <= (all.len() as u128) << bits);

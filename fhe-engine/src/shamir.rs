@@ -1,5 +1,16 @@
 //! Shamir sharing over the Galois ring, and robust reconstruction (Reed–Solomon decoding by
-//! search) that finds and drops wrong shares when more than k arrive.
+//! search over k-subsets) that outputs only what the corruption bound makes certain.
+//!
+//! **The decoding rule.** With at most t wrong shares (the corruption bound), a polynomial
+//! of degree k − 1 that agrees with at least t + k shares agrees with at least k honest
+//! ones, so it *is* the honest polynomial: its secret is right, and every share that
+//! disagrees with it is certainly wrong. Reconstruction outputs a value only then, and names
+//! only those parties. With fewer consistent shares it refuses: k − 1 colluders can make
+//! their shares agree with a polynomial of their choice through k − 1 + … honest ones (with
+//! exactly k shares, one liar shifts the secret undetectably), so a weaker rule would let
+//! them choose the value and blame an honest party. Correction c and detection d always
+//! satisfy c + d ≤ m − k; a guaranteed output against t silent or lying parties needs
+//! n ≥ 2t + k (n ≥ 3t + 1 for t = k − 1).
 //!
 //! A secret is the constant term of a random polynomial of degree t = k − 1 over
 //! GR(2^128, d); party i holds its value at the exceptional point α_i. Any k shares determine
@@ -115,16 +126,25 @@ impl Shamir {
             .collect()
     }
 
-    /// Reconstructs the secrets from `(party, shares)` pairs, every party giving one share
+    /// Reconstructs the secrets from `(party, shares)` pairs under the corruption bound
+    /// `max_corrupt` (t: at most t of the shares are wrong; t = k − 1 is what the scheme
+    /// promises, t = 0 trusts every share). See the module's decoding rule: a value is
+    /// output only when at least t + k shares agree on it, and only shares that disagree
+    /// with it are named; otherwise an error, naming nobody. Every party gives one share
     /// per block. With exactly k parties the result is checked only for lying in Z_{2^128}
     /// (a wrong share makes a higher ring coefficient non-zero except with probability
     /// 2^-128); with m > k parties it corrects up to ⌊(m − k)/2⌋ wrong parties and detects up
     /// to m − k.
-    pub fn reconstruct(&self, shares: &[(usize, Vec<Gr>)]) -> Result<Reconstruction, Error> {
+    pub fn reconstruct(
+        &self,
+        shares: &[(usize, Vec<Gr>)],
+        max_corrupt: usize,
+    ) -> Result<Reconstruction, Error> {
         let k = self.threshold;
         let m = shares.len();
-        if m < k {
-            return Err(Error::NotEnoughShares { needed: k, got: m });
+        let needed = k + max_corrupt;
+        if m < needed {
+            return Err(Error::NotEnoughShares { needed, got: m });
         }
         let mut parties: Vec<usize> = shares.iter().map(|(p, _)| *p).collect();
         parties.sort_unstable();
@@ -141,7 +161,9 @@ impl Shamir {
                 "parties gave different numbers of blocks".into(),
             ));
         }
-        let max_errors = (m - k) / 2;
+        // A polynomial supported by `needed` shares is the honest one: at most m − needed
+        // shares may disagree with it.
+        let max_errors = m - needed;
         let mut tried = 0usize;
         for subset in Combinations::new(m, k) {
             tried += 1;
@@ -179,9 +201,7 @@ impl Shamir {
             }
         }
         Err(Error::Reconstruction(format!(
-            "no polynomial of degree {} agrees with {} of the {m} shares: more than {max_errors} are wrong",
-            k - 1,
-            m - max_errors
+            "the {m} answers do not agree: no value is supported by {needed} of them (k = {k} plus the {max_corrupt} that may be corrupt), so none is output and nobody is named"
         )))
     }
 }
@@ -287,15 +307,23 @@ mod tests {
             let shares = shared(&s, &secrets, &mut rng);
             for subset in Combinations::new(n, k) {
                 let pick: Vec<_> = subset.iter().map(|&i| shares[i].clone()).collect();
-                let r = s.reconstruct(&pick).unwrap();
+                // Trusting every share (t = 0), any k reconstruct.
+                let r = s.reconstruct(&pick, 0).unwrap();
                 assert_eq!(r.values, secrets, "n={n} k={k} subset {subset:?}");
                 assert!(r.bad_parties.is_empty());
             }
             if k > 1 {
                 let pick: Vec<_> = shares[..k - 1].to_vec();
                 assert!(matches!(
-                    s.reconstruct(&pick),
+                    s.reconstruct(&pick, 0),
                     Err(Error::NotEnoughShares { .. })
+                ));
+                // Under the scheme's bound (t = k − 1) exactly k shares are not enough: one
+                // of them may shift the secret undetectably.
+                let pick: Vec<_> = shares[..k].to_vec();
+                assert!(matches!(
+                    s.reconstruct(&pick, k - 1),
+                    Err(Error::NotEnoughShares { needed, .. }) if needed == 2 * k - 1
                 ));
             }
         }
@@ -354,11 +382,12 @@ mod tests {
             .filter(|(p, _)| *p != liar_party)
             .cloned()
             .collect();
-        // k + 1 shares including the liar: detected (no polynomial fits all of them).
+        // k + 1 shares including the liar, at most one corrupt: detected (no polynomial fits
+        // k + 1 of them).
         let mut pick: Vec<_> = honest[..k].to_vec();
         pick.push(shares[liar].clone());
         assert!(matches!(
-            s.reconstruct(&pick),
+            s.reconstruct(&pick, 1),
             Err(Error::Reconstruction(_))
         ));
         // Exactly k shares including the liar: the error moves the result by λ·δ, which
@@ -367,7 +396,7 @@ mod tests {
         pick.push(shares[liar].clone());
         let xs: Vec<usize> = pick.iter().map(|(p, _)| *p).collect();
         let lambda = s.lagrange(&xs, &Gr::ZERO).unwrap()[k - 1];
-        match s.reconstruct(&pick) {
+        match s.reconstruct(&pick, 0) {
             Err(Error::Reconstruction(_)) => assert!(!lambda.is_constant()),
             Ok(r) => {
                 assert!(
@@ -378,17 +407,83 @@ mod tests {
             }
             Err(e) => panic!("unexpected error {e}"),
         }
-        // All five (k + 2): the liar is found and dropped.
-        let r = s.reconstruct(&shares).unwrap();
+        // All five (k + 2), at most one corrupt: the liar is found and dropped.
+        let r = s.reconstruct(&shares, 1).unwrap();
         assert_eq!(r.values, secrets);
         assert_eq!(r.bad_parties, vec![shares[liar].0]);
-        // Two liars among five exceed ⌊(5 − 3)/2⌋ = 1: an error, never a wrong value.
+        // Under the scheme's bound (two may be corrupt) the same five are refused: four
+        // agreeing shares could be two honest ones and two colluders.
+        assert!(matches!(
+            s.reconstruct(&shares, 2),
+            Err(Error::Reconstruction(_))
+        ));
+        // Two liars among five: an error, never a wrong value.
         let other = (liar + 1) % n;
         shares[other].1[0].0[0] = shares[other].1[0].0[0].wrapping_add(1);
-        match s.reconstruct(&shares) {
-            Err(Error::Reconstruction(_)) => {}
-            Ok(r) => panic!("two liars decoded to {:?}", r.values),
-            Err(e) => panic!("unexpected error {e}"),
+        for t in [1, 2] {
+            match s.reconstruct(&shares, t) {
+                Err(Error::Reconstruction(_)) => {}
+                Ok(r) => panic!("two liars decoded to {:?}", r.values),
+                Err(e) => panic!("unexpected error {e}"),
+            }
+        }
+    }
+
+    /// The attack of the review: k − 1 = 2 colluders make their shares lie on a polynomial
+    /// through two honest shares and a secret of their choice. The old rule (agreement with
+    /// all but ⌊(m − k)/2⌋) decoded their secret and named an honest party; under the
+    /// corruption bound nothing is output and nobody is named with five parties, and with
+    /// seven the honest value is output and exactly the liars are named.
+    #[test]
+    fn colluding_liars_cannot_choose_the_value_or_blame_the_honest() {
+        let mut rng = rng();
+        for n in [5usize, 7] {
+            let k = 3;
+            let s = Shamir::new(n, k).unwrap();
+            let ring = *s.ring();
+            let secret: u128 = rng.gen();
+            let chosen: u128 = rng.gen();
+            let honest = s.share(Gr::constant(secret), &mut rng);
+            // The colluders (parties 4 and 5) know their own shares and see parties 1 and 2's
+            // (or guess them: the attack needs only two honest points); they answer with
+            // the values of the polynomial through (0, chosen), (α1, y1), (α2, y2).
+            let forged = |party: usize| -> Gr {
+                let pts = [Gr::ZERO, ring.point(1), ring.point(2)];
+                let vals = [Gr::constant(chosen), honest[0], honest[1]];
+                let at = ring.point(party);
+                let mut acc = Gr::ZERO;
+                for i in 0..3 {
+                    let mut l = Gr::constant(1);
+                    for j in 0..3 {
+                        if i != j {
+                            let inv = ring.inv(&ring.sub(&pts[i], &pts[j])).unwrap();
+                            l = ring.mul(&l, &ring.mul(&ring.sub(&at, &pts[j]), &inv));
+                        }
+                    }
+                    acc = ring.add(&acc, &ring.mul(&l, &vals[i]));
+                }
+                acc
+            };
+            let shares: Vec<(usize, Vec<Gr>)> = (1..=n)
+                .map(|p| {
+                    let v = if p == 4 || p == 5 {
+                        forged(p)
+                    } else {
+                        honest[p - 1]
+                    };
+                    (p, vec![v])
+                })
+                .collect();
+            match s.reconstruct(&shares, k - 1) {
+                Err(Error::Reconstruction(m)) if n == 5 => {
+                    assert!(m.contains("nobody is named"), "{m}")
+                }
+                Ok(r) if n == 7 => {
+                    assert_eq!(r.values, vec![secret], "seven parties: the honest value");
+                    assert_eq!(r.bad_parties, vec![4, 5], "only the liars are named");
+                }
+                other => panic!("n = {n}: {other:?}"),
+            }
         }
     }
 
@@ -397,12 +492,12 @@ mod tests {
         let s = Shamir::new(3, 2).unwrap();
         let one = vec![Gr::constant(1)];
         assert!(s
-            .reconstruct(&[(1, one.clone()), (1, one.clone())])
+            .reconstruct(&[(1, one.clone()), (1, one.clone())], 0)
             .is_err());
         assert!(s
-            .reconstruct(&[(1, one.clone()), (4, one.clone())])
+            .reconstruct(&[(1, one.clone()), (4, one.clone())], 0)
             .is_err());
-        assert!(s.reconstruct(&[(1, one.clone()), (2, vec![])]).is_err());
+        assert!(s.reconstruct(&[(1, one.clone()), (2, vec![])], 0).is_err());
         assert!(Shamir::new(3, 4).is_err());
         assert!(Shamir::new(3, 0).is_err());
     }

@@ -17,8 +17,14 @@
 //!   2^-40 statistical distance per block ([`crate::params`]). The shares a party returns are
 //!   a deterministic function of `a`: asking again, even with another body b, yields the
 //!   same share, so repeated requests give an attacker nothing new to average.
-//! - **Robustness.** With m ≥ k shares, FinDec corrects ⌊(m − k)/2⌋ wrong ones and detects up
-//!   to m − k; with exactly k it rejects a result whose higher ring coefficients are not zero.
+//! - **Robustness.** FinDec outputs a value only when at least t + k answers agree on it,
+//!   t being the corruption bound (k − 1 unless the caller assumes fewer): such a value is
+//!   the honest one, and the answers that disagree with it, and only those, are named.
+//!   Otherwise it refuses, naming nobody ([`crate::shamir`] says why: with exactly k
+//!   answers one liar shifts the result undetectably, and k − 1 colluders can make a value
+//!   of their choice agree with k + … answers). So under the default bound every one of
+//!   2k − 1 answers must arrive and agree; a deployment that must decrypt with t holders
+//!   down or lying needs n ≥ 2t + k (3t + 1 for t = k − 1), which `fornax fhe keygen` checks.
 
 use crate::params::{delta_log2, squashed_lwe_dimension, ParamSet, ThresholdParams, BLOCK_BITS};
 use crate::prss::{self, SetKey};
@@ -366,14 +372,33 @@ pub struct Decryption {
     pub bad_parties: Vec<usize>,
 }
 
-/// FinDec(pk, s_1 … s_m): reconstructs ⟨a, s⟩ + E from the partial decryptions (correcting
-/// wrong ones when m > k) and decodes the plaintext of `ct`. Shares for another key set or
-/// another ciphertext, or malformed ones, count as wrong.
+/// FinDec(pk, s_1 … s_m) under the scheme's corruption bound t = k − 1: see
+/// [`combine_bounded`].
 pub fn combine(
     public: &PublicKeySet,
     ct: &SquashedNoiseRadixCiphertext,
     partials: &[PartialDecryption],
 ) -> Result<Decryption, Error> {
+    combine_bounded(public, ct, partials, public.params.threshold - 1)
+}
+
+/// FinDec(pk, s_1 … s_m) assuming at most `max_corrupt` wrong answers: reconstructs
+/// ⟨a, s⟩ + E from the partial decryptions when at least `max_corrupt` + k of them agree
+/// (naming those that disagree), and decodes the plaintext of `ct`. Shares for another key
+/// set or another ciphertext, or malformed ones, count as wrong. `max_corrupt` above k − 1
+/// is refused.
+pub fn combine_bounded(
+    public: &PublicKeySet,
+    ct: &SquashedNoiseRadixCiphertext,
+    partials: &[PartialDecryption],
+    max_corrupt: usize,
+) -> Result<Decryption, Error> {
+    if max_corrupt >= public.params.threshold {
+        return Err(Error::Parameters(format!(
+            "a corruption bound of {max_corrupt} is at least k = {}: k − 1 corrupt holders is the most the scheme tolerates",
+            public.params.threshold
+        )));
+    }
     let params = public.params;
     let shamir = Shamir::new(params.parties, params.threshold)?;
     let degree = shamir.ring().degree();
@@ -399,7 +424,7 @@ pub fn combine(
             _ => malformed.push(p.party),
         }
     }
-    let reconstruction = shamir.reconstruct(&shares)?;
+    let reconstruction = shamir.reconstruct(&shares, max_corrupt)?;
     let delta_bits = delta_log2();
     let squash = public.params.pbs.squash();
     let values_per_block = squash.message_modulus().0 * squash.carry_modulus().0;

@@ -8,7 +8,7 @@ use fornax_fhe::engine::Evaluator;
 use fornax_fhe::io;
 use fornax_fhe::params::{delta_log2, squashed_noise_log2_bound, ParamSet, ThresholdParams};
 use fornax_fhe::threshold::{self, Dealt, KeyHolder, PartialDecryption};
-use fornax_fhe::{combine, encrypt, Error, Program};
+use fornax_fhe::{combine, combine_bounded, encrypt, Error, Program};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use std::sync::OnceLock;
@@ -97,7 +97,9 @@ fn random_programs_decrypt_to_their_plaintext_evaluation() {
             let ct = &raw(squashed);
             let mut parties: Vec<usize> = (1..=5).collect();
             parties.rotate_left(i % 5);
-            let d = combine(&f.dealt.public, ct, &partials(f, ct, &parties[..3])).unwrap();
+            // Trusting the answers (t = 0): any k decrypt.
+            let d =
+                combine_bounded(&f.dealt.public, ct, &partials(f, ct, &parties[..3]), 0).unwrap();
             assert_eq!(
                 d.value,
                 u128::from(*want),
@@ -129,13 +131,25 @@ fn k_shares_decrypt_and_k_minus_1_do_not() {
         .unwrap();
     let ct = &raw(&out.outputs[0]);
     for parties in [[1, 2, 3], [3, 4, 5], [1, 3, 5], [2, 4, 5]] {
-        let d = combine(&f.dealt.public, ct, &partials(f, ct, &parties)).unwrap();
+        let d = combine_bounded(&f.dealt.public, ct, &partials(f, ct, &parties), 0).unwrap();
         assert_eq!(d.value, u128::from(v));
+        // Under the scheme's bound (k − 1 = 2 may lie), k answers are not enough.
+        match combine(&f.dealt.public, ct, &partials(f, ct, &parties)) {
+            Err(Error::NotEnoughShares { needed: 5, got: 3 }) => {}
+            other => panic!("three shares under t = 2: {other:?}"),
+        }
     }
-    match combine(&f.dealt.public, ct, &partials(f, ct, &[2, 4])) {
+    // All five agree: decrypted under the scheme's bound.
+    let d = combine(&f.dealt.public, ct, &partials(f, ct, &[1, 2, 3, 4, 5])).unwrap();
+    assert_eq!(d.value, u128::from(v));
+    match combine_bounded(&f.dealt.public, ct, &partials(f, ct, &[2, 4]), 0) {
         Err(Error::NotEnoughShares { needed: 3, got: 2 }) => {}
         other => panic!("two shares: {other:?}"),
     }
+    assert!(matches!(
+        combine_bounded(&f.dealt.public, ct, &partials(f, ct, &[1, 2, 3, 4, 5]), 3),
+        Err(Error::Parameters(_))
+    ));
 }
 
 #[test]
@@ -164,10 +178,15 @@ fn wrong_shares_are_detected_and_corrected() {
     let byte = rng.gen_range(0..bytes.len());
     bytes[byte] ^= 1 << rng.gen_range(0..8);
     all[liar].blocks[block] = hex::encode(bytes);
-    // Four honest plus the liar: corrected, the liar named.
-    let d = combine(&f.dealt.public, ct, &all).unwrap();
+    // Four honest plus the liar, at most one corrupt: corrected, the liar named.
+    let d = combine_bounded(&f.dealt.public, ct, &all, 1).unwrap();
     assert_eq!(d.value, want);
     assert_eq!(d.bad_parties, vec![liar + 1]);
+    // Under the scheme's bound (two may lie) four agreeing answers prove nothing: refused.
+    assert!(matches!(
+        combine(&f.dealt.public, ct, &all),
+        Err(Error::Reconstruction(_))
+    ));
     // k + 1 with the liar: detected, never a wrong value.
     let honest: Vec<PartialDecryption> = all
         .iter()
@@ -177,7 +196,7 @@ fn wrong_shares_are_detected_and_corrected() {
     let mut four = honest[..3].to_vec();
     four.push(all[liar].clone());
     assert!(matches!(
-        combine(&f.dealt.public, ct, &four),
+        combine_bounded(&f.dealt.public, ct, &four, 1),
         Err(Error::Reconstruction(_))
     ));
     // A share for another key set or another ciphertext counts as wrong.
@@ -189,7 +208,7 @@ fn wrong_shares_are_detected_and_corrected() {
         .cloned()
         .collect();
     set.push(foreign.clone());
-    let d = combine(&f.dealt.public, ct, &set).unwrap();
+    let d = combine_bounded(&f.dealt.public, ct, &set, 0).unwrap();
     assert_eq!(d.value, want);
     assert_eq!(d.bad_parties, vec![foreign.party]);
 }
@@ -478,7 +497,7 @@ fn the_gpu_multi_bit_set_evaluates_and_threshold_decrypts() {
                 .iter()
                 .map(|&p| holders[p - 1].partial_decrypt(&ct).unwrap())
                 .collect();
-            let d = combine(&dealt.public, &ct, &partials).unwrap();
+            let d = combine_bounded(&dealt.public, &ct, &partials, 0).unwrap();
             assert_eq!(
                 d.value,
                 u128::from(*want),

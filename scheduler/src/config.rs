@@ -126,10 +126,16 @@ pub struct NodeArgs {
     /// keygen`).
     #[arg(long)]
     fhe_keys: Option<PathBuf>,
-    /// A key holder's URL (`fornax keyholder`); repeat for each.
+    /// A key holder (`fornax keyholder`): `N=URL` pins party N to URL; a bare URL is the
+    /// party of its position. Repeat for each. Answers are attributed by this pinning.
     #[arg(long = "keyholder", value_name = "URL")]
     #[serde(default)]
     keyholders: Vec<String>,
+    /// How many key holders may be corrupt: a decryption is output only when this many
+    /// plus k answers agree [default: k − 1, the scheme's promise; lower trades that for
+    /// availability].
+    #[arg(long)]
+    keyholders_max_corrupt: Option<usize>,
     /// The bearer token the key holders expect.
     #[arg(long, env = "FORNAX_KEYHOLDER_TOKEN", hide_env_values = true)]
     keyholder_token: Option<String>,
@@ -234,6 +240,7 @@ impl NodeArgs {
             fhe_workers,
             fhe_device,
             fhe_max_pbs,
+            keyholders_max_corrupt,
             ack_wait_s,
             max_deliveries,
             dead_after_s,
@@ -384,6 +391,7 @@ impl NodeConfig {
             keyholder_token: args.keyholder_token,
             keyholder_timeout: Duration::from_secs(30),
             max_pbs: args.fhe_max_pbs.unwrap_or(100_000),
+            max_corrupt: args.keyholders_max_corrupt,
         });
         Ok(NodeConfig {
             data_dir: args.data_dir.unwrap_or_else(|| "fornax-data".into()),

@@ -1,4 +1,4 @@
-//! Encrypted computation through real processes: `fornax node --fhe-keys` and six
+//! Encrypted computation through real processes: `fornax node --fhe-keys` and seven
 //! `fornax keyholder`s (k = 3) on loopback. A sealed-bid auction is computed on encrypted
 //! bids and decrypted while one key holder answers wrongly and another is killed in the
 //! middle of its request; bad input gets 4xx; a node killed with -9 loses no accepted task;
@@ -109,15 +109,17 @@ fn wait_done(c: &Client, url: &str, id: &str) -> Value {
     }
 }
 
-/// Deals a (6, 3) key set into `dir`: `keyset/`, honest shares, and a share of party 6 with
-/// one key word changed (its answers are wrong).
+/// Deals a (7, 3) key set into `dir`: `keyset/`, honest shares, and a share of party 7 with
+/// one key word changed (its answers are wrong). Seven holders, so that decryption under the
+/// scheme's bound (two may be corrupt: five agreeing answers) survives one dead and one
+/// lying holder.
 fn deal(dir: &Path) -> (fornax_fhe::PublicKeySet, Vec<PathBuf>) {
-    let dealt = fornax_fhe::setup(6, 3, &mut rand::rngs::OsRng).unwrap();
+    let dealt = fornax_fhe::setup(7, 3, &mut rand::rngs::OsRng).unwrap();
     fio::save_public(&dealt.public, &dir.join("keyset")).unwrap();
     let mut paths = Vec::new();
     for share in &dealt.shares {
         let mut share = share.clone();
-        if share.party == 6 {
+        if share.party == 7 {
             share.key[17] ^= 1 << 40;
         }
         let path = dir.join(format!("share-{}.key", share.party));
@@ -360,8 +362,9 @@ fn sealed_bid_auction_with_a_lying_and_a_dying_key_holder() {
         done["eval_ms"], done["plan"]
     );
 
-    // Decrypt; kill party 2 while it holds its answer back. Five answers arrive, one of
-    // them (party 6) wrong: corrected, and named.
+    // Decrypt; kill party 2 while it holds its answer back. Six answers arrive, one of
+    // them (party 7) wrong: five agree, which two corrupt holders cannot fake, so the value
+    // is output and only party 7 is named.
     let decrypt = {
         let c = client();
         let url = url.clone();
@@ -384,7 +387,7 @@ fn sealed_bid_auction_with_a_lying_and_a_dying_key_holder() {
         .collect();
     assert_eq!(values, expected, "bids {bids:?} (seed {seed})");
     for o in outputs {
-        assert_eq!(o["bad_parties"], json!([6]), "{body}");
+        assert_eq!(o["bad_parties"], json!([7]), "{body}");
     }
     // Bob may not decrypt Alice's task.
     let (s, b) = call(
@@ -396,7 +399,8 @@ fn sealed_bid_auction_with_a_lying_and_a_dying_key_holder() {
         (404, Some("task_not_found")),
         "{b}"
     );
-    // Two more key holders down leave three answers, one wrong: not enough, a 503.
+    // One more key holder down leaves five answers, one wrong: four agreeing answers could
+    // be two honest ones and two colluders, so nothing is output (a 503) and nobody named.
     holders[2].kill();
     let (s, b) = call(
         c.post(format!("{url}/v1/fhe/tasks/{id}/decrypt"))
@@ -506,7 +510,7 @@ fn the_fhe_device_option_is_checked() {
 fn fhe_tasks_run_on_workers_through_nats_and_survive_a_worker_killed_mid_evaluation() {
     let dir = tempfile::tempdir().unwrap();
     let (public, shares) = deal(dir.path());
-    let holders: Vec<Keyholder> = shares[..3].iter().map(|s| Keyholder::start(s, 0)).collect();
+    let holders: Vec<Keyholder> = shares[..5].iter().map(|s| Keyholder::start(s, 0)).collect();
     let urls: Vec<String> = holders.iter().map(|h| h.url.clone()).collect();
     let keys = dir.path().join("keyset");
     let nats = Nats::start(&dir.path().join("nats"));

@@ -108,8 +108,13 @@ impl FheError {
 pub struct FheConfig {
     /// The public key set (written by `fornax fhe keygen`).
     pub keys_dir: PathBuf,
-    /// Key holders' base URLs.
+    /// Key holders' base URLs, each pinned to its party index: `N=URL` names party N,
+    /// a bare URL is the party of its position (1-based). An answer is attributed to the
+    /// party its URL is pinned to, whatever party it claims.
     pub keyholders: Vec<String>,
+    /// How many key holders may be corrupt (t): a decryption is output only when t + k
+    /// answers agree. `None`: k − 1, the scheme's promise.
+    pub max_corrupt: Option<usize>,
     /// The bearer token key holders expect.
     pub keyholder_token: Option<String>,
     /// How long to wait for a key holder.
@@ -224,6 +229,10 @@ pub struct DecryptedOutput {
 pub struct FheService {
     scheduler: Arc<Scheduler>,
     public: PublicKeySet,
+    /// (party, URL) of each key holder.
+    holders: Vec<(usize, String)>,
+    /// The corruption bound t decryption assumes.
+    max_corrupt: usize,
     /// The key set's artifact, `fhekeys-<sha256>`.
     keys: String,
     config: FheConfig,
@@ -237,6 +246,22 @@ impl FheService {
         let public = fio::load_public(&config.keys_dir).map_err(|e| {
             FheError::Setup(format!("FHE keys in {}: {e}", config.keys_dir.display()))
         })?;
+        let (n, k) = (public.params.parties, public.params.threshold);
+        let holders = pin_holders(&config.keyholders, n)?;
+        let max_corrupt = config.max_corrupt.unwrap_or(k - 1);
+        if max_corrupt >= k {
+            return Err(FheError::Setup(format!(
+                "--keyholders-max-corrupt {max_corrupt}: at most k − 1 = {} corrupt key holders are tolerated",
+                k - 1
+            )));
+        }
+        if holders.len() < k + max_corrupt {
+            eprintln!(
+                "WARNING: {} key holder(s) configured; decryption needs {} agreeing answers (k = {k} plus {max_corrupt} that may be corrupt)",
+                holders.len(),
+                k + max_corrupt
+            );
+        }
         let blob = fio::write_keyset(&public).map_err(|e| FheError::Setup(e.to_string()))?;
         let keys = format!("fhekeys-{}", hex::encode(Sha256::digest(&blob)));
         scheduler.store().put_artifact(&keys, &blob)?;
@@ -247,6 +272,8 @@ impl FheService {
         Ok(Arc::new(FheService {
             scheduler,
             public,
+            holders,
+            max_corrupt,
             keys,
             config,
             http,
@@ -409,25 +436,39 @@ impl FheService {
         let ct = fio::read_squashed(&bytes)
             .map_err(|e| FheError::Setup(format!("stored output {i}: {e}")))?;
         let answers = futures_util::future::join_all(
-            self.config
-                .keyholders
+            self.holders
                 .iter()
-                .map(|url| self.ask_keyholder(url, bytes.clone())),
+                .map(|(_, url)| self.ask_keyholder(url, bytes.clone())),
         )
         .await;
         let mut partials = Vec::new();
         let mut failures = Vec::new();
-        for (url, answer) in self.config.keyholders.iter().zip(answers) {
+        for ((party, url), answer) in self.holders.iter().zip(answers) {
             match answer {
-                Ok(p) => partials.push(p),
+                Ok(mut p) => {
+                    // Attributed to the party its URL is pinned to: an answer that claims
+                    // another party is that holder's wrong answer (it counts as malformed),
+                    // never a reason to blame the party it names.
+                    if p.party != *party {
+                        eprintln!(
+                            "fornax node: key holder {url} (party {party}) answered as party {}",
+                            p.party
+                        );
+                        p.party = *party;
+                        p.blocks.clear();
+                    }
+                    partials.push(p)
+                }
                 Err(e) => failures.push(format!("{url}: {e}")),
             }
         }
         let public = self.public.clone();
-        let combined =
-            tokio::task::spawn_blocking(move || fornax_fhe::combine(&public, &ct, &partials))
-                .await
-                .map_err(|e| FheError::Setup(e.to_string()))?;
+        let max_corrupt = self.max_corrupt;
+        let combined = tokio::task::spawn_blocking(move || {
+            fornax_fhe::combine_bounded(&public, &ct, &partials, max_corrupt)
+        })
+        .await
+        .map_err(|e| FheError::Setup(e.to_string()))?;
         match combined {
             Ok(d) => Ok(DecryptedOutput {
                 output: i,
@@ -438,6 +479,11 @@ impl FheService {
                 "output {i}: {e}; key holders that did not answer: {failures:?}"
             ))),
         }
+    }
+
+    /// The corruption bound decryption assumes.
+    pub fn max_corrupt(&self) -> usize {
+        self.max_corrupt
     }
 
     async fn ask_keyholder(
@@ -469,4 +515,30 @@ impl FheService {
         }
         serde_json::from_slice(&body).map_err(|e| e.to_string())
     }
+}
+
+/// Pins each key holder's URL to its party: `N=URL`, or a bare URL for the party of its
+/// position. Parties must be distinct and in 1..=n.
+fn pin_holders(specs: &[String], n: usize) -> Result<Vec<(usize, String)>, FheError> {
+    let mut out: Vec<(usize, String)> = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let (party, url) = match spec.split_once('=') {
+            Some((p, url)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+                (p.parse::<usize>().unwrap_or(0), url.to_string())
+            }
+            _ => (i + 1, spec.clone()),
+        };
+        if party == 0 || party > n {
+            return Err(FheError::Setup(format!(
+                "--keyholder {spec}: party {party} is not in 1..={n}"
+            )));
+        }
+        if out.iter().any(|(p, _)| *p == party) {
+            return Err(FheError::Setup(format!(
+                "--keyholder {spec}: party {party} is given twice"
+            )));
+        }
+        out.push((party, url));
+    }
+    Ok(out)
 }

@@ -155,6 +155,24 @@ fn keygen(parties: usize, threshold: usize, params: &str, out: &Path) -> Result<
     let started = Instant::now();
     let set = fornax_fhe::params::ParamSet::parse(params)?;
     let params = fornax_fhe::params::ThresholdParams::for_set(parties, threshold, set)?;
+    // Decryption outputs a value only when t + k answers agree (t = k − 1 holders may lie):
+    // the holders beyond those are what let it survive holders that are down or lying.
+    let t = threshold - 1;
+    if parties < t + threshold {
+        eprintln!(
+            "WARNING: ({parties}, {threshold}): decryption under the bound of k − 1 = {t} corrupt holders needs {} agreeing answers, more than there are holders; nodes must assume at most {} (--keyholders-max-corrupt), or deal n ≥ 3k − 2 = {}",
+            t + threshold,
+            parties - threshold,
+            2 * t + threshold
+        );
+    } else if parties < 2 * t + threshold {
+        eprintln!(
+            "WARNING: ({parties}, {threshold}): decryption needs {} agreeing answers, so it fails once {} holder(s) are down or lying; n ≥ 3k − 2 = {} tolerates k − 1 = {t}",
+            t + threshold,
+            parties + 1 - (t + threshold),
+            2 * t + threshold
+        );
+    }
     let dealt = fornax_fhe::threshold::setup_for(params, &mut rand::rngs::OsRng)?;
     fio::save_public(&dealt.public, &out.join("keyset"))?;
     for share in &dealt.shares {
