@@ -106,24 +106,26 @@ wait $node_pid 2>/dev/null || true
 
 echo
 echo "== encrypted computation: a sealed-bid auction. Three bids are encrypted; the node finds the"
-echo "   highest bid and its bidder without decrypting anything; 3 of 5 key holders decrypt the result"
+echo "   highest bid and its bidder without decrypting anything; key holders (any 3 of 7 hold the key;"
+echo "   5 agreeing answers are needed, so that 2 corrupt holders can neither change nor block a result)"
 fhe="$out/fhe"
-"$fornax" fhe keygen --parties 5 --threshold 3 --out "$fhe"
+"$fornax" fhe keygen --parties 7 --threshold 3 --out "$fhe"
 export FORNAX_KEYHOLDER_TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 holder_pids=()
 holder_urls=()
-for i in 1 2 3 4 5; do
-  "$fornax" keyholder --share "$fhe/share-$i.key" --listen 127.0.0.1:0 >"$out/keyholder-$i.log" 2>&1 &
+for i in 1 2 3 4 5 6 7; do
+  "$fornax" keyholder --share "$fhe/share-$i.key" --identity "$fhe/holder-$i.key" --node-key "$fhe/keyset/node.pub" \
+    --listen 127.0.0.1:0 >"$out/keyholder-$i.log" 2>&1 &
   holder_pids+=($!)
 done
 trap 'kill $node_pid ${holder_pids[*]} 2>/dev/null || true' EXIT
-for i in 1 2 3 4 5; do
+for i in 1 2 3 4 5 6 7; do
   for _ in $(seq 100); do grep -q "listening on" "$out/keyholder-$i.log" && break; sleep 0.1; done
   holder_urls+=(--keyholder "$(sed -n 's/^fornax keyholder listening on //p' "$out/keyholder-$i.log")")
 done
 data=$(mktemp -d)
 log="$out/node-fhe.log"
-"$fornax" node --data-dir "$data" --listen 127.0.0.1:0 --api-key demo=demo-token --fhe-keys "$fhe/keyset" "${holder_urls[@]}" >"$log" 2>&1 &
+"$fornax" node --data-dir "$data" --listen 127.0.0.1:0 --api-key demo=demo-token --fhe-keys "$fhe/keyset" --fhe-node-key "$fhe/node.key" "${holder_urls[@]}" >"$log" 2>&1 &
 node_pid=$!
 for _ in $(seq 600); do grep -q "listening on" "$log" && break; sleep 0.1; done
 grep "^fhe key set" "$log"
@@ -134,8 +136,8 @@ echo "bids (known only to their bidders): ${bids[*]}; each is a $(du -h "$fhe/bi
 "$fornax" fhe submit --program ops/fhe/auction.json "$fhe/bid-0.ct" "$fhe/bid-1.ct" "$fhe/bid-2.ct" --wait > "$fhe/task.json"
 task=$(grep -o '"id": "[^"]*"' "$fhe/task.json" | head -1 | cut -d'"' -f4)
 echo "task $task done: $(grep -E '"(digest|eval_ms)"' "$fhe/task.json" | tr -d ' \n')"
-echo "one key holder goes down; 3 of the remaining 4 are enough"
-kill "${holder_pids[4]}"
+echo "one key holder goes down; the remaining 6 answer, 5 agreeing answers are enough"
+kill "${holder_pids[6]}"
 result=($("$fornax" fhe decrypt "$task"))
 echo "highest bid ${result[0]}, by bidder ${result[1]}"
 best=0

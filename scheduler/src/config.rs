@@ -136,6 +136,10 @@ pub struct NodeArgs {
     /// availability].
     #[arg(long)]
     keyholders_max_corrupt: Option<usize>,
+    /// The node's signing key for requests to key holders (`node.key` of `fornax fhe
+    /// keygen`); required with `--keyholder`.
+    #[arg(long)]
+    fhe_node_key: Option<PathBuf>,
     /// The bearer token the key holders expect.
     #[arg(long, env = "FORNAX_KEYHOLDER_TOKEN", hide_env_values = true)]
     keyholder_token: Option<String>,
@@ -241,6 +245,7 @@ impl NodeArgs {
             fhe_device,
             fhe_max_pbs,
             keyholders_max_corrupt,
+            fhe_node_key,
             ack_wait_s,
             max_deliveries,
             dead_after_s,
@@ -392,6 +397,7 @@ impl NodeConfig {
             keyholder_timeout: Duration::from_secs(30),
             max_pbs: args.fhe_max_pbs.unwrap_or(100_000),
             max_corrupt: args.keyholders_max_corrupt,
+            node_key: args.fhe_node_key,
         });
         Ok(NodeConfig {
             data_dir: args.data_dir.unwrap_or_else(|| "fornax-data".into()),

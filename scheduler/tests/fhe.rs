@@ -29,10 +29,22 @@ struct Keyholder {
 }
 
 impl Keyholder {
+    /// `fornax keyholder` for `share` (`DIR/share-<i>.key`), with its identity
+    /// `DIR/holder-<i>.key` and the node's key `DIR/keyset/node.pub`.
     fn start(share: &Path, delay_ms: u64) -> Keyholder {
+        let dir = share.parent().unwrap();
+        let name = share.file_name().unwrap().to_str().unwrap();
+        let party = name
+            .strip_prefix("share-")
+            .and_then(|n| n.strip_suffix(".key"))
+            .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_fornax"))
             .args(["keyholder", "--listen", "127.0.0.1:0", "--share"])
             .arg(share)
+            .arg("--identity")
+            .arg(dir.join(format!("holder-{party}.key")))
+            .arg("--node-key")
+            .arg(dir.join("keyset/node.pub"))
             .args([
                 "--token",
                 KEYHOLDER_TOKEN,
@@ -116,6 +128,7 @@ fn wait_done(c: &Client, url: &str, id: &str) -> Value {
 fn deal(dir: &Path) -> (fornax_fhe::PublicKeySet, Vec<PathBuf>) {
     let dealt = fornax_fhe::setup(7, 3, &mut rand::rngs::OsRng).unwrap();
     fio::save_public(&dealt.public, &dir.join("keyset")).unwrap();
+    fornax_node::keyholders::write_identities(dir, 7).unwrap();
     let mut paths = Vec::new();
     for share in &dealt.shares {
         let mut share = share.clone();
@@ -127,6 +140,13 @@ fn deal(dir: &Path) -> (fornax_fhe::PublicKeySet, Vec<PathBuf>) {
         paths.push(path);
     }
     (dealt.public, paths)
+}
+
+/// The node's signing key beside the key set (`DIR/node.key` for `DIR/keyset`), leaked to a
+/// `&'static str` for the argument lists.
+fn node_key(keys: &str) -> &'static str {
+    let path = Path::new(keys).parent().unwrap().join("node.key");
+    Box::leak(path.to_str().unwrap().to_string().into_boxed_str())
 }
 
 fn node_args<'a>(keys: &'a str, holders: &'a [String]) -> Vec<&'a str> {
@@ -142,6 +162,8 @@ fn node_args<'a>(keys: &'a str, holders: &'a [String]) -> Vec<&'a str> {
         args.extend(["--keyholder", h.as_str()]);
     }
     args.extend([
+        "--fhe-node-key",
+        node_key(keys),
         "--keyholder-token",
         KEYHOLDER_TOKEN,
         "--max-task-body-mb",
@@ -216,9 +238,10 @@ fn sealed_bid_auction_with_a_lying_and_a_dying_key_holder() {
             .bearer_auth(KEYHOLDER_TOKEN)
             .body(b"junk".to_vec()),
     );
+    // The token alone makes it decrypt nothing: only the node's signed requests.
     assert_eq!(
         (status, body["code"].as_str()),
-        (400, Some("invalid_ciphertext")),
+        (403, Some("unauthorized_request")),
         "{body}"
     );
 
@@ -656,5 +679,122 @@ fn fhe_tasks_run_on_workers_through_nats_and_survive_a_worker_killed_mid_evaluat
         json!(((a * b) as u8 ^ a as u8).to_string()),
         "inputs {a}, {b} (seed {})",
         seed()
+    );
+}
+
+/// A key holder answers only what the node signed: not the bearer token alone, not a request
+/// signed by another key holder's key, not a ciphertext other than the one the request
+/// names, and not a digest it answered for another task output. The answers it gives are
+/// signed with its own key, as published with the key set.
+#[test]
+fn a_key_holder_answers_only_the_nodes_signed_requests() {
+    use fornax_node::keyholders::{self, PartDecRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let (public, shares) = deal(dir.path());
+    let holder = Keyholder::start(&shares[0], 0);
+    // A squashed ciphertext to decrypt: an identity program's output.
+    let program = Program::from_json(br#"{"bits":8,"inputs":1,"nodes":[],"outputs":[0]}"#).unwrap();
+    let out = fornax_fhe::Evaluator::new(&public)
+        .evaluate(
+            &program,
+            vec![fornax_fhe::encrypt(&public, 77, 8).unwrap()],
+            "t",
+            1,
+        )
+        .unwrap();
+    let ct = fio::write_squashed(&out.outputs[0]).unwrap();
+    let digest = hex::encode(fornax_fhe::threshold::ciphertext_digest(
+        &fio::read_squashed(&ct).unwrap(),
+    ));
+    let node = keyholders::read_signing_key(&dir.path().join("node.key")).unwrap();
+    let other_holder = keyholders::read_signing_key(&dir.path().join("holder-2.key")).unwrap();
+    let request = |task: &str, digest: &str| PartDecRequest {
+        key_id: hex::encode(public.key_id),
+        party: 1,
+        ciphertext: digest.to_string(),
+        task: task.into(),
+        output: 0,
+        tenant: "alice".into(),
+        issued_ms: fornax_node::task::now_ms(),
+    };
+    let c = client();
+    let ask = |signed: Option<(String, String)>, body: &[u8]| {
+        let mut r = c
+            .post(format!("{}/v1/partdec", holder.url))
+            .bearer_auth(KEYHOLDER_TOKEN)
+            .body(body.to_vec());
+        if let Some((h, s)) = signed {
+            r = r
+                .header(keyholders::REQUEST_HEADER, h)
+                .header(keyholders::SIGNATURE_HEADER, s);
+        }
+        call(r)
+    };
+    // The bearer token alone.
+    let (s, b) = ask(None, &ct);
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (403, Some("unauthorized_request")),
+        "{b}"
+    );
+    // Signed by another key holder.
+    let (s, b) = ask(
+        Some(keyholders::sign_request(
+            &other_holder,
+            &request("t1", &digest),
+        )),
+        &ct,
+    );
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (403, Some("unauthorized_request")),
+        "{b}"
+    );
+    // Signed by the node, but for another ciphertext than the one sent.
+    let (s, b) = ask(
+        Some(keyholders::sign_request(
+            &node,
+            &request("t1", &"00".repeat(32)),
+        )),
+        &ct,
+    );
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (403, Some("unauthorized_request")),
+        "{b}"
+    );
+    // The node's request: answered, and signed by this key holder's published key.
+    let (s, b) = ask(
+        Some(keyholders::sign_request(&node, &request("t1", &digest))),
+        &ct,
+    );
+    assert_eq!(s, 200, "{b}");
+    let signed: keyholders::SignedAnswer = serde_json::from_value(b).unwrap();
+    let keys = keyholders::read_holder_keys(&dir.path().join("keyset/holders.json")).unwrap();
+    let answer = keyholders::verify_answer(&keys[&1], &signed).unwrap();
+    assert_eq!(
+        (answer.party, answer.ciphertext.as_str()),
+        (1, digest.as_str())
+    );
+    assert!(keyholders::verify_answer(&keys[&2], &signed).is_err());
+    // Asked again for the same output: the same answer; for another task: refused.
+    let (s, _) = ask(
+        Some(keyholders::sign_request(&node, &request("t1", &digest))),
+        &ct,
+    );
+    assert_eq!(s, 200);
+    let (s, b) = ask(
+        Some(keyholders::sign_request(&node, &request("t2", &digest))),
+        &ct,
+    );
+    assert_eq!((s, b["code"].as_str()), (409, Some("digest_reused")), "{b}");
+    // A stale request (replayed later) is refused.
+    let mut stale = request("t1", &digest);
+    stale.issued_ms -= 3_600_000;
+    let (s, b) = ask(Some(keyholders::sign_request(&node, &stale)), &ct);
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (403, Some("unauthorized_request")),
+        "{b}"
     );
 }

@@ -18,6 +18,7 @@ pub(crate) async fn readyz(AxState(app): AxState<AppState>) -> Response {
 pub(crate) async fn metrics(AxState(app): AxState<AppState>) -> Response {
     use std::fmt::Write;
     let m = &app.scheduler.metrics;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let mut out = String::new();
     let _ = writeln!(out, "# HELP fornax_tasks_submitted_total Tasks accepted.\n# TYPE fornax_tasks_submitted_total counter");
     let _ = writeln!(
@@ -151,6 +152,29 @@ pub(crate) async fn metrics(AxState(app): AxState<AppState>) -> Response {
             "fornax_remote_latency_seconds_sum {:.6}",
             load(&r.latency_us) as f64 / 1e6
         );
+    }
+    let m = &app.scheduler.metrics;
+    let _ = writeln!(out, "# HELP fornax_fhe_tasks_total FHE tasks evaluated, and their evaluation time.\n# TYPE fornax_fhe_tasks_total counter");
+    let _ = writeln!(out, "fornax_fhe_tasks_total {}", load(&m.fhe_tasks));
+    let _ = writeln!(
+        out,
+        "fornax_fhe_eval_seconds_total {:.6}",
+        load(&m.fhe_eval_us) as f64 / 1e6
+    );
+    if let Some(fhe) = &app.fhe {
+        let _ = writeln!(out, "# HELP fornax_fhe_decryptions_total FHE outputs decrypted, per tenant.\n# TYPE fornax_fhe_decryptions_total counter");
+        for (tenant, n) in fhe.decryptions() {
+            // Tenants are API key names, which the operator chose: still, only safe labels.
+            if tenant
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+            {
+                let _ = writeln!(
+                    out,
+                    "fornax_fhe_decryptions_total{{tenant=\"{tenant}\"}} {n}"
+                );
+            }
+        }
     }
     ([("content-type", "text/plain; version=0.0.4")], out).into_response()
 }

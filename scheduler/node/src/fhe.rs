@@ -117,6 +117,9 @@ pub struct FheConfig {
     pub max_corrupt: Option<usize>,
     /// The bearer token key holders expect.
     pub keyholder_token: Option<String>,
+    /// The node's signing key (`node.key` of `fornax fhe keygen`): every request to a key
+    /// holder is signed with it. Required when there are key holders.
+    pub node_key: Option<PathBuf>,
     /// How long to wait for a key holder.
     pub keyholder_timeout: Duration,
     /// The most estimated KS-PBS one program may cost; a costlier one is refused at
@@ -231,6 +234,10 @@ pub struct FheService {
     public: PublicKeySet,
     /// (party, URL) of each key holder.
     holders: Vec<(usize, String)>,
+    /// The node's signing key and the key holders' public keys.
+    keys_auth: Option<crate::keyholders::NodeKeys>,
+    /// Outputs decrypted per tenant.
+    decryptions: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     /// The corruption bound t decryption assumes.
     max_corrupt: usize,
     /// The key set's artifact, `fhekeys-<sha256>`.
@@ -262,6 +269,18 @@ impl FheService {
                 k + max_corrupt
             );
         }
+        let keys_auth = match (&config.node_key, holders.is_empty()) {
+            (Some(path), _) => Some(
+                crate::keyholders::NodeKeys::load(path, &config.keys_dir)
+                    .map_err(|e| FheError::Setup(format!("--fhe-node-key: {e}")))?,
+            ),
+            (None, true) => None,
+            (None, false) => {
+                return Err(FheError::Setup(
+                    "key holders answer only requests the node signs: add --fhe-node-key (node.key of fornax fhe keygen)".into(),
+                ))
+            }
+        };
         let blob = fio::write_keyset(&public).map_err(|e| FheError::Setup(e.to_string()))?;
         let keys = format!("fhekeys-{}", hex::encode(Sha256::digest(&blob)));
         scheduler.store().put_artifact(&keys, &blob)?;
@@ -273,6 +292,8 @@ impl FheService {
             scheduler,
             public,
             holders,
+            keys_auth,
+            decryptions: Default::default(),
             max_corrupt,
             keys,
             config,
@@ -423,23 +444,58 @@ impl FheService {
         }
         // All outputs at once: their requests to the key holders go out together, not one
         // output after another.
-        futures_util::future::try_join_all(
+        let decrypted = futures_util::future::try_join_all(
             which
                 .into_iter()
-                .map(|i| self.decrypt_output(i, outputs[i].clone())),
+                .map(|i| self.decrypt_output(task, i, outputs[i].clone())),
         )
-        .await
+        .await?;
+        *self
+            .decryptions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(task.owner.clone())
+            .or_default() += decrypted.len() as u64;
+        Ok(decrypted)
     }
 
-    /// Decrypts one stored output: asks every key holder, combines what arrives.
-    async fn decrypt_output(&self, i: usize, bytes: Vec<u8>) -> Result<DecryptedOutput, FheError> {
+    /// Outputs decrypted so far, per tenant (for `/metrics`).
+    pub fn decryptions(&self) -> Vec<(String, u64)> {
+        self.decryptions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(t, n)| (t.clone(), *n))
+            .collect()
+    }
+
+    /// Decrypts one stored output: asks every key holder (a request signed for this task
+    /// output), combines the answers that arrive signed by their key holders.
+    async fn decrypt_output(
+        &self,
+        task: &FheTask,
+        i: usize,
+        bytes: Vec<u8>,
+    ) -> Result<DecryptedOutput, FheError> {
         let ct = fio::read_squashed(&bytes)
             .map_err(|e| FheError::Setup(format!("stored output {i}: {e}")))?;
-        let answers = futures_util::future::join_all(
-            self.holders
-                .iter()
-                .map(|(_, url)| self.ask_keyholder(url, bytes.clone())),
-        )
+        let digest = hex::encode(fornax_fhe::threshold::ciphertext_digest(&ct));
+        let auth = self.keys_auth.as_ref().ok_or_else(|| {
+            FheError::KeyholdersUnavailable("this node has no key holders configured".into())
+        })?;
+        let answers = futures_util::future::join_all(self.holders.iter().map(|(party, url)| {
+            let request = crate::keyholders::PartDecRequest {
+                key_id: hex::encode(self.public.key_id),
+                party: *party,
+                ciphertext: digest.clone(),
+                task: task.id.clone(),
+                output: i,
+                tenant: task.owner.clone(),
+                issued_ms: crate::task::now_ms(),
+            };
+            let signed = crate::keyholders::sign_request(&auth.signing, &request);
+            self.ask_keyholder(url, bytes.clone(), signed, auth.holders.get(party))
+        }))
         .await;
         let mut partials = Vec::new();
         let mut failures = Vec::new();
@@ -486,15 +542,20 @@ impl FheService {
         self.max_corrupt
     }
 
+    /// Asks one key holder; its answer must be signed with `holder_key`.
     async fn ask_keyholder(
         &self,
         url: &str,
         ciphertext: Vec<u8>,
+        (request_header, signature): (String, String),
+        holder_key: Option<&ed25519_dalek::VerifyingKey>,
     ) -> Result<PartialDecryption, String> {
         let mut request = self
             .http
             .post(format!("{}/v1/partdec", url.trim_end_matches('/')))
             .header("content-type", "application/octet-stream")
+            .header(crate::keyholders::REQUEST_HEADER, request_header)
+            .header(crate::keyholders::SIGNATURE_HEADER, signature)
             .body(ciphertext);
         if let Some(token) = &self.config.keyholder_token {
             request = request.bearer_auth(token);
@@ -513,7 +574,12 @@ impl FheService {
         if !status.is_success() {
             return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
         }
-        serde_json::from_slice(&body).map_err(|e| e.to_string())
+        let signed: crate::keyholders::SignedAnswer =
+            serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        let key = holder_key.ok_or("no public key for this key holder in holders.json")?;
+        // An answer its key holder did not sign is no answer: it names nobody (whoever
+        // forged it is not the key holder), and the key holder counts as silent.
+        crate::keyholders::verify_answer(key, &signed)
     }
 }
 

@@ -20,6 +20,7 @@ pub mod chain;
 pub mod dispatch;
 pub mod embedded;
 pub mod fhe;
+pub mod keyholders;
 mod outcomes;
 pub mod queue;
 pub mod scheduler;

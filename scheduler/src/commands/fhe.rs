@@ -15,9 +15,12 @@ use super::client::NodeConn;
 /// Encrypted computation from the command line.
 #[derive(clap::Subcommand, Debug)]
 pub enum FheCommand {
-    /// Setup(n, k) by a trusted dealer: writes the public key set to `OUT/keyset/` and one
-    /// key share per key holder, `OUT/share-<i>.key` (mode 0600). Hand each share to its
-    /// holder and delete it here.
+    /// Setup(n, k) by a trusted dealer: writes the public key set to `OUT/keyset/` (with the
+    /// node's and the key holders' public keys, `node.pub` and `holders.json`), one key
+    /// share and one identity key per key holder, `OUT/share-<i>.key` and
+    /// `OUT/holder-<i>.key`, and the node's signing key `OUT/node.key` (all new files of
+    /// mode 0600). Hand each share and identity to its holder, the node key to the node, and
+    /// delete them here.
     Keygen {
         /// n, the number of key holders.
         #[arg(long)]
@@ -88,6 +91,21 @@ pub struct KeyholderArgs {
     /// Serve without a token (tests and demos on loopback only).
     #[arg(long)]
     pub insecure_no_token: bool,
+    /// This key holder's identity, which signs every answer (`holder-<i>.key` of `fornax
+    /// fhe keygen`).
+    #[arg(long)]
+    pub identity: PathBuf,
+    /// The node's public key (`keyset/node.pub` of `fornax fhe keygen`): only requests it
+    /// signed are answered.
+    #[arg(long)]
+    pub node_key: PathBuf,
+    /// The audit log: every ciphertext digest answered and for which task output (one JSON
+    /// line each, kept across restarts) [default: the share's path with `.audit.log`].
+    #[arg(long)]
+    pub audit_log: Option<PathBuf>,
+    /// Answers per tenant per minute.
+    #[arg(long, default_value_t = 600)]
+    pub per_minute: u32,
     /// Hold every answer back this long (fault-injection tests).
     #[arg(long, hide = true, default_value_t = 0)]
     pub test_delay_ms: u64,
@@ -175,6 +193,7 @@ fn keygen(parties: usize, threshold: usize, params: &str, out: &Path) -> Result<
     }
     let dealt = fornax_fhe::threshold::setup_for(params, &mut rand::rngs::OsRng)?;
     fio::save_public(&dealt.public, &out.join("keyset"))?;
+    fornax_node::keyholders::write_identities(out, parties).map_err(anyhow::Error::msg)?;
     for share in &dealt.shares {
         let path = out.join(format!("share-{}.key", share.party));
         fio::write_secret_file(&path, &fio::write_share(share)?)?;
@@ -254,11 +273,23 @@ pub fn keyholder(args: KeyholderArgs) -> Result<ExitCode> {
         share.params.threshold,
         share.params.parties
     );
-    let app = fornax_api::keyholder::keyholder_router(
+    use fornax_node::keyholders;
+    let identity = keyholders::read_signing_key(&args.identity).map_err(anyhow::Error::msg)?;
+    let node_key = keyholders::read_verifying_key(&args.node_key).map_err(anyhow::Error::msg)?;
+    let audit_path = args
+        .audit_log
+        .clone()
+        .unwrap_or_else(|| args.share.with_extension("audit.log"));
+    let audit =
+        keyholders::Audit::open(&audit_path, args.per_minute).map_err(anyhow::Error::msg)?;
+    let app = fornax_api::keyholder::keyholder_router(fornax_api::keyholder::KeyholderConfig {
         holder,
-        args.token,
-        Duration::from_millis(args.test_delay_ms),
-    );
+        token: args.token,
+        node_key,
+        identity,
+        audit,
+        delay: Duration::from_millis(args.test_delay_ms),
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -267,6 +267,7 @@ fn through_queue(
             keyholder_timeout: std::time::Duration::from_secs(1),
             max_pbs: u64::MAX,
             max_corrupt: None,
+            node_key: None,
         },
     )?;
     embedded::start(
