@@ -160,8 +160,12 @@ pub fn run(args: &FheBench) -> Result<ExitCode> {
         .clone();
     let blocks = ct.packed_blocks().len();
     let mut partdec_s = Vec::new();
+    let mut signed_s = Vec::new();
     let mut end_to_end_s = Vec::new();
     let mut findec_all_s = Vec::new();
+    let identities: Vec<_> = (0..args.parties)
+        .map(|_| fornax_node::keyholders::generate_key())
+        .collect();
     for _ in 0..args.reps.max(5) {
         let t = Instant::now();
         let partials: Vec<_> = holders
@@ -182,10 +186,24 @@ pub fn run(args: &FheBench) -> Result<ExitCode> {
         let d = fornax_fhe::combine(&dealt.public, &ct, &partials)?;
         findec_all_s.push(t.elapsed().as_secs_f64());
         anyhow::ensure!(d.value == u128::from(value));
+        // What a key holder and the node add: the answer's signature and its check.
+        let t = Instant::now();
+        for (h, id) in holders.iter().zip(&identities) {
+            let p = h.partial_decrypt(&ct)?;
+            let signed = fornax_node::keyholders::sign_answer(id, &p);
+            fornax_node::keyholders::verify_answer(&id.verifying_key(), &signed)
+                .map_err(anyhow::Error::msg)?;
+        }
+        signed_s.push(t.elapsed().as_secs_f64() / (args.parties * blocks) as f64);
     }
+    let signed = median(signed_s);
     let partdec = median(partdec_s);
     let end_to_end = median(end_to_end_s);
     let findec_all = median(findec_all_s);
+    println!(
+        "threshold: PartDec with the answer's signature and its check {:.1} µs per party per block",
+        signed * 1e6
+    );
     println!(
         "threshold ({}, {}): PartDec {:.1} µs per party per block; {}-bit result ({blocks} blocks) end to end {:.2} ms (all {} PartDec in sequence + FinDec of {}); FinDec of all {} with error correction {:.2} ms",
         args.parties,
@@ -221,6 +239,7 @@ pub fn run(args: &FheBench) -> Result<ExitCode> {
             "threshold": {
                 "parties": args.parties, "threshold": args.threshold, "bits": args.bits, "blocks": blocks,
                 "partdec_us_per_party_per_block": partdec * 1e6,
+                "partdec_signed_and_checked_us_per_party_per_block": signed * 1e6,
                 "end_to_end_ms": end_to_end * 1e3,
                 "findec_all_with_correction_ms": findec_all * 1e3,
             },
