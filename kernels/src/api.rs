@@ -333,6 +333,16 @@ pub trait MsmBackend: Send + Sync {
     fn upload_g1(&self, bases: &[G1Affine]) -> Result<Bases<G1>, KernelError>;
     /// Uploads G2 bases; points at infinity are allowed.
     fn upload_g2(&self, bases: &[G2Affine]) -> Result<Bases<G2>, KernelError>;
+    /// [`upload_g1`](Self::upload_g1) taking the bases by value, so that a backend that
+    /// keeps them in host memory (the CPU) keeps these instead of a copy.
+    fn upload_g1_owned(&self, bases: Vec<G1Affine>) -> Result<Bases<G1>, KernelError> {
+        self.upload_g1(&bases)
+    }
+    /// [`upload_g2`](Self::upload_g2) taking the bases by value (see
+    /// [`upload_g1_owned`](Self::upload_g1_owned)).
+    fn upload_g2_owned(&self, bases: Vec<G2Affine>) -> Result<Bases<G2>, KernelError> {
+        self.upload_g2(&bases)
+    }
     /// `Σ scalars[i] · bases[i]` in G1.
     fn msm_g1(&self, bases: &Bases<G1>, scalars: &[Fr]) -> Result<G1Projective, KernelError>;
     /// `Σ scalars[i] · bases[i]` in G2.

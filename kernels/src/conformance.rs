@@ -409,17 +409,35 @@ pub fn check_msm_g2_suite(backend: &dyn Backend, seed: u64) -> Result<usize, Str
     Ok(cases + 1)
 }
 
-/// Resident bases reused: several MSMs (single and batched, prefixes of the bases) over one
-/// handle agree with the reference.
+/// Resident bases reused: several MSMs (single and batched, prefixes of the bases, down to
+/// sizes a backend sums naively) over one handle, uploaded by reference or by value, agree
+/// with the reference.
 pub fn check_msm_resident_reuse(backend: &dyn Backend, seed: u64) -> Result<(), String> {
     let mut rng = rng(seed, 77);
     let n = 1000;
     let bases: Vec<G1Affine> = random_points(&mut rng, n, PointShape::Distinct);
-    let handle = backend.upload_g1(&bases).map_err(|e| e.to_string())?;
-    let sets: Vec<Vec<Fr>> = [n, 999, 500, 1]
+    let sets: Vec<Vec<Fr>> = [n, 999, 500, 17, 16, 15, 1]
         .iter()
         .map(|&k| random_scalars(&mut rng, k, ScalarShape::Uniform))
         .collect();
+    let by_value = backend
+        .upload_g1_owned(bases.clone())
+        .map_err(|e| e.to_string())?;
+    for (k, set) in sets.iter().enumerate() {
+        let got = backend.msm_g1(&by_value, set).map_err(|e| e.to_string())?;
+        if got != reference_msm::<ark_bn254::g1::Config>(&bases, set) {
+            return fail(
+                backend,
+                seed,
+                format!(
+                    "G1 bases uploaded by value, MSM #{k} of {} terms",
+                    set.len()
+                ),
+                "differs".into(),
+            );
+        }
+    }
+    let handle = backend.upload_g1(&bases).map_err(|e| e.to_string())?;
     let refs: Vec<&[Fr]> = sets.iter().map(|s| s.as_slice()).collect();
     let batch = backend
         .msm_g1_batch(&handle, &refs)

@@ -103,6 +103,14 @@ impl MsmBackend for Composed {
         self.g2.upload_g2(bases)
     }
 
+    fn upload_g1_owned(&self, bases: Vec<G1Affine>) -> Result<Bases<G1>, KernelError> {
+        self.device.upload_g1_owned(bases)
+    }
+
+    fn upload_g2_owned(&self, bases: Vec<G2Affine>) -> Result<Bases<G2>, KernelError> {
+        self.g2.upload_g2_owned(bases)
+    }
+
     fn msm_g1(&self, bases: &Bases<G1>, scalars: &[Fr]) -> Result<G1Projective, KernelError> {
         self.device.msm_g1(bases, scalars)
     }

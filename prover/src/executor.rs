@@ -115,11 +115,13 @@ impl PreparedKey {
             delta2,
             ic,
         };
-        let a = backend.upload_g1(&a)?;
-        let b1 = backend.upload_g1(&b1)?;
-        let b2 = backend.upload_g2(&b2)?;
-        let c = backend.upload_g1(&c)?;
-        let h = backend.upload_g1(&h)?;
+        // Each vector moves into its upload: a backend in host memory keeps it, no copy,
+        // and a device's host copy is freed as soon as it is up.
+        let a = backend.upload_g1_owned(a)?;
+        let b1 = backend.upload_g1_owned(b1)?;
+        let b2 = backend.upload_g2_owned(b2)?;
+        let c = backend.upload_g1_owned(c)?;
+        let h = backend.upload_g1_owned(h)?;
         Ok(PreparedKey {
             name: name.to_string(),
             shape,

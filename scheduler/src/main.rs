@@ -52,6 +52,9 @@ enum Command {
         /// naming the first one it breaks.
         #[arg(long)]
         r1cs: Option<PathBuf>,
+        /// Print each phase's peak resident memory (load, upload, prove).
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// Computes a witness like `snarkjs wtns calculate`:
     /// `fornax witness circuit.wasm input.json witness.wtns`.
@@ -224,11 +227,13 @@ fn run(command: Command) -> Result<ExitCode> {
             public,
             input,
             r1cs,
+            verbose,
         } => prove::prove(
             &zkey,
             &witness,
             input.as_deref(),
             r1cs.as_deref(),
+            verbose,
             &proof,
             &public,
         ),

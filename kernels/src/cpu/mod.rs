@@ -77,12 +77,21 @@ struct G1Resident {
 }
 
 impl G1Resident {
-    fn new(bases: &[G1Affine]) -> Self {
-        G1Resident {
-            affine: bases.to_vec(),
-            #[cfg(target_arch = "x86_64")]
-            limbs: ifma::available().then(|| msm::g1_limbs(bases)),
+    /// Keeps `bases`; with the IFMA form computed, only the few affine points that MSMs
+    /// too small for it read (the first [`msm::NAIVE_THRESHOLD`]) stay, the rest are freed.
+    fn new(bases: Vec<G1Affine>) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let limbs = ifma::available().then(|| msm::g1_limbs(&bases));
+            let mut affine = bases;
+            if limbs.is_some() {
+                affine.truncate(msm::NAIVE_THRESHOLD);
+                affine.shrink_to_fit();
+            }
+            G1Resident { affine, limbs }
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        G1Resident { affine: bases }
     }
 
     fn msm(&self, scalars: &[Fr]) -> G1Projective {
@@ -96,18 +105,27 @@ impl G1Resident {
 
 impl MsmBackend for CpuBackend {
     fn upload_g1(&self, bases: &[G1Affine]) -> Result<Bases<G1>, KernelError> {
+        self.upload_g1_owned(bases.to_vec())
+    }
+
+    fn upload_g2(&self, bases: &[G2Affine]) -> Result<Bases<G2>, KernelError> {
+        self.upload_g2_owned(bases.to_vec())
+    }
+
+    fn upload_g1_owned(&self, bases: Vec<G1Affine>) -> Result<Bases<G1>, KernelError> {
+        let len = bases.len();
         Ok(Bases::new(
             self.info.id.clone(),
-            bases.len(),
+            len,
             Arc::new(G1Resident::new(bases)),
         ))
     }
 
-    fn upload_g2(&self, bases: &[G2Affine]) -> Result<Bases<G2>, KernelError> {
+    fn upload_g2_owned(&self, bases: Vec<G2Affine>) -> Result<Bases<G2>, KernelError> {
         Ok(Bases::new(
             self.info.id.clone(),
             bases.len(),
-            Arc::new(bases.to_vec()),
+            Arc::new(bases),
         ))
     }
 

@@ -26,7 +26,7 @@ use rayon::prelude::*;
 const SIGN: u32 = 1 << 31;
 
 /// Below this many terms a plain sum of scalar multiplications is faster.
-const NAIVE_THRESHOLD: usize = 16;
+pub(crate) const NAIVE_THRESHOLD: usize = 16;
 
 /// How many sorted entries ahead level 0 prefetches bases.
 const PREFETCH_DISTANCE: usize = 24;

@@ -88,15 +88,33 @@ fn check_witness(r1cs: &Path, w: &[Fr], what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Peak resident memory since the last reset (`VmHWM`), MiB, then resets it (Linux; `None`
+/// elsewhere).
+fn peak_mib_and_reset() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    // "5" resets the peak to the current resident size.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    Some(kib / 1024.0)
+}
+
 /// `fornax prove`.
 pub fn prove(
     zkey: &Path,
     witness: &Path,
     input: Option<&Path>,
     r1cs: Option<&Path>,
+    verbose: bool,
     proof: &Path,
     public: &Path,
 ) -> Result<ExitCode> {
+    let mut phases: Vec<(&str, Option<f64>)> = Vec::new();
     let t = Instant::now();
     let pk = ProvingKey::read(zkey)?;
     let is_wasm = std::fs::File::open(witness)
@@ -124,10 +142,12 @@ pub fn prove(
         }
     };
     let load = t.elapsed();
+    phases.push(("load", peak_mib_and_reset()));
     let exec = LocalExecutor::new(DeviceRegistry::discover());
     let t = Instant::now();
     let key = exec.prepare(&zkey.display().to_string(), pk)?;
     let prepare = t.elapsed();
+    phases.push(("upload", peak_mib_and_reset()));
     if w.len() != key.shape().n_vars {
         bail!(
             "{} has {} values but {} expects {} (a witness for another circuit?)",
@@ -150,6 +170,15 @@ pub fn prove(
     );
     for (role, device, d) in &timings.jobs {
         eprintln!("  {role:<14} {device:<8} {:>9.2} ms", d.as_secs_f64() * 1e3);
+    }
+    phases.push(("prove", peak_mib_and_reset()));
+    if verbose {
+        for (phase, peak) in phases {
+            match peak {
+                Some(mib) => eprintln!("  peak resident memory while {phase:<7} {mib:>8.1} MiB"),
+                None => eprintln!("  peak resident memory while {phase:<7} unknown (no /proc)"),
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
