@@ -322,6 +322,21 @@ fn dev_node_proves_chain_tasks_and_the_contract_verifies_and_pays() {
             .status_name(),
         "open"
     );
+    // The refused proof is not served: whoever read it could settle the task with it.
+    let r = c
+        .get(format!(
+            "{}/v1/tasks/{}/proof",
+            node.url,
+            f["id"].as_str().unwrap()
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 409, "a chain task's proof before settlement");
+    assert_eq!(
+        r.json::<serde_json::Value>().unwrap()["code"],
+        "proof_not_ready"
+    );
     // A chain task is not the API caller's to cancel.
     let r = c
         .delete(format!(

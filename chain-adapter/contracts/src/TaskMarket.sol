@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-/// @notice A contract a verified result calls in the same transaction. If it reverts, the
-/// whole settlement reverts: the task stays open, nobody is paid, no commitment changes.
+/// @notice A contract a verified result calls in the same transaction, with at most
+/// `TaskMarket.CALLBACK_GAS` gas. Its failure does not undo the settlement: the prover is
+/// paid and the commitments change all the same, and the market emits `CallbackFailed`.
 interface ITaskCallback {
     /// @param taskId The settled task.
     /// @param outputs The circuit's outputs: the first `nOutputs` public signals.
@@ -15,7 +16,14 @@ interface ITaskCallback {
 /// the task (or anyone, while it is unlocked) settles it with a Groth16 proof: the circuit's
 /// verifier checks it, the public inputs must be the task's, and the prover is paid the fee
 /// and its collateral back in the same transaction. After the deadline, `expire` refunds the
-/// requester and hands it the collateral of a prover who locked the task and did not deliver.
+/// requester's fee; the collateral of a prover who locked the task and did not deliver is
+/// burned (kept by the market, counted in `burned`, paid to nobody), so that a requester
+/// gains nothing by making a locked task unsettleable.
+/// @dev Nothing the requester controls can stop a locked task from settling: its options
+/// are checked at creation, its commitments are reserved at lock, its callback runs with
+/// bounded gas and cannot revert the settlement, and the verifier runs with bounded gas (a
+/// verifier that rejects valid proofs is the circuit registrant's; provers check the
+/// verifiers they trust before locking).
 /// @dev Public signals are circom's: the circuit's outputs first, then its public inputs.
 /// A task fixes the public inputs (by hash); the outputs are the result. Payments are pushed;
 /// a recipient that refuses ether is credited instead and calls `withdraw`.
@@ -74,6 +82,15 @@ contract TaskMarket {
         Spent
     }
 
+    /// @notice Gas a settlement's callback may use.
+    uint256 public constant CALLBACK_GAS = 500_000;
+    /// @notice Gas a verifier may use: this much, plus `VERIFY_GAS_PER_SIGNAL` per public signal.
+    uint256 public constant VERIFY_GAS_BASE = 400_000;
+    /// @notice See `VERIFY_GAS_BASE`.
+    uint256 public constant VERIFY_GAS_PER_SIGNAL = 10_000;
+    /// @notice The most commitments a task may consume, and the most it may add.
+    uint256 public constant MAX_COMMITMENTS = 16;
+
     /// @notice Circuits by id: `keccak256(abi.encode(verifier, vkHash, nPublic, nOutputs))`.
     mapping(bytes32 => Circuit) public circuits;
     /// @notice The hash of each circuit's verifying key, as registered.
@@ -87,6 +104,12 @@ contract TaskMarket {
     mapping(address => uint256) public credits;
     /// @notice The number of tasks created so far.
     uint256 public taskCount;
+    /// @notice Collateral slashed from provers who locked a task and did not deliver: it
+    /// stays in the market and is paid to nobody.
+    uint256 public burned;
+    /// @notice The task that reserved each commitment when it was locked (0 for none). A
+    /// reservation holds while that task is locked and before its deadline.
+    mapping(bytes32 => uint256) public reservedBy;
 
     bool transient _entered;
 
@@ -111,6 +134,8 @@ contract TaskMarket {
     event TaskSettled(uint256 indexed taskId, address indexed prover, uint256 paid, uint256[] outputs);
     /// @notice A task passed its deadline unsettled; its requester got `refund` back.
     event TaskExpired(uint256 indexed taskId, uint256 refund, uint256 slashed);
+    /// @notice A settled task's callback reverted or ran out of its gas; the settlement stands.
+    event CallbackFailed(uint256 indexed taskId);
     /// @notice A payment could not be pushed and was credited instead.
     event Credited(address indexed account, uint256 amount);
 
@@ -131,6 +156,10 @@ contract TaskMarket {
     error InvalidProof(uint256 taskId);
     error CommitmentNotLive(bytes32 commitment);
     error CommitmentExists(bytes32 commitment);
+    error DuplicateCommitment(bytes32 commitment);
+    error TooManyCommitments(uint256 max);
+    error CommitmentReserved(bytes32 commitment, uint256 taskId);
+    error GasTooLow();
     error Reentrancy();
     error NothingToWithdraw();
 
@@ -183,9 +212,19 @@ contract TaskMarket {
         uint64 deadline,
         Options calldata options
     ) external payable returns (uint256 taskId) {
-        for (uint256 i; i < options.inCommitments.length; ++i) {
-            if (commitments[options.inCommitments[i]] != Commitment.Live) {
-                revert CommitmentNotLive(options.inCommitments[i]);
+        bytes32[] calldata ins = options.inCommitments;
+        bytes32[] calldata outs = options.outCommitments;
+        if (ins.length > MAX_COMMITMENTS || outs.length > MAX_COMMITMENTS) revert TooManyCommitments(MAX_COMMITMENTS);
+        for (uint256 i; i < ins.length; ++i) {
+            if (commitments[ins[i]] != Commitment.Live) revert CommitmentNotLive(ins[i]);
+            for (uint256 j; j < i; ++j) {
+                if (ins[j] == ins[i]) revert DuplicateCommitment(ins[i]);
+            }
+        }
+        for (uint256 i; i < outs.length; ++i) {
+            if (commitments[outs[i]] != Commitment.None) revert CommitmentExists(outs[i]);
+            for (uint256 j; j < i; ++j) {
+                if (outs[j] == outs[i]) revert DuplicateCommitment(outs[i]);
             }
         }
         taskId = _create(circuitId, publicInputs, input, deadline, options.requiredCollateral, true);
@@ -224,12 +263,27 @@ contract TaskMarket {
     }
 
     /// @notice Reserves an open task for the caller until its deadline, with exactly the
-    /// task's required collateral as `msg.value`.
+    /// task's required collateral as `msg.value`. The task's commitments are reserved with
+    /// it: while it is locked no other task consumes its inputs or adds its outputs, so a
+    /// valid proof always settles it.
     function lockTask(uint256 taskId) external payable {
         Task storage t = _tasks[taskId];
         if (t.status != Status.Open) revert NotOpen(taskId, t.status);
         if (block.timestamp > t.deadline) revert DeadlinePassed(taskId);
         if (msg.value != t.requiredCollateral) revert WrongCollateral(t.requiredCollateral, msg.value);
+        if (t.hasOptions) {
+            Options storage o = _options[taskId];
+            for (uint256 i; i < o.inCommitments.length; ++i) {
+                bytes32 c = o.inCommitments[i];
+                if (commitments[c] != Commitment.Live) revert CommitmentNotLive(c);
+                _reserve(c, taskId);
+            }
+            for (uint256 i; i < o.outCommitments.length; ++i) {
+                bytes32 c = o.outCommitments[i];
+                if (commitments[c] != Commitment.None) revert CommitmentExists(c);
+                _reserve(c, taskId);
+            }
+        }
         t.status = Status.Locked;
         t.prover = msg.sender;
         emit TaskLocked(taskId, msg.sender, msg.value);
@@ -266,8 +320,8 @@ contract TaskMarket {
         _pay(msg.sender, paid);
     }
 
-    /// @notice Ends a task whose deadline passed unsettled: the requester gets the fee back
-    /// and, if a prover locked the task, that prover's collateral. Anyone may call it.
+    /// @notice Ends a task whose deadline passed unsettled: the requester gets the fee back;
+    /// if a prover locked the task, that prover's collateral is burned. Anyone may call it.
     function expire(uint256 taskId) external nonReentrant {
         Task storage t = _tasks[taskId];
         Status status = t.status;
@@ -275,8 +329,9 @@ contract TaskMarket {
         if (block.timestamp <= t.deadline) revert DeadlineNotPassed(taskId);
         t.status = Status.Expired;
         uint256 slashed = status == Status.Locked ? t.requiredCollateral : 0;
+        burned += slashed;
         emit TaskExpired(taskId, t.fee, slashed);
-        _pay(t.requester, uint256(t.fee) + slashed);
+        _pay(t.requester, t.fee);
     }
 
     /// @notice Pays out what was credited to the caller.
@@ -303,9 +358,20 @@ contract TaskMarket {
         view
         returns (bool valid)
     {
-        bytes memory call = abi.encodePacked(c.selector, proof, publicSignals);
-        (bool ok, bytes memory ret) = c.verifier.staticcall(call);
-        valid = ok && ret.length == 32 && abi.decode(ret, (bool));
+        bytes memory input = abi.encodePacked(c.selector, proof, publicSignals);
+        uint256 gasLimit = VERIFY_GAS_BASE + VERIFY_GAS_PER_SIGNAL * c.nPublic;
+        address verifier = c.verifier;
+        bool ok;
+        uint256 word;
+        assembly ("memory-safe") {
+            // Only the first 32 bytes of the answer are copied: a hostile verifier cannot make
+            // the market pay for a huge return value.
+            mstore(0, 0)
+            ok := staticcall(gasLimit, verifier, add(input, 32), mload(input), 0, 32)
+            word := mload(0)
+            if lt(returndatasize(), 32) { ok := 0 }
+        }
+        valid = ok && word == 1;
     }
 
     function _applyOptions(uint256 taskId, uint256[] calldata outputs) internal {
@@ -313,14 +379,41 @@ contract TaskMarket {
         for (uint256 i; i < o.inCommitments.length; ++i) {
             bytes32 c = o.inCommitments[i];
             if (commitments[c] != Commitment.Live) revert CommitmentNotLive(c);
+            _checkNotReserved(c, taskId);
             commitments[c] = Commitment.Spent;
         }
         for (uint256 i; i < o.outCommitments.length; ++i) {
             bytes32 c = o.outCommitments[i];
             if (commitments[c] != Commitment.None) revert CommitmentExists(c);
+            _checkNotReserved(c, taskId);
             commitments[c] = Commitment.Live;
         }
-        if (o.callback != address(0)) ITaskCallback(o.callback).onTaskResult(taskId, outputs);
+        address callback = o.callback;
+        if (callback == address(0)) return;
+        // EIP-150 forwards at most 63/64 of what is left: a caller who leaves too little would
+        // starve the callback, so the settlement needs enough gas for all of it.
+        if (gasleft() < CALLBACK_GAS + CALLBACK_GAS / 63 + 10_000) revert GasTooLow();
+        bytes memory data = abi.encodeCall(ITaskCallback.onTaskResult, (taskId, outputs));
+        bool ok;
+        assembly ("memory-safe") {
+            // No return data is copied (a callback cannot make the market pay for it).
+            ok := call(CALLBACK_GAS, callback, 0, add(data, 32), mload(data), 0, 0)
+        }
+        if (!ok) emit CallbackFailed(taskId);
+    }
+
+    /// Reserves commitment `c` for locked task `taskId`.
+    function _reserve(bytes32 c, uint256 taskId) internal {
+        _checkNotReserved(c, taskId);
+        reservedBy[c] = taskId;
+    }
+
+    /// Reverts if another task holds a live reservation of `c`.
+    function _checkNotReserved(bytes32 c, uint256 taskId) internal view {
+        uint256 holder = reservedBy[c];
+        if (holder == 0 || holder == taskId) return;
+        Task storage h = _tasks[holder];
+        if (h.status == Status.Locked && block.timestamp <= h.deadline) revert CommitmentReserved(c, holder);
     }
 
     function _pay(address to, uint256 amount) internal {

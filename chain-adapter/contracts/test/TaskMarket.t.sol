@@ -146,7 +146,9 @@ contract TaskMarketTest is Test {
         market.submitResult(id, p, s);
         uint256 before = requester.balance;
         market.expire(id);
-        assertEq(requester.balance - before, 1.5 ether, "refund + slashed collateral");
+        assertEq(requester.balance - before, 1 ether, "the requester gets its fee back, never the collateral");
+        assertEq(market.burned(), 0.5 ether, "the collateral is burned");
+        assertEq(address(market).balance, 0.5 ether, "the market keeps the burned collateral");
         vm.expectRevert(abi.encodeWithSelector(TaskMarket.NotOpen.selector, id, TaskMarket.Status.Expired));
         market.expire(id);
     }
@@ -189,13 +191,105 @@ contract TaskMarketTest is Test {
         assertTrue(market.commitments(note) == TaskMarket.Commitment.Spent, "note spent");
         vm.expectRevert(abi.encodeWithSelector(TaskMarket.CommitmentNotLive.selector, note));
         market.submitResult(b, p2, s2);
-        // an output that already exists cannot be added again
-        uint256 c = _createWith(2, _options(none, one, address(0)));
+        // an output that already exists cannot be added again: refused at creation
         vm.expectRevert(abi.encodeWithSelector(TaskMarket.CommitmentExists.selector, note));
-        market.submitResult(c, p2, s2);
+        _createWith(2, _options(none, one, address(0)));
     }
 
-    function test_callback_settles_atomically() public {
+    function test_options_are_checked_at_creation() public {
+        bytes32 note = keccak256("note-live");
+        bytes32 other = keccak256("note-other");
+        bytes32[] memory none = new bytes32[](0);
+        bytes32[] memory one = new bytes32[](1);
+        one[0] = note;
+        (uint256[8] memory p0, uint256[] memory s0,) = _proof(0);
+        market.submitResult(_createWith(0, _options(none, one, address(0))), p0, s0);
+        bytes32[] memory twice = new bytes32[](2);
+        (twice[0], twice[1]) = (note, note);
+        vm.expectRevert(abi.encodeWithSelector(TaskMarket.DuplicateCommitment.selector, note));
+        _createWith(1, _options(twice, none, address(0)));
+        bytes32[] memory otherTwice = new bytes32[](2);
+        (otherTwice[0], otherTwice[1]) = (other, other);
+        vm.expectRevert(abi.encodeWithSelector(TaskMarket.DuplicateCommitment.selector, other));
+        _createWith(1, _options(none, otherTwice, address(0)));
+        // an output that exists already
+        vm.expectRevert(abi.encodeWithSelector(TaskMarket.CommitmentExists.selector, note));
+        _createWith(1, _options(none, one, address(0)));
+        // an output that is also an input of the same task
+        vm.expectRevert(abi.encodeWithSelector(TaskMarket.CommitmentExists.selector, note));
+        _createWith(1, _options(one, one, address(0)));
+        bytes32[] memory many = new bytes32[](17);
+        for (uint256 i; i < 17; ++i) many[i] = bytes32(i + 1);
+        vm.expectRevert(abi.encodeWithSelector(TaskMarket.TooManyCommitments.selector, 16));
+        _createWith(1, _options(none, many, address(0)));
+    }
+
+    /// Submits proof `i` for task `id` as `who`.
+    function _submit(address who, uint256 id, uint256 i) internal {
+        (uint256[8] memory p, uint256[] memory s,) = _proof(i);
+        vm.prank(who);
+        market.submitResult(id, p, s);
+    }
+
+    /// As `_submit`, expecting `CommitmentReserved(c, holder)`.
+    function _submitReserved(uint256 id, uint256 i, bytes32 c, uint256 holder) internal {
+        (uint256[8] memory p, uint256[] memory s,) = _proof(i);
+        vm.prank(rival);
+        vm.expectRevert(abi.encodeWithSelector(TaskMarket.CommitmentReserved.selector, c, holder));
+        market.submitResult(id, p, s);
+    }
+
+    function _one(bytes32 c) internal pure returns (bytes32[] memory v) {
+        v = new bytes32[](1);
+        v[0] = c;
+    }
+
+    /// A requester cannot make a locked task unsettleable by spending its input, or adding its
+    /// output, through another task: the lock reserved both.
+    function test_lock_reserves_commitments() public {
+        bytes32 note = keccak256("note-reserved");
+        bytes32 fresh = keccak256("note-fresh");
+        bytes32[] memory none = new bytes32[](0);
+        _submit(prover, _createWith(0, _options(none, _one(note), address(0))), 0);
+        TaskMarket.Options memory o = _options(_one(note), _one(fresh), address(0));
+        o.requiredCollateral = 0.5 ether;
+        uint256 locked = _createWith(1, o);
+        uint256 spender = _createWith(2, _options(_one(note), none, address(0)));
+        uint256 minter = _createWith(2, _options(none, _one(fresh), address(0)));
+        vm.prank(prover);
+        market.lockTask{value: 0.5 ether}(locked);
+        // the requester's other tasks cannot consume the reserved input or add the output
+        _submitReserved(spender, 2, note, locked);
+        _submitReserved(minter, 2, fresh, locked);
+        vm.prank(rival);
+        vm.expectRevert(abi.encodeWithSelector(TaskMarket.CommitmentReserved.selector, note, locked));
+        market.lockTask(spender);
+        uint256 before = prover.balance;
+        _submit(prover, locked, 1);
+        assertEq(prover.balance - before, 1.5 ether, "the locked task settles and pays its prover");
+        assertTrue(market.commitments(note) == TaskMarket.Commitment.Spent, "input spent");
+        assertTrue(market.commitments(fresh) == TaskMarket.Commitment.Live, "output live");
+    }
+
+    /// A reservation ends with its task's deadline: an abandoned lock does not freeze a note.
+    function test_reservation_ends_at_the_deadline() public {
+        bytes32 note = keccak256("note-abandoned");
+        _submit(prover, _createWith(0, _options(new bytes32[](0), _one(note), address(0))), 0);
+        uint256 locked = _createWith(1, _options(_one(note), new bytes32[](0), address(0)));
+        vm.prank(prover);
+        market.lockTask(locked);
+        vm.warp(block.timestamp + 30 minutes);
+        (,, uint256[] memory inputs) = _proof(2);
+        vm.prank(requester);
+        uint256 later = market.createTaskWithOptions{value: 1 ether}(
+            circuit, inputs, "{}", uint64(block.timestamp + 2 hours), _options(_one(note), new bytes32[](0), address(0))
+        );
+        vm.warp(block.timestamp + 31 minutes);
+        _submit(rival, later, 2);
+        assertTrue(market.commitments(note) == TaskMarket.Commitment.Spent, "spent after the lock lapsed");
+    }
+
+    function test_callback_failure_does_not_block_payment() public {
         Token token = new Token();
         address buyer = address(0xB1);
         address seller = address(0x5E);
@@ -204,17 +298,63 @@ contract TaskMarketTest is Test {
         uint256 amount = s[0] % 1000;
         vm.assume(amount > 0);
         uint256 id = _createWith(0, _options(new bytes32[](0), new bytes32[](0), address(trade)));
-        // the buyer has not approved: the callback fails, the whole settlement reverts
-        vm.expectRevert(bytes("insufficient"));
+        // the buyer has not approved: the callback fails, the settlement stands
+        uint256 before = address(this).balance;
+        vm.expectEmit(true, false, false, false, address(market));
+        emit TaskMarket.CallbackFailed(id);
         market.submitResult(id, p, s);
-        assertTrue(market.tasks(id).status == TaskMarket.Status.Open, "task still open after a failed callback");
+        assertTrue(market.tasks(id).status == TaskMarket.Status.Settled, "settled despite the callback");
+        assertEq(address(this).balance - before, 1 ether, "prover paid");
+        assertEq(token.balanceOf(seller), 0, "the failed callback moved nothing");
+        // an approved buyer: the callback pays the seller in the same transaction
         token.mint(buyer, 5000);
         vm.prank(buyer);
         token.approve(address(trade), 5000);
-        uint256 before = address(this).balance;
+        (uint256[8] memory p1, uint256[] memory s1,) = _proof(1);
+        uint256 id1 = _createWith(1, _options(new bytes32[](0), new bytes32[](0), address(trade)));
+        market.submitResult(id1, p1, s1);
+        assertEq(token.balanceOf(seller), s1[0] % 1000, "seller paid in the same transaction");
+    }
+
+    /// A callback that burns all the gas it gets costs the settlement at most CALLBACK_GAS.
+    function test_callback_gas_is_bounded() public {
+        uint256 id = _createWith(2, _options(new bytes32[](0), new bytes32[](0), address(new GasBurner())));
+        (uint256[8] memory p, uint256[] memory s,) = _proof(2);
+        uint256 g = gasleft();
         market.submitResult(id, p, s);
-        assertEq(token.balanceOf(seller), amount, "seller paid in the same transaction");
-        assertEq(address(this).balance - before, 1 ether, "prover paid");
+        g -= gasleft();
+        assertTrue(g < 260_000 + market.CALLBACK_GAS(), "the callback's gas is bounded");
+        assertTrue(market.tasks(id).status == TaskMarket.Status.Settled, "settled despite a gas-burning callback");
+    }
+
+    /// A prover that leaves too little gas for the callback cannot starve it.
+    function test_callback_cannot_be_starved() public {
+        uint256 id = _createWith(2, _options(new bytes32[](0), new bytes32[](0), address(new GasBurner())));
+        (uint256[8] memory p, uint256[] memory s,) = _proof(2);
+        vm.expectRevert(TaskMarket.GasTooLow.selector);
+        market.submitResult{gas: 700_000}(id, p, s);
+        assertTrue(market.tasks(id).status == TaskMarket.Status.Open, "still open");
+    }
+
+    /// A verifier the requester chose (one that rejects everything, or burns its gas) cannot
+    /// earn the requester the prover's collateral, and costs the prover bounded gas.
+    function test_hostile_verifier_gains_the_requester_nothing() public {
+        bytes32 hostile = market.registerCircuit(address(new GasBurner()), M.VK_HASH, 2, 1);
+        (uint256[8] memory p, uint256[] memory s, uint256[] memory inputs) = _proof(0);
+        vm.prank(requester);
+        uint256 id = market.createTask{value: 1 ether}(hostile, inputs, "{}", uint64(block.timestamp + 1 hours));
+        vm.prank(prover);
+        market.lockTask{value: 0.5 ether}(id);
+        vm.prank(prover);
+        uint256 g = gasleft();
+        vm.expectRevert(abi.encodeWithSelector(TaskMarket.InvalidProof.selector, id));
+        market.submitResult(id, p, s);
+        g -= gasleft();
+        assertTrue(g < market.VERIFY_GAS_BASE() + 2 * market.VERIFY_GAS_PER_SIGNAL() + 100_000, "verifier gas bounded");
+        vm.warp(block.timestamp + 1 hours + 1);
+        uint256 before = requester.balance;
+        market.expire(id);
+        assertEq(requester.balance - before, 1 ether, "fee back only");
     }
 
     function test_refusing_recipient_is_credited() public {
@@ -230,6 +370,13 @@ contract TaskMarketTest is Test {
     }
 
     receive() external payable {}
+}
+
+/// @notice Burns all the gas it is given, whatever it is called with.
+contract GasBurner {
+    fallback() external {
+        while (true) {}
+    }
 }
 
 contract Refuser {

@@ -11,7 +11,7 @@
 //! | `GET /v1/tasks/{id}` | a task |
 //! | `GET /v1/tasks?state=&circuit=&after=&limit=` | tasks in creation order, paged with `next` |
 //! | `DELETE /v1/tasks/{id}` | cancel |
-//! | `GET /v1/tasks/{id}/proof` | `{proof, public}` in snarkjs's JSON; `?format=calldata`: the arguments of `verifyProof` as snarkjs's `soliditycalldata` prints them |
+//! | `GET /v1/tasks/{id}/proof` | `{proof, public}` in snarkjs's JSON; `?format=calldata`: the arguments of `verifyProof` as snarkjs's `soliditycalldata` prints them. A chain task's proof only once it is settled (409 `proof_not_ready` before) |
 //! | `GET /v1/tasks/{id}/transitions` | the task's persisted transition log |
 //! | `GET /v1/events?task=` | server-sent events: task state changes and job progress |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | liveness, readiness (recovery done), Prometheus text |

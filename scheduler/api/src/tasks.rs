@@ -294,9 +294,13 @@ pub(crate) async fn get_proof(
         Ok((task, app.store().proof(&id)?))
     })
     .await?;
-    // A chain task's proof is there from `posting` on (and stays if the chain refused it).
-    let ready = matches!(task.state, State::Proved | State::Posting | State::Settled)
-        || (task.state == State::Failed && task.chain.is_some());
+    // A chain task's proof is served only once the market has settled the task: a proof
+    // read before (while it is posted, or after the chain refused it) could be sent by the
+    // reader and paid to it (issue 22 item 3).
+    let ready = match task.chain {
+        Some(_) => task.state == State::Settled,
+        None => task.state == State::Proved,
+    };
     let Some(proof) = proof.filter(|_| ready) else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
