@@ -10,7 +10,7 @@ pub mod ark_circom_reduction;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ark_bn254::{Bn254, Fr, G1Affine, G1Projective};
+use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::VariableBaseMSM;
 use ark_ff::UniformRand;
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
@@ -105,6 +105,32 @@ pub fn msm_g1(log: u32, reps: usize, seed: u64) -> Row {
         reps,
         || cpu.msm_g1(&handle, &scalars).expect("CPU MSM"),
         || G1Projective::msm(&bases, &scalars).expect("equal lengths"),
+    )
+}
+
+/// G2 MSM of `2^log` uniform terms: Fornax's CPU backend (bases resident) against
+/// arkworks' `VariableBaseMSM::msm` (the Groth16 prover's B query is one).
+pub fn msm_g2(log: u32, reps: usize, seed: u64) -> Row {
+    let (bases, scalars) = msm_g2_inputs(log, seed);
+    let cpu = CpuBackend::new();
+    let handle = cpu.upload_g2(&bases).expect("CPU upload");
+    compare(
+        "msm-g2",
+        log,
+        "arkworks VariableBaseMSM",
+        reps,
+        || cpu.msm_g2(&handle, &scalars).expect("CPU MSM"),
+        || G2Projective::msm(&bases, &scalars).expect("equal lengths"),
+    )
+}
+
+/// Inputs for a G2 MSM of `2^log` uniform terms.
+pub fn msm_g2_inputs(log: u32, seed: u64) -> (Vec<G2Affine>, Vec<Fr>) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let n = 1usize << log;
+    (
+        random_points(&mut rng, n, PointShape::Distinct),
+        random_scalars(&mut rng, n, ScalarShape::Uniform),
     )
 }
 
@@ -220,6 +246,22 @@ pub fn msm_g1_on(device: &dyn Backend, log: u32, reps: usize, seed: u64) -> Row 
     )
 }
 
+/// G2 MSM of `2^log` uniform terms on `device` (bases resident) against Fornax's CPU backend.
+pub fn msm_g2_on(device: &dyn Backend, log: u32, reps: usize, seed: u64) -> Row {
+    let (bases, scalars) = msm_g2_inputs(log, seed);
+    let cpu = CpuBackend::new();
+    let on_device = device.upload_g2(&bases).expect("device upload");
+    let on_cpu = cpu.upload_g2(&bases).expect("CPU upload");
+    compare(
+        "msm-g2",
+        log,
+        "fornax cpu:0",
+        reps,
+        || device.msm_g2(&on_device, &scalars).expect("device MSM"),
+        || cpu.msm_g2(&on_cpu, &scalars).expect("CPU MSM"),
+    )
+}
+
 /// Forward NTT of `2^log` elements on `device` (twiddles resident; the time includes moving
 /// the values to the device and back) against Fornax's CPU backend.
 pub fn ntt_on(device: &dyn Backend, log: u32, reps: usize, seed: u64) -> Row {
@@ -282,6 +324,8 @@ pub fn groth16_on(device: Arc<dyn Backend>, log: u32, reps: usize, seed: u64) ->
 pub struct Plan {
     /// log2 sizes for G1 MSM.
     pub msm: Vec<u32>,
+    /// log2 sizes for G2 MSM.
+    pub msm_g2: Vec<u32>,
     /// log2 sizes for the NTT.
     pub ntt: Vec<u32>,
     /// log2 constraint counts for Groth16.
@@ -292,7 +336,7 @@ pub struct Plan {
     pub seed: u64,
 }
 
-/// Runs a plan on `device` against the CPU backend ([`msm_g1_on`], [`ntt_on`],
+/// Runs a plan on `device` against the CPU backend ([`msm_g1_on`], [`msm_g2_on`], [`ntt_on`],
 /// [`groth16_on`]), calling `report` after each row.
 pub fn run_on(plan: &Plan, device: Arc<dyn Backend>, mut report: impl FnMut(&Row)) -> Vec<Row> {
     let mut rows = Vec::new();
@@ -302,6 +346,9 @@ pub fn run_on(plan: &Plan, device: Arc<dyn Backend>, mut report: impl FnMut(&Row
     };
     for &log in &plan.msm {
         push(msm_g1_on(device.as_ref(), log, plan.reps, plan.seed));
+    }
+    for &log in &plan.msm_g2 {
+        push(msm_g2_on(device.as_ref(), log, plan.reps, plan.seed));
     }
     for &log in &plan.ntt {
         push(ntt_on(device.as_ref(), log, plan.reps, plan.seed));
@@ -321,6 +368,9 @@ pub fn run(plan: &Plan, mut report: impl FnMut(&Row)) -> Vec<Row> {
     };
     for &log in &plan.msm {
         push(msm_g1(log, plan.reps, plan.seed));
+    }
+    for &log in &plan.msm_g2 {
+        push(msm_g2(log, plan.reps, plan.seed));
     }
     for &log in &plan.ntt {
         push(ntt(log, plan.reps, plan.seed));

@@ -87,6 +87,9 @@ enum Command {
         /// log2 sizes of the G1 MSMs, comma separated.
         #[arg(long, value_delimiter = ',', default_values_t = [12u32, 16])]
         msm: Vec<u32>,
+        /// log2 sizes of the G2 MSMs, comma separated (none by default).
+        #[arg(long, value_delimiter = ',')]
+        msm_g2: Vec<u32>,
         /// log2 sizes of the NTTs, comma separated.
         #[arg(long, value_delimiter = ',', default_values_t = [12u32, 16])]
         ntt: Vec<u32>,
@@ -267,6 +270,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Bench {
             what: None,
             msm,
+            msm_g2,
             ntt,
             groth16,
             full,
@@ -278,6 +282,7 @@ fn run(command: Command) -> Result<ExitCode> {
             let plan = if full {
                 fornax_bench::Plan {
                     msm: vec![12, 14, 16, 18, 20],
+                    msm_g2: vec![16, 18],
                     ntt: vec![12, 14, 16, 18, 20, 22],
                     groth16: vec![16, 17, 18],
                     reps,
@@ -286,6 +291,7 @@ fn run(command: Command) -> Result<ExitCode> {
             } else {
                 fornax_bench::Plan {
                     msm,
+                    msm_g2,
                     ntt,
                     groth16,
                     reps,

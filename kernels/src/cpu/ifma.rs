@@ -1,4 +1,5 @@
-//! BN254 G1 bucket additions with AVX-512 IFMA: eight base-field elements per instruction.
+//! BN254 G1 and G2 bucket additions with AVX-512 IFMA: eight base-field elements per
+//! instruction.
 //!
 //! The scalar Montgomery multiplication of arkworks runs 36 64-bit multiplications, one
 //! per cycle. AVX-512 IFMA (`vpmadd52luq`/`vpmadd52huq`, on Ice Lake and later, and on
@@ -7,8 +8,10 @@
 //!
 //! Representation: an element of Fq is five 52-bit limbs holding `x·2^260 mod p`
 //! (Montgomery form with R = 2^260), always fully reduced, so that equal elements have
-//! equal limbs. A point is `[u64; 10]`: the limbs of x, then those of y; the identity is
-//! flagged beside it.
+//! equal limbs; an element of Fq2 = Fq[u]/(u² + 1) is its two coefficients, ten limbs. A
+//! point is the limbs of x, then those of y: `[u64; 10]` in G1, `[u64; 20]` in G2; the
+//! identity is flagged beside it. The addition is written once, over [`Lanes`] (eight
+//! elements of Fq or of Fq2) and [`IfmaCurve`].
 //!
 //! Everything here runs only after [`available`] said yes; the MSM falls back to the
 //! scalar code otherwise (and when `FORNAX_NO_IFMA` is set, so that both paths can be
@@ -17,7 +20,8 @@
 use std::arch::x86_64::*;
 use std::sync::LazyLock;
 
-use ark_bn254::{Fq, G1Affine, G1Projective};
+use ark_bn254::{Fq, Fq2};
+use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
 use ark_ec::AffineRepr;
 use ark_ff::{BigInt, Field, PrimeField};
 
@@ -101,40 +105,49 @@ pub fn from_limbs(l: &[u64; 5]) -> Fq {
     Fq::from_bigint(BigInt(join52(*l))).expect("reduced limbs") * FACTORS.from_ours
 }
 
-/// A G1 point in our form; `None` for the identity.
-pub fn point_to_limbs(p: &G1Affine) -> Option<[u64; 10]> {
+/// A point in our form; `None` for the identity.
+pub fn point_to_limbs<C: IfmaCurve>(p: &Affine<C>) -> Option<C::Point> {
     let (x, y) = p.xy()?;
-    let mut out = [0u64; 10];
-    out[..5].copy_from_slice(&to_limbs(&x));
-    out[5..].copy_from_slice(&to_limbs(&y));
+    let mut out = C::IDENTITY;
+    let l = C::Lanes::LIMBS;
+    C::Lanes::write_limbs(&x, &mut out.as_mut()[..l]);
+    C::Lanes::write_limbs(&y, &mut out.as_mut()[l..]);
     Some(out)
 }
 
 /// A point in our form back in arkworks'.
-pub fn point_from_limbs(p: &[u64; 10]) -> G1Affine {
-    let x = from_limbs(p[..5].try_into().expect("5 limbs"));
-    let y = from_limbs(p[5..].try_into().expect("5 limbs"));
-    G1Affine::new_unchecked(x, y)
+pub fn point_from_limbs<C: IfmaCurve>(p: &C::Point) -> Affine<C> {
+    let l = C::Lanes::LIMBS;
+    let x = C::Lanes::read_limbs(&p.as_ref()[..l]);
+    let y = C::Lanes::read_limbs(&p.as_ref()[l..]);
+    Affine::new_unchecked(x, y)
 }
 
-/// `-p` in our form (y negated; y = 0 stays 0).
-pub fn negate(p: &[u64; 10]) -> [u64; 10] {
+/// `-p` in our form: each coefficient of y negated (a zero coefficient stays zero).
+pub fn negate<C: IfmaCurve>(p: &C::Point) -> C::Point {
     let mut out = *p;
-    if p[5..].iter().all(|&l| l == 0) {
-        return out;
-    }
-    let mut borrow = 0u64;
-    for k in 0..5 {
-        let d = P[k].wrapping_sub(p[5 + k]).wrapping_sub(borrow);
-        borrow = d >> 63;
-        out[5 + k] = d & MASK;
+    let l = C::Lanes::LIMBS;
+    for coefficient in out.as_mut()[l..].chunks_exact_mut(5) {
+        if coefficient.iter().all(|&x| x == 0) {
+            continue;
+        }
+        let mut borrow = 0u64;
+        for k in 0..5 {
+            let d = P[k].wrapping_sub(coefficient[k]).wrapping_sub(borrow);
+            borrow = d >> 63;
+            coefficient[k] = d & MASK;
+        }
     }
     out
 }
 
-/// Eight field elements, limb-major.
+/// Eight elements of Fq, limb-major.
 #[derive(Clone, Copy)]
-struct F8([__m512i; 5]);
+pub struct F8([__m512i; 5]);
+
+/// Eight elements of Fq2: their `c0` and `c1` coefficients.
+#[derive(Clone, Copy)]
+pub struct F8x2(F8, F8);
 
 #[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
@@ -204,6 +217,22 @@ fn mul(a: &F8, b: &F8) -> F8 {
     reduce_once([t[5], t[6], t[7], t[8], t[9]])
 }
 
+/// `a + b`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn add(a: &F8, b: &F8) -> F8 {
+    let mask = splat(MASK);
+    let mut r = [_mm512_setzero_si512(); 5];
+    let mut carry = _mm512_setzero_si512();
+    for k in 0..5 {
+        let x = _mm512_add_epi64(_mm512_add_epi64(a.0[k], b.0[k]), carry);
+        carry = _mm512_srli_epi64::<52>(x);
+        r[k] = if k < 4 { _mm512_and_si512(x, mask) } else { x };
+    }
+    // Below 2p < 2^255: the top limb holds the rest without overflow.
+    reduce_once(r)
+}
+
 /// `a - b`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
@@ -244,12 +273,12 @@ fn equal(a: &F8, b: &F8) -> __mmask8 {
 /// Loads limb range `at..at + 5` of eight points.
 #[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
-fn load(points: &[[u64; 10]], index: &[usize; 8], at: usize) -> F8 {
+fn load<Pt: AsRef<[u64]>>(points: &[Pt], index: &[usize; 8], at: usize) -> F8 {
     let mut lanes = [[0u64; 8]; 5];
     for (l, &i) in index.iter().enumerate() {
-        let p = &points[i];
+        let p = &points[i].as_ref()[at..at + 5];
         for k in 0..5 {
-            lanes[k][l] = p[at + k];
+            lanes[k][l] = p[k];
         }
     }
     // SAFETY: each `lanes[k]` is 64 readable bytes; unaligned loads are allowed.
@@ -288,28 +317,278 @@ fn from_lanes(values: &[[u64; 5]; 8]) -> F8 {
 
 /// A pair whose sum needs the scalar path (an identity, equal or opposite points), with
 /// its inputs saved before the level overwrites them.
-struct Special {
+struct Special<P> {
     dst: usize,
-    p: Option<[u64; 10]>,
-    q: Option<[u64; 10]>,
+    p: Option<P>,
+    q: Option<P>,
+}
+
+/// Eight elements of a base field in the IFMA form: what the batch addition computes with.
+///
+/// # Safety
+/// The `unsafe` methods need AVX-512F and AVX-512 IFMA ([`available`]).
+pub trait Lanes: Copy {
+    /// The field in arkworks.
+    type Field: Field;
+    /// 52-bit limbs of one element.
+    const LIMBS: usize;
+    /// Writes `x` in our form to `out` (`LIMBS` limbs).
+    fn write_limbs(x: &Self::Field, out: &mut [u64]);
+    /// An element in our form (`LIMBS` limbs) back in arkworks'.
+    fn read_limbs(limbs: &[u64]) -> Self::Field;
+    /// One in every lane.
+    unsafe fn one() -> Self;
+    /// Lane-wise product.
+    unsafe fn mul(&self, b: &Self) -> Self;
+    /// Lane-wise difference.
+    unsafe fn sub(&self, b: &Self) -> Self;
+    /// Lanes where `self == b`.
+    unsafe fn equal(&self, b: &Self) -> __mmask8;
+    /// `b` in the lanes of `mask`, `a` elsewhere.
+    unsafe fn blend(mask: __mmask8, a: &Self, b: &Self) -> Self;
+    /// Limbs `at..at + LIMBS` of eight points.
+    unsafe fn load<Pt: AsRef<[u64]>>(points: &[Pt], index: &[usize; 8], at: usize) -> Self;
+    /// Stores the lanes of `mask` to limbs `at..at + LIMBS` of their points.
+    unsafe fn store<Pt: AsMut<[u64]>>(
+        &self,
+        points: &mut [Pt],
+        index: &[usize; 8],
+        at: usize,
+        mask: __mmask8,
+    );
+    /// The lanes in arkworks' form.
+    unsafe fn values(&self) -> [Self::Field; 8];
+    /// Lanes from arkworks elements.
+    unsafe fn from_values(values: &[Self::Field; 8]) -> Self;
+}
+
+/// Stores the lanes of `mask` of `v` to limbs `at..at + 5` of their points.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn store<Pt: AsMut<[u64]>>(
+    v: &F8,
+    points: &mut [Pt],
+    index: &[usize; 8],
+    at: usize,
+    mask: __mmask8,
+) {
+    let values = lanes(v);
+    for l in 0..8 {
+        if mask & (1 << l) != 0 {
+            points[index[l]].as_mut()[at..at + 5].copy_from_slice(&values[l]);
+        }
+    }
+}
+
+impl Lanes for F8 {
+    type Field = Fq;
+    const LIMBS: usize = 5;
+
+    fn write_limbs(x: &Fq, out: &mut [u64]) {
+        out.copy_from_slice(&to_limbs(x));
+    }
+
+    fn read_limbs(limbs: &[u64]) -> Fq {
+        from_limbs(limbs.try_into().expect("5 limbs"))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn one() -> Self {
+        constant(&FACTORS.one)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn mul(&self, b: &Self) -> Self {
+        mul(self, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn sub(&self, b: &Self) -> Self {
+        sub(self, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn equal(&self, b: &Self) -> __mmask8 {
+        equal(self, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn blend(mask: __mmask8, a: &Self, b: &Self) -> Self {
+        F8(std::array::from_fn(|k| {
+            _mm512_mask_blend_epi64(mask, a.0[k], b.0[k])
+        }))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn load<Pt: AsRef<[u64]>>(points: &[Pt], index: &[usize; 8], at: usize) -> Self {
+        load(points, index, at)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn store<Pt: AsMut<[u64]>>(
+        &self,
+        points: &mut [Pt],
+        index: &[usize; 8],
+        at: usize,
+        mask: __mmask8,
+    ) {
+        store(self, points, index, at, mask)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn values(&self) -> [Fq; 8] {
+        lanes(self).map(|l| from_limbs(&l))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn from_values(values: &[Fq; 8]) -> Self {
+        from_lanes(&values.map(|x| to_limbs(&x)))
+    }
+}
+
+impl Lanes for F8x2 {
+    type Field = Fq2;
+    const LIMBS: usize = 10;
+
+    fn write_limbs(x: &Fq2, out: &mut [u64]) {
+        out[..5].copy_from_slice(&to_limbs(&x.c0));
+        out[5..].copy_from_slice(&to_limbs(&x.c1));
+    }
+
+    fn read_limbs(limbs: &[u64]) -> Fq2 {
+        Fq2::new(
+            from_limbs(limbs[..5].try_into().expect("5 limbs")),
+            from_limbs(limbs[5..].try_into().expect("5 limbs")),
+        )
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn one() -> Self {
+        F8x2(constant(&FACTORS.one), constant(&[0; 5]))
+    }
+
+    /// Karatsuba with u² = -1: three products.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn mul(&self, b: &Self) -> Self {
+        let v0 = mul(&self.0, &b.0);
+        let v1 = mul(&self.1, &b.1);
+        let cross = mul(&add(&self.0, &self.1), &add(&b.0, &b.1));
+        F8x2(sub(&v0, &v1), sub(&sub(&cross, &v0), &v1))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn sub(&self, b: &Self) -> Self {
+        F8x2(sub(&self.0, &b.0), sub(&self.1, &b.1))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn equal(&self, b: &Self) -> __mmask8 {
+        equal(&self.0, &b.0) & equal(&self.1, &b.1)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn blend(mask: __mmask8, a: &Self, b: &Self) -> Self {
+        F8x2(F8::blend(mask, &a.0, &b.0), F8::blend(mask, &a.1, &b.1))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn load<Pt: AsRef<[u64]>>(points: &[Pt], index: &[usize; 8], at: usize) -> Self {
+        F8x2(load(points, index, at), load(points, index, at + 5))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn store<Pt: AsMut<[u64]>>(
+        &self,
+        points: &mut [Pt],
+        index: &[usize; 8],
+        at: usize,
+        mask: __mmask8,
+    ) {
+        store(&self.0, points, index, at, mask);
+        store(&self.1, points, index, at + 5, mask);
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn values(&self) -> [Fq2; 8] {
+        let (c0, c1) = (self.0.values(), self.1.values());
+        std::array::from_fn(|l| Fq2::new(c0[l], c1[l]))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn from_values(values: &[Fq2; 8]) -> Self {
+        F8x2(
+            F8::from_values(&values.map(|x| x.c0)),
+            F8::from_values(&values.map(|x| x.c1)),
+        )
+    }
+}
+
+/// A curve whose bucket additions run on the IFMA path: BN254's G1 (over Fq) and G2 (over
+/// Fq2).
+pub trait IfmaCurve: SWCurveConfig {
+    /// Its base field, eight at a time.
+    type Lanes: Lanes<Field = Self::BaseField>;
+    /// A point in our form: x's limbs, then y's.
+    type Point: Copy + PartialEq + Send + Sync + AsRef<[u64]> + AsMut<[u64]>;
+    /// The identity's marker (no reduced limb is all ones).
+    const IDENTITY: Self::Point;
+}
+
+impl IfmaCurve for ark_bn254::g1::Config {
+    type Lanes = F8;
+    type Point = [u64; 10];
+    const IDENTITY: [u64; 10] = [u64::MAX; 10];
+}
+
+impl IfmaCurve for ark_bn254::g2::Config {
+    type Lanes = F8x2;
+    type Point = [u64; 20];
+    const IDENTITY: [u64; 20] = [u64::MAX; 20];
 }
 
 /// Scratch for [`batch_add`], reused across levels and groups.
-#[derive(Default)]
-pub struct Scratch {
-    dens: Vec<F8>,
-    prefix: Vec<F8>,
-    specials: Vec<Special>,
+pub struct Scratch<C: IfmaCurve> {
+    dens: Vec<C::Lanes>,
+    prefix: Vec<C::Lanes>,
+    specials: Vec<Special<C::Point>>,
+}
+
+impl<C: IfmaCurve> Default for Scratch<C> {
+    fn default() -> Self {
+        Scratch {
+            dens: Vec::new(),
+            prefix: Vec::new(),
+            specials: Vec::new(),
+        }
+    }
 }
 
 /// `points[dst] = points[src] + points[src + 1]` for every `(src, dst)` pair, eight at a
 /// time, with one shared inversion; `identity[i]` flags the identity. As in the scalar
 /// version every `dst ≤ src` and the pairs are in increasing order.
-pub fn batch_add(
-    points: &mut [[u64; 10]],
+pub fn batch_add<C: IfmaCurve>(
+    points: &mut [C::Point],
     identity: &mut [bool],
     pairs: &[(u32, u32)],
-    scratch: &mut Scratch,
+    scratch: &mut Scratch<C>,
 ) {
     assert!(available(), "the IFMA path needs AVX-512 IFMA");
     // SAFETY: the CPU has the features `batch_add_ifma` is compiled for (checked above).
@@ -317,16 +596,18 @@ pub fn batch_add(
 }
 
 #[target_feature(enable = "avx512f,avx512ifma")]
-fn batch_add_ifma(
-    points: &mut [[u64; 10]],
+fn batch_add_ifma<C: IfmaCurve>(
+    points: &mut [C::Point],
     identity: &mut [bool],
     pairs: &[(u32, u32)],
-    scratch: &mut Scratch,
+    scratch: &mut Scratch<C>,
 ) {
     if pairs.is_empty() {
         return;
     }
-    let one = constant(&FACTORS.one);
+    let y = C::Lanes::LIMBS;
+    // SAFETY (every `C::Lanes` call below): this function runs with AVX-512F and IFMA.
+    let one = unsafe { C::Lanes::one() };
     let chunks = pairs.len().div_ceil(8);
     let Scratch {
         dens,
@@ -343,9 +624,13 @@ fn batch_add_ifma(
     let mut acc = one;
     for c in 0..chunks {
         let (src, _, live) = chunk_indices(pairs, c);
-        let x1 = load(points, &src, 0);
-        let x2 = load(points, &src.map(|s| s + 1), 0);
-        let mut special = equal(&x1, &x2);
+        let (x1, x2) = unsafe {
+            (
+                C::Lanes::load(points, &src, 0),
+                C::Lanes::load(points, &src.map(|s| s + 1), 0),
+            )
+        };
+        let mut special = unsafe { x1.equal(&x2) };
         for (l, &s) in src.iter().enumerate() {
             if live & (1 << l) != 0 && (identity[s] || identity[s + 1]) {
                 special |= 1 << l;
@@ -364,23 +649,19 @@ fn batch_add_ifma(
         }
         let compute = live & !special;
         active.push(compute);
-        let den = sub(&x2, &x1);
-        let den = F8(std::array::from_fn(|k| {
-            _mm512_mask_blend_epi64(compute, one.0[k], den.0[k])
-        }));
+        let den = unsafe { C::Lanes::blend(compute, &one, &x2.sub(&x1)) };
         prefix.push(acc);
-        acc = mul(&acc, &den);
+        acc = unsafe { acc.mul(&den) };
         dens.push(den);
     }
 
     // One inversion for all lanes (scalar), then pass 2 turns prefixes into inverses.
-    let mut lane_values: Vec<Fq> = lanes(&acc).iter().map(from_limbs).collect();
+    let mut lane_values = unsafe { acc.values() };
     ark_ff::batch_inversion(&mut lane_values);
-    let inverses: [[u64; 5]; 8] = std::array::from_fn(|l| to_limbs(&lane_values[l]));
-    let mut inv = from_lanes(&inverses);
+    let mut inv = unsafe { C::Lanes::from_values(&lane_values) };
     for c in (0..chunks).rev() {
-        let inv_c = mul(&inv, &prefix[c]);
-        inv = mul(&inv, &dens[c]);
+        let inv_c = unsafe { inv.mul(&prefix[c]) };
+        inv = unsafe { inv.mul(&dens[c]) };
         prefix[c] = inv_c;
     }
 
@@ -388,17 +669,23 @@ fn batch_add_ifma(
     for c in 0..chunks {
         let (src, dst, _) = chunk_indices(pairs, c);
         let second = src.map(|s| s + 1);
-        let (x1, y1) = (load(points, &src, 0), load(points, &src, 5));
-        let (x2, y2) = (load(points, &second, 0), load(points, &second, 5));
-        let lambda = mul(&sub(&y2, &y1), &prefix[c]);
-        let x3 = sub(&sub(&mul(&lambda, &lambda), &x1), &x2);
-        let y3 = sub(&mul(&lambda, &sub(&x1, &x3)), &y1);
-        let (xs, ys) = (lanes(&x3), lanes(&y3));
+        unsafe {
+            let (x1, y1) = (
+                C::Lanes::load(points, &src, 0),
+                C::Lanes::load(points, &src, y),
+            );
+            let (x2, y2) = (
+                C::Lanes::load(points, &second, 0),
+                C::Lanes::load(points, &second, y),
+            );
+            let lambda = y2.sub(&y1).mul(&prefix[c]);
+            let x3 = lambda.mul(&lambda).sub(&x1).sub(&x2);
+            let y3 = lambda.mul(&x1.sub(&x3)).sub(&y1);
+            x3.store(points, &dst, 0, active[c]);
+            y3.store(points, &dst, y, active[c]);
+        }
         for l in 0..8 {
             if active[c] & (1 << l) != 0 {
-                let out = &mut points[dst[l]];
-                out[..5].copy_from_slice(&xs[l]);
-                out[5..].copy_from_slice(&ys[l]);
                 identity[dst[l]] = false;
             }
         }
@@ -407,8 +694,8 @@ fn batch_add_ifma(
     // The special pairs, in arkworks' arithmetic.
     for s in specials.iter() {
         let to_point =
-            |p: &Option<[u64; 10]>| p.as_ref().map_or(G1Affine::identity(), point_from_limbs);
-        let sum: G1Affine = (G1Projective::from(to_point(&s.p)) + to_point(&s.q)).into();
+            |p: &Option<C::Point>| p.as_ref().map_or(Affine::identity(), point_from_limbs::<C>);
+        let sum: Affine<C> = (Projective::<C>::from(to_point(&s.p)) + to_point(&s.q)).into();
         match point_to_limbs(&sum) {
             Some(limbs) => {
                 points[s.dst] = limbs;

@@ -9,6 +9,9 @@ mod ntt;
 use std::sync::Arc;
 
 use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
+#[cfg(not(target_arch = "x86_64"))]
+use ark_ec::short_weierstrass::SWCurveConfig;
+use ark_ec::short_weierstrass::{Affine, Projective};
 
 pub use msm::{msm, window_bits};
 pub use ntt::CpuDomain;
@@ -58,9 +61,9 @@ fn host_memory_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Which arithmetic the G1 MSM uses on this machine: `"avx512-ifma"` or `"scalar"`
-/// (IFMA needs the CPU's support and no `FORNAX_NO_IFMA` in the environment).
-pub fn g1_msm_path() -> &'static str {
+/// Which arithmetic the MSMs (G1 and G2) use on this machine: `"avx512-ifma"` or
+/// `"scalar"` (IFMA needs the CPU's support and no `FORNAX_NO_IFMA` in the environment).
+pub fn msm_path() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     if ifma::available() {
         return "avx512-ifma";
@@ -68,37 +71,49 @@ pub fn g1_msm_path() -> &'static str {
     "scalar"
 }
 
-/// G1 bases as the CPU keeps them: affine, and, where the CPU has AVX-512 IFMA, also in
-/// the IFMA path's form (80 bytes a point), converted once at upload.
-struct G1Resident {
-    affine: Vec<G1Affine>,
-    #[cfg(target_arch = "x86_64")]
-    limbs: Option<Vec<[u64; 10]>>,
+/// Bases as the CPU keeps them: affine, and, where the CPU has AVX-512 IFMA, also in the
+/// IFMA path's form (80 bytes a G1 point, 160 a G2 point), converted once at upload.
+#[cfg(target_arch = "x86_64")]
+struct Resident<C: ifma::IfmaCurve> {
+    affine: Vec<Affine<C>>,
+    limbs: Option<Vec<C::Point>>,
 }
 
-impl G1Resident {
+/// Bases as the CPU keeps them: affine.
+#[cfg(not(target_arch = "x86_64"))]
+struct Resident<C: SWCurveConfig> {
+    affine: Vec<Affine<C>>,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<C: ifma::IfmaCurve<ScalarField = Fr>> Resident<C> {
     /// Keeps `bases`; with the IFMA form computed, only the few affine points that MSMs
     /// too small for it read (the first [`msm::NAIVE_THRESHOLD`]) stay, the rest are freed.
-    fn new(bases: Vec<G1Affine>) -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let limbs = ifma::available().then(|| msm::g1_limbs(&bases));
-            let mut affine = bases;
-            if limbs.is_some() {
-                affine.truncate(msm::NAIVE_THRESHOLD);
-                affine.shrink_to_fit();
-            }
-            G1Resident { affine, limbs }
+    fn new(bases: Vec<Affine<C>>) -> Self {
+        let limbs = ifma::available().then(|| msm::ifma_limbs(&bases));
+        let mut affine = bases;
+        if limbs.is_some() {
+            affine.truncate(msm::NAIVE_THRESHOLD);
+            affine.shrink_to_fit();
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        G1Resident { affine: bases }
+        Resident { affine, limbs }
     }
 
-    fn msm(&self, scalars: &[Fr]) -> G1Projective {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(limbs) = &self.limbs {
-            return msm::msm_g1_ifma(&self.affine, limbs, scalars);
+    fn msm(&self, scalars: &[Fr]) -> Projective<C> {
+        match &self.limbs {
+            Some(limbs) => msm::msm_ifma(&self.affine, limbs, scalars),
+            None => msm(&self.affine, scalars),
         }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+impl<C: SWCurveConfig<ScalarField = Fr>> Resident<C> {
+    fn new(bases: Vec<Affine<C>>) -> Self {
+        Resident { affine: bases }
+    }
+
+    fn msm(&self, scalars: &[Fr]) -> Projective<C> {
         msm(&self.affine, scalars)
     }
 }
@@ -117,28 +132,29 @@ impl MsmBackend for CpuBackend {
         Ok(Bases::new(
             self.info.id.clone(),
             len,
-            Arc::new(G1Resident::new(bases)),
+            Arc::new(Resident::new(bases)),
         ))
     }
 
     fn upload_g2_owned(&self, bases: Vec<G2Affine>) -> Result<Bases<G2>, KernelError> {
+        let len = bases.len();
         Ok(Bases::new(
             self.info.id.clone(),
-            bases.len(),
-            Arc::new(bases),
+            len,
+            Arc::new(Resident::new(bases)),
         ))
     }
 
     fn msm_g1(&self, bases: &Bases<G1>, scalars: &[Fr]) -> Result<G1Projective, KernelError> {
         check_msm_len(bases, scalars)?;
-        let resident: &G1Resident = bases.resident(&self.info.id)?;
+        let resident: &Resident<ark_bn254::g1::Config> = bases.resident(&self.info.id)?;
         Ok(resident.msm(scalars))
     }
 
     fn msm_g2(&self, bases: &Bases<G2>, scalars: &[Fr]) -> Result<G2Projective, KernelError> {
         check_msm_len(bases, scalars)?;
-        let points: &Vec<G2Affine> = bases.resident(&self.info.id)?;
-        Ok(msm(points, scalars))
+        let resident: &Resident<ark_bn254::g2::Config> = bases.resident(&self.info.id)?;
+        Ok(resident.msm(scalars))
     }
 }
 

@@ -13,7 +13,7 @@
 //! has at most 253 bits and small negative values (common in witnesses) stay small; the
 //! number of windows follows the largest scalar actually present.
 
-use ark_bn254::{Fr, G1Affine, G1Projective};
+use ark_bn254::Fr;
 
 #[cfg(target_arch = "x86_64")]
 use super::ifma;
@@ -193,23 +193,28 @@ fn window_sum<C: SWCurveConfig>(bases: &[Affine<C>], digits: &[u32], c: usize) -
     weighted_sum(&sums, &mut group.scratch)
 }
 
-/// The G1 MSM on the AVX-512 IFMA path: `limbs` are `bases` in [`ifma`]'s form
-/// ([`g1_limbs`]). Same algorithm as [`msm`], eight additions per instruction.
+/// The MSM on the AVX-512 IFMA path (G1 or G2): `limbs` are `bases` in [`ifma`]'s form
+/// ([`ifma_limbs`]); `bases` needs only the points that MSMs below [`NAIVE_THRESHOLD`]
+/// read. Same algorithm as [`msm`], eight additions per instruction.
 #[cfg(target_arch = "x86_64")]
-pub fn msm_g1_ifma(bases: &[G1Affine], limbs: &[[u64; 10]], scalars: &[Fr]) -> G1Projective {
+pub fn msm_ifma<C: ifma::IfmaCurve<ScalarField = Fr>>(
+    bases: &[Affine<C>],
+    limbs: &[C::Point],
+    scalars: &[Fr],
+) -> Projective<C> {
     let n = scalars.len();
     if n < NAIVE_THRESHOLD || !ifma::available() {
         return msm(bases, scalars);
     }
     let Some((c, digits)) = digits_of(scalars) else {
-        return G1Projective::zero();
+        return Projective::zero();
     };
     let limbs = &limbs[..n];
     combine_windows(&digits, n, c, |window_digits| {
         let buckets = 1usize << (c - 1);
         let (start, sorted) = sort_by_bucket(window_digits, buckets);
-        let mut sums = vec![G1Affine::identity(); buckets];
-        let mut group = IfmaGroupSums::default();
+        let mut sums = vec![Affine::<C>::identity(); buckets];
+        let mut group = IfmaGroupSums::<C>::default();
         for_each_group(&start, |b0, b1| {
             group.sum(limbs, &sorted, &start[b0..=b1], &mut sums[b0..b1])
         });
@@ -217,35 +222,44 @@ pub fn msm_g1_ifma(bases: &[G1Affine], limbs: &[[u64; 10]], scalars: &[Fr]) -> G
     })
 }
 
-/// Marks the identity among bases in [`ifma`]'s form (no reduced limb is all ones).
+/// Bases in [`ifma`]'s form, for [`msm_ifma`].
 #[cfg(target_arch = "x86_64")]
-const IDENTITY_LIMBS: [u64; 10] = [u64::MAX; 10];
-
-/// G1 bases in [`ifma`]'s form, for [`msm_g1_ifma`].
-#[cfg(target_arch = "x86_64")]
-pub fn g1_limbs(bases: &[G1Affine]) -> Vec<[u64; 10]> {
+pub fn ifma_limbs<C: ifma::IfmaCurve>(bases: &[Affine<C>]) -> Vec<C::Point> {
     bases
         .par_iter()
-        .map(|p| ifma::point_to_limbs(p).unwrap_or(IDENTITY_LIMBS))
+        .map(|p| ifma::point_to_limbs(p).unwrap_or(C::IDENTITY))
         .collect()
 }
 
 /// [`GroupSums`] on the IFMA path: points in [`ifma`]'s form with identity flags.
 #[cfg(target_arch = "x86_64")]
-#[derive(Default)]
-struct IfmaGroupSums {
-    points: Vec<[u64; 10]>,
+struct IfmaGroupSums<C: ifma::IfmaCurve> {
+    points: Vec<C::Point>,
     identity: Vec<bool>,
     pairs: Vec<(u32, u32)>,
     moves: Vec<(u32, u32)>,
     len: Vec<u32>,
-    scratch: ifma::Scratch,
+    scratch: ifma::Scratch<C>,
 }
 
 #[cfg(target_arch = "x86_64")]
-impl IfmaGroupSums {
+impl<C: ifma::IfmaCurve> Default for IfmaGroupSums<C> {
+    fn default() -> Self {
+        IfmaGroupSums {
+            points: Vec::new(),
+            identity: Vec::new(),
+            pairs: Vec::new(),
+            moves: Vec::new(),
+            len: Vec::new(),
+            scratch: ifma::Scratch::default(),
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<C: ifma::IfmaCurve> IfmaGroupSums<C> {
     /// As [`GroupSums::sum`].
-    fn sum(&mut self, bases: &[[u64; 10]], sorted: &[u32], start: &[u32], out: &mut [G1Affine]) {
+    fn sum(&mut self, bases: &[C::Point], sorted: &[u32], start: &[u32], out: &mut [Affine<C>]) {
         let (first, last) = (start[0] as usize, start[out.len()] as usize);
         let entries = &sorted[first..last];
         self.points.clear();
@@ -255,9 +269,9 @@ impl IfmaGroupSums {
                 prefetch(&bases[(ahead & !SIGN) as usize]);
             }
             let p = &bases[(e & !SIGN) as usize];
-            let identity = *p == IDENTITY_LIMBS;
+            let identity = *p == C::IDENTITY;
             self.points.push(if e & SIGN != 0 && !identity {
-                ifma::negate(p)
+                ifma::negate::<C>(p)
             } else {
                 *p
             });
@@ -281,7 +295,7 @@ impl IfmaGroupSums {
         for (b, o) in out.iter_mut().enumerate() {
             let k = (start[b] - start[0]) as usize;
             if start[b + 1] > start[b] && !self.identity[k] {
-                *o = ifma::point_from_limbs(&self.points[k]);
+                *o = ifma::point_from_limbs::<C>(&self.points[k]);
             }
         }
     }
@@ -590,21 +604,22 @@ mod tests {
     use ark_ff::UniformRand;
     use rand::{Rng, SeedableRng};
 
-    /// Both G1 paths (scalar, and IFMA where the CPU has it) against arkworks, in one
-    /// process: repeated points, opposite points and identities among the bases.
-    #[test]
-    fn g1_scalar_and_ifma_paths_agree_with_arkworks() {
+    /// Both paths (scalar, and IFMA where the CPU has it) against arkworks, in one process:
+    /// repeated points, opposite points and identities among the bases, small and negative
+    /// scalars among random ones.
+    #[cfg(target_arch = "x86_64")]
+    fn paths_agree_with_arkworks<C: ifma::IfmaCurve<ScalarField = Fr>>(curve: &str) {
         let seed = rand::random::<u64>();
-        println!("seed {seed}");
+        println!("{curve}: seed {seed}");
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         for n in [17, 100, 1000, 5000] {
-            let mut bases: Vec<G1Affine> = (0..n)
-                .map(|_| G1Projective::rand(&mut rng).into_affine())
+            let mut bases: Vec<Affine<C>> = (0..n)
+                .map(|_| Projective::<C>::rand(&mut rng).into_affine())
                 .collect();
             for k in 0..n / 10 {
                 let i = rng.gen_range(0..n);
                 bases[i] = match k % 3 {
-                    0 => G1Affine::identity(),
+                    0 => Affine::identity(),
                     1 => bases[rng.gen_range(0..n)],
                     _ => -bases[rng.gen_range(0..n)],
                 };
@@ -616,19 +631,34 @@ mod tests {
                     _ => Fr::rand(&mut rng),
                 })
                 .collect();
-            let expected = G1Projective::msm(&bases, &scalars).expect("equal lengths");
-            assert_eq!(msm(&bases, &scalars), expected, "scalar path, n = {n}");
-            #[cfg(target_arch = "x86_64")]
+            let expected = Projective::<C>::msm(&bases, &scalars).expect("equal lengths");
+            assert_eq!(
+                msm(&bases, &scalars),
+                expected,
+                "{curve} scalar path, n = {n}"
+            );
             if ifma::available() {
-                let limbs = g1_limbs(&bases);
+                let limbs = ifma_limbs(&bases);
                 assert_eq!(
-                    msm_g1_ifma(&bases, &limbs, &scalars),
+                    msm_ifma(&bases, &limbs, &scalars),
                     expected,
-                    "IFMA path, n = {n}"
+                    "{curve} IFMA path, n = {n}"
                 );
             } else {
                 eprintln!("this CPU has no AVX-512 IFMA: only the scalar path was checked");
             }
         }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn g1_scalar_and_ifma_paths_agree_with_arkworks() {
+        paths_agree_with_arkworks::<ark_bn254::g1::Config>("G1");
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn g2_scalar_and_ifma_paths_agree_with_arkworks() {
+        paths_agree_with_arkworks::<ark_bn254::g2::Config>("G2");
     }
 }

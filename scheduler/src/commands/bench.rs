@@ -55,9 +55,9 @@ pub fn bench(
         Some(b) => b.info().clone(),
         None => fornax_kernels::Backend::info(&cpu).clone(),
     };
-    let msm_path = fornax_kernels::cpu::g1_msm_path();
+    let msm_path = fornax_kernels::cpu::msm_path();
     println!(
-        "device: {} [{}] ({} lanes; CPU G1 MSM arithmetic: {msm_path})",
+        "device: {} [{}] ({} lanes; CPU MSM arithmetic: {msm_path})",
         info.name, info.id, info.parallelism
     );
     println!(
@@ -86,7 +86,7 @@ pub fn bench(
             "device_id": info.id.to_string(),
             "device_kind": info.kind.to_string(),
             "threads": info.parallelism,
-            "g1_msm_path": msm_path,
+            "msm_path": msm_path,
             "commit": commit,
             "command": std::env::args().collect::<Vec<_>>().join(" "),
             "rows": rows,
