@@ -2,88 +2,212 @@
 //! a 4-byte magic, a u32 version, a u32 section count, then sections of
 //! (u32 id, u64 size, payload) in any order.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 
 use crate::ProverError;
 
-/// A parsed container: section payloads by id, borrowed from the file's bytes.
+/// Where a container's bytes are: in memory, or in a file read section by section (so that
+/// a large `.zkey` is never held whole: its point sections are parsed in chunks).
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Memory(&'a [u8]),
+    File(&'a File),
+}
+
+/// A parsed container: where each section's payload lies.
 pub struct BinFile<'a> {
     file: String,
     /// The format version.
     pub version: u32,
-    sections: HashMap<u32, &'a [u8]>,
+    source: Source<'a>,
+    /// Section id → (offset, length) in the container.
+    sections: HashMap<u32, (u64, u64)>,
 }
 
 impl<'a> BinFile<'a> {
-    /// Parses the container, checking the magic and that every section lies within the file.
+    /// Parses a container held in memory, checking the magic and that every section lies
+    /// within the bytes.
     pub fn parse(
         file: &str,
         bytes: &'a [u8],
         magic: &[u8; 4],
         max_version: u32,
     ) -> Result<Self, ProverError> {
+        Self::index(file, Source::Memory(bytes), magic, max_version)
+    }
+
+    /// As [`parse`](Self::parse), for a container in an open file: only the section
+    /// headers are read now; payloads are read when asked for.
+    pub fn open(
+        file: &str,
+        handle: &'a File,
+        magic: &[u8; 4],
+        max_version: u32,
+    ) -> Result<Self, ProverError> {
+        Self::index(file, Source::File(handle), magic, max_version)
+    }
+
+    fn index(
+        file: &str,
+        source: Source<'a>,
+        magic: &[u8; 4],
+        max_version: u32,
+    ) -> Result<Self, ProverError> {
         let err = |p: String| ProverError::format(file, p);
+        let io = |source: std::io::Error| ProverError::Io {
+            file: file.to_string(),
+            source,
+        };
+        let total = match source {
+            Source::Memory(b) => b.len() as u64,
+            Source::File(f) => f.metadata().map_err(io)?.len(),
+        };
+        let read = |at: u64, out: &mut [u8]| -> Result<(), ProverError> {
+            match source {
+                Source::Memory(b) => out.copy_from_slice(&b[at as usize..at as usize + out.len()]),
+                Source::File(f) => f.read_exact_at(out, at).map_err(io)?,
+            }
+            Ok(())
+        };
         let kind = String::from_utf8_lossy(magic).to_string();
-        if bytes.len() < 12 {
+        if total < 12 {
             return Err(err(format!(
-                "too short to be a .{kind} file ({} bytes)",
-                bytes.len()
+                "too short to be a .{kind} file ({total} bytes)"
             )));
         }
-        if &bytes[0..4] != magic {
+        let mut head = [0u8; 12];
+        read(0, &mut head)?;
+        if &head[0..4] != magic {
             return Err(err(format!(
                 "not a .{kind} file (magic {:?})",
-                String::from_utf8_lossy(&bytes[0..4])
+                String::from_utf8_lossy(&head[0..4])
             )));
         }
-        let version = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
+        let version = u32::from_le_bytes(head[4..8].try_into().expect("4 bytes"));
         if version == 0 || version > max_version {
             return Err(err(format!(
                 ".{kind} version {version} is not supported (at most {max_version})"
             )));
         }
-        let count = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        let mut pos = 12usize;
+        let count = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
+        let mut pos = 12u64;
         let mut sections = HashMap::new();
         for k in 0..count {
-            if bytes.len() < pos + 12 {
+            if total < pos + 12 {
                 return Err(err(format!(
                     "truncated: header of section #{k} (of {count}) is missing at byte {pos}"
                 )));
             }
-            let id = u32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4 bytes"));
-            let size = u64::from_le_bytes(bytes[pos + 4..pos + 12].try_into().expect("8 bytes"));
+            read(pos, &mut head)?;
+            let id = u32::from_le_bytes(head[0..4].try_into().expect("4 bytes"));
+            let size = u64::from_le_bytes(head[4..12].try_into().expect("8 bytes"));
             pos += 12;
-            let end = (pos as u64).checked_add(size).filter(|&e| e <= bytes.len() as u64).ok_or_else(|| {
+            let end = pos.checked_add(size).filter(|&e| e <= total).ok_or_else(|| {
                 err(format!(
-                    "truncated: section {id} declares {size} bytes at byte {pos} but the file has {} bytes",
-                    bytes.len()
+                    "truncated: section {id} declares {size} bytes at byte {pos} but the file has {total} bytes"
                 ))
-            })? as usize;
-            if sections.insert(id, &bytes[pos..end]).is_some() {
+            })?;
+            if sections.insert(id, (pos, size)).is_some() {
                 return Err(err(format!("section {id} appears twice")));
             }
             pos = end;
         }
-        if pos != bytes.len() {
+        if pos != total {
             // Bytes no section accounts for would let two different files mean one key.
-            return Err(err(format!(
-                "{} bytes after the last section",
-                bytes.len() - pos
-            )));
+            return Err(err(format!("{} bytes after the last section", total - pos)));
         }
         Ok(BinFile {
             file: file.to_string(),
             version,
+            source,
             sections,
         })
     }
 
-    /// The payload of section `id`, or an error naming it.
-    pub fn section(&self, id: u32, name: &str) -> Result<&'a [u8], ProverError> {
+    fn locate(&self, id: u32, name: &str) -> Result<(u64, u64), ProverError> {
         self.sections.get(&id).copied().ok_or_else(|| {
             ProverError::format(&self.file, format!("section {id} ({name}) is missing"))
         })
+    }
+
+    /// The payload of section `id`, or an error naming it: borrowed from memory, or read
+    /// from the file.
+    pub fn section(&self, id: u32, name: &str) -> Result<Cow<'a, [u8]>, ProverError> {
+        let len = self.section_len(id, name)?;
+        self.section_range(id, name, 0, len)
+    }
+
+    /// Bytes `from..from + len` of section `id`'s payload (the caller keeps within
+    /// [`section_len`](Self::section_len)).
+    pub fn section_range(
+        &self,
+        id: u32,
+        name: &str,
+        from: usize,
+        len: usize,
+    ) -> Result<Cow<'a, [u8]>, ProverError> {
+        let (at, size) = self.locate(id, name)?;
+        assert!(from + len <= size as usize, "range within the section");
+        let mut out = Vec::new();
+        Ok(match self.read(at + from as u64, len, &mut out)? {
+            Some(bytes) => Cow::Borrowed(bytes),
+            None => Cow::Owned(out),
+        })
+    }
+
+    /// The length of section `id`'s payload.
+    pub fn section_len(&self, id: u32, name: &str) -> Result<usize, ProverError> {
+        Ok(self.locate(id, name)?.1 as usize)
+    }
+
+    /// Calls `f(first, bytes)` on section `id`'s payload from byte `from` on, in
+    /// consecutive pieces of `chunk` bytes (the last may be shorter; `first` is the piece's
+    /// offset in the section). A file is read one piece at a time into one buffer, so
+    /// memory holds one piece, not the section.
+    pub fn for_each_chunk(
+        &self,
+        id: u32,
+        name: &str,
+        from: usize,
+        chunk: usize,
+        mut f: impl FnMut(usize, &[u8]) -> Result<(), ProverError>,
+    ) -> Result<(), ProverError> {
+        let (at, len) = self.locate(id, name)?;
+        let mut buf = Vec::new();
+        let mut first = from;
+        while first < len as usize {
+            let n = chunk.min(len as usize - first);
+            match self.read(at + first as u64, n, &mut buf)? {
+                Some(bytes) => f(first, bytes)?,
+                None => f(first, &buf)?,
+            }
+            first += n;
+        }
+        Ok(())
+    }
+
+    /// `len` bytes at `at`: borrowed (`Some`) from memory, or read into `buf` (`None`).
+    fn read(
+        &self,
+        at: u64,
+        len: usize,
+        buf: &mut Vec<u8>,
+    ) -> Result<Option<&'a [u8]>, ProverError> {
+        match self.source {
+            Source::Memory(b) => Ok(Some(&b[at as usize..at as usize + len])),
+            Source::File(f) => {
+                buf.clear();
+                buf.resize(len, 0);
+                f.read_exact_at(buf, at).map_err(|source| ProverError::Io {
+                    file: self.file.clone(),
+                    source,
+                })?;
+                Ok(None)
+            }
+        }
     }
 
     /// The file name, for error messages.

@@ -106,8 +106,11 @@ impl PreparedKey {
             b2,
             c,
             h,
+            coefs,
             ..
         } = key;
+        // The rows hold what proving needs of the coefficients.
+        drop(coefs);
         let vk = VerifyingKey {
             alpha1,
             beta2,

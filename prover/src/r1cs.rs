@@ -40,7 +40,8 @@ impl R1cs {
     /// Parses an `.r1cs` held in memory; `file` names it in errors.
     pub fn from_bytes(file: &str, bytes: &[u8]) -> Result<Self, ProverError> {
         let bin = BinFile::parse(file, bytes, b"r1cs", 1)?;
-        let mut r = Reader::new(file, "1 (header)", bin.section(1, "header")?);
+        let s1 = bin.section(1, "header")?;
+        let mut r = Reader::new(file, "1 (header)", &s1);
         let fs = r.u32()? as usize;
         if fs != 32 {
             return Err(r.error(format!("field elements of {fs} bytes; BN254 needs 32")));
@@ -58,7 +59,8 @@ impl R1cs {
         if 1 + n_pub_out + n_pub_in + n_prv_in > n_wires {
             return Err(r.error("more inputs and outputs than wires"));
         }
-        let mut r = Reader::new(file, "2 (constraints)", bin.section(2, "constraints")?);
+        let s2 = bin.section(2, "constraints")?;
+        let mut r = Reader::new(file, "2 (constraints)", &s2);
         let mut constraints = Vec::with_capacity(n_constraints);
         for k in 0..n_constraints {
             let mut lc = || -> Result<Lc, ProverError> {

@@ -18,7 +18,8 @@ pub fn read(path: &std::path::Path) -> Result<Vec<Fr>, ProverError> {
 /// Parses a witness held in memory; `file` names it in errors.
 pub fn from_bytes(file: &str, bytes: &[u8]) -> Result<Vec<Fr>, ProverError> {
     let bin = BinFile::parse(file, bytes, b"wtns", 2)?;
-    let mut r = Reader::new(file, "1 (header)", bin.section(1, "header")?);
+    let s1 = bin.section(1, "header")?;
+    let mut r = Reader::new(file, "1 (header)", &s1);
     let n8 = r.u32()? as usize;
     if n8 != 32 {
         return Err(r.error(format!("field elements of {n8} bytes; BN254 needs 32")));
@@ -39,7 +40,7 @@ pub fn from_bytes(file: &str, bytes: &[u8]) -> Result<Vec<Fr>, ProverError> {
             ),
         ));
     }
-    let values = frs_from_le_bytes(data).map_err(|e| match e {
+    let values = frs_from_le_bytes(&data).map_err(|e| match e {
         KernelError::ScalarOutOfRange { index } => ProverError::format(
             file,
             format!("witness value #{index} is not below the field modulus"),

@@ -145,9 +145,42 @@ fn put_big(out: &mut Vec<u8>, l: &BigInteger256) {
     }
 }
 
-/// Parses a whole section of `count` points of `size` bytes.
+/// Items parsed per piece of a section: pieces of a few MiB are read (from a file) and
+/// parsed in parallel one after another, so a section is never held whole.
+const CHUNK_ITEMS: usize = 1 << 16;
+
+/// One entry of section 4, checked against the key's shape.
+fn coef_from(b: &[u8], domain_size: usize, n_vars: usize) -> Result<Coef, String> {
+    let word = |k: usize| u32::from_le_bytes(b[4 * k..4 * k + 4].try_into().expect("4 bytes"));
+    let (matrix, row, signal) = (word(0), word(1), word(2));
+    if matrix > 1 {
+        return Err(format!("matrix {matrix} is neither A (0) nor B (1)"));
+    }
+    if row as usize >= domain_size {
+        return Err(format!(
+            "constraint {row} is outside the domain of {domain_size}"
+        ));
+    }
+    if signal as usize >= n_vars {
+        return Err(format!("signal {signal} is not among the {n_vars} wires"));
+    }
+    let stored = limbs(&b[12..44]);
+    if stored >= Fr::MODULUS {
+        return Err("value is not below r".into());
+    }
+    // Stored as v·R²: read as a Montgomery representation it is v·R, whose canonical value
+    // read as a Montgomery representation again is v.
+    let value = Fr::new_unchecked(Fr::new_unchecked(stored).into_bigint());
+    Ok(Coef {
+        matrix: matrix as u8,
+        row,
+        signal,
+        value,
+    })
+}
+
+/// Parses a whole section of `count` points of `size` bytes, piece by piece.
 fn points<P: Send>(
-    file: &str,
     bin: &BinFile<'_>,
     id: u32,
     name: &str,
@@ -155,38 +188,59 @@ fn points<P: Send>(
     size: usize,
     parse: impl Fn(&[u8]) -> Result<P, &'static str> + Sync,
 ) -> Result<Vec<P>, ProverError> {
-    let data = bin.section(id, name)?;
-    if data.len() != count * size {
+    let file = bin.file();
+    let len = bin.section_len(id, name)?;
+    if len != count * size {
         return Err(ProverError::format(
             file,
             format!(
-                "section {id} ({name}) holds {} bytes, expected {} for {count} points",
-                data.len(),
+                "section {id} ({name}) holds {len} bytes, expected {} for {count} points",
                 count * size
             ),
         ));
     }
-    data.par_chunks(size)
-        .enumerate()
-        .map(|(i, b)| {
-            parse(b).map_err(|e| {
-                ProverError::format(file, format!("section {id} ({name}), point #{i}: {e}"))
+    let mut out = Vec::with_capacity(count);
+    bin.for_each_chunk(id, name, 0, size * CHUNK_ITEMS, |first, data| {
+        let base = first / size;
+        let chunk = data
+            .par_chunks(size)
+            .enumerate()
+            .map(|(i, b)| {
+                parse(b).map_err(|e| {
+                    ProverError::format(
+                        file,
+                        format!("section {id} ({name}), point #{}: {e}", base + i),
+                    )
+                })
             })
-        })
-        .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        out.extend(chunk);
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 impl ProvingKey {
-    /// Reads a `.zkey` file.
+    /// Reads a `.zkey` file, section by section: the file is never held whole in memory
+    /// (its point sections are parsed in chunks of a few MiB).
     pub fn read(path: &std::path::Path) -> Result<Self, ProverError> {
-        let bytes = binfile::read_file(path)?;
-        Self::from_bytes(&path.display().to_string(), &bytes)
+        let name = path.display().to_string();
+        let handle = std::fs::File::open(path).map_err(|source| ProverError::Io {
+            file: name.clone(),
+            source,
+        })?;
+        Self::parse(&BinFile::open(&name, &handle, b"zkey", 2)?)
     }
 
     /// Parses a `.zkey` held in memory; `file` names it in errors.
     pub fn from_bytes(file: &str, bytes: &[u8]) -> Result<Self, ProverError> {
-        let bin = BinFile::parse(file, bytes, b"zkey", 2)?;
-        let mut r = Reader::new(file, "1 (protocol)", bin.section(1, "protocol")?);
+        Self::parse(&BinFile::parse(file, bytes, b"zkey", 2)?)
+    }
+
+    fn parse(bin: &BinFile<'_>) -> Result<Self, ProverError> {
+        let file = bin.file();
+        let s1 = bin.section(1, "protocol")?;
+        let mut r = Reader::new(file, "1 (protocol)", &s1);
         let protocol = r.u32()?;
         if protocol != 1 {
             return Err(ProverError::format(
@@ -195,11 +249,8 @@ impl ProvingKey {
             ));
         }
 
-        let mut r = Reader::new(
-            file,
-            "2 (Groth16 header)",
-            bin.section(2, "Groth16 header")?,
-        );
+        let s2 = bin.section(2, "Groth16 header")?;
+        let mut r = Reader::new(file, "2 (Groth16 header)", &s2);
         let n8q = r.u32()? as usize;
         if n8q != 32 || limbs(r.take(32)?) != Fq::MODULUS {
             return Err(r.error("base field is not BN254's (bn128)"));
@@ -234,65 +285,53 @@ impl ProvingKey {
         let delta1 = g1(&mut r, "delta_1")?;
         let delta2 = g2(&mut r, "delta_2")?;
 
-        let ic = points(file, &bin, 3, "IC", n_public + 1, G1_BYTES, g1_from)?;
+        let ic = points(bin, 3, "IC", n_public + 1, G1_BYTES, g1_from)?;
 
-        let mut r = Reader::new(file, "4 (coefficients)", bin.section(4, "coefficients")?);
+        let s4 = bin.section_range(
+            4,
+            "coefficients",
+            0,
+            4.min(bin.section_len(4, "coefficients")?),
+        )?;
+        let mut r = Reader::new(file, "4 (coefficients)", &s4);
         let n_coefs = r.u32()? as usize;
-        if r.remaining() != n_coefs * COEF_BYTES {
+        let stored = bin.section_len(4, "coefficients")? - 4;
+        if stored != n_coefs * COEF_BYTES {
             return Err(r.error(format!(
-                "declares {n_coefs} coefficients ({} bytes) but holds {} bytes",
+                "declares {n_coefs} coefficients ({} bytes) but holds {stored} bytes",
                 n_coefs * COEF_BYTES,
-                r.remaining()
             )));
         }
-        let raw = r.take(n_coefs * COEF_BYTES)?;
-        let coefs = raw
-            .par_chunks(COEF_BYTES)
-            .enumerate()
-            .map(|(i, b)| {
-                let word =
-                    |k: usize| u32::from_le_bytes(b[4 * k..4 * k + 4].try_into().expect("4 bytes"));
-                let (matrix, row, signal) = (word(0), word(1), word(2));
-                let bad = |what: String| {
-                    ProverError::format(
-                        file,
-                        format!("section 4 (coefficients), entry #{i}: {what}"),
-                    )
-                };
-                if matrix > 1 {
-                    return Err(bad(format!("matrix {matrix} is neither A (0) nor B (1)")));
-                }
-                if row as usize >= domain_size {
-                    return Err(bad(format!(
-                        "constraint {row} is outside the domain of {domain_size}"
-                    )));
-                }
-                if signal as usize >= n_vars {
-                    return Err(bad(format!(
-                        "signal {signal} is not among the {n_vars} wires"
-                    )));
-                }
-                let stored = limbs(&b[12..44]);
-                if stored >= Fr::MODULUS {
-                    return Err(bad("value is not below r".into()));
-                }
-                // Stored as v·R²: read as a Montgomery representation it is v·R, whose
-                // canonical value read as a Montgomery representation again is v.
-                let value = Fr::new_unchecked(Fr::new_unchecked(stored).into_bigint());
-                Ok(Coef {
-                    matrix: matrix as u8,
-                    row,
-                    signal,
-                    value,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut coefs = Vec::with_capacity(n_coefs);
+        bin.for_each_chunk(
+            4,
+            "coefficients",
+            4,
+            COEF_BYTES * CHUNK_ITEMS,
+            |first, raw| {
+                let base = (first - 4) / COEF_BYTES;
+                let chunk = raw
+                    .par_chunks(COEF_BYTES)
+                    .enumerate()
+                    .map(|(k, b)| {
+                        coef_from(b, domain_size, n_vars).map_err(|what| {
+                            ProverError::format(
+                                file,
+                                format!("section 4 (coefficients), entry #{}: {what}", base + k),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                coefs.extend(chunk);
+                Ok(())
+            },
+        )?;
 
-        let a = points(file, &bin, 5, "A", n_vars, G1_BYTES, g1_from)?;
-        let b1 = points(file, &bin, 6, "B1", n_vars, G1_BYTES, g1_from)?;
-        let b2 = points(file, &bin, 7, "B2", n_vars, G2_BYTES, g2_from)?;
-        let c = points(file, &bin, 8, "C", n_vars - n_public - 1, G1_BYTES, g1_from)?;
-        let h = points(file, &bin, 9, "H", domain_size, G1_BYTES, g1_from)?;
+        let a = points(bin, 5, "A", n_vars, G1_BYTES, g1_from)?;
+        let b1 = points(bin, 6, "B1", n_vars, G1_BYTES, g1_from)?;
+        let b2 = points(bin, 7, "B2", n_vars, G2_BYTES, g2_from)?;
+        let c = points(bin, 8, "C", n_vars - n_public - 1, G1_BYTES, g1_from)?;
+        let h = points(bin, 9, "H", domain_size, G1_BYTES, g1_from)?;
         Ok(ProvingKey {
             n_vars,
             n_public,
