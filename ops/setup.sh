@@ -20,6 +20,10 @@ command -v c++ >/dev/null 2>&1 || missing+=(g++)
 # The wgpu backend's conformance tests run on Mesa's software Vulkan (lavapipe).
 dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers)
 dpkg -s libvulkan1 >/dev/null 2>&1 || missing+=(libvulkan1)
+# The FPGA engine's RTL: co-simulation (Verilator), a second simulator, synthesis (yosys).
+command -v verilator >/dev/null 2>&1 || missing+=(verilator)
+command -v iverilog >/dev/null 2>&1 || missing+=(iverilog)
+command -v yosys >/dev/null 2>&1 || missing+=(yosys)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} (apt)" >&2
   $sudo apt-get update -qq

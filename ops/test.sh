@@ -56,6 +56,8 @@ export LD_LIBRARY_PATH="$cuda_tools/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # Mesa keeps the compiled shaders in the cache folder, which CI keeps between runs: lavapipe
 # compiling the curve kernels is most of that kit's time (139 s cold, 60 s warm here).
 export FORNAX_REQUIRE_WGPU=1
+# The FPGA RTL's co-simulation (Verilator, installed by the set-up) must run, not skip.
+export FORNAX_REQUIRE_VERILATOR=1
 export MESA_SHADER_CACHE_DIR=${MESA_SHADER_CACHE_DIR:-${FORNAX_CACHE_DIR:-$root/.fornax-cache}/mesa-shaders}
 # Vulkan's loader wants a private runtime folder; without one it prints an error per device.
 if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then
@@ -87,6 +89,8 @@ if [ "$status" -eq 0 ]; then
   set -e
 fi
 phase "contracts: artifacts check" ops/contracts.sh check || status=1
+# The RTL still synthesises for UltraScale+ (yosys, at reduced width: a quick run).
+phase "hw: synthesis check" hw/synth.sh --quick || status=1
 forge_test() {
   # forge prints "Ran N test suites …: P tests passed, F failed": counted like a test binary.
   ops/contracts.sh test 2>&1 | tee "$work/forge.log" | grep -vE '^\s*$'

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Synthesises the RTL's blocks with yosys for AMD/Xilinx UltraScale+ (synth_xilinx -family
+# xcup, the family of the Alveo U55C and U250) and writes each block's LUT, FF, DSP and
+# BRAM counts to hw/reports/<block>.txt (checked in).
+#
+#   hw/synth.sh            every block at full size (minutes)
+#   hw/synth.sh --quick    the blocks at reduced width, to check that the RTL still
+#                          synthesises (what CI runs); reports go to a temporary folder
+#
+# yosys maps to the part's primitives but does not place or route: the counts are the
+# logic's, before the vendor's optimisation, and no clock is claimed from them.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+rtl=$here/rtl
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+command -v yosys >/dev/null || { echo "yosys missing: run ops/setup.sh" >&2; exit 1; }
+if [ $quick = 1 ]; then
+  out=$(mktemp -d)
+  trap 'rm -rf "$out"' EXIT
+else
+  out=$here/reports
+  mkdir -p "$out"
+fi
+
+# block: top module, sources, parameters at full size, parameters for --quick
+blocks=(
+  "wide_mul_256|wide_mul|wide_mul.sv|-set W 256 -set LIMB 16|-set W 64 -set LIMB 16"
+  "fq_mont_mul|fq_mont_mul|fq_mont_mul.sv wide_mul.sv||-set LIMB 64"
+)
+
+for b in "${blocks[@]}"; do
+  IFS='|' read -r name top sources full small <<<"$b"
+  params=$full
+  [ $quick = 1 ] && params=$small
+  files=""
+  for s in $sources; do files="$files $rtl/$s"; done
+  t=$SECONDS
+  log=$out/$name.log
+  chparam=""
+  [ -n "$params" ] && chparam="chparam $params $top;"
+  yosys -q -l "$log" -p "read_verilog -sv $files; $chparam synth_xilinx -family xcup -top $top; stat" \
+    >/dev/null 2>&1 || { echo "synthesis of $name failed: see $log" >&2; tail -20 "$log" >&2; exit 1; }
+  # The cell counts of the final `stat`.
+  stat=$(awk '/Printing statistics/{buf=""} {buf=buf $0 "\n"} END{printf "%s", buf}' "$log")
+  count() { printf '%s' "$stat" | awk -v pat="$1" '$0 ~ pat {s += $2} END {print s + 0}'; }
+  luts=$(count '^ +LUT[1-6] ')
+  ffs=$(count '^ +FD[CPRS]E? ')
+  dsps=$(count '^ +DSP48E2 ')
+  brams=$(count '^ +RAMB(18|36)E2 ')
+  carry=$(count '^ +CARRY[48] ')
+  {
+    echo "block: $name (top $top${params:+, $params})"
+    echo "tool: $(yosys -V | head -1); synth_xilinx -family xcup (UltraScale+), not placed or routed"
+    echo "LUT: $luts"
+    echo "FF: $ffs"
+    echo "DSP48E2: $dsps"
+    echo "RAMB18/36: $brams"
+    echo "CARRY4/8: $carry"
+    echo "synthesis seconds: $((SECONDS - t))"
+  } >"$out/$name.txt"
+  cat "$out/$name.txt"
+done
