@@ -61,6 +61,10 @@ impl Rows {
     }
 }
 
+/// About how many threads one job keeps busy (an MSM has a window per 13 to 16 bits of its
+/// scalars); see [`LocalExecutor::execute`].
+const JOB_PARALLELISM: usize = 16;
+
 /// A proving key prepared for proving: bases resident on a backend, rows indexed.
 pub struct PreparedKey {
     name: String,
@@ -411,7 +415,8 @@ impl LocalExecutor {
         Ok((point, timings))
     }
 
-    /// Runs `graph` wave by wave, the jobs of a wave concurrently; returns every job's value.
+    /// Runs `graph` wave by wave (the jobs of a wave side by side on a large pool, one after
+    /// another on a small one); returns every job's value.
     fn execute(
         &self,
         graph: &JobGraph,
@@ -428,23 +433,33 @@ impl LocalExecutor {
             .expect("fresh lock")
             .insert(JobKind::Witness, Value::Witness(Arc::new(witness)));
         let timings = Mutex::new(Vec::new());
+        let run = |job: &&Job| {
+            let t = Instant::now();
+            let value = self.run_job(job, key, &store, blinding)?;
+            store
+                .lock()
+                .expect("no job panics while holding the lock")
+                .insert(job.kind, value);
+            let device = key.backend.info().id.to_string();
+            let elapsed = t.elapsed();
+            on_job(job, &device, elapsed);
+            timings
+                .lock()
+                .expect("no job panics while holding the lock")
+                .push((job.kind.role(), device, elapsed));
+            Ok::<_, ProverError>(())
+        };
+        // Every job is parallel inside (an MSM over its windows, an NTT over its
+        // butterflies). Jobs of a wave run side by side only where the pool has more threads
+        // than one job fills; on fewer, one after another they take the same time and hold
+        // one job's working memory (an MSM's digits and buckets) instead of a wave's.
+        let side_by_side = rayon::current_num_threads() > JOB_PARALLELISM;
         for wave in graph.waves() {
-            wave.par_iter().try_for_each(|job| {
-                let t = Instant::now();
-                let value = self.run_job(job, key, &store, blinding)?;
-                store
-                    .lock()
-                    .expect("no job panics while holding the lock")
-                    .insert(job.kind, value);
-                let device = key.backend.info().id.to_string();
-                let elapsed = t.elapsed();
-                on_job(job, &device, elapsed);
-                timings
-                    .lock()
-                    .expect("no job panics while holding the lock")
-                    .push((job.kind.role(), device, elapsed));
-                Ok::<_, ProverError>(())
-            })?;
+            if side_by_side {
+                wave.par_iter().try_for_each(run)?;
+            } else {
+                wave.iter().try_for_each(run)?;
+            }
         }
         let store = store
             .into_inner()

@@ -268,6 +268,10 @@ fn run(command: Command) -> Result<ExitCode> {
             ..
         } => bench::split::run(&args),
         Command::Bench {
+            what: Some(BenchWhat::Prove(args)),
+            ..
+        } => bench::prove::run(&args),
+        Command::Bench {
             what: None,
             msm,
             msm_g2,

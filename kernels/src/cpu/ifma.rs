@@ -691,12 +691,20 @@ fn batch_add_ifma<C: IfmaCurve>(
         }
     }
 
-    // The special pairs, in arkworks' arithmetic.
+    // The special pairs: with the identity, a copy; equal or opposite points in arkworks'
+    // arithmetic.
     for s in specials.iter() {
-        let to_point =
-            |p: &Option<C::Point>| p.as_ref().map_or(Affine::identity(), point_from_limbs::<C>);
-        let sum: Affine<C> = (Projective::<C>::from(to_point(&s.p)) + to_point(&s.q)).into();
-        match point_to_limbs(&sum) {
+        let sum = match (&s.p, &s.q) {
+            (None, None) => None,
+            (Some(p), None) | (None, Some(p)) => Some(*p),
+            (Some(p), Some(q)) => {
+                let sum: Affine<C> = (Projective::<C>::from(point_from_limbs::<C>(p))
+                    + point_from_limbs::<C>(q))
+                .into();
+                point_to_limbs(&sum)
+            }
+        };
+        match sum {
             Some(limbs) => {
                 points[s.dst] = limbs;
                 identity[s.dst] = false;

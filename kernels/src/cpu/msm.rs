@@ -258,28 +258,42 @@ impl<C: ifma::IfmaCurve> Default for IfmaGroupSums<C> {
 
 #[cfg(target_arch = "x86_64")]
 impl<C: ifma::IfmaCurve> IfmaGroupSums<C> {
-    /// As [`GroupSums::sum`].
+    /// As [`GroupSums::sum`]. Bases that are the identity are left out as they are
+    /// gathered (a circom key has many: every wire absent from a matrix), so they cost
+    /// neither an addition nor the scalar path's special handling.
     fn sum(&mut self, bases: &[C::Point], sorted: &[u32], start: &[u32], out: &mut [Affine<C>]) {
         let (first, last) = (start[0] as usize, start[out.len()] as usize);
         let entries = &sorted[first..last];
         self.points.clear();
+        self.points.resize(entries.len(), C::IDENTITY);
         self.identity.clear();
-        for (k, &e) in entries.iter().enumerate() {
-            if let Some(&ahead) = entries.get(k + PREFETCH_DISTANCE) {
-                prefetch(&bases[(ahead & !SIGN) as usize]);
-            }
-            let p = &bases[(e & !SIGN) as usize];
-            let identity = *p == C::IDENTITY;
-            self.points.push(if e & SIGN != 0 && !identity {
-                ifma::negate::<C>(p)
-            } else {
-                *p
-            });
-            self.identity.push(identity);
-        }
+        self.identity.resize(entries.len(), true);
         self.len.clear();
-        self.len
-            .extend((0..out.len()).map(|b| start[b + 1] - start[b]));
+        for b in 0..out.len() {
+            let (from, to) = (
+                (start[b] - start[0]) as usize,
+                (start[b + 1] - start[0]) as usize,
+            );
+            let mut live = 0;
+            for k in from..to {
+                if let Some(&ahead) = entries.get(k + PREFETCH_DISTANCE) {
+                    prefetch(&bases[(ahead & !SIGN) as usize]);
+                }
+                let e = entries[k];
+                let p = &bases[(e & !SIGN) as usize];
+                if *p == C::IDENTITY {
+                    continue;
+                }
+                self.points[from + live] = if e & SIGN != 0 {
+                    ifma::negate::<C>(p)
+                } else {
+                    *p
+                };
+                self.identity[from + live] = false;
+                live += 1;
+            }
+            self.len.push(live as u32);
+        }
         while plan_level(start, &mut self.len, &mut self.pairs, &mut self.moves) {
             ifma::batch_add(
                 &mut self.points,
@@ -294,7 +308,7 @@ impl<C: ifma::IfmaCurve> IfmaGroupSums<C> {
         }
         for (b, o) in out.iter_mut().enumerate() {
             let k = (start[b] - start[0]) as usize;
-            if start[b + 1] > start[b] && !self.identity[k] {
+            if self.len[b] > 0 && !self.identity[k] {
                 *o = ifma::point_from_limbs::<C>(&self.points[k]);
             }
         }

@@ -104,6 +104,17 @@ pub fn probe(options: ProbeOptions) -> Vec<WgpuBackend> {
         return Vec::new();
     }
     let quiet = env_set("FORNAX_WGPU_QUIET");
+    if !options.allow_software && !gpu_device_nodes_present() {
+        // Loading Vulkan's drivers to find nothing costs tens of MiB of resident memory
+        // (Mesa's link LLVM) in every process; without a GPU device node there is no
+        // hardware adapter to find, and software ones are not registered anyway.
+        if !quiet {
+            eprintln!(
+                "wgpu: no GPU device node (/dev/dri/renderD*, /dev/nvidia*): adapters not probed"
+            );
+        }
+        return Vec::new();
+    }
     let instance = instance();
     let adapters = pollster::block_on(instance.enumerate_adapters(wg::Backends::PRIMARY));
     if adapters.is_empty() && !quiet {
@@ -131,6 +142,20 @@ pub fn probe(options: ProbeOptions) -> Vec<WgpuBackend> {
         }
     }
     out
+}
+
+/// Whether this machine shows a GPU to user space: a DRM render node or an NVIDIA device
+/// node on Linux; elsewhere (Metal, DX12) always, as those have no such test.
+fn gpu_device_nodes_present() -> bool {
+    if !cfg!(target_os = "linux") {
+        return true;
+    }
+    let render_node = std::fs::read_dir("/dev/dri").is_ok_and(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+    });
+    render_node || std::path::Path::new("/dev/nvidia0").exists()
 }
 
 /// One adapter with its compiled kernels.

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod fhe;
+pub mod prove;
 pub mod queue;
 pub mod split;
 
@@ -31,6 +32,10 @@ pub enum BenchWhat {
     /// One large proof split across single-threaded workers beside the same proof whole on
     /// one, in one run (two clusters on loopback; the ratio is whole over split).
     Split(split::SplitBench),
+    /// `fornax prove` as a whole process beside another prover (rapidsnark's `prover`, or
+    /// another build of Fornax) on the same zkey and witness: wall time and peak resident
+    /// memory, repetitions interleaved, every proof verified.
+    Prove(prove::ProveBench),
 }
 
 /// Runs `plan` on one device (`--device`), or on the CPU beside arkworks.
