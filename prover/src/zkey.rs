@@ -188,20 +188,37 @@ fn points<P: Send>(
     size: usize,
     parse: impl Fn(&[u8]) -> Result<P, &'static str> + Sync,
 ) -> Result<Vec<P>, ProverError> {
-    let file = bin.file();
     let len = bin.section_len(id, name)?;
     if len != count * size {
         return Err(ProverError::format(
-            file,
+            bin.file(),
             format!(
                 "section {id} ({name}) holds {len} bytes, expected {} for {count} points",
                 count * size
             ),
         ));
     }
+    items(bin, (id, name), 0, count, size, "point", |b| {
+        parse(b).map_err(String::from)
+    })
+}
+
+/// Parses `count` items of `size` bytes of section `id` (named `name`) from byte `from`
+/// on, [`CHUNK_ITEMS`] at a time, each piece in parallel; errors name the `item` by its
+/// index.
+fn items<T: Send>(
+    bin: &BinFile<'_>,
+    (id, name): (u32, &str),
+    from: usize,
+    count: usize,
+    size: usize,
+    item: &str,
+    parse: impl Fn(&[u8]) -> Result<T, String> + Sync,
+) -> Result<Vec<T>, ProverError> {
+    let file = bin.file();
     let mut out = Vec::with_capacity(count);
-    bin.for_each_chunk(id, name, 0, size * CHUNK_ITEMS, |first, data| {
-        let base = first / size;
+    bin.for_each_chunk(id, name, from, size * CHUNK_ITEMS, |first, data| {
+        let base = (first - from) / size;
         let chunk = data
             .par_chunks(size)
             .enumerate()
@@ -209,7 +226,7 @@ fn points<P: Send>(
                 parse(b).map_err(|e| {
                     ProverError::format(
                         file,
-                        format!("section {id} ({name}), point #{}: {e}", base + i),
+                        format!("section {id} ({name}), {item} #{}: {e}", base + i),
                     )
                 })
             })
@@ -302,29 +319,14 @@ impl ProvingKey {
                 n_coefs * COEF_BYTES,
             )));
         }
-        let mut coefs = Vec::with_capacity(n_coefs);
-        bin.for_each_chunk(
+        let coefs = items(
+            bin,
+            (4, "coefficients"),
             4,
-            "coefficients",
-            4,
-            COEF_BYTES * CHUNK_ITEMS,
-            |first, raw| {
-                let base = (first - 4) / COEF_BYTES;
-                let chunk = raw
-                    .par_chunks(COEF_BYTES)
-                    .enumerate()
-                    .map(|(k, b)| {
-                        coef_from(b, domain_size, n_vars).map_err(|what| {
-                            ProverError::format(
-                                file,
-                                format!("section 4 (coefficients), entry #{}: {what}", base + k),
-                            )
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                coefs.extend(chunk);
-                Ok(())
-            },
+            n_coefs,
+            COEF_BYTES,
+            "entry",
+            |b| coef_from(b, domain_size, n_vars),
         )?;
 
         let a = points(bin, 5, "A", n_vars, G1_BYTES, g1_from)?;
