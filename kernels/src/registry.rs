@@ -18,34 +18,47 @@ use crate::{G1, G2};
 #[derive(Clone)]
 pub struct DeviceRegistry {
     backends: Vec<Arc<dyn Backend>>,
+    /// Why device backends are absent (no driver, no device node, a kernel that failed).
+    notes: Vec<String>,
 }
 
 impl DeviceRegistry {
     /// Probes this machine: the CPU, then every CUDA device whose kernels load, then every
     /// wgpu adapter (Vulkan, Metal, DX12; software adapters only with
     /// `FORNAX_WGPU_SOFTWARE=1`), each composed with the CPU for what it lacks. A machine
-    /// without a driver or a device simply has no such backend (the reason goes to
-    /// stderr); nothing panics.
+    /// without a driver or a device simply has no such backend (the reason is kept in
+    /// [`notes`](Self::notes), printed by nothing here); nothing panics.
     pub fn discover() -> Self {
         let cpu: Arc<dyn Backend> = Arc::new(CpuBackend::new());
         #[allow(unused_mut)]
         let mut devices: Vec<Arc<dyn Backend>> = Vec::new();
+        #[allow(unused_mut)]
+        let mut notes = Vec::new();
         #[cfg(feature = "cuda")]
-        for cuda in crate::cuda::probe() {
+        for cuda in crate::cuda::probe_noting(&mut notes) {
             devices.push(Arc::new(cuda));
         }
         #[cfg(feature = "wgpu")]
-        for wgpu in crate::wgpu::probe(crate::wgpu::ProbeOptions::from_env()) {
+        for wgpu in crate::wgpu::probe_noting(crate::wgpu::ProbeOptions::from_env(), &mut notes) {
             devices.push(Arc::new(wgpu));
         }
         let mut backends = vec![Arc::clone(&cpu)];
         backends.extend(devices.into_iter().map(|d| Composed::complete(d, &cpu)));
-        DeviceRegistry { backends }
+        DeviceRegistry { backends, notes }
     }
 
     /// A registry holding exactly these backends (for tests and custom set-ups).
     pub fn with_backends(backends: Vec<Arc<dyn Backend>>) -> Self {
-        DeviceRegistry { backends }
+        DeviceRegistry {
+            backends,
+            notes: Vec::new(),
+        }
+    }
+
+    /// Why device backends are absent, one line each (`cuda: no CUDA backend: …`), for
+    /// the commands that say so: `fornax devices`, `-v`, a node's start.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// All registered backends.

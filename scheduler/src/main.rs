@@ -332,7 +332,11 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Fhe(cmd) => fhe::run(cmd),
         Command::Keyholder(args) => fhe::keyholder(args),
         Command::Devices => {
-            for b in DeviceRegistry::discover().backends() {
+            let registry = DeviceRegistry::discover();
+            for note in registry.notes() {
+                eprintln!("{note}");
+            }
+            for b in registry.backends() {
                 let i = b.info();
                 println!(
                     "{}\t{}\t{}\t{} lanes\t{} MiB",

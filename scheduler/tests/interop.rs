@@ -35,6 +35,12 @@ fn both_proofs(dir: &Path, name: &str) -> [PathBuf; 4] {
         public,
     ]);
     assert!(out.status.success(), "fornax prove {name}: {}", text(&out));
+    // Quiet on success (no device notes, no timings without -v), as a prover should be.
+    assert!(
+        out.stderr.is_empty(),
+        "fornax prove {name} printed on success: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = snarkjs(&[
         sub("groth16"),
         sub("prove"),

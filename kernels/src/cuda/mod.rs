@@ -167,18 +167,31 @@ pub struct PhaseTimes {
 }
 
 /// Opens every CUDA device of this machine, compiling the kernels for each. Devices that
-/// fail are left out with a message on stderr; no driver means an empty list.
+/// fail are left out with a message on stderr (unless `FORNAX_CUDA_QUIET` is set); no
+/// driver means an empty list.
 pub fn probe() -> Vec<CudaBackend> {
-    if let Some(reason) = unavailable_reason() {
-        if std::env::var_os("FORNAX_CUDA_QUIET").is_none() {
-            eprintln!("cuda: no CUDA backend: {reason}");
+    let mut notes = Vec::new();
+    let found = probe_noting(&mut notes);
+    if std::env::var_os("FORNAX_CUDA_QUIET").is_none() {
+        for n in notes {
+            eprintln!("{n}");
         }
+    }
+    found
+}
+
+/// As [`probe`], with why devices are absent added to `notes` instead of printed.
+pub fn probe_noting(notes: &mut Vec<String>) -> Vec<CudaBackend> {
+    if let Some(reason) = unavailable_reason() {
+        notes.push(format!("cuda: no CUDA backend: {reason}"));
         return Vec::new();
     }
     let count = match CudaContext::device_count() {
         Ok(n) => n.max(0) as usize,
         Err(e) => {
-            eprintln!("cuda: no CUDA backend: counting devices failed: {e}");
+            notes.push(format!(
+                "cuda: no CUDA backend: counting devices failed: {e}"
+            ));
             return Vec::new();
         }
     };
@@ -186,7 +199,7 @@ pub fn probe() -> Vec<CudaBackend> {
         .filter_map(|ordinal| match CudaBackend::open(ordinal) {
             Ok(b) => Some(b),
             Err(e) => {
-                eprintln!("cuda:{ordinal}: not registered: {e}");
+                notes.push(format!("cuda:{ordinal}: not registered: {e}"));
                 None
             }
         })

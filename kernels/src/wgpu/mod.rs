@@ -98,47 +98,55 @@ fn instance() -> wg::Instance {
 }
 
 /// Opens every usable adapter of this machine as a backend, `wgpu:0`, `wgpu:1`, … in the
-/// order wgpu lists them. Adapters left out, and why, go to stderr.
+/// order wgpu lists them. Adapters left out, and why, go to stderr (unless
+/// `FORNAX_WGPU_QUIET` is set).
 pub fn probe(options: ProbeOptions) -> Vec<WgpuBackend> {
+    let mut notes = Vec::new();
+    let found = probe_noting(options, &mut notes);
+    if !env_set("FORNAX_WGPU_QUIET") {
+        for n in notes {
+            eprintln!("{n}");
+        }
+    }
+    found
+}
+
+/// As [`probe`], with why adapters are absent added to `notes` instead of printed.
+pub fn probe_noting(options: ProbeOptions, notes: &mut Vec<String>) -> Vec<WgpuBackend> {
     if env_set("FORNAX_NO_WGPU") {
         return Vec::new();
     }
-    let quiet = env_set("FORNAX_WGPU_QUIET");
     if !options.allow_software && !gpu_device_nodes_present() {
         // Loading Vulkan's drivers to find nothing costs tens of MiB of resident memory
         // (Mesa's link LLVM) in every process; without a GPU device node there is no
         // hardware adapter to find, and software ones are not registered anyway.
-        if !quiet {
-            eprintln!(
-                "wgpu: no GPU device node (/dev/dri/renderD*, /dev/nvidia*): adapters not probed"
-            );
-        }
+        notes.push(
+            "wgpu: no GPU device node (/dev/dri/renderD*, /dev/nvidia*): adapters not probed"
+                .into(),
+        );
         return Vec::new();
     }
     let instance = instance();
     let adapters = pollster::block_on(instance.enumerate_adapters(wg::Backends::PRIMARY));
-    if adapters.is_empty() && !quiet {
-        eprintln!("wgpu: no wgpu backend: no Vulkan, Metal or DX12 adapter on this machine");
+    if adapters.is_empty() {
+        notes
+            .push("wgpu: no wgpu backend: no Vulkan, Metal or DX12 adapter on this machine".into());
     }
     let mut out = Vec::new();
     for adapter in adapters {
         let info = adapter.get_info();
         if info.device_type == wg::DeviceType::Cpu && !options.allow_software {
-            static SAID: std::sync::Once = std::sync::Once::new();
-            if !quiet && !SAID.is_completed() {
-                SAID.call_once(|| ());
-                eprintln!(
-                    "wgpu: {} ({}) is a software adapter: not registered \
-                     (FORNAX_WGPU_SOFTWARE=1 registers it, for tests)",
-                    info.name, info.driver
-                );
-            }
+            notes.push(format!(
+                "wgpu: {} ({}) is a software adapter: not registered \
+                 (FORNAX_WGPU_SOFTWARE=1 registers it, for tests)",
+                info.name, info.driver
+            ));
             continue;
         }
         let id = BackendId(format!("wgpu:{}", out.len()));
         match WgpuBackend::open(id.clone(), adapter, options) {
             Ok(b) => out.push(b),
-            Err(e) => eprintln!("{id}: {} not registered: {e}", info.name),
+            Err(e) => notes.push(format!("{id}: {} not registered: {e}", info.name)),
         }
     }
     out

@@ -45,6 +45,9 @@ pub fn bench(
     json_out: Option<&Path>,
 ) -> Result<ExitCode> {
     let registry = DeviceRegistry::discover();
+    for note in registry.notes() {
+        eprintln!("{note}");
+    }
     let target = match device {
         None => None,
         Some(id) => match find_device(&registry, id) {

@@ -147,13 +147,17 @@ fn start_scheduler(
                 setup.slots
             );
         }
+        let registry = DeviceRegistry::discover();
+        if !registry.notes().is_empty() {
+            eprintln!("devices absent: {}", registry.notes().join("; "));
+        }
         let embedded = fornax_node::embedded::start(
             scheduler,
             runtime.handle(),
             fornax_node::embedded::EmbeddedConfig {
                 settings: setup.settings,
                 dispatch: setup.dispatch,
-                registry: DeviceRegistry::discover(),
+                registry,
                 memory_bytes: setup.memory_bytes,
                 slots: setup.slots,
                 artifacts: data_dir.join("artifacts"),

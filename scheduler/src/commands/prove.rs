@@ -143,7 +143,13 @@ pub fn prove(
     };
     let load = t.elapsed();
     phases.push(("load", peak_mib_and_reset()));
-    let exec = LocalExecutor::new(DeviceRegistry::discover());
+    let registry = DeviceRegistry::discover();
+    if verbose {
+        for note in registry.notes() {
+            eprintln!("{note}");
+        }
+    }
+    let exec = LocalExecutor::new(registry);
     let t = Instant::now();
     let key = exec.prepare(&zkey.display().to_string(), pk)?;
     let prepare = t.elapsed();
@@ -160,19 +166,20 @@ pub fn prove(
     let (p, publics, timings) = exec.prove(&key, w, &mut rand::rngs::OsRng)?;
     json::write_json(proof, &ProofJson::from_proof(&p))?;
     json::write_json(public, &json::public_to_json(&publics))?;
-    eprintln!(
-        "proved (domain 2^{}, {} wires) in {:.1} ms (load {:.1} ms, upload {:.1} ms)",
-        key.shape().domain_size.trailing_zeros(),
-        key.shape().n_vars,
-        timings.total.as_secs_f64() * 1e3,
-        load.as_secs_f64() * 1e3,
-        prepare.as_secs_f64() * 1e3
-    );
-    for (role, device, d) in &timings.jobs {
-        eprintln!("  {role:<14} {device:<8} {:>9.2} ms", d.as_secs_f64() * 1e3);
-    }
     phases.push(("prove", peak_mib_and_reset()));
+    // Quiet on success, as provers are; -v says where the time and the memory went.
     if verbose {
+        eprintln!(
+            "proved (domain 2^{}, {} wires) in {:.1} ms (load {:.1} ms, upload {:.1} ms)",
+            key.shape().domain_size.trailing_zeros(),
+            key.shape().n_vars,
+            timings.total.as_secs_f64() * 1e3,
+            load.as_secs_f64() * 1e3,
+            prepare.as_secs_f64() * 1e3
+        );
+        for (role, device, d) in &timings.jobs {
+            eprintln!("  {role:<14} {device:<8} {:>9.2} ms", d.as_secs_f64() * 1e3);
+        }
         for (phase, peak) in phases {
             match peak {
                 Some(mib) => eprintln!("  peak resident memory while {phase:<7} {mib:>8.1} MiB"),

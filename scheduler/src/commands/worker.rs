@@ -65,7 +65,11 @@ pub fn worker(args: WorkerArgs) -> Result<ExitCode> {
         })
         .collect();
     let registry = if devices.is_empty() {
-        DeviceRegistry::discover()
+        let found = DeviceRegistry::discover();
+        if !found.notes().is_empty() {
+            eprintln!("devices absent: {}", found.notes().join("; "));
+        }
+        found
     } else if devices.iter().all(|d| d == "cpu:0") {
         // No need to probe for accelerators (their kernels take a while to compile).
         DeviceRegistry::with_backends(vec![std::sync::Arc::new(fornax_kernels::CpuBackend::new())])
