@@ -572,3 +572,63 @@ fn bad_circuit_inputs_give_clear_errors() {
         text(&out)
     );
 }
+
+/// `fornax bench prove` runs whole processes side by side (here fornax against itself as
+/// the baseline), checks every proof, and writes both sides' runs; bad arguments are
+/// refused with a message, not a panic.
+#[test]
+fn bench_prove_compares_whole_processes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("bench.json");
+    let me = env!("CARGO_BIN_EXE_fornax");
+    let baseline = format!("{me} prove");
+    let out = Command::new(me)
+        .args([
+            "bench",
+            "prove",
+            "--reps",
+            "2",
+            "--baseline",
+            &baseline,
+            "--zkey",
+        ])
+        .arg(circuit("merkle_inclusion", "zkey"))
+        .arg("--wtns")
+        .arg(circuit("merkle_inclusion", "wtns"))
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    for side in ["fornax", "baseline"] {
+        let walls = doc[side]["wall_s"].as_array().unwrap();
+        let rss = doc[side]["peak_rss_mib"].as_array().unwrap();
+        assert_eq!((walls.len(), rss.len()), (2, 2), "{doc}");
+        assert!(
+            rss.iter().all(|m| m.as_f64().unwrap() > 1.0),
+            "peak RSS measured: {doc}"
+        );
+    }
+    assert!(doc["speedup"].as_f64().unwrap() > 0.0, "{doc}");
+
+    // A baseline that writes no proof, and no repetitions, are refused.
+    for args in [
+        vec!["--baseline", "/bin/true", "--reps", "1"],
+        vec!["--reps", "0"],
+    ] {
+        let out = Command::new(me)
+            .args(["bench", "prove"])
+            .args(&args)
+            .arg("--zkey")
+            .arg(circuit("merkle_inclusion", "zkey"))
+            .arg("--wtns")
+            .arg(circuit("merkle_inclusion", "wtns"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} accepted: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("error"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
