@@ -269,6 +269,25 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
+    /// The value at `at` of the degree-2 polynomial through (0, `secret`), (α1, `y[0]`) and
+    /// (α2, `y[1]`) (Lagrange over those three points).
+    fn through_secret_and_two(ring: &GaloisRing, secret: Gr, y: [Gr; 2], at: &Gr) -> Gr {
+        let pts = [Gr::ZERO, ring.point(1), ring.point(2)];
+        let vals = [secret, y[0], y[1]];
+        let mut acc = Gr::ZERO;
+        for i in 0..3 {
+            let mut l = Gr::constant(1);
+            for j in 0..3 {
+                if i != j {
+                    let inv = ring.inv(&ring.sub(&pts[i], &pts[j])).unwrap();
+                    l = ring.mul(&l, &ring.mul(&ring.sub(at, &pts[j]), &inv));
+                }
+            }
+            acc = ring.add(&acc, &ring.mul(&l, &vals[i]));
+        }
+        acc
+    }
+
     fn rng() -> rand_chacha::ChaCha20Rng {
         let seed: u64 = rand::random();
         println!("seed {seed}");
@@ -343,21 +362,7 @@ mod tests {
         let ring = s.ring();
         let xs = [1usize, 2];
         let at = |p: &Gr| -> Gr {
-            // Lagrange over the points {0, α1, α2}.
-            let pts = [Gr::ZERO, ring.point(1), ring.point(2)];
-            let vals = [Gr::constant(candidate), shares[0], shares[1]];
-            let mut acc = Gr::ZERO;
-            for i in 0..3 {
-                let mut l = Gr::constant(1);
-                for j in 0..3 {
-                    if i != j {
-                        let inv = ring.inv(&ring.sub(&pts[i], &pts[j])).unwrap();
-                        l = ring.mul(&l, &ring.mul(&ring.sub(p, &pts[j]), &inv));
-                    }
-                }
-                acc = ring.add(&acc, &ring.mul(&l, &vals[i]));
-            }
-            acc
+            through_secret_and_two(ring, Gr::constant(candidate), [shares[0], shares[1]], p)
         };
         for &x in &xs {
             assert_eq!(at(&ring.point(x)), shares[x - 1]);
@@ -448,21 +453,12 @@ mod tests {
             // (or guess them: the attack needs only two honest points); they answer with
             // the values of the polynomial through (0, chosen), (α1, y1), (α2, y2).
             let forged = |party: usize| -> Gr {
-                let pts = [Gr::ZERO, ring.point(1), ring.point(2)];
-                let vals = [Gr::constant(chosen), honest[0], honest[1]];
-                let at = ring.point(party);
-                let mut acc = Gr::ZERO;
-                for i in 0..3 {
-                    let mut l = Gr::constant(1);
-                    for j in 0..3 {
-                        if i != j {
-                            let inv = ring.inv(&ring.sub(&pts[i], &pts[j])).unwrap();
-                            l = ring.mul(&l, &ring.mul(&ring.sub(&at, &pts[j]), &inv));
-                        }
-                    }
-                    acc = ring.add(&acc, &ring.mul(&l, &vals[i]));
-                }
-                acc
+                through_secret_and_two(
+                    &ring,
+                    Gr::constant(chosen),
+                    [honest[0], honest[1]],
+                    &ring.point(party),
+                )
             };
             let shares: Vec<(usize, Vec<Gr>)> = (1..=n)
                 .map(|p| {

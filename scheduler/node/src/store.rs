@@ -218,6 +218,15 @@ impl Store {
         w
     }
 
+    /// Adds `task`'s record to `batch`, under its id.
+    fn put_task(&self, batch: &mut WriteBatch, task: &Task) {
+        batch.put_cf(
+            self.cf(TASKS),
+            &task.id,
+            serde_json::to_vec(task).expect("serialisable"),
+        );
+    }
+
     fn lock(&self, key: &[u8]) -> std::sync::MutexGuard<'_, ()> {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -317,11 +326,7 @@ impl Store {
         let mut task = task;
         task.transitions = 1;
         let mut batch = WriteBatch::default();
-        batch.put_cf(
-            self.cf(TASKS),
-            &task.id,
-            serde_json::to_vec(&task).expect("serialisable"),
-        );
+        self.put_task(&mut batch, &task);
         batch.put_cf(self.cf(INPUTS), &task.id, &new.input);
         if let Some(key) = &idem_key {
             batch.put_cf(self.cf(IDEMPOTENCY), key, &task.id);
@@ -393,11 +398,7 @@ impl Store {
         let seq = task.transitions;
         task.transitions += 1;
         let mut batch = WriteBatch::default();
-        batch.put_cf(
-            self.cf(TASKS),
-            id,
-            serde_json::to_vec(&task).expect("serialisable"),
-        );
+        self.put_task(&mut batch, &task);
         let log = Transition {
             from: Some(from),
             to,
@@ -439,11 +440,7 @@ impl Store {
             .ok_or_else(|| StoreError::NoTask(id.to_string()))?;
         update(&mut task);
         let mut batch = WriteBatch::default();
-        batch.put_cf(
-            self.cf(TASKS),
-            id,
-            serde_json::to_vec(&task).expect("serialisable"),
-        );
+        self.put_task(&mut batch, &task);
         self.db.write_opt(batch, &Self::synced())?;
         Ok(task)
     }
@@ -514,11 +511,7 @@ impl Store {
         split.done.push(part);
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(PARTS), key, point);
-        batch.put_cf(
-            self.cf(TASKS),
-            id,
-            serde_json::to_vec(&task).expect("serialisable"),
-        );
+        self.put_task(&mut batch, &task);
         self.db.write_opt(batch, &Self::synced())?;
         Ok((task, true))
     }
@@ -546,11 +539,7 @@ impl Store {
             }
         }
         update(&mut task);
-        batch.put_cf(
-            self.cf(TASKS),
-            id,
-            serde_json::to_vec(&task).expect("serialisable"),
-        );
+        self.put_task(&mut batch, &task);
         self.db.write_opt(batch, &Self::synced())?;
         Ok(task)
     }

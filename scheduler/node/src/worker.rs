@@ -135,13 +135,18 @@ fn compute_witness(
                 .map_err(|e| AttemptError::fatal("witness_generation_failed", e.to_string()))?
         }
     };
-    if w.len() != circuit.key.shape().n_vars {
+    check_wire_count(w, circuit)
+}
+
+/// `w` if it has one value per wire of `circuit`, else the `invalid_witness` failure.
+fn check_wire_count(w: Vec<Fr>, circuit: &LoadedCircuit) -> Result<Vec<Fr>, AttemptError> {
+    let wires = circuit.key.shape().n_vars;
+    if w.len() != wires {
         return Err(AttemptError::fatal(
             "invalid_witness",
             format!(
-                "the witness has {} values; the circuit has {} wires",
-                w.len(),
-                circuit.key.shape().n_vars
+                "the witness has {} values; the circuit has {wires} wires",
+                w.len()
             ),
         ));
     }
@@ -690,17 +695,7 @@ impl Worker {
         }
         let w = wtns::from_bytes(name, &bytes)
             .map_err(|e| AttemptError::fatal("invalid_witness", e.to_string()))?;
-        if w.len() != circuit.key.shape().n_vars {
-            return Err(AttemptError::fatal(
-                "invalid_witness",
-                format!(
-                    "the witness has {} values; the circuit has {} wires",
-                    w.len(),
-                    circuit.key.shape().n_vars
-                ),
-            ));
-        }
-        Ok(w)
+        check_wire_count(w, circuit)
     }
 
     /// Evaluates an FHE job: the key set's evaluation keys (loaded once), the program
