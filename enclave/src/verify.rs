@@ -111,8 +111,16 @@ pub struct SnpTcb {
     pub microcode: u8,
 }
 
+/// How many runtime measurement registers a TDX allowlist entry must pin: RTMR0 (firmware
+/// configuration), RTMR1 (the OS loader and kernel) and RTMR2 (kernel command line and
+/// initrd). RTMR3 is left to the workload.
+pub const TDX_PINNED_RTMRS: usize = 3;
+
 /// What a verifier accepts. As JSON (`fornax node --tee-policy`), every field may be left
-/// out for its default; `max_quote_age` is in seconds.
+/// out for its default; `max_quote_age` is in seconds. A policy must pass
+/// [`Policy::validate`] (the node checks it at start, and a verifier refuses every quote
+/// under one that does not): each TDX entry pins MRTD and RTMR0–2, and a policy that admits
+/// SEV-SNP names its minimum TCB.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Policy {
@@ -125,8 +133,12 @@ pub struct Policy {
     /// How old the nonce's block may be when the quote is checked.
     #[serde(with = "seconds")]
     pub max_quote_age: Duration,
-    /// The lowest SEV-SNP TCB accepted.
+    /// The lowest SEV-SNP TCB accepted: required when `measurements` admits SEV-SNP.
     pub min_snp_tcb: Option<SnpTcb>,
+    /// The VMPL an SEV-SNP report must come from: 0 by default, the most privileged level
+    /// (a report requested from a less privileged level, such as a guest under an SVSM,
+    /// speaks for less of the guest; name its level here to accept it).
+    pub snp_vmpl: u32,
     /// Accept debug enclaves / TDs / SNP guests (never in production).
     pub allow_debug: bool,
 }
@@ -139,8 +151,51 @@ impl Default for Policy {
             measurements: Vec::new(),
             max_quote_age: Duration::from_secs(3600),
             min_snp_tcb: None,
+            snp_vmpl: 0,
             allow_debug: false,
         }
+    }
+}
+
+impl Policy {
+    /// Checks that the policy says enough to be safe: every TDX entry pins a 48-byte MRTD
+    /// and at least [`TDX_PINNED_RTMRS`] runtime registers (an entry with MRTD alone admits
+    /// any kernel and command line on that firmware), SGX and SEV-SNP measurements have
+    /// their lengths, and a policy admitting SEV-SNP names `min_snp_tcb` (without it, a
+    /// guest on firmware with known holes would pass).
+    pub fn validate(&self) -> Result<(), VerifyError> {
+        let weak = |why: String| Err(VerifyError::WeakPolicy(why));
+        for m in &self.measurements {
+            match m {
+                Measurement::Tdx { mrtd, rtmrs } => {
+                    if mrtd.len() != 48 || rtmrs.iter().any(|r| r.0.len() != 48) {
+                        return weak("a TDX entry's MRTD and RTMRs are 48 bytes each".into());
+                    }
+                    if rtmrs.len() < TDX_PINNED_RTMRS {
+                        return weak(format!(
+                            "a TDX entry names {} RTMRs: it must pin RTMR0 to RTMR{} (firmware, kernel, command line), not MRTD alone",
+                            rtmrs.len(),
+                            TDX_PINNED_RTMRS - 1
+                        ));
+                    }
+                }
+                Measurement::Sgx { mrenclave } if mrenclave.len() != 32 => {
+                    return weak("an SGX entry's MRENCLAVE is 32 bytes".into());
+                }
+                Measurement::SevSnp { measurement } => {
+                    if measurement.len() != 48 {
+                        return weak("an SEV-SNP entry's measurement is 48 bytes".into());
+                    }
+                    if self.min_snp_tcb.is_none() {
+                        return weak(
+                            "the policy admits SEV-SNP but names no min_snp_tcb (bootloader, tee, snp, microcode)".into(),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
 
@@ -186,6 +241,17 @@ pub enum VerifyError {
         status: String,
         /// Its advisories.
         advisories: Vec<String>,
+    },
+    /// The policy does not say enough to be safe ([`Policy::validate`]).
+    #[error("the TEE policy is too weak: {0}")]
+    WeakPolicy(String),
+    /// The SEV-SNP report comes from another VMPL than the policy's.
+    #[error("the SEV-SNP report comes from VMPL {reported}, the policy accepts VMPL {required}")]
+    WrongVmpl {
+        /// The report's VMPL.
+        reported: u32,
+        /// The policy's.
+        required: u32,
     },
     /// The SEV-SNP TCB is below the policy's minimum.
     #[error("SEV-SNP TCB {reported} is below the minimum {minimum}")]
@@ -323,7 +389,9 @@ impl Verifier {
 
     /// Verifies the quote itself at time `now` (seconds since the epoch): signatures,
     /// chain, collateral, TCB and measurement. Does not look at what the report data binds.
+    /// Under a policy that fails [`Policy::validate`], every quote is refused.
     pub fn verify_quote(&self, evidence: &Evidence, now: u64) -> Result<Verified, VerifyError> {
+        self.policy.validate()?;
         let verified = match evidence {
             Evidence::IntelDcap { quote, collateral } => {
                 self.verify_intel(quote, collateral.as_ref(), now)?
@@ -460,11 +528,19 @@ impl Verifier {
         if report.policy.debug_allowed() && !self.policy.allow_debug {
             return Err(VerifyError::Debug);
         }
+        if report.vmpl != self.policy.snp_vmpl {
+            return Err(VerifyError::WrongVmpl {
+                reported: report.vmpl,
+                required: self.policy.snp_vmpl,
+            });
+        }
         let tcb = report.reported_tcb;
         let reported = format!(
             "bootloader {} tee {} snp {} microcode {}",
             tcb.bootloader, tcb.tee, tcb.snp, tcb.microcode
         );
+        // `validate` made `min_snp_tcb` present for any policy admitting SEV-SNP; a policy
+        // admitting none refuses the measurement below anyway.
         if let Some(min) = self.policy.min_snp_tcb {
             if tcb.bootloader < min.bootloader
                 || tcb.tee < min.tee

@@ -66,13 +66,31 @@ fn snp_measurement() -> Vec<u8> {
     hex::decode("7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f").unwrap()
 }
 
+/// The TDX v4 sample's RTMR0…RTMR3, read from the quote's body.
+fn tdx_rtmrs() -> Vec<HexBytes> {
+    let quote = dcap_qvl::quote::Quote::parse(TDX_QUOTE).unwrap();
+    let td = quote.report.as_td10().unwrap();
+    [td.rt_mr0, td.rt_mr1, td.rt_mr2, td.rt_mr3]
+        .iter()
+        .map(|r| HexBytes(r.to_vec()))
+        .collect()
+}
+
+/// The Milan sample's reported TCB.
+const SNP_SAMPLE_TCB: SnpTcb = SnpTcb {
+    bootloader: 3,
+    tee: 0,
+    snp: 8,
+    microcode: 115,
+};
+
 /// A policy that admits the samples' measurements (and only those).
 fn policy() -> Policy {
     Policy {
         measurements: vec![
             Measurement::Tdx {
                 mrtd: tdx_mrtd(),
-                rtmrs: Vec::new(),
+                rtmrs: tdx_rtmrs()[..3].to_vec(),
             },
             Measurement::SevSnp {
                 measurement: snp_measurement(),
@@ -84,6 +102,7 @@ fn policy() -> Policy {
                 .unwrap(),
             },
         ],
+        min_snp_tcb: Some(SNP_SAMPLE_TCB),
         ..Policy::default()
     }
 }
@@ -152,6 +171,58 @@ fn tdx_measurement_allowlist_pins_mrtd_and_rtmrs() {
         matches!(err, VerifyError::MeasurementNotAllowed(_)),
         "an empty allowlist admits nothing: {err}"
     );
+}
+
+#[test]
+fn weak_policies_are_refused() {
+    // A TDX entry with MRTD alone admits any kernel and command line on that firmware.
+    let mrtd_only = Policy {
+        measurements: vec![Measurement::Tdx {
+            mrtd: tdx_mrtd(),
+            rtmrs: tdx_rtmrs()[..2].to_vec(),
+        }],
+        ..Policy::default()
+    };
+    let err = mrtd_only.validate().unwrap_err();
+    assert!(
+        matches!(err, VerifyError::WeakPolicy(ref m) if m.contains("RTMR0 to RTMR2")),
+        "{err}"
+    );
+    assert!(matches!(
+        Verifier::production(mrtd_only).verify_quote(&tdx(), TDX_NOW),
+        Err(VerifyError::WeakPolicy(_))
+    ));
+    // SEV-SNP without a minimum TCB.
+    let no_minimum = Policy {
+        min_snp_tcb: None,
+        ..policy()
+    };
+    let err = Verifier::production(no_minimum)
+        .verify_quote(&snp(snp_report()), SNP_NOW)
+        .unwrap_err();
+    assert!(
+        matches!(err, VerifyError::WeakPolicy(ref m) if m.contains("min_snp_tcb")),
+        "{err}"
+    );
+    // The sample comes from VMPL 0; a policy for VMPL 2 (a guest under an SVSM) refuses it.
+    let err = Verifier::production(Policy {
+        snp_vmpl: 2,
+        ..policy()
+    })
+    .verify_quote(&snp(snp_report()), SNP_NOW)
+    .unwrap_err();
+    assert_eq!(
+        err,
+        VerifyError::WrongVmpl {
+            reported: 0,
+            required: 2
+        }
+    );
+    // A policy from JSON is checked the same way, and the full one passes.
+    let json = r#"{"measurements":[{"tee":"sev-snp","measurement":"00"}]}"#;
+    let parsed: Policy = serde_json::from_str(json).unwrap();
+    assert!(parsed.validate().is_err());
+    policy().validate().unwrap();
 }
 
 #[test]

@@ -509,6 +509,9 @@ fn tee_setup(args: &NodeArgs) -> Result<Option<TeeSetup>> {
     let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let policy: Policy = serde_json::from_slice(&text)
         .with_context(|| format!("{} is not a TEE policy", path.display()))?;
+    policy
+        .validate()
+        .with_context(|| format!("{} cannot be used", path.display()))?;
     let tsm = TsmClient::system();
     tsm.available().context("--tee-policy needs a TEE")?;
     Ok(Some(TeeSetup {
