@@ -39,7 +39,7 @@ trap cleanup EXIT INT TERM
 nats_pid=$!
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
 
-"$fornax" node --data-dir "$dir/node" --listen "$listen" --api-key "alice=$token" \
+FORNAX_API_KEYS="alice=$token" "$fornax" node --data-dir "$dir/node" --listen "$listen" \
   --queue "nats://127.0.0.1:$port" >"$dir/logs/node.log" 2>&1 &
 node_pid=$!
 for i in $(seq "$workers"); do

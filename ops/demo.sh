@@ -33,7 +33,7 @@ done
 echo "== the node: fornax node, tasks over HTTP"
 data=$(mktemp -d)
 log="$out/node.log"
-"$fornax" node --data-dir "$data" --listen 127.0.0.1:0 --api-key demo=demo-token >"$log" 2>&1 &
+FORNAX_API_KEYS=demo=demo-token "$fornax" node --data-dir "$data" --listen 127.0.0.1:0 >"$log" 2>&1 &
 node_pid=$!
 trap 'kill $node_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q "listening on" "$log" && break; sleep 0.1; done
@@ -65,7 +65,7 @@ echo "== on chain: a dApp creates a task with a fee; the node proves it; the con
 echo "   the node's worker (a SIMULATED TEE here: no TEE on this machine) is registered and signs each result"
 data=$(mktemp -d)
 log="$out/node-dev.log"
-"$fornax" node --dev --insecure-simulated-tee --data-dir "$data" --listen 127.0.0.1:0 --api-key demo=demo-token >"$log" 2>&1 &
+FORNAX_API_KEYS=demo=demo-token "$fornax" node --dev --insecure-simulated-tee --data-dir "$data" --listen 127.0.0.1:0 >"$log" 2>&1 &
 node_pid=$!
 trap 'kill $node_pid 2>/dev/null || true' EXIT
 for _ in $(seq 300); do grep -q "^worker " "$log" && break; sleep 0.1; done
@@ -125,7 +125,7 @@ for i in 1 2 3 4 5 6 7; do
 done
 data=$(mktemp -d)
 log="$out/node-fhe.log"
-"$fornax" node --data-dir "$data" --listen 127.0.0.1:0 --api-key demo=demo-token --fhe-keys "$fhe/keyset" --fhe-node-key "$fhe/node.key" "${holder_urls[@]}" >"$log" 2>&1 &
+FORNAX_API_KEYS=demo=demo-token "$fornax" node --data-dir "$data" --listen 127.0.0.1:0 --fhe-keys "$fhe/keyset" --fhe-node-key "$fhe/node.key" "${holder_urls[@]}" >"$log" 2>&1 &
 node_pid=$!
 for _ in $(seq 600); do grep -q "listening on" "$log" && break; sleep 0.1; done
 grep "^fhe key set" "$log"

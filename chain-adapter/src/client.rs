@@ -56,13 +56,58 @@ fn revert_reason(debug: &str) -> String {
 }
 
 impl From<alloy::transports::TransportError> for ChainError {
+    /// The transport's message, with every URL in it redacted ([`redact_urls`]): an RPC
+    /// endpoint's URL often carries its credentials.
     fn from(e: alloy::transports::TransportError) -> Self {
-        ChainError::Rpc(e.to_string())
+        ChainError::Rpc(redact_urls(&e.to_string()))
     }
 }
 
-/// Where Fornax's contracts live on a chain, and the key that signs for this node.
-#[derive(Clone, Debug)]
+/// An endpoint's URL as it may be shown in logs and errors: scheme, host and port only. A
+/// URL's user, password, path and query often hold an RPC provider's credentials (as in
+/// `https://mainnet.example/v3/<key>`); they are replaced by `…`.
+pub fn redact_url(url: &str) -> String {
+    let Ok(parsed) = url.parse::<alloy::transports::http::reqwest::Url>() else {
+        return "<the RPC URL, which does not parse>".into();
+    };
+    let mut shown = format!("{}://{}", parsed.scheme(), parsed.host_str().unwrap_or(""));
+    if let Some(port) = parsed.port() {
+        shown.push_str(&format!(":{port}"));
+    }
+    let hidden = !parsed.username().is_empty()
+        || parsed.password().is_some()
+        || parsed.path().len() > 1
+        || parsed.query().is_some()
+        || parsed.fragment().is_some();
+    if hidden {
+        shown.push_str("/…");
+    }
+    shown
+}
+
+/// `text` with every `http://` or `https://` URL in it redacted ([`redact_url`]).
+pub fn redact_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = ["http://", "https://"]
+        .iter()
+        .filter_map(|scheme| rest.find(scheme))
+        .min()
+    {
+        out.push_str(&rest[..at]);
+        let end = rest[at..]
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>' | ','))
+            .map_or(rest.len(), |n| at + n);
+        out.push_str(&redact_url(&rest[at..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where Fornax's contracts live on a chain, and the key that signs for this node. `Debug`
+/// shows neither the key nor the endpoint's credentials.
+#[derive(Clone)]
 pub struct ChainConfig {
     /// JSON-RPC endpoint (http or https).
     pub rpc_url: String,
@@ -127,6 +172,19 @@ pub struct Settlement {
     pub outputs: Vec<U256>,
 }
 
+impl std::fmt::Debug for ChainConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainConfig")
+            .field("rpc_url", &redact_url(&self.rpc_url))
+            .field("chain_id", &self.chain_id)
+            .field("market", &self.market)
+            .field("registry", &self.registry)
+            .field("key", &"…")
+            .field("confirmations", &self.confirmations)
+            .finish()
+    }
+}
+
 /// A connection with a signing account.
 #[derive(Clone)]
 pub struct Chain {
@@ -140,7 +198,7 @@ pub struct Chain {
 pub fn url(rpc_url: &str) -> Result<alloy::transports::http::reqwest::Url, ChainError> {
     rpc_url
         .parse()
-        .map_err(|_| ChainError::Config(format!("`{rpc_url}` is not a URL")))
+        .map_err(|_| ChainError::Config("the RPC endpoint is not a URL".into()))
 }
 
 /// A provider that only reads (no account).
@@ -271,7 +329,8 @@ pub async fn check(provider: &DynProvider, cfg: &ChainConfig) -> Result<(), Chai
     if id != cfg.chain_id {
         return Err(ChainError::Config(format!(
             "{} is chain {id}, but the configuration says chain {}",
-            cfg.rpc_url, cfg.chain_id
+            redact_url(&cfg.rpc_url),
+            cfg.chain_id
         )));
     }
     for (name, addr) in [("TaskMarket", cfg.market), ("WorkerRegistry", cfg.registry)] {
@@ -350,4 +409,47 @@ pub async fn settlement_count(
     id: U256,
 ) -> Result<usize, ChainError> {
     Ok(provider.get_logs(&settled_filter(market, id)).await?.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rpc_urls_are_shown_without_their_credentials() {
+        assert_eq!(
+            redact_url("https://mainnet.example.io/v3/0123abcd"),
+            "https://mainnet.example.io/…"
+        );
+        assert_eq!(
+            redact_url("http://user:pass@10.0.0.1:8545"),
+            "http://10.0.0.1:8545/…"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:8545"), "http://127.0.0.1:8545");
+        assert_eq!(
+            redact_url("https://rpc.example/?apikey=s3cret"),
+            "https://rpc.example/…"
+        );
+        assert!(!redact_url("not a url s3cret").contains("s3cret"));
+        let message =
+            "error sending request for url (https://u:s3cret@rpc.example/k/s3cret): refused";
+        let shown = redact_urls(message);
+        assert_eq!(
+            shown,
+            "error sending request for url (https://rpc.example/…): refused"
+        );
+        let cfg = ChainConfig {
+            rpc_url: "https://rpc.example/v3/s3cret".into(),
+            chain_id: 1,
+            market: Address::ZERO,
+            registry: Address::ZERO,
+            key: "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80".into(),
+            confirmations: 2,
+        };
+        let debug = format!("{cfg:?}");
+        assert!(
+            !debug.contains("s3cret") && !debug.contains("ac0974"),
+            "{debug}"
+        );
+    }
 }

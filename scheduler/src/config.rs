@@ -49,17 +49,30 @@ pub struct NodeArgs {
     /// Requests per second each API key may make; 0 for no limit [default: 1000].
     #[arg(long)]
     rate_limit: Option<f64>,
-    /// An API key, `NAME=TOKEN`; repeatable. Without any, the API is open (a warning
-    /// is printed) and every caller is `anonymous`.
-    #[arg(long = "api-key", value_name = "NAME=TOKEN")]
+    /// An API key, `NAME=TOKEN`; repeatable, or comma-separated in `FORNAX_API_KEYS` (a
+    /// flag's value is visible to every user of the machine in `/proc`: in production use the
+    /// environment, `--api-keys-file` or the TOML file). Without any key, the API is open (a
+    /// warning is printed) and every caller is `anonymous`.
+    #[arg(
+        long = "api-key",
+        value_name = "NAME=TOKEN",
+        env = "FORNAX_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     #[serde(skip)]
     api_key: Vec<String>,
+    /// A file of API keys, one `NAME=TOKEN` a line (`#` starts a comment); it should be
+    /// readable by the node's user only.
+    #[arg(long, env = "FORNAX_API_KEYS_FILE")]
+    api_keys_file: Option<PathBuf>,
     /// API keys from the TOML file: name = "token".
     #[arg(skip)]
     #[serde(default)]
     api_keys: std::collections::HashMap<String, String>,
     /// Webhook URLs per API key name, from the TOML file: name = "https://…"; every state
-    /// change of the key's tasks is POSTed there, signed with the key's token.
+    /// change of the key's tasks is POSTed there, signed with the owner's webhook secret
+    /// (`GET /v1/webhook-secret`).
     #[arg(skip)]
     #[serde(default)]
     webhooks: std::collections::HashMap<String, String>,
@@ -69,10 +82,11 @@ pub struct NodeArgs {
     #[arg(long)]
     #[serde(default)]
     allow_private_webhooks: bool,
-    /// Secret that signs webhooks of tasks submitted without an API key (open mode)
-    /// [default: a random one per run].
-    #[arg(long)]
-    webhook_secret: Option<String>,
+    /// The bearer token `/metrics` requires (from the environment: a flag's value is
+    /// visible in `/proc`) [default: `/metrics` is open].
+    #[arg(long, env = "FORNAX_METRICS_TOKEN", hide_env_values = true)]
+    #[serde(skip)]
+    metrics_token: Option<String>,
     /// Development chain: spawns anvil on a free loopback port, deploys the contracts,
     /// prints their addresses, and follows and posts to them (anvil's first dev account
     /// signs and is paid). The chain lives as long as the node.
@@ -228,7 +242,8 @@ impl NodeArgs {
             memory_budget_mb,
             job_timeout_s,
             rate_limit,
-            webhook_secret,
+            api_keys_file,
+            metrics_token,
             chain_rpc,
             chain_id,
             market,
@@ -317,6 +332,11 @@ impl NodeConfig {
                 .with_context(|| format!("--api-key {spec}: expected NAME=TOKEN"))?;
             api_keys.insert(token.to_string(), name.to_string());
         }
+        if let Some(path) = &args.api_keys_file {
+            for (name, token) in read_api_keys_file(path)? {
+                api_keys.insert(token, name);
+            }
+        }
         if api_keys.is_empty() {
             eprintln!(
                 "WARNING: no API keys configured: the API is open to anyone who can reach {listen}"
@@ -368,16 +388,11 @@ impl NodeConfig {
             fornax_node::webhooks::check_url(url, args.allow_private_webhooks)
                 .map_err(|e| anyhow::anyhow!("[webhooks] {owner}: {e}"))?;
         }
+        // The webhook key is read (or made) in the data directory when the node starts.
         let webhooks = fornax_node::webhooks::WebhookConfig {
             allow_private: args.allow_private_webhooks,
             per_owner: args.webhooks,
-            secrets: api_keys
-                .iter()
-                .map(|(token, name)| (name.clone(), token.clone()))
-                .collect(),
-            default_secret: args
-                .webhook_secret
-                .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>())),
+            key: Default::default(),
             attempts: 6,
         };
         if queue.url != "mem" && (args.fhe_device.is_some() || args.fhe_workers.is_some()) {
@@ -408,6 +423,8 @@ impl NodeConfig {
                 max_task_body_bytes: args.max_task_body_mb.unwrap_or(64) << 20,
                 rate_limit_per_s: (rate_limit > 0.0).then_some(rate_limit),
                 allow_private_webhooks: args.allow_private_webhooks,
+                webhook_key: Default::default(),
+                metrics_token: args.metrics_token.filter(|t| !t.is_empty()),
             },
             attempts,
             queue,
@@ -477,6 +494,35 @@ fn chain_config(args: &NodeArgs) -> Result<Option<ChainSetup>> {
             confirmations: confirmations.unwrap_or(2).max(1),
         },
     )))
+}
+
+/// The `NAME=TOKEN` lines of an API keys file (blank lines and `#` comments skipped). A file
+/// that others may read is used with a warning.
+fn read_api_keys_file(path: &std::path::Path) -> Result<Vec<(String, String)>> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {shown}"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            eprintln!("WARNING: {shown} holds API keys and others may read it (chmod 600)");
+        }
+    }
+    let mut keys = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, token) = line
+            .split_once('=')
+            .map(|(n, t)| (n.trim(), t.trim()))
+            .filter(|(n, t)| !n.is_empty() && !t.is_empty())
+            .with_context(|| format!("{shown} line {}: expected NAME=TOKEN", i + 1))?;
+        keys.push((name.to_string(), token.to_string()));
+    }
+    Ok(keys)
 }
 
 /// How the node's worker attests, and how its quote is verified.

@@ -675,6 +675,7 @@ fn rate_limits_per_key_and_the_openapi_document() {
         "/metrics",
         "/healthz",
         "/readyz",
+        "/v1/webhook-secret",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is not described");
     }
@@ -774,6 +775,61 @@ fn webhook_receiver() -> (
 }
 
 #[test]
+fn secrets_come_from_the_environment_and_files() {
+    let data = tempfile::tempdir().unwrap();
+    let keys_file = data.path().join("api-keys");
+    std::fs::write(&keys_file, "# tenants\ncarol = token-c\n\n").unwrap();
+    let node = Node::start_until(
+        &data.path().join("node"),
+        &["--api-keys-file", keys_file.to_str().unwrap()],
+        &[
+            ("FORNAX_API_KEYS", "alice=token-a,bob=token-b"),
+            ("FORNAX_METRICS_TOKEN", "metrics-token"),
+        ],
+        "fornax node listening on ",
+    );
+    let c = client();
+    for (token, owner) in [
+        ("token-a", "alice"),
+        ("token-b", "bob"),
+        ("token-c", "carol"),
+    ] {
+        let (s, v) = get(&c, &node.url, token, "/v1/webhook-secret");
+        assert_eq!((s, v["owner"].as_str()), (200, Some(owner)), "{v}");
+    }
+    assert_eq!(get(&c, &node.url, "token-x", "/v1/circuits").0, 401);
+    // /metrics needs its own token: neither none nor an API key reads it.
+    let metrics = |token: Option<&str>| {
+        let mut r = c.get(format!("{}/metrics", node.url));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().unwrap().status().as_u16()
+    };
+    assert_eq!(metrics(None), 401);
+    assert_eq!(metrics(Some("token-a")), 401);
+    assert_eq!(metrics(Some("metrics-token")), 200);
+    // The webhook key was made owner-only in the data directory, and survives a restart.
+    use std::os::unix::fs::PermissionsExt;
+    let key = data.path().join("node/webhook.key");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let before = get(&c, &node.url, "token-a", "/v1/webhook-secret").1;
+    drop(node);
+    let node = Node::start_until(
+        &data.path().join("node"),
+        &[],
+        &[("FORNAX_API_KEYS", "alice=token-a")],
+        "fornax node listening on ",
+    );
+    assert_eq!(
+        get(&c, &node.url, "token-a", "/v1/webhook-secret").1,
+        before
+    );
+    assert_eq!(get(&c, &node.url, "token-b", "/v1/circuits").0, 401);
+}
+
+#[test]
 fn webhooks_are_signed_and_retried() {
     let data = tempfile::tempdir().unwrap();
     // The receiver is on loopback: the operator allows private destinations.
@@ -791,6 +847,15 @@ fn webhooks_are_signed_and_retried() {
     );
     assert_eq!(s, 202, "{task}");
     let id = task["id"].as_str().unwrap().to_string();
+    // Alice's webhook secret is her own, not her API key, and not Bob's.
+    let (s, v) = get(&c, &node.url, "token-a", "/v1/webhook-secret");
+    assert_eq!((s, v["owner"].as_str()), (200, Some("alice")), "{v}");
+    let secret = v["secret"].as_str().unwrap().to_string();
+    assert_eq!(secret.len(), 64);
+    assert_ne!(
+        get(&c, &node.url, "token-b", "/v1/webhook-secret").1["secret"],
+        secret.as_str()
+    );
     // The first delivery fails and is retried a second later.
     let start = Instant::now();
     loop {
@@ -798,10 +863,15 @@ fn webhooks_are_signed_and_retried() {
         let proved = got.iter().find(|(_, body)| body.contains("\"proved\""));
         if let Some((headers, body)) = proved {
             let ts: u64 = headers["fornax-timestamp"].parse().unwrap();
-            let expected = fornax_node::webhooks::signature("token-a", ts, body.as_bytes());
+            let expected = fornax_node::webhooks::signature(&secret, ts, body.as_bytes());
             assert_eq!(
                 headers["fornax-signature"], expected,
-                "signed with alice's key"
+                "signed with alice's webhook secret"
+            );
+            assert_ne!(
+                headers["fornax-signature"],
+                fornax_node::webhooks::signature("token-a", ts, body.as_bytes()),
+                "not with her API key"
             );
             let t: Value = serde_json::from_str(body).unwrap();
             assert_eq!(t["id"], id.as_str());

@@ -14,7 +14,8 @@
 //! | `GET /v1/tasks/{id}/proof` | `{proof, public}` in snarkjs's JSON; `?format=calldata`: the arguments of `verifyProof` as snarkjs's `soliditycalldata` prints them. A chain task's proof only once it is settled (409 `proof_not_ready` before) |
 //! | `GET /v1/tasks/{id}/transitions` | the task's persisted transition log |
 //! | `GET /v1/events?task=` | server-sent events: task state changes and job progress |
-//! | `GET /healthz`, `GET /readyz`, `GET /metrics` | liveness, readiness (recovery done), Prometheus text |
+//! | `GET /v1/webhook-secret` | `{owner, secret}`: the secret that signs the caller's webhooks (its own, not the API key) |
+//! | `GET /healthz`, `GET /readyz`, `GET /metrics` | liveness, readiness (recovery done), Prometheus text (`/metrics` needs `Authorization: Bearer <metrics token>` when the node has one) |
 //! | `GET /openapi.json` | all of this as OpenAPI 3.1 |
 //! | `POST /v1/fhe/programs` | register an FHE program (JSON, see `fornax_fhe::program`); 201 new, 200 known |
 //! | `GET /v1/fhe/programs/{id}` | a program |
@@ -131,6 +132,26 @@ pub struct ApiConfig {
     pub rate_limit_per_s: Option<f64>,
     /// Accept task webhooks on loopback, private and link-local addresses.
     pub allow_private_webhooks: bool,
+    /// The key owners' webhook secrets derive from (`GET /v1/webhook-secret`).
+    pub webhook_key: fornax_node::webhooks::WebhookKey,
+    /// The bearer token `/metrics` requires; `None` leaves it open.
+    pub metrics_token: Option<String>,
+}
+
+impl Default for ApiConfig {
+    /// Open (no API keys), no rate limit, circuit uploads up to 512 MiB, task submissions up
+    /// to 64 MiB, public webhooks only, a fresh webhook key, `/metrics` open.
+    fn default() -> Self {
+        ApiConfig {
+            api_keys: HashMap::new(),
+            max_body_bytes: 512 << 20,
+            max_task_body_bytes: 64 << 20,
+            rate_limit_per_s: None,
+            allow_private_webhooks: false,
+            webhook_key: Default::default(),
+            metrics_token: None,
+        }
+    }
 }
 
 /// Shared state of the handlers.
@@ -170,6 +191,35 @@ impl AppState {
             *tokens -= 1.0;
         }
         Ok(owner)
+    }
+
+    /// Checks `Authorization: Bearer <metrics token>` when the node has one.
+    fn authorize_metrics(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let Some(expected) = &self.config.metrics_token else {
+            return Ok(());
+        };
+        let given = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("")
+            .trim();
+        // Compared in time independent of where the first difference lies.
+        let same = given.len() == expected.len()
+            && given
+                .bytes()
+                .zip(expected.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if same {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "/metrics needs Authorization: Bearer <metrics token>",
+            ))
+        }
     }
 
     fn authenticate(&self, headers: &HeaderMap) -> Result<String, ApiError> {
@@ -247,6 +297,7 @@ pub fn router_with_fhe(
         .route("/v1/fhe/tasks/{id}", get(fhe::fhe_get_task))
         .route("/v1/fhe/tasks/{id}/decrypt", post(fhe::fhe_decrypt))
         .route("/v1/fhe/key", get(fhe::fhe_key))
+        .route("/v1/webhook-secret", get(tasks::webhook_secret))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(metrics::readyz))
         .route("/metrics", get(metrics::metrics))

@@ -15,8 +15,11 @@ pub(crate) async fn readyz(AxState(app): AxState<AppState>) -> Response {
     }
 }
 
-pub(crate) async fn metrics(AxState(app): AxState<AppState>) -> Response {
+pub(crate) async fn metrics(AxState(app): AxState<AppState>, headers: HeaderMap) -> Response {
     use std::fmt::Write;
+    if let Err(e) = app.authorize_metrics(&headers) {
+        return e.into_response();
+    }
     let m = &app.scheduler.metrics;
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let mut out = String::new();

@@ -185,6 +185,16 @@ pub(crate) async fn get_task(
     Ok(Json(task).into_response())
 }
 
+/// `GET /v1/webhook-secret`: the secret that signs the caller's webhooks.
+pub(crate) async fn webhook_secret(
+    AxState(app): AxState<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let owner = app.owner(&headers)?;
+    let secret = app.config.webhook_key.secret_for(&owner);
+    Ok(Json(serde_json::json!({ "owner": owner, "secret": secret })).into_response())
+}
+
 pub(crate) async fn get_transitions(
     AxState(app): AxState<AppState>,
     headers: HeaderMap,

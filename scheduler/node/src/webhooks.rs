@@ -4,7 +4,10 @@
 //! The body is the task record (as `GET /v1/tasks/{id}` returns it). Headers:
 //! `Fornax-Event: task`, `Fornax-Timestamp: <Unix ms>` and
 //! `Fornax-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`, the secret
-//! being the owner's webhook secret. A delivery that does not get a 2xx is retried after
+//! being the owner's webhook secret: its own secret, derived from the node's webhook key
+//! ([`WebhookKey`], `webhook.key` in the data directory) and the owner's name, never the
+//! owner's API token (a receiver that can check signatures cannot then call the API). An
+//! owner reads it from `GET /v1/webhook-secret`. A delivery that does not get a 2xx is retried after
 //! 1, 2, 4, … seconds, up to [`WebhookConfig::attempts`] times. Deliveries are best-effort
 //! across restarts: one pending when the node stops is not resent (the task's state is
 //! always available from the API).
@@ -26,15 +29,77 @@ use sha2::Sha256;
 
 use crate::scheduler::{Event, Scheduler};
 
+/// The node's webhook key: 32 random bytes from which each owner's signing secret is
+/// derived ([`WebhookKey::secret_for`]). Kept in a file of its own, created new with mode
+/// 0600, so that secrets survive restarts. `Debug` does not print it.
+#[derive(Clone)]
+pub struct WebhookKey([u8; 32]);
+
+impl std::fmt::Debug for WebhookKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookKey(…)")
+    }
+}
+
+impl Default for WebhookKey {
+    /// A fresh random key (for a node that keeps none).
+    fn default() -> Self {
+        WebhookKey(rand::random())
+    }
+}
+
+impl WebhookKey {
+    /// Reads the key at `path` (64 hex characters), or creates it there: a new file
+    /// (`O_CREAT | O_EXCL | O_NOFOLLOW`), mode 0600. An existing file that others may read
+    /// is refused: a secret there is no longer secret.
+    pub fn load_or_create(path: &std::path::Path) -> Result<WebhookKey, String> {
+        let shown = path.display();
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) => {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    if meta.permissions().mode() & 0o077 != 0 || !meta.is_file() {
+                        return Err(format!(
+                            "{shown}: a secret must be a regular file readable by its owner only (chmod 600)"
+                        ));
+                    }
+                }
+                let _ = meta;
+                let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
+                let bytes = hex::decode(text.trim())
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| format!("{shown}: not a webhook key (64 hex characters)"))?;
+                Ok(WebhookKey(bytes))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = WebhookKey::default();
+                fornax_fhe::io::write_secret_file(path, hex::encode(key.0).as_bytes())
+                    .map_err(|e| e.to_string())?;
+                Ok(key)
+            }
+            Err(e) => Err(format!("{shown}: {e}")),
+        }
+    }
+
+    /// The signing secret of `owner`'s webhooks: hex of HMAC-SHA256(key,
+    /// `"fornax webhook secret v1:" ‖ owner`).
+    pub fn secret_for(&self, owner: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes 32-byte keys");
+        mac.update(b"fornax webhook secret v1:");
+        mac.update(owner.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
 /// Where and how to deliver.
 #[derive(Clone, Debug, Default)]
 pub struct WebhookConfig {
     /// Webhook URL per owner (API key name), for all of its tasks.
     pub per_owner: HashMap<String, String>,
-    /// Signing secret per owner; owners without one get `default_secret`.
-    pub secrets: HashMap<String, String>,
-    /// The secret for owners without their own.
-    pub default_secret: String,
+    /// The key each owner's signing secret is derived from.
+    pub key: WebhookKey,
     /// Delivery attempts per event.
     pub attempts: u32,
     /// Deliver to loopback, private and link-local addresses too (a node whose receivers
@@ -172,11 +237,7 @@ pub async fn run(scheduler: Arc<Scheduler>, config: WebhookConfig) {
             continue;
         }
         let body = serde_json::to_vec(&task).expect("serialisable");
-        let secret = config
-            .secrets
-            .get(&task.owner)
-            .unwrap_or(&config.default_secret)
-            .clone();
+        let secret = config.key.secret_for(&task.owner);
         for url in urls {
             let (body, secret, config) = (body.clone(), secret.clone(), Arc::clone(&config));
             let id = task.id.clone();
@@ -262,6 +323,43 @@ mod tests {
             "sha256=479f5fabf373d659ed01b17cee79df2e457070f7b1795243f56bb889e667bdf7"
         );
         assert_ne!(signature("key", 43, b"{}"), signature("key", 42, b"{}"));
+    }
+
+    #[test]
+    fn webhook_secrets_are_per_owner_kept_private_and_survive_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("webhook.key");
+        let key = WebhookKey::load_or_create(&path).unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "created owner-only");
+        }
+        let again = WebhookKey::load_or_create(&path).unwrap();
+        assert_eq!(key.secret_for("alice"), again.secret_for("alice"), "kept");
+        assert_ne!(key.secret_for("alice"), key.secret_for("bob"));
+        assert_ne!(
+            key.secret_for("alice"),
+            WebhookKey::default().secret_for("alice"),
+            "derived from the key"
+        );
+        assert_eq!(format!("{key:?}"), "WebhookKey(…)");
+        // A key file others may read is refused, as is a symlink or garbage.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        assert!(WebhookKey::load_or_create(&path)
+            .unwrap_err()
+            .contains("chmod 600"));
+        let link = dir.path().join("link.key");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(WebhookKey::load_or_create(&link).is_err());
+        let bad = dir.path().join("bad.key");
+        fornax_fhe::io::write_secret_file(&bad, b"zz").unwrap();
+        assert!(WebhookKey::load_or_create(&bad)
+            .unwrap_err()
+            .contains("not a webhook key"));
     }
 
     #[test]

@@ -15,10 +15,10 @@ pub fn node(config: NodeConfig) -> Result<ExitCode> {
     let NodeConfig {
         data_dir,
         listen,
-        api,
+        mut api,
         attempts,
         queue,
-        webhooks,
+        mut webhooks,
         chain,
         chain_from_block,
         tee,
@@ -28,6 +28,11 @@ pub fn node(config: NodeConfig) -> Result<ExitCode> {
         fornax_node::store::Store::open(&data_dir)
             .with_context(|| format!("opening the store in {}", data_dir.display()))?,
     );
+    let webhook_key =
+        fornax_node::webhooks::WebhookKey::load_or_create(&data_dir.join("webhook.key"))
+            .map_err(|e| anyhow::anyhow!("the webhook key: {e}"))?;
+    webhooks.key = webhook_key.clone();
+    api.webhook_key = webhook_key;
     let scheduler = fornax_node::scheduler::Scheduler::new(
         store,
         fornax_node::scheduler::SchedulerConfig {
@@ -88,11 +93,16 @@ pub fn node(config: NodeConfig) -> Result<ExitCode> {
                 &data_dir,
             )
             .await
-            .with_context(|| format!("connecting to the chain at {}", cfg.rpc_url))?;
+            .with_context(|| {
+                format!(
+                    "connecting to the chain at {}",
+                    fornax_chain_adapter::client::redact_url(&cfg.rpc_url)
+                )
+            })?;
             println!(
                 "chain {} at {}: TaskMarket {} WorkerRegistry {}; prover account {}",
                 cfg.chain_id,
-                cfg.rpc_url,
+                fornax_chain_adapter::client::redact_url(&cfg.rpc_url),
                 cfg.market,
                 cfg.registry,
                 service.prover()

@@ -86,16 +86,7 @@ impl InProcessNode {
                 fhe: None,
             },
         )?;
-        let app = api::router(
-            Arc::clone(&scheduler),
-            api::ApiConfig {
-                api_keys: Default::default(),
-                max_body_bytes: 512 << 20,
-                max_task_body_bytes: 64 << 20,
-                rate_limit_per_s: None,
-                allow_private_webhooks: false,
-            },
-        );
+        let app = api::router(Arc::clone(&scheduler), api::ApiConfig::default());
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let addr = listener.local_addr()?;
         runtime.spawn(async move {
