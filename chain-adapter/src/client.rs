@@ -145,6 +145,14 @@ pub struct OnChainTask {
     pub deadline: u64,
     /// `TaskMarket.Status`: 0 none, 1 open, 2 locked, 3 settled, 4 expired.
     pub status: u8,
+    /// The collateral a prover posts to lock it (wei).
+    pub required_collateral: U256,
+    /// Whether it was created with options (commitments, callback): see `taskOptions`.
+    pub has_options: bool,
+    /// The circuit's verifier contract.
+    pub verifier: Address,
+    /// The circuit's number of public signals.
+    pub n_public: u32,
 }
 
 impl OnChainTask {
@@ -194,6 +202,20 @@ pub struct Chain {
     pub from: Address,
 }
 
+/// The send lock of `account` in this process. Every sender of one account (the poster,
+/// the TEE registrar, the CLI's tools) reads the account's next nonce and broadcasts under
+/// it, so two transactions of the node never take the same nonce.
+pub fn account_lock(account: Address) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static LOCKS: OnceLock<Mutex<HashMap<Address, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    Arc::clone(locks.entry(account).or_default())
+}
+
 /// Parses an endpoint's URL.
 pub fn url(rpc_url: &str) -> Result<alloy::transports::http::reqwest::Url, ChainError> {
     rpc_url
@@ -221,17 +243,30 @@ impl Chain {
     pub fn connect(rpc_url: &str, key: &str) -> Result<Chain, ChainError> {
         let signer = signer(key)?;
         let from = signer.address();
+        // Nonces are read from the chain for each transaction (no cache that another
+        // sender of the account could make stale), under the account's lock.
         let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
             .wallet(EthereumWallet::from(signer))
             .connect_http(url(rpc_url)?)
             .erased();
         Ok(Chain { provider, from })
     }
 
+    /// Holds this account's send lock ([`account_lock`]) while a transaction takes its
+    /// nonce and is broadcast.
+    pub async fn sending(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        account_lock(self.from).lock_owned().await
+    }
+
     /// Deploys TaskMarket and WorkerRegistry. This account owns the registry and is its
     /// quote verifier; `accepts_simulated` lets SIMULATED attestations register (dev
     /// chains only: it cannot be changed after deployment).
     pub async fn deploy(&self, accepts_simulated: bool) -> Result<Deployment, ChainError> {
+        let _sending = self.sending().await;
         let market = TaskMarket::deploy(&self.provider)
             .await
             .map_err(ChainError::from_call)?;
@@ -249,7 +284,11 @@ impl Chain {
         let tx = TransactionRequest::default()
             .from(self.from)
             .with_deploy_code(verifier::creation_code(vk));
-        let receipt = mined(self.provider.send_transaction(tx).await?).await?;
+        let pending = {
+            let _sending = self.sending().await;
+            self.provider.send_transaction(tx).await?
+        };
+        let receipt = mined(pending).await?;
         receipt
             .contract_address
             .ok_or_else(|| ChainError::Reverted("verifier deployment failed".into()))
@@ -268,7 +307,11 @@ impl Chain {
         let n = vk.n_public() as u32;
         let call = m.registerCircuit(verifier, verifier::key_hash(vk), n, n_outputs);
         let id = call.call().await.map_err(ChainError::from_call)?;
-        mined(call.send().await.map_err(ChainError::from_call)?).await?;
+        let pending = {
+            let _sending = self.sending().await;
+            call.send().await.map_err(ChainError::from_call)?
+        };
+        mined(pending).await?;
         Ok(id)
     }
 
@@ -287,7 +330,11 @@ impl Chain {
             .createTask(circuit, public_inputs, Bytes::from(input), deadline)
             .value(fee);
         let id = call.call().await.map_err(ChainError::from_call)?;
-        let receipt = mined(call.send().await.map_err(ChainError::from_call)?).await?;
+        let pending = {
+            let _sending = self.sending().await;
+            call.send().await.map_err(ChainError::from_call)?
+        };
+        let receipt = mined(pending).await?;
         if !receipt.status() {
             return Err(ChainError::Reverted("createTask reverted".into()));
         }
@@ -307,7 +354,11 @@ impl Chain {
         let m = TaskMarket::new(market, &self.provider);
         let call = m.expire(task);
         call.call().await.map_err(ChainError::from_call)?;
-        mined(call.send().await.map_err(ChainError::from_call)?).await?;
+        let pending = {
+            let _sending = self.sending().await;
+            call.send().await.map_err(ChainError::from_call)?
+        };
+        mined(pending).await?;
         Ok(())
     }
 }
@@ -371,6 +422,10 @@ pub async fn task(
         prover: t.prover,
         deadline: t.deadline,
         status: t.status,
+        required_collateral: U256::from(t.requiredCollateral),
+        has_options: t.hasOptions,
+        verifier: t.circuit.verifier,
+        n_public: t.circuit.nPublic,
     })
 }
 

@@ -7,11 +7,15 @@
 //! * [`bindings`]: the contracts' ABI and bytecode for alloy.
 //! * [`verifier`]: verifiers deployed without a compiler, and proofs in the verifier's words.
 //! * [`client`]: a connection with a signing account: checks, deployment, circuits, tasks.
-//! * [`poster`]: settles proved tasks exactly once (nonces, fees, confirmations, reorgs).
+//! * [`admission`]: whether a task on chain is worth taking (fee against gas, verifier,
+//!   options, collateral).
+//! * [`poster`]: settles proved tasks exactly once, locking each before its result is sent
+//!   (nonces, fees, confirmations, reorgs).
 //! * [`listener`]: `TaskCreated` events as tasks for the node.
 //! * [`registry`]: WorkerRegistry: nonce blocks, worker registration, signed results.
 //! * [`anvil`]: a local dev chain.
 
+pub mod admission;
 pub mod anvil;
 pub mod bindings;
 pub mod client;
@@ -20,6 +24,7 @@ pub mod poster;
 pub mod registry;
 pub mod verifier;
 
+pub use admission::{Declined, TakePolicy};
 pub use client::{Chain, ChainConfig, ChainError, Deployment, Settlement};
 pub use listener::{CreatedTask, Listener};
-pub use poster::{PostJournal, PostRequest, Poster, PosterConfig};
+pub use poster::{Action, PostJournal, PostRequest, Poster, PosterConfig};

@@ -1,15 +1,23 @@
-//! The poster: settles a proved task on chain exactly once.
+//! The poster: settles a proved task on chain exactly once, locking it first.
 //!
 //! For each task it reads the task's on-chain state first, so a task already settled by
 //! this account (e.g. before a crash) is confirmed, not posted again; it simulates
 //! `submitResult`, so a proof the contract rejects fails with the decoded revert reason
-//! without spending gas; it takes a nonce from its own nonce manager, estimates gas and
+//! without spending gas or risking collateral. An open task is then locked (`lockTask`
+//! with its collateral) before the result is sent, so that only this account can settle
+//! it: a copy of the proof seen in the mempool settles nothing for the copier (security
+//! finding 22.3). The proof exists before the lock, so no collateral is put up for a task
+//! the node cannot prove. For each transaction it takes the account's next nonce (under the
+//! account's send lock, [`client::account_lock`], shared with every other sender of the
+//! account in the process), estimates gas and
 //! EIP-1559 fees, and records the nonce and each transaction hash in the caller's
 //! [`PostJournal`] *before* broadcasting, so a restarted node resumes the same nonce instead
 //! of sending a second transaction. A transaction not mined in time is replaced with bumped
 //! fees (same nonce). A receipt counts after `confirmations` blocks; if it disappears in a
-//! reorg, the task is posted again. RPC failures are retried with backoff, for as long as
-//! the task can still settle.
+//! reorg, the task is posted again. A transaction mined and reverted is final: the task
+//! fails, and nothing is sent again (a verifier or callback that passes simulation and
+//! reverts on chain would otherwise drain the account's gas, finding 22.7). RPC failures
+//! are retried with backoff, for as long as the task can still settle.
 
 use std::time::{Duration, Instant};
 
@@ -65,6 +73,20 @@ pub struct PostJournal {
     pub nonce: Option<u64>,
     /// Every transaction broadcast with that nonce (replacements included).
     pub txs: Vec<B256>,
+    /// What those transactions do.
+    #[serde(default)]
+    pub action: Action,
+}
+
+/// A poster's transaction: lock the task, or settle it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// `submitResult` (journals written before locking existed are all settlements).
+    #[default]
+    Settle,
+    /// `lockTask` with the task's collateral.
+    Lock,
 }
 
 /// Gas a fee bump multiplies by: +25 % (nodes require at least +10 % to replace).
@@ -78,8 +100,6 @@ pub struct Poster {
     from: Address,
     chain_id: u64,
     cfg: PosterConfig,
-    /// The next nonce to use, when known (reset to re-read it from the chain).
-    nonce: tokio::sync::Mutex<Option<u64>>,
 }
 
 enum Step {
@@ -109,7 +129,6 @@ impl Poster {
             from,
             chain_id: chain.chain_id,
             cfg,
-            nonce: Default::default(),
         })
     }
 
@@ -136,7 +155,6 @@ impl Poster {
                         "fornax chain: task {}: {e}; retrying in {backoff:?}",
                         req.task
                     );
-                    *self.nonce.lock().await = None;
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(self.cfg.max_backoff);
                 }
@@ -186,6 +204,17 @@ impl Poster {
             }
             _ => {}
         }
+        // Open: lock it first. Locked by us: settle.
+        let action = if t.status == 1 {
+            Action::Lock
+        } else {
+            Action::Settle
+        };
+        if journal.nonce.is_some() && journal.action != action {
+            // The journal's lock was mined (now settle), or its settlement's task is open
+            // again (the lock was reorged out): either way that transaction is behind us.
+            self.forget(journal, save).await;
+        }
 
         // 2. A transaction from before (this call or a previous process)?
         if let Some(n) = journal.nonce {
@@ -203,15 +232,16 @@ impl Poster {
                 // Nonce n is spent. If it was our settlement, step 1 sees it next time
                 // (or it was reorged out / reverted): either way, start afresh.
                 if let Some(r) = self.any_receipt(&journal.txs).await? {
-                    if r.status() {
-                        return Ok(match self.confirm(r.transaction_hash).await? {
-                            Some(_) => Step::Again, // step 1 now finds it settled by us
-                            None => {
-                                self.forget(journal, save).await;
-                                Step::Again
-                            }
-                        });
+                    if !r.status() {
+                        return self.reverted(req, journal, save, r.transaction_hash).await;
                     }
+                    return Ok(match self.confirm(r.transaction_hash).await? {
+                        Some(_) => Step::Again, // step 1 now finds it locked or settled by us
+                        None => {
+                            self.forget(journal, save).await;
+                            Step::Again
+                        }
+                    });
                 }
                 self.forget(journal, save).await;
                 return Ok(Step::Again);
@@ -222,7 +252,8 @@ impl Poster {
             // Dropped (or never broadcast): send again with the same nonce.
         }
 
-        // 3. Would the contract accept it? (No gas spent on a result it rejects.)
+        // 3. Would the contract accept it? (No gas spent, no collateral locked, for a result
+        // it rejects.)
         let market = TaskMarket::new(self.market, &self.provider);
         let call = market.submitResult(req.task, req.proof, req.signals.clone());
         if let Err(e) = call.clone().from(self.from).call().await {
@@ -236,18 +267,38 @@ impl Poster {
             }
             return Err(e);
         }
+        let tx = match action {
+            Action::Settle => call.into_transaction_request(),
+            Action::Lock => {
+                let lock = market.lockTask(req.task).value(t.required_collateral);
+                lock.clone()
+                    .from(self.from)
+                    .call()
+                    .await
+                    .map_err(ChainError::from_call)?;
+                lock.into_transaction_request()
+            }
+        };
 
-        // 4. Nonce, gas, fees; journal before broadcast.
+        // 4. Nonce, gas, fees; journal before broadcast. The account's send lock is held
+        // from reading its next nonce until the transaction is in the pool.
+        let _sending = client::account_lock(self.from).lock_owned().await;
         let nonce = match journal.nonce {
             Some(n) => n,
-            None => self.next_nonce().await?,
+            None => {
+                self.provider
+                    .get_transaction_count(self.from)
+                    .pending()
+                    .await?
+            }
         };
-        if journal.nonce != Some(nonce) {
+        if journal.nonce != Some(nonce) || journal.action != action {
             journal.nonce = Some(nonce);
+            journal.action = action;
             journal.txs.clear();
             save(journal);
         }
-        let tx = call.into_transaction_request().from(self.from);
+        let tx = tx.from(self.from);
         let gas = self.provider.estimate_gas(tx.clone()).await?;
         let fees = self.provider.estimate_eip1559_fees().await?;
         let tx = tx
@@ -257,6 +308,7 @@ impl Poster {
             .max_priority_fee_per_gas(fees.max_priority_fee_per_gas)
             .with_chain_id(self.chain_id);
         self.broadcast(tx.clone(), journal, save).await?;
+        drop(_sending);
         self.wait(req, journal, save, Some(tx)).await
     }
 
@@ -286,10 +338,7 @@ impl Poster {
         loop {
             if let Some(r) = self.any_receipt(&journal.txs).await? {
                 if !r.status() {
-                    // Mined but reverted (another prover got there first, or the deadline
-                    // passed): the nonce is spent; step 1 says what happened.
-                    self.forget(journal, save).await;
-                    return Ok(Step::Again);
+                    return self.reverted(req, journal, save, r.transaction_hash).await;
                 }
                 return Ok(match self.confirm(r.transaction_hash).await? {
                     Some(_) => Step::Again, // step 1 finds it settled by us and returns it
@@ -320,6 +369,15 @@ impl Poster {
                 continue;
             }
             if sent.elapsed() >= self.cfg.bump_after {
+                if journal.action == Action::Settle {
+                    // A settlement waits on its lock: if a reorg took the lock away, the
+                    // settlement's nonce may never become minable; lock again.
+                    let t = client::task(&self.provider, self.market, req.task).await?;
+                    if t.status == 1 {
+                        self.forget(journal, save).await;
+                        return Ok(Step::Again);
+                    }
+                }
                 if let Some(t) = tx.take() {
                     let max_fee = t.max_fee_per_gas.unwrap_or_default() * BUMP_NUM / BUMP_DEN + 1;
                     let prio =
@@ -380,25 +438,38 @@ impl Poster {
         Ok(None)
     }
 
-    async fn next_nonce(&self) -> Result<u64, ChainError> {
-        let mut cached = self.nonce.lock().await;
-        let n = match *cached {
-            Some(n) => n,
-            None => {
-                self.provider
-                    .get_transaction_count(self.from)
-                    .pending()
-                    .await?
-            }
-        };
-        *cached = Some(n + 1);
-        Ok(n)
+    /// A journaled transaction was mined and reverted. Its nonce is spent. Unless the task
+    /// is nevertheless ours (settled by us, or locked by us when that was the lock), the
+    /// revert is final: nothing is sent again.
+    async fn reverted(
+        &self,
+        req: &PostRequest,
+        journal: &mut PostJournal,
+        save: &(dyn Fn(&PostJournal) + Sync),
+        tx: B256,
+    ) -> Result<Step, ChainError> {
+        let action = journal.action;
+        self.forget(journal, save).await;
+        let t = client::task(&self.provider, self.market, req.task).await?;
+        let ours =
+            t.status == 3 || (action == Action::Lock && t.status == 2 && t.prover == self.from);
+        if ours {
+            return Ok(Step::Again);
+        }
+        Err(ChainError::Reverted(format!(
+            "{} transaction {tx} was mined and reverted (the task is {}); a mined revert is final, nothing is sent again",
+            match action {
+                Action::Lock => "the lock",
+                Action::Settle => "the settlement",
+            },
+            t.status_name()
+        )))
     }
 
-    /// Drops a spent or reorged nonce from the journal, and re-reads nonces from the chain.
+    /// Drops a spent or reorged nonce from the journal (the next transaction reads the
+    /// account's nonce from the chain again).
     async fn forget(&self, journal: &mut PostJournal, save: &(dyn Fn(&PostJournal) + Sync)) {
         *journal = PostJournal::default();
         save(journal);
-        *self.nonce.lock().await = None;
     }
 }

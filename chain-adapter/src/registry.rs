@@ -98,7 +98,11 @@ impl Chain {
             Bytes::copy_from_slice(verifier_signature),
         );
         call.call().await.map_err(ChainError::from_call)?;
-        let receipt = mined(call.send().await.map_err(ChainError::from_call)?).await?;
+        let pending = {
+            let _sending = self.sending().await;
+            call.send().await.map_err(ChainError::from_call)?
+        };
+        let receipt = mined(pending).await?;
         if !receipt.status() {
             return Err(ChainError::Reverted("register reverted".into()));
         }
@@ -124,7 +128,11 @@ impl Chain {
             Bytes::copy_from_slice(signature),
         );
         call.call().await.map_err(ChainError::from_call)?;
-        let receipt = mined(call.send().await.map_err(ChainError::from_call)?).await?;
+        let pending = {
+            let _sending = self.sending().await;
+            call.send().await.map_err(ChainError::from_call)?
+        };
+        let receipt = mined(pending).await?;
         if !receipt.status() {
             return Err(ChainError::Reverted("recordResult reverted".into()));
         }

@@ -57,6 +57,14 @@ pub fn key_hash(vk: &VerifyingKey) -> B256 {
     keccak256(key_blob(vk))
 }
 
+/// The hash of the code [`creation_code`] deploys for `vk`: a verifier whose code hashes to
+/// this is Fornax's runtime checking exactly this key.
+pub fn runtime_code_hash(vk: &VerifyingKey) -> B256 {
+    let mut code = Groth16VerifierRuntime::DEPLOYED_BYTECODE.to_vec();
+    code.extend_from_slice(&key_blob(vk));
+    keccak256(code)
+}
+
 /// Creation code that deploys the verifier runtime with `vk` appended: a 12-byte prefix
 /// that copies everything after it into memory and returns it as the contract's code.
 pub fn creation_code(vk: &VerifyingKey) -> Bytes {

@@ -15,10 +15,12 @@ use alloy::providers::Provider;
 use ark_bn254::Fr;
 use ark_ff::UniformRand;
 use fornax_chain_adapter::anvil::{Anvil, DEV_KEY, DEV_KEY_2};
+use fornax_chain_adapter::bindings::TaskMarket;
 use fornax_chain_adapter::client::{self, settlement_count};
 use fornax_chain_adapter::verifier::{fr_word, proof_words};
 use fornax_chain_adapter::{
-    Chain, ChainConfig, ChainError, Listener, PostJournal, PostRequest, Poster, PosterConfig,
+    Action, Chain, ChainConfig, ChainError, Listener, PostJournal, PostRequest, Poster,
+    PosterConfig,
 };
 use fornax_kernels::DeviceRegistry;
 use fornax_prover::witness::{parse_inputs, WitnessCalculator};
@@ -209,6 +211,42 @@ async fn assert_settled_once(e: &Env, id: U256) {
     assert_eq!(n, 1, "task {id} settled {n} times on the canonical chain");
 }
 
+/// The receipt of task `id`'s `lockTask`, found by its `TaskLocked` event.
+async fn lock_receipt(e: &Env, id: U256) -> alloy::rpc::types::TransactionReceipt {
+    use alloy::sol_types::SolEvent;
+    let filter = alloy::rpc::types::Filter::new()
+        .address(e.cfg.market)
+        .event_signature(TaskMarket::TaskLocked::SIGNATURE_HASH)
+        .topic1(B256::from(id))
+        .from_block(0);
+    let logs = e.dapp.provider.get_logs(&filter).await.unwrap();
+    assert_eq!(logs.len(), 1, "task {id} locked {} times", logs.len());
+    let tx = logs[0].transaction_hash.unwrap();
+    e.dapp
+        .provider
+        .get_transaction_receipt(tx)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Locks task `id` for the poster's account (`DEV_KEY`), as a poster would.
+async fn lock_for_poster(e: &Env, id: U256) {
+    let prover = Chain::connect(&e.anvil.url(), DEV_KEY).unwrap();
+    let t = client::task(&e.dapp.provider, e.cfg.market, id)
+        .await
+        .unwrap();
+    TaskMarket::new(e.cfg.market, &prover.provider)
+        .lockTask(id)
+        .value(t.required_collateral)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+}
+
 fn no_journal() -> impl Fn(&PostJournal) + Sync {
     |_| {}
 }
@@ -268,12 +306,20 @@ async fn settles_once_pays_the_prover_and_the_listener_sees_the_task() {
         "submitResult used {} gas",
         receipt.gas_used
     );
+    // The poster locked the task before it sent the result: only it could settle it.
+    let t = client::task(&e.dapp.provider, e.cfg.market, id)
+        .await
+        .unwrap();
+    assert_eq!(t.prover, poster.address(), "locked by the poster");
+    let lock = lock_receipt(&e, id).await;
+    assert_eq!(lock.from, poster.address());
     let after = e.dapp.provider.get_balance(poster.address()).await.unwrap();
-    let cost = U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price);
+    let cost = U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price)
+        + U256::from(lock.gas_used) * U256::from(lock.effective_gas_price);
     assert_eq!(
         after + cost - before,
         U256::from(10u64).pow(U256::from(16)),
-        "paid the fee"
+        "paid the fee, and the collateral came back"
     );
     // Posting again changes nothing and sends nothing.
     let nonce = e
@@ -533,18 +579,24 @@ async fn a_restart_after_broadcast_resumes_the_same_transaction() {
         let mut journal = PostJournal::default();
         let post = poster.post(&req, &mut journal, &save);
         tokio::pin!(post);
-        // Run it until the journal shows a broadcast, then drop it: a crash.
+        // Run it until the journal shows the settlement broadcast (after the lock), then
+        // drop it: a crash.
         loop {
             tokio::select! {
                 r = &mut post => panic!("finished before the crash point: {r:?}"),
                 _ = tokio::time::sleep(Duration::from_millis(20)) => {
-                    if !saved.lock().unwrap().txs.is_empty() { break; }
+                    let j = saved.lock().unwrap();
+                    if j.action == Action::Settle && !j.txs.is_empty() { break; }
                 }
             }
         }
     }
     let mut journal = saved.lock().unwrap().clone();
-    assert_eq!(journal.nonce, Some(nonce));
+    assert_eq!(
+        journal.nonce,
+        Some(nonce + 1),
+        "the lock took the first nonce"
+    );
     let restarted = Poster::new(&e.cfg, fast()).unwrap();
     let s = restarted.post(&req, &mut journal, &save).await.unwrap();
     assert_eq!(
@@ -557,8 +609,8 @@ async fn a_restart_after_broadcast_resumes_the_same_transaction() {
             .get_transaction_count(poster.address())
             .await
             .unwrap(),
-        nonce + 1,
-        "posted twice"
+        nonce + 2,
+        "posted twice (one lock and one settlement expected)"
     );
     assert_settled_once(&e, id).await;
 }
@@ -602,6 +654,8 @@ async fn a_node_pointed_at_the_wrong_place_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_not_mined_in_time_is_replaced_with_higher_fees() {
     let (e, id, req, _) = one_task(0, 1, 3600).await;
+    // Locked beforehand: the settlement is the transaction that waits.
+    lock_for_poster(&e, id).await;
     // Nothing is mined until the test says so: the first transaction waits in the pool.
     let _: serde_json::Value = e
         .dapp
@@ -660,4 +714,143 @@ async fn a_transaction_not_mined_in_time_is_replaced_with_higher_fees() {
         .unwrap();
     assert_eq!(count, settled.inner.nonce() + 1);
     assert_settled_once(&e, id).await;
+}
+
+/// A verifier that accepts any proof when it runs at gas price 0 (as simulations do) and
+/// rejects it in a real transaction: `GASPRICE ISZERO` returned as the answer.
+const TWO_FACED_VERIFIER: &str = "693a1560005260206000f3600052600a6016f3";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_would_cost_the_node_is_declined_and_a_mined_revert_is_final() {
+    use fornax_chain_adapter::admission::{self, Declined, TakePolicy};
+    use fornax_chain_adapter::verifier::{key_hash, runtime_code_hash};
+    let mut rng = ChaCha20Rng::seed_from_u64(seed());
+    let e = env(0, 1).await;
+    let vk = &circuit().vk;
+    let ours = runtime_code_hash(vk);
+    let policy = TakePolicy::default();
+    let market = TaskMarket::new(e.cfg.market, &e.dapp.provider);
+    // The gas bound is built on the market's own limits.
+    assert_eq!(
+        market.CALLBACK_GAS().call().await.unwrap(),
+        U256::from(500_000)
+    );
+    assert_eq!(
+        market.VERIFY_GAS_BASE().call().await.unwrap(),
+        U256::from(admission::VERIFY_GAS_BASE)
+    );
+    assert_eq!(
+        market.VERIFY_GAS_PER_SIGNAL().call().await.unwrap(),
+        U256::from(admission::VERIFY_GAS_PER_SIGNAL)
+    );
+
+    // An honest task is taken.
+    let (input, proof, signals) = prove(&mut rng);
+    let honest = create(&e, signals[1], &input, 3600).await;
+    let verdict = admission::assess(&e.dapp.provider, e.cfg.market, honest, ours, &policy)
+        .await
+        .unwrap();
+    assert!(verdict.is_ok(), "{verdict:?}");
+    // A task whose fee does not pay for its gas is not.
+    let deadline = now(&e).await + 3600;
+    let cheap = e
+        .dapp
+        .create_task(
+            e.cfg.market,
+            e.circuit,
+            vec![signals[1]],
+            input.to_string().into_bytes(),
+            deadline,
+            U256::from(1),
+        )
+        .await
+        .unwrap();
+    let verdict = admission::assess(&e.dapp.provider, e.cfg.market, cheap, ours, &policy)
+        .await
+        .unwrap();
+    assert!(matches!(verdict, Err(Declined::Fee { .. })), "{verdict:?}");
+
+    // The same key registered with a verifier of other code is not taken...
+    let deploy = alloy::rpc::types::TransactionRequest::default()
+        .from(e.dapp.from)
+        .with_deploy_code(hex::decode(TWO_FACED_VERIFIER).unwrap());
+    use alloy::network::TransactionBuilder as _;
+    let receipt = e
+        .dapp
+        .provider
+        .send_transaction(deploy)
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let two_faced = receipt.contract_address.unwrap();
+    let register = market.registerCircuit(two_faced, key_hash(vk), 2, 1);
+    let hostile_circuit = register.call().await.unwrap();
+    register.send().await.unwrap().get_receipt().await.unwrap();
+    let hostile = e
+        .dapp
+        .create_task(
+            e.cfg.market,
+            hostile_circuit,
+            vec![signals[1]],
+            input.to_string().into_bytes(),
+            deadline,
+            U256::from(10u64).pow(U256::from(16)),
+        )
+        .await
+        .unwrap();
+    let verdict = admission::assess(&e.dapp.provider, e.cfg.market, hostile, ours, &policy)
+        .await
+        .unwrap();
+    assert!(
+        matches!(verdict, Err(Declined::Verifier { verifier, .. }) if verifier == two_faced),
+        "{verdict:?}"
+    );
+    // ...unless the operator trusts that code.
+    let trusting = TakePolicy {
+        trusted_verifiers: vec![alloy::primitives::keccak256(
+            e.dapp.provider.get_code_at(two_faced).await.unwrap(),
+        )],
+        ..TakePolicy::default()
+    };
+    let verdict = admission::assess(&e.dapp.provider, e.cfg.market, hostile, ours, &trusting)
+        .await
+        .unwrap();
+    assert!(verdict.is_ok(), "{verdict:?}");
+
+    // Posted anyway, its settlement passes simulation and reverts on chain: the poster
+    // stops after that one transaction (and the lock before it) instead of paying for
+    // more until the deadline.
+    let poster = Poster::new(&e.cfg, fast()).unwrap();
+    let sent_before = e
+        .dapp
+        .provider
+        .get_transaction_count(poster.address())
+        .await
+        .unwrap();
+    let req = PostRequest {
+        task: hostile,
+        proof,
+        signals,
+    };
+    let err = tokio::time::timeout(
+        Duration::from_secs(60),
+        poster.post(&req, &mut PostJournal::default(), &no_journal()),
+    )
+    .await
+    .expect("the poster gave up")
+    .unwrap_err();
+    assert!(err.to_string().contains("mined and reverted"), "{err}");
+    let sent = e
+        .dapp
+        .provider
+        .get_transaction_count(poster.address())
+        .await
+        .unwrap()
+        - sent_before;
+    assert_eq!(
+        sent, 2,
+        "one lock and one settlement, not {sent} transactions"
+    );
 }

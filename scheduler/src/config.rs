@@ -116,6 +116,27 @@ pub struct NodeArgs {
     /// The block to read task events from on the first start [default: the head].
     #[arg(long)]
     chain_from_block: Option<u64>,
+    /// A chain task is taken only when its fee covers the most gas locking and settling it
+    /// can cost, at the current gas price, plus this fraction [default: 0.25].
+    #[arg(long)]
+    chain_fee_margin: Option<f64>,
+    /// A verifier code hash (keccak256 of its deployed code) the node trusts besides
+    /// Fornax's own runtime verifier for the circuit's key; repeatable. Tasks whose
+    /// verifier has other code are not taken.
+    #[arg(long = "chain-trusted-verifier", value_name = "CODE_HASH")]
+    #[serde(default)]
+    chain_trusted_verifiers: Vec<String>,
+    /// Take no chain task that calls a callback on settlement.
+    #[arg(long)]
+    #[serde(default)]
+    chain_refuse_callbacks: bool,
+    /// Take no chain task with state commitments.
+    #[arg(long)]
+    #[serde(default)]
+    chain_refuse_commitments: bool,
+    /// The most collateral a chain task may ask, as a multiple of its fee [default: 1].
+    #[arg(long)]
+    chain_max_collateral_ratio: Option<f64>,
     /// INSECURE: run the worker as a SIMULATED TEE (reports signed by a development CA,
     /// labelled SIMULATED everywhere; only a registry deployed to accept them registers it).
     /// For machines without a TEE, in development. Needs a chain.
@@ -222,6 +243,13 @@ impl NodeArgs {
                     dev: self.dev || file.dev,
                     allow_private_webhooks: self.allow_private_webhooks || file.allow_private_webhooks,
                     insecure_simulated_tee: self.insecure_simulated_tee || file.insecure_simulated_tee,
+                    chain_refuse_callbacks: self.chain_refuse_callbacks || file.chain_refuse_callbacks,
+                    chain_refuse_commitments: self.chain_refuse_commitments || file.chain_refuse_commitments,
+                    chain_trusted_verifiers: if self.chain_trusted_verifiers.is_empty() {
+                        file.chain_trusted_verifiers
+                    } else {
+                        self.chain_trusted_verifiers
+                    },
                     api_key: self.api_key,
                     api_keys: file.api_keys,
                     webhooks: file.webhooks,
@@ -251,6 +279,8 @@ impl NodeArgs {
             chain_key,
             confirmations,
             chain_from_block,
+            chain_fee_margin,
+            chain_max_collateral_ratio,
             tee_policy,
             queue,
             max_in_flight,
@@ -288,6 +318,8 @@ pub struct NodeConfig {
     pub chain: Option<ChainSetup>,
     /// The block to read task events from on the first start.
     pub chain_from_block: Option<u64>,
+    /// Which chain tasks the node takes.
+    pub chain_take: fornax_chain_adapter::TakePolicy,
     /// The attested worker, if any.
     pub tee: Option<TeeSetup>,
     /// Encrypted computation, if the node serves a key set.
@@ -299,6 +331,7 @@ impl NodeConfig {
     pub fn load(flags: NodeArgs) -> Result<NodeConfig> {
         let args = flags.merged()?;
         let chain = chain_config(&args)?;
+        let chain_take = take_policy(&args)?;
         let tee = tee_setup(&args)?;
         if tee.is_some() && chain.is_none() {
             bail!("an attested worker registers on chain: add --dev or --chain-rpc (with --chain-id, --market, --registry)");
@@ -431,6 +464,7 @@ impl NodeConfig {
             webhooks,
             chain,
             chain_from_block: args.chain_from_block,
+            chain_take,
             tee,
             fhe,
         })
@@ -494,6 +528,41 @@ fn chain_config(args: &NodeArgs) -> Result<Option<ChainSetup>> {
             confirmations: confirmations.unwrap_or(2).max(1),
         },
     )))
+}
+
+/// Which chain tasks the node takes, from the `--chain-*` flags.
+fn take_policy(args: &NodeArgs) -> Result<fornax_chain_adapter::TakePolicy> {
+    let defaults = fornax_chain_adapter::TakePolicy::default();
+    let fraction = |v: Option<f64>, flag: &str, default: f64| -> Result<f64> {
+        let v = v.unwrap_or(default);
+        if !(v >= 0.0 && v.is_finite()) {
+            bail!("{flag} must be a number ≥ 0");
+        }
+        Ok(v)
+    };
+    let trusted_verifiers = args
+        .chain_trusted_verifiers
+        .iter()
+        .map(|h| {
+            h.parse()
+                .with_context(|| format!("--chain-trusted-verifier {h}: not a 32-byte hex hash"))
+        })
+        .collect::<Result<_>>()?;
+    Ok(fornax_chain_adapter::TakePolicy {
+        fee_margin: fraction(
+            args.chain_fee_margin,
+            "--chain-fee-margin",
+            defaults.fee_margin,
+        )?,
+        trusted_verifiers,
+        accept_callbacks: !args.chain_refuse_callbacks,
+        accept_commitments: !args.chain_refuse_commitments,
+        max_collateral_ratio: fraction(
+            args.chain_max_collateral_ratio,
+            "--chain-max-collateral-ratio",
+            defaults.max_collateral_ratio,
+        )?,
+    })
 }
 
 /// The `NAME=TOKEN` lines of an API keys file (blank lines and `#` comments skipped). A file

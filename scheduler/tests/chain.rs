@@ -146,13 +146,34 @@ async fn create(
     public: U256,
     ttl: u64,
 ) -> U256 {
+    create_paying(
+        dapp,
+        market,
+        circuit,
+        input,
+        public,
+        ttl,
+        U256::from(10u64).pow(U256::from(16)),
+    )
+    .await
+}
+
+/// [`create`] with `fee` wei in escrow.
+async fn create_paying(
+    dapp: &Chain,
+    market: Address,
+    circuit: B256,
+    input: &Value,
+    public: U256,
+    ttl: u64,
+    fee: U256,
+) -> U256 {
     let b = dapp
         .provider
         .get_block_by_number(Default::default())
         .await
         .unwrap()
         .unwrap();
-    let fee = U256::from(10u64).pow(U256::from(16));
     dapp.create_task(
         market,
         circuit,
@@ -198,6 +219,16 @@ fn dev_node_proves_chain_tasks_and_the_contract_verifies_and_pays() {
         .unwrap();
 
     let (input, leaf) = random_input(&mut rng);
+    // A task whose fee cannot pay for its gas is not taken (created first: seen first).
+    let cheap = rt.block_on(create_paying(
+        &dapp,
+        market,
+        circuit,
+        &input,
+        leaf,
+        600,
+        U256::from(1),
+    ));
     let good = rt.block_on(create(&dapp, market, circuit, &input, leaf, 600));
     // The published input's leaf differs from the public input the task fixes: the proof
     // the node makes carries the wrong leaf and the market refuses it.
@@ -224,6 +255,23 @@ fn dev_node_proves_chain_tasks_and_the_contract_verifies_and_pays() {
         .unwrap()
         .expect("settled on chain");
     assert_eq!(s.prover, prover);
+    assert_eq!(
+        rt.block_on(client::task(&dapp.provider, market, good))
+            .unwrap()
+            .prover,
+        prover,
+        "locked by the node before it sent the result"
+    );
+    assert!(
+        node_task(&c, &node.url, cheap).is_none(),
+        "a task paying 1 wei was taken"
+    );
+    assert_eq!(
+        rt.block_on(client::task(&dapp.provider, market, cheap))
+            .unwrap()
+            .status_name(),
+        "open"
+    );
     assert_eq!(t["chain"]["settled_tx"], json!(s.tx.to_string()));
     assert_eq!(
         t["chain"]["outputs"],
@@ -395,6 +443,7 @@ fn a_node_killed_while_posting_posts_exactly_once_after_restart() {
         Duration::from_secs(120),
         |t| {
             t["state"] == "posting"
+                && t["chain"]["journal"]["action"] == "settle"
                 && t["chain"]["journal"]["txs"]
                     .as_array()
                     .is_some_and(|a| !a.is_empty())
@@ -430,7 +479,10 @@ fn a_node_killed_while_posting_posts_exactly_once_after_restart() {
         .block_on(async { dapp.provider.get_transaction_count(operator.from).await })
         .unwrap()
         - nonce;
-    assert_eq!(used, 1, "the node sent {used} transactions for one result");
+    assert_eq!(
+        used, 2,
+        "the node sent {used} transactions for one result (a lock and a settlement expected)"
+    );
 }
 
 #[test]

@@ -3,9 +3,13 @@
 //!
 //! * The listener turns each confirmed `TaskCreated` event into a node task (owner `chain`,
 //!   idempotency key `market:task`, so an event seen twice makes one task). The circuit is
-//!   found by its verifying key's hash: the node proves any task whose circuit it holds.
+//!   found by its verifying key's hash, and the task is taken only when the admission
+//!   policy allows ([`fornax_chain_adapter::admission`]: its fee covers the gas, its
+//!   verifier's code is the runtime verifier for the node's own key or one the operator
+//!   trusts, its options and collateral are acceptable); others are skipped with a line
+//!   saying why.
 //!   The listener's cursor is a file in the data dir, saved after each batch of events.
-//! * A proved chain task goes to `posting`; the poster settles it (see
+//! * A proved chain task goes to `posting`; the poster locks it and then settles it (see
 //!   [`fornax_chain_adapter::poster`]), journaling its nonce and transactions in the task's
 //!   record, so a node killed at any point resumes the same transaction after a restart.
 //!   A confirmed settlement makes the task `settled`; a result the contract rejects makes
@@ -21,7 +25,8 @@ use alloy::providers::DynProvider;
 use fornax_chain_adapter::bindings::TaskMarket;
 use fornax_chain_adapter::verifier::{fr_word, key_hash, proof_words};
 use fornax_chain_adapter::{
-    client, ChainConfig, ChainError, CreatedTask, Listener, PostRequest, Poster, PosterConfig,
+    admission, client, ChainConfig, ChainError, CreatedTask, Listener, PostRequest, Poster,
+    PosterConfig, TakePolicy,
 };
 use fornax_prover::json::{public_from_json, ProofJson};
 
@@ -39,6 +44,8 @@ pub struct ChainServiceConfig {
     pub from_block: Option<u64>,
     /// The poster's timings.
     pub poster: PosterConfig,
+    /// Which tasks the node takes.
+    pub take: TakePolicy,
 }
 
 /// The running service.
@@ -266,7 +273,29 @@ impl ChainService {
             );
             return;
         };
-        let market = format!("{:x}", self.cfg.chain.market);
+        // Is it worth taking? (An event replayed after a restart finds its task no longer
+        // open and is skipped here; its node task exists already.)
+        let market = self.cfg.chain.market;
+        let Ok(vk) = self.sched.verifying_key(&circuit) else {
+            return;
+        };
+        let code_hash = fornax_chain_adapter::verifier::runtime_code_hash(&vk);
+        let verdict = loop {
+            match admission::assess(&self.provider, market, ev.task, code_hash, &self.cfg.take)
+                .await
+            {
+                Ok(v) => break v,
+                Err(e) => {
+                    eprintln!("fornax chain: assessing task {}: {e}", ev.task);
+                    tokio::time::sleep(self.cfg.poll).await;
+                }
+            }
+        };
+        if let Err(why) = verdict {
+            eprintln!("fornax chain: task {} not taken: {why}", ev.task);
+            return;
+        }
+        let market = format!("{market:x}");
         let submission = Submission {
             kind: TaskKind::Groth16,
             circuit,

@@ -21,6 +21,7 @@ pub fn node(config: NodeConfig) -> Result<ExitCode> {
         mut webhooks,
         chain,
         chain_from_block,
+        chain_take,
         tee,
         fhe,
     } = config;
@@ -89,6 +90,7 @@ pub fn node(config: NodeConfig) -> Result<ExitCode> {
                     chain: cfg.clone(),
                     poll: std::time::Duration::from_millis(500),
                     poster: Default::default(),
+                    take: chain_take,
                 },
                 &data_dir,
             )
