@@ -66,8 +66,9 @@ contract TaskMarket {
         /// Collateral a prover must post to lock the task (plain tasks: half the fee).
         uint96 requiredCollateral;
         /// Commitments that must be live and that a verified result consumes. The market
-        /// enforces that each is spent once; that they are the state the proof computed on
-        /// is the circuit's to bind (expose them as public inputs of the task).
+        /// enforces that each is spent once, in the task's circuit's namespace; that they
+        /// are the state the proof computed on is the circuit's to bind (expose them as
+        /// public inputs of the task).
         bytes32[] inCommitments;
         /// Commitments that a verified result adds.
         bytes32[] outCommitments;
@@ -98,7 +99,10 @@ contract TaskMarket {
     /// @notice Tasks by id (ids count up from 1).
     mapping(uint256 => Task) internal _tasks;
     mapping(uint256 => Options) internal _options;
-    /// @notice State commitments (notes): live once added, spent once consumed.
+    /// @notice State commitments (notes): live once added, spent once consumed. Keyed by
+    /// `keccak256(abi.encode(circuitId, commitment))`: each circuit has a namespace of its
+    /// own, so a circuit with a careless (or always-true) verifier reaches only its own
+    /// notes, never another circuit's. Read them with `commitmentOf`.
     mapping(bytes32 => Commitment) public commitments;
     /// @notice Ether owed to accounts that refused a pushed payment.
     mapping(address => uint256) public credits;
@@ -107,9 +111,11 @@ contract TaskMarket {
     /// @notice Collateral slashed from provers who locked a task and did not deliver: it
     /// stays in the market and is paid to nobody.
     uint256 public burned;
-    /// @notice The task that reserved each commitment when it was locked (0 for none). A
-    /// reservation holds while that task is locked and before its deadline.
+    /// @notice The task that reserved each (namespaced) commitment when it was locked (0 for
+    /// none). A reservation holds while that task is locked and before its deadline.
     mapping(bytes32 => uint256) public reservedBy;
+    /// The circuit whose namespace a task with options uses.
+    mapping(uint256 => bytes32) internal _circuitOf;
 
     bool transient _entered;
 
@@ -212,23 +218,30 @@ contract TaskMarket {
         uint64 deadline,
         Options calldata options
     ) external payable returns (uint256 taskId) {
+        _checkOptions(circuitId, options);
+        taskId = _create(circuitId, publicInputs, input, deadline, options.requiredCollateral, true);
+        _options[taskId] = options;
+        _circuitOf[taskId] = circuitId;
+    }
+
+    /// Reverts unless `options` can settle: at most `MAX_COMMITMENTS` of each kind, no
+    /// duplicates, inputs live and outputs new in `circuitId`'s namespace.
+    function _checkOptions(bytes32 circuitId, Options calldata options) internal view {
         bytes32[] calldata ins = options.inCommitments;
         bytes32[] calldata outs = options.outCommitments;
         if (ins.length > MAX_COMMITMENTS || outs.length > MAX_COMMITMENTS) revert TooManyCommitments(MAX_COMMITMENTS);
         for (uint256 i; i < ins.length; ++i) {
-            if (commitments[ins[i]] != Commitment.Live) revert CommitmentNotLive(ins[i]);
+            if (commitments[_key(circuitId, ins[i])] != Commitment.Live) revert CommitmentNotLive(ins[i]);
             for (uint256 j; j < i; ++j) {
                 if (ins[j] == ins[i]) revert DuplicateCommitment(ins[i]);
             }
         }
         for (uint256 i; i < outs.length; ++i) {
-            if (commitments[outs[i]] != Commitment.None) revert CommitmentExists(outs[i]);
+            if (commitments[_key(circuitId, outs[i])] != Commitment.None) revert CommitmentExists(outs[i]);
             for (uint256 j; j < i; ++j) {
                 if (outs[j] == outs[i]) revert DuplicateCommitment(outs[i]);
             }
         }
-        taskId = _create(circuitId, publicInputs, input, deadline, options.requiredCollateral, true);
-        _options[taskId] = options;
     }
 
     function _create(
@@ -273,15 +286,16 @@ contract TaskMarket {
         if (msg.value != t.requiredCollateral) revert WrongCollateral(t.requiredCollateral, msg.value);
         if (t.hasOptions) {
             Options storage o = _options[taskId];
+            bytes32 ns = _circuitOf[taskId];
             for (uint256 i; i < o.inCommitments.length; ++i) {
                 bytes32 c = o.inCommitments[i];
-                if (commitments[c] != Commitment.Live) revert CommitmentNotLive(c);
-                _reserve(c, taskId);
+                if (commitments[_key(ns, c)] != Commitment.Live) revert CommitmentNotLive(c);
+                _reserve(ns, c, taskId);
             }
             for (uint256 i; i < o.outCommitments.length; ++i) {
                 bytes32 c = o.outCommitments[i];
-                if (commitments[c] != Commitment.None) revert CommitmentExists(c);
-                _reserve(c, taskId);
+                if (commitments[_key(ns, c)] != Commitment.None) revert CommitmentExists(c);
+                _reserve(ns, c, taskId);
             }
         }
         t.status = Status.Locked;
@@ -353,6 +367,11 @@ contract TaskMarket {
         return _options[taskId];
     }
 
+    /// @notice The state of `commitment` in circuit `circuitId`'s namespace.
+    function commitmentOf(bytes32 circuitId, bytes32 commitment) external view returns (Commitment) {
+        return commitments[_key(circuitId, commitment)];
+    }
+
     function _verify(Circuit memory c, uint256[8] calldata proof, uint256[] calldata publicSignals)
         internal
         view
@@ -376,17 +395,20 @@ contract TaskMarket {
 
     function _applyOptions(uint256 taskId, uint256[] calldata outputs) internal {
         Options storage o = _options[taskId];
+        bytes32 ns = _circuitOf[taskId];
         for (uint256 i; i < o.inCommitments.length; ++i) {
             bytes32 c = o.inCommitments[i];
-            if (commitments[c] != Commitment.Live) revert CommitmentNotLive(c);
-            _checkNotReserved(c, taskId);
-            commitments[c] = Commitment.Spent;
+            bytes32 k = _key(ns, c);
+            if (commitments[k] != Commitment.Live) revert CommitmentNotLive(c);
+            _checkNotReserved(k, c, taskId);
+            commitments[k] = Commitment.Spent;
         }
         for (uint256 i; i < o.outCommitments.length; ++i) {
             bytes32 c = o.outCommitments[i];
-            if (commitments[c] != Commitment.None) revert CommitmentExists(c);
-            _checkNotReserved(c, taskId);
-            commitments[c] = Commitment.Live;
+            bytes32 k = _key(ns, c);
+            if (commitments[k] != Commitment.None) revert CommitmentExists(c);
+            _checkNotReserved(k, c, taskId);
+            commitments[k] = Commitment.Live;
         }
         address callback = o.callback;
         if (callback == address(0)) return;
@@ -402,15 +424,21 @@ contract TaskMarket {
         if (!ok) emit CallbackFailed(taskId);
     }
 
-    /// Reserves commitment `c` for locked task `taskId`.
-    function _reserve(bytes32 c, uint256 taskId) internal {
-        _checkNotReserved(c, taskId);
-        reservedBy[c] = taskId;
+    /// The storage key of commitment `c` in circuit `circuitId`'s namespace.
+    function _key(bytes32 circuitId, bytes32 c) internal pure returns (bytes32) {
+        return keccak256(abi.encode(circuitId, c));
     }
 
-    /// Reverts if another task holds a live reservation of `c`.
-    function _checkNotReserved(bytes32 c, uint256 taskId) internal view {
-        uint256 holder = reservedBy[c];
+    /// Reserves commitment `c` of namespace `ns` for locked task `taskId`.
+    function _reserve(bytes32 ns, bytes32 c, uint256 taskId) internal {
+        bytes32 k = _key(ns, c);
+        _checkNotReserved(k, c, taskId);
+        reservedBy[k] = taskId;
+    }
+
+    /// Reverts if another task holds a live reservation of commitment `c` (storage key `k`).
+    function _checkNotReserved(bytes32 k, bytes32 c, uint256 taskId) internal view {
+        uint256 holder = reservedBy[k];
         if (holder == 0 || holder == taskId) return;
         Task storage h = _tasks[holder];
         if (h.status == Status.Locked && block.timestamp <= h.deadline) revert CommitmentReserved(c, holder);

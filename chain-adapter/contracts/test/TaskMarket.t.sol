@@ -47,6 +47,16 @@ contract TradeSettlement is ITaskCallback {
     }
 }
 
+/// @notice A verifier that accepts everything: what a careless or hostile circuit registers.
+contract AlwaysTrue {
+    fallback() external {
+        assembly {
+            mstore(0, 1)
+            return(0, 32)
+        }
+    }
+}
+
 contract TaskMarketTest is Test {
     TaskMarket market;
     bytes32 circuit;
@@ -173,27 +183,54 @@ contract TaskMarketTest is Test {
     function test_commitments_consumed_once() public {
         bytes32 note = keccak256("note-1");
         bytes32[] memory none = new bytes32[](0);
-        bytes32[] memory one = new bytes32[](1);
-        one[0] = note;
+        bytes32[] memory one = _one(note);
         vm.expectRevert(abi.encodeWithSelector(TaskMarket.CommitmentNotLive.selector, note));
         _createWith(0, _options(one, none, address(0)));
         // a verified result adds the note
-        uint256 mint = _createWith(0, _options(none, one, address(0)));
-        (uint256[8] memory p0, uint256[] memory s0,) = _proof(0);
-        market.submitResult(mint, p0, s0);
-        assertTrue(market.commitments(note) == TaskMarket.Commitment.Live, "note live");
+        _submit(address(this), _createWith(0, _options(none, one, address(0))), 0);
+        assertTrue(market.commitmentOf(circuit, note) == TaskMarket.Commitment.Live, "note live");
         // two tasks spend it; the first verified result consumes it, the second reverts
         uint256 a = _createWith(1, _options(one, none, address(0)));
         uint256 b = _createWith(2, _options(one, none, address(0)));
-        (uint256[8] memory p1, uint256[] memory s1,) = _proof(1);
+        _submit(address(this), a, 1);
+        assertTrue(market.commitmentOf(circuit, note) == TaskMarket.Commitment.Spent, "note spent");
         (uint256[8] memory p2, uint256[] memory s2,) = _proof(2);
-        market.submitResult(a, p1, s1);
-        assertTrue(market.commitments(note) == TaskMarket.Commitment.Spent, "note spent");
         vm.expectRevert(abi.encodeWithSelector(TaskMarket.CommitmentNotLive.selector, note));
         market.submitResult(b, p2, s2);
         // an output that already exists cannot be added again: refused at creation
         vm.expectRevert(abi.encodeWithSelector(TaskMarket.CommitmentExists.selector, note));
         _createWith(2, _options(none, one, address(0)));
+    }
+
+    /// A circuit with an always-true verifier reaches only its own namespace: it can neither
+    /// add notes another circuit's tasks spend, nor spend another circuit's notes.
+    function test_commitments_are_namespaced_per_circuit() public {
+        bytes32 note = keccak256("note-honest");
+        bytes32 forged = keccak256("note-forged");
+        bytes32[] memory none = new bytes32[](0);
+        _submit(prover, _createWith(0, _options(none, _one(note), address(0))), 0);
+        bytes32 evil = market.registerCircuit(address(new AlwaysTrue()), bytes32(0), 2, 1);
+        (uint256[8] memory p, uint256[] memory s, uint256[] memory inputs) = _proof(1);
+        // The evil circuit cannot spend the honest note: in its namespace it does not exist.
+        vm.prank(rival);
+        vm.expectRevert(abi.encodeWithSelector(TaskMarket.CommitmentNotLive.selector, note));
+        market.createTaskWithOptions{value: 1 ether}(
+            evil, inputs, "{}", uint64(block.timestamp + 1 hours), _options(_one(note), none, address(0))
+        );
+        // It can mint a note in its own namespace, with any "proof"...
+        vm.prank(rival);
+        uint256 mint = market.createTaskWithOptions{value: 1 ether}(
+            evil, inputs, "{}", uint64(block.timestamp + 1 hours), _options(none, _one(forged), address(0))
+        );
+        p[0] ^= 1;
+        vm.prank(rival);
+        market.submitResult(mint, p, s);
+        assertTrue(market.commitmentOf(evil, forged) == TaskMarket.Commitment.Live, "live for the evil circuit");
+        // ...which the honest circuit does not see.
+        assertTrue(market.commitmentOf(circuit, forged) == TaskMarket.Commitment.None, "not in the honest namespace");
+        vm.expectRevert(abi.encodeWithSelector(TaskMarket.CommitmentNotLive.selector, forged));
+        _createWith(2, _options(_one(forged), none, address(0)));
+        assertTrue(market.commitmentOf(circuit, note) == TaskMarket.Commitment.Live, "the honest note is untouched");
     }
 
     function test_options_are_checked_at_creation() public {
@@ -267,8 +304,8 @@ contract TaskMarketTest is Test {
         uint256 before = prover.balance;
         _submit(prover, locked, 1);
         assertEq(prover.balance - before, 1.5 ether, "the locked task settles and pays its prover");
-        assertTrue(market.commitments(note) == TaskMarket.Commitment.Spent, "input spent");
-        assertTrue(market.commitments(fresh) == TaskMarket.Commitment.Live, "output live");
+        assertTrue(market.commitmentOf(circuit, note) == TaskMarket.Commitment.Spent, "input spent");
+        assertTrue(market.commitmentOf(circuit, fresh) == TaskMarket.Commitment.Live, "output live");
     }
 
     /// A reservation ends with its task's deadline: an abandoned lock does not freeze a note.
@@ -286,7 +323,7 @@ contract TaskMarketTest is Test {
         );
         vm.warp(block.timestamp + 31 minutes);
         _submit(rival, later, 2);
-        assertTrue(market.commitments(note) == TaskMarket.Commitment.Spent, "spent after the lock lapsed");
+        assertTrue(market.commitmentOf(circuit, note) == TaskMarket.Commitment.Spent, "spent after the lock lapsed");
     }
 
     function test_callback_failure_does_not_block_payment() public {
