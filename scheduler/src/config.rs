@@ -192,6 +192,14 @@ pub struct NodeArgs {
     /// refused when it is registered [default: 100000].
     #[arg(long)]
     fhe_max_pbs: Option<u64>,
+    /// Instructions a circuit's witness generator may run for one witness (wasmi fuel; a
+    /// generator past it fails the task with a clear error) [default: 2^40, tens of
+    /// minutes]. Also the budget of the API's input checks.
+    #[arg(long)]
+    witness_fuel: Option<u64>,
+    /// Memory a witness generator may grow to, MiB [default: 2048].
+    #[arg(long)]
+    witness_memory_mb: Option<usize>,
     /// Seconds a worker's lease on a job lasts without progress before another worker
     /// gets it [default: 30].
     #[arg(long)]
@@ -292,6 +300,8 @@ impl NodeArgs {
             keyholders_max_corrupt,
             fhe_node_key,
             ack_wait_s,
+            witness_fuel,
+            witness_memory_mb,
             max_deliveries,
             dead_after_s,
             slots,
@@ -416,6 +426,7 @@ impl NodeConfig {
             slots,
             memory_bytes: args.memory_budget_mb.map(|mb| mb << 20),
             fhe: None,
+            witness_limits: witness_limits(args.witness_fuel, args.witness_memory_mb)?,
         };
         for (owner, url) in &args.webhooks {
             fornax_node::webhooks::check_url(url, args.allow_private_webhooks)
@@ -458,6 +469,7 @@ impl NodeConfig {
                 allow_private_webhooks: args.allow_private_webhooks,
                 webhook_key: Default::default(),
                 metrics_token: args.metrics_token.filter(|t| !t.is_empty()),
+                witness_limits: queue.witness_limits,
             },
             attempts,
             queue,
@@ -481,6 +493,26 @@ pub struct QueueSetup {
     pub memory_bytes: Option<u64>,
     /// The in-process worker's FHE capability (`mem` with a key set only).
     pub fhe: Option<FheCapability>,
+    /// What a witness generator may spend, in the node's worker and its input checks.
+    pub witness_limits: fornax_prover::witness::Limits,
+}
+
+/// What a witness generator may spend: `--witness-fuel` and `--witness-memory-mb` over
+/// the defaults (shared by `fornax node` and `fornax worker`).
+pub(crate) fn witness_limits(
+    fuel: Option<u64>,
+    memory_mb: Option<usize>,
+) -> Result<fornax_prover::witness::Limits> {
+    let defaults = fornax_prover::witness::Limits::default();
+    let limits = fornax_prover::witness::Limits {
+        witness_fuel: fuel.unwrap_or(defaults.witness_fuel),
+        memory_bytes: memory_mb.map_or(defaults.memory_bytes, |mb| mb << 20),
+        ..defaults
+    };
+    if limits.witness_fuel == 0 || limits.memory_bytes < 1 << 20 {
+        bail!("--witness-fuel must be at least 1 and --witness-memory-mb at least 1");
+    }
+    Ok(limits)
 }
 
 /// Where the node's chain comes from.

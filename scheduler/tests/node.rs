@@ -775,6 +775,52 @@ fn webhook_receiver() -> (
 }
 
 #[test]
+fn witness_generators_run_within_the_nodes_budget() {
+    // A budget far below what Poseidon's generator needs: the node refuses the input
+    // with the reason, instead of running a tenant's code for as long as it likes.
+    let data = tempfile::tempdir().unwrap();
+    let mut args = KEYS.to_vec();
+    args.extend(["--witness-fuel", "1000", "--witness-memory-mb", "64"]);
+    let node = Node::start(data.path(), &args);
+    let c = client();
+    let meta = register_poseidon(&c, &node.url);
+    let (s, v) = submit(
+        &c,
+        &node.url,
+        "token-a",
+        &json!({"circuit": meta["id"], "input": {"preimage": [3, 4]}}),
+    );
+    let refused = (400..500).contains(&s) && v["message"].as_str().unwrap().contains("budget");
+    let failed = || {
+        let id = v["id"].as_str().unwrap();
+        let start = Instant::now();
+        loop {
+            let (_, t) = get(&c, &node.url, "token-a", &format!("/v1/tasks/{id}"));
+            if t["state"] == "failed" {
+                return t["failure"]["message"].as_str().unwrap().contains("budget");
+            }
+            assert!(
+                t["state"] != "proved",
+                "proved within 1000 instructions: {t}"
+            );
+            assert!(start.elapsed() < Duration::from_secs(60), "{t}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    assert!(refused || (s == 202 && failed()), "{s} {v}");
+    // The same node with the default budget proves it.
+    drop(node);
+    let node = Node::start(data.path(), &KEYS);
+    let (s, v) = submit(
+        &c,
+        &node.url,
+        "token-a",
+        &json!({"circuit": meta["id"], "input": {"preimage": [3, 4]}}),
+    );
+    assert!(s == 202 || s == 200, "{s} {v}");
+}
+
+#[test]
 fn secrets_come_from_the_environment_and_files() {
     let data = tempfile::tempdir().unwrap();
     let keys_file = data.path().join("api-keys");

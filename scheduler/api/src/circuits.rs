@@ -41,12 +41,13 @@ pub(crate) async fn register_circuit(
     let zkey = zkey
         .ok_or_else(|| ApiError::bad("invalid_body", "the multipart body has no `zkey` field"))?;
     let store = Arc::clone(app.store());
+    let limits = app.config.witness_limits;
     let (meta, created) = blocking(move || {
         let pk = ProvingKey::from_bytes("zkey", &zkey)
             .map_err(|e| ApiError::bad("invalid_zkey", e.to_string()))?;
         let n_wires = pk.n_vars;
         if let Some(wasm) = &wasm {
-            let calc = WitnessCalculator::from_bytes("wasm", wasm)
+            let calc = WitnessCalculator::from_bytes_with("wasm", wasm, limits)
                 .map_err(|e| ApiError::bad("invalid_wasm", e.to_string()))?;
             if calc.witness_size() != n_wires {
                 return Err(ApiError::bad(

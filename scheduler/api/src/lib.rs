@@ -136,6 +136,9 @@ pub struct ApiConfig {
     pub webhook_key: fornax_node::webhooks::WebhookKey,
     /// The bearer token `/metrics` requires; `None` leaves it open.
     pub metrics_token: Option<String>,
+    /// What a witness generator may spend when the API loads it (registration) and runs it
+    /// (input checks).
+    pub witness_limits: witness::Limits,
 }
 
 impl Default for ApiConfig {
@@ -150,6 +153,7 @@ impl Default for ApiConfig {
             allow_private_webhooks: false,
             webhook_key: Default::default(),
             metrics_token: None,
+            witness_limits: witness::Limits::default(),
         }
     }
 }

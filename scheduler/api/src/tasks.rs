@@ -146,7 +146,8 @@ impl AppState {
             return Ok(Arc::clone(c));
         }
         let wasm = self.store().artifact(&format!("{circuit}.wasm"))?;
-        let calc = WitnessCalculator::from_bytes(circuit, &wasm).map_err(ApiError::internal)?;
+        let calc = WitnessCalculator::from_bytes_with(circuit, &wasm, self.config.witness_limits)
+            .map_err(ApiError::internal)?;
         let calc = Arc::new(std::sync::Mutex::new(calc));
         self.checkers
             .lock()

@@ -30,6 +30,8 @@ pub struct EmbeddedConfig {
     pub artifacts: PathBuf,
     /// With FHE capability (a node serving FHE): the worker also evaluates FHE tasks.
     pub fhe: Option<FheCapability>,
+    /// What a circuit's witness generator may spend.
+    pub witness_limits: fornax_prover::witness::Limits,
 }
 
 /// The running embedded queue and worker.
@@ -71,6 +73,7 @@ pub fn start(
             slots: config.slots,
             cache_dir: config.artifacts.clone(),
             fhe: config.fhe,
+            witness_limits: config.witness_limits,
         },
     )
     .map_err(|e| EmbeddedError::Cache(config.artifacts, e))?;

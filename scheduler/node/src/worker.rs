@@ -56,13 +56,15 @@ impl LoadedCircuit {
         id: &str,
         zkey: &[u8],
         wasm: Option<&[u8]>,
+        limits: witness::Limits,
     ) -> Result<Self, ProverError> {
         let pk = ProvingKey::from_bytes(&format!("{id}.zkey"), zkey)?;
         let key = exec.prepare(id, pk)?;
         let calculator = match wasm {
-            Some(wasm) => Some(Mutex::new(WitnessCalculator::from_bytes(
+            Some(wasm) => Some(Mutex::new(WitnessCalculator::from_bytes_with(
                 &format!("{id}.wasm"),
                 wasm,
+                limits,
             )?)),
             None => None,
         };
@@ -182,6 +184,8 @@ pub struct WorkerConfig {
     pub cache_dir: PathBuf,
     /// With FHE capability: it also takes FHE tasks' `pbs` jobs.
     pub fhe: Option<FheCapability>,
+    /// What a circuit's witness generator may spend (instructions, memory).
+    pub witness_limits: witness::Limits,
 }
 
 /// Counters a worker keeps (also in its heartbeats).
@@ -209,6 +213,7 @@ pub struct Worker {
     memory_bytes: u64,
     slots: u32,
     cache_dir: PathBuf,
+    witness_limits: witness::Limits,
     circuits: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Arc<LoadedCircuit>>>>>,
     fhe: Option<FheCapability>,
     /// Key sets by artifact name, their evaluation keys loaded once.
@@ -271,6 +276,7 @@ impl Worker {
             memory_bytes,
             slots: config.slots.max(1),
             cache_dir: config.cache_dir,
+            witness_limits: config.witness_limits,
             circuits: Mutex::new(HashMap::new()),
             fhe: config.fhe,
             fhe_keys: Mutex::new(HashMap::new()),
@@ -827,12 +833,14 @@ impl Worker {
             };
             let exec = Arc::clone(&self.exec);
             let id = job.circuit.clone();
+            let limits = self.witness_limits;
             let loaded = tokio::task::spawn_blocking(move || {
                 load_verified(
                     &exec,
                     &id,
                     (&zkey.0, zkey.1),
                     (wasm.as_deref(), wasm_downloaded),
+                    limits,
                 )
             })
             .await
@@ -913,6 +921,7 @@ fn load_verified(
     id: &str,
     (zkey, zkey_downloaded): (&Path, bool),
     (wasm, wasm_downloaded): (Option<&Path>, bool),
+    limits: witness::Limits,
 ) -> Result<LoadedCircuit, AttemptError> {
     let read =
         |p: &Path| std::fs::read(p).map_err(|e| retryable("artifact_unavailable", e.to_string()));
@@ -933,6 +942,6 @@ fn load_verified(
             format!("the artifacts of circuit {id} do not match its content hash"),
         ));
     }
-    LoadedCircuit::load(exec, id, &zkey_bytes, wasm_bytes.as_deref())
+    LoadedCircuit::load(exec, id, &zkey_bytes, wasm_bytes.as_deref(), limits)
         .map_err(|e| retryable("circuit_unavailable", e.to_string()))
 }

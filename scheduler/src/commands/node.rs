@@ -174,6 +174,7 @@ fn start_scheduler(
                 slots: setup.slots,
                 artifacts: data_dir.join("artifacts"),
                 fhe: setup.fhe,
+                witness_limits: setup.witness_limits,
             },
         )?;
         let devices: Vec<&str> = embedded

@@ -40,6 +40,12 @@ pub struct WorkerArgs {
     /// With `--fhe`: threads for the jobs of a batch [default: the number of CPUs].
     #[arg(long, requires = "fhe")]
     fhe_threads: Option<usize>,
+    /// Instructions a witness generator may run for one witness [default: 2^40].
+    #[arg(long)]
+    witness_fuel: Option<u64>,
+    /// Memory a witness generator may grow to, MiB [default: 2048].
+    #[arg(long)]
+    witness_memory_mb: Option<usize>,
 }
 
 /// `fornax worker`: joins a cluster and proves its jobs until drained.
@@ -120,6 +126,10 @@ pub fn worker(args: WorkerArgs) -> Result<ExitCode> {
                 slots: args.slots,
                 cache_dir: args.cache_dir,
                 fhe,
+                witness_limits: crate::config::witness_limits(
+                    args.witness_fuel,
+                    args.witness_memory_mb,
+                )?,
             },
         )
         .context("preparing the worker's cache")?;

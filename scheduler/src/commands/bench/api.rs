@@ -84,6 +84,7 @@ impl InProcessNode {
                 slots: 1,
                 artifacts: dir.path().join("artifacts"),
                 fhe: None,
+                witness_limits: Default::default(),
             },
         )?;
         let app = api::router(Arc::clone(&scheduler), api::ApiConfig::default());

@@ -308,6 +308,7 @@ fn through_queue(
                 device: fornax_fhe::device::Device::Cpu,
                 threads,
             }),
+            witness_limits: Default::default(),
         },
     )?;
     let json = serde_json::to_vec(program)?;
