@@ -153,6 +153,14 @@ pub struct NodeArgs {
     /// join with `fornax worker --join`) [default: mem].
     #[arg(long)]
     queue: Option<String>,
+    /// With `--queue nats://…`: a NATS credentials file (user JWT and nkey seed). A user and
+    /// password come from `FORNAX_NATS_USER` and `FORNAX_NATS_PASSWORD`.
+    #[arg(long)]
+    nats_creds: Option<PathBuf>,
+    /// With `--queue nats://…`: a root certificate (PEM) the NATS server's TLS certificate
+    /// must chain to; TLS is then required.
+    #[arg(long)]
+    nats_ca: Option<PathBuf>,
     /// Jobs out to workers at once; the rest wait in the node's fair queue [default: 64; with
     /// the node's own worker, its slots plus one].
     #[arg(long)]
@@ -291,6 +299,8 @@ impl NodeArgs {
             chain_max_collateral_ratio,
             tee_policy,
             queue,
+            nats_creds,
+            nats_ca,
             max_in_flight,
             fhe_keys,
             keyholder_token,
@@ -427,6 +437,7 @@ impl NodeConfig {
             memory_bytes: args.memory_budget_mb.map(|mb| mb << 20),
             fhe: None,
             witness_limits: witness_limits(args.witness_fuel, args.witness_memory_mb)?,
+            nats_auth: nats_auth(args.nats_creds.clone(), args.nats_ca.clone())?,
         };
         for (owner, url) in &args.webhooks {
             fornax_node::webhooks::check_url(url, args.allow_private_webhooks)
@@ -495,6 +506,36 @@ pub struct QueueSetup {
     pub fhe: Option<FheCapability>,
     /// What a witness generator may spend, in the node's worker and its input checks.
     pub witness_limits: fornax_prover::witness::Limits,
+    /// How the node authenticates to NATS (`nats://…` only).
+    pub nats_auth: fornax_node::queue::jetstream::NatsAuth,
+}
+
+/// NATS credentials: `FORNAX_NATS_USER` and `FORNAX_NATS_PASSWORD` from the environment
+/// (never a flag: flags are visible in `/proc`), a credentials file, a TLS root (shared by
+/// `fornax node` and `fornax worker`).
+pub(crate) fn nats_auth(
+    creds_file: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
+) -> Result<fornax_node::queue::jetstream::NatsAuth> {
+    let user = std::env::var("FORNAX_NATS_USER")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let password = std::env::var("FORNAX_NATS_PASSWORD").ok();
+    let user_password = match (user, password) {
+        (Some(u), Some(p)) => Some((u, p)),
+        (None, None) => None,
+        _ => bail!("FORNAX_NATS_USER and FORNAX_NATS_PASSWORD go together"),
+    };
+    for path in creds_file.iter().chain(&tls_ca) {
+        if !path.is_file() {
+            bail!("{}: no such file", path.display());
+        }
+    }
+    Ok(fornax_node::queue::jetstream::NatsAuth {
+        user_password,
+        creds_file,
+        tls_ca,
+    })
 }
 
 /// What a witness generator may spend: `--witness-fuel` and `--witness-memory-mb` over

@@ -211,6 +211,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    fornax_node::queue::jetstream::install_tls_provider();
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(code) => code,

@@ -630,6 +630,111 @@ fn duplicate_submissions_and_deliveries_change_nothing_and_keys_reach_a_worker_o
 }
 
 #[test]
+fn nats_with_users_and_tls_admits_the_cluster_and_refuses_strangers() {
+    let dirs = Dirs {
+        data: tempfile::tempdir().unwrap(),
+        tmp: tempfile::tempdir().unwrap(),
+        nats_store: tempfile::tempdir().unwrap(),
+    };
+    let tls = dirs.tmp.path().join("tls");
+    let out = Command::new(common::root().join("ops/nats-tls.sh"))
+        .arg(&tls)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ca, cert, key) = (
+        tls.join("ca.pem"),
+        tls.join("server.pem"),
+        tls.join("server.key"),
+    );
+    let password = format!("pw-{}", common::seed());
+    let nats = Nats::start_with(
+        dirs.nats_store.path(),
+        &[
+            "--user",
+            "fornax",
+            "--pass",
+            &password,
+            "--tls",
+            "--tlscert",
+            cert.to_str().unwrap(),
+            "--tlskey",
+            key.to_str().unwrap(),
+        ],
+    );
+    // Strangers: without the password, without TLS, or without the CA, nothing connects.
+    fornax_node::queue::jetstream::install_tls_provider();
+    let rt = runtime();
+    rt.block_on(async {
+        let url = nats.url();
+        let connect = |o: async_nats::ConnectOptions| {
+            let url = url.clone();
+            async move { o.connect(url).await.is_ok() }
+        };
+        let with_ca = || {
+            async_nats::ConnectOptions::new()
+                .add_root_certificates(ca.clone())
+                .require_tls(true)
+        };
+        assert!(!connect(with_ca()).await, "no password");
+        assert!(
+            !connect(with_ca().user_and_password("fornax".into(), "guess".into())).await,
+            "a wrong password"
+        );
+        assert!(
+            !connect(
+                async_nats::ConnectOptions::new()
+                    .user_and_password("fornax".into(), password.clone())
+            )
+            .await,
+            "no TLS"
+        );
+        assert!(
+            !connect(
+                async_nats::ConnectOptions::new()
+                    .user_and_password("fornax".into(), password.clone())
+                    .require_tls(true)
+            )
+            .await,
+            "a server certificate from an unknown CA"
+        );
+        assert!(
+            connect(with_ca().user_and_password("fornax".into(), password.clone())).await,
+            "the cluster's credentials"
+        );
+    });
+    // The node and a worker with the credentials (from the environment) prove through it.
+    let env = [
+        ("FORNAX_NATS_USER", "fornax"),
+        ("FORNAX_NATS_PASSWORD", password.as_str()),
+    ];
+    let (zkey, witness, vk) = fixture(dirs.tmp.path(), 10);
+    let url = nats.url();
+    let mut args = vec!["--queue", url.as_str(), "--nats-ca", ca.to_str().unwrap()];
+    args.extend_from_slice(&FAST);
+    let n = Node::start_until(dirs.data.path(), &args, &env, "fornax node listening on ");
+    let _w = Worker::start_with_env(
+        &nats,
+        "w-tls",
+        dirs.tmp.path(),
+        &["--nats-ca", ca.to_str().unwrap()],
+        &env,
+    );
+    let c = client();
+    let circuit = register(&c, &n.url, &zkey);
+    let ids: Vec<String> = (0..2)
+        .map(|_| submit(&c, &n.url, &circuit, &witness))
+        .collect();
+    wait_final(&c, &n.url, &ids, Duration::from_secs(120));
+    let by = assert_proved_once(&c, &n.url, &ids, &vk);
+    assert!(by.iter().all(|w| w.starts_with("w-tls")), "{by:?}");
+}
+
+#[test]
 fn the_in_process_queue_proves_through_the_same_worker_runtime() {
     let (data, tmp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (zkey, witness, vk) = fixture(tmp.path(), 10);

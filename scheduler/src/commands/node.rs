@@ -190,8 +190,11 @@ fn start_scheduler(
         );
         return Ok(());
     }
-    if !setup.url.starts_with("nats://") {
-        bail!("--queue {}: expected nats://HOST:PORT or mem", setup.url);
+    if !(setup.url.starts_with("nats://") || setup.url.starts_with("tls://")) {
+        bail!(
+            "--queue {}: expected nats://HOST:PORT (tls://HOST:PORT for TLS) or mem",
+            setup.url
+        );
     }
     if setup.memory_bytes.is_some() {
         bail!("--memory-budget-mb is the node's own worker's; with --queue nats://… each worker has its own (fornax worker --memory-mb)");
@@ -201,6 +204,7 @@ fn start_scheduler(
             &setup.url,
             "fornax-node",
             jetstream::Role::Scheduler(setup.settings.clone()),
+            &setup.nats_auth,
         ))
         .with_context(|| format!("connecting to the queue at {}", setup.url))?;
     let max_in_flight = setup.dispatch.max_in_flight;

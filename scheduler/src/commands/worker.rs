@@ -40,6 +40,14 @@ pub struct WorkerArgs {
     /// With `--fhe`: threads for the jobs of a batch [default: the number of CPUs].
     #[arg(long, requires = "fhe")]
     fhe_threads: Option<usize>,
+    /// A NATS credentials file (user JWT and nkey seed). A user and password come from
+    /// `FORNAX_NATS_USER` and `FORNAX_NATS_PASSWORD`.
+    #[arg(long)]
+    nats_creds: Option<PathBuf>,
+    /// A root certificate (PEM) the NATS server's TLS certificate must chain to; TLS is
+    /// then required.
+    #[arg(long)]
+    nats_ca: Option<PathBuf>,
     /// Instructions a witness generator may run for one witness [default: 2^40].
     #[arg(long)]
     witness_fuel: Option<u64>,
@@ -50,7 +58,7 @@ pub struct WorkerArgs {
 
 /// `fornax worker`: joins a cluster and proves its jobs until drained.
 pub fn worker(args: WorkerArgs) -> Result<ExitCode> {
-    if !args.join.starts_with("nats://") {
+    if !(args.join.starts_with("nats://") || args.join.starts_with("tls://")) {
         eprintln!("error: --join {}: expected nats://HOST:PORT", args.join);
         return Ok(ExitCode::from(2));
     }
@@ -114,6 +122,7 @@ pub fn worker(args: WorkerArgs) -> Result<ExitCode> {
             &args.join,
             "fornax-worker",
             fornax_node::queue::jetstream::Role::Worker,
+            &crate::config::nats_auth(args.nats_creds.clone(), args.nats_ca.clone())?,
         )
         .await
         .with_context(|| format!("joining {}", args.join))?;

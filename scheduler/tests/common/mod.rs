@@ -208,14 +208,21 @@ pub struct Nats {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    extra: Vec<String>,
 }
 
 impl Nats {
     pub fn start(dir: &Path) -> Nats {
+        Self::start_with(dir, &[])
+    }
+
+    /// [`start`](Self::start) with more nats-server flags (users, TLS).
+    pub fn start_with(dir: &Path, extra: &[&str]) -> Nats {
         let mut n = Nats {
             child: None,
             port: free_port(),
             dir: dir.to_path_buf(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         n.spawn();
         n
@@ -232,6 +239,7 @@ impl Nats {
                 "-sd",
             ])
             .arg(&self.dir)
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -279,6 +287,17 @@ pub struct Worker {
 
 impl Worker {
     pub fn start(nats: &Nats, id: &str, cache: &Path, extra: &[&str]) -> Worker {
+        Self::start_with_env(nats, id, cache, extra, &[])
+    }
+
+    /// [`start`](Self::start) with environment variables.
+    pub fn start_with_env(
+        nats: &Nats,
+        id: &str,
+        cache: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Worker {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fornax"))
             .args([
                 "worker",
@@ -292,6 +311,7 @@ impl Worker {
             .arg("--cache-dir")
             .arg(cache.join(id))
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -11,6 +11,11 @@
 //!
 //! Every stream is on disk, so a restarted nats-server keeps its jobs and outcomes; the
 //! client reconnects by itself and callers retry what failed meanwhile.
+//!
+//! Jobs carry private witnesses and outcomes are trusted only after the node checks them,
+//! but whoever reaches an open NATS reads every witness: a deployment gives NATS users
+//! ([`NatsAuth`]: user and password, or a credentials file) and TLS (a root certificate the
+//! server's must chain to).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -33,6 +38,63 @@ const ADVISORIES: &str = "FORNAX_ADVISORIES";
 const WORKERS: &str = "fornax-workers";
 const CONFIG: &str = "fornax-config";
 const ARTIFACTS: &str = "fornax-artifacts";
+
+/// How a node or worker authenticates to NATS and checks the server: from
+/// `FORNAX_NATS_USER` and `FORNAX_NATS_PASSWORD`, `--nats-creds` and `--nats-ca`. `Debug`
+/// does not print the password.
+#[derive(Clone, Default)]
+pub struct NatsAuth {
+    /// User and password.
+    pub user_password: Option<(String, String)>,
+    /// A NATS credentials file (a user JWT and its nkey seed).
+    pub creds_file: Option<std::path::PathBuf>,
+    /// A root certificate (PEM) the server's TLS certificate must chain to; with it, TLS is
+    /// required.
+    pub tls_ca: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for NatsAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsAuth")
+            .field("user", &self.user_password.as_ref().map(|(u, _)| u))
+            .field("creds_file", &self.creds_file)
+            .field("tls_ca", &self.tls_ca)
+            .finish()
+    }
+}
+
+/// Makes `ring` the process's TLS crypto provider, once. The build links two providers
+/// (`ring` and `aws-lc-rs`, through different dependencies), and rustls then refuses to guess;
+/// every TLS client of the process (NATS, HTTPS) uses this one.
+pub fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err only when a provider is installed already: that one stays.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+impl NatsAuth {
+    /// The connection options these credentials make.
+    async fn options(&self) -> Result<async_nats::ConnectOptions, QueueError> {
+        install_tls_provider();
+        let mut options = match &self.creds_file {
+            Some(path) => async_nats::ConnectOptions::with_credentials_file(path.clone())
+                .await
+                .map_err(|e| {
+                    QueueError::Transport(format!("NATS credentials {}: {e}", path.display()))
+                })?,
+            None => async_nats::ConnectOptions::new(),
+        };
+        if let Some((user, password)) = &self.user_password {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        if let Some(ca) = &self.tls_ca {
+            options = options.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        Ok(options)
+    }
+}
 
 /// The queue over a NATS server with JetStream.
 pub struct JetStreamQueue {
@@ -68,8 +130,15 @@ fn t<E: std::fmt::Display>(e: E) -> QueueError {
 impl JetStreamQueue {
     /// Connects to `url` (`nats://host:4222`), creating the streams, buckets and
     /// consumers its role needs.
-    pub async fn connect(url: &str, name: &str, role: Role) -> Result<Self, QueueError> {
-        let client = async_nats::ConnectOptions::new()
+    pub async fn connect(
+        url: &str,
+        name: &str,
+        role: Role,
+        auth: &NatsAuth,
+    ) -> Result<Self, QueueError> {
+        let client = auth
+            .options()
+            .await?
             .name(name)
             .retry_on_initial_connect()
             .connect(url)

@@ -516,6 +516,7 @@ fn roundtrips(nats_bin: &Path, n: usize) -> Result<(f64, f64)> {
         &url,
         "bench",
         Role::Scheduler(settings),
+        &Default::default(),
     ))?;
     let js = cycle(Arc::new(js), "js")?;
     Ok((mem, js))
