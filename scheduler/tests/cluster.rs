@@ -795,7 +795,8 @@ fn a_bad_join_address_or_device_is_a_clear_error() {
         .unwrap();
     assert!(!out.status.success());
     assert!(
-        common::text(&out).contains("expected nats://HOST:PORT or mem"),
+        common::text(&out).contains("expected nats://HOST:PORT")
+            && common::text(&out).contains("or mem"),
         "{}",
         common::text(&out)
     );

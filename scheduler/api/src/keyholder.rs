@@ -55,28 +55,13 @@ pub fn keyholder_router(config: KeyholderConfig) -> Router {
 
 /// Checks the bearer token, in constant time in the token's length.
 fn check_token(state: &KeyholderConfig, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(expected) = &state.token else {
-        return Ok(());
-    };
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let equal = given.len() == expected.len()
-        && given
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if equal {
-        Ok(())
-    } else {
-        Err(ApiError::new(
+    match &state.token {
+        Some(expected) if !crate::bearer_is(headers, expected) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "missing or wrong bearer token",
-        ))
+        )),
+        _ => Ok(()),
     }
 }
 

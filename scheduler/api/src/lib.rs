@@ -199,30 +199,13 @@ impl AppState {
 
     /// Checks `Authorization: Bearer <metrics token>` when the node has one.
     fn authorize_metrics(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        let Some(expected) = &self.config.metrics_token else {
-            return Ok(());
-        };
-        let given = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("")
-            .trim();
-        // Compared in time independent of where the first difference lies.
-        let same = given.len() == expected.len()
-            && given
-                .bytes()
-                .zip(expected.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if same {
-            Ok(())
-        } else {
-            Err(ApiError::new(
+        match &self.config.metrics_token {
+            Some(expected) if !bearer_is(headers, expected) => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "/metrics needs Authorization: Bearer <metrics token>",
-            ))
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -249,6 +232,23 @@ impl AppState {
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown API key")
             })
     }
+}
+
+/// Whether the request's `Authorization: Bearer` token is `expected`, compared in time
+/// independent of where the first difference lies.
+fn bearer_is(headers: &HeaderMap, expected: &str) -> bool {
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .trim();
+    given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 /// The router.
