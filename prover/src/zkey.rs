@@ -246,7 +246,12 @@ impl ProvingKey {
             file: name.clone(),
             source,
         })?;
-        Self::parse(&BinFile::open(&name, &handle, b"zkey", 2)?)
+        Self::from_file(&name, &handle)
+    }
+
+    /// Parses an open `.zkey` file section by section; `file` names it in errors.
+    pub fn from_file(file: &str, handle: &std::fs::File) -> Result<Self, ProverError> {
+        Self::parse(&BinFile::open(file, handle, b"zkey", 2)?)
     }
 
     /// Parses a `.zkey` held in memory; `file` names it in errors.

@@ -435,6 +435,20 @@ fn bad_input_gets_stable_4xx_codes_and_the_node_keeps_serving() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
     assert_eq!(r.json::<Value>().unwrap()["code"], "invalid_body");
+    // Uploads stream to files in the artifact folder; refused and duplicate ones leave
+    // nothing behind, accepted ones only their content-addressed artifacts.
+    let left: Vec<String> = std::fs::read_dir(data.path().join("artifacts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!left.iter().any(|f| f.ends_with(".tmp")), "{left:?}");
+    for artifact in [
+        format!("{id}.zkey"),
+        format!("{id}.wasm"),
+        format!("{merkle_id}.zkey"),
+    ] {
+        assert!(left.contains(&artifact), "{artifact} missing: {left:?}");
+    }
 
     // Unknown ids, auth, queries.
     let checks: [(&str, &str, u16, &str); 6] = [

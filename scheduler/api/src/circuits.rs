@@ -15,39 +15,47 @@ pub(crate) async fn register_circuit(
             format!("expected multipart/form-data: {}", e.body_text()),
         )
     })?;
+    // Each part streams to a file in the artifact folder, hashed as it arrives: an upload of
+    // hundreds of MiB is never held in memory.
     let (mut zkey, mut wasm) = (None, None);
     loop {
-        let field = match multipart.next_field().await {
+        let mut field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => return Err(body_error(e.status(), e.body_text())),
         };
         let name = field.name().unwrap_or_default().to_string();
-        let bytes = field
-            .bytes()
-            .await
-            .map_err(|e| body_error(e.status(), e.body_text()))?;
-        match name.as_str() {
-            "zkey" => zkey = Some(bytes),
-            "wasm" => wasm = Some(bytes),
+        let slot = match name.as_str() {
+            "zkey" => &mut zkey,
+            "wasm" => &mut wasm,
             other => {
                 return Err(ApiError::bad(
                     "invalid_body",
                     format!("unexpected field `{other}` (expected zkey, wasm)"),
                 ))
             }
+        };
+        let mut upload = app.store().upload()?;
+        while let Some(chunk) = field
+            .chunk()
+            .await
+            .map_err(|e| body_error(e.status(), e.body_text()))?
+        {
+            upload.write(&chunk)?;
         }
+        *slot = Some(upload);
     }
-    let zkey = zkey
+    let mut zkey = zkey
         .ok_or_else(|| ApiError::bad("invalid_body", "the multipart body has no `zkey` field"))?;
     let store = Arc::clone(app.store());
     let limits = app.config.witness_limits;
     let (meta, created) = blocking(move || {
-        let pk = ProvingKey::from_bytes("zkey", &zkey)
+        let pk = ProvingKey::from_file("zkey", zkey.file()?)
             .map_err(|e| ApiError::bad("invalid_zkey", e.to_string()))?;
         let n_wires = pk.n_vars;
-        if let Some(wasm) = &wasm {
-            let calc = WitnessCalculator::from_bytes_with("wasm", wasm, limits)
+        if let Some(upload) = &wasm {
+            let bytes = std::fs::read(upload.path()).map_err(ApiError::internal)?;
+            let calc = WitnessCalculator::from_bytes_with("wasm", &bytes, limits)
                 .map_err(|e| ApiError::bad("invalid_wasm", e.to_string()))?;
             if calc.witness_size() != n_wires {
                 return Err(ApiError::bad(
@@ -59,20 +67,24 @@ pub(crate) async fn register_circuit(
                 ));
             }
         }
-        let id = fornax_node::store::circuit_id(&zkey, wasm.as_deref());
+        let id = fornax_node::store::circuit_id_of_digests(
+            zkey.sha256(),
+            wasm.as_ref().map(|w| w.sha256()),
+        );
         if let Some(meta) = store.circuit(&id)? {
             return Ok((meta, false));
         }
-        store.put_artifact(&format!("{id}.zkey"), &zkey)?;
-        if let Some(w) = &wasm {
-            store.put_artifact(&format!("{id}.wasm"), w)?;
+        let has_wasm = wasm.is_some();
+        store.put_upload(&format!("{id}.zkey"), zkey)?;
+        if let Some(w) = wasm {
+            store.put_upload(&format!("{id}.wasm"), w)?;
         }
         let meta = CircuitMeta {
             id,
             n_public: pk.n_public,
             n_wires,
             domain_size: pk.domain_size,
-            has_wasm: wasm.is_some(),
+            has_wasm,
             created_ms: now_ms(),
         };
         let created = store.put_circuit(&meta)?;

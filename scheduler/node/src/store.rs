@@ -31,17 +31,84 @@ use crate::task::{now_ms, Failure, PartDone, State, Task, Transition};
 /// other split of the same bytes between zkey and wasm has the same id.
 pub fn circuit_id(zkey: &[u8], wasm: Option<&[u8]>) -> String {
     use sha2::{Digest, Sha256};
+    circuit_id_of_digests(
+        Sha256::digest(zkey).into(),
+        wasm.map(|w| Sha256::digest(w).into()),
+    )
+}
+
+/// [`circuit_id`] from the parts' SHA-256 digests (of files hashed as they arrived).
+pub fn circuit_id_of_digests(zkey: [u8; 32], wasm: Option<[u8; 32]>) -> String {
+    use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(b"fornax circuit v1\0");
-    h.update(Sha256::digest(zkey));
+    h.update(zkey);
     match wasm {
         Some(w) => {
             h.update([1]);
-            h.update(Sha256::digest(w));
+            h.update(w);
         }
         None => h.update([0]),
     }
     hex::encode(h.finalize())
+}
+
+/// A file being uploaded into the artifact folder, hashed as it is written
+/// ([`Store::upload`]). Dropped before [`Store::put_upload`], its temporary file is removed.
+pub struct Upload {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    hasher: sha2::Sha256,
+}
+
+impl Upload {
+    /// Appends `chunk`.
+    pub fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+        use sha2::Digest;
+        use std::io::Write;
+        let file = self
+            .file
+            .as_mut()
+            .expect("an upload's file until it is stored");
+        file.write_all(chunk).map_err(|source| StoreError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.hasher.update(chunk);
+        Ok(())
+    }
+
+    /// The SHA-256 of what was written.
+    pub fn sha256(&self) -> [u8; 32] {
+        use sha2::Digest;
+        self.hasher.clone().finalize().into()
+    }
+
+    /// Where the bytes are until stored.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file, for reading it back (from the start).
+    pub fn file(&mut self) -> Result<&std::fs::File, StoreError> {
+        use std::io::Seek;
+        let path = self.path.clone();
+        let file = self
+            .file
+            .as_mut()
+            .expect("an upload's file until it is stored");
+        file.rewind()
+            .map_err(|source| StoreError::Io { path, source })?;
+        Ok(file)
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// The id circuits had before [`circuit_id`] (SHA-256 of zkey and wasm run together): still
@@ -244,25 +311,59 @@ impl Store {
 
     /// Writes an artifact durably (temporary file, fsync, rename), unless it exists.
     pub fn put_artifact(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        use std::io::Write;
-        let path = self.artifact_path(name);
-        if path.exists() {
+        if self.artifact_path(name).exists() {
             return Ok(());
         }
-        let tmp = self
+        let mut upload = self.upload()?;
+        upload.write(bytes)?;
+        self.put_upload(name, upload)
+    }
+
+    /// A new upload into the artifact folder: written in chunks and hashed as it goes, so
+    /// a large file (a circuit's key) is never held whole in memory.
+    pub fn upload(&self) -> Result<Upload, StoreError> {
+        let path = self
             .artifacts
-            .join(format!(".{name}.{:x}.tmp", rand::random::<u64>()));
-        let io = |source| StoreError::Io {
-            path: tmp.clone(),
-            source,
+            .join(format!(".upload.{:016x}.tmp", rand::random::<u64>()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|source| StoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Upload {
+            path,
+            file: Some(file),
+            hasher: Default::default(),
+        })
+    }
+
+    /// Stores `upload` durably as artifact `name` (fsync, rename), unless it exists.
+    pub fn put_upload(&self, name: &str, mut upload: Upload) -> Result<(), StoreError> {
+        let path = self.artifact_path(name);
+        let file = upload.file.take().expect("an upload is stored once");
+        let tmp = upload.path.clone();
+        if path.exists() {
+            drop(file);
+            let _ = std::fs::remove_file(&tmp);
+            return Ok(());
+        }
+        let io = |path: &PathBuf| {
+            let path = path.clone();
+            move |source| StoreError::Io { path, source }
         };
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(|source| StoreError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let stored = file
+            .sync_all()
+            .map_err(io(&tmp))
+            .and_then(|()| std::fs::rename(&tmp, &path).map_err(io(&path)));
+        drop(file);
+        if stored.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        stored?;
         if let Ok(dir) = std::fs::File::open(&self.artifacts) {
             let _ = dir.sync_all();
         }
