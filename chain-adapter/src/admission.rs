@@ -11,7 +11,7 @@ use alloy::primitives::{keccak256, Address, B256, U256};
 use alloy::providers::{DynProvider, Provider};
 
 use crate::bindings::TaskMarket;
-use crate::client::{self, ChainError, OnChainTask};
+use crate::client::{self, ChainError};
 
 /// Gas `lockTask` costs without commitments (status and prover written, an event).
 pub const LOCK_GAS: u64 = 60_000;
@@ -125,7 +125,7 @@ pub async fn assess(
     task: U256,
     vk_code_hash: B256,
     policy: &TakePolicy,
-) -> Result<Result<OnChainTask, Declined>, ChainError> {
+) -> Result<Result<(), Declined>, ChainError> {
     let t = client::task(provider, market, task).await?;
     if t.status != 1 {
         return Ok(Err(Declined::NotOpen(t.status_name())));
@@ -174,7 +174,7 @@ pub async fn assess(
             needed,
         }));
     }
-    Ok(Ok(t))
+    Ok(Ok(()))
 }
 
 #[cfg(test)]

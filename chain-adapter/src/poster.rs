@@ -213,7 +213,7 @@ impl Poster {
         if journal.nonce.is_some() && journal.action != action {
             // The journal's lock was mined (now settle), or its settlement's task is open
             // again (the lock was reorged out): either way that transaction is behind us.
-            self.forget(journal, save).await;
+            self.forget(journal, save);
         }
 
         // 2. A transaction from before (this call or a previous process)?
@@ -238,12 +238,12 @@ impl Poster {
                     return Ok(match self.confirm(r.transaction_hash).await? {
                         Some(_) => Step::Again, // step 1 now finds it locked or settled by us
                         None => {
-                            self.forget(journal, save).await;
+                            self.forget(journal, save);
                             Step::Again
                         }
                     });
                 }
-                self.forget(journal, save).await;
+                self.forget(journal, save);
                 return Ok(Step::Again);
             }
             if pending > n && !journal.txs.is_empty() {
@@ -347,7 +347,7 @@ impl Poster {
                             "fornax chain: task {}: receipt gone in a reorg; posting again",
                             req.task
                         );
-                        self.forget(journal, save).await;
+                        self.forget(journal, save);
                         Step::Again
                     }
                 });
@@ -363,7 +363,7 @@ impl Poster {
                 // Spent by a transaction whose receipt we cannot see (yet): re-check.
                 tokio::time::sleep(self.cfg.poll).await;
                 if self.any_receipt(&journal.txs).await?.is_none() {
-                    self.forget(journal, save).await;
+                    self.forget(journal, save);
                     return Ok(Step::Again);
                 }
                 continue;
@@ -374,7 +374,7 @@ impl Poster {
                     // settlement's nonce may never become minable; lock again.
                     let t = client::task(&self.provider, self.market, req.task).await?;
                     if t.status == 1 {
-                        self.forget(journal, save).await;
+                        self.forget(journal, save);
                         return Ok(Step::Again);
                     }
                 }
@@ -449,7 +449,7 @@ impl Poster {
         tx: B256,
     ) -> Result<Step, ChainError> {
         let action = journal.action;
-        self.forget(journal, save).await;
+        self.forget(journal, save);
         let t = client::task(&self.provider, self.market, req.task).await?;
         let ours =
             t.status == 3 || (action == Action::Lock && t.status == 2 && t.prover == self.from);
@@ -468,7 +468,7 @@ impl Poster {
 
     /// Drops a spent or reorged nonce from the journal (the next transaction reads the
     /// account's nonce from the chain again).
-    async fn forget(&self, journal: &mut PostJournal, save: &(dyn Fn(&PostJournal) + Sync)) {
+    fn forget(&self, journal: &mut PostJournal, save: &(dyn Fn(&PostJournal) + Sync)) {
         *journal = PostJournal::default();
         save(journal);
     }

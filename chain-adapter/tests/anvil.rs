@@ -313,6 +313,7 @@ async fn settles_once_pays_the_prover_and_the_listener_sees_the_task() {
     assert_eq!(t.prover, poster.address(), "locked by the poster");
     let lock = lock_receipt(&e, id).await;
     assert_eq!(lock.from, poster.address());
+    eprintln!("gas lockTask transaction: {}", lock.gas_used);
     let after = e.dapp.provider.get_balance(poster.address()).await.unwrap();
     let cost = U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price)
         + U256::from(lock.gas_used) * U256::from(lock.effective_gas_price);

@@ -858,6 +858,11 @@ fn secrets_come_from_the_environment_and_files() {
         assert_eq!((s, v["owner"].as_str()), (200, Some(owner)), "{v}");
     }
     assert_eq!(get(&c, &node.url, "token-x", "/v1/circuits").0, 401);
+    assert_eq!(
+        get(&c, &node.url, "token-x", "/v1/webhook-secret").0,
+        401,
+        "a secret only for its owner"
+    );
     // /metrics needs its own token: neither none nor an API key reads it.
     let metrics = |token: Option<&str>| {
         let mut r = c.get(format!("{}/metrics", node.url));

@@ -45,12 +45,12 @@ pub(crate) async fn register_circuit(
         }
         *slot = Some(upload);
     }
-    let mut zkey = zkey
+    let zkey = zkey
         .ok_or_else(|| ApiError::bad("invalid_body", "the multipart body has no `zkey` field"))?;
     let store = Arc::clone(app.store());
     let limits = app.config.witness_limits;
     let (meta, created) = blocking(move || {
-        let pk = ProvingKey::from_file("zkey", zkey.file()?)
+        let pk = ProvingKey::from_file("zkey", zkey.file())
             .map_err(|e| ApiError::bad("invalid_zkey", e.to_string()))?;
         let n_wires = pk.n_vars;
         if let Some(upload) = &wasm {

@@ -89,17 +89,11 @@ impl Upload {
         &self.path
     }
 
-    /// The file, for reading it back (from the start).
-    pub fn file(&mut self) -> Result<&std::fs::File, StoreError> {
-        use std::io::Seek;
-        let path = self.path.clone();
-        let file = self
-            .file
-            .as_mut()
-            .expect("an upload's file until it is stored");
-        file.rewind()
-            .map_err(|source| StoreError::Io { path, source })?;
-        Ok(file)
+    /// The file, for reading it back by position (as the zkey parser does).
+    pub fn file(&self) -> &std::fs::File {
+        self.file
+            .as_ref()
+            .expect("an upload's file until it is stored")
     }
 }
 
