@@ -411,6 +411,14 @@ pub trait Backend: MsmBackend + NttBackend {
     fn runs_g2(&self) -> bool {
         true
     }
+
+    /// The host threads this device's work runs on, when it has a pool of its own (a CPU
+    /// lane, [`crate::CpuBackend::lane`]); `None`: rayon's global pool. Callers that run a
+    /// whole proof on the device (the prover's executor) run it inside this pool, so that
+    /// two lanes of one machine do not share threads.
+    fn thread_pool(&self) -> Option<&rayon::ThreadPool> {
+        None
+    }
 }
 
 /// Checks an NTT call's length against its domain.

@@ -22,6 +22,20 @@ pub struct DeviceRegistry {
     notes: Vec<String>,
 }
 
+impl std::fmt::Debug for DeviceRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<String> = self
+            .backends
+            .iter()
+            .map(|b| b.info().id.to_string())
+            .collect();
+        f.debug_struct("DeviceRegistry")
+            .field("backends", &ids)
+            .field("notes", &self.notes)
+            .finish()
+    }
+}
+
 impl DeviceRegistry {
     /// Probes this machine: the CPU, then every CUDA device whose kernels load, then every
     /// wgpu adapter (Vulkan, Metal, DX12; software adapters only with
@@ -69,6 +83,102 @@ impl DeviceRegistry {
     /// The backend with this id.
     pub fn get(&self, id: &BackendId) -> Option<Arc<dyn Backend>> {
         self.backends.iter().find(|b| &b.info().id == id).cloned()
+    }
+
+    /// The devices that prove when none are named: every accelerator, or the CPU where
+    /// there is none. A CPU beside a GPU is left out: taking whole proofs from the queue at
+    /// a fraction of the GPU's speed, it would slow the cluster down. The notes are kept.
+    pub fn proving(self) -> Self {
+        let accelerators: Vec<Arc<dyn Backend>> = self
+            .backends
+            .iter()
+            .filter(|b| b.info().kind != DeviceKind::Cpu)
+            .cloned()
+            .collect();
+        if accelerators.is_empty() {
+            return self;
+        }
+        DeviceRegistry {
+            backends: accelerators,
+            notes: self.notes,
+        }
+    }
+
+    /// The devices named by `ids`, in that order (ids as `fornax devices` lists them; `cpu`
+    /// is `cpu:0`); with none named, [`proving`](Self::proving) of
+    /// [`discover`](Self::discover). Accelerators are probed only when one is named. Two or
+    /// more CPU ids (`cpu:0,cpu:1`) split the host's threads evenly into lanes, each with a
+    /// pool of its own ([`CpuBackend::lane`]); `cpu:0` alone is the whole CPU. An unknown
+    /// or repeated id is an error that names the devices there are.
+    pub fn select(ids: &[String]) -> Result<Self, String> {
+        if ids.is_empty() {
+            return Ok(Self::discover().proving());
+        }
+        let ids: Vec<String> = ids
+            .iter()
+            .map(|id| match id.as_str() {
+                "cpu" => "cpu:0".to_string(),
+                other => other.to_string(),
+            })
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            if ids[..i].contains(id) {
+                return Err(format!("device {id} is named twice"));
+            }
+        }
+        let lanes: Vec<usize> = ids
+            .iter()
+            .filter_map(|id| id.strip_prefix("cpu:"))
+            .map(|n| {
+                n.parse::<usize>()
+                    .map_err(|_| format!("no device cpu:{n}: CPU lanes are cpu:0, cpu:1, …"))
+            })
+            .collect::<Result<_, _>>()?;
+        let threads = rayon::current_num_threads() / lanes.len().max(1);
+        let discovered = match ids.iter().any(|id| !id.starts_with("cpu:")) {
+            true => Some(Self::discover()),
+            false => None,
+        };
+        let mut chosen = Vec::new();
+        let mut notes = Vec::new();
+        for id in &ids {
+            let backend: Arc<dyn Backend> = match id.strip_prefix("cpu:") {
+                Some(n) if lanes.len() == 1 && n == "0" => Arc::new(CpuBackend::new()),
+                Some(n) => {
+                    let index = n.parse().expect("checked above");
+                    Arc::new(CpuBackend::lane(index, threads).map_err(|e| e.to_string())?)
+                }
+                None => {
+                    let all = discovered.as_ref().expect("probed for a device id");
+                    notes = all.notes.clone();
+                    all.find(id)?
+                }
+            };
+            chosen.push(backend);
+        }
+        Ok(DeviceRegistry {
+            backends: chosen,
+            notes,
+        })
+    }
+
+    /// The backend with this id, or a message naming the devices there are.
+    pub fn find(&self, id: &str) -> Result<Arc<dyn Backend>, String> {
+        self.get(&BackendId(id.into())).ok_or_else(|| {
+            let ids: Vec<String> = self
+                .backends
+                .iter()
+                .map(|b| b.info().id.to_string())
+                .collect();
+            let mut message = format!(
+                "no device {id} on this machine (devices: {})",
+                ids.join(", ")
+            );
+            if !self.notes.is_empty() {
+                message += &format!("; absent: {}", self.notes.join("; "));
+            }
+            message
+        })
     }
 
     /// The preferred backend: the first accelerator if any, else the CPU.
@@ -181,12 +291,17 @@ impl Backend for Composed {
     fn info(&self) -> &DeviceInfo {
         &self.info
     }
+
+    fn thread_pool(&self) -> Option<&rayon::ThreadPool> {
+        self.device.thread_pool()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use ark_ec::{AffineRepr, PrimeGroup};
+    use ark_std::UniformRand;
 
     /// A CPU backend that claims to lack G2, standing in for a wgpu adapter.
     struct NoG2(CpuBackend);
@@ -245,5 +360,49 @@ mod tests {
         let g1 = composed.upload_g1(&[G1Affine::generator()]).unwrap();
         let got = composed.msm_g1(&g1, &[Fr::from(3u64)]).unwrap();
         assert_eq!(got, G1Projective::generator() * Fr::from(3u64));
+    }
+
+    #[test]
+    fn named_cpu_ids_become_lanes_with_threads_of_their_own() {
+        let ids = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // `cpu` alone is the whole CPU on the global pool.
+        let whole = DeviceRegistry::select(&ids(&["cpu"])).unwrap();
+        assert_eq!(whole.backends().len(), 1);
+        assert_eq!(whole.backends()[0].info().id.0, "cpu:0");
+        assert!(whole.backends()[0].thread_pool().is_none());
+        // Two lanes: ids as named, the threads split between them.
+        let two = DeviceRegistry::select(&ids(&["cpu:1", "cpu"])).unwrap();
+        let got: Vec<String> = two
+            .backends()
+            .iter()
+            .map(|b| b.info().id.0.clone())
+            .collect();
+        assert_eq!(got, ["cpu:1", "cpu:0"]);
+        let per_lane = (rayon::current_num_threads() / 2).max(1);
+        for b in two.backends() {
+            let pool = b.thread_pool().expect("a lane has its own pool");
+            assert_eq!(pool.current_num_threads(), per_lane);
+            assert_eq!(b.info().parallelism, per_lane);
+            assert_eq!(pool.install(rayon::current_num_threads), per_lane);
+        }
+        // A lane computes what the whole CPU computes.
+        let seed: u64 = rand::random();
+        println!("seed {seed}");
+        let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::seed_from_u64(seed);
+        let bases: Vec<G1Affine> = (0..300)
+            .map(|_| (G1Projective::generator() * Fr::rand(&mut rng)).into())
+            .collect();
+        let scalars: Vec<Fr> = (0..300).map(|_| Fr::rand(&mut rng)).collect();
+        let reference = crate::cpu::msm(&bases, &scalars);
+        let lane = &two.backends()[0];
+        let resident = lane.upload_g1(&bases).unwrap();
+        assert_eq!(lane.msm_g1(&resident, &scalars).unwrap(), reference);
+        // Mistakes name what is wrong.
+        assert!(DeviceRegistry::select(&ids(&["cpu", "cpu:0"]))
+            .unwrap_err()
+            .contains("named twice"));
+        assert!(DeviceRegistry::select(&ids(&["cpu:x"]))
+            .unwrap_err()
+            .contains("no device cpu:x"));
     }
 }

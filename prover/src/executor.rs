@@ -61,6 +61,14 @@ impl Rows {
     }
 }
 
+/// Runs `f` on `backend`'s own threads if it has them, else here.
+fn on_threads_of<T: Send>(backend: &Arc<dyn Backend>, f: impl FnOnce() -> T + Send) -> T {
+    match backend.thread_pool() {
+        Some(pool) => pool.install(f),
+        None => f(),
+    }
+}
+
 /// About how many threads one job keeps busy (an MSM has a window per 13 to 16 bits of its
 /// scalars); see [`LocalExecutor::execute`].
 const JOB_PARALLELISM: usize = 16;
@@ -338,9 +346,13 @@ impl LocalExecutor {
         LocalExecutor { registry }
     }
 
-    /// Prepares a key on the registry's preferred backend.
+    /// Prepares a key on the registry's preferred backend (on its threads, where it has
+    /// its own: [`Backend::thread_pool`]).
     pub fn prepare(&self, name: &str, key: ProvingKey) -> Result<PreparedKey, ProverError> {
-        PreparedKey::new(name, key, self.registry.preferred())
+        let backend = self.registry.preferred();
+        on_threads_of(&backend, || {
+            PreparedKey::new(name, key, Arc::clone(&backend))
+        })
     }
 
     /// Proves one witness: returns the proof and the public signals. The proof is verified
@@ -377,7 +389,9 @@ impl LocalExecutor {
         on_job: &(dyn Fn(&Job, &str, Duration) + Sync),
     ) -> Result<(Proof, Vec<Fr>, ProveTimings), ProverError> {
         let blinding = Assembler::blinding(rng);
-        let (mut store, timings) = self.execute(graph, key, witness, blinding, on_job)?;
+        let (mut store, timings) = on_threads_of(&key.backend, || {
+            self.execute(graph, key, witness, blinding, on_job)
+        })?;
         let proof = match store.remove(&JobKind::Assemble) {
             Some(Value::Proof(p)) => p,
             _ => return Err(ProverError::Graph("the graph has no assemble job".into())),
@@ -401,8 +415,9 @@ impl LocalExecutor {
     ) -> Result<(PartPoint, ProveTimings), ProverError> {
         let graph = JobGraph::groth16(task, key.shape).upto(JobKind::Msm(part));
         let no_blinding = (Fr::zero(), Fr::zero());
-        let (mut store, timings) =
-            self.execute(&graph, key, witness, no_blinding, &|_, _, _| {})?;
+        let (mut store, timings) = on_threads_of(&key.backend, || {
+            self.execute(&graph, key, witness, no_blinding, &|_, _, _| {})
+        })?;
         let point = match store.remove(&JobKind::Msm(part)) {
             Some(Value::G1(p)) => PartPoint::G1(p),
             Some(Value::G2(p)) => PartPoint::G2(p),
@@ -416,7 +431,9 @@ impl LocalExecutor {
     }
 
     /// Runs `graph` wave by wave (the jobs of a wave side by side on a large pool, one after
-    /// another on a small one); returns every job's value.
+    /// another on a small one); returns every job's value. Callers run it on the device's
+    /// threads where it has its own ([`on_threads_of`]): all of a proof's work, the kernels
+    /// and the prover's own loops, so that lanes of one CPU do not share threads.
     fn execute(
         &self,
         graph: &JobGraph,

@@ -220,9 +220,15 @@ pub struct NodeArgs {
     /// requeued [default: 10].
     #[arg(long)]
     dead_after_s: Option<f64>,
-    /// Without `--queue nats://…`: jobs the node's own worker runs at once [default: 1].
+    /// Without `--queue nats://…`: jobs the node's own worker runs at once on each of its
+    /// devices [default: 1].
     #[arg(long)]
     slots: Option<u32>,
+    /// Without `--queue nats://…`: the devices the node's own worker proves on, each running
+    /// jobs of its own (ids from `fornax devices`; `cpu:0,cpu:1` splits the CPU into lanes)
+    /// [default: every accelerator found, or the CPU where there is none].
+    #[arg(long, value_delimiter = ',')]
+    devices: Option<Vec<String>>,
     /// Whether a proof is split into parts (the witness, then its five MSMs) that run as
     /// jobs of their own on whichever workers take them: `auto` (when the cost model,
     /// from the live workers and their measured speeds, says it finishes at least 20%
@@ -315,6 +321,7 @@ impl NodeArgs {
             max_deliveries,
             dead_after_s,
             slots,
+            devices,
             split,
         ))
     }
@@ -421,9 +428,22 @@ impl NodeConfig {
             Some(s) => s.parse().map_err(|e: String| anyhow::anyhow!(e))?,
             None => Default::default(),
         };
-        let window = match url.as_str() {
-            "mem" => fornax_node::dispatch::DispatchConfig::local_window(slots),
-            _ => fornax_node::dispatch::DispatchConfig::default().max_in_flight,
+        // The node's own worker runs on these devices (probed only for it).
+        let registry = match url.as_str() {
+            "mem" => Some(
+                fornax_kernels::DeviceRegistry::select(args.devices.as_deref().unwrap_or(&[]))
+                    .map_err(|e| anyhow::anyhow!("--devices: {e}"))?,
+            ),
+            _ if args.devices.is_some() => {
+                bail!("--devices names the node's own worker's; with --queue nats://… each worker has its own (fornax worker --devices)")
+            }
+            _ => None,
+        };
+        let window = match &registry {
+            Some(r) => fornax_node::dispatch::DispatchConfig::local_window(
+                slots * r.backends().len() as u32,
+            ),
+            None => fornax_node::dispatch::DispatchConfig::default().max_in_flight,
         };
         let mut queue = QueueSetup {
             url,
@@ -434,6 +454,7 @@ impl NodeConfig {
                 split,
             },
             slots,
+            registry,
             memory_bytes: args.memory_budget_mb.map(|mb| mb << 20),
             fhe: None,
             witness_limits: witness_limits(args.witness_fuel, args.witness_memory_mb)?,
@@ -499,8 +520,9 @@ pub struct QueueSetup {
     pub url: String,
     pub settings: fornax_node::queue::QueueSettings,
     pub dispatch: fornax_node::dispatch::DispatchConfig,
-    /// The in-process worker's slots and memory (`mem` only).
+    /// The in-process worker's slots (on each device), devices and memory (`mem` only).
     pub slots: u32,
+    pub registry: Option<fornax_kernels::DeviceRegistry>,
     pub memory_bytes: Option<u64>,
     /// The in-process worker's FHE capability (`mem` with a key set only).
     pub fhe: Option<FheCapability>,

@@ -765,6 +765,40 @@ fn the_in_process_queue_proves_through_the_same_worker_runtime() {
         ),
         5.0
     );
+    drop(n);
+
+    // The node's own worker on two devices (the CPU in two lanes): the parts of one proof
+    // run on both, and the node assembles them.
+    let data = tempfile::tempdir().unwrap();
+    let n = Node::start(
+        data.path(),
+        &[
+            "--devices",
+            "cpu:0,cpu:1",
+            "--split",
+            "always",
+            "--api-key",
+            "alice=token-a",
+        ],
+    );
+    let circuit = register(&c, &n.url, &zkey);
+    let ids: Vec<String> = (0..2)
+        .map(|_| submit(&c, &n.url, &circuit, &witness))
+        .collect();
+    wait_final(&c, &n.url, &ids, Duration::from_secs(120));
+    assert_proved_once(&c, &n.url, &ids, &vk);
+    let lanes: HashSet<String> = ids
+        .iter()
+        .flat_map(|id| parts_done(&state(&c, &n.url, id)))
+        .map(|(_, w)| w)
+        .collect();
+    assert_eq!(
+        lanes,
+        HashSet::from([
+            "in-process/cpu:0".to_string(),
+            "in-process/cpu:1".to_string()
+        ])
+    );
 }
 
 #[test]
@@ -787,7 +821,19 @@ fn a_bad_join_address_or_device_is_a_clear_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
     assert!(common::text(&out).contains("no device gpu:7"));
+    assert!(common::text(&out).contains("devices: cpu:0"));
     let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fornax"))
+        .args(["node", "--devices", "cpu,cpu:0", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        common::text(&out).contains("--devices: device cpu:0 is named twice"),
+        "{}",
+        common::text(&out)
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_fornax"))
         .args(["node", "--queue", "redis://x", "--data-dir"])
         .arg(data.path())
@@ -859,6 +905,20 @@ fn a_thousand_tasks_with_a_worker_killed_every_ten_seconds_lose_nothing() {
     assert!(kills >= 3, "only {kills} kills happened during the run");
     // 0 lost, 0 duplicated: every task proved exactly once, and every proof verifies.
     assert_proved_once(&c, &n.url, &ids, &vk);
+}
+
+/// Waits for task `id`, checks that it was proved once with a proof that verifies, and
+/// returns its stored parts.
+fn proved_parts(
+    c: &Client,
+    url: &str,
+    id: &str,
+    vk: &fornax_prover::VerifyingKey,
+) -> Vec<(String, String)> {
+    let ids = [id.to_string()];
+    wait_final(c, url, &ids, Duration::from_secs(180));
+    assert_proved_once(c, url, &ids, vk);
+    parts_done(&state(c, url, id))
 }
 
 /// The roles of a split proof's stored parts, each with the worker that computed it.
@@ -976,6 +1036,47 @@ fn a_split_proof_runs_on_two_workers_and_snarkjs_verifies_it() {
     drop((a, b));
 }
 
+/// A worker with two devices (here the CPU split into two lanes, `--devices cpu:0,cpu:1`)
+/// runs two parts of one proof at once, one on each: both show in its heartbeats as
+/// running together, the stored parts name both devices, each device then holds the
+/// circuit's key (as the heartbeats tell the planner), and the proof verifies.
+#[test]
+fn a_worker_with_two_devices_runs_parts_of_one_proof_on_both_at_once() {
+    let (dirs, nats, node, c, circuit, witness, vk) = setup(16, &["--split", "always"]);
+    let rt = runtime();
+    let w = Worker::start(&nats, "duo", dirs.tmp.path(), &["--devices", "cpu:0,cpu:1"]);
+    let id = submit(&c, &node.url, &circuit, &witness);
+    wait_until(
+        "two parts of the proof running on duo at once",
+        Duration::from_secs(120),
+        || {
+            registry(&rt, &nats)
+                .iter()
+                .any(|i| i.id == "duo" && i.running.iter().filter(|r| r.task == id).count() == 2)
+        },
+    );
+    let done = proved_parts(&c, &node.url, &id, &vk);
+    assert_eq!(done.len(), 5, "{done:?}");
+    let devices: HashSet<&str> = done.iter().map(|(_, w)| w.as_str()).collect();
+    assert_eq!(
+        devices,
+        HashSet::from(["duo/cpu:0", "duo/cpu:1"]),
+        "parts from both devices: {done:?}"
+    );
+    wait_until(
+        "duo's heartbeat to show the key resident on both devices",
+        Duration::from_secs(10),
+        || {
+            registry(&rt, &nats).iter().any(|i| {
+                i.id == "duo"
+                    && i.devices.len() == 2
+                    && i.devices.iter().all(|d| d.resident == [circuit.clone()])
+            })
+        },
+    );
+    drop(w);
+}
+
 /// A worker killed after it finished some parts of a split proof and while it ran another
 /// loses only that running part: the parts it stored are not computed again, the running
 /// one is, by the next worker, and the proof is stored once.
@@ -1004,14 +1105,7 @@ fn a_worker_killed_between_parts_loses_only_its_running_part() {
         "pa finished every part before it was killed"
     );
     let b = Worker::start(&nats, "pb", dirs.tmp.path(), &[]);
-    wait_final(
-        &c,
-        &node.url,
-        std::slice::from_ref(&id),
-        Duration::from_secs(180),
-    );
-    assert_proved_once(&c, &node.url, std::slice::from_ref(&id), &vk);
-    let after = parts_done(&state(&c, &node.url, &id));
+    let after = proved_parts(&c, &node.url, &id, &vk);
     assert_eq!(after.len(), 5, "{after:?}");
     for part in &before {
         assert!(

@@ -22,9 +22,12 @@ use crate::api::{
 };
 use crate::{G1, G2};
 
-/// The CPU backend on rayon's global thread pool.
+/// The CPU backend: `cpu:0` on rayon's global thread pool, or a lane (`cpu:N`) with a pool
+/// of its own.
 pub struct CpuBackend {
     info: DeviceInfo,
+    /// A lane's own threads; `None`: rayon's global pool.
+    pool: Option<rayon::ThreadPool>,
 }
 
 impl Default for CpuBackend {
@@ -44,7 +47,28 @@ impl CpuBackend {
                 memory_bytes: host_memory_bytes().unwrap_or(0),
                 parallelism: rayon::current_num_threads(),
             },
+            pool: None,
         }
+    }
+
+    /// A lane of the host CPU: the backend `cpu:<index>` with `threads` threads of its own
+    /// (see [`Backend::thread_pool`]). A machine split into lanes runs one job on each at
+    /// once, e.g. two parts of one proof, without their threads contending.
+    pub fn lane(index: usize, threads: usize) -> Result<Self, KernelError> {
+        let threads = threads.max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(move |i| format!("fornax-cpu{index}-{i}"))
+            .build()
+            .map_err(|e| KernelError::Device {
+                device: BackendId(format!("cpu:{index}")),
+                message: format!("starting its threads: {e}"),
+            })?;
+        let mut backend = CpuBackend::new();
+        backend.info.id = BackendId(format!("cpu:{index}"));
+        backend.info.parallelism = threads;
+        backend.pool = Some(pool);
+        Ok(backend)
     }
 }
 
@@ -198,5 +222,9 @@ impl NttBackend for CpuBackend {
 impl Backend for CpuBackend {
     fn info(&self) -> &DeviceInfo {
         &self.info
+    }
+
+    fn thread_pool(&self) -> Option<&rayon::ThreadPool> {
+        self.pool.as_ref()
     }
 }

@@ -29,7 +29,9 @@ use fornax_prover::graph::{Query, Shape};
 use fornax_prover::{JobGraph, JobKind};
 use sha2::{Digest, Sha256};
 
-use crate::queue::{job_kind, memory_tier, FheJob, JobInput, JobSpec, Outcome, Queue, RunningJob};
+use crate::queue::{
+    job_kind, memory_tier, DeviceEntry, FheJob, JobInput, JobSpec, Outcome, Queue, RunningJob,
+};
 use crate::store::{Store, StoreError};
 use crate::task::{now_ms, Failure, InputKind, Task, TaskKind};
 
@@ -83,13 +85,26 @@ const MOVE_BYTES_PER_MS: f64 = 100_000.0;
 /// A job's own cost on the queue (publish, take, report, apply), milliseconds.
 const JOB_OVERHEAD_MS: f64 = 20.0;
 
+/// How fast a device takes on a key it does not hold: bytes of key per millisecond (about
+/// 50 MB/s to fetch it, check its hash, parse it and upload its bases).
+const KEY_LOAD_BYTES_PER_MS: f64 = 50_000.0;
+
+/// What preparing a proving key of `shape` on a device costs, milliseconds: its G1 bases
+/// (A, B1, C over the variables, H over the domain) and G2 bases (B2), affine.
+fn key_load_ms(shape: Shape) -> f64 {
+    let bytes = shape.n_vars * (3 * 64 + 128) + shape.domain_size * 64;
+    bytes as f64 / KEY_LOAD_BYTES_PER_MS
+}
+
 /// The cost model's estimate for one proof.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PlanCost {
-    /// The whole proof on one worker, milliseconds.
+    /// The whole proof on one device, milliseconds: one that holds the key if any does,
+    /// else one that loads it first.
     pub whole_ms: f64,
-    /// Split over the workers (longest part first onto the least loaded), with the
-    /// witness moved to each and the queue's cost per job, milliseconds.
+    /// Split over the devices (longest part first onto the one that is free soonest, a
+    /// device without the key starting once it has loaded it), with the witness moved to
+    /// each device used and the queue's cost per job, milliseconds.
     pub split_ms: f64,
     /// Whether splitting is worth it (at least 20% sooner).
     pub split: bool,
@@ -217,8 +232,9 @@ pub trait Outcomes: Send + Sync + 'static {
 /// Whether the planner splits a proof into parts that run as jobs of their own.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SplitPolicy {
-    /// When the cost model says the parts on the live workers finish sooner than the
-    /// whole proof on one, counting the witness's transfer to each.
+    /// When the cost model says the parts on the live workers' devices finish sooner than
+    /// the whole proof on one, counting the witness's transfer to each device and the key's
+    /// loading on devices that do not hold it.
     #[default]
     Auto,
     /// Every proof (for tests and benchmarks).
@@ -291,6 +307,9 @@ pub struct Dispatcher {
     local_stalled: std::sync::atomic::AtomicBool,
     /// Tasks whose job is out, with when it went.
     in_flight: Mutex<HashMap<String, Instant>>,
+    /// The devices of the live workers that take jobs, at the last look at the registry:
+    /// what the cost model places a proof's parts on.
+    devices: Mutex<Vec<DeviceEntry>>,
     /// Artifacts known to be in the artifact store.
     uploaded: Mutex<HashSet<String>>,
     /// The cost model's measured speeds: nanoseconds per point (or element) per job role.
@@ -317,6 +336,7 @@ impl Dispatcher {
             local: std::sync::OnceLock::new(),
             local_stalled: Default::default(),
             in_flight: Mutex::new(HashMap::new()),
+            devices: Mutex::new(Vec::new()),
             uploaded: Mutex::new(HashSet::new()),
             speeds: Mutex::new(HashMap::new()),
             stats: DispatchStats::default(),
@@ -421,23 +441,27 @@ impl Dispatcher {
             SplitPolicy::Always => return Ok(true),
             SplitPolicy::Auto => {}
         }
-        // The node's own worker is one: nothing to spread over.
-        if self.local.get().is_some() {
-            return Ok(false);
-        }
-        let workers = self.stats.live_workers.load(Ordering::Relaxed) as usize;
-        if workers < 2 {
+        let resident: Vec<bool> = self
+            .devices
+            .lock()
+            .expect("devices lock")
+            .iter()
+            .map(|d| d.resident.contains(&task.circuit))
+            .collect();
+        if resident.len() < 2 {
             return Ok(false);
         }
         let meta = store
             .circuit(&task.circuit)
             .map_err(|e| internal(e.to_string()))?
             .ok_or_else(|| internal(format!("circuit {} is not in the store", task.circuit)))?;
-        Ok(self.plan_cost(meta.shape(), workers).split)
+        Ok(self.plan_cost(meta.shape(), &resident).split)
     }
 
-    /// The cost model's view of a proof of `shape` over `workers` workers.
-    pub fn plan_cost(&self, shape: Shape, workers: usize) -> PlanCost {
+    /// The cost model's view of a proof of `shape` over devices of which `resident` says,
+    /// one entry each, whether the proof's key is resident there (devices of any worker:
+    /// a worker with two GPUs counts two).
+    pub fn plan_cost(&self, shape: Shape, resident: &[bool]) -> PlanCost {
         let speeds = self.speeds.lock().expect("speeds lock");
         let graph = JobGraph::groth16("cost", shape);
         let mut parts: Vec<f64> = Query::ALL
@@ -454,26 +478,40 @@ impl Dispatcher {
             .collect();
         // The H part and the others share the evaluations' input, not their work: each
         // part is counted on its own, so the whole is their sum.
-        let whole_ms: f64 = parts.iter().sum();
-        // Longest first onto the least loaded worker.
+        let load_ms = key_load_ms(shape);
+        let any_resident = resident.iter().any(|r| *r);
+        let whole_ms: f64 = parts.iter().sum::<f64>() + if any_resident { 0.0 } else { load_ms };
+        // Longest first onto the device free soonest; one without the key is free once it
+        // has loaded it. More devices than parts cannot help: the first five suffice, those
+        // holding the key first.
         parts.sort_by(|a, b| b.total_cmp(a));
-        let mut load = vec![0f64; workers.clamp(1, parts.len())];
+        let mut starts: Vec<f64> = resident
+            .iter()
+            .map(|r| if *r { 0.0 } else { load_ms })
+            .collect();
+        starts.sort_by(|a, b| a.total_cmp(b));
+        starts.truncate(parts.len());
+        if starts.is_empty() {
+            starts.push(load_ms);
+        }
+        let mut load = starts.clone();
         for p in &parts {
             let least = load
                 .iter_mut()
                 .min_by(|a, b| a.total_cmp(b))
-                .expect("at least one worker");
+                .expect("at least one device");
             *least += p;
         }
+        let used = load.iter().zip(&starts).filter(|(l, s)| l > s).count();
         let makespan_ms = load.iter().copied().fold(0.0, f64::max);
         let witness_bytes = (shape.n_vars * 32) as f64;
-        let transfer_ms = witness_bytes * (load.len() - 1) as f64 / MOVE_BYTES_PER_MS
+        let transfer_ms = witness_bytes * used.saturating_sub(1) as f64 / MOVE_BYTES_PER_MS
             + JOB_OVERHEAD_MS * parts.len() as f64;
         let split_ms = makespan_ms + transfer_ms;
         PlanCost {
             whole_ms,
             split_ms,
-            split: load.len() > 1 && split_ms < 0.8 * whole_ms,
+            split: used > 1 && split_ms < 0.8 * whole_ms,
         }
     }
 
@@ -722,11 +760,15 @@ impl Dispatcher {
             };
             let now = now_ms();
             let (mut live, mut busy, mut local_stalled) = (0, 0, false);
+            let mut devices = Vec::new();
             for w in workers {
                 let silent = Duration::from_millis(now.saturating_sub(w.heartbeat_ms));
                 if silent <= dead_after {
                     live += 1;
                     busy += w.busy as u64;
+                    if !w.draining {
+                        devices.extend(w.devices.iter().cloned());
+                    }
                     local_stalled |= w.stalled > 0
                         && self
                             .local
@@ -752,6 +794,7 @@ impl Dispatcher {
                     }
                 }
             }
+            *self.devices.lock().expect("devices lock") = devices;
             self.local_stalled.store(local_stalled, Ordering::Relaxed);
             self.stats.live_workers.store(live, Ordering::Relaxed);
             self.stats.busy_slots.store(busy, Ordering::Relaxed);
@@ -799,24 +842,55 @@ mod tests {
     #[test]
     fn the_cost_model_keeps_small_proofs_whole_and_spreads_large_ones() {
         let (d, _rt, _dir) = dispatcher();
-        // One worker: never split.
-        assert!(!d.plan_cost(shape(20), 1).split);
-        // Two workers: a tiny proof costs more in moving and queueing than it saves; a large
+        // One device: never split.
+        assert!(!d.plan_cost(shape(20), &[true; 1]).split);
+        // Two devices: a tiny proof costs more in moving and queueing than it saves; a large
         // one finishes much sooner in parts (the G2 MSM on one worker, the rest on the other).
-        let small = d.plan_cost(shape(8), 2);
+        let small = d.plan_cost(shape(8), &[true; 2]);
         assert!(!small.split, "{small:?}");
-        let large = d.plan_cost(shape(18), 2);
+        let large = d.plan_cost(shape(18), &[true; 2]);
         assert!(large.split, "{large:?}");
         assert!(large.split_ms < 0.7 * large.whole_ms, "{large:?}");
-        // More workers than parts help no more than five.
-        assert_eq!(d.plan_cost(shape(18), 5), d.plan_cost(shape(18), 50));
+        // More devices than parts help no more than five.
+        assert_eq!(
+            d.plan_cost(shape(18), &[true; 5]),
+            d.plan_cost(shape(18), &[true; 50])
+        );
+    }
+
+    #[test]
+    fn devices_without_the_key_start_late_and_a_key_nobody_holds_costs_the_whole_too() {
+        let (d, _rt, _dir) = dispatcher();
+        let s = shape(16);
+        let both = d.plan_cost(s, &[true, true]);
+        let one = d.plan_cost(s, &[true, false]);
+        let none = d.plan_cost(s, &[false, false]);
+        // Whole: no loading where a device holds the key; loading once where none does.
+        assert_eq!(one.whole_ms, both.whole_ms);
+        assert!(
+            (none.whole_ms - both.whole_ms - key_load_ms(s)).abs() < 1e-9,
+            "{none:?}"
+        );
+        // Split: a device that must load the key first finishes later.
+        assert!(one.split_ms > both.split_ms, "{one:?} {both:?}");
+        // Where loading the key costs more than the parts it would take, the proof stays on
+        // the device that holds it, while two devices holding it split the same proof.
+        let flips = (10..=22).map(shape).find(|&s| {
+            d.plan_cost(s, &[true, true]).split && !d.plan_cost(s, &[true, false]).split
+        });
+        assert!(flips.is_some(), "residency never changes the decision");
+        // A third device helps no more without the key than with it.
+        assert!(
+            d.plan_cost(s, &[true, true, false]).split_ms
+                >= d.plan_cost(s, &[true, true, true]).split_ms
+        );
     }
 
     #[test]
     fn measured_speeds_move_the_decision() {
         let (d, _rt, _dir) = dispatcher();
         let s = shape(14);
-        let before = d.plan_cost(s, 2);
+        let before = d.plan_cost(s, &[true; 2]);
         assert!(before.split, "{before:?}");
         // Workers report MSMs a hundred times faster than assumed (a GPU): the queue's own
         // cost now dominates, and the proof stays whole.
@@ -833,7 +907,7 @@ mod tests {
                 d.record_speed(role, s, 0.01);
             }
         }
-        let after = d.plan_cost(s, 2);
+        let after = d.plan_cost(s, &[true; 2]);
         assert!(
             after.whole_ms < before.whole_ms / 50.0,
             "{before:?} {after:?}"
@@ -842,7 +916,7 @@ mod tests {
         // Nonsense reports are ignored.
         d.record_speed("msm-a", s, f64::NAN);
         d.record_speed("no-such-role", s, 1.0);
-        assert_eq!(d.plan_cost(s, 2), after);
+        assert_eq!(d.plan_cost(s, &[true; 2]), after);
     }
 
     #[test]

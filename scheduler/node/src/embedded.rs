@@ -1,6 +1,6 @@
 //! The embedded default: a node whose jobs go through the in-process queue
 //! ([`MemQueue`]) to a worker in the same process, running the same worker code as
-//! `fornax worker` on another machine ([`crate::worker`]). The node itself proves nothing;
+//! `fornax worker` on another machine ([`crate::worker`]), with a lane per local device. The node itself proves nothing;
 //! this is how a single machine serves tasks without a queue server.
 
 use std::path::PathBuf;
@@ -19,12 +19,12 @@ pub struct EmbeddedConfig {
     pub settings: QueueSettings,
     /// How jobs are sent out.
     pub dispatch: DispatchConfig,
-    /// The devices the worker proves on.
+    /// The devices the worker proves on, each running jobs of its own.
     pub registry: DeviceRegistry,
-    /// Memory the worker admits jobs against [default: its proving device's]; a proof that
-    /// needs more fails with `insufficient_memory`.
+    /// Memory each device admits jobs against [default: the device's own]; a proof that
+    /// needs more than the largest fails with `insufficient_memory`.
     pub memory_bytes: Option<u64>,
-    /// Jobs the worker runs at once.
+    /// Jobs the worker runs at once on each device.
     pub slots: u32,
     /// The store's artifact folder: the queue's artifact store and the worker's cache.
     pub artifacts: PathBuf,
@@ -60,9 +60,13 @@ pub fn start(
     config: EmbeddedConfig,
 ) -> Result<Embedded, EmbeddedError> {
     let queue = Arc::new(MemQueue::new(config.settings, &config.artifacts));
-    // A device that does not say how much memory it has admits every proof, as it did
-    // before it had a worker.
-    let unknown = config.registry.preferred().info().memory_bytes == 0;
+    // Devices that do not say how much memory they have admit every proof, as they did
+    // before the node had a worker.
+    let unknown = config
+        .registry
+        .backends()
+        .iter()
+        .any(|b| b.info().memory_bytes == 0);
     let memory_bytes = config.memory_bytes.or(unknown.then_some(u64::MAX));
     let worker = Worker::new(
         queue.clone(),

@@ -2,7 +2,12 @@
 //! devices and memory from a [`Queue`], proves them (or, with FHE capability, evaluates FHE
 //! tasks' `pbs` jobs), reports their outcomes.
 //!
-//! - **Admission.** The worker asks only for jobs whose declared memory fits what its
+//! - **Devices.** Each of its devices is a lane with slots of its own: a worker with two
+//!   GPUs (or a CPU split into lanes, `cpu:0,cpu:1`) runs two jobs at once, e.g. two parts
+//!   of one proof, each on its own device. A circuit's key is prepared on a device the first
+//!   time a job of that circuit runs there, and stays resident; heartbeats say which keys
+//!   each device holds, for the planner's cost model.
+//! - **Admission.** A slot asks only for jobs whose declared memory fits what its device's
 //!   running jobs leave free (see [`crate::queue::MEMORY_TIERS`]).
 //! - **Leases.** While a job runs, its delivery is kept alive with progress at a third of
 //!   the lease; a worker that stops (killed, frozen) lets it lapse and another worker gets
@@ -174,11 +179,11 @@ struct FheKeys {
 pub struct WorkerConfig {
     /// Its id in the registry [default: `<host>-<pid>-<random>`].
     pub id: Option<String>,
-    /// The devices it proves on (the preferred one proves).
+    /// The devices it proves on, each running jobs of its own.
     pub registry: DeviceRegistry,
-    /// Memory it admits jobs against [default: the proving device's].
+    /// Memory each device admits jobs against [default: the device's own].
     pub memory_bytes: Option<u64>,
-    /// Jobs at once.
+    /// Jobs at once on each device.
     pub slots: u32,
     /// Where downloaded artifacts are kept.
     pub cache_dir: PathBuf,
@@ -201,26 +206,51 @@ pub struct WorkerStats {
     pub prepared: AtomicU64,
 }
 
+/// One device of a worker and what runs on it: its slots take jobs for it alone.
+struct Lane {
+    /// What the registry heartbeats say of it (without its resident keys).
+    entry: DeviceEntry,
+    /// Runs proofs on this device only.
+    exec: Arc<LocalExecutor>,
+    /// Memory its jobs are admitted against.
+    memory_bytes: u64,
+    /// Memory promised to its running jobs.
+    reserved: Mutex<u64>,
+    /// Circuits prepared on this device (their keys resident), once each.
+    circuits: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Arc<LoadedCircuit>>>>>,
+}
+
+impl Lane {
+    /// Circuits whose keys are resident on this device now.
+    fn resident(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .circuits
+            .lock()
+            .expect("circuits lock")
+            .iter()
+            .filter(|(_, cell)| cell.initialized())
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
 /// A worker.
 pub struct Worker {
     queue: Arc<dyn Queue>,
     id: String,
     host: String,
-    exec: Arc<LocalExecutor>,
-    device: String,
-    devices: Vec<DeviceEntry>,
+    /// Its devices, each with slots of its own.
+    lanes: Vec<Lane>,
     classes: Vec<String>,
-    memory_bytes: u64,
     slots: u32,
     cache_dir: PathBuf,
     witness_limits: witness::Limits,
-    circuits: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Arc<LoadedCircuit>>>>>,
     fhe: Option<FheCapability>,
     /// Key sets by artifact name, their evaluation keys loaded once.
     fhe_keys: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Arc<FheKeys>>>>>,
     kinds: Vec<String>,
-    /// Memory promised to running jobs.
-    reserved: Mutex<u64>,
     /// One slot asks the queue at a time, so two do not both count the same free memory.
     taking: tokio::sync::Mutex<()>,
     running: Mutex<HashMap<u64, RunningJob>>,
@@ -245,46 +275,50 @@ impl Worker {
                 rand::random::<u32>() & 0xffffff
             )
         });
-        let preferred = config.registry.preferred();
-        let devices: Vec<DeviceEntry> = config
+        if config.registry.backends().is_empty() {
+            return Err(std::io::Error::other("a worker needs at least one device"));
+        }
+        let lanes: Vec<Lane> = config
             .registry
             .backends()
             .iter()
             .map(|b| {
                 let info = b.info();
-                DeviceEntry {
-                    id: info.id.to_string(),
-                    name: info.name.clone(),
-                    kind: info.kind.to_string(),
-                    memory_bytes: info.memory_bytes,
+                Lane {
+                    entry: DeviceEntry {
+                        id: info.id.to_string(),
+                        name: info.name.clone(),
+                        kind: info.kind.to_string(),
+                        memory_bytes: info.memory_bytes,
+                        resident: Vec::new(),
+                    },
+                    exec: Arc::new(LocalExecutor::new(DeviceRegistry::with_backends(vec![
+                        Arc::clone(b),
+                    ]))),
+                    memory_bytes: config.memory_bytes.unwrap_or(info.memory_bytes),
+                    reserved: Mutex::new(0),
+                    circuits: Mutex::new(HashMap::new()),
                 }
             })
             .collect();
-        let mut classes: Vec<String> = devices.iter().map(|d| d.kind.clone()).collect();
+        let mut classes: Vec<String> = lanes.iter().map(|l| l.entry.kind.clone()).collect();
+        classes.sort();
         classes.dedup();
-        let memory_bytes = config
-            .memory_bytes
-            .unwrap_or_else(|| preferred.info().memory_bytes);
         Ok(Arc::new(Worker {
             queue,
             id,
             host,
-            device: preferred.info().id.to_string(),
-            exec: Arc::new(LocalExecutor::new(config.registry)),
-            devices,
+            lanes,
             classes,
-            memory_bytes,
             slots: config.slots.max(1),
             cache_dir: config.cache_dir,
             witness_limits: config.witness_limits,
-            circuits: Mutex::new(HashMap::new()),
             fhe: config.fhe,
             fhe_keys: Mutex::new(HashMap::new()),
             kinds: std::iter::once("groth16")
                 .chain(config.fhe.map(|_| "pbs"))
                 .map(String::from)
                 .collect(),
-            reserved: Mutex::new(0),
             taking: tokio::sync::Mutex::new(()),
             running: Mutex::new(HashMap::new()),
             stalled: AtomicU32::new(0),
@@ -298,14 +332,25 @@ impl Worker {
         &self.id
     }
 
-    /// Its devices.
-    pub fn devices(&self) -> &[DeviceEntry] {
-        &self.devices
+    /// Its devices, each with the circuits resident on it now.
+    pub fn devices(&self) -> Vec<DeviceEntry> {
+        self.lanes
+            .iter()
+            .map(|l| DeviceEntry {
+                resident: l.resident(),
+                ..l.entry.clone()
+            })
+            .collect()
     }
 
-    /// Memory it admits jobs against.
+    /// The most memory one job may declare here: the largest device's.
     pub fn memory_bytes(&self) -> u64 {
-        self.memory_bytes
+        self.lanes.iter().map(|l| l.memory_bytes).max().unwrap_or(0)
+    }
+
+    /// Jobs it runs at once: its slots on each device.
+    pub fn slots(&self) -> u32 {
+        self.slots * self.lanes.len() as u32
     }
 
     /// Finish the running jobs, take no more; [`run`](Self::run) then returns.
@@ -329,9 +374,9 @@ impl Worker {
         WorkerInfo {
             id: self.id.clone(),
             host: self.host.clone(),
-            devices: self.devices.clone(),
-            memory_bytes: self.memory_bytes,
-            slots: self.slots,
+            devices: self.devices(),
+            memory_bytes: self.memory_bytes(),
+            slots: self.slots(),
             busy: running.len() as u32,
             done: self.stats.done.load(Ordering::Relaxed),
             running,
@@ -348,10 +393,11 @@ impl Worker {
             let me = Arc::clone(&self);
             tokio::spawn(async move { me.heartbeats().await })
         };
-        let slots: Vec<_> = (0..self.slots)
-            .map(|_| {
+        let slots: Vec<_> = (0..self.lanes.len())
+            .flat_map(|lane| std::iter::repeat_n(lane, self.slots as usize))
+            .map(|lane| {
                 let me = Arc::clone(&self);
-                tokio::spawn(async move { me.slot().await })
+                tokio::spawn(async move { me.slot(lane).await })
             })
             .collect();
         for s in slots {
@@ -384,11 +430,14 @@ impl Worker {
         }
     }
 
-    async fn slot(self: Arc<Self>) {
+    /// One slot of device `lane`: takes jobs that fit what the device's running jobs leave
+    /// free and runs them there, until drained.
+    async fn slot(self: Arc<Self>, lane: usize) {
+        let reserved = &self.lanes[lane].reserved;
         while !self.is_draining() {
             let delivery = {
                 let _turn = self.taking.lock().await;
-                let free = self.memory_bytes - *self.reserved.lock().expect("reserved lock");
+                let free = self.lanes[lane].memory_bytes - *reserved.lock().expect("reserved lock");
                 let admit = Admission {
                     kinds: self.kinds.clone(),
                     classes: self.classes.clone(),
@@ -396,7 +445,7 @@ impl Worker {
                 };
                 match self.queue.take(&admit, Duration::from_millis(500)).await {
                     Ok(Some(d)) => {
-                        *self.reserved.lock().expect("reserved lock") += d.job().memory_bytes;
+                        *reserved.lock().expect("reserved lock") += d.job().memory_bytes;
                         d
                     }
                     Ok(None) => continue,
@@ -408,15 +457,15 @@ impl Worker {
                 }
             };
             let memory = delivery.job().memory_bytes;
-            self.run_job(Arc::from(delivery)).await;
-            *self.reserved.lock().expect("reserved lock") -= memory;
+            self.run_job(lane, Arc::from(delivery)).await;
+            *reserved.lock().expect("reserved lock") -= memory;
         }
     }
 
     /// Runs one delivery: keeps its lease alive, reports its outcome, then settles it. An
     /// attempt past the job's timeout is reported as a retryable `timeout` failure and
     /// given back; its slot (and memory) stays taken until the attempt returns.
-    async fn run_job(self: &Arc<Self>, d: Arc<dyn Delivery>) {
+    async fn run_job(self: &Arc<Self>, lane: usize, d: Arc<dyn Delivery>) {
         let job = d.job().clone();
         self.running.lock().expect("running lock").insert(
             d.queue_seq(),
@@ -441,7 +490,7 @@ impl Worker {
         let started = Instant::now();
         let mut attempt = {
             let (me, job) = (Arc::clone(self), job.clone());
-            tokio::spawn(async move { me.execute(&job).await })
+            tokio::spawn(async move { me.execute(lane, &job).await })
         };
         let limit = job.timeout_ms.map(Duration::from_millis);
         let finished = match limit {
@@ -558,8 +607,9 @@ impl Worker {
         self.stats.done.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Runs a job (a proof, or an FHE evaluation); every error becomes a failed outcome.
-    async fn execute(&self, job: &JobSpec) -> OutcomeResult {
+    /// Runs a job (a proof or a part of one on device `lane`, or an FHE evaluation); every
+    /// error becomes a failed outcome.
+    async fn execute(&self, lane: usize, job: &JobSpec) -> OutcomeResult {
         let failed = |e: AttemptError| OutcomeResult::Failed {
             failure: e.failure,
             retryable: e.retryable,
@@ -568,9 +618,9 @@ impl Worker {
             return self.evaluate(job, fhe).await.unwrap_or_else(failed);
         }
         if let Some(part) = &job.part {
-            return self.part(job, part).await.unwrap_or_else(failed);
+            return self.part(lane, job, part).await.unwrap_or_else(failed);
         }
-        let circuit = match self.circuit(job).await {
+        let circuit = match self.circuit(lane, job).await {
             Ok(c) => c,
             Err(e) => return failed(e),
         };
@@ -578,7 +628,7 @@ impl Worker {
             Ok(i) => i,
             Err(e) => return failed(e),
         };
-        let exec = Arc::clone(&self.exec);
+        let exec = Arc::clone(&self.lanes[lane].exec);
         let (task, kind) = (job.task.clone(), job.input_kind);
         let proved = tokio::task::spawn_blocking(move || {
             let witness = compute_witness(&task, kind, &circuit, &input)?;
@@ -607,7 +657,7 @@ impl Worker {
         match proved {
             Ok(Ok((proof, parts))) => OutcomeResult::Proved {
                 proof,
-                device: self.device.clone(),
+                device: self.lanes[lane].entry.id.clone(),
                 parts,
             },
             Ok(Err(e)) => failed(e),
@@ -620,8 +670,13 @@ impl Worker {
 
     /// Runs one part of a split proof: the witness (from JSON input, uploaded as an
     /// artifact for the other parts), or one MSM (the H one with the NTTs under it).
-    async fn part(&self, job: &JobSpec, role: &str) -> Result<OutcomeResult, AttemptError> {
-        let circuit = self.circuit(job).await?;
+    async fn part(
+        &self,
+        lane: usize,
+        job: &JobSpec,
+        role: &str,
+    ) -> Result<OutcomeResult, AttemptError> {
+        let circuit = self.circuit(lane, job).await?;
         if role == "witness" {
             let input = self.input(job).await?;
             let (task, kind, c) = (job.task.clone(), job.input_kind, Arc::clone(&circuit));
@@ -658,7 +713,7 @@ impl Worker {
                     .map_err(|e| retryable("worker_error", e.to_string()))??
             }
         };
-        let (exec, task) = (Arc::clone(&self.exec), job.task.clone());
+        let (exec, task) = (Arc::clone(&self.lanes[lane].exec), job.task.clone());
         let (point, timings) = tokio::task::spawn_blocking(move || {
             exec.run_part(&task, &circuit.key, witness, query)
                 .map_err(prover_failure)
@@ -668,7 +723,7 @@ impl Worker {
         Ok(OutcomeResult::Part {
             role: role.to_string(),
             point: hex::encode(point.to_bytes()),
-            device: self.device.clone(),
+            device: self.lanes[lane].entry.id.clone(),
             parts: timings
                 .jobs
                 .into_iter()
@@ -813,10 +868,15 @@ impl Worker {
         .cloned()
     }
 
-    /// The circuit, prepared on the device once per worker.
-    async fn circuit(&self, job: &JobSpec) -> Result<Arc<LoadedCircuit>, AttemptError> {
+    /// The circuit, prepared on device `lane` once (its files fetched once per worker).
+    async fn circuit(
+        &self,
+        lane: usize,
+        job: &JobSpec,
+    ) -> Result<Arc<LoadedCircuit>, AttemptError> {
         let cell = Arc::clone(
-            self.circuits
+            self.lanes[lane]
+                .circuits
                 .lock()
                 .expect("circuits lock")
                 .entry(job.circuit.clone())
@@ -831,7 +891,7 @@ impl Worker {
                 }
                 false => (None, false),
             };
-            let exec = Arc::clone(&self.exec);
+            let exec = Arc::clone(&self.lanes[lane].exec);
             let id = job.circuit.clone();
             let limits = self.witness_limits;
             let loaded = tokio::task::spawn_blocking(move || {

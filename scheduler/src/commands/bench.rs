@@ -13,8 +13,6 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use fornax_kernels::DeviceRegistry;
 
-use super::worker::find_device;
-
 /// Benchmarks other than the kernels'.
 #[derive(clap::Subcommand, Debug)]
 pub enum BenchWhat {
@@ -50,7 +48,7 @@ pub fn bench(
     }
     let target = match device {
         None => None,
-        Some(id) => match find_device(&registry, id) {
+        Some(id) => match registry.find(id) {
             Ok(b) => Some(b),
             Err(e) => {
                 eprintln!("error: {e}");

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use fornax_kernels::DeviceRegistry;
 
 use crate::config::{ChainSetup, NodeConfig, QueueSetup};
 
@@ -153,15 +152,17 @@ fn start_scheduler(
 ) -> Result<()> {
     use fornax_node::queue::{jetstream, Queue};
     if setup.url == "mem" {
-        if setup.memory_bytes.is_some() && setup.slots > 1 {
-            println!(
-                "--memory-budget-mb is shared by the worker's {} slots",
-                setup.slots
-            );
-        }
-        let registry = DeviceRegistry::discover();
+        let registry = setup
+            .registry
+            .expect("the in-process queue's devices are chosen with it");
         if !registry.notes().is_empty() {
             eprintln!("devices absent: {}", registry.notes().join("; "));
+        }
+        if setup.memory_bytes.is_some() && setup.slots > 1 {
+            println!(
+                "--memory-budget-mb is shared by the {} slots of each device",
+                setup.slots
+            );
         }
         let embedded = fornax_node::embedded::start(
             scheduler,
@@ -177,14 +178,14 @@ fn start_scheduler(
                 witness_limits: setup.witness_limits,
             },
         )?;
-        let devices: Vec<&str> = embedded
+        let devices: Vec<String> = embedded
             .worker
             .devices()
-            .iter()
-            .map(|d| d.id.as_str())
+            .into_iter()
+            .map(|d| d.id)
             .collect();
         println!(
-            "jobs go to the worker in this process ({} slot(s), devices {})",
+            "jobs go to the worker in this process ({} slot(s) on each of devices {})",
             setup.slots,
             devices.join(", ")
         );

@@ -13,14 +13,15 @@ pub struct WorkerArgs {
     /// The cluster's NATS server, `nats://HOST:4222`.
     #[arg(long)]
     join: String,
-    /// Devices to prove on, ids from `fornax devices` (e.g. `cpu`, `cuda:0`); the first
-    /// accelerator among them proves [default: every device found].
+    /// Devices to prove on, ids from `fornax devices` (e.g. `cuda:0,cuda:1`), each running
+    /// jobs of its own; `cpu:0,cpu:1` splits the CPU into lanes [default: every accelerator
+    /// found, or the CPU where there is none].
     #[arg(long, value_delimiter = ',')]
     devices: Vec<String>,
-    /// Memory to admit jobs against, MiB [default: the proving device's memory].
+    /// Memory each device admits jobs against, MiB [default: the device's memory].
     #[arg(long)]
     memory_mb: Option<u64>,
-    /// Jobs to run at once.
+    /// Jobs to run at once on each device.
     #[arg(long, default_value_t = 1)]
     slots: u32,
     /// Where downloaded proving keys and witness generators are kept.
@@ -66,41 +67,16 @@ pub fn worker(args: WorkerArgs) -> Result<ExitCode> {
         eprintln!("error: --slots must be at least 1");
         return Ok(ExitCode::from(2));
     }
-    // `cpu` is short for the CPU backend's id, `cpu:0`.
-    let devices: Vec<String> = args
-        .devices
-        .iter()
-        .map(|d| {
-            if d == "cpu" {
-                "cpu:0".to_string()
-            } else {
-                d.clone()
-            }
-        })
-        .collect();
-    let registry = if devices.is_empty() {
-        let found = DeviceRegistry::discover();
-        if !found.notes().is_empty() {
-            eprintln!("devices absent: {}", found.notes().join("; "));
+    let registry = match DeviceRegistry::select(&args.devices) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: --devices: {e}");
+            return Ok(ExitCode::from(2));
         }
-        found
-    } else if devices.iter().all(|d| d == "cpu:0") {
-        // No need to probe for accelerators (their kernels take a while to compile).
-        DeviceRegistry::with_backends(vec![std::sync::Arc::new(fornax_kernels::CpuBackend::new())])
-    } else {
-        let all = DeviceRegistry::discover();
-        let mut chosen = Vec::new();
-        for id in &devices {
-            match find_device(&all, id) {
-                Ok(b) => chosen.push(b),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return Ok(ExitCode::from(2));
-                }
-            }
-        }
-        DeviceRegistry::with_backends(chosen)
     };
+    if !registry.notes().is_empty() && args.devices.is_empty() {
+        eprintln!("devices absent: {}", registry.notes().join("; "));
+    }
     let fhe = args.fhe.then(|| fornax_node::worker::FheCapability {
         device: args.fhe_device.unwrap_or_default(),
         threads: args
@@ -142,12 +118,14 @@ pub fn worker(args: WorkerArgs) -> Result<ExitCode> {
             },
         )
         .context("preparing the worker's cache")?;
-        if worker.memory_bytes() == 0 {
-            bail!("the device's memory is unknown: give it with --memory-mb");
+        let devices: Vec<String> = worker.devices().into_iter().map(|d| d.id).collect();
+        if let Some(d) = worker.devices().iter().find(|d| d.memory_bytes == 0) {
+            if args.memory_mb.is_none() {
+                bail!("the memory of device {} is unknown: give it with --memory-mb", d.id);
+            }
         }
-        let devices: Vec<String> = worker.devices().iter().map(|d| d.id.clone()).collect();
         println!(
-            "worker {} joined {}: devices {}, {} MiB, {} slot(s){}",
+            "worker {} joined {}: devices {}, {} MiB, {} slot(s) on each{}",
             worker.id(),
             args.join,
             devices.join(","),
@@ -182,25 +160,4 @@ pub fn worker(args: WorkerArgs) -> Result<ExitCode> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The device with this id (as `fornax devices` lists them), or a message naming the
-/// devices there are.
-pub fn find_device(
-    registry: &DeviceRegistry,
-    id: &str,
-) -> std::result::Result<std::sync::Arc<dyn fornax_kernels::Backend>, String> {
-    registry
-        .get(&fornax_kernels::BackendId(id.into()))
-        .ok_or_else(|| {
-            let ids: Vec<String> = registry
-                .backends()
-                .iter()
-                .map(|b| b.info().id.to_string())
-                .collect();
-            format!(
-                "no device {id} on this machine (devices: {})",
-                ids.join(", ")
-            )
-        })
 }

@@ -298,16 +298,14 @@ impl Worker {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Worker {
+        // The CPU unless the test names devices.
+        let devices: &[&str] = match extra.contains(&"--devices") {
+            true => &[],
+            false => &["--devices", "cpu"],
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_fornax"))
-            .args([
-                "worker",
-                "--join",
-                &nats.url(),
-                "--devices",
-                "cpu",
-                "--id",
-                id,
-            ])
+            .args(["worker", "--join", &nats.url(), "--id", id])
+            .args(devices)
             .arg("--cache-dir")
             .arg(cache.join(id))
             .args(extra)

@@ -404,6 +404,10 @@ pub struct DeviceEntry {
     pub kind: String,
     /// Device memory, bytes.
     pub memory_bytes: u64,
+    /// Circuits whose proving keys are prepared (resident) on it now; the planner's cost
+    /// model counts a key's loading for devices without it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resident: Vec<String>,
 }
 
 /// A job handed to a worker, until it acknowledges it.

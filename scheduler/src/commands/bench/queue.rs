@@ -133,14 +133,16 @@ pub(super) fn start_node(dir: &Path, extra: &[&str]) -> Result<(Proc, String)> {
 }
 
 fn start_worker(nats: &str, id: &str, cache: &Path) -> Result<Proc> {
-    start_worker_with(nats, id, cache, &[])
+    start_worker_with(nats, id, cache, "cpu", &[])
 }
 
-/// A `fornax worker` on the CPU with environment `env` (e.g. `RAYON_NUM_THREADS=1`).
+/// A `fornax worker` on `devices` (`cpu`, or CPU lanes `cpu:0,cpu:1`) with environment
+/// `env` (e.g. `RAYON_NUM_THREADS=1`).
 pub(super) fn start_worker_with(
     nats: &str,
     id: &str,
     cache: &Path,
+    devices: &str,
     env: &[(&str, &str)],
 ) -> Result<Proc> {
     let mut child = Command::new(exe()?)
@@ -150,7 +152,7 @@ pub(super) fn start_worker_with(
             "--join",
             nats,
             "--devices",
-            "cpu",
+            devices,
             "--id",
             id,
             "--cache-dir",

@@ -3,10 +3,11 @@
 //!
 //! Two clusters side by side, each its own nats-server and node:
 //! 1. **whole**: `--split never` and one worker;
-//! 2. **split**: `--split always` and `workers` workers.
+//! 2. **split**: `--split always` and `workers` workers, or with `--lanes` one worker with
+//!    that many devices (the CPU in lanes, `--devices cpu:0,cpu:1,…`).
 //!
-//! Every worker is single-threaded (`RAYON_NUM_THREADS=1`), so the comparison is of
-//! placement, not of threads. Each cluster proves `warmup` tasks first (the key reaches
+//! Every worker (every lane) is single-threaded (`RAYON_NUM_THREADS=1`, or as many threads
+//! as lanes), so the comparison is of placement, not of threads. Each cluster proves `warmup` tasks first (the key reaches
 //! every worker); then the two take turns, one task at a time, timed from submission to
 //! the stored proof; medians are reported and the ratio is whole over split.
 
@@ -26,9 +27,13 @@ pub struct SplitBench {
     /// log2 constraints of the proof.
     #[arg(long, default_value_t = 18)]
     log: u32,
-    /// Workers of the split cluster.
+    /// Workers of the split cluster (with `--lanes`: devices of its one worker).
     #[arg(long, default_value_t = 2)]
     workers: usize,
+    /// The split cluster has one worker whose devices are `workers` single-threaded CPU
+    /// lanes, instead of `workers` workers.
+    #[arg(long)]
+    lanes: bool,
     /// Timed proofs per cluster.
     #[arg(long, default_value_t = 3)]
     reps: usize,
@@ -56,6 +61,7 @@ impl Cluster {
         dir: &std::path::Path,
         split: &str,
         workers: usize,
+        lanes: bool,
         zkey: &[u8],
         c: &Client,
     ) -> Result<Cluster> {
@@ -72,13 +78,25 @@ impl Cluster {
             ],
         )?;
         let mut procs = vec![nats_proc, node_proc];
-        for i in 0..workers {
+        if lanes {
+            let devices: Vec<String> = (0..workers).map(|i| format!("cpu:{i}")).collect();
             procs.push(start_worker_with(
                 &nats,
-                &format!("{split}-{i}"),
+                &format!("{split}-lanes"),
                 dir,
-                &[("RAYON_NUM_THREADS", "1")],
+                &devices.join(","),
+                &[("RAYON_NUM_THREADS", &workers.to_string())],
             )?);
+        } else {
+            for i in 0..workers {
+                procs.push(start_worker_with(
+                    &nats,
+                    &format!("{split}-{i}"),
+                    dir,
+                    "cpu",
+                    &[("RAYON_NUM_THREADS", "1")],
+                )?);
+            }
         }
         let form = multipart::Form::new().part("zkey", multipart::Part::bytes(zkey.to_vec()));
         let meta: Value = c
@@ -152,12 +170,21 @@ pub fn run(args: &SplitBench) -> Result<std::process::ExitCode> {
         .timeout(Duration::from_secs(600))
         .build()?;
     let dir = tempfile::tempdir()?;
-    let whole = Cluster::start(&nats_bin, &dir.path().join("whole"), "never", 1, &zkey, &c)?;
+    let whole = Cluster::start(
+        &nats_bin,
+        &dir.path().join("whole"),
+        "never",
+        1,
+        false,
+        &zkey,
+        &c,
+    )?;
     let split = Cluster::start(
         &nats_bin,
         &dir.path().join("split"),
         "always",
         args.workers,
+        args.lanes,
         &zkey,
         &c,
     )?;
@@ -179,10 +206,13 @@ pub fn run(args: &SplitBench) -> Result<std::process::ExitCode> {
         }
     }
     let (w, s) = (median(whole_s.clone()), median(split_s.clone()));
+    let over = match args.lanes {
+        true => format!("{} single-threaded lanes of one worker", args.workers),
+        false => format!("{} single-threaded workers", args.workers),
+    };
     println!(
-        "2^{} proof: whole on 1 single-threaded worker {w:.2} s, split over {} {s:.2} s: {:.2}x",
+        "2^{} proof: whole on 1 single-threaded worker {w:.2} s, split over {over} {s:.2} s: {:.2}x",
         args.log,
-        args.workers,
         w / s
     );
     println!("last split proof's parts: {}", last_split["split"]["done"]);
@@ -194,6 +224,8 @@ pub fn run(args: &SplitBench) -> Result<std::process::ExitCode> {
             "command": std::env::args().collect::<Vec<_>>().join(" "),
             "log": args.log,
             "workers": args.workers,
+            "lanes": args.lanes,
+            "split_over": over,
             "whole_s": whole_s,
             "split_s": split_s,
             "whole_median_s": w,
