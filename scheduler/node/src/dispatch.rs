@@ -69,13 +69,31 @@ fn points(kind: JobKind, shape: Shape) -> usize {
     }
 }
 
-/// A job's estimated milliseconds: its measured speed if any, else the default.
-fn job_ms(speeds: &HashMap<String, f64>, kind: JobKind, shape: Shape) -> f64 {
+/// A job's estimated milliseconds on a device of `device_kind`: its measured speed there if
+/// any, else the default.
+fn job_ms(speeds: &Speeds, device_kind: &str, kind: JobKind, shape: Shape) -> f64 {
     let ns = speeds
-        .get(&kind.role())
+        .get(&(device_kind.to_string(), kind.role()))
         .copied()
         .unwrap_or_else(|| default_ns(kind));
     ns * points(kind, shape) as f64 / 1e6
+}
+
+/// Measured nanoseconds per point (or element), by device kind and job role.
+type Speeds = HashMap<(String, String), f64>;
+
+/// A device id's kind: `cuda` of `cuda:0`.
+fn device_kind(id: &str) -> &str {
+    id.split(':').next().unwrap_or(id)
+}
+
+/// A device the cost model may place a proof's parts on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Placeable {
+    /// Its kind (`cpu`, `cuda`, `wgpu`), whose measured speeds apply.
+    pub kind: String,
+    /// Whether the proof's key is resident there.
+    pub resident: bool,
 }
 
 /// What moving a witness to another worker costs: bytes per millisecond (about 100 MB/s
@@ -312,8 +330,9 @@ pub struct Dispatcher {
     devices: Mutex<Vec<DeviceEntry>>,
     /// Artifacts known to be in the artifact store.
     uploaded: Mutex<HashSet<String>>,
-    /// The cost model's measured speeds: nanoseconds per point (or element) per job role.
-    speeds: Mutex<HashMap<String, f64>>,
+    /// The cost model's measured speeds: nanoseconds per point (or element) per device
+    /// kind and job role.
+    speeds: Mutex<Speeds>,
     /// Counters for `/metrics`.
     pub stats: DispatchStats,
 }
@@ -441,72 +460,83 @@ impl Dispatcher {
             SplitPolicy::Always => return Ok(true),
             SplitPolicy::Auto => {}
         }
-        let resident: Vec<bool> = self
+        let devices: Vec<Placeable> = self
             .devices
             .lock()
             .expect("devices lock")
             .iter()
-            .map(|d| d.resident.contains(&task.circuit))
+            .map(|d| Placeable {
+                kind: d.kind.clone(),
+                resident: d.resident.contains(&task.circuit),
+            })
             .collect();
-        if resident.len() < 2 {
+        if devices.len() < 2 {
             return Ok(false);
         }
         let meta = store
             .circuit(&task.circuit)
             .map_err(|e| internal(e.to_string()))?
             .ok_or_else(|| internal(format!("circuit {} is not in the store", task.circuit)))?;
-        Ok(self.plan_cost(meta.shape(), &resident).split)
+        Ok(self.plan_cost(meta.shape(), &devices).split)
     }
 
-    /// The cost model's view of a proof of `shape` over devices of which `resident` says,
-    /// one entry each, whether the proof's key is resident there (devices of any worker:
-    /// a worker with two GPUs counts two).
-    pub fn plan_cost(&self, shape: Shape, resident: &[bool]) -> PlanCost {
+    /// The cost model's view of a proof of `shape` over `devices` (those of every live
+    /// worker: a worker with two GPUs counts two).
+    pub fn plan_cost(&self, shape: Shape, devices: &[Placeable]) -> PlanCost {
         let speeds = self.speeds.lock().expect("speeds lock");
         let graph = JobGraph::groth16("cost", shape);
-        let mut parts: Vec<f64> = Query::ALL
-            .into_iter()
-            .map(|q| {
-                graph
-                    .upto(JobKind::Msm(q))
-                    .jobs
-                    .iter()
-                    .filter(|j| j.kind != JobKind::Witness)
-                    .map(|j| job_ms(&speeds, j.kind, shape))
-                    .sum()
-            })
-            .collect();
-        // The H part and the others share the evaluations' input, not their work: each
-        // part is counted on its own, so the whole is their sum.
+        // Each part's time on each device, by the device's kind: the H part and the others
+        // share the evaluations' input, not their work, so each is counted on its own.
+        let part_ms = |q: Query, device: &Placeable| -> f64 {
+            graph
+                .upto(JobKind::Msm(q))
+                .jobs
+                .iter()
+                .filter(|j| j.kind != JobKind::Witness)
+                .map(|j| job_ms(&speeds, &device.kind, j.kind, shape))
+                .sum()
+        };
         let load_ms = key_load_ms(shape);
-        let any_resident = resident.iter().any(|r| *r);
-        let whole_ms: f64 = parts.iter().sum::<f64>() + if any_resident { 0.0 } else { load_ms };
-        // Longest first onto the device free soonest; one without the key is free once it
-        // has loaded it. More devices than parts cannot help: the first five suffice, those
-        // holding the key first.
-        parts.sort_by(|a, b| b.total_cmp(a));
-        let mut starts: Vec<f64> = resident
+        let cpu = Placeable {
+            kind: "cpu".into(),
+            resident: false,
+        };
+        let devices = match devices.is_empty() {
+            true => std::slice::from_ref(&cpu),
+            false => devices,
+        };
+        // A device without the key is free once it has loaded it.
+        let starts: Vec<f64> = devices
             .iter()
-            .map(|r| if *r { 0.0 } else { load_ms })
+            .map(|d| if d.resident { 0.0 } else { load_ms })
             .collect();
-        starts.sort_by(|a, b| a.total_cmp(b));
-        starts.truncate(parts.len());
-        if starts.is_empty() {
-            starts.push(load_ms);
-        }
+        let times: Vec<Vec<f64>> = Query::ALL
+            .into_iter()
+            .map(|q| devices.iter().map(|d| part_ms(q, d)).collect())
+            .collect();
+        // Whole: on the device that finishes it first.
+        let whole_ms = (0..devices.len())
+            .map(|d| starts[d] + times.iter().map(|t| t[d]).sum::<f64>())
+            .fold(f64::INFINITY, f64::min);
+        // Split: longest part first (as it runs on the fastest device), each onto the
+        // device where it would finish first.
+        let mut order: Vec<usize> = (0..times.len()).collect();
+        let fastest = |p: usize| times[p].iter().copied().fold(f64::INFINITY, f64::min);
+        order.sort_by(|a, b| fastest(*b).total_cmp(&fastest(*a)));
         let mut load = starts.clone();
-        for p in &parts {
-            let least = load
-                .iter_mut()
-                .min_by(|a, b| a.total_cmp(b))
+        let mut used = vec![false; devices.len()];
+        for p in order {
+            let d = (0..devices.len())
+                .min_by(|a, b| (load[*a] + times[p][*a]).total_cmp(&(load[*b] + times[p][*b])))
                 .expect("at least one device");
-            *least += p;
+            load[d] += times[p][d];
+            used[d] = true;
         }
-        let used = load.iter().zip(&starts).filter(|(l, s)| l > s).count();
+        let used = used.iter().filter(|u| **u).count();
         let makespan_ms = load.iter().copied().fold(0.0, f64::max);
         let witness_bytes = (shape.n_vars * 32) as f64;
         let transfer_ms = witness_bytes * used.saturating_sub(1) as f64 / MOVE_BYTES_PER_MS
-            + JOB_OVERHEAD_MS * parts.len() as f64;
+            + JOB_OVERHEAD_MS * times.len() as f64;
         let split_ms = makespan_ms + transfer_ms;
         PlanCost {
             whole_ms,
@@ -515,9 +545,10 @@ impl Dispatcher {
         }
     }
 
-    /// Records how fast a job role ran, from what a worker reported: the cost model's
-    /// measured speeds (an average that follows changes).
-    pub fn record_speed(&self, role: &str, shape: Shape, ms: f64) {
+    /// Records how fast a job role ran on a device (`cuda:0`: its kind, `cuda`, is what
+    /// counts), from what a worker reported: the cost model's measured speeds (an average
+    /// that follows changes).
+    pub fn record_speed(&self, role: &str, device: &str, shape: Shape, ms: f64) {
         let Some(kind) = JobGraph::groth16("speed", shape)
             .jobs
             .iter()
@@ -532,7 +563,9 @@ impl Dispatcher {
         }
         let ns = ms * 1e6 / points;
         let mut speeds = self.speeds.lock().expect("speeds lock");
-        let v = speeds.entry(role.to_string()).or_insert(ns);
+        let v = speeds
+            .entry((device_kind(device).to_string(), role.to_string()))
+            .or_insert(ns);
         *v = 0.7 * *v + 0.3 * ns;
     }
 
@@ -831,6 +864,21 @@ mod tests {
         (d, runtime, dir)
     }
 
+    /// CPUs, holding the key or not.
+    fn cpus(resident: &[bool]) -> Vec<Placeable> {
+        devices("cpu", resident)
+    }
+
+    fn devices(kind: &str, resident: &[bool]) -> Vec<Placeable> {
+        resident
+            .iter()
+            .map(|&resident| Placeable {
+                kind: kind.into(),
+                resident,
+            })
+            .collect()
+    }
+
     fn shape(log: u32) -> Shape {
         Shape {
             n_vars: 1 << log,
@@ -843,18 +891,18 @@ mod tests {
     fn the_cost_model_keeps_small_proofs_whole_and_spreads_large_ones() {
         let (d, _rt, _dir) = dispatcher();
         // One device: never split.
-        assert!(!d.plan_cost(shape(20), &[true; 1]).split);
+        assert!(!d.plan_cost(shape(20), &cpus(&[true; 1])).split);
         // Two devices: a tiny proof costs more in moving and queueing than it saves; a large
         // one finishes much sooner in parts (the G2 MSM on one worker, the rest on the other).
-        let small = d.plan_cost(shape(8), &[true; 2]);
+        let small = d.plan_cost(shape(8), &cpus(&[true; 2]));
         assert!(!small.split, "{small:?}");
-        let large = d.plan_cost(shape(18), &[true; 2]);
+        let large = d.plan_cost(shape(18), &cpus(&[true; 2]));
         assert!(large.split, "{large:?}");
         assert!(large.split_ms < 0.7 * large.whole_ms, "{large:?}");
         // More devices than parts help no more than five.
         assert_eq!(
-            d.plan_cost(shape(18), &[true; 5]),
-            d.plan_cost(shape(18), &[true; 50])
+            d.plan_cost(shape(18), &cpus(&[true; 5])),
+            d.plan_cost(shape(18), &cpus(&[true; 50]))
         );
     }
 
@@ -862,9 +910,9 @@ mod tests {
     fn devices_without_the_key_start_late_and_a_key_nobody_holds_costs_the_whole_too() {
         let (d, _rt, _dir) = dispatcher();
         let s = shape(16);
-        let both = d.plan_cost(s, &[true, true]);
-        let one = d.plan_cost(s, &[true, false]);
-        let none = d.plan_cost(s, &[false, false]);
+        let both = d.plan_cost(s, &cpus(&[true, true]));
+        let one = d.plan_cost(s, &cpus(&[true, false]));
+        let none = d.plan_cost(s, &cpus(&[false, false]));
         // Whole: no loading where a device holds the key; loading once where none does.
         assert_eq!(one.whole_ms, both.whole_ms);
         assert!(
@@ -876,47 +924,57 @@ mod tests {
         // Where loading the key costs more than the parts it would take, the proof stays on
         // the device that holds it, while two devices holding it split the same proof.
         let flips = (10..=22).map(shape).find(|&s| {
-            d.plan_cost(s, &[true, true]).split && !d.plan_cost(s, &[true, false]).split
+            d.plan_cost(s, &cpus(&[true, true])).split
+                && !d.plan_cost(s, &cpus(&[true, false])).split
         });
         assert!(flips.is_some(), "residency never changes the decision");
         // A third device helps no more without the key than with it.
         assert!(
-            d.plan_cost(s, &[true, true, false]).split_ms
-                >= d.plan_cost(s, &[true, true, true]).split_ms
+            d.plan_cost(s, &cpus(&[true, true, false])).split_ms
+                >= d.plan_cost(s, &cpus(&[true, true, true])).split_ms
         );
     }
 
     #[test]
-    fn measured_speeds_move_the_decision() {
+    fn measured_speeds_move_the_decision_per_kind_of_device() {
         let (d, _rt, _dir) = dispatcher();
         let s = shape(14);
-        let before = d.plan_cost(s, &[true; 2]);
+        let gpus = devices("cuda", &[true, true]);
+        let before = d.plan_cost(s, &gpus);
         assert!(before.split, "{before:?}");
-        // Workers report MSMs a hundred times faster than assumed (a GPU): the queue's own
-        // cost now dominates, and the proof stays whole.
+        assert_eq!(before, d.plan_cost(s, &cpus(&[true, true])));
+        // GPUs report MSMs a hundred times faster than assumed: the queue's own cost now
+        // dominates, and the proof stays whole.
         for _ in 0..20 {
             for q in Query::ALL {
                 let role = JobKind::Msm(q).role();
-                let assumed = job_ms(&HashMap::new(), JobKind::Msm(q), s);
-                d.record_speed(&role, s, assumed / 100.0);
+                let assumed = job_ms(&HashMap::new(), "cuda", JobKind::Msm(q), s);
+                d.record_speed(&role, "cuda:0", s, assumed / 100.0);
             }
             for role in ["evaluations", "intt-a", "intt-b", "intt-c"] {
-                d.record_speed(role, s, 0.01);
+                d.record_speed(role, "cuda:1", s, 0.01);
             }
             for role in ["coset-ntt-a", "coset-ntt-b", "coset-ntt-c", "h-evals"] {
-                d.record_speed(role, s, 0.01);
+                d.record_speed(role, "cuda:0", s, 0.01);
             }
         }
-        let after = d.plan_cost(s, &[true; 2]);
+        let after = d.plan_cost(s, &gpus);
         assert!(
             after.whole_ms < before.whole_ms / 50.0,
             "{before:?} {after:?}"
         );
         assert!(!after.split, "{after:?}");
+        // The CPUs did not get faster.
+        assert_eq!(d.plan_cost(s, &cpus(&[true, true])), before);
+        // A GPU beside a CPU: the whole proof on the GPU beats any split with the CPU.
+        let mixed = [devices("cpu", &[true]), devices("cuda", &[true])].concat();
+        let m = d.plan_cost(s, &mixed);
+        assert!(!m.split, "{m:?}");
+        assert_eq!(m.whole_ms, after.whole_ms);
         // Nonsense reports are ignored.
-        d.record_speed("msm-a", s, f64::NAN);
-        d.record_speed("no-such-role", s, 1.0);
-        assert_eq!(d.plan_cost(s, &[true; 2]), after);
+        d.record_speed("msm-a", "cuda:0", s, f64::NAN);
+        d.record_speed("no-such-role", "cuda:0", s, 1.0);
+        assert_eq!(d.plan_cost(s, &gpus), after);
     }
 
     #[test]

@@ -641,7 +641,7 @@ impl Scheduler {
             self.store().circuit(&task.circuit),
         ) {
             for p in parts {
-                dispatcher.record_speed(&p.role, meta.shape(), p.ms);
+                dispatcher.record_speed(&p.role, &p.device, meta.shape(), p.ms);
             }
         }
         {
