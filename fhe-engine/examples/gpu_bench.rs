@@ -32,7 +32,7 @@ use std::time::Instant;
 use fornax_fhe::device::DeviceEvaluator;
 use fornax_fhe::params::{ParamSet, ThresholdParams};
 use fornax_fhe::threshold::{setup_insecure_keep_secret_for, Dealt, KeyHolder};
-use fornax_fhe::{combine, encrypt, Evaluator, Op, Program};
+use fornax_fhe::{combine, Evaluator, Op, Program};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
@@ -478,7 +478,7 @@ fn stage_programs(args: &Args, keys: &Keys, rng: &mut ChaCha20Rng) -> Result<Val
         let expected = program.eval_plain(&clear).map_err(|e| e.to_string())?;
         let inputs: Vec<RadixCiphertext> = clear
             .iter()
-            .map(|&v| encrypt(&keys.dealt.public, v, program.bits))
+            .map(|&v| cpu.encrypt(&keys.dealt.public, v, program.bits))
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
         // The first GPU run pays for lookup-table set-up; the second is timed.

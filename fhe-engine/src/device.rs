@@ -167,6 +167,14 @@ pub trait Evaluate: Send + Sync {
         inputs: Vec<RadixCiphertext>,
         task: &str,
     ) -> Result<Evaluated, Error>;
+
+    /// Expands a verified input ([`crate::input::verify`]) of `bits` bits into the form
+    /// [`evaluate`](Self::evaluate) takes.
+    fn expand(
+        &self,
+        input: &tfhe::ProvenCompactCiphertextList,
+        bits: u32,
+    ) -> Result<RadixCiphertext, Error>;
 }
 
 /// The engine on the CPU, with the jobs of a batch on `threads` threads.
@@ -178,6 +186,14 @@ struct CpuEngine {
 impl Evaluate for CpuEngine {
     fn device(&self) -> &'static str {
         "cpu"
+    }
+
+    fn expand(
+        &self,
+        input: &tfhe::ProvenCompactCiphertextList,
+        bits: u32,
+    ) -> Result<RadixCiphertext, Error> {
+        self.evaluator.expand(input, bits)
     }
 
     fn evaluate(
@@ -201,6 +217,14 @@ impl Evaluate for CpuEngine {
 impl Evaluate for DeviceEvaluator {
     fn device(&self) -> &'static str {
         DeviceEvaluator::device(self)
+    }
+
+    fn expand(
+        &self,
+        input: &tfhe::ProvenCompactCiphertextList,
+        bits: u32,
+    ) -> Result<RadixCiphertext, Error> {
+        DeviceEvaluator::expand(self, input, bits)
     }
 
     fn evaluate(
@@ -294,6 +318,28 @@ impl DeviceEvaluator {
         }
     }
 
+    /// An input, verified ([`crate::input::verify`]), expanded on this device into the
+    /// engine's form.
+    pub fn expand(
+        &self,
+        input: &tfhe::ProvenCompactCiphertextList,
+        bits: u32,
+    ) -> Result<RadixCiphertext, Error> {
+        outside_rayon(|| {
+            self.set_key();
+            crate::input::expand(input, bits)
+        })
+    }
+
+    /// Sets this device's key as tfhe-rs's server key of the calling thread.
+    fn set_key(&self) {
+        match &self.key {
+            DeviceKey::Cpu(key) => tfhe::set_server_key(key.clone()),
+            #[cfg(feature = "gpu")]
+            DeviceKey::Cuda(key) => tfhe::set_server_key(key.clone()),
+        }
+    }
+
     /// Eval(pk, program, c) on this device, ending with the noise squash. Safe to call from
     /// any thread, rayon's workers included (tfhe-rs's high-level API runs outside rayon's
     /// pools, see `engine::outside_rayon`).
@@ -304,11 +350,7 @@ impl DeviceEvaluator {
     ) -> Result<DeviceOutput, Error> {
         check_inputs(program, &inputs)?;
         let outputs = outside_rayon(|| {
-            match &self.key {
-                DeviceKey::Cpu(key) => tfhe::set_server_key(key.clone()),
-                #[cfg(feature = "gpu")]
-                DeviceKey::Cuda(key) => tfhe::set_server_key(key.clone()),
-            }
+            self.set_key();
             match program.bits {
                 8 => eval_u8(program, inputs),
                 16 => eval_u16(program, inputs),

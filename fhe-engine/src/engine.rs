@@ -101,6 +101,45 @@ impl Evaluator {
         }
     }
 
+    /// An input, verified ([`crate::input::verify`]), expanded into the engine's form: cast
+    /// to the computation key and unpacked (a few bootstraps).
+    pub fn expand(
+        &self,
+        input: &tfhe::ProvenCompactCiphertextList,
+        bits: u32,
+    ) -> Result<RadixCiphertext, Error> {
+        outside_rayon(|| {
+            tfhe::set_server_key(self.high_level.clone());
+            crate::input::expand(input, bits)
+        })
+    }
+
+    /// Encrypt(pk, d) without a proof, expanded at once: `value` as a `bits`-bit integer
+    /// under `public`'s encryption key, cast to the computation key. For those who hold
+    /// both ends (benchmarks, tests of the engine); a node takes only proven inputs
+    /// ([`crate::input`]).
+    pub fn encrypt(
+        &self,
+        public: &PublicKeySet,
+        value: u64,
+        bits: u32,
+    ) -> Result<RadixCiphertext, Error> {
+        if bits < 64 && value >> bits != 0 {
+            return Err(Error::Program(format!(
+                "{value} does not fit in {bits} bits"
+            )));
+        }
+        let list = tfhe::CompactCiphertextList::builder(&public.public_key)
+            .push_with_num_bits(value, bits as usize)
+            .map_err(|e| Error::Program(e.to_string()))?
+            .build_packed();
+        outside_rayon(|| {
+            tfhe::set_server_key(self.high_level.clone());
+            let expanded = list.expand().map_err(|e| Error::Tfhe(e.to_string()))?;
+            crate::input::first_of(&expanded, bits)
+        })
+    }
+
     /// The integer server key (for callers that run tfhe-rs operations directly).
     pub fn server_key(&self) -> &ServerKey {
         &self.server_key

@@ -15,7 +15,6 @@ use std::path::Path;
 use tfhe::integer::ciphertext::SquashedNoiseRadixCiphertext;
 use tfhe::integer::RadixCiphertext;
 use tfhe::safe_serialization::{safe_deserialize, safe_serialize, DeserializationConfig};
-use tfhe::shortint::parameters::CompactPublicKeyEncryptionParameters;
 use tfhe::{
     CompactPublicKey, CompressedServerKey, ReRandomizationMetadata, SquashedNoiseFheUint, Tag,
 };
@@ -138,9 +137,12 @@ struct KeySetManifest {
     params: ThresholdParams,
 }
 
-const KEYSET_FORMAT: &str = "fornax-fhe-keyset/v1";
+/// v2: the encryption key is the dedicated one of proofs of knowledge, and the CRS is part
+/// of the set. A v1 set (made before inputs carried proofs) is refused: make a new one.
+const KEYSET_FORMAT: &str = "fornax-fhe-keyset/v2";
 
-/// Writes the public key set into `dir`: `keyset.json`, `public_key.bin`, `server_key.bin`.
+/// Writes the public key set into `dir`: `keyset.json`, `public_key.bin`, `crs.bin`,
+/// `server_key.bin`.
 pub fn save_public(public: &PublicKeySet, dir: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("{}: {e}", dir.display())))?;
     let manifest = KeySetManifest {
@@ -157,6 +159,10 @@ pub fn save_public(public: &PublicKeySet, dir: &Path) -> Result<(), Error> {
         .map_err(|e| Error::Serialization(e.to_string()))?;
     write_file(&dir.join("public_key.bin"), &buf)?;
     buf.clear();
+    safe_serialize(&public.crs, &mut buf, MAX_KEY_BYTES)
+        .map_err(|e| Error::Serialization(e.to_string()))?;
+    write_file(&dir.join("crs.bin"), &buf)?;
+    buf.clear();
     safe_serialize(&public.server_key, &mut buf, MAX_KEY_BYTES)
         .map_err(|e| Error::Serialization(e.to_string()))?;
     write_file(&dir.join("server_key.bin"), &buf)
@@ -168,11 +174,12 @@ pub fn load_public(dir: &Path) -> Result<PublicKeySet, Error> {
     parse_public(
         &read_file(&dir.join("keyset.json"), 1 << 16)?,
         &read_file(&dir.join("public_key.bin"), MAX_KEY_BYTES)?,
+        &read_file(&dir.join("crs.bin"), MAX_KEY_BYTES)?,
         &read_file(&dir.join("server_key.bin"), MAX_KEY_BYTES)?,
     )
 }
 
-/// The public key set as one blob (its three files in one bincode record), for the
+/// The public key set as one blob (its four files in one bincode record), for the
 /// artifact store: workers fetch it by content hash, once.
 pub fn write_keyset(public: &PublicKeySet) -> Result<Vec<u8>, Error> {
     let manifest = KeySetManifest {
@@ -183,25 +190,28 @@ pub fn write_keyset(public: &PublicKeySet) -> Result<Vec<u8>, Error> {
     let manifest = serde_json::to_vec(&manifest).map_err(ser_err)?;
     let mut public_key = Vec::new();
     safe_serialize(&public.public_key, &mut public_key, MAX_KEY_BYTES).map_err(ser_err)?;
+    let mut crs = Vec::new();
+    safe_serialize(&public.crs, &mut crs, MAX_KEY_BYTES).map_err(ser_err)?;
     let mut server_key = Vec::new();
     safe_serialize(&public.server_key, &mut server_key, MAX_KEY_BYTES).map_err(ser_err)?;
-    bincode::serialize(&(manifest, public_key, server_key)).map_err(ser_err)
+    bincode::serialize(&(manifest, public_key, crs, server_key)).map_err(ser_err)
 }
 
 /// Reads a key set written by [`write_keyset`], with the checks of [`load_public`].
 pub fn read_keyset(bytes: &[u8]) -> Result<PublicKeySet, Error> {
-    let (manifest, public_key, server_key): (Vec<u8>, Vec<u8>, Vec<u8>) =
+    let (manifest, public_key, crs, server_key): (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>) =
         bincode::DefaultOptions::new()
             .with_fixint_encoding()
-            .with_limit(2 * MAX_KEY_BYTES + (1 << 16))
+            .with_limit(3 * MAX_KEY_BYTES + (1 << 16))
             .deserialize(bytes)
             .map_err(|e| Error::KeyShare(format!("key set blob: {e}")))?;
-    parse_public(&manifest, &public_key, &server_key)
+    parse_public(&manifest, &public_key, &crs, &server_key)
 }
 
 fn parse_public(
     manifest: &[u8],
     public_key: &[u8],
+    crs: &[u8],
     server_key: &[u8],
 ) -> Result<PublicKeySet, Error> {
     let manifest: KeySetManifest = serde_json::from_slice(manifest)
@@ -214,11 +224,13 @@ fn parse_public(
     }
     manifest.params.check()?;
     let key_id = parse_key_id(&manifest.key_id)?;
-    let cpk_params = CompactPublicKeyEncryptionParameters::try_from(manifest.params.pbs.compute())
-        .map_err(|e| Error::Parameters(e.to_string()))?;
+    let set = manifest.params.pbs;
     let public_key: CompactPublicKey = DeserializationConfig::new(MAX_KEY_BYTES)
-        .deserialize_from(public_key, &cpk_params)
+        .deserialize_from(public_key, &set.encryption())
         .map_err(|e| Error::KeyShare(format!("public_key.bin: {e}")))?;
+    let crs: tfhe::zk::CompactPkeCrs = DeserializationConfig::new(MAX_KEY_BYTES)
+        .deserialize_from(crs, &crate::input::crs_conformance(set)?)
+        .map_err(|e| Error::KeyShare(format!("crs.bin: {e}")))?;
     let server_key: CompressedServerKey = DeserializationConfig::new(MAX_KEY_BYTES)
         .deserialize_from(server_key, &config(manifest.params.pbs).into())
         .map_err(|e| Error::KeyShare(format!("server_key.bin: {e}")))?;
@@ -226,6 +238,7 @@ fn parse_public(
         params: manifest.params,
         key_id,
         public_key,
+        crs,
         server_key,
     })
 }

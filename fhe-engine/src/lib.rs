@@ -11,12 +11,16 @@
 //!   through tfhe-rs's high-level API, bit-identical to [`engine`] on the CPU.
 //! - [`io`]: size-limited, versioned reading and writing of keys and ciphertexts.
 //!
-//! Encrypt(pk, d) is [`encrypt`]; the client key never exists outside Setup.
+//! - [`input`]: Encrypt(pk, d) as tenants submit it, each input with a zero-knowledge proof
+//!   of knowledge of its plaintext bound to the tenant, verified before a task is accepted.
+//!
+//! The client key never exists outside Setup.
 
 #![warn(missing_docs)]
 
 pub mod device;
 pub mod engine;
+pub mod input;
 pub mod io;
 pub mod params;
 pub mod plan;
@@ -32,33 +36,6 @@ pub use threshold::{
     combine, combine_bounded, setup, Decryption, KeyHolder, KeyShare, PartialDecryption,
     PublicKeySet,
 };
-
-/// Encrypt(pk, d): `value` as an encrypted `bits`-bit integer under the key set (a compact
-/// public-key encryption, expanded without any server key).
-pub fn encrypt(
-    public: &PublicKeySet,
-    value: u64,
-    bits: u32,
-) -> Result<tfhe::integer::RadixCiphertext, Error> {
-    if bits < 64 && value >> bits != 0 {
-        return Err(Error::Program(format!(
-            "{value} does not fit in {bits} bits"
-        )));
-    }
-    let list = tfhe::CompactCiphertextList::builder(&public.public_key)
-        .push_with_num_bits(value, bits as usize)
-        .map_err(|e| Error::Program(e.to_string()))?
-        .build();
-    use tfhe::prelude::CiphertextList;
-    let expanded = list.expand().map_err(|e| Error::Tfhe(e.to_string()))?;
-    io::by_width!(bits, Id => {
-        let ct: tfhe::FheUint<Id> = expanded
-            .get(0)
-            .map_err(|e| Error::Tfhe(e.to_string()))?
-            .ok_or_else(|| Error::Tfhe("the compact list is empty".into()))?;
-        Ok(ct.into_raw_parts().0)
-    })
-}
 
 /// Errors of the FHE engine.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +80,9 @@ pub enum Error {
     /// tfhe-rs refused an operation.
     #[error("tfhe-rs: {0}")]
     Tfhe(String),
+    /// An input whose proof of knowledge does not verify (for this key set and tenant).
+    #[error("proof of knowledge: {0}")]
+    Proof(String),
 }
 
 impl Error {

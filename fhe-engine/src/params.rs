@@ -18,10 +18,16 @@ use crate::shamir::binomial;
 use crate::Error;
 use serde::{Deserialize, Serialize};
 use tfhe::core_crypto::prelude::DynamicDistribution;
+use tfhe::shortint::parameters::v1_8::{
+    V1_8_PARAM_KEYSWITCH_PKE_TO_SMALL_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128_ZKV2,
+    V1_8_PARAM_PKE_TO_SMALL_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128_ZKV2,
+};
 use tfhe::shortint::parameters::{
-    NoiseSquashingParameters, PBSParameters,
+    CompactPublicKeyEncryptionParameters, NoiseSquashingParameters, PBSParameters,
+    ShortintKeySwitchingParameters,
     NOISE_SQUASHING_PARAM_GPU_MULTI_BIT_GROUP_4_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
     NOISE_SQUASHING_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
+    PARAM_GPU_MULTI_BIT_GROUP_4_KEYSWITCH_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
     PARAM_GPU_MULTI_BIT_GROUP_4_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
     PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
 };
@@ -80,6 +86,25 @@ impl ParamSet {
             ParamSet::Classic => NOISE_SQUASHING_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
             ParamSet::GpuMultiBit => {
                 NOISE_SQUASHING_PARAM_GPU_MULTI_BIT_GROUP_4_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128
+            }
+        }
+    }
+
+    /// The dedicated compact public-key encryption parameters inputs are encrypted under,
+    /// made for zero-knowledge proofs of knowledge (tfhe-rs's ZK v2 set).
+    pub fn encryption(self) -> CompactPublicKeyEncryptionParameters {
+        V1_8_PARAM_PKE_TO_SMALL_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128_ZKV2
+    }
+
+    /// The key switch that casts an input from the encryption key to the computation key
+    /// (to its small LWE key, as tfhe-rs's meta-parameters pair them).
+    pub fn casting(self) -> ShortintKeySwitchingParameters {
+        match self {
+            ParamSet::Classic => {
+                V1_8_PARAM_KEYSWITCH_PKE_TO_SMALL_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128_ZKV2
+            }
+            ParamSet::GpuMultiBit => {
+                PARAM_GPU_MULTI_BIT_GROUP_4_KEYSWITCH_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128
             }
         }
     }

@@ -35,6 +35,7 @@ use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use tfhe::integer::ciphertext::SquashedNoiseRadixCiphertext;
 use tfhe::safe_serialization::safe_serialize;
+use tfhe::zk::CompactPkeCrs;
 use tfhe::{ClientKey, CompactPublicKey, CompressedServerKey, Config, ConfigBuilder};
 
 /// Identifies one key set: a digest of its public material.
@@ -47,19 +48,24 @@ pub struct PublicKeySet {
     pub params: ThresholdParams,
     /// Digest of the public material; key shares and partial decryptions name it.
     pub key_id: KeyId,
-    /// Encrypts (Encrypt(pk, d)): tfhe-rs's compact public key, derived from the client key
-    /// (one GLWE-sized key; encryption costs a few milliseconds).
+    /// Encrypts (Encrypt(pk, d)): tfhe-rs's compact public key under the dedicated
+    /// encryption parameters ([`ParamSet::encryption`]).
     pub public_key: CompactPublicKey,
+    /// The public parameters of the inputs' proofs of knowledge ([`crate::input`]), made at
+    /// Setup.
+    pub crs: CompactPkeCrs,
     /// Evaluates: the bootstrapping and key-switching keys, and the noise-squashing key that
     /// turns results into 128-bit ciphertexts for threshold decryption.
     pub server_key: CompressedServerKey,
 }
 
 /// The tfhe-rs configuration of a key set made for `set`: its computation parameters with
-/// their noise squashing.
+/// their noise squashing, and the dedicated encryption key (with its casting key) that
+/// inputs are encrypted under with proofs of knowledge ([`crate::input`]).
 pub fn config(set: ParamSet) -> Config {
     ConfigBuilder::with_custom_parameters(set.compute())
         .enable_noise_squashing(set.squash())
+        .use_dedicated_compact_public_key_parameters((set.encryption(), set.casting()))
         .build()
 }
 
@@ -156,7 +162,8 @@ fn setup_inner(
     let public_key =
         CompactPublicKey::try_new(&client_key).map_err(|e| Error::Tfhe(e.to_string()))?;
 
-    let key_id = key_id_of(&params, &public_key, &server_key)?;
+    let crs = crate::input::crs_for(params.pbs)?;
+    let key_id = key_id_of(&params, &public_key, &server_key, &crs)?;
     let secret = squashed_secret_key(&client_key)?;
     debug_assert_eq!(secret.len(), squashed_lwe_dimension());
     let degree = shamir.ring().degree();
@@ -193,6 +200,7 @@ fn setup_inner(
         params,
         key_id,
         public_key,
+        crs,
         server_key,
     };
     Ok((Dealt { public, shares }, client_key))
@@ -211,14 +219,16 @@ pub fn squashed_secret_key(client_key: &ClientKey) -> Result<Vec<u128>, Error> {
         .to_vec())
 }
 
-/// The key id: a digest of the parameters and of the public keys' safe serialization.
+/// The key id: a digest of the parameters and of the public keys' and the CRS's safe
+/// serialization.
 pub fn key_id_of(
     params: &ThresholdParams,
     public_key: &CompactPublicKey,
     server_key: &CompressedServerKey,
+    crs: &CompactPkeCrs,
 ) -> Result<KeyId, Error> {
     let mut hasher = blake3::Hasher::new();
-    hasher.update(b"fornax/fhe-key-set/v1");
+    hasher.update(b"fornax/fhe-key-set/v2");
     hasher.update(&serde_json::to_vec(params).map_err(|e| Error::Serialization(e.to_string()))?);
     let mut bytes = Vec::new();
     safe_serialize(public_key, &mut bytes, crate::io::MAX_KEY_BYTES)
@@ -227,6 +237,11 @@ pub fn key_id_of(
     hasher.update(&bytes);
     bytes.clear();
     safe_serialize(server_key, &mut bytes, crate::io::MAX_KEY_BYTES)
+        .map_err(|e| Error::Serialization(e.to_string()))?;
+    hasher.update(&(bytes.len() as u64).to_le_bytes());
+    hasher.update(&bytes);
+    bytes.clear();
+    safe_serialize(crs, &mut bytes, crate::io::MAX_KEY_BYTES)
         .map_err(|e| Error::Serialization(e.to_string()))?;
     hasher.update(&(bytes.len() as u64).to_le_bytes());
     hasher.update(&bytes);

@@ -8,7 +8,7 @@ use fornax_fhe::engine::Evaluator;
 use fornax_fhe::io;
 use fornax_fhe::params::{delta_log2, squashed_noise_log2_bound, ParamSet, ThresholdParams};
 use fornax_fhe::threshold::{self, Dealt, KeyHolder, PartialDecryption};
-use fornax_fhe::{combine, combine_bounded, encrypt, Error, Program};
+use fornax_fhe::{combine, combine_bounded, input, Error, Program};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use std::sync::OnceLock;
@@ -85,7 +85,7 @@ fn random_programs_decrypt_to_their_plaintext_evaluation() {
         let expected = program.eval_plain(&inputs).unwrap();
         let cts = inputs
             .iter()
-            .map(|&v| encrypt(&f.dealt.public, v, bits).unwrap())
+            .map(|&v| f.evaluator.encrypt(&f.dealt.public, v, bits).unwrap())
             .collect();
         let out = f
             .evaluator
@@ -124,7 +124,7 @@ fn k_shares_decrypt_and_k_minus_1_do_not() {
         .evaluator
         .evaluate(
             &program,
-            vec![encrypt(&f.dealt.public, v, 16).unwrap()],
+            vec![f.evaluator.encrypt(&f.dealt.public, v, 16).unwrap()],
             "k",
             1,
         )
@@ -164,7 +164,7 @@ fn wrong_shares_are_detected_and_corrected() {
         .evaluator
         .evaluate(
             &program,
-            vec![encrypt(&f.dealt.public, v, 16).unwrap()],
+            vec![f.evaluator.encrypt(&f.dealt.public, v, 16).unwrap()],
             "c",
             1,
         )
@@ -221,7 +221,7 @@ fn partial_decryption_is_deterministic_in_the_ciphertext() {
         .evaluator
         .evaluate(
             &program,
-            vec![encrypt(&f.dealt.public, 200, 8).unwrap()],
+            vec![f.evaluator.encrypt(&f.dealt.public, 200, 8).unwrap()],
             "d",
             1,
         )
@@ -235,7 +235,7 @@ fn partial_decryption_is_deterministic_in_the_ciphertext() {
         .evaluator
         .evaluate(
             &program,
-            vec![encrypt(&f.dealt.public, 200, 8).unwrap()],
+            vec![f.evaluator.encrypt(&f.dealt.public, 200, 8).unwrap()],
             "d",
             1,
         )
@@ -255,7 +255,11 @@ fn evaluation_is_bit_exact_however_it_is_split() {
     let mut rng = rng();
     let program = Program::random(8, 3, 6, &mut rng);
     let inputs: Vec<_> = (0..3)
-        .map(|_| encrypt(&f.dealt.public, rng.gen::<u8>().into(), 8).unwrap())
+        .map(|_| {
+            f.evaluator
+                .encrypt(&f.dealt.public, rng.gen::<u8>().into(), 8)
+                .unwrap()
+        })
         .collect();
     let one = f
         .evaluator
@@ -285,7 +289,7 @@ fn device_evaluation_on_the_cpu_is_bit_identical_to_the_engine() {
         let clear: Vec<u64> = (0..3).map(|_| rng.gen::<u64>() & mask).collect();
         let inputs: Vec<_> = clear
             .iter()
-            .map(|&v| encrypt(&f.dealt.public, v, bits).unwrap())
+            .map(|&v| f.evaluator.encrypt(&f.dealt.public, v, bits).unwrap())
             .collect();
         let engine = f
             .evaluator
@@ -301,7 +305,7 @@ fn device_evaluation_on_the_cpu_is_bit_identical_to_the_engine() {
     }
     // Inputs that do not fit are refused, as by the engine.
     let program = Program::random(16, 2, 2, &mut rng);
-    let eight_bit = encrypt(&f.dealt.public, 1, 8).unwrap();
+    let eight_bit = f.evaluator.encrypt(&f.dealt.public, 1, 8).unwrap();
     assert!(matches!(
         device.evaluate(&program, vec![eight_bit.clone(), eight_bit]),
         Err(Error::Ciphertext(_))
@@ -324,7 +328,11 @@ fn squashes_and_evaluations_run_concurrently_as_rayon_jobs() {
     )
     .unwrap();
     let inputs: Vec<_> = (0..2)
-        .map(|_| encrypt(&f.dealt.public, rng.gen::<u8>().into(), 8).unwrap())
+        .map(|_| {
+            f.evaluator
+                .encrypt(&f.dealt.public, rng.gen::<u8>().into(), 8)
+                .unwrap()
+        })
         .collect();
     let plan = fornax_fhe::plan::plan(&program, "c", 4);
     let values = f
@@ -390,7 +398,7 @@ fn squashed_noise_stays_under_the_bound_the_parameters_assume() {
         .evaluator
         .evaluate(
             &program,
-            vec![encrypt(&f.dealt.public, 1234, 64).unwrap()],
+            vec![f.evaluator.encrypt(&f.dealt.public, 1234, 64).unwrap()],
             "n",
             1,
         )
@@ -410,10 +418,61 @@ fn squashed_noise_stays_under_the_bound_the_parameters_assume() {
     );
 }
 
+/// An input as a tenant submits it: its proof of knowledge verifies for that tenant and this
+/// key set only; the wrong width, a truncated or altered list, and garbage are refused; and
+/// the verified input, expanded, evaluates and decrypts to its plaintext.
+#[test]
+fn proven_inputs_are_bound_to_their_tenant_and_evaluate_to_their_plaintext() {
+    let f = fixture();
+    let mut rng = rng();
+    let v = rng.gen::<u16>() as u64;
+    let started = std::time::Instant::now();
+    let bytes = input::encrypt(&f.dealt.public, v, 16, "alice").unwrap();
+    eprintln!(
+        "a proven 16-bit input: {} bytes in {:.1?}",
+        bytes.len(),
+        started.elapsed()
+    );
+    let started = std::time::Instant::now();
+    let list = input::verify(&f.dealt.public, &bytes, 16, "alice").unwrap();
+    eprintln!("verified in {:.1?}", started.elapsed());
+    // Another tenant cannot submit it as theirs, nor can a longer name that starts alike.
+    for other in ["bob", "alice2", ""] {
+        assert!(
+            matches!(
+                input::verify(&f.dealt.public, &bytes, 16, other),
+                Err(Error::Proof(_))
+            ),
+            "verified for {other:?}"
+        );
+    }
+    assert!(matches!(
+        input::verify(&f.dealt.public, &bytes, 8, "alice"),
+        Err(Error::Ciphertext(_))
+    ));
+    assert!(input::verify(&f.dealt.public, &bytes[..bytes.len() / 2], 16, "alice").is_err());
+    assert!(input::verify(&f.dealt.public, b"not an input", 16, "alice").is_err());
+    let mut altered = bytes.clone();
+    let at = bytes.len() - 40;
+    altered[at] ^= 1;
+    assert!(input::verify(&f.dealt.public, &altered, 16, "alice").is_err());
+    assert!(input::encrypt(&f.dealt.public, 1 << 16, 16, "alice").is_err());
+    // Expanded, it is the value it proves.
+    let identity =
+        Program::from_json(br#"{"bits":16,"inputs":1,"nodes":[],"outputs":[0]}"#).unwrap();
+    let ct = f.evaluator.expand(&list, 16).unwrap();
+    let out = f
+        .evaluator
+        .evaluate(&identity, vec![ct], "proven", 1)
+        .unwrap();
+    let got: u64 = out.outputs[0].decrypt(&f.client_key);
+    assert_eq!(got, v);
+}
+
 #[test]
 fn malformed_and_oversized_input_is_refused() {
     let f = fixture();
-    let ct = encrypt(&f.dealt.public, 77, 16).unwrap();
+    let ct = f.evaluator.encrypt(&f.dealt.public, 77, 16).unwrap();
     let bytes = io::write_radix(&ct, 16).unwrap();
     assert_eq!(
         io::read_radix(&bytes, 16, ParamSet::Classic)
@@ -481,12 +540,13 @@ fn the_gpu_multi_bit_set_evaluates_and_threshold_decrypts() {
     .unwrap();
     let clear = [rng.gen::<u16>() as u64, rng.gen::<u16>() as u64];
     let expected = program.eval_plain(&clear).unwrap();
+    // Inputs as a tenant submits them: proven, verified, cast to this set's computation key.
     let inputs = clear
         .iter()
         .map(|&v| {
-            let ct = encrypt(&dealt.public, v, 16).unwrap();
-            let bytes = io::write_radix(&ct, 16).unwrap();
-            io::read_radix(&bytes, 16, ParamSet::GpuMultiBit).unwrap()
+            let bytes = input::encrypt(&dealt.public, v, 16, "mb").unwrap();
+            let list = input::verify(&dealt.public, &bytes, 16, "mb").unwrap();
+            evaluator.expand(&list, 16).unwrap()
         })
         .collect();
     let out = evaluator.evaluate(&program, inputs, "mb", 2).unwrap();

@@ -215,6 +215,7 @@ fn sealed_bid_auction_with_a_lying_and_a_dying_key_holder() {
         "unknown_program",
         "invalid_inputs",
         "invalid_ciphertext",
+        "invalid_proof",
         "keyholders_unavailable",
         "program_too_costly",
         "invalid_result",
@@ -224,6 +225,12 @@ fn sealed_bid_auction_with_a_lying_and_a_dying_key_holder() {
             "{code} missing from openapi.json"
         );
     }
+
+    // The key set, and the tenant name this caller's inputs are proven for.
+    let (status, key) = call(c.get(format!("{url}/v1/fhe/key")).bearer_auth(TOKEN));
+    assert_eq!(status, 200, "{key}");
+    assert_eq!(key["tenant"], "alice", "{key}");
+    assert_eq!(key["key_id"], json!(hex::encode(public.key_id)), "{key}");
 
     // The key holder's own API wants its token.
     let (status, body) = call(c.get(format!("{}/v1/keyholder", urls[0])));
@@ -268,8 +275,8 @@ fn sealed_bid_auction_with_a_lying_and_a_dying_key_holder() {
     let inputs: Vec<String> = bids
         .iter()
         .map(|&b| {
-            let ct = fornax_fhe::encrypt(&public, b, 16).unwrap();
-            base64::engine::general_purpose::STANDARD.encode(fio::write_radix(&ct, 16).unwrap())
+            let input = fornax_fhe::input::encrypt(&public, b, 16, "alice").unwrap();
+            base64::engine::general_purpose::STANDARD.encode(input)
         })
         .collect();
     let submit = json!({ "program": program_id, "inputs": inputs });
@@ -311,12 +318,31 @@ fn sealed_bid_auction_with_a_lying_and_a_dying_key_holder() {
         "{b}"
     );
     let eight = base64::engine::general_purpose::STANDARD
-        .encode(fio::write_radix(&fornax_fhe::encrypt(&public, 3, 8).unwrap(), 8).unwrap());
+        .encode(fornax_fhe::input::encrypt(&public, 3, 8, "alice").unwrap());
     let (s, b) = bad(json!({ "program": program_id, "inputs": [eight, inputs[1], inputs[2]] }));
     assert_eq!(
         (s, b["code"].as_str()),
         (400, Some("invalid_ciphertext")),
         "an 8-bit input: {b}"
+    );
+    // Bob cannot make Alice's ciphertext his own input (an identity program and a decryption
+    // would read it): its proof of knowledge names alice.
+    let identity = br#"{"bits":16,"inputs":1,"nodes":[],"outputs":[0]}"#;
+    let (status, registered) = call(
+        c.post(format!("{url}/v1/fhe/programs"))
+            .bearer_auth("bob-token")
+            .body(identity.to_vec()),
+    );
+    assert!(status == 200 || status == 201, "{registered}");
+    let (s, b) = call(
+        c.post(format!("{url}/v1/fhe/tasks"))
+            .bearer_auth("bob-token")
+            .json(&json!({ "program": registered["id"], "inputs": [inputs[0]] })),
+    );
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (400, Some("invalid_proof")),
+        "alice's input accepted from bob: {b}"
     );
     let (s, b) = bad(json!({ "program": program_id, "inputs": [inputs[0]] }));
     assert_eq!(
@@ -457,7 +483,7 @@ fn an_accepted_task_survives_kill_9() {
         .iter()
         .map(|&v| {
             base64::engine::general_purpose::STANDARD
-                .encode(fio::write_radix(&fornax_fhe::encrypt(&public, v, 8).unwrap(), 8).unwrap())
+                .encode(fornax_fhe::input::encrypt(&public, v, 8, "alice").unwrap())
         })
         .collect();
     let (status, task) = call(
@@ -582,7 +608,7 @@ fn fhe_tasks_run_on_workers_through_nats_and_survive_a_worker_killed_mid_evaluat
     let (a, b): (u64, u64) = (rng.gen_range(0..256), rng.gen_range(0..256));
     let cts: Vec<Vec<u8>> = [a, b]
         .iter()
-        .map(|&v| fio::write_radix(&fornax_fhe::encrypt(&public, v, 8).unwrap(), 8).unwrap())
+        .map(|&v| fornax_fhe::input::encrypt(&public, v, 8, "alice").unwrap())
         .collect();
     let inputs: Vec<String> = cts
         .iter()
@@ -657,11 +683,15 @@ fn fhe_tasks_run_on_workers_through_nats_and_survive_a_worker_killed_mid_evaluat
 
     // The same evaluation in this process: bit for bit the same outputs.
     let program = Program::from_json(program_json).unwrap();
-    let local = fornax_fhe::Evaluator::new(&public)
+    let evaluator = fornax_fhe::Evaluator::new(&public);
+    let local = evaluator
         .evaluate(
             &program,
             cts.iter()
-                .map(|ct| fio::read_radix(ct, 8, public.params.pbs).unwrap())
+                .map(|ct| {
+                    let list = fornax_fhe::input::read(&public, ct).unwrap();
+                    evaluator.expand(&list, 8).unwrap()
+                })
                 .collect(),
             &id,
             1,
@@ -694,10 +724,11 @@ fn a_key_holder_answers_only_the_nodes_signed_requests() {
     let holder = Keyholder::start(&shares[0], 0);
     // A squashed ciphertext to decrypt: an identity program's output.
     let program = Program::from_json(br#"{"bits":8,"inputs":1,"nodes":[],"outputs":[0]}"#).unwrap();
-    let out = fornax_fhe::Evaluator::new(&public)
+    let evaluator = fornax_fhe::Evaluator::new(&public);
+    let out = evaluator
         .evaluate(
             &program,
-            vec![fornax_fhe::encrypt(&public, 77, 8).unwrap()],
+            vec![evaluator.encrypt(&public, 77, 8).unwrap()],
             "t",
             1,
         )

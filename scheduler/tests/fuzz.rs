@@ -280,22 +280,24 @@ fn witness_generators_and_their_inputs_never_panic() {
 
 #[test]
 fn fhe_programs_and_ciphertexts_never_panic() {
-    use fornax_fhe::{io as fio, params::ParamSet, Program};
+    use fornax_fhe::{io as fio, Program};
     let program = std::fs::read(common::root().join("ops/fhe/auction.json")).unwrap();
     fuzz_json("FHE program", program, |b| {
         Program::from_json(b).is_ok_and(|p| {
             p.validate().is_ok() && p.inputs <= 64 && p.eval_plain(&vec![1; p.inputs]).is_ok()
         })
     });
-    let set = ParamSet::Classic;
-    let client = tfhe::ClientKey::generate(fornax_fhe::threshold::config(set));
-    use tfhe::prelude::FheEncrypt;
-    let ct = tfhe::FheUint8::encrypt(42u8, &client).into_raw_parts().0;
-    let bytes = fio::write_radix(&ct, 8).unwrap();
-    assert!(fio::read_radix(&bytes, 8, set).is_ok(), "the seed is valid");
-    fuzz("FHE ciphertext", bytes.clone(), |b| {
+    // Inputs as the node reads them: proven lists, verified for their tenant.
+    let dealt = fornax_fhe::setup(3, 2, &mut rand::rngs::OsRng).unwrap();
+    let public = &dealt.public;
+    let bytes = fornax_fhe::input::encrypt(public, 42, 8, "alice").unwrap();
+    assert!(
+        fornax_fhe::input::verify(public, &bytes, 8, "alice").is_ok(),
+        "the seed is valid"
+    );
+    fuzz("FHE input", bytes.clone(), |b| {
         let squashed = fio::read_squashed(b).is_ok();
-        fio::read_radix(b, 8, set).is_ok() || squashed
+        fornax_fhe::input::verify(public, b, 8, "alice").is_ok() || squashed
     });
 }
 

@@ -145,11 +145,16 @@ pub(crate) async fn fhe_key(
     AxState(app): AxState<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    app.owner(&headers)?;
+    let owner = app.owner(&headers)?;
     let fhe = app.fhe()?;
     let (parties, threshold) = fhe.threshold();
-    Ok(Json(
-        serde_json::json!({ "key_id": fhe.key_id(), "parties": parties, "threshold": threshold }),
-    )
+    // `tenant`: the name this caller's inputs must be proven for (`fornax fhe encrypt
+    // --tenant`).
+    Ok(Json(serde_json::json!({
+        "key_id": fhe.key_id(),
+        "parties": parties,
+        "threshold": threshold,
+        "tenant": owner,
+    }))
     .into_response())
 }

@@ -369,11 +369,18 @@ impl FheService {
                 ),
             ));
         }
+        // Each input must prove knowledge of its plaintext under this owner's name: a
+        // ciphertext copied from another tenant (or a task's output) is refused here, so
+        // decryption is no oracle for other tenants' data.
         for (i, bytes) in inputs.iter().enumerate() {
-            fio::read_radix(bytes, program.bits, self.public.params.pbs).map_err(|e| match e {
-                fornax_fhe::Error::TooLarge { .. } => FheError::TooLarge(format!("input {i}: {e}")),
-                e => FheError::invalid("invalid_ciphertext", format!("input {i}: {e}")),
-            })?;
+            fornax_fhe::input::verify(&self.public, bytes, program.bits, owner).map_err(
+                |e| match e {
+                    fornax_fhe::Error::Proof(_) => {
+                        FheError::invalid("invalid_proof", format!("input {i}: {e}"))
+                    }
+                    e => FheError::invalid("invalid_ciphertext", format!("input {i}: {e}")),
+                },
+            )?;
         }
         let (task, created) = self.scheduler.submit(Submission {
             kind: TaskKind::Fhe,

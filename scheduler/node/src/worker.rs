@@ -777,13 +777,17 @@ impl Worker {
                 .map_err(|e| AttemptError::fatal("invalid_program", e.to_string()))?;
             let inputs: Vec<Vec<u8>> = bincode::deserialize(&input)
                 .map_err(|e| AttemptError::fatal("invalid_input", e.to_string()))?;
+            // The node verified each input's proof of knowledge before it took the task;
+            // here they are only read and expanded (cast to the computation key).
             let inputs = inputs
                 .iter()
                 .enumerate()
                 .map(|(i, b)| {
-                    fornax_fhe::io::read_radix(b, program.bits, keys.public.params.pbs).map_err(
-                        |e| AttemptError::fatal("invalid_ciphertext", format!("input {i}: {e}")),
-                    )
+                    fornax_fhe::input::read(&keys.public, b)
+                        .and_then(|list| keys.evaluator.expand(&list, program.bits))
+                        .map_err(|e| {
+                            AttemptError::fatal("invalid_ciphertext", format!("input {i}: {e}"))
+                        })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let started = Instant::now();

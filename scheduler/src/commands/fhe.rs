@@ -37,11 +37,17 @@ pub enum FheCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Encrypt(pk, d): writes `value` as a `bits`-bit ciphertext (tfhe-rs `FheUint<bits>`).
+    /// Encrypt(pk, d): writes `value` as a `bits`-bit ciphertext with a zero-knowledge proof
+    /// that you know its plaintext, bound to the key set and to your tenant name (a node
+    /// accepts it only from that tenant). Proving takes a few seconds.
     Encrypt {
         /// The public key set directory (`OUT/keyset` of keygen).
         #[arg(long)]
         keys: PathBuf,
+        /// The tenant that will submit it: the owner name of your API key (`anonymous` on
+        /// a node without keys).
+        #[arg(long)]
+        tenant: String,
         /// 8, 16, 32 or 64.
         #[arg(long, default_value_t = 16)]
         bits: u32,
@@ -122,15 +128,15 @@ pub fn run(cmd: FheCommand) -> Result<ExitCode> {
         } => keygen(parties, threshold, &params, &out),
         FheCommand::Encrypt {
             keys,
+            tenant,
             bits,
             value,
             out,
         } => {
             let public =
                 fio::load_public(&keys).with_context(|| format!("loading {}", keys.display()))?;
-            let ct = fornax_fhe::encrypt(&public, value, bits)?;
-            std::fs::write(&out, fio::write_radix(&ct, bits)?)
-                .with_context(|| format!("writing {}", out.display()))?;
+            let input = fornax_fhe::input::encrypt(&public, value, bits, &tenant)?;
+            std::fs::write(&out, input).with_context(|| format!("writing {}", out.display()))?;
             Ok(ExitCode::SUCCESS)
         }
         FheCommand::Submit {
