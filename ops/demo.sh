@@ -131,7 +131,7 @@ for _ in $(seq 600); do grep -q "listening on" "$log" && break; sleep 0.1; done
 grep "^fhe key set" "$log"
 export FORNAX_NODE=$(sed -n 's/^fornax node listening on //p' "$log") FORNAX_TOKEN=demo-token
 bids=($((RANDOM % 60000)) $((RANDOM % 60000)) $((RANDOM % 60000)))
-for i in 0 1 2; do "$fornax" fhe encrypt --keys "$fhe/keyset" --tenant demo --bits 16 "${bids[$i]}" "$fhe/bid-$i.ct"; done
+for i in 0 1 2; do "$fornax" fhe encrypt --keys "$fhe/keyset" --bits 16 "${bids[$i]}" "$fhe/bid-$i.ct"; done
 echo "bids (known only to their bidders): ${bids[*]}; each is a $(du -h "$fhe/bid-0.ct" | cut -f1) ciphertext"
 "$fornax" fhe submit --program ops/fhe/auction.json "$fhe/bid-0.ct" "$fhe/bid-1.ct" "$fhe/bid-2.ct" --wait > "$fhe/task.json"
 task=$(grep -o '"id": "[^"]*"' "$fhe/task.json" | head -1 | cut -d'"' -f4)

@@ -344,6 +344,59 @@ fn sealed_bid_auction_with_a_lying_and_a_dying_key_holder() {
         (400, Some("invalid_proof")),
         "alice's input accepted from bob: {b}"
     );
+    // The same through the command line: alice encrypts with her API key (the node names
+    // her tenant), bob submits it to the identity program and is refused.
+    let fornax = |token: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_fornax"))
+            .args(args)
+            .env("FORNAX_NODE", &url)
+            .env("FORNAX_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    let ct = dir.path().join("alice.ct");
+    let out = fornax(
+        TOKEN,
+        &["fhe", "encrypt", "--keys", keys, "--bits", "16", "4242"],
+    );
+    assert!(!out.status.success(), "encrypt without an output path");
+    let out = fornax(
+        TOKEN,
+        &[
+            "fhe",
+            "encrypt",
+            "--keys",
+            keys,
+            "--bits",
+            "16",
+            "4242",
+            ct.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let made = std::fs::read(&ct).unwrap();
+    assert!(fornax_fhe::input::verify(&public, &made, 16, "alice").is_ok());
+    let identity_path = dir.path().join("identity.json");
+    std::fs::write(&identity_path, identity).unwrap();
+    let out = fornax(
+        "bob-token",
+        &[
+            "fhe",
+            "submit",
+            "--program",
+            identity_path.to_str().unwrap(),
+            ct.to_str().unwrap(),
+        ],
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("invalid_proof"),
+        "bob's submission of alice's input: {said}"
+    );
     let (s, b) = bad(json!({ "program": program_id, "inputs": [inputs[0]] }));
     assert_eq!(
         (s, b["code"].as_str()),

@@ -45,9 +45,9 @@ pub enum FheCommand {
         #[arg(long)]
         keys: PathBuf,
         /// The tenant that will submit it: the owner name of your API key (`anonymous` on
-        /// a node without keys).
+        /// a node without keys) [default: asked of the node, as the API key's owner].
         #[arg(long)]
-        tenant: String,
+        tenant: Option<String>,
         /// 8, 16, 32 or 64.
         #[arg(long, default_value_t = 16)]
         bits: u32,
@@ -55,6 +55,8 @@ pub enum FheCommand {
         value: u64,
         /// Where to write the ciphertext.
         out: PathBuf,
+        #[command(flatten)]
+        conn: NodeConn,
     },
     /// Registers a program and submits a task over the given ciphertexts; prints the task id,
     /// or with `--wait` the finished task.
@@ -132,9 +134,14 @@ pub fn run(cmd: FheCommand) -> Result<ExitCode> {
             bits,
             value,
             out,
+            conn,
         } => {
             let public =
                 fio::load_public(&keys).with_context(|| format!("loading {}", keys.display()))?;
+            let tenant = match tenant {
+                Some(t) => t,
+                None => tenant_of(&conn, &public)?,
+            };
             let input = fornax_fhe::input::encrypt(&public, value, bits, &tenant)?;
             std::fs::write(&out, input).with_context(|| format!("writing {}", out.display()))?;
             Ok(ExitCode::SUCCESS)
@@ -173,6 +180,29 @@ pub fn run(cmd: FheCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The tenant name the node knows this API key by (`GET /v1/fhe/key`), after checking that
+/// the node serves the key set `public`.
+fn tenant_of(conn: &NodeConn, public: &fornax_fhe::PublicKeySet) -> Result<String> {
+    let key = conn.get("/v1/fhe/key").with_context(|| {
+        format!(
+            "asking {} for your tenant name (give --tenant NAME to encrypt without a node)",
+            conn.node
+        )
+    })?;
+    let served = key["key_id"].as_str().unwrap_or_default();
+    if served != hex::encode(public.key_id) {
+        anyhow::bail!(
+            "{} serves key set {served}, not {}: its tasks would not take this input",
+            conn.node,
+            hex::encode(public.key_id)
+        );
+    }
+    key["tenant"]
+        .as_str()
+        .map(String::from)
+        .context("the node did not say your tenant name")
 }
 
 fn keygen(parties: usize, threshold: usize, params: &str, out: &Path) -> Result<ExitCode> {
