@@ -108,8 +108,9 @@ impl DeviceRegistry {
     /// is `cpu:0`); with none named, [`proving`](Self::proving) of
     /// [`discover`](Self::discover). Accelerators are probed only when one is named. Two or
     /// more CPU ids (`cpu:0,cpu:1`) split the host's threads evenly into lanes, each with a
-    /// pool of its own ([`CpuBackend::lane`]); `cpu:0` alone is the whole CPU. An unknown
-    /// or repeated id is an error that names the devices there are.
+    /// pool of its own and a share of the host's memory ([`CpuBackend::lane`]); `cpu:0`
+    /// alone is the whole CPU. An unknown or repeated id is an error that names the
+    /// devices there are.
     pub fn select(ids: &[String]) -> Result<Self, String> {
         if ids.is_empty() {
             return Ok(Self::discover().proving());
@@ -146,7 +147,9 @@ impl DeviceRegistry {
                 Some(n) if lanes.len() == 1 && n == "0" => Arc::new(CpuBackend::new()),
                 Some(n) => {
                     let index = n.parse().expect("checked above");
-                    Arc::new(CpuBackend::lane(index, threads).map_err(|e| e.to_string())?)
+                    Arc::new(
+                        CpuBackend::lane(index, threads, lanes.len()).map_err(|e| e.to_string())?,
+                    )
                 }
                 None => {
                     let all = discovered.as_ref().expect("probed for a device id");
@@ -379,7 +382,10 @@ mod tests {
             .collect();
         assert_eq!(got, ["cpu:1", "cpu:0"]);
         let per_lane = (rayon::current_num_threads() / 2).max(1);
+        let host = whole.backends()[0].info().memory_bytes;
         for b in two.backends() {
+            // The lanes share the host's memory: each admits jobs against half of it.
+            assert_eq!(b.info().memory_bytes, host / 2);
             let pool = b.thread_pool().expect("a lane has its own pool");
             assert_eq!(pool.current_num_threads(), per_lane);
             assert_eq!(b.info().parallelism, per_lane);

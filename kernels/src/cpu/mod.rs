@@ -52,9 +52,10 @@ impl CpuBackend {
     }
 
     /// A lane of the host CPU: the backend `cpu:<index>` with `threads` threads of its own
-    /// (see [`Backend::thread_pool`]). A machine split into lanes runs one job on each at
-    /// once, e.g. two parts of one proof, without their threads contending.
-    pub fn lane(index: usize, threads: usize) -> Result<Self, KernelError> {
+    /// (see [`Backend::thread_pool`]) and a `1/lanes` share of the host's memory (the lanes
+    /// share it, so each admits jobs against its part). A machine split into lanes runs one
+    /// job on each at once, e.g. two parts of one proof, without their threads contending.
+    pub fn lane(index: usize, threads: usize, lanes: usize) -> Result<Self, KernelError> {
         let threads = threads.max(1);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -67,6 +68,7 @@ impl CpuBackend {
         let mut backend = CpuBackend::new();
         backend.info.id = BackendId(format!("cpu:{index}"));
         backend.info.parallelism = threads;
+        backend.info.memory_bytes /= lanes.max(1) as u64;
         backend.pool = Some(pool);
         Ok(backend)
     }
