@@ -124,11 +124,7 @@ impl Evaluator {
         value: u64,
         bits: u32,
     ) -> Result<RadixCiphertext, Error> {
-        if bits < 64 && value >> bits != 0 {
-            return Err(Error::Program(format!(
-                "{value} does not fit in {bits} bits"
-            )));
-        }
+        crate::input::check_value(value, bits)?;
         let list = tfhe::CompactCiphertextList::builder(&public.public_key)
             .push_with_num_bits(value, bits as usize)
             .map_err(|e| Error::Program(e.to_string()))?

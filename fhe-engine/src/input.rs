@@ -65,12 +65,7 @@ pub fn encrypt(
     bits: u32,
     tenant: &str,
 ) -> Result<Vec<u8>, Error> {
-    kind_of(bits)?;
-    if bits < 64 && value >> bits != 0 {
-        return Err(Error::Program(format!(
-            "{value} does not fit in {bits} bits"
-        )));
-    }
+    check_value(value, bits)?;
     let list = ProvenCompactCiphertextList::builder(&public.public_key)
         .push_with_num_bits(value, bits as usize)
         .map_err(|e| Error::Program(e.to_string()))?
@@ -154,6 +149,17 @@ pub(crate) fn first_of(
             .ok_or_else(|| Error::Ciphertext("the input list is empty".into()))?;
         Ok(ct.into_raw_parts().0)
     })
+}
+
+/// Checks that `value` is a `bits`-bit integer of a width programs take (8, 16, 32, 64).
+pub(crate) fn check_value(value: u64, bits: u32) -> Result<(), Error> {
+    kind_of(bits)?;
+    if bits < 64 && value >> bits != 0 {
+        return Err(Error::Program(format!(
+            "{value} does not fit in {bits} bits"
+        )));
+    }
+    Ok(())
 }
 
 /// The tfhe-rs type of a `bits`-bit input.

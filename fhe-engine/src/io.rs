@@ -1,8 +1,8 @@
 //! Reading and writing keys and ciphertexts. Everything tfhe-rs defines goes through its safe
 //! serialization (versioned, with a header, size-limited, and checked for conformance with
-//! the engine's parameters where tfhe-rs offers a check): ciphertexts travel as tfhe-rs's
-//! `FheUint8` … `FheUint64` and `SquashedNoiseFheUint`, keys as its `CompressedServerKey` and
-//! `CompactPublicKey`. Key shares are bincode with a size limit and a check against their
+//! the engine's parameters where tfhe-rs offers a check): tenants' inputs travel as proven
+//! compact lists ([`crate::input`]), results as `SquashedNoiseFheUint`, expanded integers as
+//! `FheUint8` … `FheUint64`, keys as `CompressedServerKey`, `CompactPublicKey` and the CRS. Key shares are bincode with a size limit and a check against their
 //! parameters. Malformed or oversized input is an [`Error`], never a panic or an unbounded
 //! allocation.
 

@@ -120,9 +120,9 @@ pub struct PlanCost {
     /// The whole proof on one device, milliseconds: one that holds the key if any does,
     /// else one that loads it first.
     pub whole_ms: f64,
-    /// Split over the devices (longest part first onto the one that is free soonest, a
-    /// device without the key starting once it has loaded it), with the witness moved to
-    /// each device used and the queue's cost per job, milliseconds.
+    /// Split over the devices (longest part first, each onto the device where it would
+    /// finish first, a device without the key starting once it has loaded it), with the
+    /// witness moved to each device used and the queue's cost per job, milliseconds.
     pub split_ms: f64,
     /// Whether splitting is worth it (at least 20% sooner).
     pub split: bool,

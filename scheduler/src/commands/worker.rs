@@ -118,12 +118,13 @@ pub fn worker(args: WorkerArgs) -> Result<ExitCode> {
             },
         )
         .context("preparing the worker's cache")?;
-        let devices: Vec<String> = worker.devices().into_iter().map(|d| d.id).collect();
-        if let Some(d) = worker.devices().iter().find(|d| d.memory_bytes == 0) {
+        let entries = worker.devices();
+        if let Some(d) = entries.iter().find(|d| d.memory_bytes == 0) {
             if args.memory_mb.is_none() {
                 bail!("the memory of device {} is unknown: give it with --memory-mb", d.id);
             }
         }
+        let devices: Vec<String> = entries.into_iter().map(|d| d.id).collect();
         println!(
             "worker {} joined {}: devices {}, {} MiB, {} slot(s) on each{}",
             worker.id(),
