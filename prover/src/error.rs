@@ -37,6 +37,12 @@ pub enum ProverError {
     /// A job graph that cannot run (a bug or a scheduler misuse).
     #[error("job graph: {0}")]
     Graph(String),
+    /// Work stopped because its deadline (the job's timeout) passed before it finished.
+    #[error("{what}: stopped at its deadline, unfinished")]
+    Deadline {
+        /// What was running (the witness generator's file and entry point).
+        what: String,
+    },
 }
 
 impl ProverError {
@@ -52,7 +58,7 @@ impl ProverError {
     pub fn is_retryable(&self) -> bool {
         match self {
             ProverError::Kernel(k) => k.is_retryable(),
-            ProverError::Io { .. } => true,
+            ProverError::Io { .. } | ProverError::Deadline { .. } => true,
             _ => false,
         }
     }

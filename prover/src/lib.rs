@@ -24,6 +24,8 @@ pub mod r1cs;
 pub mod setup;
 pub mod solidity;
 pub mod synthetic;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod verify;
 pub mod witness;
 pub mod wtns;

@@ -18,13 +18,14 @@
 //! JIT, so an uploaded module can do nothing but compute.
 
 use std::path::Path;
+use std::time::Instant;
 
 use ark_bn254::Fr;
 use ark_ff::{BigInteger, PrimeField};
 use num_bigint::{BigInt, BigUint, Sign};
 use wasmi::{
     Caller, Config, Engine, Instance, Linker, Module, Store, StoreLimits, StoreLimitsBuilder,
-    TypedFunc,
+    TypedFunc, TypedResumableCall,
 };
 
 use crate::ProverError;
@@ -33,7 +34,8 @@ use crate::ProverError;
 /// loops forever or grows without bound must not hang or exhaust the node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Instructions (wasmi fuel) for loading: instantiation and the metadata calls.
+    /// Instructions (wasmi fuel) for loading: for instantiation, and again for the
+    /// metadata calls that follow it.
     pub load_fuel: u64,
     /// Instructions for computing one witness.
     pub witness_fuel: u64,
@@ -53,6 +55,10 @@ impl Default for Limits {
     }
 }
 
+/// Instructions handed to the module at a time: between two slices the calculator checks its
+/// deadline, so a computation stops within about one slice (milliseconds) of it.
+const FUEL_SLICE: u64 = 1 << 24;
+
 /// What the module's host calls collect while it runs.
 struct Host {
     /// Bounds on the module's memory.
@@ -70,6 +76,10 @@ pub struct WitnessCalculator {
     limits: Limits,
     instance: Instance,
     witness_size: usize,
+    /// Instructions left to the current entry point, beyond those in the store.
+    fuel_left: u64,
+    /// When the current computation must stop, if ever.
+    deadline: Option<Instant>,
 }
 
 /// The inputs of one witness computation: qualified signal names with their values,
@@ -113,6 +123,7 @@ impl WitnessCalculator {
             },
         );
         store.limiter(|host| &mut host.limits);
+        // Instantiation runs the module's start function: it gets the whole load budget.
         store
             .set_fuel(limits.load_fuel)
             .map_err(|e| bad(format!("fuel: {e}")))?;
@@ -199,7 +210,10 @@ impl WitnessCalculator {
             instance,
             witness_size: 0,
             limits,
+            fuel_left: 0,
+            deadline: None,
         };
+        calc.refuel(limits.load_fuel)?;
 
         let n32: i32 = calc.call("getFieldNumLen32", ())?;
         if n32 != 8 {
@@ -277,6 +291,27 @@ impl WitnessCalculator {
     /// Computes the witness for `inputs` (see [`parse_inputs`]); `input_file` names them in
     /// errors.
     pub fn calculate(&mut self, input_file: &str, inputs: &Inputs) -> Result<Vec<Fr>, ProverError> {
+        self.calculate_until(input_file, inputs, None)
+    }
+
+    /// [`calculate`](Self::calculate), stopped with [`ProverError::Deadline`] once `deadline`
+    /// passes (a task's timeout: a generator that runs long gives its thread back then, not
+    /// when its instruction budget runs out). The calculator stays usable afterwards: each
+    /// computation starts with `init`.
+    pub fn calculate_until(
+        &mut self,
+        input_file: &str,
+        inputs: &Inputs,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Fr>, ProverError> {
+        self.deadline = deadline;
+        let witness = self.compute(input_file, inputs);
+        self.deadline = None;
+        witness
+    }
+
+    /// The witness computation of [`calculate_until`](Self::calculate_until).
+    fn compute(&mut self, input_file: &str, inputs: &Inputs) -> Result<Vec<Fr>, ProverError> {
         let bad_input = |problem: String| ProverError::format(input_file, problem);
         self.store.data_mut().errors.clear();
         self.refuel(self.limits.witness_fuel)?;
@@ -341,12 +376,30 @@ impl WitnessCalculator {
     /// Gives the module `fuel` instructions for the calls that follow (each public entry
     /// point starts with its own budget, so that a long-lived calculator never runs dry).
     fn refuel(&mut self, fuel: u64) -> Result<(), ProverError> {
+        self.fuel_left = fuel;
         self.store
-            .set_fuel(fuel)
+            .set_fuel(0)
             .map_err(|e| ProverError::format(&self.file, format!("fuel: {e}")))
     }
 
-    /// Calls an export, turning traps into errors that name the module.
+    /// Moves up to one [`FUEL_SLICE`] (at least `needed`) of the budget into the store;
+    /// `false` when the budget cannot give `needed`.
+    fn next_slice(&mut self, needed: u64) -> Result<bool, ProverError> {
+        let in_store = self.store.get_fuel().unwrap_or(0);
+        let want = FUEL_SLICE.max(needed).saturating_sub(in_store);
+        let give = want.min(self.fuel_left);
+        if in_store + give < needed.max(1) {
+            return Ok(false);
+        }
+        self.fuel_left -= give;
+        self.store
+            .set_fuel(in_store + give)
+            .map_err(|e| ProverError::format(&self.file, format!("fuel: {e}")))?;
+        Ok(true)
+    }
+
+    /// Calls an export, slice of fuel by slice: between slices it stops the call if the
+    /// budget is spent or the deadline has passed. Traps become errors that name the module.
     fn call<P: wasmi::WasmParams, R: wasmi::WasmResults>(
         &mut self,
         name: &str,
@@ -361,16 +414,48 @@ impl WitnessCalculator {
                     format!("not a circom 2 witness generator: export `{name}`: {e}"),
                 )
             })?;
-        f.call(&mut self.store, params).map_err(|e| {
-            if e.as_trap_code() == Some(wasmi::TrapCode::OutOfFuel) {
-                ProverError::format(
-                    &self.file,
-                    format!("`{name}` ran past its instruction budget (an endless loop?): {e}"),
-                )
-            } else {
-                ProverError::format(&self.file, e.to_string())
+        let trapped = |file: &str, e: wasmi::Error| ProverError::format(file, e.to_string());
+        let past_budget = |file: &str| {
+            ProverError::format(
+                file,
+                format!("`{name}` ran past its instruction budget (an endless loop?)"),
+            )
+        };
+        if !self.next_slice(0)? {
+            return Err(past_budget(&self.file));
+        }
+        let mut call = f
+            .call_resumable(&mut self.store, params)
+            .map_err(|e| trapped(&self.file, e))?;
+        loop {
+            match call {
+                TypedResumableCall::Finished(results) => {
+                    // What the call left unspent goes back to the entry point's budget.
+                    self.fuel_left += self.store.get_fuel().unwrap_or(0);
+                    self.store.set_fuel(0).ok();
+                    return Ok(results);
+                }
+                TypedResumableCall::HostTrap(host) => {
+                    return Err(ProverError::format(
+                        &self.file,
+                        host.host_error().to_string(),
+                    ))
+                }
+                TypedResumableCall::OutOfFuel(paused) => {
+                    if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(ProverError::Deadline {
+                            what: format!("{}: `{name}`", self.file),
+                        });
+                    }
+                    if !self.next_slice(paused.required_fuel())? {
+                        return Err(past_budget(&self.file));
+                    }
+                    call = paused
+                        .resume(&mut self.store)
+                        .map_err(|e| trapped(&self.file, e))?;
+                }
             }
-        })
+        }
     }
 
     /// The field element in the module's shared buffer.
@@ -536,25 +621,46 @@ fn field_value(v: &serde_json::Value) -> Option<Fr> {
 mod tests {
     use super::*;
 
-    /// A module whose `getFieldNumLen32` loops forever: `(loop (br 0)) (i32.const 0)`.
-    fn endless() -> Vec<u8> {
-        let mut m = b"\0asm\x01\0\0\0".to_vec();
-        m.extend([0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f]); // type: () -> i32
-        m.extend([0x03, 0x02, 0x01, 0x00]); // one function of that type
-        let name = b"getFieldNumLen32";
-        m.extend([0x07, 2 + name.len() as u8 + 2, 0x01, name.len() as u8]);
-        m.extend(name);
-        m.extend([0x00, 0x00]); // exported as function 0
-        m.extend([
-            0x0a, 0x0b, 0x01, 0x09, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x41, 0x00, 0x0b,
-        ]);
-        m
+    use crate::testing::{endless_loader, endless_witness_generator};
+
+    #[test]
+    fn a_witness_computation_stops_at_its_deadline() {
+        let mut calc = WitnessCalculator::from_bytes("spin.wasm", &endless_witness_generator(1))
+            .expect("loads: its metadata calls return");
+        assert_eq!(calc.witness_size(), 1);
+        for _ in 0..2 {
+            // Stopped twice: the calculator stays usable after an interrupted computation.
+            let started = Instant::now();
+            let limit = std::time::Duration::from_millis(300);
+            let err = calc
+                .calculate_until("input", &Vec::new(), Some(started + limit))
+                .expect_err("stopped");
+            let took = started.elapsed();
+            assert!(matches!(&err, ProverError::Deadline { .. }), "{err}");
+            assert!(
+                err.is_retryable() && err.to_string().contains("`init`"),
+                "{err}"
+            );
+            assert!(took >= limit, "stopped after {took:?}, before its deadline");
+            // One fuel slice is milliseconds; seconds leave room for a loaded machine.
+            assert!(took < limit + std::time::Duration::from_secs(5), "{took:?}");
+        }
+        // Without a deadline, the instruction budget still ends it.
+        let small = Limits {
+            witness_fuel: 3 * FUEL_SLICE + 5,
+            ..Limits::default()
+        };
+        let mut calc =
+            WitnessCalculator::from_bytes_with("spin.wasm", &endless_witness_generator(1), small)
+                .expect("loads");
+        let err = calc.calculate("input", &Vec::new()).expect_err("refused");
+        assert!(err.to_string().contains("instruction budget"), "{err}");
     }
 
     #[test]
     fn an_endless_witness_generator_runs_out_of_fuel() {
         let started = std::time::Instant::now();
-        let err = WitnessCalculator::from_bytes("loop.wasm", &endless())
+        let err = WitnessCalculator::from_bytes("loop.wasm", &endless_loader())
             .err()
             .expect("refused")
             .to_string();
@@ -568,7 +674,7 @@ mod tests {
             load_fuel: 1000,
             ..Limits::default()
         };
-        let err = WitnessCalculator::from_bytes_with("loop.wasm", &endless(), small)
+        let err = WitnessCalculator::from_bytes_with("loop.wasm", &endless_loader(), small)
             .err()
             .expect("refused")
             .to_string();

@@ -1065,6 +1065,52 @@ fn a_proof_that_cannot_fit_the_memory_budget_fails_with_its_reason() {
 }
 
 #[test]
+fn an_endless_witness_generator_is_stopped_at_the_job_timeout() {
+    let data = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let fx = fornax_bench::groth16_fixture(8, 3);
+    let (zkey, wasm) = (tmp.path().join("spin.zkey"), tmp.path().join("spin.wasm"));
+    std::fs::write(&zkey, fx.key.to_bytes()).unwrap();
+    // Loads and takes no inputs, so the node accepts it; its witness computation never ends.
+    let spin = fornax_prover::testing::endless_witness_generator(fx.key.n_vars as i32);
+    std::fs::write(&wasm, spin).unwrap();
+    let mut args = KEYS.to_vec();
+    args.extend(["--job-timeout-s", "1", "--attempts", "2"]);
+    let node = Node::start(data.path(), &args);
+    let c = client();
+    let (s, meta) = register(&c, &node.url, "token-a", &zkey, Some(&wasm));
+    assert!(s == 201 || s == 200, "{s} {meta}");
+    let started = Instant::now();
+    let (s, task) = submit(
+        &c,
+        &node.url,
+        "token-a",
+        &json!({"circuit": meta["id"], "input": {}}),
+    );
+    assert_eq!(s, 202, "{task}");
+    let id = task["id"].as_str().unwrap().to_string();
+    // Before, the first attempt held its slot until the generator's instruction budget ran
+    // out (2^40 instructions: tens of minutes), so the second never started.
+    let done = wait_final(
+        &c,
+        &node.url,
+        "token-a",
+        std::slice::from_ref(&id),
+        Duration::from_secs(60),
+    );
+    assert_eq!(done[0]["state"], "failed", "{}", done[0]);
+    assert_eq!(done[0]["failure"]["code"], "timeout", "{}", done[0]);
+    assert_eq!(done[0]["failed_attempts"], 2, "{}", done[0]);
+    while get(&c, &node.url, "token-a", "/readyz").0 != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the worker is still held by the stopped generator"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn an_attempt_past_the_job_timeout_is_retried_then_fails_with_timeout() {
     let data = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();

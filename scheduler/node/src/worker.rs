@@ -116,12 +116,14 @@ fn prover_failure(e: ProverError) -> AttemptError {
 }
 
 /// The witness of a task from its input: a `.wtns` file as is, or JSON inputs through the
-/// circuit's witness generator; checked against the circuit's wire count.
+/// circuit's witness generator, stopped at `deadline` (the job's timeout) as a retryable
+/// `timeout`; checked against the circuit's wire count.
 fn compute_witness(
     task: &str,
     kind: InputKind,
     circuit: &LoadedCircuit,
     input: &[u8],
+    deadline: Option<Instant>,
 ) -> Result<Vec<Fr>, AttemptError> {
     let name = format!("task {task} input");
     let w = match kind {
@@ -138,8 +140,11 @@ fn compute_witness(
             calculator
                 .lock()
                 .expect("calculator lock")
-                .calculate(&name, &inputs)
-                .map_err(|e| AttemptError::fatal("witness_generation_failed", e.to_string()))?
+                .calculate_until(&name, &inputs, deadline)
+                .map_err(|e| match e {
+                    ProverError::Deadline { .. } => retryable("timeout", e.to_string()),
+                    e => AttemptError::fatal("witness_generation_failed", e.to_string()),
+                })?
         }
     };
     check_wire_count(w, circuit)
@@ -488,11 +493,13 @@ impl Worker {
             })
         };
         let started = Instant::now();
+        let limit = job.timeout_ms.map(Duration::from_millis);
+        // What can stop at the deadline does (the witness generator); a device kernel cannot.
+        let deadline = limit.map(|limit| started + limit);
         let mut attempt = {
             let (me, job) = (Arc::clone(self), job.clone());
-            tokio::spawn(async move { me.execute(lane, &job).await })
+            tokio::spawn(async move { me.execute(lane, &job, deadline).await })
         };
-        let limit = job.timeout_ms.map(Duration::from_millis);
         let finished = match limit {
             Some(limit) => tokio::time::timeout(limit, &mut attempt).await.ok(),
             None => Some((&mut attempt).await),
@@ -607,9 +614,14 @@ impl Worker {
         self.stats.done.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Runs a job (a proof or a part of one on device `lane`, or an FHE evaluation); every
-    /// error becomes a failed outcome.
-    async fn execute(&self, lane: usize, job: &JobSpec) -> OutcomeResult {
+    /// Runs a job (a proof or a part of one on device `lane`, or an FHE evaluation), its
+    /// witness computation stopped at `deadline`; every error becomes a failed outcome.
+    async fn execute(
+        &self,
+        lane: usize,
+        job: &JobSpec,
+        deadline: Option<Instant>,
+    ) -> OutcomeResult {
         let failed = |e: AttemptError| OutcomeResult::Failed {
             failure: e.failure,
             retryable: e.retryable,
@@ -618,7 +630,10 @@ impl Worker {
             return self.evaluate(job, fhe).await.unwrap_or_else(failed);
         }
         if let Some(part) = &job.part {
-            return self.part(lane, job, part).await.unwrap_or_else(failed);
+            return self
+                .part(lane, job, part, deadline)
+                .await
+                .unwrap_or_else(failed);
         }
         let circuit = match self.circuit(lane, job).await {
             Ok(c) => c,
@@ -631,7 +646,7 @@ impl Worker {
         let exec = Arc::clone(&self.lanes[lane].exec);
         let (task, kind) = (job.task.clone(), job.input_kind);
         let proved = tokio::task::spawn_blocking(move || {
-            let witness = compute_witness(&task, kind, &circuit, &input)?;
+            let witness = compute_witness(&task, kind, &circuit, &input, deadline)?;
             let graph = JobGraph::groth16(&task, circuit.key.shape());
             let started = Instant::now();
             let (proof, public, timings) = exec
@@ -669,21 +684,24 @@ impl Worker {
     }
 
     /// Runs one part of a split proof: the witness (from JSON input, uploaded as an
-    /// artifact for the other parts), or one MSM (the H one with the NTTs under it).
+    /// artifact for the other parts; stopped at `deadline`), or one MSM (the H one with the
+    /// NTTs under it).
     async fn part(
         &self,
         lane: usize,
         job: &JobSpec,
         role: &str,
+        deadline: Option<Instant>,
     ) -> Result<OutcomeResult, AttemptError> {
         let circuit = self.circuit(lane, job).await?;
         if role == "witness" {
             let input = self.input(job).await?;
             let (task, kind, c) = (job.task.clone(), job.input_kind, Arc::clone(&circuit));
-            let witness =
-                tokio::task::spawn_blocking(move || compute_witness(&task, kind, &c, &input))
-                    .await
-                    .map_err(|e| retryable("worker_error", e.to_string()))??;
+            let witness = tokio::task::spawn_blocking(move || {
+                compute_witness(&task, kind, &c, &input, deadline)
+            })
+            .await
+            .map_err(|e| retryable("worker_error", e.to_string()))??;
             let bytes = wtns::to_bytes(&witness);
             let name = format!("wtns-{}", hex::encode(Sha256::digest(&bytes)));
             let tmp = self
@@ -708,9 +726,11 @@ impl Worker {
             None => {
                 let input = self.input(job).await?;
                 let (task, kind, c) = (job.task.clone(), job.input_kind, Arc::clone(&circuit));
-                tokio::task::spawn_blocking(move || compute_witness(&task, kind, &c, &input))
-                    .await
-                    .map_err(|e| retryable("worker_error", e.to_string()))??
+                tokio::task::spawn_blocking(move || {
+                    compute_witness(&task, kind, &c, &input, deadline)
+                })
+                .await
+                .map_err(|e| retryable("worker_error", e.to_string()))??
             }
         };
         let (exec, task) = (Arc::clone(&self.lanes[lane].exec), job.task.clone());
