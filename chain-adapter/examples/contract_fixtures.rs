@@ -2,6 +2,10 @@
 //! random inputs, fornax's exported Solidity verifier, and the key blob of the verifier
 //! runtime (ops/contracts.sh adds snarkjs's exported verifier for the same key).
 //!
+//! The Merkle proofs form a chain: proof i+1's leaf (its public input) is proof i's root (its
+//! output), as state commitments chain from one task to the next (an output note of one task
+//! is the input note of the next).
+//!
 //! `contract_fixtures <circuit fixtures dir> <out dir>`; the seed is `FORNAX_SEED` or fresh,
 //! and printed.
 
@@ -20,11 +24,12 @@ use rand_chacha::ChaCha20Rng;
 
 const PROOFS: usize = 3;
 
-fn random_input(name: &str, rng: &mut ChaCha20Rng) -> serde_json::Value {
+/// Random input for circuit `name`; a Merkle proof's leaf is `chained` if given.
+fn random_input(name: &str, chained: Option<Fr>, rng: &mut ChaCha20Rng) -> serde_json::Value {
     let mut fr = || Fr::rand(rng).to_string();
     match name {
         "merkle_inclusion" => {
-            let leaf = fr();
+            let leaf = chained.map_or_else(&mut fr, |f| f.to_string());
             let elements: Vec<String> = (0..4).map(|_| fr()).collect();
             let indices: Vec<String> = (0..4).map(|_| rng.gen_range(0..2u8).to_string()).collect();
             serde_json::json!({ "leaf": leaf, "pathElements": elements, "pathIndices": indices })
@@ -101,11 +106,13 @@ fn main() -> Result<()> {
             src,
             "    function proof(uint256 i) internal pure returns (uint256[8] memory p, uint256[{n}] memory s) {{"
         )?;
+        let mut previous_output = None;
         for i in 0..PROOFS {
-            let input = random_input(name, &mut rng);
+            let input = random_input(name, previous_output, &mut rng);
             let inputs = parse_inputs("random input", &input)?;
             let witness = calc.calculate("random input", &inputs)?;
             let (proof, public, _) = exec.prove(&key, witness, &mut rng)?;
+            previous_output = public.first().copied();
             let words: Vec<String> = proof_words(&proof).iter().map(|w| w.to_string()).collect();
             let signals: Vec<String> = public.iter().map(|f| fr_word(*f).to_string()).collect();
             writeln!(src, "        if (i == {i}) {{")?;

@@ -65,12 +65,12 @@ contract TaskMarket {
     struct Options {
         /// Collateral a prover must post to lock the task (plain tasks: half the fee).
         uint96 requiredCollateral;
-        /// Commitments that must be live and that a verified result consumes. The market
-        /// enforces that each is spent once, in the task's circuit's namespace; that they
-        /// are the state the proof computed on is the circuit's to bind (expose them as
-        /// public inputs of the task).
+        /// Commitments that must be live and that a verified result consumes, each spent once
+        /// in the task's circuit's namespace. Each must be one of the task's public inputs
+        /// (as a field element), so the proof is about the state it consumes.
         bytes32[] inCommitments;
-        /// Commitments that a verified result adds.
+        /// Commitments that a verified result adds. Each must be one of the proof's
+        /// outputs, so only the state the proof computed becomes live.
         bytes32[] outCommitments;
         /// Called with the outputs in the settling transaction; zero for none.
         address callback;
@@ -165,6 +165,7 @@ contract TaskMarket {
     error DuplicateCommitment(bytes32 commitment);
     error TooManyCommitments(uint256 max);
     error CommitmentReserved(bytes32 commitment, uint256 taskId);
+    error CommitmentNotInSignals(bytes32 commitment);
     error GasTooLow();
     error Reentrancy();
     error NothingToWithdraw();
@@ -218,20 +219,25 @@ contract TaskMarket {
         uint64 deadline,
         Options calldata options
     ) external payable returns (uint256 taskId) {
-        _checkOptions(circuitId, options);
+        _checkOptions(circuitId, publicInputs, options);
         taskId = _create(circuitId, publicInputs, input, deadline, options.requiredCollateral, true);
         _options[taskId] = options;
         _circuitOf[taskId] = circuitId;
     }
 
     /// Reverts unless `options` can settle: at most `MAX_COMMITMENTS` of each kind, no
-    /// duplicates, inputs live and outputs new in `circuitId`'s namespace.
-    function _checkOptions(bytes32 circuitId, Options calldata options) internal view {
+    /// duplicates, inputs live in `circuitId`'s namespace and among `publicInputs`, outputs
+    /// new (that they are among the proof's outputs is checked at settlement).
+    function _checkOptions(bytes32 circuitId, uint256[] calldata publicInputs, Options calldata options)
+        internal
+        view
+    {
         bytes32[] calldata ins = options.inCommitments;
         bytes32[] calldata outs = options.outCommitments;
         if (ins.length > MAX_COMMITMENTS || outs.length > MAX_COMMITMENTS) revert TooManyCommitments(MAX_COMMITMENTS);
         for (uint256 i; i < ins.length; ++i) {
             if (commitments[_key(circuitId, ins[i])] != Commitment.Live) revert CommitmentNotLive(ins[i]);
+            if (!_among(ins[i], publicInputs)) revert CommitmentNotInSignals(ins[i]);
             for (uint256 j; j < i; ++j) {
                 if (ins[j] == ins[i]) revert DuplicateCommitment(ins[i]);
             }
@@ -393,6 +399,8 @@ contract TaskMarket {
         valid = ok && word == 1;
     }
 
+    /// Spends task `taskId`'s in-commitments, adds its out-commitments (each must be among
+    /// the proof's `outputs`) and calls its callback.
     function _applyOptions(uint256 taskId, uint256[] calldata outputs) internal {
         Options storage o = _options[taskId];
         bytes32 ns = _circuitOf[taskId];
@@ -405,6 +413,7 @@ contract TaskMarket {
         }
         for (uint256 i; i < o.outCommitments.length; ++i) {
             bytes32 c = o.outCommitments[i];
+            if (!_among(c, outputs)) revert CommitmentNotInSignals(c);
             bytes32 k = _key(ns, c);
             if (commitments[k] != Commitment.None) revert CommitmentExists(c);
             _checkNotReserved(k, c, taskId);
@@ -422,6 +431,14 @@ contract TaskMarket {
             ok := call(CALLBACK_GAS, callback, 0, add(data, 32), mload(data), 0, 0)
         }
         if (!ok) emit CallbackFailed(taskId);
+    }
+
+    /// Whether commitment `c` is one of `signals` (as a field element).
+    function _among(bytes32 c, uint256[] calldata signals) internal pure returns (bool) {
+        for (uint256 i; i < signals.length; ++i) {
+            if (bytes32(signals[i]) == c) return true;
+        }
+        return false;
     }
 
     /// The storage key of commitment `c` in circuit `circuitId`'s namespace.

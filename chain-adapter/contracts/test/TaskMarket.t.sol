@@ -81,6 +81,13 @@ contract TaskMarketTest is Test {
         inputs[0] = s[1];
     }
 
+    /// The root proof `i` outputs, as a state commitment: proof `i + 1`'s leaf (its public
+    /// input) is the same value, so a note made by task i is consumed by task i + 1.
+    function _note(uint256 i) internal pure returns (bytes32) {
+        (, uint256[] memory signals,) = _proof(i);
+        return bytes32(signals[0]);
+    }
+
     function _create(uint256 i, uint256 fee) internal returns (uint256 id) {
         (,, uint256[] memory inputs) = _proof(i);
         vm.prank(requester);
@@ -181,31 +188,55 @@ contract TaskMarketTest is Test {
     }
 
     function test_commitments_consumed_once() public {
-        bytes32 note = keccak256("note-1");
+        bytes32 note = _note(0);
         bytes32[] memory none = new bytes32[](0);
         bytes32[] memory one = _one(note);
         vm.expectRevert(abi.encodeWithSelector(TaskMarket.CommitmentNotLive.selector, note));
-        _createWith(0, _options(one, none, address(0)));
+        _createWith(1, _options(one, none, address(0)));
         // a verified result adds the note
         _submit(address(this), _createWith(0, _options(none, one, address(0))), 0);
         assertTrue(market.commitmentOf(circuit, note) == TaskMarket.Commitment.Live, "note live");
         // two tasks spend it; the first verified result consumes it, the second reverts
         uint256 a = _createWith(1, _options(one, none, address(0)));
-        uint256 b = _createWith(2, _options(one, none, address(0)));
+        uint256 b = _createWith(1, _options(one, none, address(0)));
         _submit(address(this), a, 1);
         assertTrue(market.commitmentOf(circuit, note) == TaskMarket.Commitment.Spent, "note spent");
-        (uint256[8] memory p2, uint256[] memory s2,) = _proof(2);
+        (uint256[8] memory p1, uint256[] memory s1,) = _proof(1);
         vm.expectRevert(abi.encodeWithSelector(TaskMarket.CommitmentNotLive.selector, note));
-        market.submitResult(b, p2, s2);
+        market.submitResult(b, p1, s1);
         // an output that already exists cannot be added again: refused at creation
         vm.expectRevert(abi.encodeWithSelector(TaskMarket.CommitmentExists.selector, note));
-        _createWith(2, _options(none, one, address(0)));
+        _createWith(0, _options(none, one, address(0)));
+    }
+
+    /// The commitments a task consumes are among its public inputs, and those it adds among
+    /// the proof's outputs: a task cannot spend or mint a note its proof says nothing about.
+    function test_commitments_must_be_among_the_public_signals() public {
+        bytes32 note = _note(0);
+        bytes32[] memory none = new bytes32[](0);
+        _submit(prover, _createWith(0, _options(none, _one(note), address(0))), 0);
+        // Spending the live note with a proof whose public input is another leaf: refused.
+        vm.expectRevert(abi.encodeWithSelector(TaskMarket.CommitmentNotInSignals.selector, note));
+        _createWith(2, _options(_one(note), none, address(0)));
+        // Minting a note the proof does not output: the valid proof cannot settle the task.
+        bytes32 madeUp = keccak256("a note no proof outputs");
+        uint256 id = _createWith(1, _options(_one(note), _one(madeUp), address(0)));
+        (uint256[8] memory p, uint256[] memory s,) = _proof(1);
+        vm.prank(prover);
+        vm.expectRevert(abi.encodeWithSelector(TaskMarket.CommitmentNotInSignals.selector, madeUp));
+        market.submitResult(id, p, s);
+        assertTrue(market.commitmentOf(circuit, note) == TaskMarket.Commitment.Live, "the input is not spent");
+        assertTrue(market.commitmentOf(circuit, madeUp) == TaskMarket.Commitment.None, "nothing minted");
+        // The chain as the proofs compute it settles: note 0 spent, note 1 made.
+        _submit(prover, _createWith(1, _options(_one(note), _one(_note(1)), address(0))), 1);
+        assertTrue(market.commitmentOf(circuit, note) == TaskMarket.Commitment.Spent, "input spent");
+        assertTrue(market.commitmentOf(circuit, _note(1)) == TaskMarket.Commitment.Live, "output live");
     }
 
     /// A circuit with an always-true verifier reaches only its own namespace: it can neither
     /// add notes another circuit's tasks spend, nor spend another circuit's notes.
     function test_commitments_are_namespaced_per_circuit() public {
-        bytes32 note = keccak256("note-honest");
+        bytes32 note = _note(0);
         bytes32 forged = keccak256("note-forged");
         bytes32[] memory none = new bytes32[](0);
         _submit(prover, _createWith(0, _options(none, _one(note), address(0))), 0);
@@ -217,12 +248,13 @@ contract TaskMarketTest is Test {
         market.createTaskWithOptions{value: 1 ether}(
             evil, inputs, "{}", uint64(block.timestamp + 1 hours), _options(_one(note), none, address(0))
         );
-        // It can mint a note in its own namespace, with any "proof"...
+        // It can mint a note in its own namespace, with any "proof" and any outputs...
         vm.prank(rival);
         uint256 mint = market.createTaskWithOptions{value: 1 ether}(
             evil, inputs, "{}", uint64(block.timestamp + 1 hours), _options(none, _one(forged), address(0))
         );
         p[0] ^= 1;
+        s[0] = uint256(forged);
         vm.prank(rival);
         market.submitResult(mint, p, s);
         assertTrue(market.commitmentOf(evil, forged) == TaskMarket.Commitment.Live, "live for the evil circuit");
@@ -234,7 +266,7 @@ contract TaskMarketTest is Test {
     }
 
     function test_options_are_checked_at_creation() public {
-        bytes32 note = keccak256("note-live");
+        bytes32 note = _note(0);
         bytes32 other = keccak256("note-other");
         bytes32[] memory none = new bytes32[](0);
         bytes32[] memory one = new bytes32[](1);
@@ -284,20 +316,20 @@ contract TaskMarketTest is Test {
     /// A requester cannot make a locked task unsettleable by spending its input, or adding its
     /// output, through another task: the lock reserved both.
     function test_lock_reserves_commitments() public {
-        bytes32 note = keccak256("note-reserved");
-        bytes32 fresh = keccak256("note-fresh");
+        bytes32 note = _note(0);
+        bytes32 fresh = _note(1);
         bytes32[] memory none = new bytes32[](0);
         _submit(prover, _createWith(0, _options(none, _one(note), address(0))), 0);
         TaskMarket.Options memory o = _options(_one(note), _one(fresh), address(0));
         o.requiredCollateral = 0.5 ether;
         uint256 locked = _createWith(1, o);
-        uint256 spender = _createWith(2, _options(_one(note), none, address(0)));
-        uint256 minter = _createWith(2, _options(none, _one(fresh), address(0)));
+        uint256 spender = _createWith(1, _options(_one(note), none, address(0)));
+        uint256 minter = _createWith(1, _options(none, _one(fresh), address(0)));
         vm.prank(prover);
         market.lockTask{value: 0.5 ether}(locked);
         // the requester's other tasks cannot consume the reserved input or add the output
-        _submitReserved(spender, 2, note, locked);
-        _submitReserved(minter, 2, fresh, locked);
+        _submitReserved(spender, 1, note, locked);
+        _submitReserved(minter, 1, fresh, locked);
         vm.prank(rival);
         vm.expectRevert(abi.encodeWithSelector(TaskMarket.CommitmentReserved.selector, note, locked));
         market.lockTask(spender);
@@ -310,19 +342,19 @@ contract TaskMarketTest is Test {
 
     /// A reservation ends with its task's deadline: an abandoned lock does not freeze a note.
     function test_reservation_ends_at_the_deadline() public {
-        bytes32 note = keccak256("note-abandoned");
+        bytes32 note = _note(0);
         _submit(prover, _createWith(0, _options(new bytes32[](0), _one(note), address(0))), 0);
         uint256 locked = _createWith(1, _options(_one(note), new bytes32[](0), address(0)));
         vm.prank(prover);
         market.lockTask(locked);
         vm.warp(block.timestamp + 30 minutes);
-        (,, uint256[] memory inputs) = _proof(2);
+        (,, uint256[] memory inputs) = _proof(1);
         vm.prank(requester);
         uint256 later = market.createTaskWithOptions{value: 1 ether}(
             circuit, inputs, "{}", uint64(block.timestamp + 2 hours), _options(_one(note), new bytes32[](0), address(0))
         );
         vm.warp(block.timestamp + 31 minutes);
-        _submit(rival, later, 2);
+        _submit(rival, later, 1);
         assertTrue(market.commitmentOf(circuit, note) == TaskMarket.Commitment.Spent, "spent after the lock lapsed");
     }
 
