@@ -10,9 +10,14 @@
 //! The decoding budget, per squashed block: b − ⟨a, s⟩ − E = Δm + e − E must stay within
 //! ±Δ/2, with Δ = 2^128 / (2 · message · carry) = 2^123 (a padding bit, 16 values per packed
 //! block). e is the squashed noise, bounded by [`squashed_noise_log2_bound`]; E, the flooding
-//! noise, is a sum of C(n, k − 1) terms uniform in [−2^f, 2^f) with f = that bound + 40, so
-//! that e + E is within statistical distance 2^-40 of E alone: what a decryption reveals
-//! about the secret key is at most 2^-40 per block decrypted (the flooding security).
+//! noise, is a sum of N = C(n, k − 1) terms uniform in [−2^f, 2^f). f is as wide as the
+//! budget allows (N · 2^f within half of Δ/2), and at least 40 bits above e's bound.
+//!
+//! What a decryption reveals about the secret key: e + E is within statistical distance
+//! |e| / 2^(f+1) of E alone, per block ([`ThresholdParams::distance_log2_per_block`]: about
+//! 2^-49.5 for (5, 3)). Distances add up over decryptions, so a key set answers at most
+//! [`ThresholdParams::block_budget`] distinct blocks, which keeps the total within
+//! 2^[`LIFETIME_DISTANCE_LOG2`]; its key holders enforce it.
 
 use crate::shamir::binomial;
 use crate::Error;
@@ -122,8 +127,16 @@ impl ParamSet {
     }
 }
 
-/// Statistical security of the noise flooding, in bits.
+/// Statistical security of the noise flooding, in bits: the least gap between the flooding
+/// width and the squashed noise's bound.
 pub const STATISTICAL_SECURITY_BITS: u32 = 40;
+
+/// log2 of the statistical distance all of a key set's decryptions together may reach: its
+/// block budget is this over the distance per block.
+pub const LIFETIME_DISTANCE_LOG2: f64 = -20.0;
+
+/// Bits kept between the largest total noise and Δ/2 when the flooding width is chosen.
+const NOISE_MARGIN_BITS: f64 = 1.0;
 
 /// The most key holders a set-up may have (PRSS keys grow as C(n, k − 1)).
 pub const MAX_PARTIES: usize = 20;
@@ -221,14 +234,36 @@ impl ThresholdParams {
                 "k = {threshold} must be in 1..={parties}"
             )));
         }
+        // As wide as the decoding budget allows: N · 2^f ≤ 2^(Δ/2 bits − margin); `check`
+        // refuses a width less than STATISTICAL_SECURITY_BITS above the squashed noise.
+        let terms = binomial(parties as u64, (threshold - 1) as u64) as f64;
+        let room = (delta_log2() - 1) as f64 - NOISE_MARGIN_BITS - terms.log2();
         let params = ThresholdParams {
             parties,
             threshold,
-            flood_bits: squashed_noise_log2_bound(pbs).ceil() as u32 + STATISTICAL_SECURITY_BITS,
+            flood_bits: room.floor().clamp(0.0, 126.0) as u32,
             pbs,
         };
         params.check()?;
         Ok(params)
+    }
+
+    /// log2 of the statistical distance between what one decrypted block reveals (e + E)
+    /// and flooding noise alone (E): at most |e| / 2^(f+1), from one of E's uniform terms.
+    pub fn distance_log2_per_block(&self) -> f64 {
+        squashed_noise_log2_bound(self.pbs) - (self.flood_bits as f64 + 1.0)
+    }
+
+    /// How many distinct blocks the key set may decrypt in its life: their distances add up
+    /// to at most 2^[`LIFETIME_DISTANCE_LOG2`]. (Decrypting the same ciphertext again reveals
+    /// nothing new: the flooding noise is a function of the ciphertext.)
+    pub fn block_budget(&self) -> u64 {
+        let log2 = LIFETIME_DISTANCE_LOG2 - self.distance_log2_per_block();
+        if log2 >= 63.0 {
+            u64::MAX
+        } else {
+            2f64.powf(log2).floor() as u64
+        }
     }
 
     /// The number of PRSS sets, C(n, k − 1): one noise term each.
@@ -317,8 +352,29 @@ mod tests {
             let p = ThresholdParams::new(n, k).unwrap();
             assert!(p.total_noise_log2() < 122.0);
             assert!(p.flood_bits as f64 >= squash + 40.0);
+            // The widest flooding the margin allows: one bit more would not fit.
+            let wider = ThresholdParams {
+                flood_bits: p.flood_bits + 1,
+                ..p
+            };
+            assert!(wider.total_noise_log2() >= 121.0, "({n}, {k})");
+            let per_block = p.distance_log2_per_block();
+            assert!(per_block <= -41.0, "({n}, {k}): 2^{per_block:.1}");
+            // The budget keeps the lifetime distance within 2^-20, and no more than that.
+            let budget = p.block_budget() as f64;
+            assert!(budget.log2() + per_block <= LIFETIME_DISTANCE_LOG2);
+            assert!((budget + 1.0).log2() + per_block > LIFETIME_DISTANCE_LOG2);
         }
-        // C(20, 9) = 167960 terms of 2^110 overflow Δ/2.
+        let p = ThresholdParams::new(5, 3).unwrap();
+        println!(
+            "(5, 3): flooding 2^{}, 2^{:.1} per block, budget {} blocks",
+            p.flood_bits,
+            p.distance_log2_per_block(),
+            p.block_budget()
+        );
+        assert_eq!(p.flood_bits, 117);
+        assert!(p.block_budget() > 1 << 28);
+        // C(20, 9) = 167960 terms leave no room for flooding 40 bits above the noise.
         assert!(matches!(
             ThresholdParams::new(20, 10),
             Err(Error::Parameters(_))

@@ -14,7 +14,8 @@
 //! - **Corruption.** At most t = k − 1 key holders are corrupt (static, may deviate). Fewer
 //!   than k shares of s are independent of s; any k decrypt.
 //! - **Leakage.** A decryption reveals ⟨a, s⟩ + E, in which E floods the squashed noise with
-//!   2^-40 statistical distance per block ([`crate::params`]). The shares a party returns are
+//!   at most 2^-40 statistical distance per block (about 2^-49.5 for (5, 3)), within a
+//!   lifetime budget of distinct blocks per key set ([`crate::params`]). The shares a party returns are
 //!   a deterministic function of `a`: asking again, even with another body b, yields the
 //!   same share, so repeated requests give an attacker nothing new to average.
 //! - **Robustness.** FinDec outputs a value only when at least t + k answers agree on it,
@@ -379,12 +380,15 @@ fn inner_product(mask: &[u128], shares: &[u128], degree: usize) -> [u128; MAX_DE
 }
 
 /// The result of FinDec.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Decryption {
     /// The plaintext.
     pub value: u128,
     /// Parties whose shares were found wrong and left out.
     pub bad_parties: Vec<usize>,
+    /// log2 of the largest noise the decoding met among the blocks, |e − E| (the flooding
+    /// dominates): its margin to log2(Δ/2) is what keeps decoding correct.
+    pub noise_log2: f64,
 }
 
 /// FinDec(pk, s_1 … s_m) under the scheme's corruption bound t = k − 1: see
@@ -445,6 +449,7 @@ pub fn combine_bounded(
     let values_per_block = squash.message_modulus().0 * squash.carry_modulus().0;
     let bits_per_block = values_per_block.ilog2();
     let mut value: u128 = 0;
+    let mut noise_log2 = 0f64;
     for (i, (block, masked)) in ct
         .packed_blocks()
         .iter()
@@ -458,6 +463,8 @@ pub fn combine_bounded(
             .expect("an LWE ciphertext has a body");
         let noisy = body.wrapping_sub(*masked);
         let rounded = noisy.wrapping_add(1u128 << (delta_bits - 1)) >> delta_bits;
+        let noise = noisy.wrapping_sub(rounded << delta_bits) as i128;
+        noise_log2 = noise_log2.max((noise.unsigned_abs() as f64).log2());
         let m = rounded % u128::from(values_per_block);
         if i as u32 * bits_per_block < 128 {
             value |= m << (i as u32 * bits_per_block);
@@ -471,7 +478,11 @@ pub fn combine_bounded(
     bad_parties.extend(malformed);
     bad_parties.sort_unstable();
     bad_parties.dedup();
-    Ok(Decryption { value, bad_parties })
+    Ok(Decryption {
+        value,
+        bad_parties,
+        noise_log2,
+    })
 }
 
 pub(crate) fn check_squashed(ct: &SquashedNoiseRadixCiphertext) -> Result<(), Error> {

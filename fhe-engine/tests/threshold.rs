@@ -6,7 +6,9 @@
 use fornax_fhe::device::DeviceEvaluator;
 use fornax_fhe::engine::Evaluator;
 use fornax_fhe::io;
-use fornax_fhe::params::{delta_log2, squashed_noise_log2_bound, ParamSet, ThresholdParams};
+use fornax_fhe::params::{
+    delta_log2, squashed_noise_log2_bound, ParamSet, ThresholdParams, STATISTICAL_SECURITY_BITS,
+};
 use fornax_fhe::threshold::{self, Dealt, KeyHolder, PartialDecryption};
 use fornax_fhe::{combine, combine_bounded, input, Error, Program};
 use rand::{Rng, SeedableRng};
@@ -385,6 +387,82 @@ fn squashed_noise_log2(client_key: &ClientKey, ct: &SquashedNoiseFheUint) -> f64
         worst = worst.max((e.unsigned_abs() as f64).log2());
     }
     worst
+}
+
+/// What a decryption reveals is flooded: the noise the decoding meets is as wide as the
+/// parameters' flooding, far above the squashed ciphertext's own noise (which alone would
+/// leak the key), and within the decoding budget.
+#[test]
+fn the_flooding_noise_is_as_wide_as_the_parameters_say() {
+    let f = fixture();
+    let mut rng = rng();
+    let params = f.dealt.public.params;
+    let program =
+        Program::from_json(br#"{"bits":16,"inputs":1,"nodes":[],"outputs":[0]}"#).unwrap();
+    for round in 0..4 {
+        let v: u64 = rng.gen::<u16>().into();
+        let input = f.evaluator.encrypt(&f.dealt.public, v, 16).unwrap();
+        let out = f
+            .evaluator
+            .evaluate(&program, vec![input], &format!("flood{round}"), 1)
+            .unwrap();
+        let ct = &raw(&out.outputs[0]);
+        let d = combine(&f.dealt.public, ct, &partials(f, ct, &[1, 2, 3, 4, 5])).unwrap();
+        assert_eq!(d.value, u128::from(v));
+        let own = squashed_noise_log2(&f.client_key, &out.outputs[0]);
+        println!(
+            "round {round}: noise met 2^{:.1}, the ciphertext's own 2^{own:.1}, flooding 2^{} in {} terms",
+            d.noise_log2,
+            params.flood_bits,
+            params.noise_terms()
+        );
+        // E sums C(5, 2) = 10 terms uniform in ±2^f: the largest of 4 blocks is below
+        // 2^(f−8) with probability about 2^-37.
+        assert!(
+            d.noise_log2 >= (params.flood_bits - 8) as f64,
+            "the decryption was not flooded: 2^{:.1}",
+            d.noise_log2
+        );
+        assert!(d.noise_log2 > own + STATISTICAL_SECURITY_BITS as f64);
+        assert!(d.noise_log2 <= params.total_noise_log2());
+    }
+}
+
+/// The flooding noise is out of reach of any t = k − 1 colluders: every set of t parties
+/// lacks the PRSS key of at least one set, whose noise term they cannot remove.
+#[test]
+fn every_set_of_t_parties_lacks_a_prss_key() {
+    let f = fixture();
+    let params = f.dealt.public.params;
+    let (n, t) = (params.parties, params.threshold - 1);
+    // Every set's key, as its members hold it: the same key in each member's share.
+    let mut keys: std::collections::HashMap<u64, [u8; 32]> = Default::default();
+    for share in &f.dealt.shares {
+        for set in &share.prss {
+            assert!(
+                set.members & (1 << (share.party - 1)) != 0,
+                "a key of a set it is not in"
+            );
+            assert_eq!(*keys.entry(set.members).or_insert(set.key), set.key);
+        }
+    }
+    assert_eq!(keys.len() as u64, params.noise_terms());
+    for colluders in 0u64..(1 << n) {
+        if colluders.count_ones() as usize != t {
+            continue;
+        }
+        let held: std::collections::HashSet<[u8; 32]> = f
+            .dealt
+            .shares
+            .iter()
+            .filter(|s| colluders & (1 << (s.party - 1)) != 0)
+            .flat_map(|s| s.prss.iter().map(|set| set.key))
+            .collect();
+        assert!(
+            keys.values().any(|k| !held.contains(k)),
+            "parties {colluders:#b} hold every PRSS key"
+        );
+    }
 }
 
 #[test]

@@ -32,6 +32,11 @@ impl Keyholder {
     /// `fornax keyholder` for `share` (`DIR/share-<i>.key`), with its identity
     /// `DIR/holder-<i>.key` and the node's key `DIR/keyset/node.pub`.
     fn start(share: &Path, delay_ms: u64) -> Keyholder {
+        Self::start_with(share, delay_ms, &[])
+    }
+
+    /// [`Keyholder::start`] with more arguments.
+    fn start_with(share: &Path, delay_ms: u64, extra: &[&str]) -> Keyholder {
         let dir = share.parent().unwrap();
         let name = share.file_name().unwrap().to_str().unwrap();
         let party = name
@@ -51,6 +56,7 @@ impl Keyholder {
                 "--test-delay-ms",
                 &delay_ms.to_string(),
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -880,5 +886,62 @@ fn a_key_holder_answers_only_the_nodes_signed_requests() {
         (s, b["code"].as_str()),
         (403, Some("unauthorized_request")),
         "{b}"
+    );
+    // The key set's decryption budget: this key holder has spent the 2 (packed, squashed)
+    // blocks of one 8-bit output of the 2^28 and more that the flooding allows.
+    let info = |url: &str| {
+        call(
+            c.get(format!("{url}/v1/keyholder"))
+                .bearer_auth(KEYHOLDER_TOKEN),
+        )
+        .1["decryption_budget"]
+            .clone()
+    };
+    let budget = info(&holder.url);
+    assert_eq!(budget["blocks_used"], 2, "{budget}");
+    assert_eq!(budget["blocks"], public.params.block_budget(), "{budget}");
+    assert!(public.params.block_budget() > 1 << 28);
+    assert!(budget["distance_log2_per_block"].as_f64().unwrap() < -41.0);
+    // A key holder whose operator allows one such output in all answers it, and again (a
+    // retry reveals nothing new), but no other ciphertext.
+    let frugal = Keyholder::start_with(&shares[1], 0, &["--max-blocks", "2"]);
+    let for_party_2 = |task: &str, digest: &str| {
+        let mut r = request(task, digest);
+        r.party = 2;
+        keyholders::sign_request(&node, &r)
+    };
+    let ask_2 = |signed: (String, String), body: &[u8]| {
+        call(
+            c.post(format!("{}/v1/partdec", frugal.url))
+                .bearer_auth(KEYHOLDER_TOKEN)
+                .header(keyholders::REQUEST_HEADER, signed.0)
+                .header(keyholders::SIGNATURE_HEADER, signed.1)
+                .body(body.to_vec()),
+        )
+    };
+    assert_eq!(ask_2(for_party_2("t1", &digest), &ct).0, 200);
+    assert_eq!(ask_2(for_party_2("t1", &digest), &ct).0, 200);
+    let second = evaluator
+        .evaluate(
+            &program,
+            vec![evaluator.encrypt(&public, 78, 8).unwrap()],
+            "t3",
+            1,
+        )
+        .unwrap();
+    let ct2 = fio::write_squashed(&second.outputs[0]).unwrap();
+    let digest2 = hex::encode(fornax_fhe::threshold::ciphertext_digest(
+        &fio::read_squashed(&ct2).unwrap(),
+    ));
+    let (s, b) = ask_2(for_party_2("t3", &digest2), &ct2);
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (403, Some("decryption_budget_spent")),
+        "{b}"
+    );
+    let budget = info(&frugal.url);
+    assert_eq!(
+        (budget["blocks_used"].as_u64(), budget["blocks"].as_u64()),
+        (Some(2), Some(2))
     );
 }

@@ -148,13 +148,20 @@ pub(crate) async fn fhe_key(
     let owner = app.owner(&headers)?;
     let fhe = app.fhe()?;
     let (parties, threshold) = fhe.threshold();
+    let params = fhe.params();
     // `tenant`: the name this caller's inputs must be proven for (`fornax fhe encrypt
-    // --tenant`).
+    // --tenant`). `decryption_budget`: what the key holders allow the key set in its life
+    // (each key holder reports what it has spent at its own `/v1/keyholder`).
     Ok(Json(serde_json::json!({
         "key_id": fhe.key_id(),
         "parties": parties,
         "threshold": threshold,
         "tenant": owner,
+        "decryption_budget": {
+            "distance_log2_per_block": params.distance_log2_per_block(),
+            "lifetime_distance_log2": fornax_fhe::params::LIFETIME_DISTANCE_LOG2,
+            "blocks": params.block_budget(),
+        },
     }))
     .into_response())
 }

@@ -109,12 +109,19 @@ async fn keyholder_info(
 ) -> Result<Response, ApiError> {
     check_token(&state, &headers)?;
     let share = state.holder.share();
+    let (used, budget) = state.audit.blocks_used();
     Ok(Json(serde_json::json!({
         "party": share.party,
         "key_id": hex::encode(share.key_id),
         "parties": share.params.parties,
         "threshold": share.params.threshold,
         "public_key": hex::encode(state.identity.verifying_key().to_bytes()),
+        "decryption_budget": {
+            "distance_log2_per_block": share.params.distance_log2_per_block(),
+            "lifetime_distance_log2": fornax_fhe::params::LIFETIME_DISTANCE_LOG2,
+            "blocks": budget,
+            "blocks_used": used,
+        },
     }))
     .into_response())
 }
@@ -146,8 +153,9 @@ async fn partdec(
                 "the ciphertext is not the one the node's request names",
             ));
         }
+        let blocks = ct.packed_blocks().len() as u64;
         st.audit
-            .admit(&request, fornax_node::task::now_ms())
+            .admit(&request, blocks, fornax_node::task::now_ms())
             .map_err(|refusal| match refusal {
                 AuditRefusal::Reused { first } => ApiError::new(
                     StatusCode::CONFLICT,
@@ -163,6 +171,14 @@ async fn partdec(
                     format!(
                         "tenant {}'s decryptions per minute are spent",
                         request.tenant
+                    ),
+                ),
+                AuditRefusal::BudgetSpent { used, budget } => ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "decryption_budget_spent",
+                    format!(
+                        "the key set has decrypted {used} of the {budget} distinct blocks its \
+                         flooding allows ({blocks} more asked): it must be retired (a new key set)"
                     ),
                 ),
                 AuditRefusal::Unrecorded(e) => ApiError::internal(format!("the audit log: {e}")),

@@ -311,6 +311,11 @@ impl FheService {
         (self.public.params.parties, self.public.params.threshold)
     }
 
+    /// The key set's threshold parameters (its flooding, hence its decryption budget).
+    pub fn params(&self) -> fornax_fhe::params::ThresholdParams {
+        self.public.params
+    }
+
     /// Registers a program (JSON); its id is the digest of its canonical form. Returns the id
     /// and whether it is new. A program over the cost cap is refused.
     pub fn register_program(&self, body: &[u8]) -> Result<(String, bool), FheError> {

@@ -194,18 +194,36 @@ pub enum AuditRefusal {
     },
     /// The tenant asked more than its budget per minute.
     RateLimited,
+    /// The key set's lifetime budget of decrypted blocks would be exceeded
+    /// ([`fornax_fhe::params::ThresholdParams::block_budget`]).
+    BudgetSpent {
+        /// Distinct blocks answered so far.
+        used: u64,
+        /// The budget.
+        budget: u64,
+    },
     /// The answer could not be recorded in the log, so it is not given.
     Unrecorded(String),
 }
 
-/// A key holder's audit log: every digest it answered and for which task output, kept in
-/// an append-only file (one JSON line per answer) and in memory; and a per-tenant rate
-/// limit.
+/// A key holder's audit log: every digest it answered, for which task output and how many
+/// blocks, kept in an append-only file (one JSON line per answer) and in memory; a
+/// per-tenant rate limit; and the key set's lifetime budget of distinct blocks decrypted.
 pub struct Audit {
     file: Mutex<std::fs::File>,
-    answered: Mutex<HashMap<String, (String, usize)>>,
+    /// Digests answered, with the task output each is for and the blocks used so far.
+    answered: Mutex<Answered>,
     per_minute: u32,
+    budget: u64,
     recent: Mutex<HashMap<String, Vec<u64>>>,
+}
+
+/// What the log holds, in memory.
+#[derive(Default)]
+struct Answered {
+    digests: HashMap<String, (String, usize)>,
+    /// Blocks of the distinct digests answered.
+    blocks: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -215,20 +233,27 @@ struct AuditLine {
     task: String,
     output: usize,
     tenant: String,
+    /// Blocks of the ciphertext (lines written before the budget existed count none).
+    #[serde(default)]
+    blocks: u64,
 }
 
 impl Audit {
     /// Opens (creating) the log at `path` and reads what it holds; a tenant gets at most
-    /// `per_minute` answers a minute.
-    pub fn open(path: &Path, per_minute: u32) -> Result<Audit, String> {
+    /// `per_minute` answers a minute, and the key set at most `budget` distinct blocks
+    /// decrypted in all (counted from the log, so a restart does not reset it).
+    pub fn open(path: &Path, per_minute: u32, budget: u64) -> Result<Audit, String> {
         let io = |e: std::io::Error| format!("{}: {e}", path.display());
-        let mut answered = HashMap::new();
+        let mut answered = Answered::default();
         if path.exists() {
             let text = std::fs::read_to_string(path).map_err(io)?;
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                // A torn last line (a crash mid-write) is skipped.
+                // A torn last line (a crash mid-write) is skipped: its answer was not given.
                 if let Ok(l) = serde_json::from_str::<AuditLine>(line) {
-                    answered.entry(l.digest).or_insert((l.task, l.output));
+                    if !answered.digests.contains_key(&l.digest) {
+                        answered.blocks += l.blocks;
+                        answered.digests.insert(l.digest, (l.task, l.output));
+                    }
                 }
             }
         }
@@ -244,20 +269,42 @@ impl Audit {
             file: Mutex::new(file),
             answered: Mutex::new(answered),
             per_minute,
+            budget,
             recent: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Records an answer about to be given, durably, unless it must be refused.
-    pub fn admit(&self, request: &PartDecRequest, now_ms: u64) -> Result<(), AuditRefusal> {
+    /// Distinct blocks answered so far, and the budget.
+    pub fn blocks_used(&self) -> (u64, u64) {
+        let answered = self.answered.lock().unwrap_or_else(|p| p.into_inner());
+        (answered.blocks, self.budget)
+    }
+
+    /// Records an answer about to be given for a ciphertext of `blocks` blocks, durably,
+    /// unless it must be refused. The same digest answered again (a retry, for the same task
+    /// output) costs no budget: its answer is the same, it reveals nothing new.
+    pub fn admit(
+        &self,
+        request: &PartDecRequest,
+        blocks: u64,
+        now_ms: u64,
+    ) -> Result<(), AuditRefusal> {
         let mut answered = self.answered.lock().unwrap_or_else(|p| p.into_inner());
         let key = (request.task.clone(), request.output);
-        if let Some(first) = answered.get(&request.ciphertext) {
-            if *first != key {
+        let new = match answered.digests.get(&request.ciphertext) {
+            Some(first) if *first != key => {
                 return Err(AuditRefusal::Reused {
                     first: first.clone(),
-                });
+                })
             }
+            Some(_) => false,
+            None => true,
+        };
+        if new && answered.blocks.saturating_add(blocks) > self.budget {
+            return Err(AuditRefusal::BudgetSpent {
+                used: answered.blocks,
+                budget: self.budget,
+            });
         }
         {
             let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
@@ -274,6 +321,7 @@ impl Audit {
             task: request.task.clone(),
             output: request.output,
             tenant: request.tenant.clone(),
+            blocks: if new { blocks } else { 0 },
         };
         let mut text = serde_json::to_string(&line).expect("a line serializes");
         text.push('\n');
@@ -285,7 +333,10 @@ impl Audit {
         {
             return Err(AuditRefusal::Unrecorded(e.to_string()));
         }
-        answered.entry(request.ciphertext.clone()).or_insert(key);
+        if new {
+            answered.blocks += blocks;
+            answered.digests.insert(request.ciphertext.clone(), key);
+        }
         Ok(())
     }
 }
@@ -409,23 +460,23 @@ mod tests {
     fn the_audit_refuses_a_digest_for_another_output_and_remembers_across_restarts() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
-        let audit = Audit::open(&path, 3).unwrap();
+        let audit = Audit::open(&path, 3, u64::MAX).unwrap();
         let r = request();
-        assert_eq!(audit.admit(&r, 1000), Ok(()));
+        assert_eq!(audit.admit(&r, 8, 1000), Ok(()));
         // The same output again is fine (a retry); another output of the same digest is not.
-        assert_eq!(audit.admit(&r, 1001), Ok(()));
+        assert_eq!(audit.admit(&r, 8, 1001), Ok(()));
         let mut other = r.clone();
         other.task = "t2".into();
         assert_eq!(
-            audit.admit(&other, 1002),
+            audit.admit(&other, 8, 1002),
             Err(AuditRefusal::Reused {
                 first: ("t1".into(), 0)
             })
         );
         drop(audit);
-        let audit = Audit::open(&path, 3).unwrap();
+        let audit = Audit::open(&path, 3, u64::MAX).unwrap();
         assert!(matches!(
-            audit.admit(&other, 2000),
+            audit.admit(&other, 8, 2000),
             Err(AuditRefusal::Reused { .. })
         ));
         // Three a minute per tenant.
@@ -434,14 +485,51 @@ mod tests {
             ..r.clone()
         };
         for i in 0..3 {
-            assert_eq!(audit.admit(&fresh(i), 5000), Ok(()));
+            assert_eq!(audit.admit(&fresh(i), 8, 5000), Ok(()));
         }
-        assert_eq!(audit.admit(&fresh(9), 5001), Err(AuditRefusal::RateLimited));
-        assert_eq!(audit.admit(&fresh(9), 70_000), Ok(()));
+        assert_eq!(
+            audit.admit(&fresh(9), 8, 5001),
+            Err(AuditRefusal::RateLimited)
+        );
+        assert_eq!(audit.admit(&fresh(9), 8, 70_000), Ok(()));
         let lines = std::fs::read_to_string(&path).unwrap().lines().count();
         assert_eq!(
             lines, 6,
             "every answer given, and only those, is in the log"
         );
+    }
+
+    #[test]
+    fn the_block_budget_counts_distinct_ciphertexts_and_survives_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let audit = Audit::open(&path, 100, 20).unwrap();
+        let r = request();
+        let fresh = |i: u8| PartDecRequest {
+            ciphertext: hex::encode([i; 32]),
+            ..r.clone()
+        };
+        assert_eq!(audit.admit(&fresh(1), 8, 1000), Ok(()));
+        assert_eq!(audit.admit(&fresh(2), 8, 1001), Ok(()));
+        // A retry of an answered ciphertext reveals nothing new: it costs nothing.
+        assert_eq!(audit.admit(&fresh(2), 8, 1002), Ok(()));
+        assert_eq!(audit.blocks_used(), (16, 20));
+        assert_eq!(
+            audit.admit(&fresh(3), 8, 1003),
+            Err(AuditRefusal::BudgetSpent {
+                used: 16,
+                budget: 20
+            })
+        );
+        assert_eq!(audit.admit(&fresh(4), 4, 1004), Ok(()));
+        drop(audit);
+        // The log remembers what was spent.
+        let audit = Audit::open(&path, 100, 20).unwrap();
+        assert_eq!(audit.blocks_used(), (20, 20));
+        assert!(matches!(
+            audit.admit(&fresh(5), 1, 2000),
+            Err(AuditRefusal::BudgetSpent { used: 20, .. })
+        ));
+        assert_eq!(audit.admit(&fresh(1), 8, 2001), Ok(()), "answered before");
     }
 }

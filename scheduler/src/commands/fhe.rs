@@ -114,6 +114,11 @@ pub struct KeyholderArgs {
     /// Answers per tenant per minute.
     #[arg(long, default_value_t = 600)]
     pub per_minute: u32,
+    /// The most distinct blocks this key holder decrypts over the key set's life (a squashed
+    /// block packs 4 bits: a 16-bit output is 4) [default and ceiling: the budget the key set's flooding allows, see
+    /// `GET /v1/keyholder`].
+    #[arg(long)]
+    pub max_blocks: Option<u64>,
     /// Hold every answer back this long (fault-injection tests).
     #[arg(long, hide = true, default_value_t = 0)]
     pub test_delay_ms: u64,
@@ -316,8 +321,18 @@ pub fn keyholder(args: KeyholderArgs) -> Result<ExitCode> {
         .audit_log
         .clone()
         .unwrap_or_else(|| args.share.with_extension("audit.log"));
-    let audit =
-        keyholders::Audit::open(&audit_path, args.per_minute).map_err(anyhow::Error::msg)?;
+    let budget = share
+        .params
+        .block_budget()
+        .min(args.max_blocks.unwrap_or(u64::MAX));
+    let audit = keyholders::Audit::open(&audit_path, args.per_minute, budget)
+        .map_err(anyhow::Error::msg)?;
+    let (used, _) = audit.blocks_used();
+    let budget_line = format!(
+        "decryption budget: {used} of {budget} distinct blocks used (2^{:.1} statistical distance per block, 2^{} in all)",
+        share.params.distance_log2_per_block(),
+        fornax_fhe::params::LIFETIME_DISTANCE_LOG2
+    );
     let app = fornax_api::keyholder::keyholder_router(fornax_api::keyholder::KeyholderConfig {
         holder,
         token: args.token,
@@ -338,6 +353,7 @@ pub fn keyholder(args: KeyholderArgs) -> Result<ExitCode> {
             listener.local_addr()?
         );
         println!("{banner}");
+        println!("{budget_line}");
         fornax_api::serve_until_interrupted(listener, app)
             .await
             .context("serving HTTP")
