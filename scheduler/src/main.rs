@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 use fornax_kernels::DeviceRegistry;
 
 use commands::bench::{self, BenchWhat};
-use commands::{chain, client, fhe, node, prove, worker};
+use commands::{chain, client, doctor, fhe, node, prove, worker};
 use config::{NodeArgs, NodeConfig};
 use worker::WorkerArgs;
 
@@ -137,6 +137,10 @@ enum Command {
     },
     /// Lists the devices Fornax found on this machine.
     Devices,
+    /// Checks this machine for running a node or worker (devices, TEE, data directory, and
+    /// with flags NATS, the chain's RPC endpoint and the clock): a pass/warn/fail table with
+    /// the fix for each problem; exit code 1 when a check fails.
+    Doctor(doctor::DoctorArgs),
     /// The market on chain: deploy, register a circuit, create and read tasks.
     #[command(subcommand)]
     Chain(chain::ChainCommand),
@@ -332,6 +336,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Chain(cmd) => chain::run(cmd),
         Command::Fhe(cmd) => fhe::run(cmd),
         Command::Keyholder(args) => fhe::keyholder(args),
+        Command::Doctor(args) => doctor::run(args),
         Command::Devices => {
             let registry = DeviceRegistry::discover();
             for note in registry.notes() {

@@ -1117,3 +1117,68 @@ fn a_worker_killed_between_parts_loses_only_its_running_part() {
     assert_eq!(state(&c, &node.url, &id)["failed_attempts"], 0);
     drop(b);
 }
+
+/// `fornax doctor --json` in `dir`: its exit code and its checks by name.
+fn doctor(args: &[&str]) -> (i32, std::collections::HashMap<String, Value>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fornax"))
+        .arg("doctor")
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("fornax doctor runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let checks: Vec<Value> = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let by_name = checks
+        .into_iter()
+        .map(|c| (c["name"].as_str().unwrap().to_string(), c))
+        .collect();
+    (out.status.code().unwrap_or(-1), by_name)
+}
+
+#[test]
+fn fornax_doctor_passes_this_machine_and_names_the_fix_for_what_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let nats = Nats::start(&dir.path().join("nats"));
+    // This machine, with a JetStream server: no failure. No GPU or TEE is a warning.
+    let (code, checks) = doctor(&["--data-dir", data.to_str().unwrap(), "--nats", &nats.url()]);
+    assert_eq!(code, 0, "{checks:?}");
+    for name in [
+        "cpu",
+        "cuda",
+        "wgpu",
+        "tee",
+        "data dir",
+        "nats",
+        "chain rpc",
+        "clock",
+    ] {
+        let level = checks[name]["level"].as_str().unwrap();
+        assert_ne!(level, "fail", "{name}: {}", checks[name]);
+        // Every warning says what to do about it.
+        assert!(
+            level != "warn" || checks[name]["fix"].is_string(),
+            "{}",
+            checks[name]
+        );
+    }
+    assert_eq!(checks["nats"]["level"], "pass", "{}", checks["nats"]);
+    // A pass, or a warning on a small disk (under 10 GiB free).
+    assert!(checks["data dir"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("GiB free"));
+    assert_eq!(checks["chain rpc"]["level"], "skip");
+    // A data directory that is a file, and a NATS URL nobody listens on: exit code 1, each
+    // failure named with its fix.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let closed = format!("nats://127.0.0.1:{}", common::free_port());
+    let (code, checks) = doctor(&["--data-dir", file.to_str().unwrap(), "--nats", &closed]);
+    assert_eq!(code, 1, "{checks:?}");
+    for name in ["data dir", "nats"] {
+        assert_eq!(checks[name]["level"], "fail", "{}", checks[name]);
+        assert!(checks[name]["fix"].is_string(), "{}", checks[name]);
+    }
+}

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod chain;
 pub mod client;
+pub mod doctor;
 pub mod fhe;
 pub mod node;
 pub mod prove;

@@ -96,6 +96,27 @@ impl NatsAuth {
     }
 }
 
+/// Connects to `url` once (no retries) and asks JetStream for the account's state, for
+/// `fornax doctor`: the server's version and the account's streams and consumers.
+pub async fn probe(url: &str, auth: &NatsAuth) -> Result<String, QueueError> {
+    let client = auth
+        .options()
+        .await?
+        .name("fornax-doctor")
+        .connect(url)
+        .await
+        .map_err(t)?;
+    let version = client.server_info().version;
+    let account = jetstream::new(client)
+        .query_account()
+        .await
+        .map_err(|e| QueueError::Transport(format!("JetStream: {e} (is it enabled: -js?)")))?;
+    Ok(format!(
+        "nats-server {version}, JetStream with {} streams and {} consumers",
+        account.streams, account.consumers
+    ))
+}
+
 /// The queue over a NATS server with JetStream.
 pub struct JetStreamQueue {
     js: jetstream::Context,
