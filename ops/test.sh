@@ -128,8 +128,8 @@ awk '
   END { if (open) print "  </testsuite>"; print "</testsuites>" }' "$log" >"$junit" 2>/dev/null || true
 
 echo
-kind=(cold warm "warm, dependencies or toolchain changed: not held to the budget")
-echo "where the time went (${kind[$warm]} run; target $target):"
+kind=("cold run" "warm run" "warm run after a change of dependencies or toolchain: not held to the budget")
+echo "where the time went (${kind[$warm]}; target $target):"
 awk -F'\t' '{ printf "  %7.1f s  %-60s %s\n", $2, $1, ($3 == "-" ? "" : $3 " passed, " $4 " failed") }' "$phases"
 printf '  %7d s  %s\n' "$total" "total"
 echo "JUnit XML: $junit"
