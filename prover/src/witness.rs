@@ -357,6 +357,10 @@ impl WitnessCalculator {
         }
         let mut witness = Vec::with_capacity(self.witness_size);
         for i in 0..self.witness_size {
+            // Reading a large witness is millions of short calls, each under one slice.
+            if i % 4096 == 0 {
+                self.check_deadline("getWitness")?;
+            }
             self.call::<i32, ()>("getWitness", i as i32)?;
             let v = self.read_element()?;
             let v = Fr::from_bigint(ark_ff::BigInt::try_from(v).map_err(|_| {
@@ -396,6 +400,16 @@ impl WitnessCalculator {
             .set_fuel(in_store + give)
             .map_err(|e| ProverError::format(&self.file, format!("fuel: {e}")))?;
         Ok(true)
+    }
+
+    /// [`ProverError::Deadline`] if the current computation's deadline has passed.
+    fn check_deadline(&self, name: &str) -> Result<(), ProverError> {
+        match self.deadline {
+            Some(d) if Instant::now() >= d => Err(ProverError::Deadline {
+                what: format!("{}: `{name}`", self.file),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Calls an export, slice of fuel by slice: between slices it stops the call if the
@@ -442,11 +456,7 @@ impl WitnessCalculator {
                     ))
                 }
                 TypedResumableCall::OutOfFuel(paused) => {
-                    if self.deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Err(ProverError::Deadline {
-                            what: format!("{}: `{name}`", self.file),
-                        });
-                    }
+                    self.check_deadline(name)?;
                     if !self.next_slice(paused.required_fuel())? {
                         return Err(past_budget(&self.file));
                     }
