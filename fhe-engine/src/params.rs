@@ -200,6 +200,17 @@ pub fn squashed_noise_log2_bound(set: ParamSet) -> f64 {
     variance.log2() / 2.0 + 13.3f64.log2()
 }
 
+/// A key set's decryption budget ([`ThresholdParams::decryption_budget`]).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct DecryptionBudget {
+    /// log2 of the statistical distance one decrypted block adds.
+    pub distance_log2_per_block: f64,
+    /// log2 of the distance all decryptions together may reach.
+    pub lifetime_distance_log2: f64,
+    /// Distinct blocks the key set may decrypt in its life.
+    pub blocks: u64,
+}
+
 /// The parameters of one threshold set-up.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ThresholdParams {
@@ -234,18 +245,28 @@ impl ThresholdParams {
                 "k = {threshold} must be in 1..={parties}"
             )));
         }
-        // As wide as the decoding budget allows: N · 2^f ≤ 2^(Δ/2 bits − margin); `check`
-        // refuses a width less than STATISTICAL_SECURITY_BITS above the squashed noise.
-        let terms = binomial(parties as u64, (threshold - 1) as u64) as f64;
-        let room = (delta_log2() - 1) as f64 - NOISE_MARGIN_BITS - terms.log2();
-        let params = ThresholdParams {
+        let mut params = ThresholdParams {
             parties,
             threshold,
-            flood_bits: room.floor().clamp(0.0, 126.0) as u32,
+            flood_bits: 0,
             pbs,
         };
+        // As wide as the decoding budget allows: N · 2^f ≤ 2^(Δ/2 bits − margin); `check`
+        // refuses a width less than STATISTICAL_SECURITY_BITS above the squashed noise.
+        let terms = params.noise_terms() as f64;
+        let room = (delta_log2() - 1) as f64 - NOISE_MARGIN_BITS - terms.log2();
+        params.flood_bits = room.floor().clamp(0.0, 126.0) as u32;
         params.check()?;
         Ok(params)
+    }
+
+    /// What the key set's flooding allows decryption, as the node and key holders report it.
+    pub fn decryption_budget(&self) -> DecryptionBudget {
+        DecryptionBudget {
+            distance_log2_per_block: self.distance_log2_per_block(),
+            lifetime_distance_log2: LIFETIME_DISTANCE_LOG2,
+            blocks: self.block_budget(),
+        }
     }
 
     /// log2 of the statistical distance between what one decrypted block reveals (e + E)

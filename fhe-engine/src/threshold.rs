@@ -15,9 +15,9 @@
 //!   than k shares of s are independent of s; any k decrypt.
 //! - **Leakage.** A decryption reveals ⟨a, s⟩ + E, in which E floods the squashed noise with
 //!   at most 2^-40 statistical distance per block (about 2^-49.5 for (5, 3)), within a
-//!   lifetime budget of distinct blocks per key set ([`crate::params`]). The shares a party returns are
-//!   a deterministic function of `a`: asking again, even with another body b, yields the
-//!   same share, so repeated requests give an attacker nothing new to average.
+//!   lifetime budget of distinct blocks per key set ([`crate::params`]). The shares a party
+//!   returns are a deterministic function of `a`: asking again, even with another body b,
+//!   yields the same share, so repeated requests give an attacker nothing new to average.
 //! - **Robustness.** FinDec outputs a value only when at least t + k answers agree on it,
 //!   t being the corruption bound (k − 1 unless the caller assumes fewer): such a value is
 //!   the honest one, and the answers that disagree with it, and only those, are named.

@@ -1101,13 +1101,7 @@ fn an_endless_witness_generator_is_stopped_at_the_job_timeout() {
     assert_eq!(done[0]["state"], "failed", "{}", done[0]);
     assert_eq!(done[0]["failure"]["code"], "timeout", "{}", done[0]);
     assert_eq!(done[0]["failed_attempts"], 2, "{}", done[0]);
-    while get(&c, &node.url, "token-a", "/readyz").0 != 200 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the worker is still held by the stopped generator"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_ready(&c, &node.url, started + Duration::from_secs(30));
 }
 
 #[test]
@@ -1159,12 +1153,13 @@ fn an_attempt_past_the_job_timeout_is_retried_then_fails_with_timeout() {
         "{log}"
     );
     // Once the stuck attempt returns, the node is ready again.
-    let start = Instant::now();
-    while get(&c, &node.url, "token-a", "/readyz").0 != 200 {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the node stays not ready"
-        );
+    wait_ready(&c, &node.url, Instant::now() + Duration::from_secs(30));
+}
+
+/// Waits until the node at `url` answers `/readyz` with 200, failing the test at `deadline`.
+fn wait_ready(c: &Client, url: &str, deadline: Instant) {
+    while get(c, url, "token-a", "/readyz").0 != 200 {
+        assert!(Instant::now() < deadline, "the node stays not ready");
         std::thread::sleep(Duration::from_millis(50));
     }
 }

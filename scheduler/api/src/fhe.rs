@@ -148,7 +148,6 @@ pub(crate) async fn fhe_key(
     let owner = app.owner(&headers)?;
     let fhe = app.fhe()?;
     let (parties, threshold) = fhe.threshold();
-    let params = fhe.params();
     // `tenant`: the name this caller's inputs must be proven for (`fornax fhe encrypt
     // --tenant`). `decryption_budget`: what the key holders allow the key set in its life
     // (each key holder reports what it has spent at its own `/v1/keyholder`).
@@ -157,11 +156,7 @@ pub(crate) async fn fhe_key(
         "parties": parties,
         "threshold": threshold,
         "tenant": owner,
-        "decryption_budget": {
-            "distance_log2_per_block": params.distance_log2_per_block(),
-            "lifetime_distance_log2": fornax_fhe::params::LIFETIME_DISTANCE_LOG2,
-            "blocks": params.block_budget(),
-        },
+        "decryption_budget": fhe.params().decryption_budget(),
     }))
     .into_response())
 }

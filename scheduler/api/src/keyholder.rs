@@ -110,18 +110,17 @@ async fn keyholder_info(
     check_token(&state, &headers)?;
     let share = state.holder.share();
     let (used, budget) = state.audit.blocks_used();
+    // The key set's budget, as this key holder enforces it (its operator may lower it).
+    let mut decryption_budget = serde_json::json!(share.params.decryption_budget());
+    decryption_budget["blocks"] = budget.into();
+    decryption_budget["blocks_used"] = used.into();
     Ok(Json(serde_json::json!({
         "party": share.party,
         "key_id": hex::encode(share.key_id),
         "parties": share.params.parties,
         "threshold": share.params.threshold,
         "public_key": hex::encode(state.identity.verifying_key().to_bytes()),
-        "decryption_budget": {
-            "distance_log2_per_block": share.params.distance_log2_per_block(),
-            "lifetime_distance_log2": fornax_fhe::params::LIFETIME_DISTANCE_LOG2,
-            "blocks": budget,
-            "blocks_used": used,
-        },
+        "decryption_budget": decryption_budget,
     }))
     .into_response())
 }

@@ -115,8 +115,8 @@ pub struct KeyholderArgs {
     #[arg(long, default_value_t = 600)]
     pub per_minute: u32,
     /// The most distinct blocks this key holder decrypts over the key set's life (a squashed
-    /// block packs 4 bits: a 16-bit output is 4) [default and ceiling: the budget the key set's flooding allows, see
-    /// `GET /v1/keyholder`].
+    /// block packs 4 bits: a 16-bit output is 4) [default and ceiling: the budget the key
+    /// set's flooding allows, see `GET /v1/keyholder`].
     #[arg(long)]
     pub max_blocks: Option<u64>,
     /// Hold every answer back this long (fault-injection tests).
