@@ -17,6 +17,17 @@ use tfhe::integer::{IntegerCiphertext, RadixCiphertext, ServerKey};
 use tfhe::prelude::SquashNoise;
 use tfhe::{ReRandomizationMetadata, SquashedNoiseFheUint, Tag};
 
+/// KS-PBS run in this process since the last [`reset_pbs_count`] (tfhe-rs's `pbs-stats`
+/// counter, over every thread), for benchmarks that count bootstraps beside their time.
+pub fn pbs_count() -> u64 {
+    tfhe::get_pbs_count()
+}
+
+/// Sets [`pbs_count`] back to zero.
+pub fn reset_pbs_count() {
+    tfhe::reset_pbs_count()
+}
+
 /// A value during evaluation.
 #[derive(Clone)]
 pub enum Value {

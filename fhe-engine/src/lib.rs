@@ -30,7 +30,7 @@ pub mod ring;
 pub mod shamir;
 pub mod threshold;
 
-pub use engine::{EvalOutput, Evaluator};
+pub use engine::{pbs_count, reset_pbs_count, EvalOutput, Evaluator};
 pub use program::{Op, Program};
 pub use threshold::{
     combine, combine_bounded, setup, Decryption, KeyHolder, KeyShare, PartialDecryption,

@@ -1,5 +1,5 @@
 //! Shamir sharing over the Galois ring, and robust reconstruction (Reed–Solomon decoding by
-//! search over k-subsets) that outputs only what the corruption bound makes certain.
+//! Berlekamp–Welch over the ring) that outputs only what the corruption bound makes certain.
 //!
 //! **The decoding rule.** With at most t wrong shares (the corruption bound), a polynomial
 //! of degree k − 1 that agrees with at least t + k shares agrees with at least k honest
@@ -23,9 +23,6 @@
 
 use crate::ring::{GaloisRing, Gr};
 use crate::Error;
-
-/// The most k-subsets robust reconstruction tries before it gives up.
-pub const MAX_DECODING_SUBSETS: usize = 200_000;
 
 /// The (n, k) Shamir scheme over one Galois ring.
 #[derive(Clone, Copy, Debug)]
@@ -131,10 +128,14 @@ impl Shamir {
     /// promises, t = 0 trusts every share). See the module's decoding rule: a value is
     /// output only when at least t + k shares agree on it, and only shares that disagree
     /// with it are named; otherwise an error, naming nobody. Every party gives one share
-    /// per block. With exactly k parties the result is checked only for lying in Z_{2^128}
-    /// (a wrong share makes a higher ring coefficient non-zero except with probability
-    /// 2^-128); with m > k parties it corrects up to ⌊(m − k)/2⌋ wrong parties and detects up
-    /// to m − k.
+    /// per block.
+    ///
+    /// Decoding is Berlekamp–Welch over the Galois ring ([`berlekamp_welch`]), block by
+    /// block, with the error radius e = min(m − t − k, ⌊(m − k)/2⌋): polynomial in m, and
+    /// within the radius where the polynomial it finds is the only one. The parties named
+    /// are those wrong in any block, at most e of them. With exactly k parties the result is
+    /// checked only for lying in Z_{2^128} (a wrong share makes a higher ring coefficient
+    /// non-zero except with probability 2^-128).
     pub fn reconstruct(
         &self,
         shares: &[(usize, Vec<Gr>)],
@@ -161,57 +162,202 @@ impl Shamir {
                 "parties gave different numbers of blocks".into(),
             ));
         }
+        let refused = || {
+            Error::Reconstruction(format!(
+                "the {m} answers do not agree: no value is supported by {needed} of them (k = {k} plus the {max_corrupt} that may be corrupt), so none is output and nobody is named"
+            ))
+        };
         // A polynomial supported by `needed` shares is the honest one: at most m − needed
-        // shares may disagree with it.
-        let max_errors = m - needed;
-        let mut tried = 0usize;
-        for subset in Combinations::new(m, k) {
-            tried += 1;
-            if tried > MAX_DECODING_SUBSETS {
-                return Err(Error::Reconstruction(format!(
-                    "gave up after {MAX_DECODING_SUBSETS} subsets of {m} shares"
-                )));
+        // shares may disagree with it, and Berlekamp–Welch finds it when they are at most
+        // ⌊(m − k)/2⌋.
+        let radius = (m - needed).min((m - k) / 2);
+        let points: Vec<Gr> = shares.iter().map(|(p, _)| self.ring.point(*p)).collect();
+        let mut wrong = vec![false; m];
+        let mut values = Vec::with_capacity(blocks);
+        for b in 0..blocks {
+            let ys: Vec<Gr> = shares.iter().map(|(_, v)| v[b]).collect();
+            let p = berlekamp_welch(&self.ring, &points, &ys, k, radius).ok_or_else(refused)?;
+            if !p[0].is_constant() {
+                return Err(refused());
             }
-            let xs: Vec<usize> = subset.iter().map(|&s| shares[s].0).collect();
-            let vectors: Vec<&[Gr]> = subset.iter().map(|&s| shares[s].1.as_slice()).collect();
-            let at_zero = self.combine(&self.lagrange(&xs, &Gr::ZERO)?, &vectors);
-            if !at_zero.iter().all(Gr::is_constant) {
-                continue;
+            for (j, (x, y)) in points.iter().zip(&ys).enumerate() {
+                wrong[j] |= self.evaluate(&p, x) != *y;
             }
-            let mut bad = Vec::new();
-            for (j, (party, values)) in shares.iter().enumerate() {
-                if subset.contains(&j) {
-                    continue;
-                }
-                let predicted =
-                    self.combine(&self.lagrange(&xs, &self.ring.point(*party))?, &vectors);
-                if predicted != *values {
-                    bad.push(*party);
-                    if bad.len() > max_errors {
-                        break;
-                    }
-                }
-            }
-            if bad.len() <= max_errors {
-                bad.sort_unstable();
-                return Ok(Reconstruction {
-                    values: at_zero.iter().map(Gr::constant_term).collect(),
-                    bad_parties: bad,
-                });
-            }
+            values.push(p[0].constant_term());
         }
-        Err(Error::Reconstruction(format!(
-            "the {m} answers do not agree: no value is supported by {needed} of them (k = {k} plus the {max_corrupt} that may be corrupt), so none is output and nobody is named"
-        )))
+        let mut bad: Vec<usize> = (0..m).filter(|&j| wrong[j]).map(|j| shares[j].0).collect();
+        if bad.len() > radius {
+            return Err(refused());
+        }
+        bad.sort_unstable();
+        Ok(Reconstruction {
+            values,
+            bad_parties: bad,
+        })
     }
 }
 
-/// The k-subsets of 0..m in lexicographic order, the first k first.
+/// Berlekamp–Welch decoding over the Galois ring: the coefficients (lowest first, `k` of
+/// them) of the polynomial P of degree < `k` with P(x_j) = y_j for all but at most
+/// `errors` of the points, or `None` when there is none. The points must be distinct
+/// elements of the exceptional set and 2·`errors` + `k` ≤ m; then P is unique.
+///
+/// It solves Q(x_j) = y_j · E(x_j) for Q of degree < e + k and E monic of degree e, a
+/// linear system over the ring ([`solve`]), and divides. Any solution gives P: with E* the
+/// error locator (padded to degree e) and Q* = E*·P, Q·E* − Q*·E has degree < m and
+/// vanishes on m exceptional points, so it is zero; E* is monic, hence no zero divisor, so
+/// Q = E·P and the division by the monic E is exact.
+pub fn berlekamp_welch(
+    ring: &GaloisRing,
+    xs: &[Gr],
+    ys: &[Gr],
+    k: usize,
+    errors: usize,
+) -> Option<Vec<Gr>> {
+    let e = errors;
+    debug_assert!(2 * e + k <= xs.len() && ys.len() == xs.len());
+    // Unknowns: E_0 … E_{e−1}, then Q_0 … Q_{e+k−1}. Row j:
+    // Σ Q_i x_j^i − y_j Σ_{i<e} E_i x_j^i = y_j x_j^e.
+    let mut rows = Vec::with_capacity(xs.len());
+    let mut rhs = Vec::with_capacity(xs.len());
+    for (x, y) in xs.iter().zip(ys) {
+        let powers: Vec<Gr> =
+            std::iter::successors(Some(Gr::constant(1)), |p| Some(ring.mul(p, x)))
+                .take(e + k)
+                .collect();
+        let mut row: Vec<Gr> = powers[..e]
+            .iter()
+            .map(|p| ring.sub(&Gr::ZERO, &ring.mul(y, p)))
+            .collect();
+        row.extend_from_slice(&powers);
+        rows.push(row);
+        rhs.push(ring.mul(y, &powers[e]));
+    }
+    let solution = solve(ring, rows, rhs)?;
+    let mut locator = solution[..e].to_vec();
+    locator.push(Gr::constant(1));
+    let (quotient, remainder) = divide_by_monic(ring, &solution[e..], &locator);
+    remainder.iter().all(|r| *r == Gr::ZERO).then_some(quotient)
+}
+
+/// Divides `numerator` by the monic `divisor` (coefficients lowest first): (quotient,
+/// remainder), the remainder of degree below the divisor's.
+fn divide_by_monic(ring: &GaloisRing, numerator: &[Gr], divisor: &[Gr]) -> (Vec<Gr>, Vec<Gr>) {
+    let d = divisor.len() - 1;
+    let mut rem = numerator.to_vec();
+    if rem.len() <= d {
+        return (Vec::new(), rem);
+    }
+    let mut quotient = vec![Gr::ZERO; rem.len() - d];
+    for i in (0..quotient.len()).rev() {
+        let c = rem[i + d];
+        quotient[i] = c;
+        for (j, dj) in divisor.iter().enumerate() {
+            rem[i + j] = ring.sub(&rem[i + j], &ring.mul(&c, dj));
+        }
+    }
+    rem.truncate(d);
+    (quotient, rem)
+}
+
+/// The 2-adic valuation of an element: the largest v with 2^v dividing every coefficient
+/// (128 for zero). GR(2^128, d) is a chain ring: every element is 2^v times a unit, and its
+/// ideals are the 2^v·GR.
+fn valuation(a: &Gr) -> u32 {
+    a.0.iter().map(|c| c.trailing_zeros()).min().unwrap_or(128)
+}
+
+/// a / 2^v for an `a` that 2^v divides: the quotient whose top v bits are zero (the
+/// quotients differ by multiples of 2^(128 − v)).
+fn halve(a: &Gr, v: u32) -> Gr {
+    let mut r = *a;
+    for c in r.0.iter_mut() {
+        *c = c.checked_shr(v).unwrap_or(0);
+    }
+    r
+}
+
+/// One solution of A·x = b over the Galois ring, or `None` when there is none.
+///
+/// Gaussian elimination over a chain ring: each step pivots on an entry of least valuation
+/// v in what is left (its row and column swapped in), so every entry below and right of it
+/// is a multiple of 2^v and the eliminations divide exactly. A solution then exists exactly
+/// when the rows past the rank have a zero right side and each pivot row's right side is a
+/// multiple of its 2^v (the whole row is); back substitution finds one, free unknowns zero.
+pub fn solve(ring: &GaloisRing, mut a: Vec<Vec<Gr>>, mut b: Vec<Gr>) -> Option<Vec<Gr>> {
+    let rows = a.len();
+    let cols = a.first().map_or(0, Vec::len);
+    debug_assert!(b.len() == rows && a.iter().all(|r| r.len() == cols));
+    // order[s]: the unknown in column s after the swaps.
+    let mut order: Vec<usize> = (0..cols).collect();
+    let mut pivots: Vec<(Gr, u32)> = Vec::new();
+    for s in 0..rows.min(cols) {
+        let (mut least, mut at) = (128, (s, s));
+        for (i, row) in a.iter().enumerate().skip(s) {
+            for (j, x) in row.iter().enumerate().skip(s) {
+                let v = valuation(x);
+                if v < least {
+                    (least, at) = (v, (i, j));
+                }
+            }
+        }
+        if least == 128 {
+            break;
+        }
+        a.swap(s, at.0);
+        b.swap(s, at.0);
+        if at.1 != s {
+            for row in a.iter_mut() {
+                row.swap(s, at.1);
+            }
+            order.swap(s, at.1);
+        }
+        let unit_inv = ring.inv(&halve(&a[s][s], least))?;
+        for i in s + 1..rows {
+            if a[i][s] == Gr::ZERO {
+                continue;
+            }
+            let f = ring.mul(&halve(&a[i][s], least), &unit_inv);
+            let (top, bottom) = a.split_at_mut(i);
+            for (x, p) in bottom[0][s..].iter_mut().zip(&top[s][s..]) {
+                *x = ring.sub(x, &ring.mul(&f, p));
+            }
+            b[i] = ring.sub(&b[i], &ring.mul(&f, &b[s]));
+        }
+        pivots.push((unit_inv, least));
+    }
+    let rank = pivots.len();
+    if b[rank..].iter().any(|r| *r != Gr::ZERO) {
+        return None;
+    }
+    let mut y = vec![Gr::ZERO; cols];
+    for s in (0..rank).rev() {
+        let (unit_inv, v) = pivots[s];
+        let mut r = b[s];
+        for j in s + 1..cols {
+            r = ring.sub(&r, &ring.mul(&a[s][j], &y[j]));
+        }
+        if valuation(&r) < v {
+            return None;
+        }
+        y[s] = ring.mul(&halve(&r, v), &unit_inv);
+    }
+    let mut x = vec![Gr::ZERO; cols];
+    for (s, &j) in order.iter().enumerate() {
+        x[j] = y[s];
+    }
+    Some(x)
+}
+
+#[cfg(test)]
+/// The k-subsets of 0..m in lexicographic order, the first k first (the tests' exhaustive
+/// decoder).
 struct Combinations {
     m: usize,
     current: Option<Vec<usize>>,
 }
 
+#[cfg(test)]
 impl Combinations {
     fn new(m: usize, k: usize) -> Self {
         Combinations {
@@ -221,6 +367,7 @@ impl Combinations {
     }
 }
 
+#[cfg(test)]
 impl Iterator for Combinations {
     type Item = Vec<usize>;
 
@@ -302,6 +449,184 @@ mod tests {
         (1..=s.parties())
             .map(|p| (p, per_block.iter().map(|b| b[p - 1]).collect()))
             .collect()
+    }
+
+    /// A ring element 2^v times a random one: the non-units a chain ring's solver must
+    /// handle.
+    fn random_scaled(ring: &GaloisRing, rng: &mut impl Rng) -> Gr {
+        let x = ring.random(rng);
+        match rng.gen_range(0..4) {
+            0 => Gr::ZERO,
+            1 => x,
+            _ => ring.scale(&x, 1u128 << rng.gen_range(1..128)),
+        }
+    }
+
+    #[test]
+    fn the_ring_solver_finds_a_solution_whenever_there_is_one() {
+        let mut rng = rng();
+        let ring = GaloisRing::new(3).unwrap();
+        let apply = |a: &[Vec<Gr>], x: &[Gr]| -> Vec<Gr> {
+            a.iter()
+                .map(|row| {
+                    row.iter()
+                        .zip(x)
+                        .fold(Gr::ZERO, |acc, (r, v)| ring.add(&acc, &ring.mul(r, v)))
+                })
+                .collect()
+        };
+        for _ in 0..300 {
+            let (rows, cols) = (rng.gen_range(1..8), rng.gen_range(1..8));
+            let a: Vec<Vec<Gr>> = (0..rows)
+                .map(|_| (0..cols).map(|_| random_scaled(&ring, &mut rng)).collect())
+                .collect();
+            let x: Vec<Gr> = (0..cols).map(|_| random_scaled(&ring, &mut rng)).collect();
+            let b = apply(&a, &x);
+            let found = solve(&ring, a.clone(), b.clone()).expect("A·x = b has a solution");
+            assert_eq!(apply(&a, &found), b, "a = {a:?}");
+        }
+        // 2·x = 1 and 4·x = 2 have none; x = 1, x = 2 neither; 2·x = 2 does.
+        let c = Gr::constant;
+        assert_eq!(solve(&ring, vec![vec![c(2)]], vec![c(1)]), None);
+        assert_eq!(solve(&ring, vec![vec![c(4)]], vec![c(2)]), None);
+        assert_eq!(
+            solve(&ring, vec![vec![c(1)], vec![c(1)]], vec![c(1), c(2)]),
+            None
+        );
+        let x = solve(&ring, vec![vec![c(2)]], vec![c(2)]).unwrap();
+        assert_eq!(ring.mul(&x[0], &c(2)), c(2));
+    }
+
+    /// The decoding rule by exhaustion: the value interpolated from some k shares that at
+    /// most `radius` shares disagree with (in any block), with its constant term in
+    /// Z_{2^128}; within the unique-decoding radius there is at most one.
+    fn exhaustive(
+        s: &Shamir,
+        shares: &[(usize, Vec<Gr>)],
+        radius: usize,
+    ) -> Option<Reconstruction> {
+        let k = s.threshold();
+        for subset in Combinations::new(shares.len(), k) {
+            let xs: Vec<usize> = subset.iter().map(|&i| shares[i].0).collect();
+            let vectors: Vec<&[Gr]> = subset.iter().map(|&i| shares[i].1.as_slice()).collect();
+            let at = |point: &Gr| s.combine(&s.lagrange(&xs, point).unwrap(), &vectors);
+            let secret = at(&Gr::ZERO);
+            let mut bad: Vec<usize> = shares
+                .iter()
+                .filter(|(p, v)| at(&s.ring().point(*p)) != *v)
+                .map(|(p, _)| *p)
+                .collect();
+            bad.sort_unstable();
+            if bad.len() <= radius && secret.iter().all(Gr::is_constant) {
+                return Some(Reconstruction {
+                    values: secret.iter().map(Gr::constant_term).collect(),
+                    bad_parties: bad,
+                });
+            }
+        }
+        None
+    }
+
+    /// Berlekamp–Welch over the ring against the exhaustive decoder, on errors a liar would
+    /// choose: random ones, ones divisible by a high power of 2 (invisible to decoding
+    /// modulo 2, the ring's trap), ones in a single ring coefficient, and shares moved onto
+    /// another polynomial of degree < k.
+    #[test]
+    fn berlekamp_welch_decodes_as_the_exhaustive_search_on_adversarial_errors() {
+        let mut rng = rng();
+        let mut decoded = 0;
+        for round in 0..400 {
+            let n = rng.gen_range(3..=9);
+            let k = rng.gen_range(1..=n);
+            let s = Shamir::new(n, k).unwrap();
+            let ring = *s.ring();
+            let blocks = rng.gen_range(1..=3);
+            let secrets: Vec<u128> = (0..blocks).map(|_| rng.gen()).collect();
+            let mut shares = shared(&s, &secrets, &mut rng);
+            // m of the n parties answer, in a random order.
+            let m = rng.gen_range(k..=n);
+            for i in (1..n).rev() {
+                shares.swap(i, rng.gen_range(0..=i));
+            }
+            shares.truncate(m);
+            let t = rng.gen_range(0..k.min(m - k + 1));
+            let other: Vec<Gr> = (0..k).map(|_| ring.random(&mut rng)).collect();
+            let liars = rng.gen_range(0..=m.min(3));
+            for j in 0..liars {
+                let (party, values) = &mut shares[j];
+                let b = rng.gen_range(0..blocks);
+                values[b] = match rng.gen_range(0..4) {
+                    0 => ring.add(&values[b], &ring.random(&mut rng)),
+                    1 => ring.add(
+                        &values[b],
+                        &ring.scale(&Gr::constant(1), 1u128 << rng.gen_range(64..128)),
+                    ),
+                    2 => {
+                        let mut e = Gr::ZERO;
+                        e.0[rng.gen_range(0..ring.degree())] = 1u128 << rng.gen_range(0..128);
+                        ring.add(&values[b], &e)
+                    }
+                    _ => s.evaluate(&other, &ring.point(*party)),
+                };
+            }
+            let radius = (m - k - t).min((m - k) / 2);
+            let got = s.reconstruct(&shares, t).ok();
+            let want = exhaustive(&s, &shares, radius);
+            assert_eq!(
+                got, want,
+                "round {round}: n={n} k={k} m={m} t={t} liars={liars}"
+            );
+            decoded += usize::from(got.is_some());
+            if liars <= radius {
+                // Within the radius the honest value comes out and exactly the liars are
+                // named.
+                let r = got.expect("within the radius");
+                assert_eq!(r.values, secrets, "round {round}");
+                let mut named: Vec<usize> = shares[..liars].iter().map(|(p, _)| *p).collect();
+                named.sort_unstable();
+                assert_eq!(r.bad_parties, named, "round {round}");
+            }
+        }
+        assert!(decoded > 100, "only {decoded} of 400 decoded");
+    }
+
+    /// 63 key holders with k = 21 and 20 liars (t = 20): the exhaustive search would try up
+    /// to C(63, 21) ≈ 10^16 subsets; Berlekamp–Welch solves one 63 × 62 system per block.
+    #[test]
+    fn twenty_liars_among_sixty_three_are_corrected_in_polynomial_time() {
+        let mut rng = rng();
+        let (n, k, t) = (63, 21, 20);
+        let s = Shamir::new(n, k).unwrap();
+        let ring = *s.ring();
+        let secrets: Vec<u128> = (0..2).map(|_| rng.gen()).collect();
+        let mut shares = shared(&s, &secrets, &mut rng);
+        let mut liars: Vec<usize> = (1..=n).collect();
+        for i in (1..n).rev() {
+            liars.swap(i, rng.gen_range(0..=i));
+        }
+        liars.truncate(t);
+        liars.sort_unstable();
+        let lie = |values: &mut Vec<Gr>, rng: &mut rand_chacha::ChaCha20Rng| {
+            let b = rng.gen_range(0..values.len());
+            let high = ring.scale(&ring.random(rng), 1u128 << rng.gen_range(1..128));
+            values[b] = ring.add(&values[b], &high);
+        };
+        for &p in &liars {
+            lie(&mut shares[p - 1].1, &mut rng);
+        }
+        let r = s.reconstruct(&shares, t).unwrap();
+        assert_eq!(r.values, secrets);
+        assert_eq!(r.bad_parties, liars);
+        // 22 liars: 41 = t + k shares still agree, but that is more errors than
+        // Berlekamp–Welch's radius ⌊(63 − 21)/2⌋ = 21 holds unique: refused, nobody named.
+        let honest: Vec<usize> = (1..=n).filter(|p| !liars.contains(p)).collect();
+        for &p in &honest[..2] {
+            lie(&mut shares[p - 1].1, &mut rng);
+        }
+        match s.reconstruct(&shares, t) {
+            Err(Error::Reconstruction(m)) => assert!(m.contains("nobody is named"), "{m}"),
+            other => panic!("22 liars: {other:?}"),
+        }
     }
 
     #[test]

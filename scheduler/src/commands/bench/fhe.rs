@@ -99,13 +99,13 @@ pub fn run(args: &FheBench) -> Result<ExitCode> {
     let (mut engine_pbs, mut tfhe_pbs) = (0u64, 0u64);
     for rep in 0..args.reps {
         for side in if rep % 2 == 0 { [0, 1] } else { [1, 0] } {
-            tfhe::reset_pbs_count();
+            fornax_fhe::reset_pbs_count();
             let t = Instant::now();
             if side == 0 {
                 let values = evaluator.compute(&program, inputs.clone(), &job_plan)?;
                 std::hint::black_box(values);
                 engine_s.push(t.elapsed().as_secs_f64());
-                engine_pbs = tfhe::get_pbs_count();
+                engine_pbs = fornax_fhe::pbs_count();
             } else {
                 let out: Vec<_> = inputs
                     .par_chunks(2)
@@ -113,7 +113,7 @@ pub fn run(args: &FheBench) -> Result<ExitCode> {
                     .collect();
                 std::hint::black_box(out);
                 tfhe_s.push(t.elapsed().as_secs_f64());
-                tfhe_pbs = tfhe::get_pbs_count();
+                tfhe_pbs = fornax_fhe::pbs_count();
             }
         }
     }
