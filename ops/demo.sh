@@ -109,12 +109,19 @@ echo "== encrypted computation: a sealed-bid auction. Three bids are encrypted; 
 echo "   highest bid and its bidder without decrypting anything; key holders (any 3 of 7 hold the key;"
 echo "   5 agreeing answers are needed, so that 2 corrupt holders can neither change nor block a result)"
 fhe="$out/fhe"
-"$fornax" fhe keygen --parties 7 --threshold 3 --out "$fhe"
-export FORNAX_KEYHOLDER_TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+# Each key holder makes its own identity; the dealer sees only the public keys and seals
+# each share to its holder's key (no share is ever written in the clear).
+mkdir -p "$fhe"
+holder_keys=()
+for i in 1 2 3 4 5 6 7; do
+  "$fornax" fhe holder-key "$fhe/holder-$i.key" >/dev/null
+  holder_keys+=(--holder "$i=$fhe/holder-$i.key.pub")
+done
+"$fornax" fhe keygen --parties 7 --threshold 3 "${holder_keys[@]}" --out "$fhe"
 holder_pids=()
 holder_urls=()
 for i in 1 2 3 4 5 6 7; do
-  "$fornax" keyholder --share "$fhe/share-$i.key" --identity "$fhe/holder-$i.key" --node-key "$fhe/keyset/node.pub" \
+  "$fornax" keyholder --share "$fhe/share-$i.sealed" --identity "$fhe/holder-$i.key" --node-key "$fhe/keyset/node.pub" \
     --listen 127.0.0.1:0 >"$out/keyholder-$i.log" 2>&1 &
   holder_pids+=($!)
 done

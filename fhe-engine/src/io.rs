@@ -258,7 +258,8 @@ fn share_options() -> impl Options {
         .reject_trailing_bytes()
 }
 
-fn max_share_bytes() -> u64 {
+/// The largest serialized key share [`read_share`] accepts.
+pub fn max_share_bytes() -> u64 {
     (squashed_lwe_dimension() * crate::ring::MAX_DEGREE * 16 + (1 << 20)) as u64
 }
 

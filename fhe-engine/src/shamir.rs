@@ -109,6 +109,7 @@ impl Shamir {
             .collect()
     }
 
+    #[cfg(test)]
     fn combine(&self, coefficients: &[Gr], vectors: &[&[Gr]]) -> Vec<Gr> {
         let blocks = vectors[0].len();
         (0..blocks)

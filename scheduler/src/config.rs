@@ -183,7 +183,8 @@ pub struct NodeArgs {
     /// keygen`); required with `--keyholder`.
     #[arg(long)]
     fhe_node_key: Option<PathBuf>,
-    /// The bearer token the key holders expect.
+    /// A bearer token for key holders started with `--token` (optional: key holders admit
+    /// the node by its key, over mutual TLS).
     #[arg(long, env = "FORNAX_KEYHOLDER_TOKEN", hide_env_values = true)]
     keyholder_token: Option<String>,
     /// Without `--queue nats://…`: threads the node's own worker gives the jobs of a batch

@@ -21,7 +21,6 @@ use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
 const TOKEN: &str = "fhe-test-token";
-const KEYHOLDER_TOKEN: &str = "keyholder-secret";
 
 struct Keyholder {
     child: Child,
@@ -29,7 +28,7 @@ struct Keyholder {
 }
 
 impl Keyholder {
-    /// `fornax keyholder` for `share` (`DIR/share-<i>.key`), with its identity
+    /// `fornax keyholder` for `share` (`DIR/share-<i>.sealed`), with its identity
     /// `DIR/holder-<i>.key` and the node's key `DIR/keyset/node.pub`.
     fn start(share: &Path, delay_ms: u64) -> Keyholder {
         Self::start_with(share, delay_ms, &[])
@@ -41,7 +40,7 @@ impl Keyholder {
         let name = share.file_name().unwrap().to_str().unwrap();
         let party = name
             .strip_prefix("share-")
-            .and_then(|n| n.strip_suffix(".key"))
+            .and_then(|n| n.strip_suffix(".sealed"))
             .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_fornax"))
             .args(["keyholder", "--listen", "127.0.0.1:0", "--share"])
@@ -50,12 +49,7 @@ impl Keyholder {
             .arg(dir.join(format!("holder-{party}.key")))
             .arg("--node-key")
             .arg(dir.join("keyset/node.pub"))
-            .args([
-                "--token",
-                KEYHOLDER_TOKEN,
-                "--test-delay-ms",
-                &delay_ms.to_string(),
-            ])
+            .args(["--test-delay-ms", &delay_ms.to_string()])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -99,6 +93,18 @@ fn client() -> Client {
         .unwrap()
 }
 
+/// A client that connects to key holder `party` of the key set dealt into `dir` as the
+/// holder of `identity` (mutual TLS pinned to the party's published key).
+fn tls_client(dir: &Path, party: usize, identity: &fornax_node::keyholders::SigningKey) -> Client {
+    let keys = fornax_node::keyholders::read_holder_keys(&dir.join("keyset/holders.json")).unwrap();
+    let tls = fornax_node::pinned_tls::client_config(identity, keys[&party]).unwrap();
+    Client::builder()
+        .timeout(Duration::from_secs(300))
+        .tls_backend_preconfigured(tls)
+        .build()
+        .unwrap()
+}
+
 fn call(r: reqwest::blocking::RequestBuilder) -> (u16, Value) {
     let r = r.send().expect("request");
     let status = r.status().as_u16();
@@ -127,24 +133,22 @@ fn wait_done(c: &Client, url: &str, id: &str) -> Value {
     }
 }
 
-/// Deals a (7, 3) key set into `dir`: `keyset/`, honest shares, and a share of party 7 with
-/// one key word changed (its answers are wrong). Seven holders, so that decryption under the
-/// scheme's bound (two may be corrupt: five agreeing answers) survives one dead and one
-/// lying holder.
+/// Deals a (7, 3) key set into `dir` as `fornax fhe keygen` does: `keyset/`, `node.key`,
+/// and shares sealed to the key holders' own identities (`holder-<i>.key`, made here as each
+/// key holder would with `fornax fhe holder-key`), party 7's with one key word changed (its
+/// answers are wrong). Seven holders, so that decryption under the scheme's bound (two may be
+/// corrupt: five agreeing answers) survives one dead and one lying holder.
 fn deal(dir: &Path) -> (fornax_fhe::PublicKeySet, Vec<PathBuf>) {
-    let dealt = fornax_fhe::setup(7, 3, &mut rand::rngs::OsRng).unwrap();
-    fio::save_public(&dealt.public, &dir.join("keyset")).unwrap();
-    fornax_node::keyholders::write_identities(dir, 7).unwrap();
-    let mut paths = Vec::new();
-    for share in &dealt.shares {
-        let mut share = share.clone();
-        if share.party == 7 {
-            share.key[17] ^= 1 << 40;
-        }
-        let path = dir.join(format!("share-{}.key", share.party));
-        fio::write_secret_file(&path, &fio::write_share(&share).unwrap()).unwrap();
-        paths.push(path);
+    use fornax_node::keyholders;
+    let mut dealt = fornax_fhe::setup(7, 3, &mut rand::rngs::OsRng).unwrap();
+    let mut holders = std::collections::BTreeMap::new();
+    for party in 1..=7 {
+        let key = keyholders::generate_key();
+        keyholders::write_signing_key(&dir.join(format!("holder-{party}.key")), &key).unwrap();
+        holders.insert(party, key.verifying_key());
     }
+    dealt.shares[6].key[17] ^= 1 << 40;
+    let paths = keyholders::write_dealt(dir, &dealt, &holders).unwrap();
     (dealt.public, paths)
 }
 
@@ -167,14 +171,7 @@ fn node_args<'a>(keys: &'a str, holders: &'a [String]) -> Vec<&'a str> {
     for h in holders {
         args.extend(["--keyholder", h.as_str()]);
     }
-    args.extend([
-        "--fhe-node-key",
-        node_key(keys),
-        "--keyholder-token",
-        KEYHOLDER_TOKEN,
-        "--max-task-body-mb",
-        "4",
-    ]);
+    args.extend(["--fhe-node-key", node_key(keys), "--max-task-body-mb", "4"]);
     args
 }
 
@@ -238,20 +235,30 @@ fn sealed_bid_auction_with_a_lying_and_a_dying_key_holder() {
     assert_eq!(key["tenant"], "alice", "{key}");
     assert_eq!(key["key_id"], json!(hex::encode(public.key_id)), "{key}");
 
-    // The key holder's own API wants its token.
-    let (status, body) = call(c.get(format!("{}/v1/keyholder", urls[0])));
-    assert_eq!(status, 401, "{body}");
-    let (status, body) = call(
-        c.get(format!("{}/v1/keyholder", urls[0]))
-            .bearer_auth(KEYHOLDER_TOKEN),
-    );
+    // A key holder admits only the node's key, over mutual TLS: not plain HTTP, not a TLS
+    // client that checks certificates the usual way, not another key.
+    let info = format!("{}/v1/keyholder", urls[0]);
+    assert!(c
+        .get(info.replacen("https://", "http://", 1))
+        .send()
+        .is_err());
+    assert!(c.get(&info).send().is_err());
+    let stranger = fornax_node::keyholders::generate_key();
+    assert!(tls_client(dir.path(), 1, &stranger)
+        .get(&info)
+        .send()
+        .is_err());
+    let node_identity =
+        fornax_node::keyholders::read_signing_key(&dir.path().join("node.key")).unwrap();
+    let as_node = tls_client(dir.path(), 1, &node_identity);
+    let (status, body) = call(as_node.get(&info));
     assert_eq!((status, body["party"].as_u64()), (200, Some(1)), "{body}");
     let (status, body) = call(
-        c.post(format!("{}/v1/partdec", urls[0]))
-            .bearer_auth(KEYHOLDER_TOKEN)
+        as_node
+            .post(format!("{}/v1/partdec", urls[0]))
             .body(b"junk".to_vec()),
     );
-    // The token alone makes it decrypt nothing: only the node's signed requests.
+    // The node's connection alone makes it decrypt nothing: only the node's signed requests.
     assert_eq!(
         (status, body["code"].as_str()),
         (403, Some("unauthorized_request")),
@@ -807,11 +814,15 @@ fn a_key_holder_answers_only_the_nodes_signed_requests() {
         tenant: "alice".into(),
         issued_ms: fornax_node::task::now_ms(),
     };
-    let c = client();
+    // Another key holder's identity cannot even connect as the node.
+    assert!(tls_client(dir.path(), 1, &other_holder)
+        .get(format!("{}/v1/keyholder", holder.url))
+        .send()
+        .is_err());
+    let c = tls_client(dir.path(), 1, &node);
     let ask = |signed: Option<(String, String)>, body: &[u8]| {
         let mut r = c
             .post(format!("{}/v1/partdec", holder.url))
-            .bearer_auth(KEYHOLDER_TOKEN)
             .body(body.to_vec());
         if let Some((h, s)) = signed {
             r = r
@@ -820,7 +831,7 @@ fn a_key_holder_answers_only_the_nodes_signed_requests() {
         }
         call(r)
     };
-    // The bearer token alone.
+    // The node's connection, without a signed request.
     let (s, b) = ask(None, &ct);
     assert_eq!(
         (s, b["code"].as_str()),
@@ -889,15 +900,10 @@ fn a_key_holder_answers_only_the_nodes_signed_requests() {
     );
     // The key set's decryption budget: this key holder has spent the 2 (packed, squashed)
     // blocks of one 8-bit output of the 2^28 and more that the flooding allows.
-    let info = |url: &str| {
-        call(
-            c.get(format!("{url}/v1/keyholder"))
-                .bearer_auth(KEYHOLDER_TOKEN),
-        )
-        .1["decryption_budget"]
-            .clone()
+    let info = |c: &Client, url: &str| {
+        call(c.get(format!("{url}/v1/keyholder"))).1["decryption_budget"].clone()
     };
-    let budget = info(&holder.url);
+    let budget = info(&c, &holder.url);
     assert_eq!(budget["blocks_used"], 2, "{budget}");
     assert_eq!(budget["blocks"], public.params.block_budget(), "{budget}");
     assert!(public.params.block_budget() > 1 << 28);
@@ -910,10 +916,10 @@ fn a_key_holder_answers_only_the_nodes_signed_requests() {
         r.party = 2;
         keyholders::sign_request(&node, &r)
     };
+    let c2 = tls_client(dir.path(), 2, &node);
     let ask_2 = |signed: (String, String), body: &[u8]| {
         call(
-            c.post(format!("{}/v1/partdec", frugal.url))
-                .bearer_auth(KEYHOLDER_TOKEN)
+            c2.post(format!("{}/v1/partdec", frugal.url))
                 .header(keyholders::REQUEST_HEADER, signed.0)
                 .header(keyholders::SIGNATURE_HEADER, signed.1)
                 .body(body.to_vec()),
@@ -939,9 +945,104 @@ fn a_key_holder_answers_only_the_nodes_signed_requests() {
         (403, Some("decryption_budget_spent")),
         "{b}"
     );
-    let budget = info(&frugal.url);
+    let budget = info(&c2, &frugal.url);
     assert_eq!(
         (budget["blocks_used"].as_u64(), budget["blocks"].as_u64()),
         (Some(2), Some(2))
     );
+}
+
+/// The dealer's side through the binary: key holders make their identities, `fornax fhe
+/// keygen` seals each share to its holder, and no file it writes holds a share in the clear
+/// (each opened share's bytes are checked against every file). Without every holder's key it
+/// refuses, and writes nothing.
+#[test]
+fn keygen_leaves_no_plaintext_share_on_disk() {
+    use fornax_node::keyholders;
+    let dir = tempfile::tempdir().unwrap();
+    let fornax = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_fornax"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let holders = dir.path().join("holders");
+    std::fs::create_dir(&holders).unwrap();
+    let mut specs = Vec::new();
+    for party in 1..=3 {
+        let key = holders.join(format!("{party}.key"));
+        let out = fornax(&["fhe", "holder-key", key.to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+        let printed = String::from_utf8(out.stdout).unwrap();
+        let file = std::fs::read_to_string(format!("{}.pub", key.display())).unwrap();
+        assert_eq!(printed.trim(), file.trim());
+        specs.push(format!("{party}={}", file.trim()));
+    }
+    let dealer = dir.path().join("dealer");
+    let keygen = |specs: &[String]| {
+        let mut args = vec!["fhe", "keygen", "--parties", "3", "--threshold", "2"];
+        for s in specs {
+            args.extend(["--holder", s.as_str()]);
+        }
+        args.extend(["--out", dealer.to_str().unwrap()]);
+        fornax(&args)
+    };
+    let refused = keygen(&specs[..2]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("no public key for key holder(s) [3]"),
+        "{stderr}"
+    );
+    assert!(!dealer.exists(), "a refused keygen wrote nothing");
+    let dealt = keygen(&specs);
+    assert!(dealt.status.success(), "{dealt:?}");
+    let stdout = String::from_utf8_lossy(&dealt.stdout);
+    assert!(stdout.contains("none written in the clear"), "{stdout}");
+    let mut written = Vec::new();
+    let mut stack = vec![dealer.clone()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                written.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    for party in 1..=3 {
+        let identity = keyholders::read_signing_key(&holders.join(format!("{party}.key"))).unwrap();
+        let sealed = dealer.join(format!("share-{party}.sealed"));
+        // Its holder opens it; the others cannot.
+        let holder = keyholders::load_share(&sealed, &identity).unwrap();
+        assert_eq!(holder.share().party, party);
+        let other =
+            keyholders::read_signing_key(&holders.join(format!("{}.key", party % 3 + 1))).unwrap();
+        assert!(keyholders::load_share(&sealed, &other).is_err());
+        // No file is a share, or holds any of the share's secret words (random 128-bit
+        // words, as bincode writes them) among its first 64.
+        let words: Vec<[u8; 16]> = holder.share().key[..64]
+            .iter()
+            .map(|w| w.to_le_bytes())
+            .collect();
+        for (path, bytes) in &written {
+            assert!(
+                fio::read_share(bytes).is_err(),
+                "{} is a share",
+                path.display()
+            );
+            assert!(
+                !bytes.windows(16).any(|w| words.iter().any(|k| k == w)),
+                "{} holds share {party} in the clear",
+                path.display()
+            );
+        }
+    }
+    // The published key holders' keys are the ones they made.
+    let published = keyholders::read_holder_keys(&dealer.join("keyset/holders.json")).unwrap();
+    for (party, spec) in specs.iter().enumerate() {
+        let hex_key = spec.split_once('=').unwrap().1;
+        assert_eq!(hex::encode(published[&(party + 1)].to_bytes()), hex_key);
+    }
 }

@@ -397,3 +397,43 @@ pub async fn serve_until_interrupted(
         })
         .await
 }
+
+/// Serves `app` over TLS (HTTP/1.1) on `listener` until Ctrl-C: the key holder's server,
+/// whose `tls` admits only the pinned node ([`fornax_node::pinned_tls::server_config`]). A
+/// connection whose handshake fails, or does not finish within 10 s, is dropped without an
+/// answer.
+pub async fn serve_tls_until_interrupted(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    tls: tokio_rustls::rustls::ServerConfig,
+) -> std::io::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                // Out of file descriptors and the like: wait, as axum::serve does.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut interrupted => return Ok(()),
+        };
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let handshake = acceptor.accept(tcp);
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(std::time::Duration::from_secs(10), handshake).await
+            else {
+                return;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}

@@ -26,7 +26,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bincode::Options as _;
-use fornax_fhe::threshold::PartialDecryption;
 use fornax_fhe::{io as fio, Program, PublicKeySet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -34,9 +33,6 @@ use sha2::{Digest, Sha256};
 use crate::scheduler::{Scheduler, Submission};
 use crate::store::{fhe_program_id, StoreError};
 use crate::task::{FheLink, InputKind, State, Task, TaskKind};
-
-/// The largest answer read from a key holder.
-const MAX_ANSWER_BYTES: usize = 1 << 20;
 
 /// Errors of the FHE service; each has a stable code and an HTTP status.
 #[derive(Debug, thiserror::Error)]
@@ -232,10 +228,10 @@ pub struct DecryptedOutput {
 pub struct FheService {
     scheduler: Arc<Scheduler>,
     public: PublicKeySet,
-    /// (party, URL) of each key holder.
-    holders: Vec<(usize, String)>,
-    /// The node's signing key and the key holders' public keys.
-    keys_auth: Option<crate::keyholders::NodeKeys>,
+    /// Each key holder, pinned to its party, over mutual TLS.
+    holders: Vec<crate::keyholders::HolderClient>,
+    /// The node's signing key (present whenever there are key holders).
+    signing: Option<ed25519_dalek::SigningKey>,
     /// Outputs decrypted per tenant.
     decryptions: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     /// The corruption bound t decryption assumes.
@@ -243,7 +239,6 @@ pub struct FheService {
     /// The key set's artifact, `fhekeys-<sha256>`.
     keys: String,
     config: FheConfig,
-    http: reqwest::Client,
 }
 
 impl FheService {
@@ -284,20 +279,37 @@ impl FheService {
         let blob = fio::write_keyset(&public).map_err(|e| FheError::Setup(e.to_string()))?;
         let keys = format!("fhekeys-{}", hex::encode(Sha256::digest(&blob)));
         scheduler.store().put_artifact(&keys, &blob)?;
-        let http = reqwest::Client::builder()
-            .timeout(config.keyholder_timeout)
-            .build()
-            .map_err(|e| FheError::Setup(e.to_string()))?;
+        let mut clients = Vec::new();
+        if let Some(auth) = &keys_auth {
+            for (party, url) in &holders {
+                let key = auth.holders.get(party).ok_or_else(|| {
+                    FheError::Setup(format!(
+                        "{}: holders.json has no public key for party {party}",
+                        config.keys_dir.display()
+                    ))
+                })?;
+                clients.push(
+                    crate::keyholders::HolderClient::new(
+                        *party,
+                        url,
+                        *key,
+                        &auth.signing,
+                        config.keyholder_timeout,
+                        config.keyholder_token.clone(),
+                    )
+                    .map_err(|e| FheError::Setup(format!("--keyholder: {e}")))?,
+                );
+            }
+        }
         Ok(Arc::new(FheService {
             scheduler,
             public,
-            holders,
-            keys_auth,
+            holders: clients,
+            signing: keys_auth.map(|auth| auth.signing),
             decryptions: Default::default(),
             max_corrupt,
             keys,
             config,
-            http,
         }))
     }
 
@@ -492,42 +504,29 @@ impl FheService {
         let ct = fio::read_squashed(&bytes)
             .map_err(|e| FheError::Setup(format!("stored output {i}: {e}")))?;
         let digest = hex::encode(fornax_fhe::threshold::ciphertext_digest(&ct));
-        let auth = self.keys_auth.as_ref().ok_or_else(|| {
+        let signing = self.signing.as_ref().ok_or_else(|| {
             FheError::KeyholdersUnavailable("this node has no key holders configured".into())
         })?;
-        let answers = futures_util::future::join_all(self.holders.iter().map(|(party, url)| {
+        let answers = futures_util::future::join_all(self.holders.iter().map(|holder| {
             let request = crate::keyholders::PartDecRequest {
                 key_id: hex::encode(self.public.key_id),
-                party: *party,
+                party: holder.party(),
                 ciphertext: digest.clone(),
                 task: task.id.clone(),
                 output: i,
                 tenant: task.owner.clone(),
                 issued_ms: crate::task::now_ms(),
             };
-            let signed = crate::keyholders::sign_request(&auth.signing, &request);
-            self.ask_keyholder(url, bytes.clone(), signed, auth.holders.get(party))
+            let signed = crate::keyholders::sign_request(signing, &request);
+            holder.partdec(bytes.clone(), signed)
         }))
         .await;
         let mut partials = Vec::new();
         let mut failures = Vec::new();
-        for ((party, url), answer) in self.holders.iter().zip(answers) {
+        for (holder, answer) in self.holders.iter().zip(answers) {
             match answer {
-                Ok(mut p) => {
-                    // Attributed to the party its URL is pinned to: an answer that claims
-                    // another party is that holder's wrong answer (it counts as malformed),
-                    // never a reason to blame the party it names.
-                    if p.party != *party {
-                        eprintln!(
-                            "fornax node: key holder {url} (party {party}) answered as party {}",
-                            p.party
-                        );
-                        p.party = *party;
-                        p.blocks.clear();
-                    }
-                    partials.push(p)
-                }
-                Err(e) => failures.push(format!("{url}: {e}")),
+                Ok(p) => partials.push(p),
+                Err(e) => failures.push(format!("{}: {e}", holder.url())),
             }
         }
         let public = self.public.clone();
@@ -552,46 +551,6 @@ impl FheService {
     /// The corruption bound decryption assumes.
     pub fn max_corrupt(&self) -> usize {
         self.max_corrupt
-    }
-
-    /// Asks one key holder; its answer must be signed with `holder_key`.
-    async fn ask_keyholder(
-        &self,
-        url: &str,
-        ciphertext: Vec<u8>,
-        (request_header, signature): (String, String),
-        holder_key: Option<&ed25519_dalek::VerifyingKey>,
-    ) -> Result<PartialDecryption, String> {
-        let mut request = self
-            .http
-            .post(format!("{}/v1/partdec", url.trim_end_matches('/')))
-            .header("content-type", "application/octet-stream")
-            .header(crate::keyholders::REQUEST_HEADER, request_header)
-            .header(crate::keyholders::SIGNATURE_HEADER, signature)
-            .body(ciphertext);
-        if let Some(token) = &self.config.keyholder_token {
-            request = request.bearer_auth(token);
-        }
-        let mut response = request.send().await.map_err(|e| e.to_string())?;
-        let status = response.status();
-        // A key holder's answer is a few hundred bytes a block: read at most 1 MiB of it, so
-        // a faulty or hostile one cannot make the node buffer without bound.
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(format!("answer over {MAX_ANSWER_BYTES} bytes"));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        if !status.is_success() {
-            return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
-        }
-        let signed: crate::keyholders::SignedAnswer =
-            serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-        let key = holder_key.ok_or("no public key for this key holder in holders.json")?;
-        // An answer its key holder did not sign is no answer: it names nobody (whoever
-        // forged it is not the key holder), and the key holder counts as silent.
-        crate::keyholders::verify_answer(key, &signed)
     }
 }
 

@@ -25,7 +25,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine as _;
-use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signer, Verifier};
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use fornax_fhe::threshold::PartialDecryption;
@@ -360,22 +361,132 @@ impl NodeKeys {
     }
 }
 
-/// Where `fornax fhe keygen` writes the node's key, a key holder's identity, and the
-/// public keys.
-pub fn key_paths(out: &Path, party: usize) -> (PathBuf, PathBuf) {
-    (
-        out.join("node.key"),
-        out.join(format!("holder-{party}.key")),
-    )
+/// The largest answer read from a key holder: a few hundred bytes a block, so a faulty or
+/// hostile key holder cannot make the node buffer without bound.
+const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+/// The node's side of one key holder: the party its URL is pinned to, that party's public key
+/// (from `holders.json`), and an HTTPS client with mutual TLS pinned to that key, presenting
+/// the node key ([`crate::pinned_tls`]).
+pub struct HolderClient {
+    party: usize,
+    url: String,
+    key: VerifyingKey,
+    http: reqwest::Client,
+    token: Option<String>,
 }
 
-/// Writes the node's signing key (`OUT/node.key`) and each key holder's identity
-/// (`OUT/holder-<i>.key`), new files of mode 0600, and their public keys with the key set
-/// (`OUT/keyset/node.pub`, `OUT/keyset/holders.json`).
-pub fn write_identities(out: &Path, parties: usize) -> Result<(), String> {
+impl HolderClient {
+    /// A client for key holder `party` at `url` (`https://…`), whose key is `key`; `node` is
+    /// the node's identity, `token` an optional bearer token the key holder also wants.
+    pub fn new(
+        party: usize,
+        url: &str,
+        key: VerifyingKey,
+        node: &SigningKey,
+        timeout: Duration,
+        token: Option<String>,
+    ) -> Result<HolderClient, String> {
+        if !url.starts_with("https://") {
+            return Err(format!(
+                "key holder {party} at {url}: key holders are reached over mutual TLS, so their URLs start with https://"
+            ));
+        }
+        let tls = crate::pinned_tls::client_config(node, key)?;
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .tls_backend_preconfigured(tls)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(HolderClient {
+            party,
+            url: url.trim_end_matches('/').to_string(),
+            key,
+            http,
+            token,
+        })
+    }
+
+    /// The party this key holder's URL is pinned to.
+    pub fn party(&self) -> usize {
+        self.party
+    }
+
+    /// Its base URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Asks for PartDec of `ciphertext` with a request the node signed ([`sign_request`]).
+    /// The answer must be signed by this key holder's key (an unsigned or wrongly signed one
+    /// is no answer: it names nobody); one that claims another party comes back with no
+    /// blocks, so it counts as this key holder's wrong answer, never as the party it names.
+    pub async fn partdec(
+        &self,
+        ciphertext: Vec<u8>,
+        (request_header, signature): (String, String),
+    ) -> Result<PartialDecryption, String> {
+        let mut request = self
+            .http
+            .post(format!("{}/v1/partdec", self.url))
+            .header("content-type", "application/octet-stream")
+            .header(REQUEST_HEADER, request_header)
+            .header(SIGNATURE_HEADER, signature)
+            .body(ciphertext);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let mut response = request.send().await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(format!("answer over {MAX_ANSWER_BYTES} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if !status.is_success() {
+            return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
+        }
+        let signed: SignedAnswer = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        let mut answer = verify_answer(&self.key, &signed)?;
+        if answer.party != self.party {
+            eprintln!(
+                "fornax node: key holder {} (party {}) answered as party {}",
+                self.url, self.party, answer.party
+            );
+            answer.party = self.party;
+            answer.blocks.clear();
+        }
+        Ok(answer)
+    }
+}
+
+/// Writes what a dealer hands out (`fornax fhe keygen`), all as new files:
+///
+/// - the public key set in `OUT/keyset/`, with the node's public key (`node.pub`) and the key
+///   holders' (`holders.json`, from `holders`, party → public key);
+/// - the node's signing key `OUT/node.key` (mode 0600);
+/// - share i sealed to holder i's key, `OUT/share-<i>.sealed` ([`crate::sealed_share`]): no
+///   share is written in the clear, and each serialized share is wiped from memory after
+///   sealing.
+///
+/// Returns the sealed shares' paths, party 1 first. Every party needs a key.
+pub fn write_dealt(
+    out: &Path,
+    dealt: &fornax_fhe::threshold::Dealt,
+    holders: &std::collections::BTreeMap<usize, VerifyingKey>,
+) -> Result<Vec<PathBuf>, String> {
+    let parties = dealt.public.params.parties;
+    if holders.len() != parties || (1..=parties).any(|p| !holders.contains_key(&p)) {
+        return Err(format!(
+            "{parties} key holders need one public key each (parties 1..={parties}); got parties {:?}",
+            holders.keys().collect::<Vec<_>>()
+        ));
+    }
+    fornax_fhe::io::save_public(&dealt.public, &out.join("keyset")).map_err(|e| e.to_string())?;
     let node = generate_key();
-    let (node_path, _) = key_paths(out, 1);
-    write_signing_key(&node_path, &node)?;
+    write_signing_key(&out.join("node.key"), &node)?;
     let public = |name: &str, bytes: &[u8]| {
         fornax_fhe::io::write_file(&out.join("keyset").join(name), bytes).map_err(|e| e.to_string())
     };
@@ -383,20 +494,47 @@ pub fn write_identities(out: &Path, parties: usize) -> Result<(), String> {
         "node.pub",
         hex::encode(node.verifying_key().to_bytes()).as_bytes(),
     )?;
-    let mut holders = std::collections::BTreeMap::new();
-    for party in 1..=parties {
-        let key = generate_key();
-        let (_, path) = key_paths(out, party);
-        write_signing_key(&path, &key)?;
-        holders.insert(
-            party.to_string(),
-            hex::encode(key.verifying_key().to_bytes()),
-        );
-    }
+    let published: std::collections::BTreeMap<String, String> = holders
+        .iter()
+        .map(|(party, key)| (party.to_string(), hex::encode(key.to_bytes())))
+        .collect();
     public(
         "holders.json",
-        &serde_json::to_vec_pretty(&holders).expect("a map serializes"),
-    )
+        &serde_json::to_vec_pretty(&published).expect("a map serializes"),
+    )?;
+    let mut paths = Vec::new();
+    for share in &dealt.shares {
+        let plain =
+            zeroize::Zeroizing::new(fornax_fhe::io::write_share(share).map_err(|e| e.to_string())?);
+        let sealed =
+            crate::sealed_share::seal(&plain, &holders[&share.party], &mut rand::rngs::OsRng)?;
+        let path = out.join(format!("share-{}.sealed", share.party));
+        fornax_fhe::io::write_secret_file(&path, &sealed).map_err(|e| e.to_string())?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+/// A key holder's share: sealed to its identity ([`crate::sealed_share`]), opened in memory;
+/// or, as dealers wrote before sealing, in the clear (with a warning to re-deal).
+pub fn load_share(path: &Path, identity: &SigningKey) -> Result<fornax_fhe::KeyHolder, String> {
+    let limit = fornax_fhe::io::max_share_bytes() + 1024;
+    let bytes = fornax_fhe::io::read_file(path, limit).map_err(|e| e.to_string())?;
+    let read = |plain: &[u8]| {
+        fornax_fhe::io::read_share(plain).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    if crate::sealed_share::is_sealed(&bytes) {
+        let plain = crate::sealed_share::open(&bytes, identity)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        read(&plain)
+    } else {
+        let bytes = zeroize::Zeroizing::new(bytes);
+        eprintln!(
+            "WARNING: {} holds a key share in the clear; deal again with `fornax fhe keygen --holder …` so that shares are sealed to their key holders",
+            path.display()
+        );
+        read(&bytes)
+    }
 }
 
 #[cfg(test)]

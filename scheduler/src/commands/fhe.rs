@@ -15,12 +15,20 @@ use super::client::NodeConn;
 /// Encrypted computation from the command line.
 #[derive(clap::Subcommand, Debug)]
 pub enum FheCommand {
+    /// A key holder's identity, made by the key holder itself before the key set is dealt:
+    /// writes the private key to `OUT` (a new file of mode 0600) and its public key to
+    /// `OUT.pub`, and prints the public key. Give the dealer only the public key (`fornax fhe
+    /// keygen --holder N=KEY`); the identity signs the key holder's answers, proves it in
+    /// mutual TLS, and opens the share sealed to it.
+    HolderKey {
+        /// Where to write the private key.
+        out: PathBuf,
+    },
     /// Setup(n, k) by a trusted dealer: writes the public key set to `OUT/keyset/` (with the
-    /// node's and the key holders' public keys, `node.pub` and `holders.json`), one key
-    /// share and one identity key per key holder, `OUT/share-<i>.key` and
-    /// `OUT/holder-<i>.key`, and the node's signing key `OUT/node.key` (all new files of
-    /// mode 0600). Hand each share and identity to its holder, the node key to the node, and
-    /// delete them here.
+    /// node's and the key holders' public keys, `node.pub` and `holders.json`), each key
+    /// share sealed to its key holder's public key, `OUT/share-<i>.sealed`, and the node's
+    /// signing key `OUT/node.key` (new files of mode 0600). No share is written in the
+    /// clear. Hand each sealed share to its holder and the node key to the node.
     Keygen {
         /// n, the number of key holders.
         #[arg(long)]
@@ -28,6 +36,10 @@ pub enum FheCommand {
         /// k, how many of them decrypt together.
         #[arg(long)]
         threshold: usize,
+        /// Key holder N's public key (`N=KEY`: 64 hex digits, or a file holding them, the
+        /// `OUT.pub` of `fornax fhe holder-key`), once per party 1..=n.
+        #[arg(long = "holder", value_name = "N=KEY")]
+        holders: Vec<String>,
         /// The computation parameters: `classic` (bit-exact on every device) or
         /// `gpu-multi-bit` (tfhe-rs's multi-bit bootstrap, fastest on a CUDA GPU; results
         /// decrypt the same but are not bit-exact).
@@ -87,24 +99,23 @@ pub enum FheCommand {
 /// `fornax keyholder` settings.
 #[derive(clap::Args, Debug)]
 pub struct KeyholderArgs {
-    /// The key share (`share-<i>.key` of `fornax fhe keygen`).
+    /// The key share sealed to this key holder (`share-<i>.sealed` of `fornax fhe
+    /// keygen`), opened in memory with `--identity`.
     #[arg(long)]
     pub share: PathBuf,
     /// Address to serve on; port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:8090")]
     pub listen: String,
-    /// The bearer token the node must present.
+    /// A bearer token the node must present as well (optional: mutual TLS already admits
+    /// only the node).
     #[arg(long, env = "FORNAX_KEYHOLDER_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Serve without a token (tests and demos on loopback only).
-    #[arg(long)]
-    pub insecure_no_token: bool,
-    /// This key holder's identity, which signs every answer (`holder-<i>.key` of `fornax
-    /// fhe keygen`).
+    /// This key holder's identity (`fornax fhe holder-key`): it opens the sealed share,
+    /// proves this key holder in TLS, and signs every answer.
     #[arg(long)]
     pub identity: PathBuf,
-    /// The node's public key (`keyset/node.pub` of `fornax fhe keygen`): only requests it
-    /// signed are answered.
+    /// The node's public key (`keyset/node.pub` of `fornax fhe keygen`): only a TLS client
+    /// proving it connects, and only requests it signed are answered.
     #[arg(long)]
     pub node_key: PathBuf,
     /// The audit log: every ciphertext digest answered and for which task output (one JSON
@@ -127,12 +138,22 @@ pub struct KeyholderArgs {
 /// Runs `fornax fhe …`.
 pub fn run(cmd: FheCommand) -> Result<ExitCode> {
     match cmd {
+        FheCommand::HolderKey { out } => {
+            let key = fornax_node::keyholders::generate_key();
+            fornax_node::keyholders::write_signing_key(&out, &key).map_err(anyhow::Error::msg)?;
+            let public = hex::encode(key.verifying_key().to_bytes());
+            let pub_path = PathBuf::from(format!("{}.pub", out.display()));
+            fio::write_file(&pub_path, public.as_bytes())?;
+            println!("{public}");
+            Ok(ExitCode::SUCCESS)
+        }
         FheCommand::Keygen {
             parties,
             threshold,
+            holders,
             params,
             out,
-        } => keygen(parties, threshold, &params, &out),
+        } => keygen(parties, threshold, &holders, &params, &out),
         FheCommand::Encrypt {
             keys,
             tenant,
@@ -210,10 +231,49 @@ fn tenant_of(conn: &NodeConn, public: &fornax_fhe::PublicKeySet) -> Result<Strin
         .context("the node did not say your tenant name")
 }
 
-fn keygen(parties: usize, threshold: usize, params: &str, out: &Path) -> Result<ExitCode> {
+/// The key holders' public keys from `--holder N=KEY` (hex, or a file of hex).
+fn holder_keys(
+    specs: &[String],
+    parties: usize,
+) -> Result<std::collections::BTreeMap<usize, fornax_node::keyholders::VerifyingKey>> {
+    use fornax_node::keyholders::{parse_verifying_key, read_verifying_key};
+    let mut keys = std::collections::BTreeMap::new();
+    for spec in specs {
+        let (party, key) = spec
+            .split_once('=')
+            .with_context(|| format!("--holder {spec}: expected N=KEY"))?;
+        let party: usize = party
+            .parse()
+            .ok()
+            .filter(|p| (1..=parties).contains(p))
+            .with_context(|| format!("--holder {spec}: party must be in 1..={parties}"))?;
+        let key = parse_verifying_key(key)
+            .or_else(|_| read_verifying_key(Path::new(key)))
+            .map_err(|e| anyhow::anyhow!("--holder {spec}: {e}"))?;
+        if keys.insert(party, key).is_some() {
+            bail!("--holder {spec}: party {party} is given twice");
+        }
+    }
+    let missing: Vec<usize> = (1..=parties).filter(|p| !keys.contains_key(p)).collect();
+    if !missing.is_empty() {
+        bail!(
+            "no public key for key holder(s) {missing:?}: each key holder makes its identity with `fornax fhe holder-key FILE` and gives the dealer FILE.pub (--holder N=FILE.pub); shares are sealed to those keys"
+        );
+    }
+    Ok(keys)
+}
+
+fn keygen(
+    parties: usize,
+    threshold: usize,
+    holders: &[String],
+    params: &str,
+    out: &Path,
+) -> Result<ExitCode> {
     let started = Instant::now();
     let set = fornax_fhe::params::ParamSet::parse(params)?;
     let params = fornax_fhe::params::ThresholdParams::for_set(parties, threshold, set)?;
+    let holders = holder_keys(holders, parties)?;
     // Decryption outputs a value only when t + k answers agree (t = k − 1 holders may lie):
     // the holders beyond those are what let it survive holders that are down or lying.
     let t = threshold - 1;
@@ -233,17 +293,14 @@ fn keygen(parties: usize, threshold: usize, params: &str, out: &Path) -> Result<
         );
     }
     let dealt = fornax_fhe::threshold::setup_for(params, &mut rand::rngs::OsRng)?;
-    fio::save_public(&dealt.public, &out.join("keyset"))?;
-    fornax_node::keyholders::write_identities(out, parties).map_err(anyhow::Error::msg)?;
-    for share in &dealt.shares {
-        let path = out.join(format!("share-{}.key", share.party));
-        fio::write_secret_file(&path, &fio::write_share(share)?)?;
-    }
+    fornax_node::keyholders::write_dealt(out, &dealt, &holders).map_err(anyhow::Error::msg)?;
+    let key_id = hex::encode(dealt.public.key_id);
+    // The shares and PRSS keys are wiped as they drop; the client key never left setup.
+    drop(dealt);
     println!(
-        "key set {} ({} of {}, {} parameters) written to {} in {:.1?}",
-        hex::encode(dealt.public.key_id),
-        threshold,
-        parties,
+        "key set {key_id} ({threshold} of {parties}, {} parameters) written to {} in {:.1?}: \
+         shares sealed to their key holders' keys (share-<i>.sealed), none written in the \
+         clear, and wiped from memory",
         set.name(),
         out.display(),
         started.elapsed()
@@ -302,10 +359,11 @@ fn submit(conn: &NodeConn, program: &Path, inputs: &[PathBuf], wait: bool) -> Re
 
 /// Runs `fornax keyholder`: serves PartDec for one key share until interrupted.
 pub fn keyholder(args: KeyholderArgs) -> Result<ExitCode> {
-    if args.token.is_none() && !args.insecure_no_token {
-        bail!("a key holder needs --token (or FORNAX_KEYHOLDER_TOKEN); --insecure-no-token serves without one");
-    }
-    let holder = Arc::new(fio::load_share(&args.share)?);
+    use fornax_node::keyholders;
+    let identity = keyholders::read_signing_key(&args.identity).map_err(anyhow::Error::msg)?;
+    let node_key = keyholders::read_verifying_key(&args.node_key).map_err(anyhow::Error::msg)?;
+    let holder =
+        Arc::new(keyholders::load_share(&args.share, &identity).map_err(anyhow::Error::msg)?);
     let share = holder.share();
     let banner = format!(
         "party {} of key set {} ({} of {})",
@@ -314,9 +372,6 @@ pub fn keyholder(args: KeyholderArgs) -> Result<ExitCode> {
         share.params.threshold,
         share.params.parties
     );
-    use fornax_node::keyholders;
-    let identity = keyholders::read_signing_key(&args.identity).map_err(anyhow::Error::msg)?;
-    let node_key = keyholders::read_verifying_key(&args.node_key).map_err(anyhow::Error::msg)?;
     let audit_path = args
         .audit_log
         .clone()
@@ -333,6 +388,8 @@ pub fn keyholder(args: KeyholderArgs) -> Result<ExitCode> {
         share.params.distance_log2_per_block(),
         fornax_fhe::params::LIFETIME_DISTANCE_LOG2
     );
+    let tls =
+        fornax_node::pinned_tls::server_config(&identity, node_key).map_err(anyhow::Error::msg)?;
     let app = fornax_api::keyholder::keyholder_router(fornax_api::keyholder::KeyholderConfig {
         holder,
         token: args.token,
@@ -349,14 +406,18 @@ pub fn keyholder(args: KeyholderArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("binding {}", args.listen))?;
         println!(
-            "fornax keyholder listening on http://{}",
+            "fornax keyholder listening on https://{}",
             listener.local_addr()?
+        );
+        println!(
+            "mutual TLS: only the node key {} connects",
+            hex::encode(node_key.to_bytes())
         );
         println!("{banner}");
         println!("{budget_line}");
-        fornax_api::serve_until_interrupted(listener, app)
+        fornax_api::serve_tls_until_interrupted(listener, app, tls)
             .await
-            .context("serving HTTP")
+            .context("serving HTTPS")
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -15,7 +15,9 @@
 //!    precedes acceptance, is reported beside it.
 //! 3. **Threshold decryption**, (n, k) as given: PartDec per party per squashed block, and
 //!    end to end for one `bits`-bit result: every party's PartDec one after another on this
-//!    machine, then FinDec with k shares (and with all n, which runs error correction).
+//!    machine, then FinDec with k shares (and with all n, which runs error correction); and
+//!    end to end as the node does it: all n key holders (in this process) asked at once over
+//!    mutual TLS on loopback, requests and answers signed and checked, FinDec under t = k − 1.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -204,6 +206,42 @@ pub fn run(args: &FheBench) -> Result<ExitCode> {
         }
         signed_s.push(t.elapsed().as_secs_f64() / (args.parties * blocks) as f64);
     }
+    // The same decryption as the node does it, over mutual TLS: one distinct output per round.
+    let rounds = args.reps.max(5) + 1;
+    let many = Program {
+        bits: args.bits,
+        inputs: rounds,
+        nodes: vec![],
+        outputs: (0..rounds).collect(),
+    };
+    let round_values: Vec<u64> = (0..rounds as u64)
+        .map(|i| (0x1234 + 977 * i) & ((1u64 << args.bits.min(63)) - 1))
+        .collect();
+    let evaluated = evaluator.evaluate(
+        &many,
+        round_values
+            .iter()
+            .map(|&v| evaluator.encrypt(&dealt.public, v, args.bits))
+            .collect::<Result<_, _>>()?,
+        "bench-tls",
+        1,
+    )?;
+    let outputs: Vec<(Vec<u8>, u64)> = evaluated
+        .outputs
+        .iter()
+        .zip(&round_values)
+        .map(|(ct, &v)| Ok((fornax_fhe::io::write_squashed(ct)?, v)))
+        .collect::<Result<_>>()?;
+    let tls_end_to_end = median(over_mutual_tls(&dealt, &outputs)?);
+    println!(
+        "threshold ({}, {}) over mutual TLS on loopback: {}-bit result end to end {:.2} ms (all {} key holders asked at once with signed requests, answers signed and checked, FinDec under t = {})",
+        args.parties,
+        args.threshold,
+        args.bits,
+        tls_end_to_end * 1e3,
+        args.parties,
+        args.threshold - 1,
+    );
     let signed = median(signed_s);
     let partdec = median(partdec_s);
     let end_to_end = median(end_to_end_s);
@@ -251,6 +289,7 @@ pub fn run(args: &FheBench) -> Result<ExitCode> {
                 "partdec_signed_and_checked_us_per_party_per_block": signed * 1e6,
                 "end_to_end_ms": end_to_end * 1e3,
                 "findec_all_with_correction_ms": findec_all * 1e3,
+                "end_to_end_over_mutual_tls_ms": tls_end_to_end * 1e3,
             },
         });
         std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
@@ -264,6 +303,92 @@ struct Queued {
     direct_s: f64,
     queue_s: f64,
     admit_s: f64,
+}
+
+/// Threshold decryption as the node does it, over mutual TLS on loopback: `parties` key
+/// holders in this process serve `fornax keyholder`'s router with its TLS
+/// ([`fornax_api::serve_tls_until_interrupted`]); each round asks all of them at once with
+/// requests the node signs ([`fornax_node::keyholders::HolderClient`], the node's own client),
+/// checks each answer's signature and combines under the scheme's bound (t = k − 1). One
+/// distinct output per round, as the key holders' audit refuses a digest for another task;
+/// the first round (TLS handshakes) is not timed. Returns the timed rounds' seconds.
+fn over_mutual_tls(
+    dealt: &fornax_fhe::threshold::Dealt,
+    outputs: &[(Vec<u8>, u64)],
+) -> Result<Vec<f64>> {
+    use fornax_node::keyholders::{self, HolderClient, PartDecRequest};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let audits = tempfile::tempdir()?;
+    let node = keyholders::generate_key();
+    let mut clients = Vec::new();
+    for share in &dealt.shares {
+        let identity = keyholders::generate_key();
+        let holder = std::sync::Arc::new(KeyHolder::new(share.clone())?);
+        let audit = keyholders::Audit::open(
+            &audits.path().join(format!("audit-{}.log", share.party)),
+            u32::MAX,
+            u64::MAX,
+        )
+        .map_err(anyhow::Error::msg)?;
+        let tls = fornax_node::pinned_tls::server_config(&identity, node.verifying_key())
+            .map_err(anyhow::Error::msg)?;
+        let app = fornax_api::keyholder::keyholder_router(fornax_api::keyholder::KeyholderConfig {
+            holder,
+            token: None,
+            node_key: node.verifying_key(),
+            identity: identity.clone(),
+            audit,
+            delay: std::time::Duration::ZERO,
+        });
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let url = format!("https://{}", listener.local_addr()?);
+        runtime.spawn(fornax_api::serve_tls_until_interrupted(listener, app, tls));
+        clients.push(
+            HolderClient::new(
+                share.party,
+                &url,
+                identity.verifying_key(),
+                &node,
+                std::time::Duration::from_secs(30),
+                None,
+            )
+            .map_err(anyhow::Error::msg)?,
+        );
+    }
+    let mut seconds = Vec::new();
+    for (round, (bytes, value)) in outputs.iter().enumerate() {
+        let t = Instant::now();
+        let ct = fornax_fhe::io::read_squashed(bytes)?;
+        let digest = hex::encode(fornax_fhe::threshold::ciphertext_digest(&ct));
+        let answers = runtime.block_on(futures_util::future::join_all(clients.iter().map(|c| {
+            let request = PartDecRequest {
+                key_id: hex::encode(dealt.public.key_id),
+                party: c.party(),
+                ciphertext: digest.clone(),
+                task: format!("bench-{round}"),
+                output: 0,
+                tenant: "bench".into(),
+                issued_ms: fornax_node::task::now_ms(),
+            };
+            c.partdec(bytes.clone(), keyholders::sign_request(&node, &request))
+        })));
+        let partials = answers
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::msg)?;
+        let d = fornax_fhe::combine(&dealt.public, &ct, &partials)?;
+        if round > 0 {
+            seconds.push(t.elapsed().as_secs_f64());
+        }
+        anyhow::ensure!(
+            d.value == u128::from(*value),
+            "decryption over mutual TLS gave {} for {value}",
+            d.value
+        );
+    }
+    Ok(seconds)
 }
 
 /// Runs `program` on `values` as FHE tasks of an in-process node (store, scheduler,
