@@ -232,6 +232,28 @@ fn partial_decryption_is_deterministic_in_the_ciphertext() {
     let a = f.holders[1].partial_decrypt(ct).unwrap();
     let b = f.holders[1].partial_decrypt(ct).unwrap();
     assert_eq!(a, b);
+    // The same mask with another body (the body's bytes changed in the serialized
+    // ciphertext): the same answer. A key holder's answer depends on the mask alone (⟨a, s_i⟩
+    // and flooding keyed by the mask's hash); noise that moved with the body would give
+    // fresh noise for each body, which repeated requests could average away.
+    let bytes = fornax_fhe::io::write_squashed(&out.outputs[0]).unwrap();
+    let lwe = |c: &SquashedNoiseRadixCiphertext, i: usize| -> Vec<u128> {
+        c.packed_blocks()[i].lwe_ciphertext().as_ref().to_vec()
+    };
+    let body = *lwe(ct, 0).last().unwrap();
+    let at = bytes
+        .windows(16)
+        .position(|w| w == body.to_le_bytes())
+        .expect("the body's bytes are in the serialized ciphertext");
+    let mut changed = bytes.clone();
+    changed[at + 15] ^= 0x40;
+    let other = fornax_fhe::io::read_squashed(&changed).unwrap();
+    let (mine, theirs) = (lwe(ct, 0), lwe(&other, 0));
+    assert_eq!(mine[..mine.len() - 1], theirs[..theirs.len() - 1], "same mask");
+    assert_ne!(mine.last(), theirs.last(), "another body");
+    let c = f.holders[1].partial_decrypt(&other).unwrap();
+    assert_ne!(c.ciphertext, a.ciphertext, "another ciphertext digest");
+    assert_eq!(c.blocks, a.blocks, "the same answer");
     // The same message encrypted again (fresh mask a) gets another flooding noise.
     let again = f
         .evaluator
