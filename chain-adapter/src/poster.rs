@@ -151,9 +151,11 @@ impl Poster {
                 Ok(Step::Done(s)) => return Ok(s),
                 Ok(Step::Again) => backoff = Duration::from_millis(200),
                 Err(e) if e.is_retryable() => {
-                    eprintln!(
-                        "fornax chain: task {}: {e}; retrying in {backoff:?}",
-                        req.task
+                    tracing::warn!(
+                        task = %req.task,
+                        error = %e,
+                        backoff = ?backoff,
+                        "posting failed; retrying"
                     );
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(self.cfg.max_backoff);
@@ -343,9 +345,9 @@ impl Poster {
                 return Ok(match self.confirm(r.transaction_hash).await? {
                     Some(_) => Step::Again, // step 1 finds it settled by us and returns it
                     None => {
-                        eprintln!(
-                            "fornax chain: task {}: receipt gone in a reorg; posting again",
-                            req.task
+                        tracing::warn!(
+                            task = %req.task,
+                            "receipt gone in a reorg; posting again"
                         );
                         self.forget(journal, save);
                         Step::Again
@@ -383,14 +385,17 @@ impl Poster {
                     let prio =
                         t.max_priority_fee_per_gas.unwrap_or_default() * BUMP_NUM / BUMP_DEN + 1;
                     let bumped = t.max_fee_per_gas(max_fee).max_priority_fee_per_gas(prio);
-                    eprintln!(
-                        "fornax chain: task {}: not mined after {:?}; bumping fees to {max_fee}",
-                        req.task, self.cfg.bump_after
+                    tracing::info!(
+                        task = %req.task,
+                        after = ?self.cfg.bump_after,
+                        max_fee = %max_fee,
+                        "not mined; bumping fees"
                     );
                     if let Err(e) = self.broadcast(bumped.clone(), journal, save).await {
-                        eprintln!(
-                            "fornax chain: task {}: replacement not accepted: {e}",
-                            req.task
+                        tracing::warn!(
+                            task = %req.task,
+                            error = %e,
+                            "replacement transaction not accepted"
                         );
                     }
                     tx = Some(bumped);

@@ -249,7 +249,11 @@ fn partial_decryption_is_deterministic_in_the_ciphertext() {
     changed[at + 15] ^= 0x40;
     let other = fornax_fhe::io::read_squashed(&changed).unwrap();
     let (mine, theirs) = (lwe(ct, 0), lwe(&other, 0));
-    assert_eq!(mine[..mine.len() - 1], theirs[..theirs.len() - 1], "same mask");
+    assert_eq!(
+        mine[..mine.len() - 1],
+        theirs[..theirs.len() - 1],
+        "same mask"
+    );
     assert_ne!(mine.last(), theirs.last(), "another body");
     let c = f.holders[1].partial_decrypt(&other).unwrap();
     assert_ne!(c.ciphertext, a.ciphertext, "another ciphertext digest");

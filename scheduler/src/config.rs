@@ -399,8 +399,9 @@ impl NodeConfig {
             }
         }
         if api_keys.is_empty() {
-            eprintln!(
-                "WARNING: no API keys configured: the API is open to anyone who can reach {listen}"
+            tracing::warn!(
+                listen = %listen,
+                "no API keys configured: the API is open to anyone who can reach it"
             );
         }
         let seconds = |v: Option<f64>, name: &str, default: Duration| -> Result<Duration> {
@@ -671,7 +672,7 @@ fn read_api_keys_file(path: &std::path::Path) -> Result<Vec<(String, String)>> {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path)?.permissions().mode();
         if mode & 0o077 != 0 {
-            eprintln!("WARNING: {shown} holds API keys and others may read it (chmod 600)");
+            tracing::warn!(file = %shown, "the file holds API keys and others may read it (chmod 600)");
         }
     }
     let mut keys = Vec::new();

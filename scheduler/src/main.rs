@@ -7,6 +7,7 @@
 
 mod commands;
 mod config;
+mod logging;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +30,16 @@ use worker::WorkerArgs;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines on stderr are written: `text`, or `json` (one object a line, with the
+    /// task, job and worker fields); `RUST_LOG` filters them.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "FORNAX_LOG_FORMAT"
+    )]
+    log_format: logging::LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -217,6 +228,11 @@ enum Command {
 fn main() -> ExitCode {
     fornax_node::queue::jetstream::install_tls_provider();
     let cli = Cli::parse();
+    let service = matches!(
+        cli.command,
+        Command::Node(_) | Command::Worker(_) | Command::Keyholder(_)
+    );
+    logging::init(cli.log_format, service);
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => {

@@ -1163,3 +1163,65 @@ fn wait_ready(c: &Client, url: &str, deadline: Instant) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `--log-format json`: every line the node logs is one JSON object, and the lines about a
+/// task's job carry its task id (the worker's `job` span), so a log pipeline can follow one
+/// task. Without `RUST_LOG` a service logs from `info` up.
+#[test]
+fn json_logs_parse_and_carry_task_ids() {
+    let (data, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let log = logs.path().join("node.log");
+    let mut args = KEYS.to_vec();
+    args.extend(["--log-format", "json"]);
+    let mut node = Node::start_logging_to(data.path(), &args, &log);
+    let c = client();
+    let meta = register_poseidon(&c, &node.url);
+    let (s, task) = submit(
+        &c,
+        &node.url,
+        "token-a",
+        &json!({"circuit": meta["id"], "input": {"preimage": [5, 6]}}),
+    );
+    assert_eq!(s, 202, "{task}");
+    let id = task["id"].as_str().unwrap().to_string();
+    let done = wait_final(
+        &c,
+        &node.url,
+        "token-a",
+        &[id.clone()],
+        Duration::from_secs(60),
+    );
+    assert_eq!(done[0]["state"], "proved", "{}", done[0]);
+    // The worker logs the job after reporting it: give it a moment, then stop the node.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lines = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if text.contains(&id) || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    node.kill9();
+    let events: Vec<Value> = lines
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(!events.is_empty(), "the node logged nothing");
+    for e in &events {
+        assert!(e["level"].is_string() && e["timestamp"].is_string(), "{e}");
+        assert!(e["fields"]["message"].is_string(), "{e}");
+    }
+    let about_the_task: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["span"]["task"] == id.as_str() || e["fields"]["task"] == id.as_str())
+        .collect();
+    assert!(
+        !about_the_task.is_empty(),
+        "no log line carries task {id}: {events:?}"
+    );
+    assert!(
+        about_the_task.iter().any(|e| e["span"]["job"].is_string()),
+        "no line about task {id} names its job: {about_the_task:?}"
+    );
+}

@@ -129,9 +129,9 @@ pub fn kernel_image(major: i32, minor: i32) -> Result<Arc<KernelImage>, String> 
         }
         cubin => {
             if let Some(path) = &cubin {
-                eprintln!(
-                    "cuda: no cubin {} for this source; compiling with NVRTC",
-                    path.display()
+                tracing::info!(
+                    cubin = %path.display(),
+                    "no cubin for this source; compiling with NVRTC"
                 );
             }
             if !nvrtc_present() {

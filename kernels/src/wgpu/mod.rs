@@ -436,7 +436,7 @@ impl Gpu {
         let oom = pollster::block_on(memory.pop());
         let invalid = pollster::block_on(validation.pop());
         if let Some(e) = oom {
-            eprintln!("{}: out of memory: {e}", self.id);
+            tracing::warn!(device = %self.id, error = %e, "out of memory");
             return Err(KernelError::OutOfMemory {
                 device: self.id.clone(),
                 needed: self.budget,

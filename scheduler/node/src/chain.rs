@@ -130,7 +130,7 @@ impl ChainService {
                     c.journal = j.clone();
                 }
             }) {
-                eprintln!("fornax chain: task {id}: saving the post journal: {e}");
+                tracing::error!(task = %id, error = %e, "cannot save the post journal");
             }
         };
         match self.poster.post(&req, &mut journal, &save).await {
@@ -150,7 +150,9 @@ impl ChainService {
                 );
                 match r {
                     Ok(_) => self.sched.finish(State::Settled),
-                    Err(e) => eprintln!("fornax chain: task {id}: {e}"),
+                    Err(e) => {
+                        tracing::error!(task = %id, error = %e, "cannot mark the task settled")
+                    }
                 }
             }
             Err(e) => self.fail(id, "chain_rejected", e.to_string()),
@@ -158,7 +160,7 @@ impl ChainService {
     }
 
     fn fail(&self, id: &str, code: &str, message: String) {
-        eprintln!("fornax chain: task {id}: {code}: {message}");
+        tracing::warn!(task = %id, code = %code, error = %message, "posting the result failed");
         let failure = Failure {
             code: code.into(),
             message,
@@ -189,7 +191,9 @@ impl ChainService {
                     loop {
                         match self.provider.get_block_number().await {
                             Ok(b) => break b,
-                            Err(e) => eprintln!("fornax chain: reading the head: {e}"),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "reading the head failed; trying again")
+                            }
                         }
                         tokio::time::sleep(self.cfg.poll).await;
                     }
@@ -210,7 +214,7 @@ impl ChainService {
                     }
                     self.save_cursor(listener.cursor());
                 }
-                Err(e) => eprintln!("fornax chain: reading events: {e}"),
+                Err(e) => tracing::warn!(error = %e, "reading events failed; trying again"),
             }
             tokio::time::sleep(self.cfg.poll).await;
         }
@@ -221,7 +225,7 @@ impl ChainService {
         let write = std::fs::write(&tmp, block.to_string())
             .and_then(|_| std::fs::rename(&tmp, &self.cursor_file));
         if let Err(e) = write {
-            eprintln!("fornax chain: saving the event cursor: {e}");
+            tracing::error!(block, error = %e, "cannot save the event cursor");
         }
     }
 
@@ -267,9 +271,10 @@ impl ChainService {
 
     async fn accept(&self, ev: CreatedTask) {
         let Some(circuit) = self.resolve(ev.circuit).await else {
-            eprintln!(
-                "fornax chain: task {} asks for circuit {}, which this node does not hold: skipped",
-                ev.task, ev.circuit
+            tracing::warn!(
+                chain_task = %ev.task,
+                circuit = %ev.circuit,
+                "chain task skipped: this node does not hold its circuit"
             );
             return;
         };
@@ -286,13 +291,17 @@ impl ChainService {
             {
                 Ok(v) => break v,
                 Err(e) => {
-                    eprintln!("fornax chain: assessing task {}: {e}", ev.task);
+                    tracing::warn!(
+                        chain_task = %ev.task,
+                        error = %e,
+                        "assessing a chain task failed; trying again"
+                    );
                     tokio::time::sleep(self.cfg.poll).await;
                 }
             }
         };
         if let Err(why) = verdict {
-            eprintln!("fornax chain: task {} not taken: {why}", ev.task);
+            tracing::warn!(chain_task = %ev.task, reason = %why, "chain task not taken");
             return;
         }
         let market = format!("{market:x}");
@@ -317,12 +326,13 @@ impl ChainService {
             fhe: None,
         };
         match self.sched.submit(submission) {
-            Ok((task, true)) => eprintln!(
-                "fornax chain: task {} from the chain is node task {}",
-                ev.task, task.id
-            ),
+            Ok((task, true)) => {
+                tracing::info!(chain_task = %ev.task, task = %task.id, "chain task taken")
+            }
             Ok((_, false)) => {} // seen before (a replayed event)
-            Err(e) => eprintln!("fornax chain: storing task {}: {e}", ev.task),
+            Err(e) => {
+                tracing::error!(chain_task = %ev.task, error = %e, "cannot store a chain task")
+            }
         }
     }
 }

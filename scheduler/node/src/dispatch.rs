@@ -578,7 +578,7 @@ impl Dispatcher {
         id: String,
     ) -> Result<(), Failure> {
         if let Err(e) = self.runtime.block_on(self.queue.remove(job.queue_seq)) {
-            eprintln!("fornax node: removing job {}: {e}", job.job);
+            tracing::warn!(job = %job.job, error = %e, "removing a job from the queue failed");
         }
         self.stats.requeued.fetch_add(1, Ordering::Relaxed);
         self.dispatch_as(store, task, id, job.requeues + 1, job.part.as_deref())
@@ -605,7 +605,7 @@ impl Dispatcher {
     pub fn drop_job(&self, task: &str, queue_seq: Option<u64>) {
         if let Some(seq) = queue_seq {
             if let Err(e) = self.runtime.block_on(self.queue.remove(seq)) {
-                eprintln!("fornax node: removing the job of task {task}: {e}");
+                tracing::warn!(task = %task, error = %e, "removing a job from the queue failed");
             }
         }
         self.landed(task);
@@ -630,9 +630,10 @@ impl Dispatcher {
             match self.runtime.block_on(self.queue.submit(&job)) {
                 Ok(()) => break,
                 Err(e) => {
-                    eprintln!(
-                        "fornax node: task {}: queueing its job: {e}; trying again",
-                        task.id
+                    tracing::warn!(
+                        task = %task.id,
+                        error = %e,
+                        "queueing a job failed; trying again"
                     );
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -714,7 +715,11 @@ impl Dispatcher {
             let path = store.artifact_path(&name);
             let mut backoff = Duration::from_millis(100);
             while let Err(e) = self.runtime.block_on(self.queue.put_artifact(&name, &path)) {
-                eprintln!("fornax node: uploading {name}: {e}; trying again");
+                tracing::warn!(
+                    artifact = %name,
+                    error = %e,
+                    "uploading an artifact failed; trying again"
+                );
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -752,7 +757,7 @@ impl Dispatcher {
                 Ok(Some(d)) => d,
                 Ok(None) => continue,
                 Err(e) => {
-                    eprintln!("fornax node: reading outcomes: {e}");
+                    tracing::warn!(error = %e, "reading outcomes failed; trying again");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     continue;
                 }
@@ -765,12 +770,12 @@ impl Dispatcher {
                 // outcome comes back and changes nothing.
                 Ok(Ok(())) => {
                     if let Err(e) = delivery.ack().await {
-                        eprintln!("fornax node: acknowledging an outcome: {e}");
+                        tracing::warn!(error = %e, "acknowledging an outcome failed");
                     }
                 }
                 // Not applied (the store failed): left unacknowledged, it comes back.
-                Ok(Err(e)) => eprintln!("fornax node: applying an outcome: {e}"),
-                Err(e) => eprintln!("fornax node: applying an outcome: {e}"),
+                Ok(Err(e)) => tracing::error!(error = %e, "cannot apply an outcome"),
+                Err(e) => tracing::error!(error = %e, "cannot apply an outcome"),
             }
         }
     }
@@ -787,7 +792,7 @@ impl Dispatcher {
             let workers = match self.queue.workers().await {
                 Ok(w) => w,
                 Err(e) => {
-                    eprintln!("fornax node: reading the worker registry: {e}");
+                    tracing::warn!(error = %e, "reading the worker registry failed");
                     continue;
                 }
             };
@@ -809,21 +814,21 @@ impl Dispatcher {
                             .is_some_and(|l| l.iter().any(|lw| lw.id == w.id));
                     continue;
                 }
-                eprintln!(
-                    "fornax node: worker {} declared dead (no heartbeat for {:.1} s); requeueing its {} job(s)",
-                    w.id,
-                    silent.as_secs_f64(),
-                    w.running.len()
+                tracing::warn!(
+                    worker = %w.id,
+                    ms = silent.as_secs_f64() * 1e3,
+                    jobs = w.running.len(),
+                    "worker declared dead (no heartbeat); requeueing its jobs"
                 );
                 self.stats.dead_workers.fetch_add(1, Ordering::Relaxed);
                 if let Err(e) = self.queue.forget_worker(&w.id).await {
-                    eprintln!("fornax node: forgetting worker {}: {e}", w.id);
+                    tracing::warn!(worker = %w.id, error = %e, "forgetting a worker failed");
                 }
                 for job in w.running {
                     let to = Arc::clone(&owner);
                     let requeued = tokio::task::spawn_blocking(move || to.requeue(&job)).await;
                     if let Ok(Err(e)) = requeued {
-                        eprintln!("fornax node: requeueing a job: {e}");
+                        tracing::error!(error = %e, "cannot requeue a job");
                     }
                 }
             }

@@ -258,10 +258,12 @@ impl FheService {
             )));
         }
         if holders.len() < k + max_corrupt {
-            eprintln!(
-                "WARNING: {} key holder(s) configured; decryption needs {} agreeing answers (k = {k} plus {max_corrupt} that may be corrupt)",
-                holders.len(),
-                k + max_corrupt
+            tracing::warn!(
+                holders = holders.len(),
+                needed = k + max_corrupt,
+                k,
+                max_corrupt,
+                "too few key holders: decryption needs k plus max_corrupt agreeing answers"
             );
         }
         let keys_auth = match (&config.node_key, holders.is_empty()) {

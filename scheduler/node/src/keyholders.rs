@@ -451,9 +451,11 @@ impl HolderClient {
         let signed: SignedAnswer = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
         let mut answer = verify_answer(&self.key, &signed)?;
         if answer.party != self.party {
-            eprintln!(
-                "fornax node: key holder {} (party {}) answered as party {}",
-                self.url, self.party, answer.party
+            tracing::warn!(
+                url = %self.url,
+                party = self.party,
+                answered_as = answer.party,
+                "key holder answered as another party; its blocks are dropped"
             );
             answer.party = self.party;
             answer.blocks.clear();
@@ -529,9 +531,10 @@ pub fn load_share(path: &Path, identity: &SigningKey) -> Result<fornax_fhe::KeyH
         read(&plain)
     } else {
         let bytes = zeroize::Zeroizing::new(bytes);
-        eprintln!(
-            "WARNING: {} holds a key share in the clear; deal again with `fornax fhe keygen --holder …` so that shares are sealed to their key holders",
-            path.display()
+        tracing::warn!(
+            path = %path.display(),
+            "key share held in the clear; deal again with `fornax fhe keygen --holder …` so \
+             that shares are sealed to their key holders"
         );
         read(&bytes)
     }

@@ -145,9 +145,12 @@ impl Outcomes for Scheduler {
                     self.store()
                         .update(&task.id, |t| t.counted_delivery = o.delivered)?;
                 } else {
-                    eprintln!(
-                        "fornax node: task {}: worker {} failed ({}: {}); the queue delivers it again",
-                        task.id, o.worker, failure.code, failure.message
+                    tracing::warn!(
+                        task = %task.id,
+                        worker = %o.worker,
+                        code = %failure.code,
+                        error = %failure.message,
+                        "worker failed; the queue delivers the job again"
                     );
                     let t = self.store().update(&task.id, |t| {
                         t.failed_attempts += 1;
@@ -268,9 +271,12 @@ impl Scheduler {
             TaskKind::Groth16 => ("proof", "invalid_proof"),
             TaskKind::Fhe => ("result", "invalid_result"),
         };
-        eprintln!(
-            "fornax node: task {}: {what} from worker {} refused: {reason}",
-            task.id, o.worker
+        tracing::warn!(
+            task = %task.id,
+            worker = %o.worker,
+            what,
+            reason = %reason,
+            "worker's result refused"
         );
         if task.failed_attempts + 1 >= self.attempts() {
             let failure = Failure {
@@ -422,9 +428,10 @@ impl Scheduler {
             }
             Err(reason) => {
                 dispatcher.stats.refused.fetch_add(1, Ordering::Relaxed);
-                eprintln!(
-                    "fornax node: task {}: the proof assembled from its parts was refused: {reason}",
-                    task.id
+                tracing::warn!(
+                    task = %task.id,
+                    reason = %reason,
+                    "proof assembled from its parts refused"
                 );
                 if task.failed_attempts + 1 >= self.attempts() {
                     let failure = Failure {
@@ -672,12 +679,12 @@ impl Scheduler {
             dispatcher.stats.ignored.fetch_add(1, Ordering::Relaxed);
             dispatcher.landed(&o.task);
         }
-        eprintln!(
-            "fornax node: outcome of {} from worker {} (delivery {}) ignored: the task is {}",
-            o.job,
-            o.worker,
-            o.delivered,
-            state.as_str()
+        tracing::warn!(
+            job = %o.job,
+            worker = %o.worker,
+            delivery = o.delivered,
+            state = state.as_str(),
+            "outcome ignored: the task has ended"
         );
     }
 }

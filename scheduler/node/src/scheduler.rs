@@ -285,7 +285,7 @@ impl Scheduler {
     pub fn post(&self, id: &str) {
         match &*self.poster.lock().expect("poster lock") {
             Some(tx) if tx.send(id.to_string()).is_ok() => {}
-            _ => eprintln!("fornax node: task {id} waits to be posted, but no chain is configured"),
+            _ => tracing::warn!(task = %id, "task waits to be posted, but no chain is configured"),
         }
     }
 
@@ -439,7 +439,7 @@ impl Scheduler {
             }
             let Some(id) = self.next() else { break };
             if let Err(e) = self.send(dispatcher, &id) {
-                eprintln!("fornax node: task {id}: {e}");
+                tracing::error!(task = %id, error = %e, "cannot send a task out");
             }
         }
     }
@@ -498,10 +498,7 @@ impl Scheduler {
         failure: Failure,
         queue_seq: Option<u64>,
     ) -> Result<(), StoreError> {
-        eprintln!(
-            "fornax node: task {id} failed: {}: {}",
-            failure.code, failure.message
-        );
+        tracing::warn!(task = %id, code = %failure.code, error = %failure.message, "task failed");
         match self.transition(id, State::Failed, None, Some(failure), None, |t| {
             t.failed_attempts += 1
         }) {
@@ -620,7 +617,7 @@ impl Scheduler {
             };
             for id in due {
                 if let Err(e) = self.expire(&id) {
-                    eprintln!("fornax node: expiring {id}: {e}");
+                    tracing::error!(task = %id, error = %e, "cannot expire a task");
                 }
             }
         }

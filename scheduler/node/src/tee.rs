@@ -230,14 +230,14 @@ impl TeeService {
             while let Some(id) = rx.recv().await {
                 if worker.needs_reattestation(now(), registrar.validity) {
                     match registrar.reattest(&attester, &mut worker).await {
-                        Ok(()) => eprintln!("fornax tee: worker {address} re-attested ({label})"),
+                        Ok(()) => tracing::info!(worker = %address, label, "worker re-attested"),
                         Err(e) => {
-                            eprintln!("fornax tee: worker {address}: re-attestation failed: {e}")
+                            tracing::warn!(worker = %address, error = %e, "re-attestation failed")
                         }
                     }
                 }
                 if let Err(e) = sign_one(&sched, &registrar, &mut ledger, &mut worker, &id).await {
-                    eprintln!("fornax tee: task {id}: result not signed: {e}");
+                    tracing::error!(task = %id, error = %e, "result not signed");
                 }
             }
         });

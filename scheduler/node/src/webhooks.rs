@@ -219,7 +219,10 @@ pub async fn run(scheduler: Arc<Scheduler>, config: WebhookConfig) {
         let event = match rx.recv().await {
             Ok(e) => e,
             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                eprintln!("fornax node: webhooks fell behind; {n} events were not delivered");
+                tracing::warn!(
+                    missed = n,
+                    "webhooks fell behind; events were not delivered"
+                );
                 continue;
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
@@ -267,7 +270,7 @@ async fn deliver(
     let parsed = match check_url(url, allow_private) {
         Ok(u) => u,
         Err(e) => {
-            eprintln!("fornax node: webhook for {task} not sent: {e}");
+            tracing::warn!(task = %task, error = %e, "webhook not sent");
             return;
         }
     };
@@ -282,7 +285,7 @@ async fn deliver(
                 .build()
                 .expect("HTTP client"),
             Err(e) => {
-                eprintln!("fornax node: webhook {url} for {task} not sent: {e}");
+                tracing::warn!(url = %url, task = %task, error = %e, "webhook not sent");
                 return;
             }
         };
@@ -298,11 +301,20 @@ async fn deliver(
             .await;
         match result {
             Ok(r) if r.status().is_success() => return,
-            Ok(r) => eprintln!(
-                "fornax node: webhook {url} for {task}: HTTP {} (attempt {attempt})",
-                r.status()
+            Ok(r) => tracing::warn!(
+                url = %url,
+                task = %task,
+                status = %r.status(),
+                attempt,
+                "webhook refused"
             ),
-            Err(e) => eprintln!("fornax node: webhook {url} for {task}: {e} (attempt {attempt})"),
+            Err(e) => tracing::warn!(
+                url = %url,
+                task = %task,
+                error = %e,
+                attempt,
+                "webhook failed"
+            ),
         }
         if attempt < attempts {
             tokio::time::sleep(delay).await;

@@ -37,6 +37,7 @@ use fornax_prover::json::{public_to_json, ProofJson};
 use fornax_prover::witness::{self, WitnessCalculator};
 use fornax_prover::{wtns, JobGraph, LocalExecutor, PreparedKey, ProverError, ProvingKey};
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use crate::queue::{
     Admission, Delivery, DeviceEntry, FheJob, JobInput, JobSpec, Outcome, OutcomeResult, PartTime,
@@ -414,8 +415,8 @@ impl Worker {
         match tokio::time::timeout(Duration::from_secs(5), self.queue.forget_worker(&self.id)).await
         {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("fornax worker: leaving the registry: {e}"),
-            Err(_) => eprintln!("fornax worker: leaving the registry: the queue did not answer"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "leaving the registry failed"),
+            Err(_) => tracing::warn!("leaving the registry failed: the queue did not answer"),
         }
     }
 
@@ -426,7 +427,7 @@ impl Worker {
             match self.queue.heartbeat(&self.info()).await {
                 Ok(()) => failing = false,
                 Err(e) if !failing => {
-                    eprintln!("fornax worker: heartbeat: {e}");
+                    tracing::warn!(error = %e, "heartbeat failed; trying again");
                     failing = true;
                 }
                 Err(_) => {}
@@ -455,14 +456,23 @@ impl Worker {
                     }
                     Ok(None) => continue,
                     Err(e) => {
-                        eprintln!("fornax worker: taking a job: {e}");
+                        tracing::warn!(error = %e, "taking a job failed; trying again");
                         tokio::time::sleep(Duration::from_millis(500)).await;
                         continue;
                     }
                 }
             };
-            let memory = delivery.job().memory_bytes;
-            self.run_job(lane, Arc::from(delivery)).await;
+            let job = delivery.job();
+            let memory = job.memory_bytes;
+            let span = tracing::info_span!(
+                "job",
+                job = %job.id,
+                task = %job.task,
+                worker = %self.id
+            );
+            self.run_job(lane, Arc::from(delivery))
+                .instrument(span)
+                .await;
             *reserved.lock().expect("reserved lock") -= memory;
         }
     }
@@ -498,7 +508,9 @@ impl Worker {
         let deadline = limit.map(|limit| started + limit);
         let mut attempt = {
             let (me, job) = (Arc::clone(self), job.clone());
-            tokio::spawn(async move { me.execute(lane, &job, deadline).await })
+            // In the job's span, as the rest of this job's handling.
+            let run = async move { me.execute(lane, &job, deadline).await };
+            tokio::spawn(run.in_current_span())
         };
         let finished = match limit {
             Some(limit) => tokio::time::timeout(limit, &mut attempt).await.ok(),
@@ -540,48 +552,49 @@ impl Worker {
         };
         let mut backoff = Duration::from_millis(100);
         while let Err(e) = self.queue.report(&outcome).await {
-            eprintln!("fornax worker: reporting {}: {e}; trying again", job.id);
+            tracing::warn!(job = %job.id, error = %e, "reporting an outcome failed; trying again");
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
         keepalive.abort();
         let settled = match &outcome.result {
             OutcomeResult::Part { role, .. } => {
-                eprintln!(
-                    "fornax worker: {} (delivery {}): {role} in {:.1} ms",
-                    job.id,
-                    d.delivered(),
-                    started.elapsed().as_secs_f64() * 1e3
+                tracing::info!(
+                    job = %job.id,
+                    delivery = d.delivered(),
+                    role = %role,
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "part computed"
                 );
                 d.ack().await
             }
             OutcomeResult::Witness { .. } => d.ack().await,
             OutcomeResult::Evaluated { .. } => {
-                eprintln!(
-                    "fornax worker: {} (delivery {}) evaluated in {:.1} ms",
-                    job.id,
-                    d.delivered(),
-                    started.elapsed().as_secs_f64() * 1e3
+                tracing::info!(
+                    job = %job.id,
+                    delivery = d.delivered(),
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "job evaluated"
                 );
                 d.ack().await
             }
             OutcomeResult::Proved { .. } => {
                 self.stats.proved.fetch_add(1, Ordering::Relaxed);
-                eprintln!(
-                    "fornax worker: {} (delivery {}) proved in {:.1} ms",
-                    job.id,
-                    d.delivered(),
-                    started.elapsed().as_secs_f64() * 1e3
+                tracing::info!(
+                    job = %job.id,
+                    delivery = d.delivered(),
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "job proved"
                 );
                 d.ack().await
             }
             OutcomeResult::Failed { failure, retryable } => {
-                eprintln!(
-                    "fornax worker: {} (delivery {}) failed: {}: {}",
-                    job.id,
-                    d.delivered(),
-                    failure.code,
-                    failure.message
+                tracing::warn!(
+                    job = %job.id,
+                    delivery = d.delivered(),
+                    code = %failure.code,
+                    error = %failure.message,
+                    "job failed"
                 );
                 if *retryable {
                     d.nak(self.queue.settings().backoff_for(d.delivered()))
@@ -593,7 +606,7 @@ impl Worker {
         };
         if let Err(e) = settled {
             // The lease lapses and the job comes back; its outcome is already reported.
-            eprintln!("fornax worker: settling {}: {e}", job.id);
+            tracing::warn!(job = %job.id, error = %e, "settling a delivery failed");
         }
         self.running
             .lock()
@@ -605,10 +618,10 @@ impl Worker {
             self.stalled.fetch_add(1, Ordering::SeqCst);
             let _ = stuck.await;
             self.stalled.fetch_sub(1, Ordering::SeqCst);
-            eprintln!(
-                "fornax worker: {} returned after {:.1} s, past its timeout",
-                job.id,
-                started.elapsed().as_secs_f64()
+            tracing::warn!(
+                job = %job.id,
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                "job returned past its timeout"
             );
         }
         self.stats.done.fetch_add(1, Ordering::Relaxed);

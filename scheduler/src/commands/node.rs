@@ -127,7 +127,10 @@ pub fn node(config: NodeConfig) -> Result<ExitCode> {
                     .await
                     .context("attesting the worker")?;
                     if label == "SIMULATED" {
-                        eprintln!("WARNING: SIMULATED TEE: worker {worker} is not in a TEE; its quote proves nothing");
+                        tracing::warn!(
+                            worker = %worker,
+                            "SIMULATED TEE: the worker is not in a TEE; its quote proves nothing"
+                        );
                     }
                     println!("worker {worker} attested ({label}) and registered; every result is signed");
                 }
@@ -156,7 +159,7 @@ fn start_scheduler(
             .registry
             .expect("the in-process queue's devices are chosen with it");
         if !registry.notes().is_empty() {
-            eprintln!("devices absent: {}", registry.notes().join("; "));
+            tracing::info!(notes = %registry.notes().join("; "), "devices absent");
         }
         if setup.memory_bytes.is_some() && setup.slots > 1 {
             println!(

@@ -75,7 +75,7 @@ pub fn worker(args: WorkerArgs) -> Result<ExitCode> {
         }
     };
     if !registry.notes().is_empty() && args.devices.is_empty() {
-        eprintln!("devices absent: {}", registry.notes().join("; "));
+        tracing::info!(notes = %registry.notes().join("; "), "devices absent");
     }
     let fhe = args.fhe.then(|| fornax_node::worker::FheCapability {
         device: args.fhe_device.unwrap_or_default(),
@@ -121,7 +121,10 @@ pub fn worker(args: WorkerArgs) -> Result<ExitCode> {
         let entries = worker.devices();
         if let Some(d) = entries.iter().find(|d| d.memory_bytes == 0) {
             if args.memory_mb.is_none() {
-                bail!("the memory of device {} is unknown: give it with --memory-mb", d.id);
+                bail!(
+                    "the memory of device {} is unknown: give it with --memory-mb",
+                    d.id
+                );
             }
         }
         let devices: Vec<String> = entries.into_iter().map(|d| d.id).collect();
@@ -139,8 +142,9 @@ pub fn worker(args: WorkerArgs) -> Result<ExitCode> {
         );
         let drainer = std::sync::Arc::clone(&worker);
         tokio::spawn(async move {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("a SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("a SIGTERM handler");
             let stop = async {
                 tokio::select! {
                     _ = term.recv() => {}
@@ -148,7 +152,7 @@ pub fn worker(args: WorkerArgs) -> Result<ExitCode> {
                 }
             };
             stop.await;
-            eprintln!("fornax worker: draining: finishing running jobs, taking no more (again to stop now)");
+            tracing::info!("draining: finishing running jobs, taking no more (again to stop now)");
             drainer.drain();
             tokio::select! {
                 _ = term.recv() => {}

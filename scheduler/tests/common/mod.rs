@@ -108,13 +108,23 @@ impl Node {
     /// [`start`](Self::start) with environment variables, returning once a line starting
     /// with `ready` has been printed (e.g. `"chain "` once it is connected to its chain).
     pub fn start_until(data: &Path, args: &[&str], env: &[(&str, &str)], ready: &str) -> Node {
+        Self::spawn(data, args, env, ready, Stdio::inherit())
+    }
+
+    /// [`start`](Self::start) with the node's stderr (its log) written to `log`.
+    pub fn start_logging_to(data: &Path, args: &[&str], log: &Path) -> Node {
+        let file = std::fs::File::create(log).expect("the log file");
+        Self::spawn(data, args, &[], "fornax node listening on ", file.into())
+    }
+
+    fn spawn(data: &Path, args: &[&str], env: &[(&str, &str)], ready: &str, stderr: Stdio) -> Node {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fornax"))
             .args(["node", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
             .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("fornax node starts");
         let stdout = child.stdout.take().expect("piped stdout");

@@ -189,9 +189,7 @@ impl JetStreamQueue {
                             .map_err(|e| QueueError::Decode(format!("queue settings: {e}")))?;
                     }
                     if !warned {
-                        eprintln!(
-                            "fornax worker: waiting for a scheduler to set up the queue on {url}"
-                        );
+                        tracing::info!(url = %url, "waiting for a scheduler to set up the queue");
                         warned = true;
                     }
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -499,7 +497,7 @@ async fn decode_outcome(
         }) as Box<dyn OutcomeDelivery>)),
         Err(e) => {
             // Not ours to apply; drop it rather than see it forever.
-            eprintln!("fornax node: dropping an undecodable outcome: {e}");
+            tracing::warn!(error = %e, "dropping an undecodable outcome");
             m.ack_with(AckKind::Term).await.map_err(t)?;
             Ok(None)
         }
