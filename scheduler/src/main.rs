@@ -8,6 +8,7 @@
 mod commands;
 mod config;
 mod logging;
+mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -600,6 +600,10 @@ fn bench_prove_compares_whole_processes() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
+    // Progress without a terminal: one plain line per run, no escape codes.
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(progress.contains("bench prove: rep 2 of 2"), "{progress}");
+    assert!(!progress.contains('\x1b'), "{progress:?}");
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     for side in ["fornax", "baseline"] {
         let walls = doc[side]["wall_s"].as_array().unwrap();

@@ -632,6 +632,10 @@ fn cli_client_registers_submits_and_waits() {
         tmp.path().as_os_str(),
     ]);
     assert!(out.status.success(), "{}", text(&out));
+    // Not on a terminal: a plain line per state change, no progress bar's escape codes.
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(progress.contains(&format!("{task}: proved")), "{progress}");
+    assert!(!progress.contains('\x1b'), "{progress:?}");
     let (proof, public) = (
         tmp.path().join(format!("{task}.proof.json")),
         tmp.path().join(format!("{task}.public.json")),

@@ -552,7 +552,7 @@ impl Worker {
         };
         let mut backoff = Duration::from_millis(100);
         while let Err(e) = self.queue.report(&outcome).await {
-            tracing::warn!(job = %job.id, error = %e, "reporting an outcome failed; trying again");
+            tracing::warn!(error = %e, "reporting an outcome failed; trying again");
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
@@ -560,7 +560,6 @@ impl Worker {
         let settled = match &outcome.result {
             OutcomeResult::Part { role, .. } => {
                 tracing::info!(
-                    job = %job.id,
                     delivery = d.delivered(),
                     role = %role,
                     ms = started.elapsed().as_secs_f64() * 1e3,
@@ -571,7 +570,6 @@ impl Worker {
             OutcomeResult::Witness { .. } => d.ack().await,
             OutcomeResult::Evaluated { .. } => {
                 tracing::info!(
-                    job = %job.id,
                     delivery = d.delivered(),
                     ms = started.elapsed().as_secs_f64() * 1e3,
                     "job evaluated"
@@ -581,7 +579,6 @@ impl Worker {
             OutcomeResult::Proved { .. } => {
                 self.stats.proved.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(
-                    job = %job.id,
                     delivery = d.delivered(),
                     ms = started.elapsed().as_secs_f64() * 1e3,
                     "job proved"
@@ -590,7 +587,6 @@ impl Worker {
             }
             OutcomeResult::Failed { failure, retryable } => {
                 tracing::warn!(
-                    job = %job.id,
                     delivery = d.delivered(),
                     code = %failure.code,
                     error = %failure.message,
@@ -606,7 +602,7 @@ impl Worker {
         };
         if let Err(e) = settled {
             // The lease lapses and the job comes back; its outcome is already reported.
-            tracing::warn!(job = %job.id, error = %e, "settling a delivery failed");
+            tracing::warn!(error = %e, "settling a delivery failed");
         }
         self.running
             .lock()
@@ -619,7 +615,6 @@ impl Worker {
             let _ = stuck.await;
             self.stalled.fetch_sub(1, Ordering::SeqCst);
             tracing::warn!(
-                job = %job.id,
                 ms = started.elapsed().as_secs_f64() * 1e3,
                 "job returned past its timeout"
             );

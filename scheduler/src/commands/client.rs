@@ -1,7 +1,7 @@
 //! The `fornax` commands that talk to a node over HTTP: `register`, `circuits`, `submit`,
 //! `status` and `wait`.
 
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -184,44 +184,18 @@ pub fn wait(conn: &NodeConn, ids: &[String], out: Option<&PathBuf>) -> Result<Ex
                 .to_string(),
         );
     }
-    // On a terminal: one progress bar per task, redrawn in place. Otherwise: a line per
-    // state change.
-    let tty = std::io::stderr().is_terminal();
-    let mut shown: Vec<String> = vec![String::new(); ids.len()];
-    let mut drawn = false;
+    // On a terminal: one progress bar per task (its jobs done of all), redrawn in place.
+    // Otherwise: a line per state change.
+    let bars = crate::progress::Progress::new();
+    let mut shown: Vec<crate::progress::Bar> = ids.iter().map(|id| bars.bar(id, 1)).collect();
     let mut draw = |states: &[String], progress: &[(usize, usize)]| {
-        let mut err = std::io::stderr().lock();
-        if !tty {
-            for (k, id) in ids.iter().enumerate() {
-                if shown[k] != states[k] {
-                    let _ = writeln!(err, "{id}: {}", states[k]);
-                    shown[k] = states[k].clone();
-                }
-            }
-            return;
-        }
-        if drawn {
-            let _ = write!(err, "\x1b[{}A", ids.len());
-        }
-        drawn = true;
-        for (k, id) in ids.iter().enumerate() {
+        for (k, bar) in shown.iter_mut().enumerate() {
             let (done, total) = progress[k];
-            let filled = if states[k] == "proved" {
-                20
-            } else if total > 0 {
-                20 * done / total
+            if is_final(&states[k]) {
+                bar.finish(&states[k]);
             } else {
-                0
-            };
-            let _ = writeln!(
-                err,
-                "\r{id} [{}{}] {:>2}/{:<2} {:<10}",
-                "#".repeat(filled),
-                "-".repeat(20 - filled),
-                done,
-                total,
-                states[k]
-            );
+                bar.set(done as u64, total as u64, &states[k]);
+            }
         }
     };
     let mut event_kind = String::new();

@@ -84,6 +84,8 @@ pub fn run(args: &ProveBench) -> Result<ExitCode> {
     for (cmd, _) in &sides {
         one_run(cmd, args, dir.path(), &vk)?;
     }
+    let progress = crate::progress::Progress::new();
+    let mut bar = progress.bar("bench prove", (args.reps * sides.len()) as u64);
     for rep in 0..args.reps {
         // Alternate the order, so neither side always runs on a warmer machine.
         let order: Vec<usize> = if rep % 2 == 0 {
@@ -95,8 +97,15 @@ pub fn run(args: &ProveBench) -> Result<ExitCode> {
             let (wall, rss) = one_run(&sides[k].0, args, dir.path(), &vk)?;
             sides[k].1.wall_s.push(wall);
             sides[k].1.peak_rss_mib.push(rss);
+            bar.step(&format!(
+                "rep {} of {}: {} {wall:.2} s",
+                rep + 1,
+                args.reps,
+                sides[k].1.command
+            ));
         }
     }
+    bar.finish("done");
     let (f_wall, f_rss) = sides[0].1.medians();
     println!(
         "fornax prove: {:.3} s, peak {:.1} MiB (median of {})",

@@ -194,17 +194,24 @@ pub fn run(args: &SplitBench) -> Result<std::process::ExitCode> {
     }
     let (mut whole_s, mut split_s) = (Vec::new(), Vec::new());
     let mut last_split = Value::Null;
+    let progress = crate::progress::Progress::new();
+    let mut bar = progress.bar("bench split", 2 * args.reps as u64);
     for rep in 0..args.reps {
         for side in if rep % 2 == 0 { [0, 1] } else { [1, 0] } {
-            if side == 0 {
-                whole_s.push(whole.prove(&c, &witness)?.0.as_secs_f64());
+            let what = if side == 0 {
+                let d = whole.prove(&c, &witness)?.0.as_secs_f64();
+                whole_s.push(d);
+                format!("whole {d:.2} s")
             } else {
                 let (d, t) = split.prove(&c, &witness)?;
                 split_s.push(d.as_secs_f64());
                 last_split = t;
-            }
+                format!("split {:.2} s", d.as_secs_f64())
+            };
+            bar.step(&format!("rep {} of {}: {what}", rep + 1, args.reps));
         }
     }
+    bar.finish("done");
     let (w, s) = (median(whole_s.clone()), median(split_s.clone()));
     let over = match args.lanes {
         true => format!("{} single-threaded lanes of one worker", args.workers),
