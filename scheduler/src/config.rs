@@ -246,6 +246,11 @@ pub(crate) fn fhe_device_parser() -> impl clap::builder::TypedValueParser<Value 
 }
 
 impl NodeArgs {
+    /// The settings of a TOML file (`--config`): unknown keys and wrong types are errors.
+    pub fn from_toml(text: &str) -> Result<NodeArgs, toml::de::Error> {
+        toml::from_str(text)
+    }
+
     /// These flags over the settings of the TOML file that `--config` names: each setting
     /// from its flag (or environment variable) when given, else from the file. The one
     /// place where the two meet.
@@ -254,7 +259,7 @@ impl NodeArgs {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str(&text).with_context(|| format!("{}", path.display()))?
+                NodeArgs::from_toml(&text).with_context(|| format!("{}", path.display()))?
             }
             None => NodeArgs::default(),
         };

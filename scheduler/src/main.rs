@@ -153,6 +153,10 @@ enum Command {
     /// with flags NATS, the chain's RPC endpoint and the clock): a pass/warn/fail table with
     /// the fix for each problem; exit code 1 when a check fails.
     Doctor(doctor::DoctorArgs),
+    /// `fornax node`'s settings: `--print-defaults` prints each one's documentation, flag,
+    /// environment variable, TOML key and default (generated from the flags themselves);
+    /// `--check FILE` checks a TOML file as the node reads it.
+    Config(commands::settings::ConfigArgs),
     /// The market on chain: deploy, register a circuit, create and read tasks.
     #[command(subcommand)]
     Chain(chain::ChainCommand),
@@ -354,6 +358,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Fhe(cmd) => fhe::run(cmd),
         Command::Keyholder(args) => fhe::keyholder(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Config(args) => commands::settings::run(&args),
         Command::Devices => {
             let registry = DeviceRegistry::discover();
             for note in registry.notes() {

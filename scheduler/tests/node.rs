@@ -1229,3 +1229,61 @@ fn json_logs_parse_and_carry_task_ids() {
         "no line about task {id} names its job: {about_the_task:?}"
     );
 }
+
+/// `fornax config --print-defaults` documents every flag of `fornax node` (generated from
+/// them), its commented file keys with their defaults make a file the node accepts, and
+/// `fornax config --check` refuses an unknown key.
+#[test]
+fn the_config_reference_covers_every_node_flag_and_parses() {
+    let fornax = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_fornax"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = fornax(&["config", "--print-defaults"]);
+    assert!(out.status.success(), "{out:?}");
+    let reference = String::from_utf8(out.stdout).unwrap();
+    let help = String::from_utf8(fornax(&["node", "--help"]).stdout).unwrap();
+    // The options' own lines: `  --flag <VALUE>` or `  -x, --flag`.
+    let flags: Vec<&str> = help
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with("--") || (l.starts_with('-') && l.get(2..4) == Some(", ")))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("--")))
+        .filter(|w| !["--help", "--config", "--log-format"].contains(w))
+        .collect();
+    assert!(flags.len() > 30, "{flags:?}");
+    for flag in &flags {
+        assert!(
+            reference.contains(&format!("flag {flag}")),
+            "{flag} is not in the reference"
+        );
+    }
+    // Every file key with a default, uncommented, is a file the node accepts.
+    let file: String = reference
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .filter(|l| {
+            l.starts_with('[')
+                || l.split_once(" = ").is_some_and(|(k, v)| {
+                    !v.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                })
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(file.lines().count() > 20, "{file}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fornax.toml");
+    std::fs::write(&path, &file).unwrap();
+    let out = fornax(&["config", "--check", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{file}\n{}", text(&out));
+    std::fs::write(&path, "data_dir = \"d\"\nnonsense = 1\n").unwrap();
+    let out = fornax(&["config", "--check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("unknown field `nonsense`"),
+        "{}",
+        text(&out)
+    );
+}

@@ -7,4 +7,5 @@ pub mod doctor;
 pub mod fhe;
 pub mod node;
 pub mod prove;
+pub mod settings;
 pub mod worker;
