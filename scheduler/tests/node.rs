@@ -684,6 +684,21 @@ fn rate_limits_per_key_and_the_openapi_document() {
     let (s, doc) = get(&c, &node.url, "token-a", "/openapi.json");
     assert_eq!(s, 200);
     assert_eq!(doc["openapi"], "3.1.0");
+    // Swagger UI at /docs over that document, everything it loads served by the node.
+    let page = c.get(format!("{}/docs", node.url)).send().unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().unwrap();
+    assert!(html.contains("/openapi.json"), "{html}");
+    assert!(
+        !html.contains("https://"),
+        "the page loads something from the network: {html}"
+    );
+    for asset in ["swagger-ui-bundle.js", "swagger-ui.css"] {
+        assert!(html.contains(asset), "{html}");
+        let r = c.get(format!("{}/docs/{asset}", node.url)).send().unwrap();
+        assert_eq!(r.status(), 200, "{asset}");
+        assert!(r.bytes().unwrap().len() > 10_000, "{asset}");
+    }
     for path in [
         "/v1/circuits",
         "/v1/tasks",

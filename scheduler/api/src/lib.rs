@@ -17,6 +17,7 @@
 //! | `GET /v1/webhook-secret` | `{owner, secret}`: the secret that signs the caller's webhooks (its own, not the API key) |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | liveness, readiness (recovery done), Prometheus text (`/metrics` needs `Authorization: Bearer <metrics token>` when the node has one) |
 //! | `GET /openapi.json` | all of this as OpenAPI 3.1 |
+//! | `GET /docs` | Swagger UI over `/openapi.json`, served from the binary |
 //! | `POST /v1/fhe/programs` | register an FHE program (JSON, see `fornax_fhe::program`); 201 new, 200 known |
 //! | `GET /v1/fhe/programs/{id}` | a program |
 //! | `POST /v1/fhe/tasks` | submit `{"program", "inputs": ["<base64 FheUint ciphertext>", …]}`; header `Idempotency-Key`; 202 new, 200 replayed |
@@ -314,6 +315,18 @@ pub fn router_with_fhe(
         })
         .layer(DefaultBodyLimit::max(SMALL_BODY_BYTES))
         .with_state(state)
+        .merge(docs())
+}
+
+/// Swagger UI at `/docs`, reading `/openapi.json`; its script and style are in the binary,
+/// so the page needs no network. Open to anyone, as `/openapi.json` is: it describes the
+/// API, and calls made from it need an API key like any other.
+fn docs() -> Router {
+    swagger_ui_dist::generate_routes(swagger_ui_dist::ApiDefinition {
+        uri_prefix: "/docs",
+        api_definition: swagger_ui_dist::OpenApiSource::Uri("/openapi.json"),
+        title: Some("Fornax API"),
+    })
 }
 
 /// The body limit of every route but circuit uploads and task submissions: programs,
