@@ -450,3 +450,43 @@ pub async fn serve_tls_until_interrupted(
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The paths the router serves, as written in [`super::router_with_fhe`] (and `/docs`).
+    fn routed() -> std::collections::BTreeSet<String> {
+        let source = include_str!("lib.rs");
+        let source = source.split("#[cfg(test)]").next().unwrap();
+        let mut paths: std::collections::BTreeSet<String> = source
+            .split(".route(")
+            .skip(1)
+            .filter_map(|rest| {
+                let rest = rest.trim_start().strip_prefix('"')?;
+                Some(rest[..rest.find('"')?].to_string())
+            })
+            .collect();
+        paths.insert("/docs".into());
+        paths
+    }
+
+    /// Every route is in `openapi.json` and every path there is routed: adding an endpoint
+    /// without describing it fails here.
+    #[test]
+    fn openapi_describes_exactly_the_routes() {
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
+        let described: std::collections::BTreeSet<String> =
+            doc["paths"].as_object().unwrap().keys().cloned().collect();
+        let routed = routed();
+        assert!(routed.len() > 15, "{routed:?}");
+        let missing: Vec<_> = routed.difference(&described).collect();
+        assert!(
+            missing.is_empty(),
+            "routes missing from openapi.json: {missing:?}"
+        );
+        let extra: Vec<_> = described.difference(&routed).collect();
+        assert!(
+            extra.is_empty(),
+            "openapi.json describes unrouted paths: {extra:?}"
+        );
+    }
+}
