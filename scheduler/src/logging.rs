@@ -25,7 +25,12 @@ pub enum LogFormat {
 /// and any other command (a CLI call, a benchmark) only warnings and errors, so that it is
 /// quiet when all is well.
 pub fn init(format: LogFormat, service: bool) {
-    let default = if service { "info" } else { "warn" };
+    // async-nats reports every (re)connection at info: the worker's own lines say more.
+    let default = if service {
+        "info,async_nats=warn"
+    } else {
+        "warn"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()

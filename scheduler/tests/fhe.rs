@@ -504,6 +504,21 @@ fn sealed_bid_auction_with_a_lying_and_a_dying_key_holder() {
     for o in outputs {
         assert_eq!(o["bad_parties"], json!([7]), "{body}");
     }
+    // Each key holder's answer time is a histogram by party, the one killed included.
+    let metrics = c
+        .get(format!("{url}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    for party in 1..=7 {
+        assert!(
+            metrics.contains(&format!(
+                "fornax_keyholder_seconds_count{{party=\"{party}\"}}"
+            )),
+            "party {party}: {metrics}"
+        );
+    }
     // Bob may not decrypt Alice's task.
     let (s, b) = call(
         c.post(format!("{url}/v1/fhe/tasks/{id}/decrypt"))

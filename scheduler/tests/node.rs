@@ -1302,3 +1302,64 @@ fn the_config_reference_covers_every_node_flag_and_parses() {
         text(&out)
     );
 }
+
+/// Every metric the Grafana dashboard (`ops/monitoring/grafana-dashboard.json`) queries is
+/// exposed by a node at `/metrics` after one proof (the key holders' answer times need an FHE
+/// node and a decryption: `sealed_bid_auction_with_a_lying_and_a_dying_key_holder` checks
+/// them); the exposition is OpenMetrics, as Prometheus scrapes it.
+#[test]
+fn the_dashboard_queries_only_metrics_the_node_exposes() {
+    let data = tempfile::tempdir().unwrap();
+    let node = Node::start(data.path(), &KEYS);
+    let c = client();
+    let meta = register_poseidon(&c, &node.url);
+    let (s, task) = submit(
+        &c,
+        &node.url,
+        "token-a",
+        &json!({"circuit": meta["id"], "input": {"preimage": [7, 8]}}),
+    );
+    assert_eq!(s, 202, "{task}");
+    let id = task["id"].as_str().unwrap().to_string();
+    let done = wait_final(&c, &node.url, "token-a", &[id], Duration::from_secs(60));
+    assert_eq!(done[0]["state"], "proved", "{}", done[0]);
+    let (status, metrics) = get(&c, &node.url, "token-a", "/metrics");
+    assert_eq!(status, 200);
+    let metrics = metrics.as_str().unwrap().to_string();
+    assert!(metrics.trim_end().ends_with("# EOF"), "{metrics}");
+    let dashboard =
+        std::fs::read_to_string(common::root().join("ops/monitoring/grafana-dashboard.json"))
+            .unwrap();
+    let dashboard: Value = serde_json::from_str(&dashboard).unwrap();
+    let mut names = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(at) = rest.find("fornax_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_' || c.is_ascii_digit())
+                    .collect();
+                rest = &rest[at + name.len()..];
+                names.insert(name);
+            }
+        }
+    }
+    assert!(names.len() >= 12, "{names:?}");
+    for name in names.iter().filter(|n| !n.starts_with("fornax_keyholder_")) {
+        let sampled = metrics
+            .lines()
+            .any(|l| l.starts_with(&format!("{name} ")) || l.starts_with(&format!("{name}{{")));
+        assert!(
+            sampled,
+            "the dashboard queries {name}, which the node does not expose:\n{metrics}"
+        );
+    }
+    // The job histogram has buckets per job role and device, from the proof above.
+    assert!(
+        metrics.contains("fornax_job_seconds_bucket{le=")
+            || metrics.contains("fornax_job_seconds_bucket{job="),
+        "{metrics}"
+    );
+}

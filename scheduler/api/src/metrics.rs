@@ -1,6 +1,11 @@
-//! `/readyz` and `/metrics` (Prometheus text): the node's readiness and counters.
+//! `/readyz` and `/metrics`: the node's readiness, and its counters, gauges and histograms
+//! in the OpenMetrics text format (`prometheus-client`).
 
 use super::*;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
 pub(crate) async fn readyz(AxState(app): AxState<AppState>) -> Response {
     if app.scheduler.is_ready() {
@@ -16,168 +21,188 @@ pub(crate) async fn readyz(AxState(app): AxState<AppState>) -> Response {
 }
 
 pub(crate) async fn metrics(AxState(app): AxState<AppState>, headers: HeaderMap) -> Response {
-    use std::fmt::Write;
     if let Err(e) = app.authorize_metrics(&headers) {
         return e.into_response();
     }
+    let mut text = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &registry(&app)) {
+        return ApiError::internal(e).into_response();
+    }
+    (
+        [(
+            "content-type",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// A labelled counter family.
+type Counters = Family<Vec<(String, String)>, Counter>;
+
+fn counter(value: u64) -> Counter {
+    let c = Counter::default();
+    c.inc_by(value);
+    c
+}
+
+fn seconds(micros: u64) -> Counter<f64, std::sync::atomic::AtomicU64> {
+    let c = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+    c.inc_by(micros as f64 / 1e6);
+    c
+}
+
+fn gauge(value: u64) -> Gauge {
+    let g = Gauge::default();
+    g.set(i64::try_from(value).unwrap_or(i64::MAX));
+    g
+}
+
+fn labelled(values: impl IntoIterator<Item = (&'static str, String, u64)>) -> Counters {
+    let family = Counters::default();
+    for (label, value, n) in values {
+        family
+            .get_or_create(&vec![(label.to_string(), value)])
+            .inc_by(n);
+    }
+    family
+}
+
+/// The node's metrics as of now: its counters read into a registry, its histograms shared.
+/// Counter names gain `_total` as they are written (OpenMetrics).
+fn registry(app: &AppState) -> Registry {
     let m = &app.scheduler.metrics;
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    let mut out = String::new();
-    let _ = writeln!(out, "# HELP fornax_tasks_submitted_total Tasks accepted.\n# TYPE fornax_tasks_submitted_total counter");
-    let _ = writeln!(
-        out,
-        "fornax_tasks_submitted_total {}",
-        m.submitted.load(Ordering::Relaxed)
+    let mut r = Registry::default();
+    r.register(
+        "fornax_tasks_submitted",
+        "Tasks accepted",
+        counter(load(&m.submitted)),
     );
-    let _ = writeln!(out, "# HELP fornax_tasks_finished_total Tasks that reached a final state.\n# TYPE fornax_tasks_finished_total counter");
-    for (i, s) in State::ALL.iter().enumerate().filter(|(_, s)| s.is_final()) {
-        let _ = writeln!(
-            out,
-            "fornax_tasks_finished_total{{state=\"{}\"}} {}",
-            s.as_str(),
-            m.finished[i].load(Ordering::Relaxed)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP fornax_queue_depth Tasks waiting in the node's fair queue to be sent to workers.\n# TYPE fornax_queue_depth gauge"
+    r.register(
+        "fornax_tasks_finished",
+        "Tasks that reached a final state",
+        labelled(
+            State::ALL
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.is_final())
+                .map(|(i, s)| ("state", s.as_str().to_string(), load(&m.finished[i]))),
+        ),
     );
-    let _ = writeln!(out, "fornax_queue_depth {}", app.scheduler.queue_depth());
-    let _ = writeln!(
-        out,
-        "# HELP fornax_proofs_total Proofs made.\n# TYPE fornax_proofs_total counter"
+    r.register(
+        "fornax_queue_depth",
+        "Tasks waiting in the node's fair queue to be sent to workers",
+        gauge(app.scheduler.queue_depth() as u64),
     );
-    let _ = writeln!(
-        out,
-        "fornax_proofs_total {}",
-        m.proofs.load(Ordering::Relaxed)
+    r.register("fornax_proofs", "Proofs made", counter(load(&m.proofs)));
+    r.register(
+        "fornax_prove_seconds",
+        "Time the proofs took",
+        seconds(load(&m.prove_us)),
     );
-    let _ = writeln!(
-        out,
-        "fornax_prove_seconds_total {:.6}",
-        m.prove_us.load(Ordering::Relaxed) as f64 / 1e6
+    r.register(
+        "fornax_job_seconds",
+        "Job durations by job role and device",
+        m.jobs.clone(),
     );
-    let _ = writeln!(out, "# HELP fornax_job_seconds Job durations by kind and device.\n# TYPE fornax_job_seconds summary");
-    let jobs = m.jobs.lock().expect("metrics lock");
-    let mut keys: Vec<_> = jobs.keys().cloned().collect();
-    keys.sort();
-    for k in keys {
-        let (count, us) = jobs[&k];
-        let labels = format!("job=\"{}\",device=\"{}\"", k.0, k.1);
-        let _ = writeln!(out, "fornax_job_seconds_count{{{labels}}} {count}");
-        let _ = writeln!(
-            out,
-            "fornax_job_seconds_sum{{{labels}}} {:.6}",
-            us as f64 / 1e6
-        );
-    }
-    drop(jobs);
     if let Some(dispatcher) = app.scheduler.dispatcher() {
-        let r = &dispatcher.stats;
-        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-        let gauges = [
+        let s = &dispatcher.stats;
+        for (name, help, value) in [
             (
                 "fornax_remote_jobs_in_flight",
-                "Jobs out to workers now.",
+                "Jobs out to workers now",
                 dispatcher.in_flight() as u64,
             ),
             (
                 "fornax_remote_queue_messages",
-                "Jobs in the queue (waiting or running), at the last look.",
-                load(&r.queue_depth),
+                "Jobs in the queue (waiting or running), at the last look",
+                load(&s.queue_depth),
             ),
             (
                 "fornax_workers_live",
-                "Workers heartbeating.",
-                load(&r.live_workers),
+                "Workers heartbeating",
+                load(&s.live_workers),
             ),
             (
                 "fornax_workers_busy_slots",
-                "Jobs running on the live workers.",
-                load(&r.busy_slots),
+                "Jobs running on the live workers",
+                load(&s.busy_slots),
             ),
-        ];
-        for (name, help, v) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        ] {
+            r.register(name, help, gauge(value));
         }
-        let counters = [
+        for (name, help, value) in [
             (
-                "fornax_remote_jobs_dispatched_total",
-                "Jobs sent to the queue (requeues included).",
-                load(&r.dispatched),
+                "fornax_remote_jobs_dispatched",
+                "Jobs sent to the queue (requeues included)",
+                load(&s.dispatched),
             ),
             (
-                "fornax_remote_jobs_requeued_total",
-                "Jobs put back because their worker was declared dead.",
-                load(&r.requeued),
+                "fornax_remote_jobs_requeued",
+                "Jobs put back because their worker was declared dead",
+                load(&s.requeued),
             ),
             (
-                "fornax_remote_retries_total",
-                "Retryable failures reported by workers.",
-                load(&r.retried),
+                "fornax_remote_retries",
+                "Retryable failures reported by workers",
+                load(&s.retried),
             ),
             (
-                "fornax_workers_dead_total",
-                "Workers declared dead.",
-                load(&r.dead_workers),
+                "fornax_workers_dead",
+                "Workers declared dead",
+                load(&s.dead_workers),
             ),
-        ];
-        for (name, help, v) in counters {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-            );
+        ] {
+            r.register(name, help, counter(value));
         }
-        let _ = writeln!(out, "# HELP fornax_remote_outcomes_total Outcomes from workers: applied, ignored (duplicate or late), or refused (a proof that does not verify).\n# TYPE fornax_remote_outcomes_total counter");
-        let _ = writeln!(
-            out,
-            "fornax_remote_outcomes_total{{result=\"applied\"}} {}",
-            load(&r.applied)
+        r.register(
+            "fornax_remote_outcomes",
+            "Outcomes from workers: applied, ignored (duplicate or late), or refused (a proof that does not verify)",
+            labelled([
+                ("result", "applied".to_string(), load(&s.applied)),
+                ("result", "ignored".to_string(), load(&s.ignored)),
+                ("result", "refused".to_string(), load(&s.refused)),
+            ]),
         );
-        let _ = writeln!(
-            out,
-            "fornax_remote_outcomes_total{{result=\"ignored\"}} {}",
-            load(&r.ignored)
-        );
-        let _ = writeln!(
-            out,
-            "fornax_remote_outcomes_total{{result=\"refused\"}} {}",
-            load(&r.refused)
-        );
-        let _ = writeln!(out, "# HELP fornax_remote_latency_seconds From dispatch to the proof applied.\n# TYPE fornax_remote_latency_seconds summary");
-        let _ = writeln!(
-            out,
-            "fornax_remote_latency_seconds_count {}",
-            load(&r.latency_count)
-        );
-        let _ = writeln!(
-            out,
-            "fornax_remote_latency_seconds_sum {:.6}",
-            load(&r.latency_us) as f64 / 1e6
+        r.register(
+            "fornax_remote_latency_seconds",
+            "From dispatch to the proof applied",
+            s.latency.clone(),
         );
     }
-    let m = &app.scheduler.metrics;
-    let _ = writeln!(out, "# HELP fornax_fhe_tasks_total FHE tasks evaluated, and their evaluation time.\n# TYPE fornax_fhe_tasks_total counter");
-    let _ = writeln!(out, "fornax_fhe_tasks_total {}", load(&m.fhe_tasks));
-    let _ = writeln!(
-        out,
-        "fornax_fhe_eval_seconds_total {:.6}",
-        load(&m.fhe_eval_us) as f64 / 1e6
+    r.register(
+        "fornax_fhe_tasks",
+        "FHE tasks evaluated",
+        counter(load(&m.fhe_tasks)),
+    );
+    r.register(
+        "fornax_fhe_eval_seconds",
+        "Time the FHE evaluations took",
+        seconds(load(&m.fhe_eval_us)),
     );
     if let Some(fhe) = &app.fhe {
-        let _ = writeln!(out, "# HELP fornax_fhe_decryptions_total FHE outputs decrypted, per tenant.\n# TYPE fornax_fhe_decryptions_total counter");
-        for (tenant, n) in fhe.decryptions() {
-            // Tenants are API key names, which the operator chose: still, only safe labels.
-            if tenant
-                .bytes()
+        // Tenants are API key names, which the operator chose: still, only safe labels.
+        let safe = |t: &str| {
+            t.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
-            {
-                let _ = writeln!(
-                    out,
-                    "fornax_fhe_decryptions_total{{tenant=\"{tenant}\"}} {n}"
-                );
-            }
-        }
+        };
+        r.register(
+            "fornax_fhe_decryptions",
+            "FHE outputs decrypted, per tenant",
+            labelled(
+                fhe.decryptions()
+                    .into_iter()
+                    .filter(|(t, _)| safe(t))
+                    .map(|(t, n)| ("tenant", t, n)),
+            ),
+        );
+        r.register(
+            "fornax_keyholder_seconds",
+            "Each key holder's answer time (mutual TLS, PartDec, signature), by party",
+            fhe.keyholder_latency().clone(),
+        );
     }
-    ([("content-type", "text/plain; version=0.0.4")], out).into_response()
+    r
 }

@@ -206,7 +206,6 @@ fn fhe_work(store: &Store, task: &Task) -> Result<(Work, Vec<String>), Failure> 
 }
 
 /// Counters for `/metrics`.
-#[derive(Default)]
 pub struct DispatchStats {
     /// Jobs submitted to the queue (requeues included).
     pub dispatched: AtomicU64,
@@ -228,10 +227,26 @@ pub struct DispatchStats {
     pub busy_slots: AtomicU64,
     /// Jobs in the queue (waiting or running), at the last look.
     pub queue_depth: AtomicU64,
-    /// Time from dispatch to the applied proof: count and total microseconds.
-    pub latency_count: AtomicU64,
-    /// See `latency_count`.
-    pub latency_us: AtomicU64,
+    /// Time from dispatch to the applied proof, in seconds.
+    pub latency: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl Default for DispatchStats {
+    fn default() -> Self {
+        DispatchStats {
+            dispatched: Default::default(),
+            applied: Default::default(),
+            ignored: Default::default(),
+            retried: Default::default(),
+            refused: Default::default(),
+            dead_workers: Default::default(),
+            requeued: Default::default(),
+            live_workers: Default::default(),
+            busy_slots: Default::default(),
+            queue_depth: Default::default(),
+            latency: crate::metrics::duration_histogram(),
+        }
+    }
 }
 
 /// What the dispatcher hands back to its owner, the scheduler (`outcomes.rs`):

@@ -232,6 +232,8 @@ pub struct FheService {
     holders: Vec<crate::keyholders::HolderClient>,
     /// The node's signing key (present whenever there are key holders).
     signing: Option<ed25519_dalek::SigningKey>,
+    /// Each key holder's answer time, by party (label `party`), failures included.
+    keyholder_latency: crate::metrics::Durations,
     /// Outputs decrypted per tenant.
     decryptions: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     /// The corruption bound t decryption assumes.
@@ -308,6 +310,7 @@ impl FheService {
             public,
             holders: clients,
             signing: keys_auth.map(|auth| auth.signing),
+            keyholder_latency: crate::metrics::durations(),
             decryptions: Default::default(),
             max_corrupt,
             keys,
@@ -485,6 +488,11 @@ impl FheService {
         Ok(decrypted)
     }
 
+    /// Each key holder's answer time, by party (for `/metrics`).
+    pub fn keyholder_latency(&self) -> &crate::metrics::Durations {
+        &self.keyholder_latency
+    }
+
     /// Outputs decrypted so far, per tenant (for `/metrics`).
     pub fn decryptions(&self) -> Vec<(String, u64)> {
         self.decryptions
@@ -520,7 +528,16 @@ impl FheService {
                 issued_ms: crate::task::now_ms(),
             };
             let signed = crate::keyholders::sign_request(signing, &request);
-            holder.partdec(bytes.clone(), signed)
+            let ciphertext = bytes.clone();
+            async move {
+                let asked = std::time::Instant::now();
+                let answer = holder.partdec(ciphertext, signed).await;
+                let party = vec![("party".to_string(), holder.party().to_string())];
+                self.keyholder_latency
+                    .get_or_create(&party)
+                    .observe(asked.elapsed().as_secs_f64());
+                answer
+            }
         }))
         .await;
         let mut partials = Vec::new();

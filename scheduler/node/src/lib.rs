@@ -21,6 +21,7 @@ pub mod dispatch;
 pub mod embedded;
 pub mod fhe;
 pub mod keyholders;
+pub mod metrics;
 mod outcomes;
 pub mod pinned_tls;
 pub mod queue;

@@ -57,10 +57,7 @@ impl Outcomes for Scheduler {
                 if self.proof_done(&task, proof, |t| t.worker = Some(who))? {
                     stats.applied.fetch_add(1, Ordering::Relaxed);
                     if let Some(at) = dispatcher.landed(&task.id) {
-                        stats.latency_count.fetch_add(1, Ordering::Relaxed);
-                        stats
-                            .latency_us
-                            .fetch_add(at.elapsed().as_micros() as u64, Ordering::Relaxed);
+                        stats.latency.observe(at.elapsed().as_secs_f64());
                     }
                     self.count_parts(&task, device, proof.prove_ms, parts);
                 } else {
@@ -95,10 +92,7 @@ impl Outcomes for Scheduler {
                 if self.fhe_done(&task, &bytes, result, who)? {
                     stats.applied.fetch_add(1, Ordering::Relaxed);
                     if let Some(at) = dispatcher.landed(&task.id) {
-                        stats.latency_count.fetch_add(1, Ordering::Relaxed);
-                        stats
-                            .latency_us
-                            .fetch_add(at.elapsed().as_micros() as u64, Ordering::Relaxed);
+                        stats.latency.observe(at.elapsed().as_secs_f64());
                     }
                 } else {
                     self.ignore(o, task.state);
@@ -418,10 +412,7 @@ impl Scheduler {
                 if self.proof_done(task, &proof, |t| t.worker = Some(who))? {
                     if let Some(at) = dispatcher.landed(&task.id) {
                         let stats = &dispatcher.stats;
-                        stats.latency_count.fetch_add(1, Ordering::Relaxed);
-                        stats
-                            .latency_us
-                            .fetch_add(at.elapsed().as_micros() as u64, Ordering::Relaxed);
+                        stats.latency.observe(at.elapsed().as_secs_f64());
                     }
                 }
                 Ok(())
@@ -651,13 +642,12 @@ impl Scheduler {
                 dispatcher.record_speed(&p.role, &p.device, meta.shape(), p.ms);
             }
         }
-        {
-            let mut jobs = self.metrics.jobs.lock().expect("metrics lock");
-            for p in parts {
-                let entry = jobs.entry((p.role.clone(), p.device.clone())).or_default();
-                entry.0 += 1;
-                entry.1 += (p.ms * 1e3) as u64;
-            }
+        for p in parts {
+            let labels = vec![
+                ("job".to_string(), p.role.clone()),
+                ("device".to_string(), p.device.clone()),
+            ];
+            self.metrics.jobs.get_or_create(&labels).observe(p.ms / 1e3);
         }
         for (i, p) in parts.iter().enumerate() {
             self.publish_event(Event::Job {

@@ -119,7 +119,6 @@ impl Default for SchedulerConfig {
 }
 
 /// Counters for `/metrics`.
-#[derive(Default)]
 pub struct Metrics {
     /// Tasks accepted.
     pub submitted: AtomicU64,
@@ -133,8 +132,22 @@ pub struct Metrics {
     pub fhe_tasks: AtomicU64,
     /// See `fhe_tasks`.
     pub fhe_eval_us: AtomicU64,
-    /// Per job role and device: (count, total microseconds).
-    pub jobs: Mutex<HashMap<(String, String), (u64, u64)>>,
+    /// Job durations per job role and device (labels `job`, `device`).
+    pub jobs: crate::metrics::Durations,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            submitted: Default::default(),
+            finished: Default::default(),
+            proofs: Default::default(),
+            prove_us: Default::default(),
+            fhe_tasks: Default::default(),
+            fhe_eval_us: Default::default(),
+            jobs: crate::metrics::durations(),
+        }
+    }
 }
 
 /// The fair queue: one FIFO per owner, served round-robin.
