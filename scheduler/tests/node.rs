@@ -1183,6 +1183,24 @@ fn wait_ready(c: &Client, url: &str, deadline: Instant) {
     }
 }
 
+/// Registers the Poseidon circuit on the node at `url`, proves one preimage through it and
+/// returns the task id once the task is proved.
+fn prove_one(url: &str, preimage: [u64; 2]) -> String {
+    let c = client();
+    let meta = register_poseidon(&c, url);
+    let (s, task) = submit(
+        &c,
+        url,
+        "token-a",
+        &json!({"circuit": meta["id"], "input": {"preimage": preimage}}),
+    );
+    assert_eq!(s, 202, "{task}");
+    let id = task["id"].as_str().unwrap().to_string();
+    let done = wait_final(&c, url, "token-a", &[id.clone()], Duration::from_secs(60));
+    assert_eq!(done[0]["state"], "proved", "{}", done[0]);
+    id
+}
+
 /// `--log-format json`: every line the node logs is one JSON object, and the lines about a
 /// task's job carry its task id (the worker's `job` span), so a log pipeline can follow one
 /// task. Without `RUST_LOG` a service logs from `info` up.
@@ -1193,24 +1211,7 @@ fn json_logs_parse_and_carry_task_ids() {
     let mut args = KEYS.to_vec();
     args.extend(["--log-format", "json"]);
     let mut node = Node::start_logging_to(data.path(), &args, &log);
-    let c = client();
-    let meta = register_poseidon(&c, &node.url);
-    let (s, task) = submit(
-        &c,
-        &node.url,
-        "token-a",
-        &json!({"circuit": meta["id"], "input": {"preimage": [5, 6]}}),
-    );
-    assert_eq!(s, 202, "{task}");
-    let id = task["id"].as_str().unwrap().to_string();
-    let done = wait_final(
-        &c,
-        &node.url,
-        "token-a",
-        &[id.clone()],
-        Duration::from_secs(60),
-    );
-    assert_eq!(done[0]["state"], "proved", "{}", done[0]);
+    let id = prove_one(&node.url, [5, 6]);
     // The worker logs the job after reporting it: give it a moment, then stop the node.
     let deadline = Instant::now() + Duration::from_secs(10);
     let lines = loop {
@@ -1311,18 +1312,8 @@ fn the_config_reference_covers_every_node_flag_and_parses() {
 fn the_dashboard_queries_only_metrics_the_node_exposes() {
     let data = tempfile::tempdir().unwrap();
     let node = Node::start(data.path(), &KEYS);
+    prove_one(&node.url, [7, 8]);
     let c = client();
-    let meta = register_poseidon(&c, &node.url);
-    let (s, task) = submit(
-        &c,
-        &node.url,
-        "token-a",
-        &json!({"circuit": meta["id"], "input": {"preimage": [7, 8]}}),
-    );
-    assert_eq!(s, 202, "{task}");
-    let id = task["id"].as_str().unwrap().to_string();
-    let done = wait_final(&c, &node.url, "token-a", &[id], Duration::from_secs(60));
-    assert_eq!(done[0]["state"], "proved", "{}", done[0]);
     let (status, metrics) = get(&c, &node.url, "token-a", "/metrics");
     assert_eq!(status, 200);
     let metrics = metrics.as_str().unwrap().to_string();
