@@ -41,6 +41,10 @@ struct Cli {
         env = "FORNAX_LOG_FORMAT"
     )]
     log_format: logging::LogFormat,
+    /// Also export spans (each job's, with its task, job and worker) to this OpenTelemetry
+    /// collector's OTLP/HTTP traces endpoint, e.g. `http://127.0.0.1:4318/v1/traces`.
+    #[arg(long, global = true, env = "FORNAX_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -237,7 +241,13 @@ fn main() -> ExitCode {
         cli.command,
         Command::Node(_) | Command::Worker(_) | Command::Keyholder(_)
     );
-    logging::init(cli.log_format, service);
+    let _traces = match logging::init(cli.log_format, service, cli.otlp_endpoint.as_deref()) {
+        Ok(traces) => traces,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
