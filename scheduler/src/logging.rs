@@ -6,7 +6,9 @@
 //! line about one job names it and its task.
 //!
 //! With `--otlp-endpoint URL` the same spans also go to an OpenTelemetry collector over
-//! OTLP/HTTP.
+//! OTLP/HTTP (`OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf`, the default, or `http/json`),
+//! one trace per task: the node's `task` span from submission to the final state, and under
+//! it the `job` spans of every worker that ran one of its jobs ([`fornax_node::traces`]).
 //!
 //! Standard output stays for what a command answers (addresses, ids, tables), so scripts
 //! can read it while the logs go elsewhere.
@@ -77,6 +79,7 @@ pub fn init(format: LogFormat, service: bool, otlp: Option<&str>) -> anyhow::Res
                 opentelemetry_sdk::trace::SdkTracerProvider::builder()
                     .with_batch_exporter(exporter)
                     .with_resource(resource)
+                    .with_id_generator(fornax_node::traces::TaskIdGenerator::default())
                     .build(),
             )
         }
@@ -84,6 +87,8 @@ pub fn init(format: LogFormat, service: bool, otlp: Option<&str>) -> anyhow::Res
     };
     let spans = provider.as_ref().map(|p| {
         use opentelemetry::trace::TracerProvider as _;
+        // The node records each task's root span through the global provider.
+        opentelemetry::global::set_tracer_provider(p.clone());
         tracing_opentelemetry::layer().with_tracer(p.tracer("fornax"))
     });
     // Only a second call fails; the first subscriber stays.

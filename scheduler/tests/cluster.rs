@@ -183,11 +183,16 @@ fn assert_proved_once(
 }
 
 fn node(data: &Path, nats: &Nats, extra: &[&str]) -> Node {
+    node_with_env(data, nats, extra, &[])
+}
+
+/// [`node`] with environment variables.
+fn node_with_env(data: &Path, nats: &Nats, extra: &[&str], env: &[(&str, &str)]) -> Node {
     let url = nats.url();
     let mut args = vec!["--queue", url.as_str()];
     args.extend_from_slice(&FAST);
     args.extend_from_slice(extra);
-    Node::start(data, &args)
+    Node::start_until(data, &args, env, "fornax node listening on ")
 }
 
 /// A scenario's temporary folders: the node's data, the workers' caches and fixtures,
@@ -212,6 +217,23 @@ fn setup(
     String,
     fornax_prover::VerifyingKey,
 ) {
+    setup_with_env(log, extra, &[])
+}
+
+/// [`setup`] with environment variables for the node.
+fn setup_with_env(
+    log: u32,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (
+    Dirs,
+    Nats,
+    Node,
+    Client,
+    String,
+    String,
+    fornax_prover::VerifyingKey,
+) {
     let dirs = Dirs {
         data: tempfile::tempdir().unwrap(),
         tmp: tempfile::tempdir().unwrap(),
@@ -219,7 +241,7 @@ fn setup(
     };
     let nats = Nats::start(dirs.nats_store.path());
     let (zkey, witness, vk) = fixture(dirs.tmp.path(), log);
-    let n = node(dirs.data.path(), &nats, extra);
+    let n = node_with_env(dirs.data.path(), &nats, extra, env);
     let c = client();
     let circuit = register(&c, &n.url, &zkey);
     (dirs, nats, n, c, circuit, witness, vk)
@@ -941,12 +963,18 @@ fn parts_done(t: &Value) -> Vec<(String, String)> {
 /// `--split always`: a proof's five MSMs run as jobs of their own on two workers and the
 /// node assembles them. A task given a witness, and a circom task given JSON input (whose
 /// witness one worker computes and the others fetch), are each proved once, by parts from
-/// both workers, with proofs that snarkjs verifies.
+/// both workers, with proofs that snarkjs verifies. The node and both workers export their
+/// spans (`--otlp-endpoint`): the first proof reads as one trace, the node's `task` span
+/// over the five job spans of both workers.
 #[test]
 fn a_split_proof_runs_on_two_workers_and_snarkjs_verifies_it() {
-    let (dirs, nats, node, c, circuit, witness, vk) = setup(13, &["--split", "always"]);
-    let a = Worker::start(&nats, "sa", dirs.tmp.path(), &[]);
-    let b = Worker::start(&nats, "sb", dirs.tmp.path(), &[]);
+    let collector = common::OtlpCollector::start();
+    let otlp = ["--otlp-endpoint", collector.endpoint.as_str()];
+    let mut extra = vec!["--split", "always"];
+    extra.extend(otlp);
+    let (dirs, nats, node, c, circuit, witness, vk) = setup_with_env(13, &extra, common::OTLP_JSON);
+    let a = Worker::start_with_env(&nats, "sa", dirs.tmp.path(), &otlp, common::OTLP_JSON);
+    let b = Worker::start_with_env(&nats, "sb", dirs.tmp.path(), &otlp, common::OTLP_JSON);
     let id = submit(&c, &node.url, &circuit, &witness);
     wait_final(
         &c,
@@ -969,6 +997,13 @@ fn a_split_proof_runs_on_two_workers_and_snarkjs_verifies_it() {
         .map(|(_, w)| w.split('/').next().unwrap())
         .collect();
     assert_eq!(workers.len(), 2, "parts from both workers: {t}");
+    let trace = collector.wait_for_trace(&id, 5, Duration::from_secs(30));
+    let job_workers: HashSet<&str> = trace
+        .iter()
+        .filter(|s| s.name == "job")
+        .map(|s| s.attributes["worker"].as_str())
+        .collect();
+    assert_eq!(job_workers, HashSet::from(["sa", "sb"]), "{trace:#?}");
 
     // A circom circuit given JSON input: the witness job first, then the parts.
     let name = "poseidon_preimage";

@@ -1356,77 +1356,23 @@ fn the_dashboard_queries_only_metrics_the_node_exposes() {
     );
 }
 
-/// A collector of OTLP/HTTP requests on loopback: its traces endpoint, and the bodies it
-/// received (answered 200, connections kept alive).
-fn otlp_collector() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}/v1/traces", listener.local_addr().unwrap());
-    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = bodies.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().map_while(Result::ok) {
-            let seen = seen.clone();
-            std::thread::spawn(move || {
-                let mut writer = stream.try_clone().unwrap();
-                let mut reader = BufReader::new(stream);
-                loop {
-                    let mut length = 0usize;
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        if let Some((name, value)) = line.split_once(':') {
-                            if name.eq_ignore_ascii_case("content-length") {
-                                length = value.trim().parse().unwrap_or(0);
-                            }
-                        }
-                    }
-                    let mut body = vec![0u8; length];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    seen.lock().unwrap().push(body);
-                    let _ = writer.write_all(
-                        b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n",
-                    );
-                }
-            });
-        }
-    });
-    (endpoint, bodies)
-}
-
-/// `--otlp-endpoint`: the worker's job spans reach an OpenTelemetry collector over OTLP/HTTP,
-/// carrying the task id (protobuf keeps strings verbatim).
+/// `--otlp-endpoint`: a proof's trace reaches an OpenTelemetry collector over OTLP/HTTP:
+/// the node's `task` span, carrying the task id, and under it the worker's `job` span.
 #[test]
-fn job_spans_are_exported_over_otlp() {
-    let (endpoint, bodies) = otlp_collector();
+fn a_tasks_spans_are_exported_over_otlp_as_one_trace() {
+    let collector = common::OtlpCollector::start();
     let data = tempfile::tempdir().unwrap();
     let mut args = KEYS.to_vec();
-    args.extend(["--otlp-endpoint", endpoint.as_str()]);
-    let mut node = Node::start(data.path(), &args);
-    let id = prove_one(&node.url, [9, 10]);
-    // Spans leave in batches (every 5 s by default).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let found = loop {
-        let found = bodies.lock().unwrap().iter().any(|b| {
-            b.windows(id.len()).any(|w| w == id.as_bytes()) && b.windows(3).any(|w| w == b"job")
-        });
-        if found || Instant::now() > deadline {
-            break found;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    node.kill9();
-    assert!(
-        found,
-        "no span with task {id} reached the collector ({} requests)",
-        bodies.lock().unwrap().len()
+    args.extend(["--otlp-endpoint", collector.endpoint.as_str()]);
+    let mut node = Node::start_until(
+        data.path(),
+        &args,
+        common::OTLP_JSON,
+        "fornax node listening on ",
     );
+    let id = prove_one(&node.url, [9, 10]);
+    let trace = collector.wait_for_trace(&id, 1, Duration::from_secs(30));
+    node.kill9();
+    let job = trace.iter().find(|s| s.name == "job").unwrap();
+    assert_eq!(job.attributes["task"], id, "{trace:?}");
 }

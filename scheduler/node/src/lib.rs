@@ -30,5 +30,6 @@ pub mod sealed_share;
 pub mod store;
 pub mod task;
 pub mod tee;
+pub mod traces;
 pub mod webhooks;
 pub mod worker;

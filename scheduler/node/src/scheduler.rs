@@ -380,6 +380,10 @@ impl Scheduler {
             .store
             .transition(id, to, allowed_from, failure, output, update)?;
         self.publish(&task);
+        // A chain task goes on from `proved` to posting its result.
+        if to.is_final() && !(to == State::Proved && task.chain.is_some()) {
+            crate::traces::record_task(&task);
+        }
         Ok(task)
     }
 

@@ -470,6 +470,7 @@ impl Worker {
                 task = %job.task,
                 worker = %self.id
             );
+            crate::traces::join_task(&span, &job.task);
             self.run_job(lane, Arc::from(delivery))
                 .instrument(span)
                 .await;

@@ -399,3 +399,151 @@ pub fn registry(rt: &tokio::runtime::Runtime, nats: &Nats) -> Vec<fornax_node::q
         out
     })
 }
+
+/// The environment under which a process exports its spans as OTLP/JSON, every half second.
+pub const OTLP_JSON: &[(&str, &str)] = &[
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+    ("OTEL_BSP_SCHEDULE_DELAY", "500"),
+];
+
+/// One exported span, as a collector receives it.
+#[derive(Clone, Debug)]
+pub struct ExportedSpan {
+    /// Its name (`task`, `job`).
+    pub name: String,
+    /// Hex ids: its trace, itself, and its parent (empty for a root).
+    pub trace: String,
+    pub span: String,
+    pub parent: String,
+    /// Its string attributes.
+    pub attributes: std::collections::HashMap<String, String>,
+}
+
+/// A collector of OTLP/HTTP requests in JSON ([`OTLP_JSON`]) on loopback: each request's
+/// spans are kept (answered 200, connections kept alive).
+pub struct OtlpCollector {
+    /// Its traces endpoint, for `--otlp-endpoint`.
+    pub endpoint: String,
+    spans: std::sync::Arc<std::sync::Mutex<Vec<ExportedSpan>>>,
+}
+
+impl OtlpCollector {
+    pub fn start() -> OtlpCollector {
+        use std::io::{Read, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+        let spans = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = spans.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let mut writer = stream.try_clone().unwrap();
+                    let mut reader = BufReader::new(stream);
+                    loop {
+                        let mut length = 0usize;
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                            if let Some((name, value)) = line.split_once(':') {
+                                if name.eq_ignore_ascii_case("content-length") {
+                                    length = value.trim().parse().unwrap_or(0);
+                                }
+                            }
+                        }
+                        let mut body = vec![0u8; length];
+                        if reader.read_exact(&mut body).is_err() {
+                            return;
+                        }
+                        let request: serde_json::Value =
+                            serde_json::from_slice(&body).expect("an OTLP/JSON request");
+                        seen.lock().unwrap().extend(exported_spans(&request));
+                        let _ = writer.write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
+                        );
+                    }
+                });
+            }
+        });
+        OtlpCollector { endpoint, spans }
+    }
+
+    /// The spans received so far.
+    pub fn spans(&self) -> Vec<ExportedSpan> {
+        self.spans.lock().unwrap().clone()
+    }
+
+    /// Waits until task `task`'s trace has arrived, its root `task` span and at least
+    /// `jobs` job spans, then checks its shape: one root carrying the task id, every span of
+    /// the trace under it, every job span naming the task. Returns the trace's spans.
+    pub fn wait_for_trace(&self, task: &str, jobs: usize, limit: Duration) -> Vec<ExportedSpan> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let all = self.spans();
+            let root = all.iter().find(|s| {
+                s.name == "task" && s.attributes.get("task").map(String::as_str) == Some(task)
+            });
+            if let Some(root) = root {
+                let trace: Vec<ExportedSpan> = all
+                    .iter()
+                    .filter(|s| s.trace == root.trace)
+                    .cloned()
+                    .collect();
+                if trace.iter().filter(|s| s.name == "job").count() >= jobs {
+                    assert!(
+                        root.parent.is_empty(),
+                        "the task span is the root: {root:?}"
+                    );
+                    for s in trace.iter().filter(|s| s.span != root.span) {
+                        assert_eq!(s.parent, root.span, "a span outside the task's tree: {s:?}");
+                        if s.name == "job" {
+                            assert_eq!(s.attributes["task"], task, "{s:?}");
+                        }
+                    }
+                    return trace;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "task {task}'s trace with {jobs} job spans did not arrive: {all:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// The spans of an OTLP/JSON `ExportTraceServiceRequest`.
+fn exported_spans(request: &serde_json::Value) -> Vec<ExportedSpan> {
+    let list = |v: &serde_json::Value, key: &str| v[key].as_array().cloned().unwrap_or_default();
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let mut out = Vec::new();
+    for resource in list(request, "resourceSpans") {
+        for scope in list(&resource, "scopeSpans") {
+            for span in list(&scope, "spans") {
+                let attributes = list(&span, "attributes")
+                    .iter()
+                    .filter_map(|kv| {
+                        Some((
+                            text(&kv["key"]),
+                            kv["value"]["stringValue"].as_str()?.to_string(),
+                        ))
+                    })
+                    .collect();
+                out.push(ExportedSpan {
+                    name: text(&span["name"]),
+                    trace: text(&span["traceId"]),
+                    span: text(&span["spanId"]),
+                    parent: text(&span["parentSpanId"]),
+                    attributes,
+                });
+            }
+        }
+    }
+    out
+}
