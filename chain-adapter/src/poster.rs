@@ -137,6 +137,23 @@ impl Poster {
         self.from
     }
 
+    /// Transactions of this account broadcast and not mined yet: its pending transaction
+    /// count less its mined one. 0 when all are mined; it grows while the chain leaves the
+    /// poster's transactions in the pool (fees too low, a nonce gap).
+    pub async fn nonce_lag(&self) -> Result<u64, ChainError> {
+        let mined = self
+            .provider
+            .get_transaction_count(self.from)
+            .latest()
+            .await?;
+        let pending = self
+            .provider
+            .get_transaction_count(self.from)
+            .pending()
+            .await?;
+        Ok(pending.saturating_sub(mined))
+    }
+
     /// Settles `req` and returns the confirmed settlement. Errors are final (the contract
     /// will not accept the result: its reason); RPC failures are retried inside.
     pub async fn post(

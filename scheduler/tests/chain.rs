@@ -293,6 +293,17 @@ fn dev_node_proves_chain_tasks_and_the_contract_verifies_and_pays() {
         .block_on(async { dapp.provider.get_balance(prover).await })
         .unwrap();
     assert!(after > before, "the prover was not paid");
+    // Everything the poster sent is mined: its nonce lag reads 0.
+    let metrics = c
+        .get(format!("{}/metrics", node.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.lines().any(|l| l == "fornax_chain_nonce_lag 0"),
+        "{metrics}"
+    );
     // The attested worker signed the result; the registry recorded it in sequence.
     let registry: Address = node.line("WorkerRegistry ").parse().unwrap();
     let worker: Address = node

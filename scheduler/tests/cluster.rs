@@ -134,6 +134,11 @@ fn wait_final(c: &Client, url: &str, ids: &[String], limit: Duration) -> Vec<Val
 
 /// The number of `metric` in the node's Prometheus text (a line `metric value`).
 fn metric(c: &Client, url: &str, metric: &str) -> f64 {
+    sample(c, url, metric).unwrap_or_else(|| panic!("no {metric} in /metrics"))
+}
+
+/// A sample in `/metrics`, if it is there.
+fn sample(c: &Client, url: &str, metric: &str) -> Option<f64> {
     let text = c
         .get(format!("{url}/metrics"))
         .send()
@@ -142,10 +147,7 @@ fn metric(c: &Client, url: &str, metric: &str) -> f64 {
         .unwrap();
     text.lines()
         .find_map(|l| l.strip_prefix(metric).and_then(|r| r.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("no {metric} in /metrics"))
-        .trim()
-        .parse()
-        .unwrap()
+        .map(|v| v.trim().parse().unwrap())
 }
 
 /// Every task proved exactly once, with a proof that verifies; returns who proved each.
@@ -480,7 +482,22 @@ fn poison_jobs_fail_with_their_reason_after_their_budget() {
     let (dirs, nats, n, c, circuit, witness, _vk) = setup(8, &["--attempts", "3"]);
     let rt = runtime();
     let (zkey2, witness2, _) = fixture(dirs.tmp.path(), 9);
+    // Before any worker: the job waits in the queue, counted by its kind.
+    let early = submit(&c, &n.url, &circuit, &witness);
+    let queued = "fornax_queue_jobs{kind=\"groth16\"}";
+    wait_until(
+        "the job counted in the queue",
+        Duration::from_secs(20),
+        || sample(&c, &n.url, queued) == Some(1.0),
+    );
     let _a = Worker::start(&nats, "a", dirs.tmp.path(), &[]);
+    let t = &wait_final(
+        &c,
+        &n.url,
+        std::slice::from_ref(&early),
+        Duration::from_secs(60),
+    )[0];
+    assert_eq!(t["state"], "proved", "{t}");
 
     // Bad input (a witness that does not satisfy the circuit): fails at once, not retried.
     let mut bad = base64::engine::general_purpose::STANDARD
@@ -527,6 +544,7 @@ fn poison_jobs_fail_with_their_reason_after_their_budget() {
     // The job is gone from the queue, and the good task of the same worker still proves.
     wait_until("an empty queue", Duration::from_secs(10), || {
         metric(&c, &n.url, "fornax_remote_queue_messages") == 0.0
+            && metric(&c, &n.url, queued) == 0.0
     });
     let ok = submit(&c, &n.url, &circuit, &witness);
     let t = &wait_final(

@@ -157,6 +157,17 @@ fn registry(app: &AppState) -> Registry {
         ] {
             r.register(name, help, counter(value));
         }
+        let by_kind = Family::<Vec<(String, String)>, Gauge>::default();
+        for (kind, n) in s.queue_depth_by_kind.lock().expect("depth lock").iter() {
+            by_kind
+                .get_or_create(&vec![("kind".to_string(), kind.clone())])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        r.register(
+            "fornax_queue_jobs",
+            "Jobs in the queue (waiting or running) by job kind, at the last look",
+            by_kind,
+        );
         r.register(
             "fornax_remote_outcomes",
             "Outcomes from workers: applied, ignored (duplicate or late), or refused (a proof that does not verify)",
@@ -170,6 +181,13 @@ fn registry(app: &AppState) -> Registry {
             "fornax_remote_latency_seconds",
             "From dispatch to the proof applied",
             s.latency.clone(),
+        );
+    }
+    if let Some(lag) = m.chain_nonce_lag.get() {
+        r.register(
+            "fornax_chain_nonce_lag",
+            "The chain poster's transactions broadcast and not yet mined",
+            gauge(load(lag)),
         );
     }
     r.register(

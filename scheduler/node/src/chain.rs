@@ -102,7 +102,26 @@ impl ChainService {
         });
         let listening = Arc::clone(&service);
         tokio::spawn(async move { listening.listen().await });
+        let watching = Arc::clone(&service);
+        tokio::spawn(async move { watching.watch_nonce_lag().await });
         Ok(service)
+    }
+
+    /// Keeps the poster's nonce lag (`fornax_chain_nonce_lag`) fresh, every few seconds.
+    async fn watch_nonce_lag(&self) {
+        let lag = self
+            .sched
+            .metrics
+            .chain_nonce_lag
+            .get_or_init(Default::default);
+        let every = self.cfg.poll.max(Duration::from_secs(2));
+        loop {
+            match self.poster.nonce_lag().await {
+                Ok(n) => lag.store(n, std::sync::atomic::Ordering::Relaxed),
+                Err(e) => tracing::debug!(error = %e, "reading the poster's nonces failed"),
+            }
+            tokio::time::sleep(every).await;
+        }
     }
 
     /// The account that signs results and is paid.

@@ -227,6 +227,8 @@ pub struct DispatchStats {
     pub busy_slots: AtomicU64,
     /// Jobs in the queue (waiting or running), at the last look.
     pub queue_depth: AtomicU64,
+    /// The same by job kind (every kind seen since the node started).
+    pub queue_depth_by_kind: Mutex<crate::queue::Depths>,
     /// Time from dispatch to the applied proof, in seconds.
     pub latency: prometheus_client::metrics::histogram::Histogram,
 }
@@ -244,6 +246,7 @@ impl Default for DispatchStats {
             live_workers: Default::default(),
             busy_slots: Default::default(),
             queue_depth: Default::default(),
+            queue_depth_by_kind: Default::default(),
             latency: crate::metrics::duration_histogram(),
         }
     }
@@ -656,6 +659,12 @@ impl Dispatcher {
             }
         }
         self.stats.dispatched.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .queue_depth_by_kind
+            .lock()
+            .expect("depth lock")
+            .entry(job.kind.clone())
+            .or_insert(0);
         self.in_flight
             .lock()
             .expect("in-flight lock")
@@ -801,8 +810,13 @@ impl Dispatcher {
         let every = (dead_after / 4).max(Duration::from_millis(100));
         loop {
             tokio::time::sleep(every).await;
-            if let Ok(depth) = self.queue.depth().await {
-                self.stats.queue_depth.store(depth, Ordering::Relaxed);
+            if let Ok(depths) = self.queue.depth().await {
+                let total = depths.values().sum();
+                self.stats.queue_depth.store(total, Ordering::Relaxed);
+                // A kind seen once stays, at 0 when none of its jobs is queued.
+                let mut known = self.stats.queue_depth_by_kind.lock().expect("depth lock");
+                known.values_mut().for_each(|n| *n = 0);
+                known.extend(depths);
             }
             let workers = match self.queue.workers().await {
                 Ok(w) => w,

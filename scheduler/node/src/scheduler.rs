@@ -134,6 +134,9 @@ pub struct Metrics {
     pub fhe_eval_us: AtomicU64,
     /// Job durations per job role and device (labels `job`, `device`).
     pub jobs: crate::metrics::Durations,
+    /// With a chain: the poster's transactions broadcast and not mined, at the last look
+    /// ([`fornax_chain_adapter::poster::Poster::nonce_lag`]).
+    pub chain_nonce_lag: std::sync::OnceLock<AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -146,6 +149,7 @@ impl Default for Metrics {
             fhe_tasks: Default::default(),
             fhe_eval_us: Default::default(),
             jobs: crate::metrics::durations(),
+            chain_nonce_lag: Default::default(),
         }
     }
 }

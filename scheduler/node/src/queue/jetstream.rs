@@ -28,8 +28,8 @@ use async_nats::jetstream::{
 use futures_util::StreamExt;
 
 use super::{
-    memory_tier, tiers_within, Admission, BoxFuture, Delivery, JobSpec, Outcome, OutcomeDelivery,
-    Queue, QueueError, QueueSettings, WorkerInfo,
+    memory_tier, tiers_within, Admission, BoxFuture, Delivery, Depths, JobSpec, Outcome,
+    OutcomeDelivery, Queue, QueueError, QueueSettings, WorkerInfo,
 };
 
 const JOBS: &str = "FORNAX_JOBS";
@@ -632,10 +632,22 @@ impl Queue for JetStreamQueue {
         })
     }
 
-    fn depth(&self) -> BoxFuture<'_, u64> {
+    fn depth(&self) -> BoxFuture<'_, Depths> {
         Box::pin(async move {
+            use futures_util::TryStreamExt as _;
             let stream = self.js.get_stream(JOBS).await.map_err(t)?;
-            Ok(stream.cached_info().state.messages)
+            let mut subjects = stream
+                .info_with_subjects("fornax.jobs.>")
+                .await
+                .map_err(t)?;
+            // Subjects are `fornax.jobs.<kind>.<class>.m<tier>` (see `subject`).
+            let mut depths = Depths::new();
+            while let Some((subject, count)) = subjects.try_next().await.map_err(t)? {
+                if let Some(kind) = subject.split('.').nth(2) {
+                    *depths.entry(kind.to_string()).or_default() += count as u64;
+                }
+            }
+            Ok(depths)
         })
     }
 

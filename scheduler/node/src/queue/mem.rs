@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{
-    done, Admission, BoxFuture, Delivery, JobSpec, Outcome, OutcomeDelivery, OutcomeResult, Queue,
-    QueueError, QueueSettings, WorkerInfo,
+    done, Admission, BoxFuture, Delivery, Depths, JobSpec, Outcome, OutcomeDelivery, OutcomeResult,
+    Queue, QueueError, QueueSettings, WorkerInfo,
 };
 use crate::task::Failure;
 
@@ -297,9 +297,12 @@ impl Queue for MemQueue {
         done(())
     }
 
-    fn depth(&self) -> BoxFuture<'_, u64> {
-        let n = self.lock().jobs.len() as u64;
-        done(n)
+    fn depth(&self) -> BoxFuture<'_, Depths> {
+        let mut depths = Depths::new();
+        for entry in self.lock().jobs.values() {
+            *depths.entry(entry.job.kind.clone()).or_default() += 1;
+        }
+        done(depths)
     }
 
     fn put_artifact<'a>(&'a self, name: &'a str, path: &'a Path) -> BoxFuture<'a, ()> {
@@ -394,13 +397,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn depth_counts_jobs_by_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = MemQueue::new(settings(), dir.path());
+        q.submit(&job("a", 10)).await.unwrap();
+        q.submit(&job("b", 10)).await.unwrap();
+        let mut pbs = job("c", 10);
+        pbs.kind = "pbs".into();
+        q.submit(&pbs).await.unwrap();
+        let depths = q.depth().await.unwrap();
+        assert_eq!(
+            depths,
+            Depths::from([("groth16".into(), 2), ("pbs".into(), 1)])
+        );
+    }
+
+    #[tokio::test]
     async fn duplicates_are_dropped_leases_expire_and_deliveries_are_bounded() {
         let dir = tempfile::tempdir().unwrap();
         let q = MemQueue::new(settings(), dir.path());
         q.submit(&job("a", 10)).await.unwrap();
         q.submit(&job("a", 10)).await.unwrap();
         assert_eq!(
-            q.depth().await.unwrap(),
+            q.depth().await.unwrap().values().sum::<u64>(),
             1,
             "a duplicate submission is dropped"
         );
@@ -444,7 +463,7 @@ mod tests {
             &o.outcome().result,
             OutcomeResult::Failed { failure, retryable: false } if failure.code == "max_deliveries"
         ));
-        assert_eq!(q.depth().await.unwrap(), 0);
+        assert_eq!(q.depth().await.unwrap().values().sum::<u64>(), 0);
     }
 
     #[tokio::test]
@@ -465,6 +484,6 @@ mod tests {
             .unwrap()
             .unwrap();
         d.ack().await.unwrap();
-        assert_eq!(q.depth().await.unwrap(), 0);
+        assert_eq!(q.depth().await.unwrap().values().sum::<u64>(), 0);
     }
 }

@@ -34,6 +34,9 @@ use serde::{Deserialize, Serialize};
 pub use mem::MemQueue;
 
 use crate::store::StoredProof;
+
+/// Jobs in a queue by job kind.
+pub type Depths = std::collections::BTreeMap<String, u64>;
 use crate::task::{Failure, InputKind, Task, TaskKind};
 
 /// A boxed future, so that [`Queue`] can be used as a trait object.
@@ -456,8 +459,8 @@ pub trait Queue: Send + Sync {
     fn next_outcome(&self, wait: Duration) -> BoxFuture<'_, Option<Box<dyn OutcomeDelivery>>>;
     /// Removes the job at `queue_seq` for good (its task ended without it).
     fn remove(&self, queue_seq: u64) -> BoxFuture<'_, ()>;
-    /// Jobs waiting or running.
-    fn depth(&self) -> BoxFuture<'_, u64>;
+    /// Jobs waiting or running, by job kind ([`JobSpec::kind`]).
+    fn depth(&self) -> BoxFuture<'_, Depths>;
     /// Stores an artifact under `name` unless one is there (names are content-addressed).
     fn put_artifact<'a>(&'a self, name: &'a str, path: &'a std::path::Path) -> BoxFuture<'a, ()>;
     /// Copies artifact `name` to `dest`.
