@@ -23,7 +23,7 @@ pub const MAX_INPUTS: usize = 256;
 /// One operation. `a`, `b`, `cond` name earlier values; `value` is a constant and `by` a
 /// shift amount, both of the program's width.
 #[allow(missing_docs)] // the fields are described above, once for every variant
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Op {
     /// a + b (wrapping).
@@ -145,7 +145,7 @@ impl Op {
 }
 
 /// A program over encrypted unsigned integers.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Program {
     /// The width of every integer: 8, 16, 32 or 64.

@@ -209,7 +209,7 @@ fn sealed_bid_auction_with_a_lying_and_a_dying_key_holder() {
             "{path} missing from openapi.json"
         );
     }
-    let codes = doc["components"]["schemas"]["Error"]["properties"]["code"]["enum"]
+    let codes = doc["components"]["schemas"]["ErrorBody"]["properties"]["code"]["enum"]
         .as_array()
         .unwrap()
         .clone();

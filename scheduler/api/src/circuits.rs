@@ -2,7 +2,43 @@
 //! and read the registered ones.
 
 use super::*;
+use crate::openapi::ErrorBody;
+use fornax_node::store::CircuitMeta;
 
+/// The multipart form of `POST /v1/circuits` (described only: the handler streams it).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct CircuitUpload {
+    /// The proving key, as snarkjs writes it (`.zkey`).
+    #[schema(value_type = String, format = Binary)]
+    zkey: Vec<u8>,
+    /// circom's witness generator (`circuit.wasm`), for tasks given JSON input.
+    #[schema(value_type = Option<String>, format = Binary)]
+    wasm: Option<Vec<u8>>,
+}
+
+/// The registered circuits.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct CircuitList {
+    /// In registration order.
+    circuits: Vec<CircuitMeta>,
+}
+
+/// Registers a circuit. Idempotent: a circuit's id is the hash of its files.
+#[utoipa::path(
+    post,
+    path = "/v1/circuits",
+    tag = "circuits",
+    request_body(content = CircuitUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "registered", body = CircuitMeta),
+        (status = 200, description = "known already", body = CircuitMeta),
+        (status = 400, description = "not a zkey or witness generator: see code", body = ErrorBody),
+        (status = 401, description = "no or unknown API key", body = ErrorBody),
+        (status = 413, description = "larger than the node's upload limit", body = ErrorBody),
+        (status = 429, description = "rate limited", body = ErrorBody),
+    )
+)]
 pub(crate) async fn register_circuit(
     AxState(app): AxState<AppState>,
     headers: HeaderMap,
@@ -99,6 +135,16 @@ pub(crate) async fn register_circuit(
     Ok((status, Json(meta)).into_response())
 }
 
+/// The registered circuits.
+#[utoipa::path(
+    get,
+    path = "/v1/circuits",
+    tag = "circuits",
+    responses(
+        (status = 200, description = "every registered circuit", body = CircuitList),
+        (status = 401, description = "no or unknown API key", body = ErrorBody),
+    )
+)]
 pub(crate) async fn list_circuits(
     AxState(app): AxState<AppState>,
     headers: HeaderMap,
@@ -106,9 +152,21 @@ pub(crate) async fn list_circuits(
     app.owner(&headers)?;
     let store = Arc::clone(app.store());
     let circuits = blocking(move || Ok(store.circuits()?)).await?;
-    Ok(Json(serde_json::json!({ "circuits": circuits })).into_response())
+    Ok(Json(CircuitList { circuits }).into_response())
 }
 
+/// A registered circuit.
+#[utoipa::path(
+    get,
+    path = "/v1/circuits/{id}",
+    tag = "circuits",
+    params(("id" = String, Path, description = "the circuit's id")),
+    responses(
+        (status = 200, description = "the circuit", body = CircuitMeta),
+        (status = 401, description = "no or unknown API key", body = ErrorBody),
+        (status = 404, description = "unknown_circuit", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get_circuit(
     AxState(app): AxState<AppState>,
     headers: HeaderMap,

@@ -3,15 +3,28 @@
 use super::*;
 
 /// Query of `GET /v1/events`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EventsQuery {
+    /// Only this task's events.
     task: Option<String>,
 }
 
 /// Server-sent events: `task` events (the task record after each state change) and `job`
 /// events (a job finished on a device), for the caller's tasks, or one task's with
 /// `?task=ID`.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "tasks",
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "text/event-stream: `task` (the task after a state change) and `job` (a job finished: task, job, device, ms, done, total)", content_type = "text/event-stream", body = String),
+        (status = 400, description = "invalid_query", body = crate::openapi::ErrorBody),
+        (status = 401, description = "no or unknown API key", body = crate::openapi::ErrorBody),
+    )
+)]
 pub(crate) async fn events(
     AxState(app): AxState<AppState>,
     headers: HeaderMap,

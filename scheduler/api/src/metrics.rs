@@ -7,6 +7,29 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+/// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "meta",
+    security(()),
+    responses((status = 200, description = "ok", content_type = "text/plain", body = String))
+)]
+pub(crate) async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the stored tasks are recovered.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "meta",
+    security(()),
+    responses(
+        (status = 200, description = "ready", content_type = "text/plain", body = String),
+        (status = 503, description = "not_ready: recovering stored tasks", body = crate::openapi::ErrorBody),
+    )
+)]
 pub(crate) async fn readyz(AxState(app): AxState<AppState>) -> Response {
     if app.scheduler.is_ready() {
         "ready".into_response()
@@ -20,6 +43,20 @@ pub(crate) async fn readyz(AxState(app): AxState<AppState>) -> Response {
     }
 }
 
+/// The node's metrics (OpenMetrics text): tasks submitted and finished by state, queue
+/// depth (by job kind too), workers, outcomes, histograms of job time by job and device,
+/// the chain poster's nonce lag. Open unless the node has a metrics token
+/// (`FORNAX_METRICS_TOKEN`); then `Authorization: Bearer <metrics token>`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "meta",
+    security(()),
+    responses(
+        (status = 200, description = "the metrics", content_type = "application/openmetrics-text", body = String),
+        (status = 401, description = "unauthorized: the metrics token is missing or wrong", body = crate::openapi::ErrorBody),
+    )
+)]
 pub(crate) async fn metrics(AxState(app): AxState<AppState>, headers: HeaderMap) -> Response {
     if let Err(e) = app.authorize_metrics(&headers) {
         return e.into_response();

@@ -2,24 +2,52 @@
 //! new work), read, list and cancel tasks, and fetch proofs (JSON or calldata).
 
 use super::*;
+use crate::openapi::ErrorBody;
+use fornax_node::task::Transition;
 
-/// The body of `POST /v1/tasks`.
-#[derive(Deserialize)]
+/// The body of `POST /v1/tasks`: a circuit and either its input or a witness.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SubmitBody {
+    /// The circuit's id.
     circuit: String,
+    /// circom input JSON (needs a circuit registered with its witness generator).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     input: Option<serde_json::Value>,
+    /// A `.wtns` file, base64.
     #[serde(default)]
     witness: Option<String>,
+    /// Unix milliseconds: the task expires if not proved by then.
     #[serde(default)]
     deadline_ms: Option<u64>,
+    /// The same as a number of seconds from now.
     #[serde(default)]
     timeout_s: Option<u64>,
+    /// An http(s) URL: each state change is POSTed there, with headers `Fornax-Timestamp`
+    /// and `Fornax-Signature: sha256=hex(HMAC-SHA256(secret, timestamp + '.' + body))`
+    /// (the secret of `GET /v1/webhook-secret`), retried with backoff.
     #[serde(default)]
     webhook: Option<String>,
 }
 
+/// Submits a proving task; it is stored durably before the answer.
+#[utoipa::path(
+    post,
+    path = "/v1/tasks",
+    tag = "tasks",
+    params(("Idempotency-Key" = Option<String>, Header, description = "a retried submit with the same key (per API key, 1 to 200 characters) returns the same task")),
+    request_body = SubmitBody,
+    responses(
+        (status = 202, description = "accepted (stored durably)", body = Task),
+        (status = 200, description = "replayed: the task of an earlier submit with this Idempotency-Key", body = Task),
+        (status = 400, description = "malformed: see code", body = ErrorBody),
+        (status = 401, description = "no or unknown API key", body = ErrorBody),
+        (status = 404, description = "unknown_circuit", body = ErrorBody),
+        (status = 413, description = "larger than the node's task limit", body = ErrorBody),
+        (status = 429, description = "rate limited", body = ErrorBody),
+    )
+)]
 pub(crate) async fn submit_task(
     AxState(app): AxState<AppState>,
     headers: HeaderMap,
@@ -176,6 +204,18 @@ pub(crate) fn visible(t: &Task, owner: &str, open: bool) -> bool {
     open || t.owner == owner || t.chain.is_some()
 }
 
+/// A task of the caller's (or a chain task).
+#[utoipa::path(
+    get,
+    path = "/v1/tasks/{id}",
+    tag = "tasks",
+    params(("id" = String, Path, description = "the task's id")),
+    responses(
+        (status = 200, description = "the task", body = Task),
+        (status = 401, description = "no or unknown API key", body = ErrorBody),
+        (status = 404, description = "task_not_found", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get_task(
     AxState(app): AxState<AppState>,
     headers: HeaderMap,
@@ -186,16 +226,55 @@ pub(crate) async fn get_task(
     Ok(Json(task).into_response())
 }
 
+/// The caller's webhook secret.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct WebhookSecret {
+    /// The API key's name.
+    owner: String,
+    /// Signs the owner's webhooks: `Fornax-Signature: sha256=HMAC-SHA256(secret,
+    /// timestamp.body)`. Derived from the node's webhook key, never the API key.
+    secret: String,
+}
+
 /// `GET /v1/webhook-secret`: the secret that signs the caller's webhooks.
+#[utoipa::path(
+    get,
+    path = "/v1/webhook-secret",
+    tag = "tasks",
+    responses(
+        (status = 200, description = "the caller's secret", body = WebhookSecret),
+        (status = 401, description = "no or unknown API key", body = ErrorBody),
+        (status = 429, description = "rate limited", body = ErrorBody),
+    )
+)]
 pub(crate) async fn webhook_secret(
     AxState(app): AxState<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let owner = app.owner(&headers)?;
     let secret = app.config.webhook_key.secret_for(&owner);
-    Ok(Json(serde_json::json!({ "owner": owner, "secret": secret })).into_response())
+    Ok(Json(WebhookSecret { owner, secret }).into_response())
 }
 
+/// A task's transition log.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct TransitionLog {
+    /// Oldest first.
+    transitions: Vec<Transition>,
+}
+
+/// The task's persisted transition log.
+#[utoipa::path(
+    get,
+    path = "/v1/tasks/{id}/transitions",
+    tag = "tasks",
+    params(("id" = String, Path, description = "the task's id")),
+    responses(
+        (status = 200, description = "its transitions", body = TransitionLog),
+        (status = 401, description = "no or unknown API key", body = ErrorBody),
+        (status = 404, description = "task_not_found", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get_transitions(
     AxState(app): AxState<AppState>,
     headers: HeaderMap,
@@ -207,9 +286,22 @@ pub(crate) async fn get_transitions(
         Ok(app.store().transitions(&id)?)
     })
     .await?;
-    Ok(Json(serde_json::json!({ "transitions": log })).into_response())
+    Ok(Json(TransitionLog { transitions: log }).into_response())
 }
 
+/// Cancels a task of the caller's.
+#[utoipa::path(
+    delete,
+    path = "/v1/tasks/{id}",
+    tag = "tasks",
+    params(("id" = String, Path, description = "the task's id")),
+    responses(
+        (status = 200, description = "cancelled", body = Task),
+        (status = 401, description = "no or unknown API key", body = ErrorBody),
+        (status = 404, description = "task_not_found", body = ErrorBody),
+        (status = 409, description = "invalid_state (it has ended), or chain_task (it settles or expires on chain)", body = ErrorBody),
+    )
+)]
 pub(crate) async fn cancel_task(
     AxState(app): AxState<AppState>,
     headers: HeaderMap,
@@ -233,15 +325,43 @@ pub(crate) async fn cancel_task(
 }
 
 /// Query of `GET /v1/tasks`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
+    /// Only tasks in this state.
+    #[param(value_type = Option<State>)]
     state: Option<String>,
+    /// Only tasks of this circuit.
     circuit: Option<String>,
+    /// The previous page's `next`.
     after: Option<String>,
+    /// At most this many, 1 to 1000 [default: 100].
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
+/// A page of tasks.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct TaskList {
+    /// In creation order.
+    tasks: Vec<Task>,
+    /// The `after` of the next page; null on the last.
+    next: Option<String>,
+}
+
+/// The caller's tasks (and chain tasks), in creation order, paged.
+#[utoipa::path(
+    get,
+    path = "/v1/tasks",
+    tag = "tasks",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "a page", body = TaskList),
+        (status = 400, description = "invalid_query", body = ErrorBody),
+        (status = 401, description = "no or unknown API key", body = ErrorBody),
+    )
+)]
 pub(crate) async fn list_tasks(
     AxState(app): AxState<AppState>,
     headers: HeaderMap,
@@ -272,16 +392,44 @@ pub(crate) async fn list_tasks(
     let next = (tasks.len() == limit)
         .then(|| tasks.last().map(|t| t.id.clone()))
         .flatten();
-    Ok(Json(serde_json::json!({ "tasks": tasks, "next": next })).into_response())
+    Ok(Json(TaskList { tasks, next }).into_response())
 }
 
 /// Query of `GET /v1/tasks/{id}/proof`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProofQuery {
+    /// `json` (the default), or `calldata`: the arguments of the Solidity verifier's
+    /// `verifyProof`, as snarkjs's `zkey export soliditycalldata` prints them (text).
     format: Option<String>,
 }
 
+/// A proof in snarkjs's JSON.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ProofBody {
+    /// `{pi_a, pi_b, pi_c, protocol, curve}`, as `snarkjs groth16 prove` writes it.
+    #[schema(value_type = Object)]
+    proof: serde_json::Value,
+    /// The public signals (outputs, then public inputs), decimal strings.
+    public: Vec<String>,
+}
+
+/// The proof of a proved task; a chain task's only once it is settled.
+#[utoipa::path(
+    get,
+    path = "/v1/tasks/{id}/proof",
+    tag = "tasks",
+    params(("id" = String, Path, description = "the task's id"), ProofQuery),
+    responses(
+        (status = 200, description = "the proof: JSON, or text with format=calldata", body = ProofBody),
+        (status = 400, description = "invalid_query", body = ErrorBody),
+        (status = 401, description = "no or unknown API key", body = ErrorBody),
+        (status = 404, description = "task_not_found", body = ErrorBody),
+        (status = 409, description = "proof_not_ready", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get_proof(
     AxState(app): AxState<AppState>,
     headers: HeaderMap,

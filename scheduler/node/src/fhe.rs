@@ -125,7 +125,7 @@ pub struct FheConfig {
 
 /// The state of an FHE task, as the FHE API names the states of the one machine
 /// ([`State`]).
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FheState {
     /// Stored, waiting for a worker (`submitted`, `scheduled`).
@@ -156,7 +156,7 @@ impl From<State> for FheState {
 }
 
 /// An FHE task as the FHE API shows it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct FheTask {
     /// Its id (the same in `/v1/tasks/{id}` and the event stream).
     pub id: String,
@@ -213,7 +213,7 @@ impl FheTask {
 }
 
 /// One decrypted output.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct DecryptedOutput {
     /// The output's index.
     pub output: usize,

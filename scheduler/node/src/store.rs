@@ -169,7 +169,7 @@ pub fn fhe_program_id(canonical: &[u8]) -> String {
 }
 
 /// A registered circuit.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CircuitMeta {
     /// Content hash (SHA-256 of the zkey, then of the witness generator if any), hex.
     pub id: String,

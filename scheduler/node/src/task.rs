@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Where a task is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     /// Accepted and stored; waiting for a device.
@@ -100,7 +100,7 @@ impl State {
 }
 
 /// Why a task failed: a stable code and a human message.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Failure {
     /// Stable, machine-readable (`invalid_witness`, `unsatisfied_witness`, `prover_error`, …).
     pub code: String,
@@ -109,7 +109,7 @@ pub struct Failure {
 }
 
 /// What a task carries as its input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InputKind {
     /// circom input JSON, for the circuit's witness generator.
@@ -119,7 +119,7 @@ pub enum InputKind {
 }
 
 /// What a task computes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskKind {
     /// A Groth16 proof of a circuit (`circuit` is the circuit's id).
@@ -136,7 +136,7 @@ impl TaskKind {
 }
 
 /// What an FHE task carries besides the common record.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FheLink {
     /// The key set its inputs are encrypted under, as an artifact (`fhekeys-<sha256>`):
     /// workers fetch it once and keep its evaluation keys.
@@ -149,7 +149,7 @@ pub struct FheLink {
 /// A proof split into parts that run as jobs of their own, on whichever workers take them:
 /// the witness (for JSON input), then the five MSMs (the H one with the NTTs under it); the
 /// node assembles the proof when all five are in.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Split {
     /// The witness as an artifact (`wtns-<sha256>`), once a worker computed it from JSON
     /// input; a task given a witness uses its input.
@@ -164,7 +164,7 @@ pub struct Split {
 }
 
 /// One stored part of a split proof.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PartDone {
     /// Its role (`msm-a`, `msm-b1`, `msm-b2`, `msm-c`, `msm-h`).
     pub role: String,
@@ -175,7 +175,7 @@ pub struct PartDone {
 }
 
 /// An FHE task's result, beside its output ciphertexts (stored apart).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FheResult {
     /// Digest of the outputs (hex): equal digests, bit-identical results (between workers
     /// on the same kind of device).
@@ -187,7 +187,7 @@ pub struct FheResult {
 }
 
 /// A task as stored and as the API shows it: a proof, or an FHE evaluation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Task {
     /// Time-ordered unique id (`t` + creation time + random).
     pub id: String,
@@ -225,8 +225,12 @@ pub struct Task {
     /// Set for a task created on chain: where its result goes.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub chain: Option<ChainLink>,
-    /// Set once the attested worker signed the result (and it was recorded on chain).
+    /// Set once the attested worker signed the result (and it was recorded on chain): tee
+    /// (`intel-dcap`, `amd-sev-snp`, or `SIMULATED`: no TEE behind it), worker (address),
+    /// sequence, task_id (keccak256 of the task id), result_digest (keccak256 of `[proof,
+    /// public]` as JSON), signature (r‖s‖v over the registry's resultHash).
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schema(value_type = Option<Object>)]
     pub signed: Option<SignedRecord>,
     /// The worker and device that proved it, `<worker>/<device>`, when its job went
     /// through a queue to a worker elsewhere.
@@ -259,7 +263,7 @@ pub struct SignedRecord {
 }
 
 /// A task's link to the market it came from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChainLink {
     /// The market's address.
     pub market: String,
@@ -271,6 +275,7 @@ pub struct ChainLink {
     pub fee: String,
     /// What the poster broadcast (nonce, transactions), so a restart resumes it.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub journal: fornax_chain_adapter::PostJournal,
     /// The settling transaction, once confirmed.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -281,7 +286,7 @@ pub struct ChainLink {
 }
 
 /// One entry of a task's transition log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Transition {
     /// The state before.
     pub from: Option<State>,
