@@ -1,6 +1,7 @@
-//! `fornax node`'s settings: the flags (and their environment variables), the TOML file
-//! named by `--config`, merged once ([`NodeArgs::merged`]: a flag wins over the file), then
-//! checked and resolved into what the node is built from ([`NodeConfig`]).
+//! `fornax node`'s settings, in layers merged once by `figment` ([`NodeArgs::merged`]): the
+//! flags, over the environment (`FORNAX_<SETTING>`), over the TOML file named by `--config`,
+//! over the defaults; then checked and resolved into what the node is built from
+//! ([`NodeConfig`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -11,13 +12,16 @@ use fornax_fhe::device::Device as FheDevice;
 use fornax_node::fhe::FheConfig;
 use fornax_node::worker::FheCapability;
 
-/// `fornax node` settings; every one can also come from the TOML file.
-#[derive(clap::Args, Debug, Default, serde::Deserialize)]
+/// `fornax node` settings. Each comes from its flag, else its environment variable
+/// (`FORNAX_` and its name in capitals, e.g. `FORNAX_DATA_DIR`), else the TOML file, else
+/// its default; secrets and one-offs marked `serde(skip)` come from their flags and their
+/// own variables only.
+#[derive(clap::Args, Debug, Default, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeArgs {
     /// A TOML file with any of these settings (`data_dir`, `listen`, `max_body_mb`,
     /// `attempts`, and a table `[api_keys]` of name = "token").
-    #[arg(long)]
+    #[arg(long, env = "FORNAX_CONFIG")]
     #[serde(skip)]
     config: Option<PathBuf>,
     /// Where the store and the artifacts live [default: fornax-data].
@@ -247,89 +251,69 @@ pub(crate) fn fhe_device_parser() -> impl clap::builder::TypedValueParser<Value 
 
 impl NodeArgs {
     /// The settings of a TOML file (`--config`): unknown keys and wrong types are errors.
-    pub fn from_toml(text: &str) -> Result<NodeArgs, toml::de::Error> {
-        toml::from_str(text)
+    pub fn from_toml(text: &str) -> Result<NodeArgs, figment::Error> {
+        use figment::providers::Format as _;
+        figment::Figment::from(figment::providers::Toml::string(text)).extract()
     }
 
-    /// These flags over the settings of the TOML file that `--config` names: each setting
-    /// from its flag (or environment variable) when given, else from the file. The one
-    /// place where the two meet.
-    pub fn merged(self) -> Result<NodeArgs> {
-        let file: NodeArgs = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                NodeArgs::from_toml(&text).with_context(|| format!("{}", path.display()))?
+    /// Whether `key` is a setting that the file and the environment may hold: an argument
+    /// of `fornax node` that the file's parser knows (secrets and the API key table are
+    /// not).
+    pub fn is_layered(key: &str) -> bool {
+        use clap::Args as _;
+        let command = NodeArgs::augment_args(clap::Command::new("node"));
+        command.get_arguments().any(|a| a.get_id() == key)
+            && match NodeArgs::from_toml(&format!("{key} = 0")) {
+                Ok(_) => true,
+                Err(e) => !e.to_string().contains("unknown field"),
             }
-            None => NodeArgs::default(),
-        };
-        macro_rules! flag_or_file {
-            ($($field:ident),* $(,)?) => {
-                NodeArgs {
-                    $($field: self.$field.or(file.$field),)*
-                    config: self.config,
-                    dev: self.dev || file.dev,
-                    allow_private_webhooks: self.allow_private_webhooks || file.allow_private_webhooks,
-                    insecure_simulated_tee: self.insecure_simulated_tee || file.insecure_simulated_tee,
-                    chain_refuse_callbacks: self.chain_refuse_callbacks || file.chain_refuse_callbacks,
-                    chain_refuse_commitments: self.chain_refuse_commitments || file.chain_refuse_commitments,
-                    chain_trusted_verifiers: if self.chain_trusted_verifiers.is_empty() {
-                        file.chain_trusted_verifiers
-                    } else {
-                        self.chain_trusted_verifiers
-                    },
-                    api_key: self.api_key,
-                    api_keys: file.api_keys,
-                    webhooks: file.webhooks,
-                    keyholders: if self.keyholders.is_empty() {
-                        file.keyholders
-                    } else {
-                        self.keyholders
-                    },
-                }
-            };
+    }
+
+    /// Every setting from its layers, highest first: these flags (with the variables clap
+    /// reads for its secrets), the environment (`FORNAX_<SETTING>`), the TOML file that
+    /// `--config` (or `FORNAX_CONFIG`) names. Defaults come after, in [`NodeConfig::load`].
+    /// The one place where the layers meet.
+    pub fn merged(self) -> Result<NodeArgs> {
+        use figment::providers::{Env, Format as _, Serialized, Toml};
+        let mut layers = figment::Figment::new();
+        if let Some(path) = &self.config {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            layers = layers.merge(Toml::string(&text));
         }
-        Ok(flag_or_file!(
-            data_dir,
-            listen,
-            max_body_mb,
-            max_task_body_mb,
-            attempts,
-            memory_budget_mb,
-            job_timeout_s,
-            rate_limit,
-            api_keys_file,
-            metrics_token,
-            chain_rpc,
-            chain_id,
-            market,
-            registry,
-            chain_key,
-            confirmations,
-            chain_from_block,
-            chain_fee_margin,
-            chain_max_collateral_ratio,
-            tee_policy,
-            queue,
-            nats_creds,
-            nats_ca,
-            max_in_flight,
-            fhe_keys,
-            keyholder_token,
-            fhe_workers,
-            fhe_device,
-            fhe_max_pbs,
-            keyholders_max_corrupt,
-            fhe_node_key,
-            ack_wait_s,
-            witness_fuel,
-            witness_memory_mb,
-            max_deliveries,
-            dead_after_s,
-            slots,
-            devices,
-            split,
-        ))
+        let env = Env::prefixed("FORNAX_")
+            .filter(|key| NodeArgs::is_layered(&key.as_str().to_ascii_lowercase()));
+        let layers = layers.merge(env).merge(Serialized::defaults(self.given()));
+        let mut merged: NodeArgs = layers.extract().map_err(|e| {
+            let file = self.config.as_ref().map(|p| p.display().to_string());
+            anyhow::anyhow!(
+                "the node's settings (flags, FORNAX_* variables{}): {e}",
+                file.map(|f| format!(", {f}")).unwrap_or_default()
+            )
+        })?;
+        // Flags only (with their own variables): the file path, keys and secrets.
+        merged.config = self.config;
+        merged.api_key = self.api_key;
+        merged.metrics_token = self.metrics_token;
+        merged.chain_key = self.chain_key;
+        Ok(merged)
+    }
+
+    /// The flags given, as a layer: a flag left out, off or empty sets nothing.
+    fn given(&self) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::Value;
+        let Ok(Value::Object(flags)) = serde_json::to_value(self) else {
+            unreachable!("the settings serialize as a map")
+        };
+        flags
+            .into_iter()
+            .filter(|(_, v)| match v {
+                Value::Null | Value::Bool(false) => false,
+                Value::Array(a) => !a.is_empty(),
+                Value::Object(o) => !o.is_empty(),
+                _ => true,
+            })
+            .collect()
     }
 }
 
@@ -735,4 +719,54 @@ fn tee_setup(args: &NodeArgs) -> Result<Option<TeeSetup>> {
         attester: Attester::Tee(tsm),
         verifier: Verifier::production(policy),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NodeArgs;
+
+    /// A flag beats its environment variable, which beats the file, which beats nothing;
+    /// other `FORNAX_` variables are not settings and are left alone.
+    #[test]
+    fn a_flag_beats_the_environment_which_beats_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "node.toml",
+                "listen = \"file:1\"\nattempts = 7\nslots = 2\ndevices = [\"cpu:0\"]\n",
+            )?;
+            jail.set_env("FORNAX_LISTEN", "env:2");
+            jail.set_env("FORNAX_ATTEMPTS", "8");
+            jail.set_env("FORNAX_NATS_SERVER", "/usr/bin/nats-server");
+            let flags = NodeArgs {
+                config: Some("node.toml".into()),
+                listen: Some("flag:3".into()),
+                ..Default::default()
+            };
+            let merged = flags.merged().map_err(|e| e.to_string())?;
+            assert_eq!(merged.listen.as_deref(), Some("flag:3"));
+            assert_eq!(merged.attempts, Some(8));
+            assert_eq!(merged.slots, Some(2));
+            assert_eq!(merged.devices, Some(vec!["cpu:0".to_string()]));
+            assert_eq!(merged.data_dir, None);
+            assert_eq!(merged.config.as_deref(), Some("node.toml".as_ref()));
+            Ok(())
+        });
+    }
+
+    /// A variable of the wrong type is an error that names the setting; a secret is not
+    /// read from the file.
+    #[test]
+    fn a_bad_variable_is_named_and_secrets_stay_out_of_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FORNAX_ATTEMPTS", "many");
+            let e = NodeArgs::default().merged().unwrap_err().to_string();
+            assert!(e.contains("ATTEMPTS") && e.contains("FORNAX_"), "{e}");
+            Ok(())
+        });
+        assert!(NodeArgs::is_layered("data_dir"));
+        assert!(!NodeArgs::is_layered("chain_key"));
+        assert!(!NodeArgs::is_layered("metrics_token"));
+        assert!(!NodeArgs::is_layered("api_keys"));
+        assert!(!NodeArgs::is_layered("nats_server"));
+    }
 }

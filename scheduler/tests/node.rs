@@ -1306,10 +1306,22 @@ fn the_config_reference_covers_every_node_flag_and_parses() {
     let out = fornax(&["config", "--check", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        text(&out).contains("unknown field `nonsense`"),
+        text(&out).contains("unknown field") && text(&out).contains("`nonsense`"),
         "{}",
         text(&out)
     );
+    // Every setting the file takes has its variable, FORNAX_ and its key in capitals.
+    for line in reference.lines().filter(|l| l.contains(", file key ")) {
+        let key = line
+            .split(", file key ")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches(')');
+        assert!(
+            line.contains(&format!("environment FORNAX_{}", key.to_uppercase())),
+            "{line}"
+        );
+    }
 }
 
 /// Every metric the Grafana dashboard (`ops/monitoring/grafana-dashboard.json`) queries is

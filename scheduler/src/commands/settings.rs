@@ -2,7 +2,7 @@
 //! command line's own definitions (so it cannot drift from them), and a check of a TOML file
 //! as the node reads it.
 //!
-//! A setting comes from its flag, else its environment variable (where it has one), else
+//! A setting comes from its flag, else its environment variable (`FORNAX_<SETTING>`), else
 //! the file named by `--config`, else its default ([`crate::config::NodeArgs::merged`]).
 
 use std::path::Path;
@@ -49,15 +49,6 @@ fn check(path: &Path) -> Result<ExitCode> {
             eprintln!("{}: {e}", path.display());
             Ok(ExitCode::from(1))
         }
-    }
-}
-
-/// Whether `key` may stand in the TOML file: asked of the file's own parser, which refuses
-/// unknown keys before it looks at a value.
-fn in_file(key: &str) -> bool {
-    match NodeArgs::from_toml(&format!("{key} = 0")) {
-        Ok(_) => true,
-        Err(e) => !e.to_string().contains("unknown field"),
     }
 }
 
@@ -118,10 +109,13 @@ pub fn reference() -> String {
         out.push('\n');
         out.push_str(&wrapped(&help, 96));
         let mut how = vec![format!("flag --{long}")];
-        if let Some(env) = arg.get_env() {
-            how.push(format!("environment {}", env.to_string_lossy()));
+        let layered = NodeArgs::is_layered(key);
+        match arg.get_env() {
+            Some(env) => how.push(format!("environment {}", env.to_string_lossy())),
+            None if layered => how.push(format!("environment FORNAX_{}", key.to_uppercase())),
+            None => {}
         }
-        if in_file(key) {
+        if layered {
             how.push(format!("file key {key}"));
             out.push_str(&format!("# ({})\n", how.join(", ")));
             let value = match arg.get_action() {
