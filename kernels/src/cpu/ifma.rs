@@ -26,10 +26,10 @@ use ark_ec::AffineRepr;
 use ark_ff::{BigInt, Field, PrimeField};
 
 /// Low 52 bits.
-const MASK: u64 = (1 << 52) - 1;
+pub(crate) const MASK: u64 = (1 << 52) - 1;
 
 /// A 256-bit little-endian integer as five 52-bit limbs.
-const fn split52(a: [u64; 4]) -> [u64; 5] {
+pub(crate) const fn split52(a: [u64; 4]) -> [u64; 5] {
     [
         a[0] & MASK,
         ((a[0] >> 52) | (a[1] << 12)) & MASK,
@@ -40,7 +40,7 @@ const fn split52(a: [u64; 4]) -> [u64; 5] {
 }
 
 /// Five 52-bit limbs (value below 2^256) as a 256-bit little-endian integer.
-const fn join52(l: [u64; 5]) -> [u64; 4] {
+pub(crate) const fn join52(l: [u64; 5]) -> [u64; 4] {
     [
         l[0] | (l[1] << 52),
         (l[1] >> 12) | (l[2] << 40),
@@ -49,12 +49,8 @@ const fn join52(l: [u64; 5]) -> [u64; 4] {
     ]
 }
 
-/// The modulus p.
-const P: [u64; 5] = split52(<Fq as PrimeField>::MODULUS.0);
-
-/// `-p^-1 mod 2^52`.
-const PINV: u64 = {
-    let p0 = P[0];
+/// `-p0^-1 mod 2^52`, for an odd `p0`.
+const fn neg_inv52(p0: u64) -> u64 {
     let mut inv = 1u64;
     let mut i = 0;
     while i < 6 {
@@ -62,7 +58,36 @@ const PINV: u64 = {
         i += 1;
     }
     inv.wrapping_neg() & MASK
-};
+}
+
+/// A prime below 2^255 that the lane arithmetic reduces by.
+pub(crate) trait Modulus {
+    /// The prime, as five 52-bit limbs.
+    const P: [u64; 5];
+    /// `-P^-1 mod 2^52`.
+    const PINV: u64 = neg_inv52(Self::P[0]);
+}
+
+/// BN254's base field Fq (curve coordinates).
+pub(crate) struct FqModulus;
+
+impl Modulus for FqModulus {
+    const P: [u64; 5] = split52(<Fq as PrimeField>::MODULUS.0);
+}
+
+/// BN254's scalar field Fr (NTT values).
+pub(crate) struct FrModulus;
+
+impl Modulus for FrModulus {
+    const P: [u64; 5] = split52(<ark_bn254::Fr as PrimeField>::MODULUS.0);
+}
+
+/// The modulus p of Fq.
+const P: [u64; 5] = FqModulus::P;
+
+/// `-p^-1 mod 2^52`.
+#[cfg(test)]
+const PINV: u64 = FqModulus::PINV;
 
 /// Conversion factors between arkworks' form (R = 2^256) and ours.
 struct Factors {
@@ -141,9 +166,9 @@ pub fn negate<C: IfmaCurve>(p: &C::Point) -> C::Point {
     out
 }
 
-/// Eight elements of Fq, limb-major.
+/// Eight elements of Fq (or of Fr, in the NTT), limb-major.
 #[derive(Clone, Copy)]
-pub struct F8([__m512i; 5]);
+pub struct F8(pub(crate) [__m512i; 5]);
 
 /// Eight elements of Fq2: their `c0` and `c1` coefficients.
 #[derive(Clone, Copy)]
@@ -151,7 +176,7 @@ pub struct F8x2(F8, F8);
 
 #[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
-fn splat(c: u64) -> __m512i {
+pub(crate) fn splat(c: u64) -> __m512i {
     _mm512_set1_epi64(c as i64)
 }
 
@@ -167,15 +192,16 @@ fn constant(limbs: &[u64; 5]) -> F8 {
     ])
 }
 
-/// `r - p` if that is not negative, else `r`; `r` must be below 2p with 52-bit limbs.
+/// `r - p` (p of `M`) if that is not negative, else `r`; `r` must be below 2p with 52-bit
+/// limbs.
 #[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
-fn reduce_once(r: [__m512i; 5]) -> F8 {
+pub(crate) fn reduce_once_in<M: Modulus>(r: [__m512i; 5]) -> F8 {
     let mask = splat(MASK);
     let mut s = r;
     let mut borrow = _mm512_setzero_si512();
     for k in 0..5 {
-        let d = _mm512_sub_epi64(_mm512_sub_epi64(r[k], splat(P[k])), borrow);
+        let d = _mm512_sub_epi64(_mm512_sub_epi64(r[k], splat(M::P[k])), borrow);
         borrow = _mm512_srli_epi64::<63>(d);
         s[k] = _mm512_and_si512(d, mask);
     }
@@ -189,6 +215,13 @@ fn reduce_once(r: [__m512i; 5]) -> F8 {
 #[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
 fn mul(a: &F8, b: &F8) -> F8 {
+    mul_in::<FqModulus>(a, b)
+}
+
+/// [`mul`] modulo `M`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+pub(crate) fn mul_in<M: Modulus>(a: &F8, b: &F8) -> F8 {
     let zero = _mm512_setzero_si512();
     let mut t = [zero; 10];
     for i in 0..5 {
@@ -197,12 +230,12 @@ fn mul(a: &F8, b: &F8) -> F8 {
             t[i + j + 1] = _mm512_madd52hi_epu64(t[i + j + 1], a.0[i], b.0[j]);
         }
     }
-    let pinv = splat(PINV);
+    let pinv = splat(M::PINV);
     for i in 0..5 {
         // Only the low 52 bits of t[i] enter the product, which is all m depends on.
         let m = _mm512_madd52lo_epu64(zero, t[i], pinv);
         for j in 0..5 {
-            let pj = splat(P[j]);
+            let pj = splat(M::P[j]);
             t[i + j] = _mm512_madd52lo_epu64(t[i + j], m, pj);
             t[i + j + 1] = _mm512_madd52hi_epu64(t[i + j + 1], m, pj);
         }
@@ -214,13 +247,20 @@ fn mul(a: &F8, b: &F8) -> F8 {
         t[k + 1] = _mm512_add_epi64(t[k + 1], _mm512_srli_epi64::<52>(t[k]));
         t[k] = _mm512_and_si512(t[k], mask);
     }
-    reduce_once([t[5], t[6], t[7], t[8], t[9]])
+    reduce_once_in::<M>([t[5], t[6], t[7], t[8], t[9]])
 }
 
 /// `a + b`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
 fn add(a: &F8, b: &F8) -> F8 {
+    add_in::<FqModulus>(a, b)
+}
+
+/// [`add`] modulo `M`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+pub(crate) fn add_in<M: Modulus>(a: &F8, b: &F8) -> F8 {
     let mask = splat(MASK);
     let mut r = [_mm512_setzero_si512(); 5];
     let mut carry = _mm512_setzero_si512();
@@ -230,13 +270,20 @@ fn add(a: &F8, b: &F8) -> F8 {
         r[k] = if k < 4 { _mm512_and_si512(x, mask) } else { x };
     }
     // Below 2p < 2^255: the top limb holds the rest without overflow.
-    reduce_once(r)
+    reduce_once_in::<M>(r)
 }
 
 /// `a - b`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
 fn sub(a: &F8, b: &F8) -> F8 {
+    sub_in::<FqModulus>(a, b)
+}
+
+/// [`sub`] modulo `M`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+pub(crate) fn sub_in<M: Modulus>(a: &F8, b: &F8) -> F8 {
     let mask = splat(MASK);
     let mut d = [_mm512_setzero_si512(); 5];
     let mut borrow = _mm512_setzero_si512();
@@ -250,7 +297,7 @@ fn sub(a: &F8, b: &F8) -> F8 {
     let mut carry = _mm512_setzero_si512();
     let mut e = d;
     for k in 0..5 {
-        let x = _mm512_add_epi64(_mm512_add_epi64(d[k], splat(P[k])), carry);
+        let x = _mm512_add_epi64(_mm512_add_epi64(d[k], splat(M::P[k])), carry);
         carry = _mm512_srli_epi64::<52>(x);
         e[k] = _mm512_and_si512(x, mask);
     }

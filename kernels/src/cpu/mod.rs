@@ -5,6 +5,8 @@
 mod ifma;
 mod msm;
 mod ntt;
+#[cfg(target_arch = "x86_64")]
+mod ntt_ifma;
 
 use std::sync::Arc;
 

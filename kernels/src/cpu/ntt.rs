@@ -5,6 +5,9 @@
 //! time (radix 4), so a transform of 2^20 elements makes five passes over memory instead of
 //! twenty. Twiddles are precomputed per domain, contiguous per stage (`tw[h..2h]` holds
 //! `ω_{2h}^j`), and kept in the domain handle across calls.
+//!
+//! On a CPU with AVX-512 IFMA the butterflies run eight at a time ([`super::ntt_ifma`]),
+//! with the same stage structure; `FORNAX_NO_IFMA` keeps the scalar path.
 
 use ark_bn254::Fr;
 use ark_ff::{FftField, Field};
@@ -17,11 +20,40 @@ const PAR_CHUNK: usize = 1 << 10;
 /// Elements per parallel task in element-wise passes.
 const ELEM_CHUNK: usize = 1 << 12;
 
+/// A domain's stage twiddles, in the form its butterflies use.
+enum Twiddles {
+    /// Arkworks elements, for the scalar butterflies.
+    Scalar(Vec<Fr>),
+    /// Lane form, for the IFMA butterflies.
+    #[cfg(target_arch = "x86_64")]
+    Ifma(Box<super::ntt_ifma::IfmaTwiddles>),
+}
+
+impl Twiddles {
+    /// The stage table of `omega` for `n` points, in the form this CPU uses.
+    fn new(omega: Fr, n: usize) -> Twiddles {
+        let tw = stage_twiddles(omega, n);
+        #[cfg(target_arch = "x86_64")]
+        if n >= 16 && super::ifma::available() {
+            return Twiddles::Ifma(Box::new(super::ntt_ifma::IfmaTwiddles::new(&tw)));
+        }
+        Twiddles::Scalar(tw)
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Twiddles::Scalar(tw) => tw.len() * std::mem::size_of::<Fr>(),
+            #[cfg(target_arch = "x86_64")]
+            Twiddles::Ifma(tw) => tw.bytes(),
+        }
+    }
+}
+
 /// Resident twiddles of one domain.
 pub struct CpuDomain {
     log_size: u32,
-    forward: Vec<Fr>,
-    inverse: Vec<Fr>,
+    forward: Twiddles,
+    inverse: Twiddles,
     size_inv: Fr,
 }
 
@@ -33,15 +65,15 @@ impl CpuDomain {
         let omega_inv = omega.inverse().expect("roots of unity are non-zero");
         CpuDomain {
             log_size,
-            forward: stage_twiddles(omega, n),
-            inverse: stage_twiddles(omega_inv, n),
+            forward: Twiddles::new(omega, n),
+            inverse: Twiddles::new(omega_inv, n),
             size_inv: Fr::from(n as u64).inverse().expect("n < r"),
         }
     }
 
     /// Bytes held resident.
     pub fn resident_bytes(&self) -> usize {
-        (self.forward.len() + self.inverse.len()) * std::mem::size_of::<Fr>()
+        self.forward.bytes() + self.inverse.bytes()
     }
 
     /// Coefficients → evaluations.
@@ -149,9 +181,18 @@ fn bit_reverse(values: &mut [Fr], log_size: u32) {
 }
 
 /// In-place decimation-in-time transform with the stage twiddles `tw`.
-fn dit(values: &mut [Fr], tw: &[Fr], log_size: u32) {
+fn dit(values: &mut [Fr], tw: &Twiddles, log_size: u32) {
     debug_assert_eq!(values.len(), 1 << log_size);
     bit_reverse(values, log_size);
+    match tw {
+        Twiddles::Scalar(tw) => scalar_stages(values, tw, log_size),
+        #[cfg(target_arch = "x86_64")]
+        Twiddles::Ifma(tw) => super::ntt_ifma::stages(values, tw, log_size),
+    }
+}
+
+/// Every stage of the transform, scalar butterflies.
+fn scalar_stages(values: &mut [Fr], tw: &[Fr], log_size: u32) {
     let block_log = log_size.min(BLOCK_LOG);
     values.par_chunks_mut(1 << block_log).for_each(|block| {
         for s in 0..block_log {
