@@ -308,6 +308,10 @@ fn run(command: Command) -> Result<ExitCode> {
             ..
         } => bench::prove::run(&args),
         Command::Bench {
+            what: Some(BenchWhat::Report(args)),
+            ..
+        } => bench::report::run(&args),
+        Command::Bench {
             what: None,
             msm,
             msm_g2,

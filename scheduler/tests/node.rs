@@ -1401,3 +1401,77 @@ fn a_tasks_spans_are_exported_over_otlp_as_one_trace() {
     let job = trace.iter().find(|s| s.name == "job").unwrap();
     assert_eq!(job.attributes["task"], id, "{trace:?}");
 }
+
+/// `fornax bench report`: a kernel run becomes one line figure per kernel and a bar figure
+/// of speed-ups, a whole-process comparison a bar figure with its ratios, anything else a
+/// row of numbers, and a broken file a named line; every figure the page shows is an SVG
+/// with its marks. The committed results draw too.
+#[test]
+fn bench_report_draws_every_result_and_names_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    let kernels = json!({
+        "device": "Test CPU", "threads": 2, "commit": "abcdef1234567890", "command": "fornax bench --msm 12,16",
+        "rows": [
+            {"bench": "msm-g1", "log_size": 12, "fornax_s": 0.01, "baseline": "arkworks VariableBaseMSM", "baseline_s": 0.02, "speedup": 2.0, "reps": 3},
+            {"bench": "msm-g1", "log_size": 16, "fornax_s": 0.5, "baseline": "arkworks VariableBaseMSM", "baseline_s": 2.0, "speedup": 4.0, "reps": 3},
+            {"bench": "ntt", "log_size": 16, "fornax_s": 0.004, "baseline": "arkworks Radix2EvaluationDomain", "baseline_s": 0.012, "speedup": 3.0, "reps": 3}
+        ]
+    });
+    let prove = json!({
+        "commit": "abcdef1", "command": "fornax bench prove --baseline snarkjs",
+        "fornax": {"command": "fornax prove", "wall_s": [0.5, 0.4, 0.6], "peak_rss_mib": [90.0, 91.0, 92.0]},
+        "baseline": {"command": "/x/snarkjs groth16 prove", "wall_s": [4.0, 4.2, 3.8], "peak_rss_mib": [330.0, 331.0, 332.0]},
+        "speedup": 8.0, "memory_ratio": 0.27
+    });
+    let other = json!({"bench": "fhe", "pbs_per_s": 123.5, "command": "fornax bench fhe"});
+    std::fs::write(results.join("k.json"), kernels.to_string()).unwrap();
+    std::fs::write(results.join("p.json"), prove.to_string()).unwrap();
+    std::fs::write(results.join("o.json"), other.to_string()).unwrap();
+    std::fs::write(results.join("bad.json"), "{").unwrap();
+    let report = |from: &Path, to: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_fornax"))
+            .args(["bench", "report"])
+            .arg(from)
+            .arg("--out")
+            .arg(to)
+            .output()
+            .unwrap()
+    };
+    let out_dir = dir.path().join("report");
+    let out = report(&results, &out_dir);
+    assert!(out.status.success(), "{}", text(&out));
+    let page = std::fs::read_to_string(out_dir.join("index.html")).unwrap();
+    let images: Vec<&str> = page
+        .split("<img src=\"")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').unwrap()])
+        .collect();
+    // msm-g1 has two sizes (a line figure), ntt one (bars only), plus the prove figure.
+    assert_eq!(images, ["k-msm-g1.svg", "k-speedup.svg", "p.svg"], "{page}");
+    let svg = |name: &str| std::fs::read_to_string(out_dir.join(name)).unwrap();
+    assert!(svg("k-msm-g1.svg").starts_with("<svg") && svg("k-msm-g1.svg").contains("<polyline"));
+    assert!(svg("k-speedup.svg").matches("<rect").count() >= 3);
+    assert!(svg("p.svg").contains("snarkjs groth16 prove"));
+    for expected in [
+        "4.00× arkworks VariableBaseMSM at 2^16",
+        "up to 4.00×",
+        "8.00× as fast, 0.27× the memory",
+        "Test CPU, 2 threads · commit abcdef123456 · fornax bench --msm 12,16 · k.json",
+        "pbs_per_s = 123.5",
+        "bad.json",
+    ] {
+        assert!(
+            page.contains(expected),
+            "{expected} is not in the page:\n{page}"
+        );
+    }
+    // The committed results all read and draw.
+    let out = report(
+        &common::root().join("bench/results"),
+        &dir.path().join("all"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("0 unreadable"), "{}", text(&out));
+}

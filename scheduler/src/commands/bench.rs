@@ -1,10 +1,12 @@
 //! `fornax bench`: the kernels and the Groth16 prover beside arkworks, and the node's
-//! own benches (`api`, `queue`, `fhe`, `split`).
+//! own benches (`api`, `queue`, `fhe`, `split`, `prove`), and the report of their results
+//! (`report`).
 
 pub mod api;
 pub mod fhe;
 pub mod prove;
 pub mod queue;
+pub mod report;
 pub mod split;
 
 use std::path::Path;
@@ -34,6 +36,9 @@ pub enum BenchWhat {
     /// another build of Fornax) on the same zkey and witness: wall time and peak resident
     /// memory, repetitions interleaved, every proof verified.
     Prove(prove::ProveBench),
+    /// Every result file of a folder (e.g. `bench/results`) drawn as SVG figures, with one
+    /// `index.html` that shows them beside the machine, commit and command of each.
+    Report(report::ReportArgs),
 }
 
 /// Runs `plan` on one device (`--device`), or on the CPU beside arkworks.
