@@ -1448,8 +1448,9 @@ fn bench_report_draws_every_result_and_names_the_rest() {
         .skip(1)
         .map(|rest| &rest[..rest.find('"').unwrap()])
         .collect();
-    // msm-g1 has two sizes (a line figure), ntt one (bars only), plus the prove figure.
-    assert_eq!(images, ["k-msm-g1.svg", "k-speedup.svg", "p.svg"], "{page}");
+    // Files in reverse name order (newest first); msm-g1 has two sizes (a line figure),
+    // ntt one (bars only).
+    assert_eq!(images, ["p.svg", "k-msm-g1.svg", "k-speedup.svg"], "{page}");
     let svg = |name: &str| std::fs::read_to_string(out_dir.join(name)).unwrap();
     assert!(svg("k-msm-g1.svg").starts_with("<svg") && svg("k-msm-g1.svg").contains("<polyline"));
     assert!(svg("k-speedup.svg").matches("<rect").count() >= 3);
