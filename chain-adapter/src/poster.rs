@@ -141,6 +141,12 @@ impl Poster {
     /// count less its mined one. 0 when all are mined; it grows while the chain leaves the
     /// poster's transactions in the pool (fees too low, a nonce gap).
     pub async fn nonce_lag(&self) -> Result<u64, ChainError> {
+        let (mined, pending) = self.transaction_counts().await?;
+        Ok(pending.saturating_sub(mined))
+    }
+
+    /// The account's transaction count in the latest block, and counting its pool.
+    async fn transaction_counts(&self) -> Result<(u64, u64), ChainError> {
         let mined = self
             .provider
             .get_transaction_count(self.from)
@@ -151,7 +157,7 @@ impl Poster {
             .get_transaction_count(self.from)
             .pending()
             .await?;
-        Ok(pending.saturating_sub(mined))
+        Ok((mined, pending))
     }
 
     /// Settles `req` and returns the confirmed settlement. Errors are final (the contract
@@ -237,16 +243,7 @@ impl Poster {
 
         // 2. A transaction from before (this call or a previous process)?
         if let Some(n) = journal.nonce {
-            let mined = self
-                .provider
-                .get_transaction_count(self.from)
-                .latest()
-                .await?;
-            let pending = self
-                .provider
-                .get_transaction_count(self.from)
-                .pending()
-                .await?;
+            let (mined, pending) = self.transaction_counts().await?;
             if mined > n {
                 // Nonce n is spent. If it was our settlement, step 1 sees it next time
                 // (or it was reorged out / reverted): either way, start afresh.

@@ -207,27 +207,13 @@ struct Dirs {
 
 /// The usual set-up: nats-server, a node queueing through it (with `extra` flags), and a
 /// registered circuit of 2^log constraints with a witness and its verifying key.
-fn setup(
-    log: u32,
-    extra: &[&str],
-) -> (
-    Dirs,
-    Nats,
-    Node,
-    Client,
-    String,
-    String,
-    fornax_prover::VerifyingKey,
-) {
+fn setup(log: u32, extra: &[&str]) -> Setup {
     setup_with_env(log, extra, &[])
 }
 
-/// [`setup`] with environment variables for the node.
-fn setup_with_env(
-    log: u32,
-    extra: &[&str],
-    env: &[(&str, &str)],
-) -> (
+/// What [`setup`] makes: folders, nats-server, the node, a client, the circuit's id, a
+/// witness (base64) and the verifying key.
+type Setup = (
     Dirs,
     Nats,
     Node,
@@ -235,7 +221,10 @@ fn setup_with_env(
     String,
     String,
     fornax_prover::VerifyingKey,
-) {
+);
+
+/// [`setup`] with environment variables for the node.
+fn setup_with_env(log: u32, extra: &[&str], env: &[(&str, &str)]) -> Setup {
     let dirs = Dirs {
         data: tempfile::tempdir().unwrap(),
         tmp: tempfile::tempdir().unwrap(),

@@ -349,7 +349,7 @@ fn lanes(v: &F8) -> [[u64; 5]; 8] {
 /// Builds eight lanes from limb arrays.
 #[inline]
 #[target_feature(enable = "avx512f,avx512ifma")]
-fn from_lanes(values: &[[u64; 5]; 8]) -> F8 {
+pub(crate) fn from_lanes(values: &[[u64; 5]; 8]) -> F8 {
     let mut limbs = [[0u64; 8]; 5];
     for (l, v) in values.iter().enumerate() {
         for k in 0..5 {

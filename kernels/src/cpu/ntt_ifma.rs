@@ -18,7 +18,7 @@ use ark_bn254::Fr;
 use ark_ff::{Field, PrimeField};
 use rayon::prelude::*;
 
-use super::ifma::{add_in, mul_in, splat, split52, sub_in, FrModulus, F8, MASK};
+use super::ifma::{add_in, from_lanes, mul_in, splat, split52, sub_in, FrModulus, F8, MASK};
 
 /// log2 of the block that the first vector stages work on (2^12 × 40 B = 160 KiB).
 const BLOCK_LOG: u32 = 12;
@@ -52,7 +52,7 @@ impl IfmaTwiddles {
                 let limbs: [[u64; 5]; 8] =
                     std::array::from_fn(|l| split52((eight[l] * to_lanes).into_bigint().0));
                 // SAFETY: only called when IFMA is available (see `available`).
-                unsafe { lanes_of(&limbs) }
+                unsafe { from_lanes(&limbs) }
             })
             .collect();
         IfmaTwiddles {
@@ -65,21 +65,6 @@ impl IfmaTwiddles {
     pub fn bytes(&self) -> usize {
         self.chunks.len() * std::mem::size_of::<Tw8>() + std::mem::size_of::<[Fr; 8]>()
     }
-}
-
-/// Five limb vectors from eight limb arrays.
-#[target_feature(enable = "avx512f,avx512ifma")]
-fn lanes_of(values: &[[u64; 5]; 8]) -> F8 {
-    let mut limbs = [[0u64; 8]; 5];
-    for (l, v) in values.iter().enumerate() {
-        for k in 0..5 {
-            limbs[k][l] = v[k];
-        }
-    }
-    // SAFETY: each `limbs[k]` is 64 readable bytes; unaligned loads are allowed.
-    F8(std::array::from_fn(|k| unsafe {
-        _mm512_loadu_si512(limbs[k].as_ptr() as *const _)
-    }))
 }
 
 /// Index vectors of the 8×4 transpose.

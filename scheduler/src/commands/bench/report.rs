@@ -380,31 +380,10 @@ fn seconds(s: f64) -> String {
 fn draw_bars(path: &Path, title: &str, bars: &[(String, f64)], unit: &str) -> Result<()> {
     let width = (120 + 70 * bars.len() as u32).max(480);
     let root = SVGBackend::new(path, (width, 420)).into_drawing_area();
-    plot(root.fill(&WHITE))?;
     let top = bars.iter().map(|(_, v)| *v).fold(1.0, f64::max) * 1.2;
+    let names: Vec<&str> = bars.iter().map(|(l, _)| l.as_str()).collect();
     let n = bars.len();
-    let mut chart = plot(
-        ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(60)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0f64..n as f64, 0f64..top),
-    )?;
-    plot(
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(0)
-            .y_desc(unit)
-            .draw(),
-    )?;
-    let names: Vec<(f64, &str)> = bars
-        .iter()
-        .enumerate()
-        .map(|(i, (l, _))| (i as f64 + 0.5, l.as_str()))
-        .collect();
-    label_under(&root, &chart, &names)?;
+    let mut chart = categories(&root, title, &names, top, unit, &|y| format!("{y:.1}"))?;
     plot(
         chart.draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
             Rectangle::new(
@@ -431,16 +410,54 @@ fn draw_bars(path: &Path, title: &str, bars: &[(String, f64)], unit: &str) -> Re
 }
 
 /// The chart's type on an SVG page with a numeric x axis.
-type BarChart<'a> = ChartContext<
+type BarChart<'a, 'b> = ChartContext<
     'a,
-    SVGBackend<'a>,
+    SVGBackend<'b>,
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
 >;
+
+/// A white chart of one slot per name (slot i spans `i..i + 1` on x, its name under it),
+/// values from 0 to `top` on y.
+fn categories<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    title: &str,
+    names: &[&str],
+    top: f64,
+    y_desc: &str,
+    y_format: &dyn Fn(&f64) -> String,
+) -> Result<BarChart<'a, 'b>> {
+    plot(root.fill(&WHITE))?;
+    let n = names.len();
+    let mut chart = plot(
+        ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(60)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..n as f64, 0f64..top),
+    )?;
+    plot(
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(0)
+            .y_desc(y_desc)
+            .y_label_formatter(y_format)
+            .draw(),
+    )?;
+    let labels: Vec<(f64, &str)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (i as f64 + 0.5, *name))
+        .collect();
+    label_under(root, &chart, &labels)?;
+    Ok(chart)
+}
 
 /// Writes each label centred under its x position, below the chart's axis.
 fn label_under(
     root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
-    chart: &BarChart<'_>,
+    chart: &BarChart<'_, '_>,
     labels: &[(f64, &str)],
 ) -> Result<()> {
     let style =
@@ -462,32 +479,11 @@ fn label_under(
 fn draw_pairs(path: &Path, title: &str, pairs: &[(String, f64, f64)], peer: &str) -> Result<()> {
     let width = (160 + 200 * pairs.len() as u32).max(560);
     let root = SVGBackend::new(path, (width, 440)).into_drawing_area();
-    plot(root.fill(&WHITE))?;
     let top = pairs.iter().map(|p| p.1.max(p.2)).fold(0.0, f64::max) * 1.2;
-    let n = pairs.len();
-    let mut chart = plot(
-        ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(60)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..n as f64, 0f64..top),
-    )?;
-    plot(
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(0)
-            .y_desc("seconds (median)")
-            .y_label_formatter(&|y| seconds(*y))
-            .draw(),
-    )?;
-    let names: Vec<(f64, &str)> = pairs
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (i as f64 + 0.5, p.0.as_str()))
-        .collect();
-    label_under(&root, &chart, &names)?;
+    let names: Vec<&str> = pairs.iter().map(|p| p.0.as_str()).collect();
+    let mut chart = categories(&root, title, &names, top, "seconds (median)", &|y| {
+        seconds(*y)
+    })?;
     for (side, colour, offset) in [("Fornax", FORNAX, 0.1), (peer, PEER, 0.5)] {
         let value = |p: &(String, f64, f64)| if offset < 0.3 { p.1 } else { p.2 };
         plot(chart.draw_series(pairs.iter().enumerate().map(|(i, p)| {
