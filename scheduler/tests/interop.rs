@@ -615,6 +615,24 @@ fn bench_prove_compares_whole_processes() {
         );
     }
     assert!(doc["speedup"].as_f64().unwrap() > 0.0, "{doc}");
+    // Reproducible: the machine, the libraries' versions and the baseline's own version.
+    assert!(
+        doc["machine"]["logical_cpus"].as_u64().unwrap() >= 1,
+        "{doc}"
+    );
+    assert!(doc["machine"]["cpu"].as_str().is_some(), "{doc}");
+    assert!(
+        doc["versions"]["ark-groth16"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("0.")),
+        "{doc}"
+    );
+    assert!(
+        doc["baseline_version"]
+            .as_str()
+            .is_some_and(|v| v.contains(env!("CARGO_PKG_VERSION"))),
+        "{doc}"
+    );
 
     // A baseline that writes no proof, and no repetitions, are refused.
     for args in [

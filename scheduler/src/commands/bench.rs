@@ -100,12 +100,68 @@ pub fn bench(
             "msm_path": msm_path,
             "commit": commit,
             "command": std::env::args().collect::<Vec<_>>().join(" "),
+            "machine": machine(&registry),
+            "versions": versions(),
             "rows": rows,
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The machine a result was measured on, for benchmark records: CPU model, logical CPUs,
+/// memory, kernel, and the accelerators `registry` found (what is not known reads
+/// "unknown").
+pub fn machine(registry: &DeviceRegistry) -> serde_json::Value {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name")?.split(':').nth(1))
+        .map(|m| m.trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let memory_gib = read("/proc/meminfo")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("MemTotal:")?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map(|kib| (kib / (1u64 << 20) as f64 * 10.0).round() / 10.0);
+    let accelerators: Vec<String> = registry
+        .backends()
+        .iter()
+        .map(|b| b.info())
+        .filter(|i| i.kind != fornax_kernels::DeviceKind::Cpu)
+        .map(|i| format!("{} [{}]", i.name, i.id))
+        .collect();
+    serde_json::json!({
+        "cpu": cpu,
+        "logical_cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "memory_gib": memory_gib,
+        "kernel": read("/proc/sys/kernel/osrelease").trim(),
+        "accelerators": accelerators,
+    })
+}
+
+/// Versions of Fornax and of the libraries its results depend on (arkworks, tfhe-rs,
+/// rayon), from the build's Cargo.lock.
+pub fn versions() -> serde_json::Value {
+    let mut v = serde_json::Map::new();
+    v.insert("fornax".into(), env!("CARGO_PKG_VERSION").into());
+    for pair in env!("FORNAX_DEP_VERSIONS")
+        .split(',')
+        .filter(|p| !p.is_empty())
+    {
+        if let Some((name, version)) = pair.split_once('=') {
+            v.insert(name.into(), version.into());
+        }
+    }
+    serde_json::Value::Object(v)
 }
 
 /// The checked-out commit, for benchmark records ("unknown" outside a git checkout).

@@ -117,6 +117,8 @@ pub fn run(args: &ProveBench) -> Result<ExitCode> {
         "reps": args.reps,
         "commit": super::git_commit(),
         "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "machine": super::machine(&fornax_kernels::DeviceRegistry::discover()),
+        "versions": super::versions(),
         "fornax": sides[0].1,
     });
     if let Some((_, base)) = sides.get(1) {
@@ -131,6 +133,7 @@ pub fn run(args: &ProveBench) -> Result<ExitCode> {
             f_rss / b_rss
         );
         doc["baseline"] = serde_json::to_value(base)?;
+        doc["baseline_version"] = program_version(&base.command).into();
         doc["speedup"] = (b_wall / f_wall).into();
         doc["memory_ratio"] = (f_rss / b_rss).into();
     }
@@ -195,4 +198,42 @@ fn wait_with_rusage(pid: libc::pid_t) -> Result<(bool, i64)> {
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         usage.ru_maxrss,
     ))
+}
+
+/// What the first word of `command` says of its version (`--version`, first line, within
+/// 10 s), or "unknown": snarkjs, rapidsnark and other provers each answer their own way.
+fn program_version(command: &str) -> String {
+    let Some(program) = command.split_whitespace().next() else {
+        return "unknown".into();
+    };
+    let child = Command::new(program)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        return "unknown".into();
+    };
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            let out = child
+                .wait_with_output()
+                .map(|o| [o.stdout, o.stderr].concat());
+            return out
+                .ok()
+                .and_then(|b| {
+                    String::from_utf8_lossy(&b)
+                        .lines()
+                        .map(str::trim)
+                        .find(|l| !l.is_empty())
+                        .map(|l| l.chars().take(120).collect())
+                })
+                .unwrap_or_else(|| "unknown".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    "unknown".into()
 }

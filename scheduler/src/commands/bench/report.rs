@@ -187,11 +187,27 @@ fn provenance(doc: &Value, file: &str) -> String {
     let text = |v: &Value| v.as_str().map(str::to_string);
     let device = text(&doc["device"])
         .or_else(|| text(&doc["machine"]))
+        .or_else(|| text(&doc["machine"]["cpu"]))
         .unwrap_or_else(|| "machine not recorded".into());
     let threads = doc["threads"]
         .as_u64()
         .map(|t| format!(", {t} threads"))
         .unwrap_or_default();
+    // Newer files describe the machine: its memory, and its accelerators.
+    let machine = &doc["machine"];
+    let memory = machine["memory_gib"]
+        .as_f64()
+        .map(|m| format!(", {m} GiB"))
+        .unwrap_or_default();
+    let accelerators = machine["accelerators"]
+        .as_array()
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            let names: Vec<&str> = a.iter().filter_map(Value::as_str).collect();
+            format!(", {}", names.join(", "))
+        })
+        .unwrap_or_default();
+    let threads = format!("{threads}{memory}{accelerators}");
     let commit = text(&doc["commit"])
         .or_else(|| text(&doc["rows"][0]["commit"]))
         .map(|c| c.chars().take(12).collect::<String>())
