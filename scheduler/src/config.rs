@@ -251,9 +251,11 @@ pub(crate) fn fhe_device_parser() -> impl clap::builder::TypedValueParser<Value 
 
 impl NodeArgs {
     /// The settings of a TOML file (`--config`): unknown keys and wrong types are errors.
-    pub fn from_toml(text: &str) -> Result<NodeArgs, figment::Error> {
+    pub fn from_toml(text: &str) -> Result<NodeArgs, Box<figment::Error>> {
         use figment::providers::Format as _;
-        figment::Figment::from(figment::providers::Toml::string(text)).extract()
+        figment::Figment::from(figment::providers::Toml::string(text))
+            .extract()
+            .map_err(Box::new)
     }
 
     /// Whether `key` is a setting that the file and the environment may hold: an argument
@@ -722,6 +724,8 @@ fn tee_setup(args: &NodeArgs) -> Result<Option<TeeSetup>> {
 }
 
 #[cfg(test)]
+// figment::Jail's closures return figment's own (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::NodeArgs;
 

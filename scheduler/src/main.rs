@@ -129,6 +129,10 @@ enum Command {
         /// CPU backend, instead of the CPU backend against arkworks.
         #[arg(long)]
         device: Option<String>,
+        /// Re-run the command a result file records (`fornax bench … --json FILE`) with this
+        /// build, and say how far today's figures are from the file's.
+        #[arg(long, value_name = "FILE")]
+        check: Option<PathBuf>,
     },
     /// Writes the verification key of a zkey: `fornax export-vk circuit.zkey vk.json`.
     ExportVk {
@@ -322,7 +326,11 @@ fn run(command: Command) -> Result<ExitCode> {
             seed,
             json,
             device,
+            check,
         } => {
+            if let Some(file) = check {
+                return bench::check::run(&file);
+            }
             let plan = if full {
                 fornax_bench::Plan {
                     msm: vec![12, 14, 16, 18, 20],

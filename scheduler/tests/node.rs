@@ -1476,3 +1476,58 @@ fn bench_report_draws_every_result_and_names_the_rest() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("0 unreadable"), "{}", text(&out));
 }
+
+/// `fornax bench --check FILE` re-runs a kernel result's command with this build and prints
+/// each row's figures then and now; a file whose command is not a kernel run is refused
+/// with a message.
+#[test]
+fn bench_check_reruns_a_result_and_says_how_far_it_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("k.json");
+    let fornax = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_fornax"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let f = file.to_str().unwrap();
+    let out = fornax(&[
+        "bench",
+        "--msm",
+        "10",
+        "--ntt",
+        "10",
+        "--groth16",
+        "10",
+        "--reps",
+        "1",
+        "--json",
+        f,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let recorded: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert!(recorded["machine"]["logical_cpus"].as_u64().unwrap() >= 1);
+    let out = fornax(&["bench", "--check", f]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    for row in [
+        "msm-g1    2^10",
+        "ntt       2^10",
+        "groth16   2^10",
+        "largest move",
+    ] {
+        assert!(said.contains(row), "{row} missing:\n{said}");
+    }
+    std::fs::write(
+        &file,
+        json!({"command": "snarkjs groth16 prove"}).to_string(),
+    )
+    .unwrap();
+    let out = fornax(&["bench", "--check", f]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("only `fornax bench` kernel runs"),
+        "{}",
+        text(&out)
+    );
+}

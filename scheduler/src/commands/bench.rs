@@ -3,6 +3,7 @@
 //! (`report`).
 
 pub mod api;
+pub mod check;
 pub mod fhe;
 pub mod prove;
 pub mod queue;
