@@ -146,6 +146,7 @@ fn registry(app: &AppState) -> Registry {
     );
     if let Some(dispatcher) = app.scheduler.dispatcher() {
         let s = &dispatcher.stats;
+        let queued = s.queue_depth_by_kind.lock().expect("depth lock").clone();
         for (name, help, value) in [
             (
                 "fornax_remote_jobs_in_flight",
@@ -155,7 +156,7 @@ fn registry(app: &AppState) -> Registry {
             (
                 "fornax_remote_queue_messages",
                 "Jobs in the queue (waiting or running), at the last look",
-                load(&s.queue_depth),
+                queued.values().sum(),
             ),
             (
                 "fornax_workers_live",
@@ -195,7 +196,7 @@ fn registry(app: &AppState) -> Registry {
             r.register(name, help, counter(value));
         }
         let by_kind = Family::<Vec<(String, String)>, Gauge>::default();
-        for (kind, n) in s.queue_depth_by_kind.lock().expect("depth lock").iter() {
+        for (kind, n) in &queued {
             by_kind
                 .get_or_create(&vec![("kind".to_string(), kind.clone())])
                 .set(i64::try_from(*n).unwrap_or(i64::MAX));

@@ -225,9 +225,8 @@ pub struct DispatchStats {
     pub live_workers: AtomicU64,
     /// Jobs running on them now.
     pub busy_slots: AtomicU64,
-    /// Jobs in the queue (waiting or running), at the last look.
-    pub queue_depth: AtomicU64,
-    /// The same by job kind (every kind seen since the node started).
+    /// Jobs in the queue (waiting or running) by job kind, at the last look (every kind
+    /// seen since the node started; their sum is the queue's depth).
     pub queue_depth_by_kind: Mutex<crate::queue::Depths>,
     /// Time from dispatch to the applied proof, in seconds.
     pub latency: prometheus_client::metrics::histogram::Histogram,
@@ -245,7 +244,6 @@ impl Default for DispatchStats {
             requeued: Default::default(),
             live_workers: Default::default(),
             busy_slots: Default::default(),
-            queue_depth: Default::default(),
             queue_depth_by_kind: Default::default(),
             latency: crate::metrics::duration_histogram(),
         }
@@ -811,8 +809,6 @@ impl Dispatcher {
         loop {
             tokio::time::sleep(every).await;
             if let Ok(depths) = self.queue.depth().await {
-                let total = depths.values().sum();
-                self.stats.queue_depth.store(total, Ordering::Relaxed);
                 // A kind seen once stays, at 0 when none of its jobs is queued.
                 let mut known = self.stats.queue_depth_by_kind.lock().expect("depth lock");
                 known.values_mut().for_each(|n| *n = 0);

@@ -231,7 +231,6 @@ fn kernel_figures(
     rows: &[KernelRow],
 ) -> Result<Vec<Figure>> {
     let mut kinds: Vec<&str> = rows.iter().map(|r| r.bench.as_str()).collect();
-    kinds.dedup();
     kinds.sort();
     kinds.dedup();
     let mut figures = Vec::new();
@@ -500,8 +499,10 @@ fn draw_pairs(path: &Path, title: &str, pairs: &[(String, f64, f64)], peer: &str
     let mut chart = categories(&root, title, &names, top, "seconds (median)", &|y| {
         seconds(*y)
     })?;
-    for (side, colour, offset) in [("Fornax", FORNAX, 0.1), (peer, PEER, 0.5)] {
-        let value = |p: &(String, f64, f64)| if offset < 0.3 { p.1 } else { p.2 };
+    type Pick = fn(&(String, f64, f64)) -> f64;
+    let sides: [(&str, RGBColor, f64, Pick); 2] =
+        [("Fornax", FORNAX, 0.1, |p| p.1), (peer, PEER, 0.5, |p| p.2)];
+    for (side, colour, offset, value) in sides {
         plot(chart.draw_series(pairs.iter().enumerate().map(|(i, p)| {
             let x = i as f64 + offset;
             Rectangle::new([(x, 0.0), (x + 0.38, value(p))], colour.filled())
