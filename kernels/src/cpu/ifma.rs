@@ -148,11 +148,10 @@ pub fn point_from_limbs<C: IfmaCurve>(p: &C::Point) -> Affine<C> {
     Affine::new_unchecked(x, y)
 }
 
-/// `-p` in our form: each coefficient of y negated (a zero coefficient stays zero).
-pub fn negate<C: IfmaCurve>(p: &C::Point) -> C::Point {
-    let mut out = *p;
+/// `p := -p` in our form: each coefficient of y negated (a zero coefficient stays zero).
+fn negate_in_place<C: IfmaCurve>(p: &mut C::Point) {
     let l = C::Lanes::LIMBS;
-    for coefficient in out.as_mut()[l..].chunks_exact_mut(5) {
+    for coefficient in p.as_mut()[l..].chunks_exact_mut(5) {
         if coefficient.iter().all(|&x| x == 0) {
             continue;
         }
@@ -163,7 +162,62 @@ pub fn negate<C: IfmaCurve>(p: &C::Point) -> C::Point {
             coefficient[k] = d & MASK;
         }
     }
+}
+
+/// A base as an MSM keeps it resident: the coefficients of x, then of y, in our form but
+/// as 64-bit words (four a coefficient), aligned so that a G1 point is exactly one cache
+/// line and a G2 point two. The bucket sort reads the bases in random order, so a point
+/// that straddles lines (as the 80 bytes of the 52-bit form do) costs a second miss.
+/// Bit 63 of word 3 (free: every coefficient is below p < 2^254) marks the identity.
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+pub struct Packed<const W: usize>([u64; W]);
+
+/// Bit of word 3 of a [`Packed`] point that marks the identity.
+const PACKED_IDENTITY: u64 = 1 << 63;
+
+impl<const W: usize> AsRef<[u64]> for Packed<W> {
+    fn as_ref(&self) -> &[u64] {
+        &self.0
+    }
+}
+
+impl<const W: usize> AsMut<[u64]> for Packed<W> {
+    fn as_mut(&mut self) -> &mut [u64] {
+        &mut self.0
+    }
+}
+
+/// `p` packed for residence ([`Packed`]).
+pub fn pack<C: IfmaCurve>(p: &Affine<C>) -> C::Packed {
+    let mut out = C::PACKED_IDENTITY;
+    if let Some(limbs) = point_to_limbs(p) {
+        for (words, limbs) in out
+            .as_mut()
+            .chunks_exact_mut(4)
+            .zip(limbs.as_ref().chunks_exact(5))
+        {
+            words.copy_from_slice(&join52(limbs.try_into().expect("five limbs")));
+        }
+    }
     out
+}
+
+/// A packed base in our form, negated if `negate`; `None` for the identity.
+#[inline]
+pub fn unpack<C: IfmaCurve>(p: &C::Packed, negate: bool) -> Option<C::Point> {
+    let words = p.as_ref();
+    if words[3] & PACKED_IDENTITY != 0 {
+        return None;
+    }
+    let mut out = C::IDENTITY;
+    for (limbs, words) in out.as_mut().chunks_exact_mut(5).zip(words.chunks_exact(4)) {
+        limbs.copy_from_slice(&split52(words.try_into().expect("four words")));
+    }
+    if negate {
+        negate_in_place::<C>(&mut out);
+    }
+    Some(out)
 }
 
 /// Eight elements of Fq (or of Fr, in the NTT), limb-major.
@@ -230,6 +284,38 @@ pub(crate) fn mul_in<M: Modulus>(a: &F8, b: &F8) -> F8 {
             t[i + j + 1] = _mm512_madd52hi_epu64(t[i + j + 1], a.0[i], b.0[j]);
         }
     }
+    redc::<M>(t)
+}
+
+/// `a²` (Montgomery, R = 2^260): the ten cross products once, doubled, then the squares
+/// (30 multiply-adds against the product's 50).
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn square(a: &F8) -> F8 {
+    let zero = _mm512_setzero_si512();
+    let mut t = [zero; 10];
+    for i in 0..5 {
+        for j in i + 1..5 {
+            t[i + j] = _mm512_madd52lo_epu64(t[i + j], a.0[i], a.0[j]);
+            t[i + j + 1] = _mm512_madd52hi_epu64(t[i + j + 1], a.0[i], a.0[j]);
+        }
+    }
+    for x in t.iter_mut().skip(1) {
+        *x = _mm512_add_epi64(*x, *x);
+    }
+    for i in 0..5 {
+        t[2 * i] = _mm512_madd52lo_epu64(t[2 * i], a.0[i], a.0[i]);
+        t[2 * i + 1] = _mm512_madd52hi_epu64(t[2 * i + 1], a.0[i], a.0[i]);
+    }
+    redc::<FqModulus>(t)
+}
+
+/// Montgomery reduction of a product's unnormalised 52-bit columns `t` (each below 2^57):
+/// `t·2^-260 mod p`, fully reduced.
+#[inline]
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn redc<M: Modulus>(mut t: [__m512i; 10]) -> F8 {
+    let zero = _mm512_setzero_si512();
     let pinv = splat(M::PINV);
     for i in 0..5 {
         // Only the low 52 bits of t[i] enter the product, which is all m depends on.
@@ -387,6 +473,8 @@ pub trait Lanes: Copy {
     unsafe fn one() -> Self;
     /// Lane-wise product.
     unsafe fn mul(&self, b: &Self) -> Self;
+    /// Lane-wise square.
+    unsafe fn square(&self) -> Self;
     /// Lane-wise difference.
     unsafe fn sub(&self, b: &Self) -> Self;
     /// Lanes where `self == b`.
@@ -449,6 +537,12 @@ impl Lanes for F8 {
     #[target_feature(enable = "avx512f,avx512ifma")]
     unsafe fn mul(&self, b: &Self) -> Self {
         mul(self, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn square(&self) -> Self {
+        square(self)
     }
 
     #[inline]
@@ -534,6 +628,17 @@ impl Lanes for F8x2 {
         F8x2(sub(&v0, &v1), sub(&sub(&cross, &v0), &v1))
     }
 
+    /// `(a + bu)² = (a + b)(a - b) + 2ab·u`: two products.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    unsafe fn square(&self) -> Self {
+        let ab = mul(&self.0, &self.1);
+        F8x2(
+            mul(&add(&self.0, &self.1), &sub(&self.0, &self.1)),
+            add(&ab, &ab),
+        )
+    }
+
     #[inline]
     #[target_feature(enable = "avx512f,avx512ifma")]
     unsafe fn sub(&self, b: &Self) -> Self {
@@ -597,18 +702,30 @@ pub trait IfmaCurve: SWCurveConfig {
     type Point: Copy + PartialEq + Send + Sync + AsRef<[u64]> + AsMut<[u64]>;
     /// The identity's marker (no reduced limb is all ones).
     const IDENTITY: Self::Point;
+    /// A base as an MSM keeps it resident ([`pack`], [`unpack`]).
+    type Packed: Copy + Send + Sync + AsRef<[u64]> + AsMut<[u64]>;
+    /// The identity, packed.
+    const PACKED_IDENTITY: Self::Packed;
 }
 
 impl IfmaCurve for ark_bn254::g1::Config {
     type Lanes = F8;
     type Point = [u64; 10];
     const IDENTITY: [u64; 10] = [u64::MAX; 10];
+    type Packed = Packed<8>;
+    const PACKED_IDENTITY: Packed<8> = Packed([0, 0, 0, PACKED_IDENTITY, 0, 0, 0, 0]);
 }
 
 impl IfmaCurve for ark_bn254::g2::Config {
     type Lanes = F8x2;
     type Point = [u64; 20];
     const IDENTITY: [u64; 20] = [u64::MAX; 20];
+    type Packed = Packed<16>;
+    const PACKED_IDENTITY: Packed<16> = {
+        let mut words = [0; 16];
+        words[3] = PACKED_IDENTITY;
+        Packed(words)
+    };
 }
 
 /// Scratch for [`batch_add`], reused across levels and groups.
@@ -726,7 +843,7 @@ fn batch_add_ifma<C: IfmaCurve>(
                 C::Lanes::load(points, &second, y),
             );
             let lambda = y2.sub(&y1).mul(&prefix[c]);
-            let x3 = lambda.mul(&lambda).sub(&x1).sub(&x2);
+            let x3 = lambda.square().sub(&x1).sub(&x2);
             let y3 = lambda.mul(&x1.sub(&x3)).sub(&y1);
             x3.store(points, &dst, 0, active[c]);
             y3.store(points, &dst, y, active[c]);
@@ -808,6 +925,23 @@ mod tests {
             for l in 0..8 {
                 assert_eq!(m[l], a[l] * b[l], "mul, lane {l}");
                 assert_eq!(s[l], a[l] - b[l], "sub, lane {l}");
+            }
+            // Squares in Fq and in Fq2 (a + bu).
+            let (sq, sq2) = unsafe {
+                (
+                    F8::from_values(&a).square().values(),
+                    F8x2::from_values(&std::array::from_fn(|l| Fq2::new(a[l], b[l])))
+                        .square()
+                        .values(),
+                )
+            };
+            for l in 0..8 {
+                assert_eq!(sq[l], a[l].square(), "square, lane {l}");
+                assert_eq!(
+                    sq2[l],
+                    Fq2::new(a[l], b[l]).square(),
+                    "Fq2 square, lane {l}"
+                );
             }
         }
     }

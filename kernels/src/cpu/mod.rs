@@ -99,12 +99,13 @@ pub fn msm_path() -> &'static str {
     "scalar"
 }
 
-/// Bases as the CPU keeps them: affine, and, where the CPU has AVX-512 IFMA, also in the
-/// IFMA path's form (80 bytes a G1 point, 160 a G2 point), converted once at upload.
+/// Bases as the CPU keeps them: affine, and, where the CPU has AVX-512 IFMA, also packed for
+/// the IFMA path (64 bytes a G1 point, 128 a G2 point, cache-line aligned), converted once
+/// at upload.
 #[cfg(target_arch = "x86_64")]
 struct Resident<C: ifma::IfmaCurve> {
     affine: Vec<Affine<C>>,
-    limbs: Option<Vec<C::Point>>,
+    packed: Option<Vec<C::Packed>>,
 }
 
 /// Bases as the CPU keeps them: affine.
@@ -118,18 +119,18 @@ impl<C: ifma::IfmaCurve<ScalarField = Fr>> Resident<C> {
     /// Keeps `bases`; with the IFMA form computed, only the few affine points that MSMs
     /// too small for it read (the first [`msm::NAIVE_THRESHOLD`]) stay, the rest are freed.
     fn new(bases: Vec<Affine<C>>) -> Self {
-        let limbs = ifma::available().then(|| msm::ifma_limbs(&bases));
+        let packed = ifma::available().then(|| msm::ifma_bases(&bases));
         let mut affine = bases;
-        if limbs.is_some() {
+        if packed.is_some() {
             affine.truncate(msm::NAIVE_THRESHOLD);
             affine.shrink_to_fit();
         }
-        Resident { affine, limbs }
+        Resident { affine, packed }
     }
 
     fn msm(&self, scalars: &[Fr]) -> Projective<C> {
-        match &self.limbs {
-            Some(limbs) => msm::msm_ifma(&self.affine, limbs, scalars),
+        match &self.packed {
+            Some(packed) => msm::msm_ifma(&self.affine, packed, scalars),
             None => msm(&self.affine, scalars),
         }
     }
