@@ -120,3 +120,53 @@ pub fn ark_matrices(r1cs: &R1cs) -> Vec<Matrix<Fr>> {
     }
     m
 }
+
+/// The A and B matrices of a snarkjs zkey in ark-relations' layout (C is not needed by the
+/// circom reduction), and the circuit's number of constraints. snarkjs appends one row of
+/// A per public signal and the constant (`a[n + i] = signal i`), which the reduction adds
+/// itself: they are left out.
+pub fn zkey_matrices(pk: &ProvingKey) -> (Vec<Matrix<Fr>>, usize) {
+    let a_rows = pk
+        .coefs
+        .iter()
+        .filter(|c| c.matrix == 0)
+        .map(|c| c.row as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let constraints = a_rows.saturating_sub(pk.n_public + 1);
+    let mut m = vec![vec![Vec::new(); constraints], vec![Vec::new(); constraints]];
+    for c in &pk.coefs {
+        if (c.row as usize) < constraints {
+            m[c.matrix as usize][c.row as usize].push((c.value, c.signal as usize));
+        }
+    }
+    m.push(Vec::new());
+    (m, constraints)
+}
+
+/// A Groth16 proof of `witness` with ark-groth16 and the circom reduction, from the zkey
+/// alone (what `fornax bench ark-prove` runs as a process of its own).
+pub fn ark_prove(
+    pk: &ProvingKey,
+    witness: &[Fr],
+    rng: &mut impl rand::RngCore,
+) -> Result<fornax_prover::Proof, SynthesisError> {
+    use ark_ff::UniformRand;
+    let (matrices, constraints) = zkey_matrices(pk);
+    let (r, s) = (Fr::rand(rng), Fr::rand(rng));
+    let proof =
+        ark_groth16::Groth16::<Bn254, CircomReduction>::create_proof_with_reduction_and_matrices(
+            &to_ark_key(pk),
+            r,
+            s,
+            &matrices,
+            pk.n_public + 1,
+            constraints,
+            witness,
+        )?;
+    Ok(fornax_prover::Proof {
+        a: proof.a,
+        b: proof.b,
+        c: proof.c,
+    })
+}

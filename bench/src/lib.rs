@@ -21,7 +21,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
 
-pub use ark_circom_reduction::{ark_matrices, to_ark_key, CircomReduction};
+pub use ark_circom_reduction::{
+    ark_matrices, ark_prove, to_ark_key, zkey_matrices, CircomReduction,
+};
 
 /// One comparison: the same work done by Fornax and by the baseline.
 #[derive(Clone, Debug, Serialize)]

@@ -312,6 +312,10 @@ fn run(command: Command) -> Result<ExitCode> {
             ..
         } => bench::prove::run(&args),
         Command::Bench {
+            what: Some(BenchWhat::ArkProve(args)),
+            ..
+        } => bench::prove::ark_prove(&args),
+        Command::Bench {
             what: Some(BenchWhat::Report(args)),
             ..
         } => bench::report::run(&args),

@@ -573,9 +573,10 @@ fn bad_circuit_inputs_give_clear_errors() {
     );
 }
 
-/// `fornax bench prove` runs whole processes side by side (here fornax against itself as
-/// the baseline), checks every proof, and writes both sides' runs; bad arguments are
-/// refused with a message, not a panic.
+/// `fornax bench groth16` runs whole processes side by side: Fornax, snarkjs, ark-groth16
+/// (a process of its own), another build (here this one) and a plain command; every proof
+/// is checked, the first of each by snarkjs too; a rapidsnark that is not there is left out
+/// with the reason; bad arguments are refused with a message, not a panic.
 #[test]
 fn bench_prove_compares_whole_processes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -583,15 +584,14 @@ fn bench_prove_compares_whole_processes() {
     let me = env!("CARGO_BIN_EXE_fornax");
     let baseline = format!("{me} prove");
     let out = Command::new(me)
-        .args([
-            "bench",
-            "prove",
-            "--reps",
-            "2",
-            "--baseline",
-            &baseline,
-            "--zkey",
-        ])
+        .env(
+            "FORNAX_SNARKJS",
+            common::root().join("ops/js/node_modules/.bin/snarkjs"),
+        )
+        .args(["bench", "groth16", "--reps", "2", "--baseline", &baseline])
+        .args(["--peer", "snarkjs", "--peer", "ark-groth16"])
+        .arg(format!("--peer=fornax={me}"))
+        .args(["--peer", "rapidsnark=/nonexistent/prover", "--zkey"])
         .arg(circuit("merkle_inclusion", "zkey"))
         .arg("--wtns")
         .arg(circuit("merkle_inclusion", "wtns"))
@@ -602,20 +602,38 @@ fn bench_prove_compares_whole_processes() {
     assert!(out.status.success(), "{}", text(&out));
     // Progress without a terminal: one plain line per run, no escape codes.
     let progress = String::from_utf8_lossy(&out.stderr);
-    assert!(progress.contains("bench prove: rep 2 of 2"), "{progress}");
+    assert!(progress.contains("rep 2 of 2: ark-groth16"), "{progress}");
     assert!(!progress.contains('\x1b'), "{progress:?}");
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    for side in ["fornax", "baseline"] {
-        let walls = doc[side]["wall_s"].as_array().unwrap();
-        let rss = doc[side]["peak_rss_mib"].as_array().unwrap();
+    let row = &doc["rows"][0];
+    assert_eq!(row["snarkjs_verified"], true, "{doc}");
+    let peers = row["peers"].as_array().unwrap();
+    let names: Vec<&str> = peers.iter().map(|p| p["peer"].as_str().unwrap()).collect();
+    assert_eq!(names[..2], ["snarkjs", "ark-groth16"], "{doc}");
+    assert!(names[2].starts_with("fornax ("), "{doc}");
+    assert!(names[3].ends_with("fornax prove"), "{doc}");
+    let runs = std::iter::once(&row["fornax"]["runs"]).chain(peers.iter().map(|p| &p["runs"]));
+    for side in runs {
+        let walls = side["wall_s"].as_array().unwrap();
+        let rss = side["peak_rss_mib"].as_array().unwrap();
         assert_eq!((walls.len(), rss.len()), (2, 2), "{doc}");
         assert!(
             rss.iter().all(|m| m.as_f64().unwrap() > 1.0),
             "peak RSS measured: {doc}"
         );
     }
-    assert!(doc["speedup"].as_f64().unwrap() > 0.0, "{doc}");
-    // Reproducible: the machine, the libraries' versions and the baseline's own version.
+    assert!(
+        peers.iter().all(|p| p["speedup"].as_f64().unwrap() > 0.0),
+        "{doc}"
+    );
+    // rapidsnark is in no registry: left out, with the reason.
+    assert!(
+        doc["skipped"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no package registry")),
+        "{doc}"
+    );
+    // Reproducible: the machine, the libraries' versions and each peer's own version.
     assert!(
         doc["machine"]["logical_cpus"].as_u64().unwrap() >= 1,
         "{doc}"
@@ -628,7 +646,18 @@ fn bench_prove_compares_whole_processes() {
         "{doc}"
     );
     assert!(
-        doc["baseline_version"]
+        peers[0]["version"].as_str().unwrap().contains("snarkjs"),
+        "{doc}"
+    );
+    assert!(
+        peers[1]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("ark-groth16 0."),
+        "{doc}"
+    );
+    assert!(
+        peers[2]["version"]
             .as_str()
             .is_some_and(|v| v.contains(env!("CARGO_PKG_VERSION"))),
         "{doc}"
@@ -638,6 +667,7 @@ fn bench_prove_compares_whole_processes() {
     for args in [
         vec!["--baseline", "/bin/true", "--reps", "1"],
         vec!["--reps", "0"],
+        vec!["--peer", "bellman"],
     ] {
         let out = Command::new(me)
             .args(["bench", "prove"])

@@ -1425,7 +1425,23 @@ fn bench_report_draws_every_result_and_names_the_rest() {
         "baseline": {"command": "/x/snarkjs groth16 prove", "wall_s": [4.0, 4.2, 3.8], "peak_rss_mib": [330.0, 331.0, 332.0]},
         "speedup": 8.0, "memory_ratio": 0.27
     });
+    // Several peers at two sizes (`bench groth16 --peer …`).
+    let row = |log: u32, fornax: f64, snarkjs: f64, ark: f64| {
+        json!({
+            "circuit": format!("/c{log}/c.zkey"), "log_domain": log,
+            "fornax": {"median_wall_s": fornax},
+            "peers": [
+                {"peer": "snarkjs", "median_wall_s": snarkjs, "memory_ratio": 0.25},
+                {"peer": "ark-groth16", "median_wall_s": ark, "memory_ratio": 0.6}
+            ]
+        })
+    };
+    let peers = json!({
+        "commit": "abcdef1", "command": "fornax bench groth16 --peer snarkjs --peer ark-groth16",
+        "rows": [row(16, 0.4, 4.0, 0.9), row(18, 1.2, 14.0, 3.0)]
+    });
     let other = json!({"bench": "fhe", "pbs_per_s": 123.5, "command": "fornax bench fhe"});
+    std::fs::write(results.join("q.json"), peers.to_string()).unwrap();
     std::fs::write(results.join("k.json"), kernels.to_string()).unwrap();
     std::fs::write(results.join("p.json"), prove.to_string()).unwrap();
     std::fs::write(results.join("o.json"), other.to_string()).unwrap();
@@ -1450,15 +1466,34 @@ fn bench_report_draws_every_result_and_names_the_rest() {
         .collect();
     // Files in reverse name order (newest first); msm-g1 has two sizes (a line figure),
     // ntt one (bars only).
-    assert_eq!(images, ["p.svg", "k-msm-g1.svg", "k-speedup.svg"], "{page}");
+    assert_eq!(
+        images,
+        [
+            "q-lines.svg",
+            "q-speedup.svg",
+            "p.svg",
+            "k-msm-g1.svg",
+            "k-speedup.svg"
+        ],
+        "{page}"
+    );
     let svg = |name: &str| std::fs::read_to_string(out_dir.join(name)).unwrap();
     assert!(svg("k-msm-g1.svg").starts_with("<svg") && svg("k-msm-g1.svg").contains("<polyline"));
     assert!(svg("k-speedup.svg").matches("<rect").count() >= 3);
     assert!(svg("p.svg").contains("snarkjs groth16 prove"));
+    // One line per prover, and a bar per peer and size.
+    let lines = svg("q-lines.svg");
+    assert_eq!(lines.matches("stroke-width=\"2\"").count(), 3, "{lines}");
+    for name in ["Fornax", "snarkjs", "ark-groth16"] {
+        assert!(lines.contains(name), "{name} is not in the legend");
+    }
+    assert!(svg("q-speedup.svg").matches("<rect").count() >= 4);
     for expected in [
         "4.00× arkworks VariableBaseMSM at 2^16",
         "up to 4.00×",
         "8.00× as fast, 0.27× the memory",
+        "10.00× snarkjs at 2^16 in 0.25× the memory",
+        "11.67× snarkjs at 2^18",
         "Test CPU, 2 threads · commit abcdef123456 · fornax bench --msm 12,16 · k.json",
         "pbs_per_s = 123.5",
         "bad.json",

@@ -33,10 +33,16 @@ pub enum BenchWhat {
     /// One large proof split across single-threaded workers beside the same proof whole on
     /// one, in one run (two clusters on loopback; the ratio is whole over split).
     Split(split::SplitBench),
-    /// `fornax prove` as a whole process beside another prover (rapidsnark's `prover`, or
-    /// another build of Fornax) on the same zkey and witness: wall time and peak resident
-    /// memory, repetitions interleaved, every proof verified.
+    /// `fornax prove` as a whole process beside other provers (`--peer snarkjs`,
+    /// `rapidsnark=PATH`, `ark-groth16`, `fornax=PATH`, `cmd=COMMAND`) on the same zkeys and
+    /// witnesses, one row per circuit: wall time and peak resident memory, repetitions
+    /// interleaved, every proof verified.
+    #[command(alias = "groth16")]
     Prove(prove::ProveBench),
+    /// ark-groth16 (circom reduction) as a process: `ZKEY WTNS PROOF PUBLIC`, the peer
+    /// `--peer ark-groth16` runs.
+    #[command(hide = true)]
+    ArkProve(prove::ArkProve),
     /// Every result file of a folder (e.g. `bench/results`) drawn as SVG figures, with one
     /// `index.html` that shows them beside the machine, commit and command of each.
     Report(report::ReportArgs),

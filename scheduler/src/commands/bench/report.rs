@@ -6,9 +6,10 @@
 //! - kernel runs (`fornax bench --json`: rows of `bench`, `log_size`, `fornax_s`,
 //!   `baseline_s`): time against size on log axes, Fornax and its baseline as lines, one
 //!   figure per kernel, and the speed-ups as bars;
-//! - whole-process comparisons (`fornax bench prove --json`, alone or as `rows`): median
-//!   wall time of Fornax and the other prover side by side per circuit, with the ratios of
-//!   time and of peak memory;
+//! - whole-process comparisons (`fornax bench prove --json`): with several peers and sizes,
+//!   wall time against domain size with every prover as a line, and Fornax's speed-up over
+//!   each; files of one other prover (older runs) as median wall times side by side per
+//!   circuit, with the ratios of time and of peak memory;
 //! - anything else (FHE, queue, API, split runs) is listed with its numbers, not drawn.
 //!
 //! A file that is not JSON is named in the page and skipped. Files come newest first (their
@@ -79,7 +80,11 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
         if let Some(rows) = kernel_rows(&doc) {
             figures.extend(kernel_figures(&args.out, &stem, &name, &doc, &rows)?);
         } else if let Some(rows) = prove_rows(&doc) {
-            figures.push(prove_figure(&args.out, &stem, &name, &doc, &rows)?);
+            if rows.iter().all(|r| r.log_domain.is_some()) {
+                figures.extend(peer_figures(&args.out, &stem, &name, &doc, &rows)?);
+            } else {
+                figures.push(prove_figure(&args.out, &stem, &name, &doc, &rows)?);
+            }
         }
         if figures.len() == before {
             listed.push((name, numbers(&doc)));
@@ -129,6 +134,8 @@ fn kernel_rows(doc: &Value) -> Option<Vec<KernelRow>> {
 /// One whole-process comparison.
 struct ProveRow {
     circuit: String,
+    /// log2 of the circuit's domain, where the file records it.
+    log_domain: Option<u32>,
     fornax_s: f64,
     peer_s: f64,
     peer: String,
@@ -169,13 +176,43 @@ fn prove_rows(doc: &Value) -> Option<Vec<ProveRow>> {
             .unwrap_or_else(|| "circuit".into());
         Some(ProveRow {
             circuit,
+            log_domain: None,
             fornax_s,
             peer_s,
             peer,
             memory_ratio: r["memory_ratio"].as_f64(),
         })
     };
+    // A row of several peers (`bench prove --peer …`): one comparison per peer.
+    let peers = |r: &Value| -> Vec<ProveRow> {
+        let Some(fornax_s) = r["fornax"]["median_wall_s"].as_f64() else {
+            return Vec::new();
+        };
+        let log_domain = r["log_domain"].as_u64().map(|l| l as u32);
+        let circuit = match log_domain {
+            Some(l) => format!("2^{l}"),
+            None => r["circuit"].as_str().unwrap_or("circuit").to_string(),
+        };
+        r["peers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                Some(ProveRow {
+                    circuit: circuit.clone(),
+                    log_domain,
+                    fornax_s,
+                    peer_s: p["median_wall_s"].as_f64()?,
+                    peer: p["peer"].as_str()?.to_string(),
+                    memory_ratio: p["memory_ratio"].as_f64(),
+                })
+            })
+            .collect()
+    };
     let rows: Vec<ProveRow> = match doc["rows"].as_array() {
+        Some(rows) if rows.iter().any(|r| r["peers"].is_array()) => {
+            rows.iter().flat_map(peers).collect()
+        }
         Some(rows) => rows.iter().filter_map(one).collect(),
         None => one(doc).into_iter().collect(),
     };
@@ -279,6 +316,97 @@ fn kernel_figures(
     Ok(figures)
 }
 
+/// Colours of the peers' lines after Fornax's, in turn.
+const PALETTE: [RGBColor; 5] = [
+    PEER,
+    RGBColor(0x2a, 0x9d, 0x5c),
+    RGBColor(0x8e, 0x5a, 0xb5),
+    RGBColor(0x7f, 0x7f, 0x7f),
+    RGBColor(0xc9, 0xa2, 0x27),
+];
+
+/// Draws a run of `bench prove --peer …`: wall time against circuit size with every prover
+/// as a line (when there are several sizes), and Fornax's speed-up over each peer per size.
+fn peer_figures(
+    out: &Path,
+    stem: &str,
+    file: &str,
+    doc: &Value,
+    rows: &[ProveRow],
+) -> Result<Vec<Figure>> {
+    let mut figures = Vec::new();
+    let size = |r: &ProveRow| r.log_domain.unwrap_or(0);
+    let mut peers: Vec<&str> = Vec::new();
+    for r in rows {
+        if !peers.contains(&r.peer.as_str()) {
+            peers.push(&r.peer);
+        }
+    }
+    let mut sizes: Vec<u32> = rows.iter().map(size).collect();
+    sizes.sort();
+    sizes.dedup();
+    if sizes.len() >= 2 {
+        let mut fornax: Vec<(u32, f64)> = sizes
+            .iter()
+            .filter_map(|&l| rows.iter().find(|r| size(r) == l).map(|r| (l, r.fornax_s)))
+            .collect();
+        fornax.sort_by_key(|p| p.0);
+        let mut series = vec![("Fornax".to_string(), FORNAX, fornax)];
+        for (k, peer) in peers.iter().enumerate() {
+            let points = rows
+                .iter()
+                .filter(|r| r.peer == *peer)
+                .map(|r| (size(r), r.peer_s))
+                .collect();
+            series.push((peer.to_string(), PALETTE[k % PALETTE.len()], points));
+        }
+        let svg = format!("{stem}-lines.svg");
+        let title = "Groth16 whole process: wall time against domain size".to_string();
+        draw_series(&out.join(&svg), &title, "log2 domain", &series)?;
+        figures.push(Figure {
+            file: svg,
+            title,
+            headline: format!("Fornax and {}", peers.join(", ")),
+            provenance: provenance(doc, file),
+        });
+    }
+    let svg = format!("{stem}-speedup.svg");
+    let title = "Fornax's speed-up over each prover, per domain size".to_string();
+    let bars: Vec<(String, f64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                format!("{} {}", short(&r.peer, 14), r.circuit),
+                r.peer_s / r.fornax_s,
+            )
+        })
+        .collect();
+    draw_bars(&out.join(&svg), &title, &bars, "× faster")?;
+    let headline = rows
+        .iter()
+        .map(|r| {
+            let memory = r
+                .memory_ratio
+                .map(|m| format!(" in {m:.2}× the memory"))
+                .unwrap_or_default();
+            format!(
+                "{:.2}× {} at {}{memory}",
+                r.peer_s / r.fornax_s,
+                r.peer,
+                r.circuit
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    figures.push(Figure {
+        file: svg,
+        title,
+        headline,
+        provenance: provenance(doc, file),
+    });
+    Ok(figures)
+}
+
 /// Draws whole-process comparisons: wall time per circuit, Fornax beside the other prover.
 fn prove_figure(
     out: &Path,
@@ -329,11 +457,33 @@ fn plot<T, E: std::fmt::Debug>(r: std::result::Result<T, E>) -> Result<T> {
 
 /// Seconds against log2 size, log axes, Fornax and the baseline.
 fn draw_lines(path: &Path, title: &str, series: &[&KernelRow]) -> Result<()> {
+    let points = |pick: fn(&KernelRow) -> f64| -> Vec<(u32, f64)> {
+        series.iter().map(|r| (r.log_size, pick(r))).collect()
+    };
+    draw_series(
+        path,
+        title,
+        "log2 size",
+        &[
+            ("Fornax".into(), FORNAX, points(|r| r.fornax_s)),
+            (series[0].baseline.clone(), PEER, points(|r| r.baseline_s)),
+        ],
+    )
+}
+
+/// Seconds against log2 size on log axes, one line per named series.
+fn draw_series(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    series: &[(String, RGBColor, Vec<(u32, f64)>)],
+) -> Result<()> {
     let root = SVGBackend::new(path, (720, 420)).into_drawing_area();
     plot(root.fill(&WHITE))?;
-    let (lo, hi) = (series[0].log_size, series[series.len() - 1].log_size);
-    let times = series.iter().flat_map(|r| [r.fornax_s, r.baseline_s]);
-    let (tmin, tmax) = times.fold((f64::MAX, 0f64), |(a, b), t| (a.min(t), b.max(t)));
+    let all = series.iter().flat_map(|(_, _, p)| p.iter());
+    let (lo, hi, tmin, tmax) = all.fold((u32::MAX, 0, f64::MAX, 0f64), |(a, b, c, d), &(x, t)| {
+        (a.min(x), b.max(x), c.min(t), d.max(t))
+    });
     let mut chart = plot(
         ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 18))
@@ -345,23 +495,14 @@ fn draw_lines(path: &Path, title: &str, series: &[&KernelRow]) -> Result<()> {
     plot(
         chart
             .configure_mesh()
-            .x_desc("log2 size")
+            .x_desc(x_desc)
             .y_desc("seconds (median)")
             .x_label_formatter(&|x| format!("2^{x}"))
             .y_label_formatter(&|y| seconds(*y))
             .draw(),
     )?;
-    for (name, colour, pick) in [
-        (
-            "Fornax",
-            FORNAX,
-            (|r: &KernelRow| r.fornax_s) as fn(&KernelRow) -> f64,
-        ),
-        (series[0].baseline.as_str(), PEER, |r: &KernelRow| {
-            r.baseline_s
-        }),
-    ] {
-        let points: Vec<(u32, f64)> = series.iter().map(|r| (r.log_size, pick(r))).collect();
+    for (name, colour, points) in series {
+        let colour = *colour;
         plot(chart.draw_series(LineSeries::new(points.clone(), colour.stroke_width(2))))?
             .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
