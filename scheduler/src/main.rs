@@ -316,6 +316,10 @@ fn run(command: Command) -> Result<ExitCode> {
             ..
         } => bench::prove::ark_prove(&args),
         Command::Bench {
+            what: Some(BenchWhat::Measure(args)),
+            ..
+        } => bench::prove::measure(&args),
+        Command::Bench {
             what: Some(BenchWhat::Report(args)),
             ..
         } => bench::report::run(&args),

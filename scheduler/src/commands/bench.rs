@@ -43,6 +43,10 @@ pub enum BenchWhat {
     /// `--peer ark-groth16` runs.
     #[command(hide = true)]
     ArkProve(prove::ArkProve),
+    /// Runs a command and prints its wall time and own peak memory as JSON (what `bench
+    /// prove` starts each prover with).
+    #[command(hide = true)]
+    Measure(prove::Measure),
     /// Every result file of a folder (e.g. `bench/results`) drawn as SVG figures, with one
     /// `index.html` that shows them beside the machine, commit and command of each.
     Report(report::ReportArgs),

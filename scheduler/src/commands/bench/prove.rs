@@ -420,23 +420,27 @@ pub fn ark_prove(args: &ArkProve) -> Result<ExitCode> {
 }
 
 /// One process: its wall seconds and peak resident MiB; its proof is checked.
+///
+/// The prover is started by `fornax bench measure`, a small process of its own: Linux
+/// counts a parent's peak resident memory at fork into its child's `ru_maxrss`, and this
+/// process, which has read the keys, is far larger than the launcher (about 16 MiB).
 fn one_run(cmd: &[String], circuit: &Circuit, dir: &Path) -> Result<(f64, f64)> {
     let (proof, public) = (dir.join("proof.json"), dir.join("public.json"));
     let _ = std::fs::remove_file(&proof);
-    let t = Instant::now();
-    let child = Command::new(&cmd[0])
-        .args(&cmd[1..])
+    let me = std::env::current_exe().context("this binary's path")?;
+    let out = Command::new(me)
+        .args(["bench", "measure", "--"])
+        .args(cmd)
         .arg(&circuit.zkey)
         .arg(&circuit.wtns)
         .arg(&proof)
         .arg(&public)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+        .stderr(Stdio::inherit())
+        .output()
         .with_context(|| format!("starting {}", cmd.join(" ")))?;
-    let (status, max_rss_kib) = wait_with_rusage(child.id() as libc::pid_t)?;
-    let wall = t.elapsed().as_secs_f64();
-    if !status {
+    let measured: Measured = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("measuring {}", cmd.join(" ")))?;
+    if !measured.ok {
         bail!("`{} …` failed", cmd.join(" "));
     }
     let p = json::read_json::<ProofJson>(&proof)?.to_proof(&proof.display().to_string())?;
@@ -445,7 +449,43 @@ fn one_run(cmd: &[String], circuit: &Circuit, dir: &Path) -> Result<(f64, f64)> 
     if !fornax_prover::verify(&circuit.vk, &inputs, &p)? {
         bail!("`{}` wrote a proof the key does not accept", cmd.join(" "));
     }
-    Ok((wall, max_rss_kib as f64 / 1024.0))
+    Ok((measured.wall_s, measured.max_rss_kib as f64 / 1024.0))
+}
+
+/// `fornax bench measure -- COMMAND…`: runs the command (its output discarded) and prints
+/// whether it succeeded, its wall time and its own peak resident memory as JSON.
+#[derive(clap::Args, Debug)]
+pub struct Measure {
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    command: Vec<String>,
+}
+
+/// What [`measure`] prints.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Measured {
+    ok: bool,
+    wall_s: f64,
+    max_rss_kib: i64,
+}
+
+/// Runs `bench measure`.
+pub fn measure(args: &Measure) -> Result<ExitCode> {
+    let t = Instant::now();
+    let child = Command::new(&args.command[0])
+        .args(&args.command[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", args.command.join(" ")))?;
+    let (ok, max_rss_kib) = wait_with_rusage(child.id() as libc::pid_t)?;
+    let measured = Measured {
+        ok,
+        wall_s: t.elapsed().as_secs_f64(),
+        max_rss_kib,
+    };
+    println!("{}", serde_json::to_string(&measured)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Waits for child `pid`: whether it exited with 0, and its own peak resident KiB.
