@@ -300,6 +300,10 @@ fn run(command: Command) -> Result<ExitCode> {
             ..
         } => bench::queue::run(&args),
         Command::Bench {
+            what: Some(BenchWhat::Cluster(args)),
+            ..
+        } => bench::cluster::run(&args),
+        Command::Bench {
             what: Some(BenchWhat::Fhe(args)),
             ..
         } => bench::fhe::run(&args),

@@ -1224,3 +1224,62 @@ fn fornax_doctor_passes_this_machine_and_names_the_fix_for_what_fails() {
         assert!(checks[name]["fix"].is_string(), "{}", checks[name]);
     }
 }
+
+/// `fornax bench cluster` starts its own clusters (nats-server, a node, N workers) and
+/// writes one series per circuit size and worker count: the saturated throughput, and per
+/// offered load the achieved rate and p50/p99 latency from the node's timestamps.
+#[test]
+fn bench_cluster_writes_scaling_curves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("cluster.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_fornax"))
+        .env("FORNAX_NATS_SERVER", common::nats_binary())
+        .args([
+            "bench",
+            "cluster",
+            "--workers",
+            "1,2",
+            "--log",
+            "6",
+            "--loads",
+            "0.5,2",
+            "--tasks",
+            "6",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::text(&out));
+    let doc: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(doc["bench"], "cluster");
+    let series = doc["series"].as_array().unwrap();
+    let workers: Vec<u64> = series
+        .iter()
+        .map(|s| s["workers"].as_u64().unwrap())
+        .collect();
+    assert_eq!(workers, [1, 2], "{doc}");
+    for s in series {
+        assert!(s["saturated_per_s"].as_f64().unwrap() > 0.0, "{doc}");
+        let points = s["points"].as_array().unwrap();
+        assert_eq!(points.len(), 2, "{doc}");
+        for p in points {
+            let (p50, p99) = (p["p50_ms"].as_f64().unwrap(), p["p99_ms"].as_f64().unwrap());
+            assert!(p50 <= p99, "{doc}");
+            assert!(p["achieved_per_s"].as_f64().unwrap() > 0.0, "{doc}");
+        }
+        // Offered at half and at twice the saturated rate.
+        let offered: Vec<f64> = points
+            .iter()
+            .map(|p| p["offered_per_s"].as_f64().unwrap() / s["saturated_per_s"].as_f64().unwrap())
+            .collect();
+        assert!((offered[0] - 0.5).abs() < 1e-9 && (offered[1] - 2.0).abs() < 1e-9);
+    }
+    // No workers, or no loads, are refused with a message.
+    let out = Command::new(env!("CARGO_BIN_EXE_fornax"))
+        .args(["bench", "cluster", "--workers", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(common::text(&out).contains("--workers must be at least 1"));
+}

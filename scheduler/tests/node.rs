@@ -1442,6 +1442,21 @@ fn bench_report_draws_every_result_and_names_the_rest() {
     });
     let other = json!({"bench": "fhe", "pbs_per_s": 123.5, "command": "fornax bench fhe"});
     std::fs::write(results.join("q.json"), peers.to_string()).unwrap();
+    // Scaling curves (`bench cluster`): two worker counts at one size.
+    let curve = |workers: u32, saturated: f64| {
+        json!({
+            "log_constraints": 6, "workers": workers, "saturated_per_s": saturated,
+            "points": [
+                {"load": 0.5, "offered_per_s": saturated / 2.0, "achieved_per_s": saturated / 2.0, "p50_ms": 20.0, "p99_ms": 30.0},
+                {"load": 1.0, "offered_per_s": saturated, "achieved_per_s": saturated * 0.9, "p50_ms": 60.0, "p99_ms": 140.0}
+            ]
+        })
+    };
+    let cluster = json!({
+        "bench": "cluster", "commit": "abcdef1", "command": "fornax bench cluster --workers 1,2",
+        "series": [curve(1, 10.0), curve(2, 18.5)]
+    });
+    std::fs::write(results.join("c.json"), cluster.to_string()).unwrap();
     std::fs::write(results.join("k.json"), kernels.to_string()).unwrap();
     std::fs::write(results.join("p.json"), prove.to_string()).unwrap();
     std::fs::write(results.join("o.json"), other.to_string()).unwrap();
@@ -1473,7 +1488,9 @@ fn bench_report_draws_every_result_and_names_the_rest() {
             "q-speedup.svg",
             "p.svg",
             "k-msm-g1.svg",
-            "k-speedup.svg"
+            "k-speedup.svg",
+            "c-2e6-achieved_per_s.svg",
+            "c-2e6-p99_ms.svg"
         ],
         "{page}"
     );
@@ -1488,12 +1505,18 @@ fn bench_report_draws_every_result_and_names_the_rest() {
         assert!(lines.contains(name), "{name} is not in the legend");
     }
     assert!(svg("q-speedup.svg").matches("<rect").count() >= 4);
+    for figure in ["c-2e6-achieved_per_s.svg", "c-2e6-p99_ms.svg"] {
+        let lines = svg(figure);
+        assert_eq!(lines.matches("stroke-width=\"2\"").count(), 2, "{lines}");
+        assert!(lines.contains("2 workers"), "{lines}");
+    }
     for expected in [
         "4.00× arkworks VariableBaseMSM at 2^16",
         "up to 4.00×",
         "8.00× as fast, 0.27× the memory",
         "10.00× snarkjs at 2^16 in 0.25× the memory",
         "11.67× snarkjs at 2^18",
+        "2 workers: saturated at 18.5 proofs/s",
         "Test CPU, 2 threads · commit abcdef123456 · fornax bench --msm 12,16 · k.json",
         "pbs_per_s = 123.5",
         "bad.json",

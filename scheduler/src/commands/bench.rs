@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod check;
+pub mod cluster;
 pub mod fhe;
 pub mod prove;
 pub mod queue;
@@ -27,6 +28,10 @@ pub enum BenchWhat {
     /// (dispatch overhead per job, throughput ratio); optionally a chaos run that kills a
     /// worker every few seconds and counts tasks lost or proved twice.
     Queue(queue::QueueBench),
+    /// Scaling curves of a local cluster (nats-server, a node, N worker processes): for
+    /// each circuit size and worker count, proofs per second and p50/p99 latency against
+    /// offered load.
+    Cluster(cluster::ClusterBench),
     /// The FHE engine beside tfhe-rs's own API (batched KS-PBS throughput, same keys, same
     /// run) and the cost of threshold decryption (PartDec per party per block, end to end).
     Fhe(fhe::FheBench),

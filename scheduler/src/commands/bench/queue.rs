@@ -132,7 +132,7 @@ pub(super) fn start_node(dir: &Path, extra: &[&str]) -> Result<(Proc, String)> {
     Ok((proc, url))
 }
 
-fn start_worker(nats: &str, id: &str, cache: &Path) -> Result<Proc> {
+pub(super) fn start_worker(nats: &str, id: &str, cache: &Path) -> Result<Proc> {
     start_worker_with(nats, id, cache, "cpu", &[])
 }
 
@@ -184,13 +184,15 @@ fn finished(c: &Client, url: &str, state: &str) -> Result<u64> {
         .unwrap_or(0))
 }
 
-struct Workload {
+/// Small proofs of one synthetic circuit, submitted over HTTP.
+pub(super) struct Workload {
     zkey: Vec<u8>,
     body: String,
 }
 
 impl Workload {
-    fn new(log: u32) -> Self {
+    /// A `2^log`-constraint circuit and a witness of it.
+    pub(super) fn new(log: u32) -> Self {
         let fx = fornax_bench::groth16_fixture(log, 11);
         let witness = base64::engine::general_purpose::STANDARD
             .encode(fornax_prover::wtns::to_bytes(&fx.witness));
@@ -200,9 +202,8 @@ impl Workload {
         }
     }
 
-    /// Registers the circuit, proves one task (warm-up), then submits `n` and returns the
-    /// time from the first submission to the last proof.
-    fn run(&self, c: &Client, url: &str, n: usize) -> Result<Duration> {
+    /// Registers the circuit with the node at `url`: the body of a task submission.
+    pub(super) fn register(&self, c: &Client, url: &str) -> Result<String> {
         let form = multipart::Form::new().part("zkey", multipart::Part::bytes(self.zkey.clone()));
         let meta: Value = c
             .post(format!("{url}/v1/circuits"))
@@ -210,17 +211,17 @@ impl Workload {
             .send()?
             .json()?;
         let id = meta["id"].as_str().context("no circuit id")?;
-        let body = self.body.replace("CIRCUIT", id);
-        let submit = |k: usize| -> Result<()> {
-            let r = c
-                .post(format!("{url}/v1/tasks"))
-                .header("content-type", "application/json")
-                .body(body.clone())
-                .send()?;
-            if r.status().as_u16() != 202 {
-                bail!("submission {k} answered {}", r.status());
-            }
-            Ok(())
+        Ok(self.body.replace("CIRCUIT", id))
+    }
+
+    /// Registers the circuit, proves one task (warm-up), then submits `n` and returns the
+    /// time from the first submission to the last proof.
+    fn run(&self, c: &Client, url: &str, n: usize) -> Result<Duration> {
+        let body = self.register(c, url)?;
+        let submit = |k: usize| {
+            submit(c, url, &body)
+                .map(|_| ())
+                .with_context(|| format!("submission {k}"))
         };
         submit(0)?;
         wait_proved(c, url, 1, Duration::from_secs(300))?;
@@ -233,7 +234,22 @@ impl Workload {
     }
 }
 
-fn wait_proved(c: &Client, url: &str, n: u64, limit: Duration) -> Result<()> {
+/// Submits a task; its id.
+pub(super) fn submit(c: &Client, url: &str, body: &str) -> Result<String> {
+    let r = c
+        .post(format!("{url}/v1/tasks"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()?;
+    if r.status().as_u16() != 202 {
+        bail!("a submission was answered {}", r.status());
+    }
+    let task: Value = r.json()?;
+    Ok(task["id"].as_str().context("no task id")?.to_string())
+}
+
+/// Waits until `n` tasks are proved (any failure is an error).
+pub(super) fn wait_proved(c: &Client, url: &str, n: u64, limit: Duration) -> Result<()> {
     let start = Instant::now();
     loop {
         if finished(c, url, "proved")? >= n {

@@ -10,6 +10,8 @@
 //!   wall time against domain size with every prover as a line, and Fornax's speed-up over
 //!   each; files of one other prover (older runs) as median wall times side by side per
 //!   circuit, with the ratios of time and of peak memory;
+//! - scaling curves (`fornax bench cluster --json`): per circuit size, proofs per second
+//!   and p99 latency against offered load, one line per worker count;
 //! - anything else (FHE, queue, API, split runs) is listed with its numbers, not drawn.
 //!
 //! A file that is not JSON is named in the page and skipped. Files come newest first (their
@@ -77,7 +79,9 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
         };
         let stem = name.trim_end_matches(".json").to_string();
         let before = figures.len();
-        if let Some(rows) = kernel_rows(&doc) {
+        if doc["bench"] == "cluster" {
+            figures.extend(cluster_figures(&args.out, &stem, &name, &doc)?);
+        } else if let Some(rows) = kernel_rows(&doc) {
             figures.extend(kernel_figures(&args.out, &stem, &name, &doc, &rows)?);
         } else if let Some(rows) = prove_rows(&doc) {
             if rows.iter().all(|r| r.log_domain.is_some()) {
@@ -346,23 +350,26 @@ fn peer_figures(
     sizes.sort();
     sizes.dedup();
     if sizes.len() >= 2 {
-        let mut fornax: Vec<(u32, f64)> = sizes
+        let fornax: Vec<(f64, f64)> = sizes
             .iter()
-            .filter_map(|&l| rows.iter().find(|r| size(r) == l).map(|r| (l, r.fornax_s)))
+            .filter_map(|&l| {
+                rows.iter()
+                    .find(|r| size(r) == l)
+                    .map(|r| (l as f64, r.fornax_s))
+            })
             .collect();
-        fornax.sort_by_key(|p| p.0);
         let mut series = vec![("Fornax".to_string(), FORNAX, fornax)];
         for (k, peer) in peers.iter().enumerate() {
             let points = rows
                 .iter()
                 .filter(|r| r.peer == *peer)
-                .map(|r| (size(r), r.peer_s))
+                .map(|r| (size(r) as f64, r.peer_s))
                 .collect();
             series.push((peer.to_string(), PALETTE[k % PALETTE.len()], points));
         }
         let svg = format!("{stem}-lines.svg");
         let title = "Groth16 whole process: wall time against domain size".to_string();
-        draw_series(&out.join(&svg), &title, "log2 domain", &series)?;
+        draw_series(&out.join(&svg), &title, &SIZE_AXES, &series)?;
         figures.push(Figure {
             file: svg,
             title,
@@ -405,6 +412,97 @@ fn peer_figures(
         provenance: provenance(doc, file),
     });
     Ok(figures)
+}
+
+/// Draws a `bench cluster` run: per circuit size, proofs per second and p99 latency
+/// against offered load, one line per worker count.
+fn cluster_figures(out: &Path, stem: &str, file: &str, doc: &Value) -> Result<Vec<Figure>> {
+    let series = doc["series"].as_array().cloned().unwrap_or_default();
+    let mut logs: Vec<u64> = series
+        .iter()
+        .filter_map(|s| s["log_constraints"].as_u64())
+        .collect();
+    logs.sort();
+    logs.dedup();
+    let mut figures = Vec::new();
+    for log in logs {
+        let curves: Vec<&Value> = series
+            .iter()
+            .filter(|s| s["log_constraints"].as_u64() == Some(log))
+            .collect();
+        let lines = |y: &str| -> Vec<(String, RGBColor, Vec<(f64, f64)>)> {
+            curves
+                .iter()
+                .enumerate()
+                .map(|(k, s)| {
+                    let points = s["points"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| Some((p["offered_per_s"].as_f64()?, p[y].as_f64()?)))
+                        .collect();
+                    let colour = if k == 0 {
+                        FORNAX
+                    } else {
+                        PALETTE[(k - 1) % PALETTE.len()]
+                    };
+                    (format!("{} workers", s["workers"]), colour, points)
+                })
+                .collect()
+        };
+        for (y, what, axes) in [
+            ("achieved_per_s", "proofs per second", &RATE_AXES),
+            ("p99_ms", "p99 latency", &LATENCY_AXES),
+        ] {
+            let svg = format!("{stem}-2e{log}-{y}.svg");
+            let title = format!("cluster, 2^{log} constraints: {what} against offered load");
+            draw_series(&out.join(&svg), &title, axes, &lines(y))?;
+            let headline = curves
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} workers: saturated at {:.1} proofs/s",
+                        s["workers"],
+                        s["saturated_per_s"].as_f64().unwrap_or(0.0)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            figures.push(Figure {
+                file: svg,
+                title,
+                headline,
+                provenance: provenance(doc, file),
+            });
+        }
+    }
+    Ok(figures)
+}
+
+/// Offered load on x, achieved proofs per second on y.
+const RATE_AXES: Axes = Axes {
+    x_desc: "offered proofs per second",
+    y_desc: "proofs per second",
+    x_label: plain,
+    y_label: plain,
+};
+
+/// Offered load on x, latency on y.
+const LATENCY_AXES: Axes = Axes {
+    x_desc: "offered proofs per second",
+    y_desc: "p99 latency, acceptance to proof",
+    x_label: plain,
+    y_label: milliseconds,
+};
+
+/// A number with two significant decimals at most.
+fn plain(x: &f64) -> String {
+    format!("{}", (x * 100.0).round() / 100.0)
+}
+
+/// Milliseconds, worded at their scale.
+fn milliseconds(ms: &f64) -> String {
+    seconds(*ms / 1e3)
 }
 
 /// Draws whole-process comparisons: wall time per circuit, Fornax beside the other prover.
@@ -457,13 +555,16 @@ fn plot<T, E: std::fmt::Debug>(r: std::result::Result<T, E>) -> Result<T> {
 
 /// Seconds against log2 size, log axes, Fornax and the baseline.
 fn draw_lines(path: &Path, title: &str, series: &[&KernelRow]) -> Result<()> {
-    let points = |pick: fn(&KernelRow) -> f64| -> Vec<(u32, f64)> {
-        series.iter().map(|r| (r.log_size, pick(r))).collect()
+    let points = |pick: fn(&KernelRow) -> f64| -> Vec<(f64, f64)> {
+        series
+            .iter()
+            .map(|r| (r.log_size as f64, pick(r)))
+            .collect()
     };
     draw_series(
         path,
         title,
-        "log2 size",
+        &SIZE_AXES,
         &[
             ("Fornax".into(), FORNAX, points(|r| r.fornax_s)),
             (series[0].baseline.clone(), PEER, points(|r| r.baseline_s)),
@@ -471,34 +572,60 @@ fn draw_lines(path: &Path, title: &str, series: &[&KernelRow]) -> Result<()> {
     )
 }
 
-/// Seconds against log2 size on log axes, one line per named series.
+/// A line figure's axes: x linear, y logarithmic.
+struct Axes {
+    x_desc: &'static str,
+    y_desc: &'static str,
+    x_label: fn(&f64) -> String,
+    y_label: fn(&f64) -> String,
+}
+
+/// Log2 sizes on x, seconds on y.
+const SIZE_AXES: Axes = Axes {
+    x_desc: "log2 size",
+    y_desc: "seconds (median)",
+    x_label: power_of_two,
+    y_label: |s| seconds(*s),
+};
+
+/// `2^x` at whole x (the ticks between are left unlabelled).
+fn power_of_two(x: &f64) -> String {
+    if x.fract() == 0.0 {
+        format!("2^{x}")
+    } else {
+        String::new()
+    }
+}
+
+/// One line per named series.
 fn draw_series(
     path: &Path,
     title: &str,
-    x_desc: &str,
-    series: &[(String, RGBColor, Vec<(u32, f64)>)],
+    axes: &Axes,
+    series: &[(String, RGBColor, Vec<(f64, f64)>)],
 ) -> Result<()> {
     let root = SVGBackend::new(path, (720, 420)).into_drawing_area();
     plot(root.fill(&WHITE))?;
     let all = series.iter().flat_map(|(_, _, p)| p.iter());
-    let (lo, hi, tmin, tmax) = all.fold((u32::MAX, 0, f64::MAX, 0f64), |(a, b, c, d), &(x, t)| {
-        (a.min(x), b.max(x), c.min(t), d.max(t))
-    });
+    let (lo, hi, ymin, ymax) = all.fold(
+        (f64::MAX, f64::MIN, f64::MAX, 0f64),
+        |(a, b, c, d), &(x, y)| (a.min(x), b.max(x), c.min(y), d.max(y)),
+    );
     let mut chart = plot(
         ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(lo..hi, (tmin / 2.0..tmax * 2.0).log_scale()),
+            .build_cartesian_2d(lo..hi, (ymin / 2.0..ymax * 2.0).log_scale()),
     )?;
     plot(
         chart
             .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc("seconds (median)")
-            .x_label_formatter(&|x| format!("2^{x}"))
-            .y_label_formatter(&|y| seconds(*y))
+            .x_desc(axes.x_desc)
+            .y_desc(axes.y_desc)
+            .x_label_formatter(&axes.x_label)
+            .y_label_formatter(&axes.y_label)
             .draw(),
     )?;
     for (name, colour, points) in series {
