@@ -1061,3 +1061,45 @@ fn keygen_leaves_no_plaintext_share_on_disk() {
         assert_eq!(hex::encode(published[&(party + 1)].to_bytes()), hex_key);
     }
 }
+
+/// `fornax bench fhe --blocks`: KS-PBS per second against batch size, the engine beside
+/// tfhe-rs, one point per size, every PBS counted.
+#[test]
+fn bench_fhe_blocks_writes_a_scaling_curve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("fhe.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fornax"))
+        .args([
+            "bench",
+            "fhe",
+            "--bits",
+            "8",
+            "--blocks",
+            "4,8",
+            "--reps",
+            "1",
+            "--parties",
+            "2",
+            "--threshold",
+            "2",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(doc["bench"], "fhe-scaling");
+    let points = doc["points"].as_array().unwrap();
+    // 8-bit integers are four 2-bit blocks: an AND is four KS-PBS.
+    let pbs: Vec<u64> = points.iter().map(|p| p["pbs"].as_u64().unwrap()).collect();
+    assert_eq!(pbs, [4, 8], "{doc}");
+    for p in points {
+        assert!(p["engine_pbs_per_s"].as_f64().unwrap() > 0.0, "{doc}");
+        assert!(p["tfhe_rs_pbs_per_s"].as_f64().unwrap() > 0.0, "{doc}");
+    }
+}

@@ -1457,6 +1457,14 @@ fn bench_report_draws_every_result_and_names_the_rest() {
         "series": [curve(1, 10.0), curve(2, 18.5)]
     });
     std::fs::write(results.join("c.json"), cluster.to_string()).unwrap();
+    let fhe = json!({
+        "bench": "fhe-scaling", "commit": "abcdef1", "command": "fornax bench fhe --blocks 8,64",
+        "points": [
+            {"pbs": 8, "engine_pbs_per_s": 40.0, "tfhe_rs_pbs_per_s": 39.0},
+            {"pbs": 64, "engine_pbs_per_s": 120.0, "tfhe_rs_pbs_per_s": 118.0}
+        ]
+    });
+    std::fs::write(results.join("f.json"), fhe.to_string()).unwrap();
     std::fs::write(results.join("k.json"), kernels.to_string()).unwrap();
     std::fs::write(results.join("p.json"), prove.to_string()).unwrap();
     std::fs::write(results.join("o.json"), other.to_string()).unwrap();
@@ -1489,6 +1497,7 @@ fn bench_report_draws_every_result_and_names_the_rest() {
             "p.svg",
             "k-msm-g1.svg",
             "k-speedup.svg",
+            "f.svg",
             "c-2e6-achieved_per_s.svg",
             "c-2e6-p99_ms.svg"
         ],
@@ -1517,6 +1526,7 @@ fn bench_report_draws_every_result_and_names_the_rest() {
         "10.00× snarkjs at 2^16 in 0.25× the memory",
         "11.67× snarkjs at 2^18",
         "2 workers: saturated at 18.5 proofs/s",
+        "120 KS-PBS/s at 64 PBS (tfhe-rs 118/s)",
         "Test CPU, 2 threads · commit abcdef123456 · fornax bench --msm 12,16 · k.json",
         "pbs_per_s = 123.5",
         "bad.json",

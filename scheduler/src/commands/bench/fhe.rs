@@ -47,9 +47,133 @@ pub struct FheBench {
     /// Threshold.
     #[arg(long, default_value_t = 3)]
     threshold: usize,
+    /// Batch sizes in KS-PBS, comma separated: instead of the runs above, PBS per second
+    /// against batch size, engine and tfhe-rs (a scaling curve).
+    #[arg(long, value_delimiter = ',')]
+    blocks: Vec<usize>,
     /// Where to write the results as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+}
+
+/// One batched-throughput measurement: `ops` independent ANDs of `bits`-bit integers
+/// through the engine and through tfhe-rs, interleaved, medians.
+struct Throughput {
+    program: Program,
+    values: Vec<u64>,
+    job_plan: fornax_fhe::plan::Plan,
+    engine_s: f64,
+    tfhe_s: f64,
+    engine_pbs: u64,
+    tfhe_pbs: u64,
+}
+
+fn throughput(
+    evaluator: &Evaluator,
+    public: &fornax_fhe::PublicKeySet,
+    ops: usize,
+    bits: u32,
+    reps: usize,
+    threads: usize,
+) -> Result<Throughput> {
+    let values: Vec<u64> = (0..2 * ops as u64)
+        .map(|i| i & ((1 << bits.min(63)) - 1))
+        .collect();
+    let inputs: Vec<_> = values
+        .iter()
+        .map(|&v| evaluator.encrypt(public, v, bits))
+        .collect::<Result<_, _>>()?;
+    let program = Program {
+        bits,
+        inputs: 2 * ops,
+        nodes: (0..ops)
+            .map(|i| Op::And {
+                a: 2 * i,
+                b: 2 * i + 1,
+            })
+            .collect(),
+        outputs: vec![2 * ops],
+    };
+    program.validate()?;
+    let job_plan = plan(&program, "bench", threads);
+    let sk = evaluator.server_key();
+    let (mut engine_s, mut tfhe_s) = (Vec::new(), Vec::new());
+    let (mut engine_pbs, mut tfhe_pbs) = (0u64, 0u64);
+    for rep in 0..reps {
+        for side in if rep % 2 == 0 { [0, 1] } else { [1, 0] } {
+            fornax_fhe::reset_pbs_count();
+            let t = Instant::now();
+            if side == 0 {
+                let values = evaluator.compute(&program, inputs.clone(), &job_plan)?;
+                std::hint::black_box(values);
+                engine_s.push(t.elapsed().as_secs_f64());
+                engine_pbs = fornax_fhe::pbs_count();
+            } else {
+                let out: Vec<_> = inputs
+                    .par_chunks(2)
+                    .map(|pair| sk.bitand_parallelized(&pair[0], &pair[1]))
+                    .collect();
+                std::hint::black_box(out);
+                tfhe_s.push(t.elapsed().as_secs_f64());
+                tfhe_pbs = fornax_fhe::pbs_count();
+            }
+        }
+    }
+    Ok(Throughput {
+        program,
+        values,
+        job_plan,
+        engine_s: median(engine_s),
+        tfhe_s: median(tfhe_s),
+        engine_pbs,
+        tfhe_pbs,
+    })
+}
+
+/// `--blocks`: KS-PBS per second against the batch's size, engine and tfhe-rs, one point
+/// per size (a batch of `blocks` PBS is `blocks / blocks-per-integer` ANDs).
+fn scaling(
+    args: &FheBench,
+    evaluator: &Evaluator,
+    public: &fornax_fhe::PublicKeySet,
+    threads: usize,
+) -> Result<ExitCode> {
+    let per_integer = (args.bits as usize).div_ceil(2);
+    let progress = crate::progress::Progress::new();
+    let mut bar = progress.bar("bench fhe --blocks", args.blocks.len() as u64);
+    let mut points = Vec::new();
+    println!("{:>8} {:>12} {:>12}", "PBS", "engine /s", "tfhe-rs /s");
+    for &blocks in &args.blocks {
+        let ops = blocks.div_ceil(per_integer).max(1);
+        let t = throughput(evaluator, public, ops, args.bits, args.reps, threads)?;
+        let (engine, tfhe) = (
+            t.engine_pbs as f64 / t.engine_s,
+            t.tfhe_pbs as f64 / t.tfhe_s,
+        );
+        println!("{:>8} {engine:>12.1} {tfhe:>12.1}", t.engine_pbs);
+        bar.step(&format!("{} PBS", t.engine_pbs));
+        points.push(serde_json::json!({
+            "pbs": t.engine_pbs,
+            "engine_pbs_per_s": engine,
+            "tfhe_rs_pbs_per_s": tfhe,
+        }));
+    }
+    bar.finish("done");
+    if let Some(path) = &args.json {
+        let doc = serde_json::json!({
+            "bench": "fhe-scaling",
+            "command": std::env::args().collect::<Vec<_>>().join(" "),
+            "commit": super::git_commit(),
+            "machine": super::machine(&fornax_kernels::DeviceRegistry::discover()),
+            "versions": super::versions(),
+            "bits": args.bits,
+            "reps": args.reps,
+            "points": points,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -75,51 +199,21 @@ pub fn run(args: &FheBench) -> Result<ExitCode> {
     );
     let threads = rayon::current_num_threads();
 
-    // 1. Throughput.
-    let values: Vec<u64> = (0..2 * args.ops as u64)
-        .map(|i| i & ((1 << args.bits.min(63)) - 1))
-        .collect();
-    let inputs: Vec<_> = values
-        .iter()
-        .map(|&v| evaluator.encrypt(&dealt.public, v, args.bits))
-        .collect::<Result<_, _>>()?;
-    let program = Program {
-        bits: args.bits,
-        inputs: 2 * args.ops,
-        nodes: (0..args.ops)
-            .map(|i| Op::And {
-                a: 2 * i,
-                b: 2 * i + 1,
-            })
-            .collect(),
-        outputs: vec![2 * args.ops],
-    };
-    program.validate()?;
-    let job_plan = plan(&program, "bench", threads);
-    let sk = evaluator.server_key();
-    let (mut engine_s, mut tfhe_s) = (Vec::new(), Vec::new());
-    let (mut engine_pbs, mut tfhe_pbs) = (0u64, 0u64);
-    for rep in 0..args.reps {
-        for side in if rep % 2 == 0 { [0, 1] } else { [1, 0] } {
-            fornax_fhe::reset_pbs_count();
-            let t = Instant::now();
-            if side == 0 {
-                let values = evaluator.compute(&program, inputs.clone(), &job_plan)?;
-                std::hint::black_box(values);
-                engine_s.push(t.elapsed().as_secs_f64());
-                engine_pbs = fornax_fhe::pbs_count();
-            } else {
-                let out: Vec<_> = inputs
-                    .par_chunks(2)
-                    .map(|pair| sk.bitand_parallelized(&pair[0], &pair[1]))
-                    .collect();
-                std::hint::black_box(out);
-                tfhe_s.push(t.elapsed().as_secs_f64());
-                tfhe_pbs = fornax_fhe::pbs_count();
-            }
-        }
+    if !args.blocks.is_empty() {
+        return scaling(args, &evaluator, &dealt.public, threads);
     }
-    let (engine_t, tfhe_t) = (median(engine_s), median(tfhe_s));
+
+    // 1. Throughput.
+    let t = throughput(
+        &evaluator,
+        &dealt.public,
+        args.ops,
+        args.bits,
+        args.reps,
+        threads,
+    )?;
+    let (program, values, job_plan) = (t.program, t.values, t.job_plan);
+    let (engine_t, tfhe_t, engine_pbs, tfhe_pbs) = (t.engine_s, t.tfhe_s, t.engine_pbs, t.tfhe_pbs);
     let ratio = tfhe_t / engine_t;
     println!(
         "KS-PBS batch: {} ANDs of {} bits, {} jobs: engine {engine_pbs} PBS in {engine_t:.3} s ({:.0}/s), tfhe-rs {tfhe_pbs} PBS in {tfhe_t:.3} s ({:.0}/s): ratio {ratio:.3}",

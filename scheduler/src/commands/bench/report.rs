@@ -11,7 +11,8 @@
 //!   each; files of one other prover (older runs) as median wall times side by side per
 //!   circuit, with the ratios of time and of peak memory;
 //! - scaling curves (`fornax bench cluster --json`): per circuit size, proofs per second
-//!   and p99 latency against offered load, one line per worker count;
+//!   and p99 latency against offered load, one line per worker count; `fornax bench fhe
+//!   --blocks`: KS-PBS per second against batch size, the engine and tfhe-rs;
 //! - anything else (FHE, queue, API, split runs) is listed with its numbers, not drawn.
 //!
 //! A file that is not JSON is named in the page and skipped. Files come newest first (their
@@ -81,6 +82,8 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
         let before = figures.len();
         if doc["bench"] == "cluster" {
             figures.extend(cluster_figures(&args.out, &stem, &name, &doc)?);
+        } else if doc["bench"] == "fhe-scaling" {
+            figures.push(fhe_scaling_figure(&args.out, &stem, &name, &doc)?);
         } else if let Some(rows) = kernel_rows(&doc) {
             figures.extend(kernel_figures(&args.out, &stem, &name, &doc, &rows)?);
         } else if let Some(rows) = prove_rows(&doc) {
@@ -478,6 +481,52 @@ fn cluster_figures(out: &Path, stem: &str, file: &str, doc: &Value) -> Result<Ve
     }
     Ok(figures)
 }
+
+/// Draws a `bench fhe --blocks` run: KS-PBS per second against the batch's size, the
+/// engine and tfhe-rs.
+fn fhe_scaling_figure(out: &Path, stem: &str, file: &str, doc: &Value) -> Result<Figure> {
+    let points = doc["points"].as_array().cloned().unwrap_or_default();
+    let line = |key: &str| -> Vec<(f64, f64)> {
+        points
+            .iter()
+            .filter_map(|p| Some((p["pbs"].as_f64()?.log2(), p[key].as_f64()?)))
+            .collect()
+    };
+    let svg = format!("{stem}.svg");
+    let title = "FHE: KS-PBS per second against batch size".to_string();
+    let series = [
+        (
+            "Fornax engine".to_string(),
+            FORNAX,
+            line("engine_pbs_per_s"),
+        ),
+        ("tfhe-rs".to_string(), PEER, line("tfhe_rs_pbs_per_s")),
+    ];
+    draw_series(&out.join(&svg), &title, &PBS_AXES, &series)?;
+    let headline = match points.last() {
+        Some(p) => format!(
+            "{:.0} KS-PBS/s at {} PBS (tfhe-rs {:.0}/s)",
+            p["engine_pbs_per_s"].as_f64().unwrap_or(0.0),
+            p["pbs"],
+            p["tfhe_rs_pbs_per_s"].as_f64().unwrap_or(0.0)
+        ),
+        None => "no points".into(),
+    };
+    Ok(Figure {
+        file: svg,
+        title,
+        headline,
+        provenance: provenance(doc, file),
+    })
+}
+
+/// Batch size (log2 KS-PBS) on x, KS-PBS per second on y.
+const PBS_AXES: Axes = Axes {
+    x_desc: "KS-PBS in the batch",
+    y_desc: "KS-PBS per second",
+    x_label: power_of_two,
+    y_label: plain,
+};
 
 /// Offered load on x, achieved proofs per second on y.
 const RATE_AXES: Axes = Axes {
