@@ -20,9 +20,7 @@ use anyhow::{bail, Context, Result};
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
-use super::queue::{
-    nats_binary, start_nats, start_node, start_worker, submit, wait_proved, Proc, Workload,
-};
+use super::queue::{nats_binary, submit, wait_proved, LocalCluster, Workload};
 
 /// What to run.
 #[derive(clap::Args, Debug)]
@@ -70,12 +68,8 @@ pub fn run(args: &ClusterBench) -> Result<std::process::ExitCode> {
     for &log in &args.log {
         let work = Workload::new(log);
         for &workers in &args.workers {
-            let dir = tempfile::tempdir()?;
-            let (_nats, nats) = start_nats(&nats_bin, &dir.path().join("nats"))?;
-            let (_node, url) = start_node(&dir.path().join("node"), &["--queue", &nats])?;
-            let _workers: Vec<Proc> = (0..workers)
-                .map(|i| start_worker(&nats, &format!("w{i}"), dir.path()))
-                .collect::<Result<_>>()?;
+            let cluster = LocalCluster::start(&nats_bin, workers)?;
+            let url = cluster.url.clone();
             let body = work.register(&c, &url)?;
             // Warm-up: enough tasks at once that every worker proves one.
             for _ in 0..workers {

@@ -173,6 +173,37 @@ pub(super) fn start_worker_with(
     Ok(proc)
 }
 
+/// A cluster on loopback in a temporary folder: nats-server, a node queueing on it, and
+/// worker processes; all stopped when dropped.
+pub(super) struct LocalCluster {
+    /// The node's URL.
+    pub(super) url: String,
+    // Dropped in this order: workers, node, nats-server, then the folder.
+    _workers: Vec<Proc>,
+    _node: Proc,
+    _nats: Proc,
+    _dir: tempfile::TempDir,
+}
+
+impl LocalCluster {
+    /// Starts nats-server (`nats_bin`), a node and `workers` workers.
+    pub(super) fn start(nats_bin: &Path, workers: usize) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let (nats_proc, nats) = start_nats(nats_bin, &dir.path().join("nats"))?;
+        let (node, url) = start_node(&dir.path().join("node"), &["--queue", &nats])?;
+        let workers = (0..workers)
+            .map(|i| start_worker(&nats, &format!("w{i}"), dir.path()))
+            .collect::<Result<_>>()?;
+        Ok(LocalCluster {
+            url,
+            _workers: workers,
+            _node: node,
+            _nats: nats_proc,
+            _dir: dir,
+        })
+    }
+}
+
 /// `fornax_tasks_finished_total{state="…"}` from the node's metrics.
 fn finished(c: &Client, url: &str, state: &str) -> Result<u64> {
     let text = c.get(format!("{url}/metrics")).send()?.text()?;
@@ -297,13 +328,8 @@ pub fn run(args: &QueueBench) -> Result<std::process::ExitCode> {
         work.run(&c, &url, n)
     })?;
     let cluster = |workers: usize| -> Result<Duration> {
-        let dir = tempfile::tempdir()?;
-        let (_nats, nats) = start_nats(&nats_bin, &dir.path().join("nats"))?;
-        let (_node, url) = start_node(&dir.path().join("node"), &["--queue", &nats])?;
-        let _workers: Vec<Proc> = (0..workers)
-            .map(|i| start_worker(&nats, &format!("w{i}"), dir.path()))
-            .collect::<Result<_>>()?;
-        work.run(&c, &url, n)
+        let cluster = LocalCluster::start(&nats_bin, workers)?;
+        work.run(&c, &cluster.url, n)
     };
     let js1 = measure("node, JetStream, 1 worker process", &|| cluster(1))?;
     let label = format!("node, JetStream, {} worker processes", args.workers);

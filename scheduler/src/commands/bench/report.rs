@@ -47,6 +47,18 @@ struct Figure {
     provenance: String,
 }
 
+impl Figure {
+    /// A figure drawn from result file `file` (parsed as `doc`).
+    fn new(file_svg: String, title: String, headline: String, doc: &Value, file: &str) -> Self {
+        Figure {
+            file: file_svg,
+            title,
+            headline,
+            provenance: provenance(doc, file),
+        }
+    }
+}
+
 /// Runs `fornax bench report`.
 pub fn run(args: &ReportArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
@@ -408,12 +420,7 @@ fn peer_figures(
         })
         .collect::<Vec<_>>()
         .join("; ");
-    figures.push(Figure {
-        file: svg,
-        title,
-        headline,
-        provenance: provenance(doc, file),
-    });
+    figures.push(Figure::new(svg, title, headline, doc, file));
     Ok(figures)
 }
 
@@ -433,7 +440,7 @@ fn cluster_figures(out: &Path, stem: &str, file: &str, doc: &Value) -> Result<Ve
             .iter()
             .filter(|s| s["log_constraints"].as_u64() == Some(log))
             .collect();
-        let lines = |y: &str| -> Vec<(String, RGBColor, Vec<(f64, f64)>)> {
+        let lines = |y: &str| -> Vec<Series> {
             curves
                 .iter()
                 .enumerate()
@@ -471,12 +478,7 @@ fn cluster_figures(out: &Path, stem: &str, file: &str, doc: &Value) -> Result<Ve
                 })
                 .collect::<Vec<_>>()
                 .join("; ");
-            figures.push(Figure {
-                file: svg,
-                title,
-                headline,
-                provenance: provenance(doc, file),
-            });
+            figures.push(Figure::new(svg, title, headline, doc, file));
         }
     }
     Ok(figures)
@@ -512,12 +514,7 @@ fn fhe_scaling_figure(out: &Path, stem: &str, file: &str, doc: &Value) -> Result
         ),
         None => "no points".into(),
     };
-    Ok(Figure {
-        file: svg,
-        title,
-        headline,
-        provenance: provenance(doc, file),
-    })
+    Ok(Figure::new(svg, title, headline, doc, file))
 }
 
 /// Batch size (log2 KS-PBS) on x, KS-PBS per second on y.
@@ -646,13 +643,11 @@ fn power_of_two(x: &f64) -> String {
     }
 }
 
+/// A named line: its colour and its points.
+type Series = (String, RGBColor, Vec<(f64, f64)>);
+
 /// One line per named series.
-fn draw_series(
-    path: &Path,
-    title: &str,
-    axes: &Axes,
-    series: &[(String, RGBColor, Vec<(f64, f64)>)],
-) -> Result<()> {
+fn draw_series(path: &Path, title: &str, axes: &Axes, series: &[Series]) -> Result<()> {
     let root = SVGBackend::new(path, (720, 420)).into_drawing_area();
     plot(root.fill(&WHITE))?;
     let all = series.iter().flat_map(|(_, _, p)| p.iter());
