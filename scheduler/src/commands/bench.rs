@@ -107,23 +107,37 @@ pub fn bench(
         None => fornax_bench::run(plan, report),
     };
     if let Some(path) = json_out {
-        let commit = git_commit();
         let doc = serde_json::json!({
             "device": info.name,
             "device_id": info.id.to_string(),
             "device_kind": info.kind.to_string(),
             "threads": info.parallelism,
             "msm_path": msm_path,
-            "commit": commit,
-            "command": std::env::args().collect::<Vec<_>>().join(" "),
-            "machine": machine(&registry),
-            "versions": versions(),
             "rows": rows,
         });
-        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
+        write_result(path, doc, &registry)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a result file: the bench's own fields (`doc`, an object) with what makes it
+/// reproducible added: the commit, the command, the machine (accelerators from
+/// `registry`) and the libraries' versions.
+pub fn write_result(
+    path: &Path,
+    mut doc: serde_json::Value,
+    registry: &DeviceRegistry,
+) -> Result<()> {
+    let fields = doc.as_object_mut().context("a result is a JSON object")?;
+    fields.insert("commit".into(), git_commit().into());
+    fields.insert(
+        "command".into(),
+        std::env::args().collect::<Vec<_>>().join(" ").into(),
+    );
+    fields.insert("machine".into(), machine(registry));
+    fields.insert("versions".into(), versions());
+    std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// The machine a result was measured on, for benchmark records: CPU model, logical CPUs,

@@ -16,7 +16,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
@@ -117,15 +117,10 @@ pub fn run(args: &ClusterBench) -> Result<std::process::ExitCode> {
     if let Some(path) = &args.json {
         let doc = json!({
             "bench": "cluster",
-            "command": std::env::args().collect::<Vec<_>>().join(" "),
-            "commit": super::git_commit(),
-            "machine": super::machine(&fornax_kernels::DeviceRegistry::discover()),
-            "versions": super::versions(),
             "tasks": args.tasks,
             "series": series,
         });
-        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
+        super::write_result(path, doc, &fornax_kernels::DeviceRegistry::discover())?;
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

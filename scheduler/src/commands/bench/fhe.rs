@@ -162,16 +162,11 @@ fn scaling(
     if let Some(path) = &args.json {
         let doc = serde_json::json!({
             "bench": "fhe-scaling",
-            "command": std::env::args().collect::<Vec<_>>().join(" "),
-            "commit": super::git_commit(),
-            "machine": super::machine(&fornax_kernels::DeviceRegistry::discover()),
-            "versions": super::versions(),
             "bits": args.bits,
             "reps": args.reps,
             "points": points,
         });
-        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
+        super::write_result(path, doc, &fornax_kernels::DeviceRegistry::discover())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -266,15 +266,10 @@ pub fn run(args: &ProveBench) -> Result<ExitCode> {
     if let Some(path) = &args.json {
         let doc = serde_json::json!({
             "reps": args.reps,
-            "commit": super::git_commit(),
-            "command": std::env::args().collect::<Vec<_>>().join(" "),
-            "machine": super::machine(&fornax_kernels::DeviceRegistry::discover()),
-            "versions": super::versions(),
             "rows": rows,
             "skipped": skipped,
         });
-        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
+        super::write_result(path, doc, &fornax_kernels::DeviceRegistry::discover())?;
     }
     Ok(ExitCode::SUCCESS)
 }
