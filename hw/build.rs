@@ -9,23 +9,70 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A model: its name in Rust's C ABI, and the Verilator parameters it is built with.
+/// A model: its name in Rust's C ABI, its top module and sources, and the Verilator
+/// parameters it is built with. Its C shim is `sim/<top>_shim.cpp`.
 struct Model {
     name: &'static str,
     top: &'static str,
+    sources: &'static [&'static str],
     params: &'static [&'static str],
 }
+
+const MULTIPLIER: &[&str] = &["fq_mont_mul.sv", "wide_mul.sv"];
+const ADDER: &[&str] = &[
+    "g1_add_mixed.sv",
+    "fq_arith.sv",
+    "fq_mont_mul.sv",
+    "wide_mul.sv",
+];
+const ENGINE: &[&str] = &[
+    "msm_bucket_engine.sv",
+    "g1_add_mixed.sv",
+    "fq_arith.sv",
+    "fq_mont_mul.sv",
+    "wide_mul.sv",
+];
+
+/// The bucket engine's window, in bits: `C` of every `msm_bucket_engine` model (its shim
+/// reports it to Rust).
+const ENGINE_C: u32 = 8;
+
+/// Extra write-back stages of every engine model (`WRITEBACK_DELAY`): the adder's 13 cycles
+/// stretched to 61, a timing-closed adder's latency, longer than the 32 cycles a point
+/// occupies, so that additions into one bucket collide and the hazard logic works.
+const ENGINE_WRITEBACK_DELAY: u32 = 48;
 
 const MODELS: &[Model] = &[
     Model {
         name: "fq_mont_mul",
         top: "fq_mont_mul",
+        sources: MULTIPLIER,
         params: &[],
     },
     // The same multiplier with bit 3 of its result flipped: the tests must see it.
     Model {
         name: "fq_mont_mul_faulty",
         top: "fq_mont_mul",
+        sources: MULTIPLIER,
+        params: &["-GFAULT_BIT=3"],
+    },
+    Model {
+        name: "g1_add_mixed",
+        top: "g1_add_mixed",
+        sources: ADDER,
+        params: &[],
+    },
+    Model {
+        name: "msm_bucket_engine",
+        top: "msm_bucket_engine",
+        sources: ENGINE,
+        params: &[],
+    },
+    // The engine with bit 3 of its adder's X output flipped: the conformance kit must fail it.
+    Model {
+        name: "msm_bucket_engine_faulty",
+        top: "msm_bucket_engine",
+        sources: ENGINE,
         params: &["-GFAULT_BIT=3"],
     },
 ];
@@ -46,10 +93,6 @@ fn main() {
         return;
     };
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
-    let sources: Vec<PathBuf> = ["fq_mont_mul.sv", "wide_mul.sv"]
-        .iter()
-        .map(|f| rtl.join(f))
-        .collect();
     let include = root.join("include");
 
     // Verilator's runtime, once.
@@ -71,6 +114,7 @@ fn main() {
         .compile("fornax_verilated");
 
     for model in MODELS {
+        let sources: Vec<PathBuf> = model.sources.iter().map(|f| rtl.join(f)).collect();
         let prefix = format!("V{}", model.name);
         let mdir = out.join(model.name);
         let _ = std::fs::remove_dir_all(&mdir);
@@ -87,6 +131,13 @@ fn main() {
             .arg("--Mdir")
             .arg(&mdir)
             .args(model.params)
+            .args(match model.top {
+                "msm_bucket_engine" => vec![
+                    format!("-GC={ENGINE_C}"),
+                    format!("-GWRITEBACK_DELAY={ENGINE_WRITEBACK_DELAY}"),
+                ],
+                _ => vec![],
+            })
             .args(&sources)
             .status()
             .expect("running verilator");
@@ -107,6 +158,7 @@ fn main() {
             .define("MODEL", prefix.as_str())
             .define("MODEL_HEADER", format!("\"{prefix}.h\"").as_str())
             .define("SHIM_FN(x)", format!("fornax_{}_##x", model.name).as_str())
+            .define("ENGINE_C", ENGINE_C.to_string().as_str())
             .warnings(false)
             .debug(false)
             .file(manifest.join("sim").join(format!("{}_shim.cpp", model.top)));

@@ -25,6 +25,8 @@ module fq_mont_mul #(
     output logic         out_valid,
     output logic [255:0] r
 );
+  // One C++ class for every instance in the co-simulation (a comment to other tools).
+  /* verilator no_inline_module */
   // LATENCY = 5: out_valid rises five clock edges after in_valid.
   localparam logic [255:0] FAULT = FAULT_BIT >= 0 ? 256'd1 << FAULT_BIT : 256'd0;
 

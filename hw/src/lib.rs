@@ -1,10 +1,44 @@
 //! FPGA acceleration for Fornax: RTL for the MSM and NTT engines (`hw/rtl/`), its
-//! cycle-accurate co-simulation driven from Rust (Verilator, built by `build.rs`), and the
-//! synthesis reports (`hw/synth.sh` → `hw/reports/`).
+//! cycle-accurate co-simulation driven from Rust (Verilator, built by `build.rs`), the host
+//! interface that the co-simulation and a card share ([`card`]), the host driver of an MSM
+//! on it ([`msm`]), and the synthesis reports (`hw/synth.sh` → `hw/reports/`).
 //!
-//! What is here so far is the first block of the MSM engine, the BN254 base-field
-//! Montgomery multiplier ([`sim::FqMulSim`]): fully pipelined, one product accepted per
-//! cycle, bit-exact against arkworks' `Fq`. The point adder, the bucket engine, the NTT
-//! engine, the `fpga-sim` backend and the XRT driver build on it (issue 27).
+//! Built so far (issue 27): the BN254 base-field Montgomery multiplier
+//! ([`sim::FqMulSim`]), the complete mixed point adder ([`sim::G1AddSim`]), and the MSM
+//! bucket engine ([`sim::EngineSim`]), all fully pipelined and bit-exact against arkworks.
+//! The NTT engine, the XRT driver and the performance model build on them.
 
+pub mod card;
+pub mod msm;
 pub mod sim;
+
+/// Why the engine cannot run, or did not finish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HwError {
+    /// This build has no co-simulation models (Verilator was missing when it was built).
+    NotBuilt,
+    /// Buffers that do not fit each other or the engine.
+    Buffers(String),
+    /// The engine did not finish within this many cycles (a broken RTL; never a correct one).
+    Hung {
+        /// The cycles it was given.
+        cycles: u64,
+    },
+}
+
+impl std::fmt::Display for HwError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HwError::NotBuilt => write!(
+                f,
+                "fornax-hw was built without Verilator: no RTL co-simulation (run ops/setup.sh, then rebuild)"
+            ),
+            HwError::Buffers(why) => write!(f, "engine buffers: {why}"),
+            HwError::Hung { cycles } => {
+                write!(f, "the engine did not finish within {cycles} cycles")
+            }
+        }
+    }
+}
+
+impl std::error::Error for HwError {}

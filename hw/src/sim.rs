@@ -1,41 +1,29 @@
 //! Cycle-accurate co-simulation of the RTL: Verilator's C++ models behind a safe API, one
 //! call per clock cycle.
 
-use ark_bn254::Fq;
-#[cfg(not(fornax_no_sim))]
-use ark_ff::BigInt;
+use ark_bn254::{Fq, G1Affine, G1Projective};
+use ark_ec::AffineRepr;
+use ark_ff::{BigInt, Field, One, Zero};
+
+use crate::card::{check_buffers, EngineCard, EngineShape, EngineStats};
+use crate::HwError;
 
 /// Clock cycles from the one whose edge takes a multiplier's operands to the one whose
 /// edge gives their product, both counted.
 pub const FQ_MUL_LATENCY: usize = 5;
 
-/// Why a simulation cannot run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SimError {
-    /// This build has no co-simulation models (Verilator was missing when it was built).
-    NotBuilt,
-}
+/// Clock cycles from the one whose edge takes an addition's operands to the one whose
+/// edge gives their sum, both counted (`LATENCY` of `rtl/g1_add_mixed.sv`).
+pub const G1_ADD_LATENCY: usize = 13;
 
-impl std::fmt::Display for SimError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SimError::NotBuilt => write!(
-                f,
-                "fornax-hw was built without Verilator: no RTL co-simulation (run ops/setup.sh, then rebuild)"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for SimError {}
-
-/// Which build of the multiplier to simulate.
+/// Which build of a block to simulate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FqMulModel {
+pub enum Variant {
     /// The RTL as written.
     Exact,
-    /// The RTL with bit 3 of every result flipped (`FAULT_BIT = 3`): what a check that
-    /// works must refuse.
+    /// The RTL with bit 3 of one result flipped (`FAULT_BIT = 3`: every product of the
+    /// multiplier, every X of the bucket engine's adder): what a check that works must
+    /// refuse.
     Faulty,
 }
 
@@ -69,6 +57,54 @@ mod ffi {
         fornax_fq_mont_mul_faulty_free,
         fornax_fq_mont_mul_faulty_cycle
     );
+
+    macro_rules! engine {
+        ($new:ident, $free:ident, $bits:ident, $run:ident) => {
+            extern "C" {
+                pub fn $new() -> *mut c_void;
+                pub fn $free(sim: *mut c_void);
+                pub fn $bits() -> u32;
+                pub fn $run(
+                    sim: *mut c_void,
+                    points: *const u32,
+                    scalars: *const u32,
+                    n: u64,
+                    buckets: *mut u32,
+                    bucket_count: u64,
+                    max_cycles: u64,
+                    stats: *mut crate::card::EngineStats,
+                ) -> i32;
+            }
+        };
+    }
+    engine!(
+        fornax_msm_bucket_engine_new,
+        fornax_msm_bucket_engine_free,
+        fornax_msm_bucket_engine_window_bits,
+        fornax_msm_bucket_engine_run
+    );
+    engine!(
+        fornax_msm_bucket_engine_faulty_new,
+        fornax_msm_bucket_engine_faulty_free,
+        fornax_msm_bucket_engine_faulty_window_bits,
+        fornax_msm_bucket_engine_faulty_run
+    );
+
+    extern "C" {
+        pub fn fornax_g1_add_mixed_new() -> *mut c_void;
+        pub fn fornax_g1_add_mixed_free(sim: *mut c_void);
+        pub fn fornax_g1_add_mixed_cycle(
+            sim: *mut c_void,
+            in_valid: i32,
+            tag: u32,
+            p1: *const u32,
+            p2: *const u32,
+            inf2: i32,
+            out_valid: *mut i32,
+            out_tag: *mut u32,
+            out: *mut u32,
+        );
+    }
 }
 
 /// The simulated BN254 Fq Montgomery multiplier (`rtl/fq_mont_mul.sv`).
@@ -81,7 +117,7 @@ pub struct FqMulSim {
     #[cfg(not(fornax_no_sim))]
     handle: *mut std::ffi::c_void,
     #[cfg(not(fornax_no_sim))]
-    model: FqMulModel,
+    model: Variant,
     cycles: u64,
 }
 
@@ -90,19 +126,19 @@ unsafe impl Send for FqMulSim {}
 
 impl FqMulSim {
     /// A fresh model (pipeline empty).
-    pub fn new(model: FqMulModel) -> Result<Self, SimError> {
+    pub fn new(model: Variant) -> Result<Self, HwError> {
         #[cfg(fornax_no_sim)]
         {
             let _ = model;
-            Err(SimError::NotBuilt)
+            Err(HwError::NotBuilt)
         }
         #[cfg(not(fornax_no_sim))]
         {
             // SAFETY: the constructors take no arguments and return an owned model.
             let handle = unsafe {
                 match model {
-                    FqMulModel::Exact => ffi::fornax_fq_mont_mul_new(),
-                    FqMulModel::Faulty => ffi::fornax_fq_mont_mul_faulty_new(),
+                    Variant::Exact => ffi::fornax_fq_mont_mul_new(),
+                    Variant::Faulty => ffi::fornax_fq_mont_mul_faulty_new(),
                 }
             };
             Ok(FqMulSim {
@@ -131,8 +167,8 @@ impl FqMulSim {
             // each, as the shim reads and writes.
             unsafe {
                 let cycle = match self.model {
-                    FqMulModel::Exact => ffi::fornax_fq_mont_mul_cycle,
-                    FqMulModel::Faulty => ffi::fornax_fq_mont_mul_faulty_cycle,
+                    Variant::Exact => ffi::fornax_fq_mont_mul_cycle,
+                    Variant::Faulty => ffi::fornax_fq_mont_mul_faulty_cycle,
                 };
                 cycle(
                     self.handle,
@@ -179,17 +215,16 @@ impl Drop for FqMulSim {
         // SAFETY: `handle` is a live model of this kind, freed once.
         unsafe {
             match self.model {
-                FqMulModel::Exact => ffi::fornax_fq_mont_mul_free(self.handle),
-                FqMulModel::Faulty => ffi::fornax_fq_mont_mul_faulty_free(self.handle),
+                Variant::Exact => ffi::fornax_fq_mont_mul_free(self.handle),
+                Variant::Faulty => ffi::fornax_fq_mont_mul_faulty_free(self.handle),
             }
         }
     }
 }
 
 /// The Montgomery representation of `x` as eight 32-bit words, least significant first
-/// (Verilator's layout of a 256-bit port).
-#[cfg(not(fornax_no_sim))]
-fn words(x: &Fq) -> [u32; 8] {
+/// (Verilator's layout of a 256-bit port, and the card's buffers').
+pub(crate) fn words(x: &Fq) -> [u32; 8] {
     let limbs = x.0 .0;
     std::array::from_fn(|k| (limbs[k / 2] >> (32 * (k % 2))) as u32)
 }
@@ -197,8 +232,280 @@ fn words(x: &Fq) -> [u32; 8] {
 /// An element from its Montgomery representation's words. The RTL's results are below p;
 /// a result that is not is kept as is (wrapped by arkworks' arithmetic), and any check
 /// compares it unequal.
-#[cfg(not(fornax_no_sim))]
-fn from_words(w: &[u32; 8]) -> Fq {
+pub(crate) fn from_words(w: &[u32]) -> Fq {
     let limbs: [u64; 4] = std::array::from_fn(|k| w[2 * k] as u64 | (w[2 * k + 1] as u64) << 32);
     Fq::new_unchecked(BigInt(limbs))
+}
+
+/// A G1 point in the adder's coordinates: homogeneous projective, x = X/Z and y = Y/Z, the
+/// identity (0 : 1 : 0). Coordinates in Montgomery form, as arkworks keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Projective {
+    /// X.
+    pub x: Fq,
+    /// Y.
+    pub y: Fq,
+    /// Z (zero for the identity).
+    pub z: Fq,
+}
+
+impl Projective {
+    /// The identity, (0 : 1 : 0).
+    pub fn identity() -> Self {
+        Projective {
+            x: Fq::zero(),
+            y: Fq::one(),
+            z: Fq::zero(),
+        }
+    }
+
+    /// An affine point as (x : y : 1), the identity as (0 : 1 : 0).
+    pub fn from_affine(p: &G1Affine) -> Self {
+        match p.xy() {
+            Some((x, y)) => Projective { x, y, z: Fq::one() },
+            None => Self::identity(),
+        }
+    }
+
+    /// The same point in arkworks' Jacobian coordinates (X·Z, Y·Z², Z): x = X/Z, y = Y/Z.
+    pub fn to_group(&self) -> G1Projective {
+        if self.z.is_zero() {
+            return G1Projective::zero();
+        }
+        G1Projective::new_unchecked(self.x * self.z, self.y * self.z.square(), self.z)
+    }
+
+    /// X, Y, Z as 24 words (the adder's ports, the card's bucket buffer).
+    pub(crate) fn to_words(self) -> [u32; 24] {
+        let mut w = [0u32; 24];
+        w[..8].copy_from_slice(&words(&self.x));
+        w[8..16].copy_from_slice(&words(&self.y));
+        w[16..].copy_from_slice(&words(&self.z));
+        w
+    }
+
+    /// The point of 24 words (see [`to_words`](Self::to_words)).
+    pub(crate) fn from_words(w: &[u32]) -> Self {
+        Projective {
+            x: from_words(&w[..8]),
+            y: from_words(&w[8..16]),
+            z: from_words(&w[16..24]),
+        }
+    }
+}
+
+/// One addition for the simulated adder: `p1 + p2` (`p2 = None`: the identity), with a tag
+/// that comes back with the sum.
+#[derive(Debug, Clone, Copy)]
+pub struct Addition {
+    /// Travels with the sum (the bucket engine's bucket address; 16 bits).
+    pub tag: u16,
+    /// The projective operand.
+    pub p1: Projective,
+    /// The affine operand.
+    pub p2: G1Affine,
+}
+
+/// The simulated G1 mixed point adder (`rtl/g1_add_mixed.sv`): each
+/// [`cycle`](Self::cycle) is one clock, may take an addition and may give one sum,
+/// [`G1_ADD_LATENCY`] cycles after its operands went in.
+pub struct G1AddSim {
+    #[cfg(not(fornax_no_sim))]
+    handle: *mut std::ffi::c_void,
+    cycles: u64,
+}
+
+// SAFETY: the model is owned by this value alone and used through `&mut self` only.
+unsafe impl Send for G1AddSim {}
+
+impl G1AddSim {
+    /// A fresh model (pipeline empty).
+    pub fn new() -> Result<Self, HwError> {
+        #[cfg(fornax_no_sim)]
+        {
+            Err(HwError::NotBuilt)
+        }
+        #[cfg(not(fornax_no_sim))]
+        {
+            // SAFETY: the constructor takes no arguments and returns an owned model.
+            let handle = unsafe { ffi::fornax_g1_add_mixed_new() };
+            Ok(G1AddSim { handle, cycles: 0 })
+        }
+    }
+
+    /// One clock cycle: `input` enters the pipeline (if any); returns the tagged sum that
+    /// leaves it this cycle (if any).
+    pub fn cycle(&mut self, input: Option<Addition>) -> Option<(u16, Projective)> {
+        self.cycles += 1;
+        #[cfg(fornax_no_sim)]
+        {
+            let _ = input;
+            unreachable!("no model exists without the simulation")
+        }
+        #[cfg(not(fornax_no_sim))]
+        {
+            let (tag, p1, p2, inf2) = match input {
+                Some(a) => {
+                    let mut p2 = [0u32; 16];
+                    if let Some((x, y)) = a.p2.xy() {
+                        p2[..8].copy_from_slice(&words(&x));
+                        p2[8..].copy_from_slice(&words(&y));
+                    }
+                    (a.tag, a.p1.to_words(), p2, a.p2.is_zero())
+                }
+                None => (0, [0u32; 24], [0u32; 16], false),
+            };
+            let mut out_valid = 0i32;
+            let mut out_tag = 0u32;
+            let mut out = [0u32; 24];
+            // SAFETY: `handle` is a live adder model; the pointers are to 24, 16 and 24
+            // words, as the shim reads and writes.
+            unsafe {
+                ffi::fornax_g1_add_mixed_cycle(
+                    self.handle,
+                    input.is_some() as i32,
+                    tag as u32,
+                    p1.as_ptr(),
+                    p2.as_ptr(),
+                    inf2 as i32,
+                    &mut out_valid,
+                    &mut out_tag,
+                    out.as_mut_ptr(),
+                );
+            }
+            (out_valid != 0).then(|| (out_tag as u16, Projective::from_words(&out)))
+        }
+    }
+
+    /// Clock cycles simulated so far.
+    pub fn cycles(&self) -> u64 {
+        self.cycles
+    }
+}
+
+impl Drop for G1AddSim {
+    fn drop(&mut self) {
+        #[cfg(not(fornax_no_sim))]
+        // SAFETY: `handle` is a live adder model, freed once.
+        unsafe {
+            ffi::fornax_g1_add_mixed_free(self.handle)
+        }
+    }
+}
+
+/// The simulated MSM bucket engine (`rtl/msm_bucket_engine.sv`) as an [`EngineCard`]: its
+/// C shim plays the card's data movers, streaming the buffers in and the buckets out, one
+/// clock per step.
+pub struct EngineSim {
+    #[cfg(not(fornax_no_sim))]
+    handle: *mut std::ffi::c_void,
+    variant: Variant,
+}
+
+// SAFETY: the model is owned by this value alone and used through `&mut self` only.
+unsafe impl Send for EngineSim {}
+
+impl EngineSim {
+    /// A fresh engine.
+    pub fn new(variant: Variant) -> Result<Self, HwError> {
+        #[cfg(fornax_no_sim)]
+        {
+            let _ = variant;
+            Err(HwError::NotBuilt)
+        }
+        #[cfg(not(fornax_no_sim))]
+        {
+            // SAFETY: the constructors take no arguments and return an owned model.
+            let handle = unsafe {
+                match variant {
+                    Variant::Exact => ffi::fornax_msm_bucket_engine_new(),
+                    Variant::Faulty => ffi::fornax_msm_bucket_engine_faulty_new(),
+                }
+            };
+            Ok(EngineSim { handle, variant })
+        }
+    }
+}
+
+impl EngineCard for EngineSim {
+    fn shape(&self) -> EngineShape {
+        #[cfg(fornax_no_sim)]
+        unreachable!("no model exists without the simulation");
+        #[cfg(not(fornax_no_sim))]
+        // SAFETY: a function of no arguments returning a constant.
+        EngineShape {
+            window_bits: unsafe {
+                match self.variant {
+                    Variant::Exact => ffi::fornax_msm_bucket_engine_window_bits(),
+                    Variant::Faulty => ffi::fornax_msm_bucket_engine_faulty_window_bits(),
+                }
+            },
+        }
+    }
+
+    fn describe(&self) -> String {
+        let fault = match self.variant {
+            Variant::Exact => "",
+            Variant::Faulty => ", faulty build",
+        };
+        format!(
+            "BN254 G1 MSM bucket engine (C = {}), Verilator co-simulation{fault}",
+            self.shape().window_bits
+        )
+    }
+
+    fn accumulate(
+        &mut self,
+        points: &[u32],
+        scalars: &[u32],
+        buckets: &mut [u32],
+    ) -> Result<EngineStats, HwError> {
+        let shape = self.shape();
+        let n = check_buffers(shape, points, scalars, buckets)?;
+        // Generous: every addition serialised behind the one before it, plus the read-out.
+        let max_cycles = (n as u64 + 1) * shape.windows() as u64 * (G1_ADD_LATENCY as u64 + 4)
+            + 2 * shape.buckets() as u64
+            + 1024;
+        let mut stats = EngineStats::default();
+        #[cfg(fornax_no_sim)]
+        unreachable!("no model exists without the simulation");
+        #[cfg(not(fornax_no_sim))]
+        {
+            // SAFETY: `handle` is a live engine of this variant; the buffers hold `n` points,
+            // `n` scalars and `shape.buckets()` buckets, as checked above.
+            let status = unsafe {
+                let run = match self.variant {
+                    Variant::Exact => ffi::fornax_msm_bucket_engine_run,
+                    Variant::Faulty => ffi::fornax_msm_bucket_engine_faulty_run,
+                };
+                run(
+                    self.handle,
+                    points.as_ptr(),
+                    scalars.as_ptr(),
+                    n as u64,
+                    buckets.as_mut_ptr(),
+                    shape.buckets() as u64,
+                    max_cycles,
+                    &mut stats,
+                )
+            };
+            if status != 0 {
+                return Err(HwError::Hung { cycles: max_cycles });
+            }
+            Ok(stats)
+        }
+    }
+}
+
+impl Drop for EngineSim {
+    fn drop(&mut self) {
+        #[cfg(not(fornax_no_sim))]
+        // SAFETY: `handle` is a live engine of this variant, freed once.
+        unsafe {
+            match self.variant {
+                Variant::Exact => ffi::fornax_msm_bucket_engine_free(self.handle),
+                Variant::Faulty => ffi::fornax_msm_bucket_engine_faulty_free(self.handle),
+            }
+        }
+    }
 }

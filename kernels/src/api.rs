@@ -412,6 +412,20 @@ pub trait Backend: MsmBackend + NttBackend {
         true
     }
 
+    /// Whether the device runs NTTs itself; one that does not answers
+    /// [`KernelError::Unsupported`] and is composed with one that does.
+    fn runs_ntt(&self) -> bool {
+        true
+    }
+
+    /// Whether the device is a simulation (the FPGA engine's co-simulation): bit-exact but
+    /// far too slow to prove with, so it is used only where it is named
+    /// ([`crate::DeviceRegistry::proving`] and [`crate::DeviceRegistry::preferred`] pass it
+    /// over).
+    fn is_simulation(&self) -> bool {
+        false
+    }
+
     /// The host threads this device's work runs on, when it has a pool of its own (a CPU
     /// lane, [`crate::CpuBackend::lane`]); `None`: rayon's global pool. Callers that run a
     /// whole proof on the device (the prover's executor) run it inside this pool, so that

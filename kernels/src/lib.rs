@@ -13,6 +13,9 @@
 //!   requirement.
 //! * [`wgpu`] (feature `wgpu`, on by default): our WGSL kernels on any GPU with Vulkan, Metal
 //!   or DX12 (and on a software Vulkan for tests); registered when an adapter is found.
+//! * [`fpga`] (feature `fpga`, on by default): G1 MSMs on the FPGA bucket engine of
+//!   `fornax-hw`; today its Verilator co-simulation `fpga-sim:0`, registered where the build
+//!   had Verilator and used only where named.
 //! * [`registry`]: the devices this machine has, composed where a device lacks a kernel
 //!   (G1 and NTT on a wgpu adapter, G2 on the CPU).
 //! * [`plan`] and [`words`]: the memory plan and the data layout both GPU backends share.
@@ -25,6 +28,8 @@ pub mod conformance;
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+#[cfg(feature = "fpga")]
+pub mod fpga;
 pub mod plan;
 pub mod registry;
 pub mod scalar;
@@ -40,6 +45,8 @@ pub use ark_bn254::{Fq, Fq2, Fr, G1Affine, G1Projective, G2Affine, G2Projective}
 pub use cpu::CpuBackend;
 #[cfg(feature = "cuda")]
 pub use cuda::CudaBackend;
+#[cfg(feature = "fpga")]
+pub use fpga::FpgaBackend;
 pub use registry::{Composed, DeviceRegistry};
 #[cfg(feature = "wgpu")]
 pub use wgpu::WgpuBackend;

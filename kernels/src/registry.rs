@@ -1,7 +1,7 @@
 //! The devices of this machine. The CPU is always present; device backends that find no
 //! device (no driver, no card) are simply not registered. A device that lacks a kernel (a
-//! wgpu adapter has no G2 MSM) is registered composed with the CPU for that kernel
-//! ([`Composed`]); backends never own one another.
+//! wgpu adapter has no G2 MSM; the FPGA engine has no G2 MSM and no NTT) is registered
+//! composed with the CPU for that kernel ([`Composed`]); backends never own one another.
 
 use std::sync::Arc;
 
@@ -39,7 +39,9 @@ impl std::fmt::Debug for DeviceRegistry {
 impl DeviceRegistry {
     /// Probes this machine: the CPU, then every CUDA device whose kernels load, then every
     /// wgpu adapter (Vulkan, Metal, DX12; software adapters only with
-    /// `FORNAX_WGPU_SOFTWARE=1`), each composed with the CPU for what it lacks. A machine
+    /// `FORNAX_WGPU_SOFTWARE=1`), then the FPGA engine's co-simulation `fpga-sim:0` where
+    /// this build has it (a simulation: listed, used only where named), each composed with
+    /// the CPU for what it lacks. A machine
     /// without a driver or a device simply has no such backend (the reason is kept in
     /// [`notes`](Self::notes), printed by nothing here); nothing panics.
     pub fn discover() -> Self {
@@ -55,6 +57,10 @@ impl DeviceRegistry {
         #[cfg(feature = "wgpu")]
         for wgpu in crate::wgpu::probe_noting(crate::wgpu::ProbeOptions::from_env(), &mut notes) {
             devices.push(Arc::new(wgpu));
+        }
+        #[cfg(feature = "fpga")]
+        for fpga in crate::fpga::probe_noting(&mut notes) {
+            devices.push(Arc::new(fpga));
         }
         let mut backends = vec![Arc::clone(&cpu)];
         backends.extend(devices.into_iter().map(|d| Composed::complete(d, &cpu)));
@@ -87,19 +93,25 @@ impl DeviceRegistry {
 
     /// The devices that prove when none are named: every accelerator, or the CPU where
     /// there is none. A CPU beside a GPU is left out: taking whole proofs from the queue at
-    /// a fraction of the GPU's speed, it would slow the cluster down. The notes are kept.
+    /// a fraction of the GPU's speed, it would slow the cluster down. Simulations are left
+    /// out too ([`Backend::is_simulation`]). The notes are kept.
     pub fn proving(self) -> Self {
         let accelerators: Vec<Arc<dyn Backend>> = self
             .backends
             .iter()
-            .filter(|b| b.info().kind != DeviceKind::Cpu)
+            .filter(|b| b.info().kind != DeviceKind::Cpu && !b.is_simulation())
             .cloned()
             .collect();
-        if accelerators.is_empty() {
-            return self;
-        }
+        let backends = match accelerators.is_empty() {
+            true => self
+                .backends
+                .into_iter()
+                .filter(|b| !b.is_simulation())
+                .collect(),
+            false => accelerators,
+        };
         DeviceRegistry {
-            backends: accelerators,
+            backends,
             notes: self.notes,
         }
     }
@@ -184,38 +196,59 @@ impl DeviceRegistry {
         })
     }
 
-    /// The preferred backend: the first accelerator if any, else the CPU.
+    /// The preferred backend: the first accelerator that is not a simulation if any, else
+    /// the first backend (the CPU, or the one device a registry was made of).
     pub fn preferred(&self) -> Arc<dyn Backend> {
         self.backends
             .iter()
-            .find(|b| b.info().kind != DeviceKind::Cpu)
+            .find(|b| b.info().kind != DeviceKind::Cpu && !b.is_simulation())
             .or_else(|| self.backends.first())
             .cloned()
             .expect("the CPU backend is always registered")
     }
 }
 
-/// A device composed with another for the G2 MSMs it does not run: G1 MSMs and NTTs on
-/// `device`, G2 MSMs (their bases resident there) on `g2`. It answers to the device's id,
-/// and its name says where G2 runs.
+/// A device composed with another for the kernels it does not run: G1 MSMs on `device`,
+/// G2 MSMs (their bases resident there) and NTTs (their twiddles) on `device` where it runs
+/// them, else on the helper. It answers to the device's id, and its name says what runs
+/// where.
 pub struct Composed {
     info: DeviceInfo,
     device: Arc<dyn Backend>,
+    /// Where the G2 MSMs run: the device or the helper.
     g2: Arc<dyn Backend>,
+    /// Where the NTTs run: the device or the helper.
+    ntt: Arc<dyn Backend>,
 }
 
 impl Composed {
-    /// `device` as it is if it runs G2 itself, else composed with `g2` for that.
-    pub fn complete(device: Arc<dyn Backend>, g2: &Arc<dyn Backend>) -> Arc<dyn Backend> {
-        if device.runs_g2() {
+    /// `device` as it is if it runs G2 and NTTs itself, else composed with `helper` for
+    /// what it lacks.
+    pub fn complete(device: Arc<dyn Backend>, helper: &Arc<dyn Backend>) -> Arc<dyn Backend> {
+        if device.runs_g2() && device.runs_ntt() {
             return device;
         }
+        let pick = |runs: bool| match runs {
+            true => Arc::clone(&device),
+            false => Arc::clone(helper),
+        };
+        let (g2, ntt) = (pick(device.runs_g2()), pick(device.runs_ntt()));
+        let lacks: Vec<&str> = [(!device.runs_g2(), "G2"), (!device.runs_ntt(), "NTT")]
+            .into_iter()
+            .filter_map(|(lacks, what)| lacks.then_some(what))
+            .collect();
         let mut info = device.info().clone();
-        info.name = format!("{} + G2 on {}", info.name, g2.info().id);
+        info.name = format!(
+            "{} + {} on {}",
+            info.name,
+            lacks.join(", "),
+            helper.info().id
+        );
         Arc::new(Composed {
             info,
             device,
-            g2: Arc::clone(g2),
+            g2,
+            ntt,
         })
     }
 }
@@ -264,11 +297,11 @@ impl MsmBackend for Composed {
 
 impl NttBackend for Composed {
     fn ntt_domain(&self, log_size: u32) -> Result<NttDomain, KernelError> {
-        self.device.ntt_domain(log_size)
+        self.ntt.ntt_domain(log_size)
     }
 
     fn ntt(&self, domain: &NttDomain, values: &mut [Fr], kind: NttKind) -> Result<(), KernelError> {
-        self.device.ntt(domain, values, kind)
+        self.ntt.ntt(domain, values, kind)
     }
 
     fn ntt_batch(
@@ -277,7 +310,7 @@ impl NttBackend for Composed {
         values: &mut [&mut [Fr]],
         kind: NttKind,
     ) -> Result<(), KernelError> {
-        self.device.ntt_batch(domain, values, kind)
+        self.ntt.ntt_batch(domain, values, kind)
     }
 
     fn evals_to_coset(
@@ -286,13 +319,17 @@ impl NttBackend for Composed {
         values: &mut [Fr],
         shift: Fr,
     ) -> Result<(), KernelError> {
-        self.device.evals_to_coset(domain, values, shift)
+        self.ntt.evals_to_coset(domain, values, shift)
     }
 }
 
 impl Backend for Composed {
     fn info(&self) -> &DeviceInfo {
         &self.info
+    }
+
+    fn is_simulation(&self) -> bool {
+        self.device.is_simulation()
     }
 
     fn thread_pool(&self) -> Option<&rayon::ThreadPool> {
@@ -363,6 +400,92 @@ mod tests {
         let g1 = composed.upload_g1(&[G1Affine::generator()]).unwrap();
         let got = composed.msm_g1(&g1, &[Fr::from(3u64)]).unwrap();
         assert_eq!(got, G1Projective::generator() * Fr::from(3u64));
+    }
+
+    /// A CPU backend that claims to be a simulation without NTTs, standing in for
+    /// `fpga-sim:0`.
+    struct SimNoNtt(CpuBackend, DeviceInfo);
+
+    impl MsmBackend for SimNoNtt {
+        fn upload_g1(&self, b: &[G1Affine]) -> Result<Bases<G1>, KernelError> {
+            self.0.upload_g1(b)
+        }
+        fn upload_g2(&self, b: &[G2Affine]) -> Result<Bases<G2>, KernelError> {
+            self.0.upload_g2(b)
+        }
+        fn msm_g1(&self, b: &Bases<G1>, s: &[Fr]) -> Result<G1Projective, KernelError> {
+            self.0.msm_g1(b, s)
+        }
+        fn msm_g2(&self, b: &Bases<G2>, s: &[Fr]) -> Result<G2Projective, KernelError> {
+            self.0.msm_g2(b, s)
+        }
+    }
+
+    impl NttBackend for SimNoNtt {
+        fn ntt_domain(&self, _: u32) -> Result<NttDomain, KernelError> {
+            Err(KernelError::Unsupported {
+                device: self.1.id.clone(),
+                what: "NTT",
+            })
+        }
+        fn ntt(&self, _: &NttDomain, _: &mut [Fr], _: NttKind) -> Result<(), KernelError> {
+            unreachable!("the composition never asks")
+        }
+    }
+
+    impl Backend for SimNoNtt {
+        fn info(&self) -> &DeviceInfo {
+            &self.1
+        }
+        fn runs_ntt(&self) -> bool {
+            false
+        }
+        fn is_simulation(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_simulation_without_ntt_is_composed_and_never_proves_unnamed() {
+        let cpu: Arc<dyn Backend> = Arc::new(CpuBackend::new());
+        let mut info = cpu.info().clone();
+        info.id = BackendId("fpga-sim:0".into());
+        info.kind = DeviceKind::Fpga;
+        let sim = Composed::complete(Arc::new(SimNoNtt(CpuBackend::new(), info)), &cpu);
+        assert!(
+            sim.info().name.ends_with(" + NTT on cpu:0"),
+            "{}",
+            sim.info().name
+        );
+        assert!(sim.is_simulation(), "the composition is still a simulation");
+        // Its NTTs run on the helper.
+        let domain = sim.ntt_domain(3).expect("the CPU's domain");
+        let mut values: Vec<Fr> = (0..8u64).map(Fr::from).collect();
+        let mut want = values.clone();
+        sim.ntt(&domain, &mut values, NttKind::Forward).unwrap();
+        cpu.ntt(&domain, &mut want, NttKind::Forward).unwrap();
+        assert_eq!(values, want);
+        // Present, but neither preferred nor proving when nothing is named.
+        let registry = DeviceRegistry::with_backends(vec![Arc::clone(&cpu), Arc::clone(&sim)]);
+        assert_eq!(registry.preferred().info().id.0, "cpu:0");
+        let proving: Vec<String> = registry
+            .clone()
+            .proving()
+            .backends()
+            .iter()
+            .map(|b| b.info().id.0.clone())
+            .collect();
+        assert_eq!(proving, ["cpu:0"]);
+        assert!(registry.find("fpga-sim:0").is_ok(), "found where named");
+        // Named alone, it is the one a registry of it uses.
+        assert_eq!(
+            DeviceRegistry::with_backends(vec![sim])
+                .preferred()
+                .info()
+                .id
+                .0,
+            "fpga-sim:0"
+        );
     }
 
     #[test]

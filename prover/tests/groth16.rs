@@ -263,3 +263,36 @@ fn parts_computed_apart_assemble_into_the_same_proof() {
         2
     );
 }
+
+/// The Groth16 graph with its G1 MSMs on the FPGA bucket engine's co-simulation
+/// (`fpga-sim:0`, its NTTs and G2 MSM composed onto the CPU): the proof verifies. Skips
+/// where the build had no Verilator, unless `FORNAX_REQUIRE_VERILATOR=1`.
+#[test]
+fn a_proof_with_its_g1_msms_on_the_fpga_engine_verifies() {
+    let registry = match DeviceRegistry::select(&["fpga-sim:0".to_string()]) {
+        Ok(r) => r,
+        Err(e) if std::env::var("FORNAX_REQUIRE_VERILATOR").as_deref() != Ok("1") => {
+            eprintln!("SKIPPED: no fpga-sim:0 in this build: {e}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let mut rng = rng();
+    let exec = LocalExecutor::new(registry);
+    let (r1cs, witness) = synthetic::chain(200, &mut rng);
+    let pk = setup::insecure_setup(&r1cs, &mut rng);
+    let vk = pk.verifying_key();
+    let key = exec.prepare("fpga.zkey", pk).unwrap();
+    let (proof, public, timings) = exec.prove(&key, witness, &mut rng).unwrap();
+    assert!(verify(&vk, &public, &proof).unwrap(), "the proof verifies");
+    let roles: Vec<&str> = timings.jobs.iter().map(|(r, _, _)| r.as_str()).collect();
+    assert!(
+        timings
+            .jobs
+            .iter()
+            .all(|(_, device, _)| device == "fpga-sim:0"),
+        "every job on the named device: {:?}",
+        timings.jobs
+    );
+    eprintln!("jobs on fpga-sim:0: {roles:?} in {:?}", timings.total);
+}
