@@ -25,6 +25,12 @@ const ADDER: &[&str] = &[
     "fq_mont_mul.sv",
     "wide_mul.sv",
 ];
+const NTT: &[&str] = &[
+    "ntt_engine.sv",
+    "fq_arith.sv",
+    "fq_mont_mul.sv",
+    "wide_mul.sv",
+];
 const ENGINE: &[&str] = &[
     "msm_bucket_engine.sv",
     "g1_add_mixed.sv",
@@ -36,6 +42,9 @@ const ENGINE: &[&str] = &[
 /// The bucket engine's window, in bits: `C` of every `msm_bucket_engine` model (its shim
 /// reports it to Rust).
 const ENGINE_C: u32 = 8;
+
+/// The NTT engine's largest transform, as log2 of its length (`LOGN_MAX`).
+const NTT_LOGN_MAX: u32 = 12;
 
 /// Extra write-back stages of every engine model (`WRITEBACK_DELAY`): the adder's 13 cycles
 /// stretched to 61, a timing-closed adder's latency, longer than the 32 cycles a point
@@ -74,6 +83,12 @@ const MODELS: &[Model] = &[
         top: "msm_bucket_engine",
         sources: ENGINE,
         params: &["-GFAULT_BIT=3"],
+    },
+    Model {
+        name: "ntt_engine",
+        top: "ntt_engine",
+        sources: NTT,
+        params: &[],
     },
 ];
 
@@ -136,6 +151,7 @@ fn main() {
                     format!("-GC={ENGINE_C}"),
                     format!("-GWRITEBACK_DELAY={ENGINE_WRITEBACK_DELAY}"),
                 ],
+                "ntt_engine" => vec![format!("-GLOGN_MAX={NTT_LOGN_MAX}")],
                 _ => vec![],
             })
             .args(&sources)
@@ -159,6 +175,7 @@ fn main() {
             .define("MODEL_HEADER", format!("\"{prefix}.h\"").as_str())
             .define("SHIM_FN(x)", format!("fornax_{}_##x", model.name).as_str())
             .define("ENGINE_C", ENGINE_C.to_string().as_str())
+            .define("NTT_LOGN_MAX", NTT_LOGN_MAX.to_string().as_str())
             .warnings(false)
             .debug(false)
             .file(manifest.join("sim").join(format!("{}_shim.cpp", model.top)));

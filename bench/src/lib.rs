@@ -42,6 +42,10 @@ pub struct Row {
     pub speedup: f64,
     /// Repetitions behind each median.
     pub reps: usize,
+    /// Clock cycles of the device's last run, where it counts them (the FPGA
+    /// co-simulation, whose wall time says nothing of a card's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_cycles: Option<u64>,
 }
 
 fn median(mut v: Vec<Duration>) -> f64 {
@@ -81,7 +85,14 @@ fn compare<T: PartialEq + std::fmt::Debug>(
         baseline_s,
         speedup: baseline_s / fornax_s,
         reps: reps.max(1),
+        device_cycles: None,
     }
+}
+
+/// `row` with the cycles of `device`'s last run, where it counts them.
+fn with_cycles(mut row: Row, device: &dyn Backend) -> Row {
+    row.device_cycles = device.last_run_cycles();
+    row
 }
 
 /// Inputs for an MSM of `2^log` uniform terms.
@@ -238,14 +249,15 @@ pub fn msm_g1_on(device: &dyn Backend, log: u32, reps: usize, seed: u64) -> Row 
     let cpu = CpuBackend::new();
     let on_device = device.upload_g1(&bases).expect("device upload");
     let on_cpu = cpu.upload_g1(&bases).expect("CPU upload");
-    compare(
+    let row = compare(
         "msm-g1",
         log,
         "fornax cpu:0",
         reps,
         || device.msm_g1(&on_device, &scalars).expect("device MSM"),
         || cpu.msm_g1(&on_cpu, &scalars).expect("CPU MSM"),
-    )
+    );
+    with_cycles(row, device)
 }
 
 /// G2 MSM of `2^log` uniform terms on `device` (bases resident) against Fornax's CPU backend.
@@ -275,7 +287,7 @@ pub fn ntt_on(device: &dyn Backend, log: u32, reps: usize, seed: u64) -> Row {
         cpu.ntt_domain(log).expect("CPU domain"),
     );
     let (mut a, mut b) = (input.clone(), input);
-    compare(
+    let row = compare(
         "ntt",
         log,
         "fornax cpu:0",
@@ -290,7 +302,8 @@ pub fn ntt_on(device: &dyn Backend, log: u32, reps: usize, seed: u64) -> Row {
             cpu.ntt(&cd, &mut b, NttKind::Forward).expect("CPU NTT");
             b[b.len() / 3]
         },
-    )
+    );
+    with_cycles(row, device)
 }
 
 /// Groth16 proving of a `2^log`-constraint circuit with its key prepared (resident) on

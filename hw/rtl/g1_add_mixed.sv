@@ -26,6 +26,8 @@
 module g1_add_mixed #(
     parameter logic [255:0] P = 256'h30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47,
     parameter int           TAG_W = 16,
+    // The multipliers' tile width (16: one DSP48E2 a tile; wider for quick synthesis checks).
+    parameter int           LIMB = 16,
     // Test hook: flips this bit of every X3 (-1: none), so the tests can show that the
     // co-simulation's checks see one wrong bit.
     parameter int           FAULT_BIT = -1
@@ -73,11 +75,11 @@ module g1_add_mixed #(
   fq_mul_small #(.P(P), .K(9)) b3_z1 (.a(Z1), .r(b3z1));
 
   logic [255:0] t0, t1, t3, t4m, y3m;
-  fq_mont_mul #(.P(P)) m_t0 (.clk(clk), .in_valid(v0), .a(X1), .b(X2), .out_valid(), .r(t0));
-  fq_mont_mul #(.P(P)) m_t1 (.clk(clk), .in_valid(v0), .a(Y1), .b(Y2), .out_valid(), .r(t1));
-  fq_mont_mul #(.P(P)) m_t3 (.clk(clk), .in_valid(v0), .a(sum2), .b(sum1), .out_valid(), .r(t3));
-  fq_mont_mul #(.P(P)) m_t4 (.clk(clk), .in_valid(v0), .a(Y2), .b(Z1), .out_valid(), .r(t4m));
-  fq_mont_mul #(.P(P)) m_y3 (.clk(clk), .in_valid(v0), .a(X2), .b(Z1), .out_valid(), .r(y3m));
+  fq_mont_mul #(.P(P), .LIMB(LIMB)) m_t0 (.clk(clk), .in_valid(v0), .a(X1), .b(X2), .out_valid(), .r(t0));
+  fq_mont_mul #(.P(P), .LIMB(LIMB)) m_t1 (.clk(clk), .in_valid(v0), .a(Y1), .b(Y2), .out_valid(), .r(t1));
+  fq_mont_mul #(.P(P), .LIMB(LIMB)) m_t3 (.clk(clk), .in_valid(v0), .a(sum2), .b(sum1), .out_valid(), .r(t3));
+  fq_mont_mul #(.P(P), .LIMB(LIMB)) m_t4 (.clk(clk), .in_valid(v0), .a(Y2), .b(Z1), .out_valid(), .r(t4m));
+  fq_mont_mul #(.P(P), .LIMB(LIMB)) m_y3 (.clk(clk), .in_valid(v0), .a(X2), .b(Z1), .out_valid(), .r(y3m));
 
   logic [SIDE_W-1:0] side1;
   logic [255:0]      b3z1_d;
@@ -117,12 +119,12 @@ module g1_add_mixed #(
   fq_mul_small #(.P(P), .K(9)) b3_y3 (.a(y3a_2), .r(y3b));
 
   logic [255:0] x3m, t2, y3m2, t1m, t0m, z3m;
-  fq_mont_mul #(.P(P)) m_x3 (.clk(clk), .in_valid(v2), .a(t4_2), .b(y3b), .out_valid(), .r(x3m));
-  fq_mont_mul #(.P(P)) m_t2 (.clk(clk), .in_valid(v2), .a(t3s), .b(t1s_2), .out_valid(), .r(t2));
-  fq_mont_mul #(.P(P)) m_y3b (.clk(clk), .in_valid(v2), .a(y3b), .b(t0x3_2), .out_valid(), .r(y3m2));
-  fq_mont_mul #(.P(P)) m_t1m (.clk(clk), .in_valid(v2), .a(t1s_2), .b(z3a_2), .out_valid(), .r(t1m));
-  fq_mont_mul #(.P(P)) m_t0m (.clk(clk), .in_valid(v2), .a(t0x3_2), .b(t3s), .out_valid(), .r(t0m));
-  fq_mont_mul #(.P(P)) m_z3m (.clk(clk), .in_valid(v2), .a(z3a_2), .b(t4_2), .out_valid(), .r(z3m));
+  fq_mont_mul #(.P(P), .LIMB(LIMB)) m_x3 (.clk(clk), .in_valid(v2), .a(t4_2), .b(y3b), .out_valid(), .r(x3m));
+  fq_mont_mul #(.P(P), .LIMB(LIMB)) m_t2 (.clk(clk), .in_valid(v2), .a(t3s), .b(t1s_2), .out_valid(), .r(t2));
+  fq_mont_mul #(.P(P), .LIMB(LIMB)) m_y3b (.clk(clk), .in_valid(v2), .a(y3b), .b(t0x3_2), .out_valid(), .r(y3m2));
+  fq_mont_mul #(.P(P), .LIMB(LIMB)) m_t1m (.clk(clk), .in_valid(v2), .a(t1s_2), .b(z3a_2), .out_valid(), .r(t1m));
+  fq_mont_mul #(.P(P), .LIMB(LIMB)) m_t0m (.clk(clk), .in_valid(v2), .a(t0x3_2), .b(t3s), .out_valid(), .r(t0m));
+  fq_mont_mul #(.P(P), .LIMB(LIMB)) m_z3m (.clk(clk), .in_valid(v2), .a(z3a_2), .b(t4_2), .out_valid(), .r(z3m));
 
   logic [SIDE_W-1:0] side3;
   delay #(.W(SIDE_W), .N(5)) d_side3 (.clk(clk), .d(side2), .q(side3));

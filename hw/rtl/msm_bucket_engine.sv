@@ -37,8 +37,13 @@ module msm_bucket_engine #(
     // that (and the hazards it brings, once the latency exceeds the NW cycles a point
     // occupies) with this delay.
     parameter int WRITEBACK_DELAY = 0,
-    // Passed to the adder: a broken engine for the tests.
-    parameter int FAULT_BIT = -1
+    // Passed to the adder: a broken engine for the tests, and the multipliers' tile width.
+    parameter int FAULT_BIT = -1,
+    parameter int LIMB = 16,
+    // Derived: windows, bits of a window's index, bits of a bucket's address {w, digit}.
+    localparam int NW = (254 + C - 1) / C,
+    localparam int WW = NW > 64 ? 7 : NW > 32 ? 6 : NW > 16 ? 5 : NW > 8 ? 4 : NW > 4 ? 3 : NW > 2 ? 2 : 1,
+    localparam int WA = WW + C
 ) (
     input  logic           clk,
     input  logic           start,
@@ -59,9 +64,6 @@ module msm_bucket_engine #(
     output logic           issued,
     output logic           stalled
 );
-  localparam int NW = (254 + C - 1) / C;
-  localparam int WW = $clog2(NW);
-  localparam int WA = WW + C;
   localparam int NB = NW << C;
   localparam int FW = $clog2(FIFO_DEPTH);
 
@@ -122,7 +124,7 @@ module msm_bucket_engine #(
   logic          add_valid, sum_valid;
   logic [WA-1:0] add_addr, sum_addr;
   logic [255:0]  add_x, add_y, add_z, sum_x, sum_y, sum_z;
-  g1_add_mixed #(.P(P), .TAG_W(WA), .FAULT_BIT(FAULT_BIT)) adder (
+  g1_add_mixed #(.P(P), .TAG_W(WA), .LIMB(LIMB), .FAULT_BIT(FAULT_BIT)) adder (
       .clk(clk),
       .in_valid(iss_valid),
       .in_tag(iss_addr),

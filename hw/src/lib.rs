@@ -4,12 +4,14 @@
 //! on it ([`msm`]), and the synthesis reports (`hw/synth.sh` → `hw/reports/`).
 //!
 //! Built so far (issue 27): the BN254 base-field Montgomery multiplier
-//! ([`sim::FqMulSim`]), the complete mixed point adder ([`sim::G1AddSim`]), and the MSM
-//! bucket engine ([`sim::EngineSim`]), all fully pipelined and bit-exact against arkworks.
-//! The NTT engine, the XRT driver and the performance model build on them.
+//! ([`sim::FqMulSim`]), the complete mixed point adder ([`sim::G1AddSim`]), the MSM bucket
+//! engine ([`sim::EngineSim`], driven by [`msm`]) and the NTT engine ([`sim::NttSim`],
+//! driven by [`ntt`]), all fully pipelined and bit-exact against arkworks. The XRT driver
+//! and the performance model build on them.
 
 pub mod card;
 pub mod msm;
+pub mod ntt;
 pub mod sim;
 
 /// Why the engine cannot run, or did not finish.
@@ -24,6 +26,13 @@ pub enum HwError {
         /// The cycles it was given.
         cycles: u64,
     },
+    /// A transform longer than the engine's memories hold.
+    TooLarge {
+        /// log2 of the length asked for.
+        log_size: u32,
+        /// log2 of the longest the engine runs.
+        max: u32,
+    },
 }
 
 impl std::fmt::Display for HwError {
@@ -37,6 +46,10 @@ impl std::fmt::Display for HwError {
             HwError::Hung { cycles } => {
                 write!(f, "the engine did not finish within {cycles} cycles")
             }
+            HwError::TooLarge { log_size, max } => write!(
+                f,
+                "an NTT of 2^{log_size} elements: the engine runs up to 2^{max}"
+            ),
         }
     }
 }

@@ -1,11 +1,12 @@
 //! Cycle-accurate co-simulation of the RTL: Verilator's C++ models behind a safe API, one
 //! call per clock cycle.
 
-use ark_bn254::{Fq, G1Affine, G1Projective};
+use ark_bn254::{Fq, Fr, G1Affine, G1Projective};
 use ark_ec::AffineRepr;
 use ark_ff::{BigInt, Field, One, Zero};
 
 use crate::card::{check_buffers, EngineCard, EngineShape, EngineStats};
+use crate::ntt::{NttCard, NttStats, Pass, ELEMENT_WORDS};
 use crate::HwError;
 
 /// Clock cycles from the one whose edge takes a multiplier's operands to the one whose
@@ -89,6 +90,24 @@ mod ffi {
         fornax_msm_bucket_engine_faulty_window_bits,
         fornax_msm_bucket_engine_faulty_run
     );
+
+    extern "C" {
+        pub fn fornax_ntt_engine_new() -> *mut c_void;
+        pub fn fornax_ntt_engine_free(sim: *mut c_void);
+        pub fn fornax_ntt_engine_max_log_n() -> u32;
+        #[allow(clippy::too_many_arguments)]
+        pub fn fornax_ntt_engine_run(
+            sim: *mut c_void,
+            log_n: u32,
+            data: *mut u32,
+            twiddles: *const u32,
+            factors: *const u32,
+            passes: *const u32,
+            pass_count: u64,
+            max_cycles: u64,
+            stats: *mut crate::ntt::NttStats,
+        ) -> i32;
+    }
 
     extern "C" {
         pub fn fornax_g1_add_mixed_new() -> *mut c_void;
@@ -227,6 +246,19 @@ impl Drop for FqMulSim {
 pub(crate) fn words(x: &Fq) -> [u32; 8] {
     let limbs = x.0 .0;
     std::array::from_fn(|k| (limbs[k / 2] >> (32 * (k % 2))) as u32)
+}
+
+/// The Montgomery representation of an Fr element as eight 32-bit words, least significant
+/// first.
+pub(crate) fn words_fr(x: &Fr) -> [u32; 8] {
+    let limbs = x.0 .0;
+    std::array::from_fn(|k| (limbs[k / 2] >> (32 * (k % 2))) as u32)
+}
+
+/// An Fr element from its Montgomery representation's words (see [`from_words`]).
+pub(crate) fn from_words_fr(w: &[u32]) -> Fr {
+    let limbs: [u64; 4] = std::array::from_fn(|k| w[2 * k] as u64 | (w[2 * k + 1] as u64) << 32);
+    Fr::new_unchecked(BigInt(limbs))
 }
 
 /// An element from its Montgomery representation's words. The RTL's results are below p;
@@ -506,6 +538,112 @@ impl Drop for EngineSim {
                 Variant::Exact => ffi::fornax_msm_bucket_engine_free(self.handle),
                 Variant::Faulty => ffi::fornax_msm_bucket_engine_faulty_free(self.handle),
             }
+        }
+    }
+}
+
+/// The simulated NTT engine (`rtl/ntt_engine.sv`) as an [`NttCard`]: its C shim plays the
+/// card's data movers and pass sequencer, one clock per step.
+pub struct NttSim {
+    #[cfg(not(fornax_no_sim))]
+    handle: *mut std::ffi::c_void,
+}
+
+// SAFETY: the model is owned by this value alone and used through `&mut self` only.
+unsafe impl Send for NttSim {}
+
+impl NttSim {
+    /// A fresh engine.
+    pub fn new() -> Result<Self, HwError> {
+        #[cfg(fornax_no_sim)]
+        {
+            Err(HwError::NotBuilt)
+        }
+        #[cfg(not(fornax_no_sim))]
+        {
+            // SAFETY: the constructor takes no arguments and returns an owned model.
+            let handle = unsafe { ffi::fornax_ntt_engine_new() };
+            Ok(NttSim { handle })
+        }
+    }
+}
+
+impl NttCard for NttSim {
+    fn max_log_size(&self) -> u32 {
+        #[cfg(fornax_no_sim)]
+        unreachable!("no model exists without the simulation");
+        #[cfg(not(fornax_no_sim))]
+        // SAFETY: a function of no arguments returning a constant.
+        unsafe {
+            ffi::fornax_ntt_engine_max_log_n()
+        }
+    }
+
+    fn run(
+        &mut self,
+        log_n: u32,
+        data: &mut [u32],
+        twiddles: &[u32],
+        factors: Option<&[u32]>,
+        passes: &[Pass],
+    ) -> Result<NttStats, HwError> {
+        let n = 1usize << log_n;
+        if log_n > self.max_log_size() {
+            return Err(HwError::TooLarge {
+                log_size: log_n,
+                max: self.max_log_size(),
+            });
+        }
+        if data.len() != n * ELEMENT_WORDS
+            || twiddles.len() != n / 2 * ELEMENT_WORDS
+            || factors.is_some_and(|f| f.len() != n * ELEMENT_WORDS)
+        {
+            return Err(HwError::Buffers(format!(
+                "data, twiddle and factor buffers of {}, {} and {:?} words for 2^{log_n} elements",
+                data.len(),
+                twiddles.len(),
+                factors.map(<[u32]>::len)
+            )));
+        }
+        if log_n == 0 && passes.iter().any(|p| *p != Pass::Scale) {
+            return Err(HwError::Buffers("butterflies over one element".into()));
+        }
+        let words: Vec<u32> = passes.iter().map(|p| p.word()).collect();
+        let max_cycles = 2 * n as u64 + 64;
+        let mut stats = NttStats::default();
+        #[cfg(fornax_no_sim)]
+        unreachable!("no model exists without the simulation");
+        #[cfg(not(fornax_no_sim))]
+        {
+            // SAFETY: `handle` is a live engine; the buffers hold 2^log_n elements (data,
+            // factors) and 2^(log_n - 1) (twiddles), as checked above.
+            let status = unsafe {
+                ffi::fornax_ntt_engine_run(
+                    self.handle,
+                    log_n,
+                    data.as_mut_ptr(),
+                    twiddles.as_ptr(),
+                    factors.map_or(std::ptr::null(), <[u32]>::as_ptr),
+                    words.as_ptr(),
+                    words.len() as u64,
+                    max_cycles,
+                    &mut stats,
+                )
+            };
+            if status != 0 {
+                return Err(HwError::Hung { cycles: max_cycles });
+            }
+            Ok(stats)
+        }
+    }
+}
+
+impl Drop for NttSim {
+    fn drop(&mut self) {
+        #[cfg(not(fornax_no_sim))]
+        // SAFETY: `handle` is a live engine, freed once.
+        unsafe {
+            ffi::fornax_ntt_engine_free(self.handle)
         }
     }
 }

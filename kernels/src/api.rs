@@ -426,6 +426,12 @@ pub trait Backend: MsmBackend + NttBackend {
         false
     }
 
+    /// Clock cycles of this device's last kernel run, where the device counts them (the
+    /// FPGA co-simulation): what a simulation's wall time cannot tell. `None` elsewhere.
+    fn last_run_cycles(&self) -> Option<u64> {
+        None
+    }
+
     /// The host threads this device's work runs on, when it has a pool of its own (a CPU
     /// lane, [`crate::CpuBackend::lane`]); `None`: rayon's global pool. Callers that run a
     /// whole proof on the device (the prover's executor) run it inside this pool, so that

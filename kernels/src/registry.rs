@@ -332,6 +332,10 @@ impl Backend for Composed {
         self.device.is_simulation()
     }
 
+    fn last_run_cycles(&self) -> Option<u64> {
+        self.device.last_run_cycles()
+    }
+
     fn thread_pool(&self) -> Option<&rayon::ThreadPool> {
         self.device.thread_pool()
     }

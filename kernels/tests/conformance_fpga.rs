@@ -12,7 +12,7 @@ use std::sync::Arc;
 use fornax_hw::sim::Variant;
 use fornax_hw::HwError;
 use fornax_kernels::conformance::{self, PointShape, ScalarShape, POINT_SHAPES, SCALAR_SHAPES};
-use fornax_kernels::{Backend, DeviceKind, DeviceRegistry, FpgaBackend};
+use fornax_kernels::{Backend, DeviceKind, DeviceRegistry, FpgaBackend, NttBackend};
 
 fn engine(variant: Variant) -> Option<FpgaBackend> {
     match FpgaBackend::simulated(variant) {
@@ -66,6 +66,22 @@ fn resident_bases_and_identities() {
 }
 
 #[test]
+fn ntt_all_kinds_up_to_2_12() {
+    let Some(sim) = engine(Variant::Exact) else {
+        return;
+    };
+    let seed = conformance::seed_from_env("fpga-sim ntt");
+    for log in [1, 2, 4, 7, 10, 12] {
+        conformance::check_ntt(&sim, seed, log).unwrap();
+    }
+    conformance::check_ntt_batch_and_errors(&sim, seed).unwrap();
+    let too_large = sim
+        .ntt_domain(13)
+        .expect_err("2^13 exceeds the engine's memories");
+    assert!(too_large.to_string().contains("up to 2^12"), "{too_large}");
+}
+
+#[test]
 fn the_kit_refuses_an_engine_with_one_flipped_bit() {
     let Some(faulty) = engine(Variant::Faulty) else {
         return;
@@ -92,8 +108,8 @@ fn the_registry_lists_it_and_uses_it_only_where_named() {
     assert_eq!(sim.info().kind, DeviceKind::Fpga);
     assert!(sim.is_simulation());
     assert!(
-        sim.info().name.ends_with("+ G2, NTT on cpu:0"),
-        "composed with the CPU: {}",
+        sim.info().name.ends_with("+ G2 on cpu:0"),
+        "composed with the CPU for G2: {}",
         sim.info().name
     );
     assert!(
@@ -109,7 +125,7 @@ fn the_registry_lists_it_and_uses_it_only_where_named() {
     assert_eq!(named.backends().len(), 1);
     let only: &Arc<dyn Backend> = &named.backends()[0];
     assert_eq!(only.info().id.0, "fpga-sim:0");
-    // Its NTTs and G2 MSMs go to the CPU; its G1 MSMs to the engine.
+    // Its G2 MSMs go to the CPU; its G1 MSMs and NTTs to the engines.
     let seed = conformance::seed_from_env("fpga-sim composed");
     conformance::check_ntt(only.as_ref(), seed, 6).unwrap();
     conformance::check_msm_g2(

@@ -264,11 +264,11 @@ fn parts_computed_apart_assemble_into_the_same_proof() {
     );
 }
 
-/// The Groth16 graph with its G1 MSMs on the FPGA bucket engine's co-simulation
-/// (`fpga-sim:0`, its NTTs and G2 MSM composed onto the CPU): the proof verifies. Skips
-/// where the build had no Verilator, unless `FORNAX_REQUIRE_VERILATOR=1`.
+/// The Groth16 graph with its G1 MSMs and NTTs on the FPGA engines' co-simulation
+/// (`fpga-sim:0`, its G2 MSM composed onto the CPU): the proof verifies. Skips where the
+/// build had no Verilator, unless `FORNAX_REQUIRE_VERILATOR=1`.
 #[test]
-fn a_proof_with_its_g1_msms_on_the_fpga_engine_verifies() {
+fn a_proof_with_its_msms_and_ntts_on_the_fpga_engines_verifies() {
     let registry = match DeviceRegistry::select(&["fpga-sim:0".to_string()]) {
         Ok(r) => r,
         Err(e) if std::env::var("FORNAX_REQUIRE_VERILATOR").as_deref() != Ok("1") => {

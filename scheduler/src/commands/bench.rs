@@ -77,6 +77,16 @@ pub fn bench(
             }
         },
     };
+    // A device that cannot run a size says so before anything runs (the FPGA
+    // co-simulation's NTT memories hold 2^12 elements).
+    if let Some(device) = &target {
+        for &log in &plan.ntt {
+            if let Err(e) = device.ntt_domain(log) {
+                eprintln!("error: --ntt {log} on {}: {e}", device.info().id);
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
     let cpu = fornax_kernels::CpuBackend::new();
     let info = match &target {
         Some(b) => b.info().clone(),
@@ -92,8 +102,15 @@ pub fn bench(
         "bench", "size", "fornax", "baseline", "speedup"
     );
     let report = |r: &fornax_bench::Row| {
+        // A simulated device's cycles say what its wall time cannot.
+        let cycles = r.device_cycles.map_or(String::new(), |c| {
+            format!(
+                "  ({c} device cycles, {:.3} per element)",
+                c as f64 / (1u64 << r.log_size) as f64
+            )
+        });
         println!(
-            "{:<8} {:>5} {:>10.2}ms {:>10.2}ms {:>7.2}x  {}",
+            "{:<8} {:>5} {:>10.2}ms {:>10.2}ms {:>7.2}x  {}{cycles}",
             r.bench,
             format!("2^{}", r.log_size),
             r.fornax_s * 1e3,
@@ -165,6 +182,7 @@ pub fn machine(registry: &DeviceRegistry) -> serde_json::Value {
     let accelerators: Vec<String> = registry
         .backends()
         .iter()
+        .filter(|b| !b.is_simulation())
         .map(|b| b.info())
         .filter(|i| i.kind != fornax_kernels::DeviceKind::Cpu)
         .map(|i| format!("{} [{}]", i.name, i.id))
