@@ -94,6 +94,8 @@ const MODELS: &[Model] = &[
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(fornax_no_sim)");
+    println!("cargo::rustc-check-cfg=cfg(fornax_xrt_checked)");
+    check_xrt_prototypes();
     println!("cargo::rerun-if-env-changed=FORNAX_VERILATOR");
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let rtl = manifest.join("rtl");
@@ -184,6 +186,41 @@ fn main() {
         }
         build.compile(&format!("fornax_{}", model.name));
     }
+}
+
+/// With feature `xrt`: compiles `sim/xrt_prototypes.c` (the driver's prototypes beside XRT's
+/// headers, a mismatch is an error) where libxrt-dev is installed, and says
+/// `cfg(fornax_xrt_checked)`; where it is not, says why and goes on (the driver loads XRT at
+/// run time and builds without it).
+fn check_xrt_prototypes() {
+    if std::env::var_os("CARGO_FEATURE_XRT").is_none() {
+        return;
+    }
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let file = manifest.join("sim").join("xrt_prototypes.c");
+    println!("cargo::rerun-if-changed={}", file.display());
+    let include = Path::new("/usr/include/xrt");
+    if !include.join("xrt").join("xrt_kernel.h").exists() {
+        println!(
+            "cargo::warning=fornax-hw: XRT's headers are missing (apt install libxrt-dev): the driver's prototypes are not checked"
+        );
+        return;
+    }
+    let mut cc = cc::Build::new().get_compiler().to_command();
+    let out = cc
+        .arg("-fsyntax-only")
+        .arg("-std=c11")
+        .arg("-I")
+        .arg(include)
+        .arg(&file)
+        .output()
+        .expect("running the C compiler");
+    assert!(
+        out.status.success(),
+        "src/xrt.rs's prototypes differ from XRT's headers:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("cargo::rustc-cfg=fornax_xrt_checked");
 }
 
 /// Verilator's install root (where `include/verilated.cpp` is), or `None` without Verilator.

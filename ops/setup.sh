@@ -24,6 +24,8 @@ dpkg -s libvulkan1 >/dev/null 2>&1 || missing+=(libvulkan1)
 command -v verilator >/dev/null 2>&1 || missing+=(verilator)
 command -v iverilog >/dev/null 2>&1 || missing+=(iverilog)
 command -v yosys >/dev/null 2>&1 || missing+=(yosys)
+# The Alveo driver's prototypes are checked against XRT's headers at build time.
+dpkg -s libxrt-dev >/dev/null 2>&1 || missing+=(libxrt-dev)
 # NATS over TLS: ops/nats-tls.sh makes its certificates (local clusters, tests).
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -66,6 +66,8 @@ export LD_LIBRARY_PATH="$cuda_tools/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export FORNAX_REQUIRE_WGPU=1
 # The FPGA RTL's co-simulation (Verilator, installed by the set-up) must run, not skip.
 export FORNAX_REQUIRE_VERILATOR=1
+# The Alveo driver's prototypes were checked against XRT's headers (libxrt-dev, the set-up).
+export FORNAX_REQUIRE_XRT=1
 export MESA_SHADER_CACHE_DIR=${MESA_SHADER_CACHE_DIR:-${FORNAX_CACHE_DIR:-$root/.fornax-cache}/mesa-shaders}
 # Vulkan's loader wants a private runtime folder; without one it prints an error per device.
 if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then

@@ -95,6 +95,12 @@ pub trait EngineCard: Send {
     ) -> Result<EngineStats, HwError>;
 }
 
+/// A device with both engines: the co-simulation's two models ([`crate::sim::SimCard`]) or
+/// one Alveo card's two kernels (the XRT driver).
+pub trait Card: EngineCard + crate::ntt::NttCard {}
+
+impl<T: EngineCard + crate::ntt::NttCard> Card for T {}
+
 /// Checks the buffers of one run against each other and the shape; returns the point count.
 pub fn check_buffers(
     shape: EngineShape,

@@ -1,18 +1,22 @@
 //! FPGA acceleration for Fornax: RTL for the MSM and NTT engines (`hw/rtl/`), its
 //! cycle-accurate co-simulation driven from Rust (Verilator, built by `build.rs`), the host
-//! interface that the co-simulation and a card share ([`card`]), the host driver of an MSM
-//! on it ([`msm`]), and the synthesis reports (`hw/synth.sh` → `hw/reports/`).
+//! interface that the co-simulation and a card share ([`card`], [`ntt`]), the host drivers
+//! of an MSM and an NTT on it ([`msm`], [`ntt`]), the real card's driver over XRT (`xrt`,
+//! feature `xrt`), the performance model ([`model`]), and the synthesis reports
+//! (`hw/synth.sh` → `hw/reports/`).
 //!
 //! Built so far (issue 27): the BN254 base-field Montgomery multiplier
 //! ([`sim::FqMulSim`]), the complete mixed point adder ([`sim::G1AddSim`]), the MSM bucket
 //! engine ([`sim::EngineSim`], driven by [`msm`]) and the NTT engine ([`sim::NttSim`],
-//! driven by [`ntt`]), all fully pipelined and bit-exact against arkworks. The XRT driver
-//! and the performance model build on them.
+//! driven by [`ntt`]), all fully pipelined and bit-exact against arkworks.
 
 pub mod card;
+pub mod model;
 pub mod msm;
 pub mod ntt;
 pub mod sim;
+#[cfg(feature = "xrt")]
+pub mod xrt;
 
 /// Why the engine cannot run, or did not finish.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +30,8 @@ pub enum HwError {
         /// The cycles it was given.
         cycles: u64,
     },
+    /// The card (XRT) refused or failed: what it said.
+    Card(String),
     /// A transform longer than the engine's memories hold.
     TooLarge {
         /// log2 of the length asked for.
@@ -46,6 +52,7 @@ impl std::fmt::Display for HwError {
             HwError::Hung { cycles } => {
                 write!(f, "the engine did not finish within {cycles} cycles")
             }
+            HwError::Card(why) => write!(f, "FPGA card: {why}"),
             HwError::TooLarge { log_size, max } => write!(
                 f,
                 "an NTT of 2^{log_size} elements: the engine runs up to 2^{max}"

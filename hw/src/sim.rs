@@ -647,3 +647,59 @@ impl Drop for NttSim {
         }
     }
 }
+
+/// Both simulated engines as one card, as a real card carries both kernels.
+pub struct SimCard {
+    msm: EngineSim,
+    ntt: NttSim,
+}
+
+impl SimCard {
+    /// The two engines, the MSM engine of `variant`.
+    pub fn new(variant: Variant) -> Result<Self, HwError> {
+        Ok(SimCard {
+            msm: EngineSim::new(variant)?,
+            ntt: NttSim::new()?,
+        })
+    }
+}
+
+impl EngineCard for SimCard {
+    fn shape(&self) -> EngineShape {
+        self.msm.shape()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} + NTT engine up to 2^{}",
+            self.msm.describe(),
+            self.ntt.max_log_size()
+        )
+    }
+
+    fn accumulate(
+        &mut self,
+        points: &[u32],
+        scalars: &[u32],
+        buckets: &mut [u32],
+    ) -> Result<EngineStats, HwError> {
+        self.msm.accumulate(points, scalars, buckets)
+    }
+}
+
+impl NttCard for SimCard {
+    fn max_log_size(&self) -> u32 {
+        self.ntt.max_log_size()
+    }
+
+    fn run(
+        &mut self,
+        log_n: u32,
+        data: &mut [u32],
+        twiddles: &[u32],
+        factors: Option<&[u32]>,
+        passes: &[Pass],
+    ) -> Result<NttStats, HwError> {
+        self.ntt.run(log_n, data, twiddles, factors, passes)
+    }
+}

@@ -2,10 +2,11 @@
 //! (`hw/rtl/`), through the host interfaces that their co-simulation and a card share
 //! ([`fornax_hw::card::EngineCard`], [`fornax_hw::ntt::NttCard`]).
 //!
-//! What is registered today is `fpga-sim:0`, the engines' cycle-accurate Verilator
-//! co-simulation: bit-exact, and about a million times slower than a card, so it is a
-//! device for conformance and cycle counts, never one that proves by default
-//! ([`Backend::is_simulation`]; name it: `--device fpga-sim:0`). Its NTT memories hold up to
+//! `fpga-sim:0` is the engines' cycle-accurate Verilator co-simulation: bit-exact, and about
+//! a million times slower than a card, so it is a device for conformance and cycle counts,
+//! never one that proves by default ([`Backend::is_simulation`]; name it: `--device
+//! fpga-sim:0`). `fpga:0` is an Alveo card over XRT (feature `fpga-xrt`), registered where
+//! `FORNAX_XCLBIN` names its bitstream; the same host code drives both. Its NTT memories hold up to
 //! 2^12 elements (a larger domain is refused with a message that says so); it has no G2
 //! MSM, which the registry composes onto the CPU.
 
@@ -13,9 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
-use fornax_hw::card::{pack_points, EngineCard};
+use fornax_hw::card::{pack_points, Card, EngineCard};
 use fornax_hw::ntt::{NttCard, Transform, Twiddles};
-use fornax_hw::sim::{EngineSim, NttSim, Variant};
+use fornax_hw::sim::{SimCard, Variant};
 use fornax_hw::HwError;
 
 use crate::api::{
@@ -24,12 +25,11 @@ use crate::api::{
 };
 use crate::{G1, G2};
 
-/// The FPGA engines as a backend; each engine's run holds it alone.
+/// The FPGA engines as a backend; a run holds the card alone.
 pub struct FpgaBackend {
     info: DeviceInfo,
     simulated: bool,
-    msm: Mutex<Box<dyn EngineCard>>,
-    ntt: Mutex<Box<dyn NttCard>>,
+    card: Mutex<Box<dyn Card>>,
     /// Cycles of the last run of either engine (0: none yet).
     last_cycles: AtomicU64,
 }
@@ -38,25 +38,43 @@ impl FpgaBackend {
     /// `fpga-sim:0`: the co-simulated engine (the faulty build where `variant` says so, for
     /// the tests that show the conformance kit refuses it).
     pub fn simulated(variant: Variant) -> Result<Self, HwError> {
-        let msm = EngineSim::new(variant)?;
-        let ntt = NttSim::new()?;
-        Ok(FpgaBackend {
+        Ok(Self::new(
+            "fpga-sim:0",
+            true,
+            Box::new(SimCard::new(variant)?),
+        ))
+    }
+
+    /// `fpga:INDEX`: Alveo card `index` over XRT, with the bitstream `xclbin` (built with
+    /// the engines' parameters `window_bits` and `max_log_ntt`).
+    #[cfg(feature = "fpga-xrt")]
+    pub fn xrt(
+        index: u32,
+        xclbin: &std::path::Path,
+        window_bits: u32,
+        max_log_ntt: u32,
+    ) -> Result<Self, HwError> {
+        let card = fornax_hw::xrt::XrtCard::open(index, xclbin, window_bits, max_log_ntt)?;
+        Ok(Self::new(&format!("fpga:{index}"), false, Box::new(card)))
+    }
+
+    fn new(id: &str, simulated: bool, card: Box<dyn Card>) -> Self {
+        FpgaBackend {
             info: DeviceInfo {
-                id: BackendId("fpga-sim:0".into()),
+                id: BackendId(id.into()),
                 kind: DeviceKind::Fpga,
-                name: format!(
-                    "{} + NTT engine up to 2^{}",
-                    msm.describe(),
-                    ntt.max_log_size()
-                ),
+                name: card.describe(),
                 memory_bytes: 0,
                 parallelism: 1,
             },
-            simulated: true,
-            msm: Mutex::new(Box::new(msm)),
-            ntt: Mutex::new(Box::new(ntt)),
+            simulated,
+            card: Mutex::new(card),
             last_cycles: AtomicU64::new(0),
-        })
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Box<dyn Card>> {
+        self.card.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn unsupported(&self, what: &'static str) -> KernelError {
@@ -75,15 +93,33 @@ impl FpgaBackend {
 }
 
 /// The FPGA backends of this build: `fpga-sim:0` where the co-simulation was built (with
-/// Verilator), else a note saying why not.
+/// Verilator); `fpga:0` where `FORNAX_XCLBIN` names the card's bitstream and the card opens
+/// (`FORNAX_XCLBIN_C` and `FORNAX_XCLBIN_NTT_LOG`: the parameters it was built with, 13 and
+/// 24 unless set). What is absent is noted with the reason.
 pub fn probe_noting(notes: &mut Vec<String>) -> Vec<FpgaBackend> {
-    match FpgaBackend::simulated(Variant::Exact) {
-        Ok(b) => vec![b],
-        Err(e) => {
-            notes.push(format!("fpga: no fpga-sim:0: {e}"));
-            Vec::new()
+    let mut found = Vec::new();
+    #[cfg(feature = "fpga-xrt")]
+    if let Some(xclbin) = std::env::var_os("FORNAX_XCLBIN") {
+        let param = |name: &str, default: u32| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        let (c, ntt) = (
+            param("FORNAX_XCLBIN_C", 13),
+            param("FORNAX_XCLBIN_NTT_LOG", 24),
+        );
+        match FpgaBackend::xrt(0, std::path::Path::new(&xclbin), c, ntt) {
+            Ok(b) => found.push(b),
+            Err(e) => notes.push(format!("fpga: no fpga:0: {e}")),
         }
     }
+    match FpgaBackend::simulated(Variant::Exact) {
+        Ok(b) => found.push(b),
+        Err(e) => notes.push(format!("fpga: no fpga-sim:0: {e}")),
+    }
+    found
 }
 
 impl MsmBackend for FpgaBackend {
@@ -109,8 +145,9 @@ impl MsmBackend for FpgaBackend {
             });
         }
         let points = bases.resident::<Vec<u32>>(&self.info.id)?;
-        let mut card = self.msm.lock().unwrap_or_else(|e| e.into_inner());
-        let (sum, stats) = fornax_hw::msm::msm_g1_packed(card.as_mut(), points, scalars)
+        let mut card = self.lock();
+        let engine: &mut dyn EngineCard = card.as_mut();
+        let (sum, stats) = fornax_hw::msm::msm_g1_packed(engine, points, scalars)
             .map_err(|e| self.device_error(e))?;
         self.last_cycles.store(stats.cycles, Ordering::Relaxed);
         Ok(sum)
@@ -129,11 +166,7 @@ impl NttBackend for FpgaBackend {
                 max: MAX_NTT_LOG_SIZE,
             });
         }
-        let max = self
-            .ntt
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .max_log_size();
+        let max = self.lock().max_log_size();
         if log_size > max {
             return Err(self.device_error(HwError::TooLarge { log_size, max }));
         }
@@ -154,8 +187,9 @@ impl NttBackend for FpgaBackend {
             NttKind::CosetForward(g) => Transform::CosetForward(g),
             NttKind::CosetInverse(g) => Transform::CosetInverse(g),
         };
-        let mut card = self.ntt.lock().unwrap_or_else(|e| e.into_inner());
-        let stats = fornax_hw::ntt::ntt(card.as_mut(), twiddles, values, transform)
+        let mut card = self.lock();
+        let engines: &mut dyn NttCard = card.as_mut();
+        let stats = fornax_hw::ntt::ntt(engines, twiddles, values, transform)
             .map_err(|e| self.device_error(e))?;
         self.last_cycles
             .store(stats.pass_cycles + stats.io_cycles, Ordering::Relaxed);

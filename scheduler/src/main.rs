@@ -312,6 +312,10 @@ fn run(command: Command) -> Result<ExitCode> {
             ..
         } => bench::split::run(&args),
         Command::Bench {
+            what: Some(BenchWhat::FpgaModel(args)),
+            ..
+        } => bench::fpga::run(&args),
+        Command::Bench {
             what: Some(BenchWhat::Prove(args)),
             ..
         } => bench::prove::run(&args),

@@ -6,6 +6,7 @@ pub mod api;
 pub mod check;
 pub mod cluster;
 pub mod fhe;
+pub mod fpga;
 pub mod prove;
 pub mod queue;
 pub mod report;
@@ -35,6 +36,10 @@ pub enum BenchWhat {
     /// The FHE engine beside tfhe-rs's own API (batched KS-PBS throughput, same keys, same
     /// run) and the cost of threshold decryption (PartDec per party per block, end to end).
     Fhe(fhe::FheBench),
+    /// The FPGA engines projected onto AMD Alveo U55C and U250 cards: cycle counts measured
+    /// in co-simulation, the RTL's resources, the cards' datasheets, a stated clock; every
+    /// input printed with its source.
+    FpgaModel(fpga::FpgaModelBench),
     /// One large proof split across single-threaded workers beside the same proof whole on
     /// one, in one run (two clusters on loopback; the ratio is whole over split).
     Split(split::SplitBench),
