@@ -4,8 +4,8 @@
 //! ([`Source`]), so a reader can tell the measured from the estimated.
 //!
 //! MSM: one bucket engine per adder the card's DSPs allow (the RTL's tile count, one
-//! DSP48E2 per 16×16 tile), the window width C the largest whose buckets fit the on-chip
-//! memory (a point occupies ceil(254 / C) cycles, one addition per window), the bases
+//! DSP48E2 per 16×16 tile), the window width C the fastest of those whose buckets fit the
+//! on-chip memory (a point occupies ceil(254 / C) cycles, one addition per window), the bases
 //! resident in the card's memory (uploaded once, not counted), the scalars over PCIe, the
 //! buckets back over PCIe and combined on the host.
 //!
@@ -156,21 +156,27 @@ fn windows(c: u32) -> u32 {
     254u32.div_ceil(c)
 }
 
-/// The MSM of 2^log_size points on `part`.
+/// The MSM of 2^log_size points on `part`, at the window width that makes it fastest among
+/// those whose buckets fit on chip (wider windows: fewer additions on the card, more on the
+/// host); `None` where not one adder fits the part's DSPs.
 pub fn msm(part: &Part, m: &Measured, log_size: u32) -> Option<MsmProjection> {
     let usable_dsp = part.dsp as f64 * USABLE_SHARE;
     let engines = (usable_dsp / (ADDER_MULTIPLIERS * DSP_PER_MULTIPLIER) as f64) as u32;
     if engines == 0 {
         return None;
     }
-    // The widest window whose buckets (every window's, every engine's) fit on chip.
     let on_chip = part.on_chip_bytes as f64 * USABLE_SHARE;
-    let c = (4..=16)
-        .rev()
-        .find(|&c| {
-            (windows(c) as u64 * (1u64 << c) * BUCKET_BYTES) as f64 * engines as f64 <= on_chip
-        })
-        .unwrap_or(4);
+    let fits = |c: u32| {
+        (windows(c) as u64 * (1u64 << c) * BUCKET_BYTES) as f64 * engines as f64 <= on_chip
+    };
+    (4..=16)
+        .filter(|&c| fits(c))
+        .map(|c| msm_at(part, m, log_size, engines, c))
+        .min_by(|a, b| a.total_s.total_cmp(&b.total_s))
+}
+
+/// The MSM of 2^log_size points on `engines` engines of `part` with C = `c`.
+fn msm_at(part: &Part, m: &Measured, log_size: u32, engines: u32, c: u32) -> MsmProjection {
     let n = (1u64 << log_size) as f64;
     let nw = windows(c) as f64;
     let buckets = nw * (1u64 << c) as f64;
@@ -180,9 +186,9 @@ pub fn msm(part: &Part, m: &Measured, log_size: u32) -> Option<MsmProjection> {
     let pcie_s =
         (n * 32.0 + buckets * BUCKET_BYTES as f64 * engines as f64) / part.pcie_bytes_per_s;
     // Per engine and window: a running sum over 2^C buckets (2 additions each); the
-    // engines' sums added first (one addition a bucket).
+    // engines' sums added first (one addition a bucket). One host thread.
     let host_s = buckets * (2.0 + (engines - 1) as f64) * m.host_seconds_per_addition;
-    Some(MsmProjection {
+    MsmProjection {
         part: part.name,
         log_size,
         engines,
@@ -191,7 +197,7 @@ pub fn msm(part: &Part, m: &Measured, log_size: u32) -> Option<MsmProjection> {
         pcie_s,
         host_s,
         total_s: engine_s + pcie_s + host_s,
-    })
+    }
 }
 
 /// The forward NTT of 2^log_size elements on `part`: as built (one butterfly unit), or
@@ -315,26 +321,26 @@ mod tests {
         let u250 = &PARTS[1];
         let p = msm(u250, &m, 24).expect("an adder fits a U250");
         assert_eq!(p.engines, 1, "7128 DSPs of 9830 usable");
-        // The widest window whose buckets fit 80% of the U250's RAM.
+        // The fastest window among those whose buckets fit 80% of the U250's RAM.
         let nw = windows(p.window_bits) as f64;
         let fits = |c: u32| {
             (windows(c) as u64 * (1 << c) * BUCKET_BYTES) as f64
                 <= u250.on_chip_bytes as f64 * USABLE_SHARE
         };
-        assert!(fits(p.window_bits) && !fits(p.window_bits + 1));
+        assert!(fits(p.window_bits));
+        for c in (4..=16).filter(|&c| fits(c)) {
+            assert!(msm_at(u250, &m, 24, 1, c).total_s >= p.total_s, "C = {c}");
+        }
+        assert!(!fits(16), "the RAM bounds the window");
         let additions = (1u64 << 24) as f64 * nw;
         assert!(p.engine_s >= additions / 250e6 && p.engine_s < additions / 250e6 * 1.01);
         assert!((p.total_s - (p.engine_s + p.pcie_s + p.host_s)).abs() < 1e-12);
-        // Twice the cycles per addition, about twice the engine's time.
-        let slow = msm(
-            u250,
-            &Measured {
-                cycles_per_addition: 2.0,
-                ..m
-            },
-            24,
-        )
-        .unwrap();
+        // Twice the cycles per addition at the same window, about twice the engine's time.
+        let slow_m = Measured {
+            cycles_per_addition: 2.0,
+            ..m
+        };
+        let slow = msm_at(u250, &slow_m, 24, 1, p.window_bits);
         assert!((slow.engine_s / p.engine_s - 2.0).abs() < 0.01);
     }
 

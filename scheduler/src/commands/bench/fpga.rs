@@ -94,7 +94,7 @@ pub fn run(args: &FpgaModelBench) -> Result<ExitCode> {
             acc += p;
         }
     }
-    std::hint::black_box(acc);
+    let _ = std::hint::black_box(acc);
     let host_add = started.elapsed().as_secs_f64() / (rounds * points.len()) as f64;
     let measured = Measured {
         cycles_per_addition: msm_stats.cycles_per_addition(),
