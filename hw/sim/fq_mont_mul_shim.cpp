@@ -1,17 +1,7 @@
 // C ABI over the Verilated `fq_mont_mul` (built twice: as is, and with one output bit
 // flipped, so the tests can show that the check sees a wrong result). One call is one
 // clock cycle: the inputs are applied, the clock rises and falls, the outputs are read.
-#include <cstdint>
-
-#include "verilated.h"
-#include MODEL_HEADER
-
-namespace {
-struct Sim {
-    VerilatedContext context;
-    MODEL top{&context, "top"};
-};
-}  // namespace
+#include "shim.h"
 
 extern "C" {
 
@@ -23,12 +13,6 @@ void* SHIM_FN(new)() {
     return s;
 }
 
-void SHIM_FN(free)(void* sim) {
-    Sim* s = static_cast<Sim*>(sim);
-    s->top.final();
-    delete s;
-}
-
 void SHIM_FN(cycle)(void* sim, int in_valid, const uint32_t* a, const uint32_t* b,
                     int* out_valid, uint32_t* r) {
     Sim* s = static_cast<Sim*>(sim);
@@ -37,10 +21,7 @@ void SHIM_FN(cycle)(void* sim, int in_valid, const uint32_t* a, const uint32_t* 
         s->top.a[k] = a[k];
         s->top.b[k] = b[k];
     }
-    s->top.clk = 1;
-    s->top.eval();
-    s->top.clk = 0;
-    s->top.eval();
+    tick(s);
     *out_valid = s->top.out_valid;
     for (int k = 0; k < 8; ++k) r[k] = s->top.r[k];
 }

@@ -1,17 +1,9 @@
 // C ABI over the Verilated `g1_add_mixed` (the pipelined mixed point adder). One call is one
 // clock cycle: the inputs are applied, the clock rises and falls, the outputs are read.
 // Coordinates are eight 32-bit words each, least significant first.
-#include <cstdint>
-
-#include "verilated.h"
-#include MODEL_HEADER
+#include "shim.h"
 
 namespace {
-struct Sim {
-    VerilatedContext context;
-    MODEL top{&context, "top"};
-};
-
 void put(VlWide<8>& port, const uint32_t* w) {
     for (int k = 0; k < 8; ++k) port[k] = w[k];
 }
@@ -31,12 +23,6 @@ void* SHIM_FN(new)() {
     return s;
 }
 
-void SHIM_FN(free)(void* sim) {
-    Sim* s = static_cast<Sim*>(sim);
-    s->top.final();
-    delete s;
-}
-
 // p1: x1, y1, z1 (24 words); p2: x2, y2 (16 words); out: x3, y3, z3 (24 words).
 void SHIM_FN(cycle)(void* sim, int in_valid, uint32_t tag, const uint32_t* p1, const uint32_t* p2,
                     int inf2, int* out_valid, uint32_t* out_tag, uint32_t* out) {
@@ -49,10 +35,7 @@ void SHIM_FN(cycle)(void* sim, int in_valid, uint32_t tag, const uint32_t* p1, c
     put(s->top.x2, p2);
     put(s->top.y2, p2 + 8);
     s->top.inf2 = inf2 ? 1 : 0;
-    s->top.clk = 1;
-    s->top.eval();
-    s->top.clk = 0;
-    s->top.eval();
+    tick(s);
     *out_valid = s->top.out_valid;
     *out_tag = s->top.out_tag;
     get(out, s->top.x3);

@@ -7,24 +7,7 @@
 //   points   n × 16 words: x (8), y (8), Montgomery form; bit 31 of word 7 marks the identity
 //   scalars  n × 8 words: the scalar as an integer below r
 //   buckets  (NW << C) × 24 words: X, Y, Z (projective; the identity is (0, 1, 0))
-#include <cstdint>
-
-#include "verilated.h"
-#include MODEL_HEADER
-
-namespace {
-struct Sim {
-    VerilatedContext context;
-    MODEL top{&context, "top"};
-};
-
-void tick(Sim* s) {
-    s->top.clk = 1;
-    s->top.eval();
-    s->top.clk = 0;
-    s->top.eval();
-}
-}  // namespace
+#include "shim.h"
 
 extern "C" {
 
@@ -46,12 +29,6 @@ void* SHIM_FN(new)() {
     s->top.flush = 0;
     s->top.eval();
     return s;
-}
-
-void SHIM_FN(free)(void* sim) {
-    Sim* s = static_cast<Sim*>(sim);
-    s->top.final();
-    delete s;
 }
 
 uint32_t SHIM_FN(window_bits)() { return ENGINE_C; }

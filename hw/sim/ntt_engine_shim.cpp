@@ -8,24 +8,9 @@
 //   twiddles  2^(log_n - 1) elements: ω^t, t < N/2 (the root of the transform's direction)
 //   factors   2^log_n elements, or none: what a scale pass multiplies by
 // Passes: one word each, bit 8 set for a scale pass, else butterflies with log_m in bits 0-4.
-#include <cstdint>
-
-#include "verilated.h"
-#include MODEL_HEADER
+#include "shim.h"
 
 namespace {
-struct Sim {
-    VerilatedContext context;
-    MODEL top{&context, "top"};
-};
-
-void tick(Sim* s) {
-    s->top.clk = 1;
-    s->top.eval();
-    s->top.clk = 0;
-    s->top.eval();
-}
-
 void write(Sim* s, int sel, uint32_t addr, const uint32_t* w) {
     s->top.mem_we = 1;
     s->top.mem_sel = sel;
@@ -52,12 +37,6 @@ void* SHIM_FN(new)() {
     s->top.mem_we = 0;
     s->top.eval();
     return s;
-}
-
-void SHIM_FN(free)(void* sim) {
-    Sim* s = static_cast<Sim*>(sim);
-    s->top.final();
-    delete s;
 }
 
 uint32_t SHIM_FN(max_log_n)() { return NTT_LOGN_MAX; }

@@ -62,3 +62,19 @@ impl std::fmt::Display for HwError {
 }
 
 impl std::error::Error for HwError {}
+
+/// A model (or card) for a test: `Some` when it opened; `None`, with a note, where this
+/// build has no co-simulation and the test command did not ask for one
+/// (`FORNAX_REQUIRE_VERILATOR=1` makes that a panic, as any other error is).
+pub fn for_test<T>(opened: Result<T, HwError>) -> Option<T> {
+    match opened {
+        Ok(m) => Some(m),
+        Err(HwError::NotBuilt)
+            if std::env::var("FORNAX_REQUIRE_VERILATOR").as_deref() != Ok("1") =>
+        {
+            eprintln!("SKIPPED: {}", HwError::NotBuilt);
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}

@@ -64,6 +64,40 @@ pub trait NttCard: Send {
     ) -> Result<NttStats, HwError>;
 }
 
+/// Checks one run's buffers and passes against each other and the engine's largest
+/// transform `max_log` (what every [`NttCard`] does before it starts).
+pub fn check_run(
+    max_log: u32,
+    log_n: u32,
+    data: &[u32],
+    twiddles: &[u32],
+    factors: Option<&[u32]>,
+    passes: &[Pass],
+) -> Result<(), HwError> {
+    if log_n > max_log {
+        return Err(HwError::TooLarge {
+            log_size: log_n,
+            max: max_log,
+        });
+    }
+    let n = 1usize << log_n;
+    if data.len() != n * ELEMENT_WORDS
+        || twiddles.len() != n / 2 * ELEMENT_WORDS
+        || factors.is_some_and(|f| f.len() != n * ELEMENT_WORDS)
+    {
+        return Err(HwError::Buffers(format!(
+            "data, twiddle and factor buffers of {}, {} and {:?} words for 2^{log_n} elements",
+            data.len(),
+            twiddles.len(),
+            factors.map(<[u32]>::len)
+        )));
+    }
+    if log_n == 0 && passes.iter().any(|p| *p != Pass::Scale) {
+        return Err(HwError::Buffers("butterflies over one element".into()));
+    }
+    Ok(())
+}
+
 /// The transforms of the kernel API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transform {

@@ -6,8 +6,11 @@ use ark_ec::AffineRepr;
 use ark_ff::{BigInt, Field, One, Zero};
 
 use crate::card::{check_buffers, EngineCard, EngineShape, EngineStats};
-use crate::ntt::{NttCard, NttStats, Pass, ELEMENT_WORDS};
+use crate::ntt::{check_run, NttCard, NttStats, Pass};
 use crate::HwError;
+
+#[cfg(not(fornax_no_sim))]
+use std::ffi::c_void;
 
 /// Clock cycles from the one whose edge takes a multiplier's operands to the one whose
 /// edge gives their product, both counted.
@@ -126,6 +129,41 @@ mod ffi {
     }
 }
 
+/// A Verilated model owned through its shim's C ABI: made by the shim's `new`, freed by its
+/// `free` when dropped.
+#[cfg(not(fornax_no_sim))]
+struct Model {
+    ptr: *mut c_void,
+    free: unsafe extern "C" fn(*mut c_void),
+}
+
+#[cfg(not(fornax_no_sim))]
+impl Model {
+    /// A fresh model (its pipeline empty) from the shim's constructor and destructor.
+    fn new(
+        new: unsafe extern "C" fn() -> *mut c_void,
+        free: unsafe extern "C" fn(*mut c_void),
+    ) -> Self {
+        // SAFETY: the shims' constructors take no arguments and return an owned model.
+        Model {
+            ptr: unsafe { new() },
+            free,
+        }
+    }
+}
+
+#[cfg(not(fornax_no_sim))]
+impl Drop for Model {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from the constructor paired with `free`, and is freed once.
+        unsafe { (self.free)(self.ptr) }
+    }
+}
+
+// SAFETY: a model is owned by one value and used through `&mut` only.
+#[cfg(not(fornax_no_sim))]
+unsafe impl Send for Model {}
+
 /// The simulated BN254 Fq Montgomery multiplier (`rtl/fq_mont_mul.sv`).
 ///
 /// Each [`cycle`](Self::cycle) is one clock: it may take a pair of operands and may give
@@ -134,14 +172,11 @@ mod ffi {
 /// (R = 2^256, as arkworks), so equal limbs mean equal elements.
 pub struct FqMulSim {
     #[cfg(not(fornax_no_sim))]
-    handle: *mut std::ffi::c_void,
+    model: Model,
     #[cfg(not(fornax_no_sim))]
-    model: Variant,
+    step: unsafe extern "C" fn(*mut c_void, i32, *const u32, *const u32, *mut i32, *mut u32),
     cycles: u64,
 }
-
-// SAFETY: the model is owned by this value alone and used through `&mut self` only.
-unsafe impl Send for FqMulSim {}
 
 impl FqMulSim {
     /// A fresh model (pipeline empty).
@@ -153,16 +188,23 @@ impl FqMulSim {
         }
         #[cfg(not(fornax_no_sim))]
         {
-            // SAFETY: the constructors take no arguments and return an owned model.
-            let handle = unsafe {
-                match model {
-                    Variant::Exact => ffi::fornax_fq_mont_mul_new(),
-                    Variant::Faulty => ffi::fornax_fq_mont_mul_faulty_new(),
-                }
+            use ffi::*;
+            let (model, step) = match model {
+                Variant::Exact => (
+                    Model::new(fornax_fq_mont_mul_new, fornax_fq_mont_mul_free),
+                    fornax_fq_mont_mul_cycle as _,
+                ),
+                Variant::Faulty => (
+                    Model::new(
+                        fornax_fq_mont_mul_faulty_new,
+                        fornax_fq_mont_mul_faulty_free,
+                    ),
+                    fornax_fq_mont_mul_faulty_cycle as _,
+                ),
             };
             Ok(FqMulSim {
-                handle,
                 model,
+                step,
                 cycles: 0,
             })
         }
@@ -182,15 +224,11 @@ impl FqMulSim {
             let (a, b) = input.map_or(([0u32; 8], [0u32; 8]), |(a, b)| (words(&a), words(&b)));
             let mut out_valid = 0i32;
             let mut r = [0u32; 8];
-            // SAFETY: `handle` is a live model of this kind; the pointers are to 8 words
+            // SAFETY: a live model and its own step function; the pointers are to 8 words
             // each, as the shim reads and writes.
             unsafe {
-                let cycle = match self.model {
-                    Variant::Exact => ffi::fornax_fq_mont_mul_cycle,
-                    Variant::Faulty => ffi::fornax_fq_mont_mul_faulty_cycle,
-                };
-                cycle(
-                    self.handle,
+                (self.step)(
+                    self.model.ptr,
                     input.is_some() as i32,
                     a.as_ptr(),
                     b.as_ptr(),
@@ -225,19 +263,6 @@ impl FqMulSim {
             }
         }
         (out, self.cycles - start)
-    }
-}
-
-impl Drop for FqMulSim {
-    fn drop(&mut self) {
-        #[cfg(not(fornax_no_sim))]
-        // SAFETY: `handle` is a live model of this kind, freed once.
-        unsafe {
-            match self.model {
-                Variant::Exact => ffi::fornax_fq_mont_mul_free(self.handle),
-                Variant::Faulty => ffi::fornax_fq_mont_mul_faulty_free(self.handle),
-            }
-        }
     }
 }
 
@@ -308,6 +333,7 @@ impl Projective {
     }
 
     /// X, Y, Z as 24 words (the adder's ports, the card's bucket buffer).
+    #[cfg_attr(fornax_no_sim, allow(dead_code))]
     pub(crate) fn to_words(self) -> [u32; 24] {
         let mut w = [0u32; 24];
         w[..8].copy_from_slice(&words(&self.x));
@@ -343,12 +369,9 @@ pub struct Addition {
 /// [`G1_ADD_LATENCY`] cycles after its operands went in.
 pub struct G1AddSim {
     #[cfg(not(fornax_no_sim))]
-    handle: *mut std::ffi::c_void,
+    model: Model,
     cycles: u64,
 }
-
-// SAFETY: the model is owned by this value alone and used through `&mut self` only.
-unsafe impl Send for G1AddSim {}
 
 impl G1AddSim {
     /// A fresh model (pipeline empty).
@@ -359,9 +382,10 @@ impl G1AddSim {
         }
         #[cfg(not(fornax_no_sim))]
         {
-            // SAFETY: the constructor takes no arguments and returns an owned model.
-            let handle = unsafe { ffi::fornax_g1_add_mixed_new() };
-            Ok(G1AddSim { handle, cycles: 0 })
+            Ok(G1AddSim {
+                model: Model::new(ffi::fornax_g1_add_mixed_new, ffi::fornax_g1_add_mixed_free),
+                cycles: 0,
+            })
         }
     }
 
@@ -390,11 +414,11 @@ impl G1AddSim {
             let mut out_valid = 0i32;
             let mut out_tag = 0u32;
             let mut out = [0u32; 24];
-            // SAFETY: `handle` is a live adder model; the pointers are to 24, 16 and 24
-            // words, as the shim reads and writes.
+            // SAFETY: a live adder model; the pointers are to 24, 16 and 24 words, as the
+            // shim reads and writes.
             unsafe {
                 ffi::fornax_g1_add_mixed_cycle(
-                    self.handle,
+                    self.model.ptr,
                     input.is_some() as i32,
                     tag as u32,
                     p1.as_ptr(),
@@ -415,27 +439,31 @@ impl G1AddSim {
     }
 }
 
-impl Drop for G1AddSim {
-    fn drop(&mut self) {
-        #[cfg(not(fornax_no_sim))]
-        // SAFETY: `handle` is a live adder model, freed once.
-        unsafe {
-            ffi::fornax_g1_add_mixed_free(self.handle)
-        }
-    }
-}
-
 /// The simulated MSM bucket engine (`rtl/msm_bucket_engine.sv`) as an [`EngineCard`]: its
 /// C shim plays the card's data movers, streaming the buffers in and the buckets out, one
 /// clock per step.
 pub struct EngineSim {
     #[cfg(not(fornax_no_sim))]
-    handle: *mut std::ffi::c_void,
+    model: Model,
+    #[cfg(not(fornax_no_sim))]
+    window_bits: u32,
+    #[cfg(not(fornax_no_sim))]
+    run: EngineRun,
     variant: Variant,
 }
 
-// SAFETY: the model is owned by this value alone and used through `&mut self` only.
-unsafe impl Send for EngineSim {}
+/// The shim's `run` of an engine model (`sim/msm_bucket_engine_shim.cpp`).
+#[cfg(not(fornax_no_sim))]
+type EngineRun = unsafe extern "C" fn(
+    *mut c_void,
+    *const u32,
+    *const u32,
+    u64,
+    *mut u32,
+    u64,
+    u64,
+    *mut EngineStats,
+) -> i32;
 
 impl EngineSim {
     /// A fresh engine.
@@ -447,14 +475,29 @@ impl EngineSim {
         }
         #[cfg(not(fornax_no_sim))]
         {
-            // SAFETY: the constructors take no arguments and return an owned model.
-            let handle = unsafe {
-                match variant {
-                    Variant::Exact => ffi::fornax_msm_bucket_engine_new(),
-                    Variant::Faulty => ffi::fornax_msm_bucket_engine_faulty_new(),
-                }
+            use ffi::*;
+            let (model, bits, run): (_, unsafe extern "C" fn() -> u32, EngineRun) = match variant {
+                Variant::Exact => (
+                    Model::new(fornax_msm_bucket_engine_new, fornax_msm_bucket_engine_free),
+                    fornax_msm_bucket_engine_window_bits,
+                    fornax_msm_bucket_engine_run,
+                ),
+                Variant::Faulty => (
+                    Model::new(
+                        fornax_msm_bucket_engine_faulty_new,
+                        fornax_msm_bucket_engine_faulty_free,
+                    ),
+                    fornax_msm_bucket_engine_faulty_window_bits,
+                    fornax_msm_bucket_engine_faulty_run,
+                ),
             };
-            Ok(EngineSim { handle, variant })
+            Ok(EngineSim {
+                model,
+                // SAFETY: a function of no arguments returning a constant.
+                window_bits: unsafe { bits() },
+                run,
+                variant,
+            })
         }
     }
 }
@@ -464,14 +507,8 @@ impl EngineCard for EngineSim {
         #[cfg(fornax_no_sim)]
         unreachable!("no model exists without the simulation");
         #[cfg(not(fornax_no_sim))]
-        // SAFETY: a function of no arguments returning a constant.
         EngineShape {
-            window_bits: unsafe {
-                match self.variant {
-                    Variant::Exact => ffi::fornax_msm_bucket_engine_window_bits(),
-                    Variant::Faulty => ffi::fornax_msm_bucket_engine_faulty_window_bits(),
-                }
-            },
+            window_bits: self.window_bits,
         }
     }
 
@@ -494,24 +531,21 @@ impl EngineCard for EngineSim {
     ) -> Result<EngineStats, HwError> {
         let shape = self.shape();
         let n = check_buffers(shape, points, scalars, buckets)?;
-        // Generous: every addition serialised behind the one before it, plus the read-out.
-        let max_cycles = (n as u64 + 1) * shape.windows() as u64 * (G1_ADD_LATENCY as u64 + 4)
-            + 2 * shape.buckets() as u64
-            + 1024;
-        let mut stats = EngineStats::default();
         #[cfg(fornax_no_sim)]
-        unreachable!("no model exists without the simulation");
+        unreachable!("no model exists without the simulation ({n} points)");
         #[cfg(not(fornax_no_sim))]
         {
-            // SAFETY: `handle` is a live engine of this variant; the buffers hold `n` points,
-            // `n` scalars and `shape.buckets()` buckets, as checked above.
+            // Generous: every addition serialised behind the one before it, plus the
+            // read-out.
+            let max_cycles = (n as u64 + 1) * shape.windows() as u64 * (G1_ADD_LATENCY as u64 + 4)
+                + 2 * shape.buckets() as u64
+                + 1024;
+            let mut stats = EngineStats::default();
+            // SAFETY: a live engine and its own run; the buffers hold `n` points, `n`
+            // scalars and `shape.buckets()` buckets, as checked above.
             let status = unsafe {
-                let run = match self.variant {
-                    Variant::Exact => ffi::fornax_msm_bucket_engine_run,
-                    Variant::Faulty => ffi::fornax_msm_bucket_engine_faulty_run,
-                };
-                run(
-                    self.handle,
+                (self.run)(
+                    self.model.ptr,
                     points.as_ptr(),
                     scalars.as_ptr(),
                     n as u64,
@@ -529,28 +563,12 @@ impl EngineCard for EngineSim {
     }
 }
 
-impl Drop for EngineSim {
-    fn drop(&mut self) {
-        #[cfg(not(fornax_no_sim))]
-        // SAFETY: `handle` is a live engine of this variant, freed once.
-        unsafe {
-            match self.variant {
-                Variant::Exact => ffi::fornax_msm_bucket_engine_free(self.handle),
-                Variant::Faulty => ffi::fornax_msm_bucket_engine_faulty_free(self.handle),
-            }
-        }
-    }
-}
-
 /// The simulated NTT engine (`rtl/ntt_engine.sv`) as an [`NttCard`]: its C shim plays the
 /// card's data movers and pass sequencer, one clock per step.
 pub struct NttSim {
     #[cfg(not(fornax_no_sim))]
-    handle: *mut std::ffi::c_void,
+    model: Model,
 }
-
-// SAFETY: the model is owned by this value alone and used through `&mut self` only.
-unsafe impl Send for NttSim {}
 
 impl NttSim {
     /// A fresh engine.
@@ -561,9 +579,9 @@ impl NttSim {
         }
         #[cfg(not(fornax_no_sim))]
         {
-            // SAFETY: the constructor takes no arguments and returns an owned model.
-            let handle = unsafe { ffi::fornax_ntt_engine_new() };
-            Ok(NttSim { handle })
+            Ok(NttSim {
+                model: Model::new(ffi::fornax_ntt_engine_new, ffi::fornax_ntt_engine_free),
+            })
         }
     }
 }
@@ -587,39 +605,20 @@ impl NttCard for NttSim {
         factors: Option<&[u32]>,
         passes: &[Pass],
     ) -> Result<NttStats, HwError> {
-        let n = 1usize << log_n;
-        if log_n > self.max_log_size() {
-            return Err(HwError::TooLarge {
-                log_size: log_n,
-                max: self.max_log_size(),
-            });
-        }
-        if data.len() != n * ELEMENT_WORDS
-            || twiddles.len() != n / 2 * ELEMENT_WORDS
-            || factors.is_some_and(|f| f.len() != n * ELEMENT_WORDS)
-        {
-            return Err(HwError::Buffers(format!(
-                "data, twiddle and factor buffers of {}, {} and {:?} words for 2^{log_n} elements",
-                data.len(),
-                twiddles.len(),
-                factors.map(<[u32]>::len)
-            )));
-        }
-        if log_n == 0 && passes.iter().any(|p| *p != Pass::Scale) {
-            return Err(HwError::Buffers("butterflies over one element".into()));
-        }
-        let words: Vec<u32> = passes.iter().map(|p| p.word()).collect();
-        let max_cycles = 2 * n as u64 + 64;
-        let mut stats = NttStats::default();
+        check_run(self.max_log_size(), log_n, data, twiddles, factors, passes)?;
         #[cfg(fornax_no_sim)]
         unreachable!("no model exists without the simulation");
         #[cfg(not(fornax_no_sim))]
         {
-            // SAFETY: `handle` is a live engine; the buffers hold 2^log_n elements (data,
-            // factors) and 2^(log_n - 1) (twiddles), as checked above.
+            let words: Vec<u32> = passes.iter().map(|p| p.word()).collect();
+            // Each pass issues at most n operations and drains in a few cycles.
+            let max_cycles = 2 * (1u64 << log_n) + 64;
+            let mut stats = NttStats::default();
+            // SAFETY: a live engine; the buffers hold 2^log_n elements (data, factors) and
+            // 2^(log_n - 1) (twiddles), as checked above.
             let status = unsafe {
                 ffi::fornax_ntt_engine_run(
-                    self.handle,
+                    self.model.ptr,
                     log_n,
                     data.as_mut_ptr(),
                     twiddles.as_ptr(),
@@ -634,16 +633,6 @@ impl NttCard for NttSim {
                 return Err(HwError::Hung { cycles: max_cycles });
             }
             Ok(stats)
-        }
-    }
-}
-
-impl Drop for NttSim {
-    fn drop(&mut self) {
-        #[cfg(not(fornax_no_sim))]
-        // SAFETY: `handle` is a live engine, freed once.
-        unsafe {
-            ffi::fornax_ntt_engine_free(self.handle)
         }
     }
 }

@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::card::{check_buffers, EngineCard, EngineShape, EngineStats};
-use crate::ntt::{NttCard, NttStats, Pass, ELEMENT_WORDS};
+use crate::ntt::{check_run, NttCard, NttStats, Pass};
 use crate::HwError;
 
 type Handle = *mut c_void;
@@ -341,20 +341,7 @@ impl NttCard for XrtCard {
         factors: Option<&[u32]>,
         passes: &[Pass],
     ) -> Result<NttStats, HwError> {
-        if log_n > self.max_log_ntt {
-            return Err(HwError::TooLarge {
-                log_size: log_n,
-                max: self.max_log_ntt,
-            });
-        }
-        let n = 1usize << log_n;
-        if data.len() != n * ELEMENT_WORDS || twiddles.len() != n / 2 * ELEMENT_WORDS {
-            return Err(HwError::Buffers(format!(
-                "NTT buffers of {} and {} words for 2^{log_n}",
-                data.len(),
-                twiddles.len()
-            )));
-        }
+        check_run(self.max_log_ntt, log_n, data, twiddles, factors, passes)?;
         let x = &*self.xrt;
         let bo = |arg, bytes| Bo::new(x, self.device, self.ntt, arg, bytes);
         let words: Vec<u32> = passes.iter().map(|p| p.word()).collect();

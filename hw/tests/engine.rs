@@ -6,26 +6,11 @@ use ark_bn254::{Fq, Fr, G1Affine, G1Projective};
 use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
 use ark_ff::{UniformRand, Zero};
 use fornax_hw::card::EngineCard;
+use fornax_hw::for_test;
 use fornax_hw::msm::msm_g1;
 use fornax_hw::sim::{Addition, EngineSim, G1AddSim, Projective, Variant, G1_ADD_LATENCY};
-use fornax_hw::HwError;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-/// `Ok(None)` (with a note) where this build has no simulation and the test command did
-/// not ask for one.
-fn built<T>(model: Result<T, HwError>) -> Option<T> {
-    match model {
-        Ok(m) => Some(m),
-        Err(HwError::NotBuilt)
-            if std::env::var("FORNAX_REQUIRE_VERILATOR").as_deref() != Ok("1") =>
-        {
-            eprintln!("SKIPPED: {}", HwError::NotBuilt);
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
-}
 
 fn rng() -> ChaCha8Rng {
     let seed = rand::random::<u64>();
@@ -49,7 +34,7 @@ fn scaled(p: &G1Affine, rng: &mut impl Rng) -> Projective {
 
 #[test]
 fn the_adder_handles_every_case_and_takes_one_addition_per_cycle() {
-    let Some(mut sim) = built(G1AddSim::new()) else {
+    let Some(mut sim) = for_test(G1AddSim::new()) else {
         return;
     };
     let mut rng = rng();
@@ -120,7 +105,7 @@ fn reference(bases: &[G1Affine], scalars: &[Fr]) -> G1Projective {
 
 #[test]
 fn the_engine_computes_a_2_10_msm_at_one_addition_per_cycle() {
-    let Some(mut engine) = built(EngineSim::new(Variant::Exact)) else {
+    let Some(mut engine) = for_test(EngineSim::new(Variant::Exact)) else {
         return;
     };
     let mut rng = rng();
@@ -150,7 +135,7 @@ fn the_engine_computes_a_2_10_msm_at_one_addition_per_cycle() {
 
 #[test]
 fn bucket_hazards_and_special_scalars_stay_exact() {
-    let Some(mut engine) = built(EngineSim::new(Variant::Exact)) else {
+    let Some(mut engine) = for_test(EngineSim::new(Variant::Exact)) else {
         return;
     };
     let mut rng = rng();
@@ -204,7 +189,7 @@ fn bucket_hazards_and_special_scalars_stay_exact() {
 
 #[test]
 fn a_flipped_bit_in_the_adder_fails_the_kit() {
-    let Some(mut engine) = built(EngineSim::new(Variant::Faulty)) else {
+    let Some(mut engine) = for_test(EngineSim::new(Variant::Faulty)) else {
         return;
     };
     let mut rng = rng();

@@ -4,24 +4,9 @@
 
 use ark_bn254::Fq;
 use ark_ff::{Field, One, UniformRand, Zero};
+use fornax_hw::for_test;
 use fornax_hw::sim::{FqMulSim, Variant, FQ_MUL_LATENCY};
-use fornax_hw::HwError;
 use rand::SeedableRng;
-
-/// The model, or `None` (with a note) where this build has no simulation and the test
-/// command did not ask for one.
-fn model(kind: Variant) -> Option<FqMulSim> {
-    match FqMulSim::new(kind) {
-        Ok(m) => Some(m),
-        Err(HwError::NotBuilt)
-            if std::env::var("FORNAX_REQUIRE_VERILATOR").as_deref() != Ok("1") =>
-        {
-            eprintln!("SKIPPED: {}", HwError::NotBuilt);
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
-}
 
 /// Random pairs after the edge cases: zero, one, -1 (p - 1), squares, and operands whose
 /// product needs the final subtraction.
@@ -56,7 +41,7 @@ fn pairs(n: usize) -> Vec<(Fq, Fq)> {
 
 #[test]
 fn the_multiplier_is_bit_exact_and_takes_one_product_per_cycle() {
-    let Some(mut sim) = model(Variant::Exact) else {
+    let Some(mut sim) = for_test(FqMulSim::new(Variant::Exact)) else {
         return;
     };
     let inputs = pairs(1024);
@@ -97,7 +82,7 @@ fn the_multiplier_is_bit_exact_and_takes_one_product_per_cycle() {
 
 #[test]
 fn a_single_flipped_result_bit_fails_the_check() {
-    let Some(mut sim) = model(Variant::Faulty) else {
+    let Some(mut sim) = for_test(FqMulSim::new(Variant::Faulty)) else {
         return;
     };
     let inputs = pairs(64);

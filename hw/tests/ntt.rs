@@ -7,26 +7,13 @@ use ark_ff::{UniformRand, Zero};
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use fornax_hw::ntt::{ntt, NttCard, Transform, Twiddles};
 use fornax_hw::sim::NttSim;
-use fornax_hw::HwError;
+use fornax_hw::{for_test, HwError};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-fn engine() -> Option<NttSim> {
-    match NttSim::new() {
-        Ok(m) => Some(m),
-        Err(HwError::NotBuilt)
-            if std::env::var("FORNAX_REQUIRE_VERILATOR").as_deref() != Ok("1") =>
-        {
-            eprintln!("SKIPPED: {}", HwError::NotBuilt);
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
-}
-
 #[test]
 fn every_transform_matches_arkworks_up_to_2_12() {
-    let Some(mut sim) = engine() else {
+    let Some(mut sim) = for_test(NttSim::new()) else {
         return;
     };
     let seed = rand::random::<u64>();
@@ -100,7 +87,7 @@ fn every_transform_matches_arkworks_up_to_2_12() {
 
 #[test]
 fn sizes_it_cannot_hold_are_refused() {
-    let Some(mut sim) = engine() else {
+    let Some(mut sim) = for_test(NttSim::new()) else {
         return;
     };
     let big = Twiddles::new(13);

@@ -9,30 +9,14 @@
 
 use std::sync::Arc;
 
+use fornax_hw::for_test;
 use fornax_hw::sim::Variant;
-use fornax_hw::HwError;
 use fornax_kernels::conformance::{self, PointShape, ScalarShape, POINT_SHAPES, SCALAR_SHAPES};
 use fornax_kernels::{Backend, DeviceKind, DeviceRegistry, FpgaBackend, NttBackend};
 
-fn engine(variant: Variant) -> Option<FpgaBackend> {
-    match FpgaBackend::simulated(variant) {
-        Ok(b) => Some(b),
-        Err(HwError::NotBuilt)
-            if std::env::var("FORNAX_REQUIRE_VERILATOR").as_deref() != Ok("1") =>
-        {
-            eprintln!(
-                "SKIPPED: fpga-sim conformance not run: {}",
-                HwError::NotBuilt
-            );
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
-}
-
 #[test]
 fn msm_g1_all_shapes_up_to_2_10() {
-    let Some(sim) = engine(Variant::Exact) else {
+    let Some(sim) = for_test(FpgaBackend::simulated(Variant::Exact)) else {
         return;
     };
     let seed = conformance::seed_from_env("fpga-sim msm g1");
@@ -57,7 +41,7 @@ fn msm_g1_all_shapes_up_to_2_10() {
 
 #[test]
 fn resident_bases_and_identities() {
-    let Some(sim) = engine(Variant::Exact) else {
+    let Some(sim) = for_test(FpgaBackend::simulated(Variant::Exact)) else {
         return;
     };
     let seed = conformance::seed_from_env("fpga-sim resident");
@@ -67,7 +51,7 @@ fn resident_bases_and_identities() {
 
 #[test]
 fn ntt_all_kinds_up_to_2_12() {
-    let Some(sim) = engine(Variant::Exact) else {
+    let Some(sim) = for_test(FpgaBackend::simulated(Variant::Exact)) else {
         return;
     };
     let seed = conformance::seed_from_env("fpga-sim ntt");
@@ -83,7 +67,7 @@ fn ntt_all_kinds_up_to_2_12() {
 
 #[test]
 fn the_kit_refuses_an_engine_with_one_flipped_bit() {
-    let Some(faulty) = engine(Variant::Faulty) else {
+    let Some(faulty) = for_test(FpgaBackend::simulated(Variant::Faulty)) else {
         return;
     };
     let seed = conformance::seed_from_env("fpga-sim faulty");
@@ -100,7 +84,7 @@ fn the_kit_refuses_an_engine_with_one_flipped_bit() {
 
 #[test]
 fn the_registry_lists_it_and_uses_it_only_where_named() {
-    if engine(Variant::Exact).is_none() {
+    if for_test(FpgaBackend::simulated(Variant::Exact)).is_none() {
         return;
     }
     let all = DeviceRegistry::discover();
