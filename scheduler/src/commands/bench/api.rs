@@ -297,16 +297,14 @@ pub fn run(args: &ApiBench) -> Result<std::process::ExitCode> {
 
     if let Some(path) = &args.json {
         let doc = json!({
-            "command": std::env::args().collect::<Vec<_>>().join(" "),
-            "commit": super::git_commit(),
+            "bench": "api",
             "accept": { "clients": args.clients, "seconds": elapsed, "submissions": lat.len(), "per_second": rate,
                         "p50_ms": percentile(&lat, 0.5), "p99_ms": percentile(&lat, 0.99), "failed": failures.load(Ordering::Relaxed),
                         "proofs_meanwhile": proofs_during },
             "memory_mib": memory.iter().map(|(k, m)| json!({"submissions": k, "rss_mib": m})).collect::<Vec<_>>(),
             "overhead": { "log_constraints": args.overhead_log, "via_node_s": n, "direct_s": d, "ratio": n / d },
         });
-        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
+        super::write_result(path, doc, &fornax_kernels::DeviceRegistry::discover())?;
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

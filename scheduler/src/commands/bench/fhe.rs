@@ -356,8 +356,6 @@ pub fn run(args: &FheBench) -> Result<ExitCode> {
             "bench": "fhe",
             "device": cpu_model(),
             "threads": threads,
-            "commit": super::git_commit(),
-            "command": std::env::args().collect::<Vec<_>>().join(" "),
             "params": "PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128 + NOISE_SQUASHING_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128 (tfhe-rs 1.8.2)",
             "pbs_batch": {
                 "ops": args.ops, "bits": args.bits, "reps": args.reps,
@@ -381,8 +379,7 @@ pub fn run(args: &FheBench) -> Result<ExitCode> {
                 "end_to_end_over_mutual_tls_ms": tls_end_to_end * 1e3,
             },
         });
-        std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
-            .with_context(|| path.display().to_string())?;
+        super::write_result(path, doc, &fornax_kernels::DeviceRegistry::discover())?;
     }
     Ok(ExitCode::SUCCESS)
 }

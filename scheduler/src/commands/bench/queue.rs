@@ -360,9 +360,8 @@ pub fn run(args: &QueueBench) -> Result<std::process::ExitCode> {
 
     if let Some(path) = &args.json {
         let doc = json!({
-            "command": std::env::args().collect::<Vec<_>>().join(" "),
-            "commit": super::git_commit(),
-            "machine": "loopback, this machine's CPU backend",
+            "bench": "queue",
+            "setup": "loopback, this machine's CPU backend",
             "log_constraints": args.log,
             "runs": rows,
             "roundtrip": { "jobs": args.roundtrips, "mem_queue_ms": mem_rt * 1e3, "jetstream_ms": js_rt * 1e3, "overhead_ms": (js_rt - mem_rt) * 1e3 },
@@ -372,8 +371,7 @@ pub fn run(args: &QueueBench) -> Result<std::process::ExitCode> {
             "workers": args.workers,
             "chaos": chaos,
         });
-        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
+        super::write_result(path, doc, &fornax_kernels::DeviceRegistry::discover())?;
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

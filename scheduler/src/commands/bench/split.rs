@@ -227,8 +227,6 @@ pub fn run(args: &SplitBench) -> Result<std::process::ExitCode> {
         let doc = json!({
             "bench": "split",
             "device": "cpu (single-threaded workers, RAYON_NUM_THREADS=1)",
-            "commit": super::git_commit(),
-            "command": std::env::args().collect::<Vec<_>>().join(" "),
             "log": args.log,
             "workers": args.workers,
             "lanes": args.lanes,
@@ -240,8 +238,7 @@ pub fn run(args: &SplitBench) -> Result<std::process::ExitCode> {
             "ratio_whole_over_split": w / s,
             "last_split_parts": last_split["split"]["done"],
         });
-        std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
-            .with_context(|| path.display().to_string())?;
+        super::write_result(path, doc, &fornax_kernels::DeviceRegistry::discover())?;
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
