@@ -27,6 +27,7 @@ const ADDER: &[&str] = &[
 ];
 const NTT: &[&str] = &[
     "ntt_engine.sv",
+    "tdp_ram.sv",
     "fq_arith.sv",
     "fq_mont_mul.sv",
     "wide_mul.sv",

@@ -34,7 +34,7 @@ blocks=(
   "fq_mont_mul|fq_mont_mul|fq_mont_mul.sv wide_mul.sv||-set LIMB 64|synth"
   "g1_add_mixed|g1_add_mixed|g1_add_mixed.sv fq_arith.sv fq_mont_mul.sv wide_mul.sv||-set LIMB 64|check"
   "msm_bucket_engine|msm_bucket_engine|msm_bucket_engine.sv g1_add_mixed.sv fq_arith.sv fq_mont_mul.sv wide_mul.sv|-set C 8|-set LIMB 64 -set C 4|check"
-  "ntt_engine|ntt_engine|ntt_engine.sv fq_arith.sv fq_mont_mul.sv wide_mul.sv|-set LOGN_MAX 12|-set LIMB 64 -set LOGN_MAX 6|check"
+  "ntt_engine|ntt_engine|ntt_engine.sv tdp_ram.sv fq_arith.sv fq_mont_mul.sv wide_mul.sv|-set LOGN_MAX 12|-set LIMB 64 -set LOGN_MAX 6|check"
 )
 
 for b in "${blocks[@]}"; do

@@ -2,7 +2,7 @@
 // per cycle, one Montgomery multiplier and an adder and subtractor behind it), twiddles and
 // per-element factors from on-chip memories, and two data buffers used in ping-pong (each
 // pass reads one and writes the other, so that a buffer's two ports are both reads or both
-// writes: one true dual-port RAM each).
+// writes: one true dual-port RAM each, `tdp_ram`).
 //
 // The host (src/ntt.rs) turns the kernel API's transforms into passes: the input loaded in
 // bit-reversed order, log2(N) butterfly passes (Cooley-Tukey, decimation in time) with the
@@ -48,8 +48,6 @@ module ntt_engine #(
   localparam int MUL_LATENCY = 5;
   localparam int AW = LOGN_MAX;
 
-  logic [255:0] buf0[N_MAX];
-  logic [255:0] buf1[N_MAX];
   logic [255:0] tw[N_MAX/2];
   logic [255:0] fac[N_MAX];
   logic         cur;  // the buffer that holds the data
@@ -72,15 +70,14 @@ module ntt_engine #(
     issued = go;
   end
 
-  // Reads (registered, as a block RAM's): x[i], x[j], the twiddle or the factor.
+  // Reads (registered, as a block RAM's): x[i], x[j] from the current buffer, the twiddle
+  // or the factor.
   logic [255:0] ra, rb, rw;
   logic [AW-1:0] addr_a;
   logic         rv, rop;
   logic [AW-1:0] ri, rj;
   assign addr_a = running ? i_addr : mem_addr;
   always_ff @(posedge clk) begin
-    ra <= cur ? buf1[addr_a] : buf0[addr_a];
-    rb <= cur ? buf1[j_addr] : buf0[j_addr];
     rw <= pass_op ? fac[i_addr] : tw[tw_addr[AW-2:0]];
     rv <= go;
     rop <= pass_op;
@@ -104,22 +101,34 @@ module ntt_engine #(
   fq_add #(.P(P)) add (.a(sa), .b(prod), .r(sum));
   fq_sub #(.P(P)) sub (.a(sa), .b(prod), .r(dif));
 
-  // Writes: the other buffer (a pass) or the current one (the host).
+  // The data buffers. The current one reads x[i] (or the host's address) on port A and x[j]
+  // on port B, and takes the host's writes on port A; the other takes the pass's results,
+  // x[i] on port A and x[j] on port B.
+  logic          host_we;
+  logic [255:0]  out_i;
+  assign host_we = mem_we && !running && mem_sel == 2'd0;
+  assign out_i = sop ? prod : sum;
+  logic [255:0]  d0a, d0b, d1a, d1b;
+  tdp_ram #(.W(256), .AW(AW)) buf0 (
+      .clk(clk),
+      .we_a(cur ? sv : host_we), .addr_a(cur ? si : addr_a), .din_a(cur ? out_i : mem_wdata),
+      .dout_a(d0a),
+      .we_b(cur && sv && !sop), .addr_b(cur ? sj : j_addr), .din_b(dif), .dout_b(d0b)
+  );
+  tdp_ram #(.W(256), .AW(AW)) buf1 (
+      .clk(clk),
+      .we_a(cur ? host_we : sv), .addr_a(cur ? addr_a : si), .din_a(cur ? mem_wdata : out_i),
+      .dout_a(d1a),
+      .we_b(!cur && sv && !sop), .addr_b(cur ? j_addr : sj), .din_b(dif), .dout_b(d1b)
+  );
+  assign ra = cur ? d1a : d0a;
+  assign rb = cur ? d1b : d0b;
+
+  // The twiddles and factors: the host's writes.
   always_ff @(posedge clk) begin
-    if (sv) begin
-      if (cur) begin
-        buf0[si] <= sop ? prod : sum;
-        if (!sop) buf0[sj] <= dif;
-      end else begin
-        buf1[si] <= sop ? prod : sum;
-        if (!sop) buf1[sj] <= dif;
-      end
-    end else if (mem_we && !running) begin
-      case (mem_sel)
-        2'd0: if (cur) buf1[mem_addr] <= mem_wdata; else buf0[mem_addr] <= mem_wdata;
-        2'd1: tw[mem_addr[AW-2:0]] <= mem_wdata;
-        default: fac[mem_addr] <= mem_wdata;
-      endcase
+    if (mem_we && !running) begin
+      if (mem_sel == 2'd1) tw[mem_addr[AW-2:0]] <= mem_wdata;
+      if (mem_sel == 2'd2) fac[mem_addr] <= mem_wdata;
     end
   end
 
