@@ -5,10 +5,10 @@
 //! `fpga-sim:0` is the engines' cycle-accurate Verilator co-simulation: bit-exact, and about
 //! a million times slower than a card, so it is a device for conformance and cycle counts,
 //! never one that proves by default ([`Backend::is_simulation`]; name it: `--device
-//! fpga-sim:0`). `fpga:0` is an Alveo card over XRT (feature `fpga-xrt`), registered where
-//! `FORNAX_XCLBIN` names its bitstream; the same host code drives both. Its NTT memories hold up to
-//! 2^12 elements (a larger domain is refused with a message that says so); it has no G2
-//! MSM, which the registry composes onto the CPU.
+//! fpga-sim:0`); its NTT memories hold up to 2^12 elements (a larger domain is refused with
+//! a message that says so). `fpga:0` is an Alveo card over XRT (feature `fpga-xrt`),
+//! registered where `FORNAX_XCLBIN` names its bitstream; the same host code drives both.
+//! Neither has a G2 MSM, which the registry composes onto the CPU.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
