@@ -15,9 +15,11 @@
 // addition into it is issued and cleared when its sum is written back. An addition whose
 // bucket is busy is not stalled but parked in a small FIFO and retried (the head of the FIFO,
 // when its bucket is free, goes first); only a full FIFO stops the input. With random digits
-// a conflict is rare (about LATENCY / 2^C per addition) and the pipeline takes one addition
-// per cycle; with every scalar equal, every addition of a window hits one bucket and they
-// serialise (one per LATENCY cycles): correct, slow, and the host could split such inputs.
+// a conflict is rare and costs nothing (the FIFO absorbs it): one addition per cycle. With
+// every scalar equal, every addition of a window hits one bucket: each bucket takes one
+// addition per LATENCY cycles and the NW windows overlap, so about LATENCY / NW cycles an
+// addition (about 2 in the co-simulation's models): correct, slower, and the host could
+// split such inputs.
 //
 // Protocol (one clock domain; the C++ shim and the card's kernel wrapper drive the same):
 //   start      one cycle, when idle: every bucket empty, counters cleared
