@@ -1,9 +1,12 @@
-//! Fornax's benchmarks, always side by side with arkworks in the same run.
+//! Fornax's benchmarks, always side by side with a peer in the same run.
 //!
 //! The functions here are shared by the criterion benches (`cargo bench -p fornax-bench`)
 //! and by `fornax bench`, which prints a table and writes JSON with device, commit and
-//! command. Each measurement interleaves Fornax and the arkworks baseline repetition by
-//! repetition and reports medians, so machine noise hits both sides alike.
+//! command. Each measurement runs a device's kernels (the CPU backend by default) beside a
+//! [`Peer`] (arkworks, or Fornax's own CPU backend when an accelerator is measured),
+//! interleaved repetition by repetition, and reports medians, so machine noise hits both
+//! sides alike. A size the device cannot run, or two sides that disagree, is a
+//! [`BenchError`], not a panic.
 
 pub mod ark_circom_reduction;
 
@@ -15,8 +18,10 @@ use ark_ec::VariableBaseMSM;
 use ark_ff::UniformRand;
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use fornax_kernels::conformance::{random_points, random_scalars, PointShape, ScalarShape};
-use fornax_kernels::{Backend, CpuBackend, DeviceRegistry, MsmBackend, NttBackend, NttKind};
-use fornax_prover::{setup, synthetic, LocalExecutor, ProvingKey};
+use fornax_kernels::{
+    Backend, CpuBackend, DeviceRegistry, KernelError, MsmBackend, NttBackend, NttKind,
+};
+use fornax_prover::{setup, synthetic, LocalExecutor, PreparedKey, ProverError, ProvingKey};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
@@ -25,10 +30,83 @@ pub use ark_circom_reduction::{
     ark_matrices, ark_prove, to_ark_key, zkey_matrices, CircomReduction,
 };
 
+/// What Fornax's kernels are compared with, in the same run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// arkworks itself: `VariableBaseMSM::msm`, `Radix2EvaluationDomain::fft_in_place`, and
+    /// ark-groth16 with the circom reduction.
+    Arkworks,
+    /// Fornax's own CPU backend: what an accelerator buys over the CPU.
+    FornaxCpu,
+}
+
+impl Peer {
+    /// The peer's short name, as `--peer` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::Arkworks => "arkworks",
+            Peer::FornaxCpu => "cpu",
+        }
+    }
+}
+
+/// Why a comparison could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A kernel (on the device measured, or on the CPU peer) refused or failed the work,
+    /// e.g. a size the device cannot run.
+    #[error("{bench} 2^{log_size} on {device}: {source}")]
+    Kernel {
+        /// What was measured.
+        bench: &'static str,
+        /// log2 of its size.
+        log_size: u32,
+        /// The device that failed.
+        device: String,
+        /// Its error.
+        #[source]
+        source: KernelError,
+    },
+    /// The prover failed.
+    #[error("{bench} 2^{log_size} on {device}: {source}")]
+    Prover {
+        /// What was measured.
+        bench: &'static str,
+        /// log2 of its size.
+        log_size: u32,
+        /// The device the prover ran on.
+        device: String,
+        /// Its error.
+        #[source]
+        source: ProverError,
+    },
+    /// A size that has no such computation (an NTT beyond BN254's 2^28 roots of unity).
+    #[error("{bench} 2^{log_size}: {why}")]
+    Size {
+        /// What was asked for.
+        bench: &'static str,
+        /// log2 of its size.
+        log_size: u32,
+        /// Why it cannot be measured.
+        why: String,
+    },
+    /// The two sides computed different results (or a proof that does not verify): a bug
+    /// in one of them.
+    #[error("{bench} 2^{log_size}: Fornax and {peer} disagree")]
+    Disagree {
+        /// What was measured.
+        bench: &'static str,
+        /// log2 of its size.
+        log_size: u32,
+        /// The peer.
+        peer: String,
+    },
+}
+
 /// One comparison: the same work done by Fornax and by the baseline.
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
-    /// What was measured (`msm-g1`, `ntt`, `groth16`).
+    /// What was measured (`msm-g1`, `msm-g2`, `ntt`, `groth16`).
     pub bench: String,
     /// log2 of the size (points, elements or constraints).
     pub log_size: u32,
@@ -53,47 +131,84 @@ fn median(mut v: Vec<Duration>) -> f64 {
     v[v.len() / 2].as_secs_f64()
 }
 
-fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+fn time<T>(f: impl FnOnce() -> Result<T, BenchError>) -> Result<(T, Duration), BenchError> {
     let t = Instant::now();
-    let out = f();
-    (out, t.elapsed())
+    let out = f()?;
+    Ok((out, t.elapsed()))
 }
 
-/// Runs `fornax` and `baseline` alternately `reps` times, checking that each pair agrees.
-fn compare<T: PartialEq + std::fmt::Debug>(
-    bench: &str,
+/// What one comparison measures, for its row and its errors.
+#[derive(Clone, Copy)]
+struct Subject<'a> {
+    bench: &'static str,
     log_size: u32,
-    baseline: &str,
-    reps: usize,
-    mut fornax: impl FnMut() -> T,
-    mut base: impl FnMut() -> T,
-) -> Row {
-    let (mut f, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..reps.max(1) {
-        let (x, tf) = time(&mut fornax);
-        let (y, tb) = time(&mut base);
-        assert_eq!(x, y, "{bench} 2^{log_size}: Fornax and {baseline} disagree");
-        f.push(tf);
-        b.push(tb);
+    device: &'a dyn Backend,
+}
+
+impl Subject<'_> {
+    /// Wraps an error of a kernel of `on` (the device, or the CPU peer).
+    fn kernel(self, on: &dyn Backend) -> impl Fn(KernelError) -> BenchError {
+        let (bench, log_size, device) = (self.bench, self.log_size, on.info().id.to_string());
+        move |source| BenchError::Kernel {
+            bench,
+            log_size,
+            device: device.clone(),
+            source,
+        }
     }
-    let (fornax_s, baseline_s) = (median(f), median(b));
-    Row {
-        bench: bench.into(),
-        log_size,
-        fornax_s,
-        baseline: baseline.into(),
-        baseline_s,
-        speedup: baseline_s / fornax_s,
-        reps: reps.max(1),
-        device_cycles: None,
+
+    /// Wraps an error of the prover on `on`.
+    fn prover(self, on: &dyn Backend) -> impl Fn(ProverError) -> BenchError {
+        let (bench, log_size, device) = (self.bench, self.log_size, on.info().id.to_string());
+        move |source| BenchError::Prover {
+            bench,
+            log_size,
+            device: device.clone(),
+            source,
+        }
+    }
+
+    /// Runs `fornax` and `base` alternately `reps` times, checking that each pair agrees,
+    /// and reports the medians (with the device's cycle count, where it keeps one).
+    fn compare<T: PartialEq>(
+        self,
+        baseline: &str,
+        reps: usize,
+        mut fornax: impl FnMut() -> Result<T, BenchError>,
+        mut base: impl FnMut() -> Result<T, BenchError>,
+    ) -> Result<Row, BenchError> {
+        let (mut f, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..reps.max(1) {
+            let (x, tf) = time(&mut fornax)?;
+            let cycles = self.device.last_run_cycles();
+            let (y, tb) = time(&mut base)?;
+            if x != y {
+                return Err(BenchError::Disagree {
+                    bench: self.bench,
+                    log_size: self.log_size,
+                    peer: baseline.into(),
+                });
+            }
+            f.push((tf, cycles));
+            b.push(tb);
+        }
+        let device_cycles = f.last().and_then(|&(_, c)| c);
+        let (fornax_s, baseline_s) = (median(f.into_iter().map(|(t, _)| t).collect()), median(b));
+        Ok(Row {
+            bench: self.bench.into(),
+            log_size: self.log_size,
+            fornax_s,
+            baseline: baseline.into(),
+            baseline_s,
+            speedup: baseline_s / fornax_s,
+            reps: reps.max(1),
+            device_cycles,
+        })
     }
 }
 
-/// `row` with the cycles of `device`'s last run, where it counts them.
-fn with_cycles(mut row: Row, device: &dyn Backend) -> Row {
-    row.device_cycles = device.last_run_cycles();
-    row
-}
+/// The peer's name in a row when it is Fornax's CPU backend.
+const FORNAX_CPU: &str = "fornax cpu:0";
 
 /// Inputs for an MSM of `2^log` uniform terms.
 pub fn msm_inputs(log: u32, seed: u64) -> (Vec<G1Affine>, Vec<Fr>) {
@@ -102,38 +217,6 @@ pub fn msm_inputs(log: u32, seed: u64) -> (Vec<G1Affine>, Vec<Fr>) {
     (
         random_points(&mut rng, n, PointShape::Distinct),
         random_scalars(&mut rng, n, ScalarShape::Uniform),
-    )
-}
-
-/// G1 MSM of `2^log` uniform terms: Fornax's CPU backend (bases resident) against
-/// arkworks' `VariableBaseMSM::msm`.
-pub fn msm_g1(log: u32, reps: usize, seed: u64) -> Row {
-    let (bases, scalars) = msm_inputs(log, seed);
-    let cpu = CpuBackend::new();
-    let handle = cpu.upload_g1(&bases).expect("CPU upload");
-    compare(
-        "msm-g1",
-        log,
-        "arkworks VariableBaseMSM",
-        reps,
-        || cpu.msm_g1(&handle, &scalars).expect("CPU MSM"),
-        || G1Projective::msm(&bases, &scalars).expect("equal lengths"),
-    )
-}
-
-/// G2 MSM of `2^log` uniform terms: Fornax's CPU backend (bases resident) against
-/// arkworks' `VariableBaseMSM::msm` (the Groth16 prover's B query is one).
-pub fn msm_g2(log: u32, reps: usize, seed: u64) -> Row {
-    let (bases, scalars) = msm_g2_inputs(log, seed);
-    let cpu = CpuBackend::new();
-    let handle = cpu.upload_g2(&bases).expect("CPU upload");
-    compare(
-        "msm-g2",
-        log,
-        "arkworks VariableBaseMSM",
-        reps,
-        || cpu.msm_g2(&handle, &scalars).expect("CPU MSM"),
-        || G2Projective::msm(&bases, &scalars).expect("equal lengths"),
     )
 }
 
@@ -147,30 +230,124 @@ pub fn msm_g2_inputs(log: u32, seed: u64) -> (Vec<G2Affine>, Vec<Fr>) {
     )
 }
 
-/// Forward NTT of `2^log` elements: Fornax's CPU backend (twiddles resident) against
-/// arkworks' `Radix2EvaluationDomain::fft_in_place`.
-pub fn ntt(log: u32, reps: usize, seed: u64) -> Row {
+/// G1 MSM of `2^log` uniform terms on `device` (bases resident) against `peer`: arkworks'
+/// `VariableBaseMSM::msm`, or Fornax's CPU backend (bases resident too).
+pub fn msm_g1(
+    device: &dyn Backend,
+    peer: Peer,
+    log: u32,
+    reps: usize,
+    seed: u64,
+) -> Result<Row, BenchError> {
+    let s = Subject {
+        bench: "msm-g1",
+        log_size: log,
+        device,
+    };
+    let (bases, scalars) = msm_inputs(log, seed);
+    let on_device = device.upload_g1(&bases).map_err(s.kernel(device))?;
+    let fornax = || {
+        device
+            .msm_g1(&on_device, &scalars)
+            .map_err(s.kernel(device))
+    };
+    match peer {
+        Peer::Arkworks => s.compare("arkworks VariableBaseMSM", reps, fornax, || {
+            Ok(G1Projective::msm(&bases, &scalars).expect("equal lengths"))
+        }),
+        Peer::FornaxCpu => {
+            let cpu = CpuBackend::new();
+            let on_cpu = cpu.upload_g1(&bases).map_err(s.kernel(&cpu))?;
+            s.compare(FORNAX_CPU, reps, fornax, || {
+                cpu.msm_g1(&on_cpu, &scalars).map_err(s.kernel(&cpu))
+            })
+        }
+    }
+}
+
+/// G2 MSM of `2^log` uniform terms on `device` (bases resident) against `peer` (the Groth16
+/// prover's B query is one).
+pub fn msm_g2(
+    device: &dyn Backend,
+    peer: Peer,
+    log: u32,
+    reps: usize,
+    seed: u64,
+) -> Result<Row, BenchError> {
+    let s = Subject {
+        bench: "msm-g2",
+        log_size: log,
+        device,
+    };
+    let (bases, scalars) = msm_g2_inputs(log, seed);
+    let on_device = device.upload_g2(&bases).map_err(s.kernel(device))?;
+    let fornax = || {
+        device
+            .msm_g2(&on_device, &scalars)
+            .map_err(s.kernel(device))
+    };
+    match peer {
+        Peer::Arkworks => s.compare("arkworks VariableBaseMSM", reps, fornax, || {
+            Ok(G2Projective::msm(&bases, &scalars).expect("equal lengths"))
+        }),
+        Peer::FornaxCpu => {
+            let cpu = CpuBackend::new();
+            let on_cpu = cpu.upload_g2(&bases).map_err(s.kernel(&cpu))?;
+            s.compare(FORNAX_CPU, reps, fornax, || {
+                cpu.msm_g2(&on_cpu, &scalars).map_err(s.kernel(&cpu))
+            })
+        }
+    }
+}
+
+/// Forward NTT of `2^log` elements on `device` (twiddles resident; on an accelerator the
+/// time includes moving the values there and back) against `peer`: arkworks'
+/// `Radix2EvaluationDomain::fft_in_place`, or Fornax's CPU backend.
+pub fn ntt(
+    device: &dyn Backend,
+    peer: Peer,
+    log: u32,
+    reps: usize,
+    seed: u64,
+) -> Result<Row, BenchError> {
+    let s = Subject {
+        bench: "ntt",
+        log_size: log,
+        device,
+    };
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let input: Vec<Fr> = (0..1usize << log).map(|_| Fr::rand(&mut rng)).collect();
-    let cpu = CpuBackend::new();
-    let domain = cpu.ntt_domain(log).expect("domain");
-    let ark = Radix2EvaluationDomain::<Fr>::new(1 << log).expect("domain");
-    let mut a = input.clone();
-    let mut b = input;
-    compare(
-        "ntt",
-        log,
-        "arkworks Radix2EvaluationDomain",
-        reps,
-        || {
-            cpu.ntt(&domain, &mut a, NttKind::Forward).expect("CPU NTT");
-            a[0]
-        },
-        || {
-            ark.fft_in_place(&mut b);
-            b[0]
-        },
-    )
+    let domain = device.ntt_domain(log).map_err(s.kernel(device))?;
+    let (mut a, mut b) = (input.clone(), input);
+    let probe = a.len() / 3;
+    let fornax = || {
+        device
+            .ntt(&domain, &mut a, NttKind::Forward)
+            .map_err(s.kernel(device))?;
+        Ok(a[probe])
+    };
+    match peer {
+        Peer::Arkworks => {
+            let ark = Radix2EvaluationDomain::<Fr>::new(1 << log).ok_or(BenchError::Size {
+                bench: s.bench,
+                log_size: log,
+                why: "BN254's scalar field has roots of unity up to 2^28".into(),
+            })?;
+            s.compare("arkworks Radix2EvaluationDomain", reps, fornax, || {
+                ark.fft_in_place(&mut b);
+                Ok(b[probe])
+            })
+        }
+        Peer::FornaxCpu => {
+            let cpu = CpuBackend::new();
+            let on_cpu = cpu.ntt_domain(log).map_err(s.kernel(&cpu))?;
+            s.compare(FORNAX_CPU, reps, fornax, || {
+                cpu.ntt(&on_cpu, &mut b, NttKind::Forward)
+                    .map_err(s.kernel(&cpu))?;
+                Ok(b[probe])
+            })
+        }
+    }
 }
 
 /// A Groth16 circuit of `2^log` constraints with its key and witness.
@@ -194,144 +371,82 @@ pub fn groth16_fixture(log: u32, seed: u64) -> Groth16Fixture {
     Groth16Fixture { r1cs, witness, key }
 }
 
-/// Groth16 proving of a `2^log`-constraint circuit with the same key: Fornax (key prepared
-/// once) against ark-groth16 with the circom reduction (matrices prepared once). Both
-/// proofs are verified; the comparison checks validity, not equality (proofs are random).
-pub fn groth16(log: u32, reps: usize, seed: u64) -> Row {
-    let fx = groth16_fixture(log, seed);
-    let vk = fx.key.verifying_key();
-    let ark_pk = to_ark_key(&fx.key);
-    let matrices = ark_matrices(&fx.r1cs);
-    let n_inputs = fx.r1cs.n_public() + 1;
-    let n_constraints = fx.r1cs.constraints.len();
-    let exec = LocalExecutor::new(fornax_kernels::DeviceRegistry::discover());
-    let key = exec.prepare("bench.zkey", fx.key).expect("prepare");
-    let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 1);
-    let mut rng2 = ChaCha20Rng::seed_from_u64(seed ^ 2);
-    let public = fx.witness[1..n_inputs].to_vec();
-    compare(
-        "groth16",
-        log,
-        "ark-groth16 (circom reduction)",
-        reps,
-        || {
-            let (proof, _, _) = exec
-                .prove(&key, fx.witness.clone(), &mut rng)
-                .expect("fornax proof");
-            fornax_prover::verify(&vk, &public, &proof).expect("shapes match")
-        },
-        || {
-            let (r, s) = (Fr::rand(&mut rng2), Fr::rand(&mut rng2));
-            let proof = ark_groth16::Groth16::<Bn254, CircomReduction>::create_proof_with_reduction_and_matrices(
-                &ark_pk,
-                r,
-                s,
-                &matrices,
-                n_inputs,
-                n_constraints,
-                &fx.witness,
-            )
-            .expect("ark proof");
-            let p = fornax_prover::Proof {
-                a: proof.a,
-                b: proof.b,
-                c: proof.c,
-            };
-            fornax_prover::verify(&vk, &public, &p).expect("shapes match")
-        },
-    )
-}
-
-/// G1 MSM of `2^log` uniform terms on `device` (bases resident) against Fornax's CPU
-/// backend in the same run: how much the accelerator buys over the CPU.
-pub fn msm_g1_on(device: &dyn Backend, log: u32, reps: usize, seed: u64) -> Row {
-    let (bases, scalars) = msm_inputs(log, seed);
-    let cpu = CpuBackend::new();
-    let on_device = device.upload_g1(&bases).expect("device upload");
-    let on_cpu = cpu.upload_g1(&bases).expect("CPU upload");
-    let row = compare(
-        "msm-g1",
-        log,
-        "fornax cpu:0",
-        reps,
-        || device.msm_g1(&on_device, &scalars).expect("device MSM"),
-        || cpu.msm_g1(&on_cpu, &scalars).expect("CPU MSM"),
-    );
-    with_cycles(row, device)
-}
-
-/// G2 MSM of `2^log` uniform terms on `device` (bases resident) against Fornax's CPU backend.
-pub fn msm_g2_on(device: &dyn Backend, log: u32, reps: usize, seed: u64) -> Row {
-    let (bases, scalars) = msm_g2_inputs(log, seed);
-    let cpu = CpuBackend::new();
-    let on_device = device.upload_g2(&bases).expect("device upload");
-    let on_cpu = cpu.upload_g2(&bases).expect("CPU upload");
-    compare(
-        "msm-g2",
-        log,
-        "fornax cpu:0",
-        reps,
-        || device.msm_g2(&on_device, &scalars).expect("device MSM"),
-        || cpu.msm_g2(&on_cpu, &scalars).expect("CPU MSM"),
-    )
-}
-
-/// Forward NTT of `2^log` elements on `device` (twiddles resident; the time includes moving
-/// the values to the device and back) against Fornax's CPU backend.
-pub fn ntt_on(device: &dyn Backend, log: u32, reps: usize, seed: u64) -> Row {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let input: Vec<Fr> = (0..1usize << log).map(|_| Fr::rand(&mut rng)).collect();
-    let cpu = CpuBackend::new();
-    let (dd, cd) = (
-        device.ntt_domain(log).expect("device domain"),
-        cpu.ntt_domain(log).expect("CPU domain"),
-    );
-    let (mut a, mut b) = (input.clone(), input);
-    let row = compare(
-        "ntt",
-        log,
-        "fornax cpu:0",
-        reps,
-        || {
-            device
-                .ntt(&dd, &mut a, NttKind::Forward)
-                .expect("device NTT");
-            a[a.len() / 3]
-        },
-        || {
-            cpu.ntt(&cd, &mut b, NttKind::Forward).expect("CPU NTT");
-            b[b.len() / 3]
-        },
-    );
-    with_cycles(row, device)
-}
-
 /// Groth16 proving of a `2^log`-constraint circuit with its key prepared (resident) on
-/// `device`, against the same prover on Fornax's CPU backend. Both proofs are verified.
-pub fn groth16_on(device: Arc<dyn Backend>, log: u32, reps: usize, seed: u64) -> Row {
+/// `device`, against `peer` with the same key: ark-groth16 with the circom reduction
+/// (matrices prepared once), or Fornax's prover on its CPU backend. Every proof is
+/// verified; the comparison checks validity, not equality (proofs are random).
+pub fn groth16(
+    device: Arc<dyn Backend>,
+    peer: Peer,
+    log: u32,
+    reps: usize,
+    seed: u64,
+) -> Result<Row, BenchError> {
     let fx = groth16_fixture(log, seed);
     let vk = fx.key.verifying_key();
-    let public = fx.witness[1..fx.r1cs.n_public() + 1].to_vec();
+    let n_inputs = fx.r1cs.n_public() + 1;
+    let public = fx.witness[1..n_inputs].to_vec();
     let on = |b: Arc<dyn Backend>| LocalExecutor::new(DeviceRegistry::with_backends(vec![b]));
-    let (dev_exec, cpu_exec) = (on(device), on(Arc::new(CpuBackend::new())));
+    let cpu: Arc<dyn Backend> = Arc::new(CpuBackend::new());
+    let s = Subject {
+        bench: "groth16",
+        log_size: log,
+        device: device.as_ref(),
+    };
+    let verified = |proof: &fornax_prover::Proof, on: &dyn Backend| {
+        fornax_prover::verify(&vk, &public, proof).map_err(s.prover(on))
+    };
+    let prove =
+        |exec: &LocalExecutor, key: &PreparedKey, on: &dyn Backend, rng: &mut ChaCha20Rng| {
+            let (proof, _, _) = exec
+                .prove(key, fx.witness.clone(), rng)
+                .map_err(s.prover(on))?;
+            verified(&proof, on)
+        };
+    let dev_exec = on(Arc::clone(&device));
     let dev_key = dev_exec
         .prepare("bench.zkey", fx.key.clone())
-        .expect("prepare");
-    let cpu_key = cpu_exec.prepare("bench.zkey", fx.key).expect("prepare");
+        .map_err(s.prover(device.as_ref()))?;
     let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 1);
     let mut rng2 = ChaCha20Rng::seed_from_u64(seed ^ 2);
-    let prove = |exec: &LocalExecutor, key, rng: &mut ChaCha20Rng| {
-        let (proof, _, _) = exec.prove(key, fx.witness.clone(), rng).expect("proof");
-        fornax_prover::verify(&vk, &public, &proof).expect("shapes match")
-    };
-    compare(
-        "groth16",
-        log,
-        "fornax cpu:0",
-        reps,
-        || prove(&dev_exec, &dev_key, &mut rng),
-        || prove(&cpu_exec, &cpu_key, &mut rng2),
-    )
+    let fornax = || prove(&dev_exec, &dev_key, device.as_ref(), &mut rng);
+    match peer {
+        Peer::Arkworks => {
+            let ark_pk = to_ark_key(&fx.key);
+            let matrices = ark_matrices(&fx.r1cs);
+            let n_constraints = fx.r1cs.constraints.len();
+            s.compare("ark-groth16 (circom reduction)", reps, fornax, || {
+                let (r, t) = (Fr::rand(&mut rng2), Fr::rand(&mut rng2));
+                let proof = ark_groth16::Groth16::<Bn254, CircomReduction>::create_proof_with_reduction_and_matrices(
+                    &ark_pk,
+                    r,
+                    t,
+                    &matrices,
+                    n_inputs,
+                    n_constraints,
+                    &fx.witness,
+                )
+                .expect("a satisfied synthetic circuit proves");
+                verified(
+                    &fornax_prover::Proof {
+                        a: proof.a,
+                        b: proof.b,
+                        c: proof.c,
+                    },
+                    cpu.as_ref(),
+                )
+            })
+        }
+        Peer::FornaxCpu => {
+            let cpu_exec = on(Arc::clone(&cpu));
+            let cpu_key = cpu_exec
+                .prepare("bench.zkey", fx.key.clone())
+                .map_err(s.prover(cpu.as_ref()))?;
+            s.compare(FORNAX_CPU, reps, fornax, || {
+                prove(&cpu_exec, &cpu_key, cpu.as_ref(), &mut rng2)
+            })
+        }
+    }
 }
 
 /// The benchmark plan of `fornax bench`.
@@ -351,47 +466,31 @@ pub struct Plan {
     pub seed: u64,
 }
 
-/// Runs a plan on `device` against the CPU backend ([`msm_g1_on`], [`msm_g2_on`], [`ntt_on`],
-/// [`groth16_on`]), calling `report` after each row.
-pub fn run_on(plan: &Plan, device: Arc<dyn Backend>, mut report: impl FnMut(&Row)) -> Vec<Row> {
+/// Runs a plan on `device` against `peer` ([`msm_g1`], [`msm_g2`], [`ntt`], [`groth16`]),
+/// calling `report` after each row; stops at the first comparison that cannot be made.
+pub fn run(
+    plan: &Plan,
+    device: Arc<dyn Backend>,
+    peer: Peer,
+    mut report: impl FnMut(&Row),
+) -> Result<Vec<Row>, BenchError> {
     let mut rows = Vec::new();
     let mut push = |row: Row| {
         report(&row);
         rows.push(row);
     };
+    let (d, reps, seed) = (device.as_ref(), plan.reps, plan.seed);
     for &log in &plan.msm {
-        push(msm_g1_on(device.as_ref(), log, plan.reps, plan.seed));
+        push(msm_g1(d, peer, log, reps, seed)?);
     }
     for &log in &plan.msm_g2 {
-        push(msm_g2_on(device.as_ref(), log, plan.reps, plan.seed));
+        push(msm_g2(d, peer, log, reps, seed)?);
     }
     for &log in &plan.ntt {
-        push(ntt_on(device.as_ref(), log, plan.reps, plan.seed));
+        push(ntt(d, peer, log, reps, seed)?);
     }
     for &log in &plan.groth16 {
-        push(groth16_on(Arc::clone(&device), log, plan.reps, plan.seed));
+        push(groth16(Arc::clone(&device), peer, log, reps, seed)?);
     }
-    rows
-}
-
-/// Runs a plan on the CPU backend against arkworks, calling `report` after each row.
-pub fn run(plan: &Plan, mut report: impl FnMut(&Row)) -> Vec<Row> {
-    let mut rows = Vec::new();
-    let mut push = |row: Row| {
-        report(&row);
-        rows.push(row);
-    };
-    for &log in &plan.msm {
-        push(msm_g1(log, plan.reps, plan.seed));
-    }
-    for &log in &plan.msm_g2 {
-        push(msm_g2(log, plan.reps, plan.seed));
-    }
-    for &log in &plan.ntt {
-        push(ntt(log, plan.reps, plan.seed));
-    }
-    for &log in &plan.groth16 {
-        push(groth16(log, plan.reps, plan.seed));
-    }
-    rows
+    Ok(rows)
 }

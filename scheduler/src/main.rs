@@ -129,6 +129,10 @@ enum Command {
         /// CPU backend, instead of the CPU backend against arkworks.
         #[arg(long)]
         device: Option<String>,
+        /// What to compare with: `arkworks` (the default without `--device`) or `cpu`
+        /// (Fornax's CPU backend, the default with one).
+        #[arg(long, value_enum)]
+        peer: Option<bench::KernelPeer>,
         /// Re-run the command a result file records (`fornax bench … --json FILE`) with this
         /// build, and say how far today's figures are from the file's.
         #[arg(long, value_name = "FILE")]
@@ -332,6 +336,14 @@ fn run(command: Command) -> Result<ExitCode> {
             ..
         } => bench::report::run(&args),
         Command::Bench {
+            what: Some(BenchWhat::Msm(args)),
+            ..
+        } => bench::msm(&args),
+        Command::Bench {
+            what: Some(BenchWhat::Ntt(args)),
+            ..
+        } => bench::ntt(&args),
+        Command::Bench {
             what: None,
             msm,
             msm_g2,
@@ -342,6 +354,7 @@ fn run(command: Command) -> Result<ExitCode> {
             seed,
             json,
             device,
+            peer,
             check,
         } => {
             if let Some(file) = check {
@@ -366,7 +379,7 @@ fn run(command: Command) -> Result<ExitCode> {
                     seed,
                 }
             };
-            bench::bench(&plan, device.as_deref(), json.as_deref())
+            bench::bench(&plan, device.as_deref(), peer, json.as_deref())
         }
         Command::ExportVk { zkey, out } => prove::export_vk(&zkey, &out),
         Command::ExportVerifier { vk } => prove::export_verifier(&vk),

@@ -1545,21 +1545,24 @@ fn bench_report_draws_every_result_and_names_the_rest() {
     assert!(text(&out).contains("0 unreadable"), "{}", text(&out));
 }
 
-/// `fornax bench --check FILE` re-runs a kernel result's command with this build and prints
-/// each row's figures then and now; a file whose command is not a kernel run is refused
-/// with a message.
+/// Runs this build's `fornax` with `args`.
+fn fornax_out(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_fornax"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `fornax bench --check FILE` re-runs the command a result file records with this build
+/// and prints each figure then and now: a kernel run, and a result of another bench (the
+/// FPGA model's); a file whose command is not a `fornax bench … --json` run is refused with
+/// a message.
 #[test]
 fn bench_check_reruns_a_result_and_says_how_far_it_moved() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("k.json");
-    let fornax = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_fornax"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
     let f = file.to_str().unwrap();
-    let out = fornax(&[
+    let out = fornax_out(&[
         "bench",
         "--msm",
         "10",
@@ -1575,27 +1578,95 @@ fn bench_check_reruns_a_result_and_says_how_far_it_moved() {
     assert!(out.status.success(), "{}", text(&out));
     let recorded: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert!(recorded["machine"]["logical_cpus"].as_u64().unwrap() >= 1);
-    let out = fornax(&["bench", "--check", f]);
+    assert_eq!(recorded["argv"][1], "bench", "{recorded}");
+    let out = fornax_out(&["bench", "--check", f]);
     assert!(out.status.success(), "{}", text(&out));
     let said = String::from_utf8_lossy(&out.stdout);
-    for row in [
-        "msm-g1    2^10",
-        "ntt       2^10",
-        "groth16   2^10",
-        "largest move",
+    for line in [
+        "bench=msm-g1 log_size=10",
+        "bench=ntt log_size=10",
+        "bench=groth16 log_size=10",
+        "  speedup",
+        "largest move of a ratio: ",
     ] {
-        assert!(said.contains(row), "{row} missing:\n{said}");
+        assert!(said.contains(line), "{line} missing:\n{said}");
     }
+
+    let model = dir.path().join("m.json");
+    let out = fornax_out(&["bench", "fpga-model", "--json", model.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = fornax_out(&["bench", "--check", model.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    for line in ["part=u55c log_size=24", "  total_s", "cycles_per_addition"] {
+        assert!(said.contains(line), "{line} missing:\n{said}");
+    }
+
     std::fs::write(
         &file,
         json!({"command": "snarkjs groth16 prove"}).to_string(),
     )
     .unwrap();
-    let out = fornax(&["bench", "--check", f]);
+    let out = fornax_out(&["bench", "--check", f]);
     assert!(!out.status.success());
     assert!(
-        text(&out).contains("only `fornax bench` kernel runs"),
+        text(&out).contains("only a `fornax bench … --json FILE` run can be re-run"),
         "{}",
         text(&out)
     );
+}
+
+/// `fornax bench msm|ntt --peer …`: the peer is arkworks on the CPU and Fornax's CPU
+/// backend beside a named device; `--peer cpu` without a device (the CPU beside itself), a
+/// size the device cannot run, and an unknown peer are refused with exit 2 and a message.
+/// `fornax bench fhe` takes `--peer tfhe-rs` and no other.
+#[test]
+fn bench_kernels_take_a_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.json");
+    let out = fornax_out(&[
+        "bench",
+        "msm",
+        "--log",
+        "8",
+        "--device",
+        "cpu:0",
+        "--reps",
+        "1",
+        "--json",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let doc: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(doc["peer"], "cpu", "{doc}");
+    assert_eq!(doc["rows"][0]["bench"], "msm-g1", "{doc}");
+    assert_eq!(doc["rows"][0]["baseline"], "fornax cpu:0", "{doc}");
+    let out = fornax_out(&[
+        "bench", "ntt", "--log", "8", "--reps", "1", "--peer", "arkworks",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("arkworks Radix2EvaluationDomain"),
+        "{}",
+        text(&out)
+    );
+    for (args, says) in [
+        (
+            &["bench", "ntt", "--log", "8", "--peer", "cpu"][..],
+            "compare the CPU backend with itself",
+        ),
+        (
+            &["bench", "ntt", "--log", "8", "--peer", "snarkjs"][..],
+            "[possible values: arkworks, cpu]",
+        ),
+        (&["bench", "ntt", "--log", "29"][..], "2^29"),
+        (
+            &["bench", "fhe", "--peer", "concrete"][..],
+            "[possible values: tfhe-rs]",
+        ),
+    ] {
+        let out = fornax_out(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains(says), "{args:?}: {}", text(&out));
+    }
 }

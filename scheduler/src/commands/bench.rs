@@ -1,6 +1,7 @@
-//! `fornax bench`: the kernels and the Groth16 prover beside arkworks, and the node's
-//! own benches (`api`, `queue`, `fhe`, `split`, `prove`), and the report of their results
-//! (`report`).
+//! `fornax bench`: the kernels and the Groth16 prover beside a peer (arkworks, or Fornax's
+//! CPU backend beside an accelerator; also as `bench msm` and `bench ntt`), the node's own
+//! benches (`api`, `queue`, `cluster`, `fhe`, `split`, `prove`), the FPGA model, the
+//! re-run of a result file (`--check`) and the report of the results (`report`).
 
 pub mod api;
 pub mod check;
@@ -12,15 +13,22 @@ pub mod queue;
 pub mod report;
 pub mod split;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use fornax_kernels::DeviceRegistry;
+use fornax_bench::{BenchError, Peer};
+use fornax_kernels::{Backend, CpuBackend, DeviceRegistry};
 
 /// Benchmarks other than the kernels'.
 #[derive(clap::Subcommand, Debug)]
 pub enum BenchWhat {
+    /// MSMs of several sizes (`--log 12,16`; G1, or G2 with `--g2`) on a device (`--device`,
+    /// the CPU by default) beside a peer (`--peer arkworks` or `cpu`).
+    Msm(MsmBench),
+    /// Forward NTTs of several sizes on a device beside a peer (`--peer arkworks` or `cpu`).
+    Ntt(KernelArgs),
     /// The node's accept path (submissions per second, latency) while it proves, its
     /// memory over many submissions, and its overhead per proof.
     Api(api::ApiBench),
@@ -62,45 +70,118 @@ pub enum BenchWhat {
     Report(report::ReportArgs),
 }
 
-/// Runs `plan` on one device (`--device`), or on the CPU beside arkworks.
+/// `--peer` of the kernel benches: what the device's kernels are compared with.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelPeer {
+    /// arkworks (`VariableBaseMSM`, `Radix2EvaluationDomain`, ark-groth16 with the circom
+    /// reduction): the default on the CPU.
+    Arkworks,
+    /// Fornax's own CPU backend: the default with `--device`.
+    #[value(alias = "fornax-cpu")]
+    Cpu,
+}
+
+/// The options `fornax bench msm` and `fornax bench ntt` share.
+#[derive(clap::Args, Debug)]
+pub struct KernelArgs {
+    /// log2 sizes, comma separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [12u32, 16])]
+    pub log: Vec<u32>,
+    /// The device to measure (an id of `fornax devices`, e.g. `cuda:0`); the CPU backend
+    /// by default.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// What to compare with: `arkworks` (the default without `--device`) or `cpu` (Fornax's
+    /// CPU backend, the default with one).
+    #[arg(long, value_enum)]
+    pub peer: Option<KernelPeer>,
+    /// Repetitions per size (medians are reported).
+    #[arg(long, default_value_t = 3)]
+    pub reps: usize,
+    /// Seed of the random inputs.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where to write the JSON results.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// `fornax bench msm`: MSMs of several sizes on a device beside a peer.
+#[derive(clap::Args, Debug)]
+pub struct MsmBench {
+    #[command(flatten)]
+    kernel: KernelArgs,
+    /// G2 MSMs (the Groth16 B query) instead of G1.
+    #[arg(long)]
+    g2: bool,
+}
+
+/// `fornax bench msm`.
+pub fn msm(args: &MsmBench) -> Result<ExitCode> {
+    let k = &args.kernel;
+    let logs = k.log.clone();
+    let plan = fornax_bench::Plan {
+        msm: if args.g2 { Vec::new() } else { logs.clone() },
+        msm_g2: if args.g2 { logs } else { Vec::new() },
+        reps: k.reps,
+        seed: k.seed,
+        ..Default::default()
+    };
+    bench(&plan, k.device.as_deref(), k.peer, k.json.as_deref())
+}
+
+/// `fornax bench ntt`: forward NTTs of several sizes on a device beside a peer.
+pub fn ntt(k: &KernelArgs) -> Result<ExitCode> {
+    let plan = fornax_bench::Plan {
+        ntt: k.log.clone(),
+        reps: k.reps,
+        seed: k.seed,
+        ..Default::default()
+    };
+    bench(&plan, k.device.as_deref(), k.peer, k.json.as_deref())
+}
+
+/// Runs `plan` on one device (`--device`; the CPU backend by default) beside `peer` (by
+/// default arkworks on the CPU, Fornax's CPU backend beside another device).
 pub fn bench(
     plan: &fornax_bench::Plan,
     device: Option<&str>,
+    peer: Option<KernelPeer>,
     json_out: Option<&Path>,
 ) -> Result<ExitCode> {
     let registry = DeviceRegistry::discover();
     for note in registry.notes() {
         eprintln!("{note}");
     }
-    let target = match device {
-        None => None,
+    let target: Arc<dyn Backend> = match device {
+        None => Arc::new(CpuBackend::new()),
         Some(id) => match registry.find(id) {
-            Ok(b) => Some(b),
+            Ok(b) => b,
             Err(e) => {
                 eprintln!("error: {e}");
                 return Ok(ExitCode::from(2));
             }
         },
     };
-    // A device that cannot run a size says so before anything runs (the FPGA
-    // co-simulation's NTT memories hold 2^12 elements).
-    if let Some(device) = &target {
-        for &log in &plan.ntt {
-            if let Err(e) = device.ntt_domain(log) {
-                eprintln!("error: --ntt {log} on {}: {e}", device.info().id);
-                return Ok(ExitCode::from(2));
-            }
+    let peer = match (peer, device) {
+        (Some(KernelPeer::Arkworks), _) | (None, None) => Peer::Arkworks,
+        (Some(KernelPeer::Cpu), Some(_)) | (None, Some(_)) => Peer::FornaxCpu,
+        (Some(KernelPeer::Cpu), None) => {
+            eprintln!(
+                "error: --peer cpu would compare the CPU backend with itself: name a --device, \
+                 or compare with --peer arkworks"
+            );
+            return Ok(ExitCode::from(2));
         }
-    }
-    let cpu = fornax_kernels::CpuBackend::new();
-    let info = match &target {
-        Some(b) => b.info().clone(),
-        None => fornax_kernels::Backend::info(&cpu).clone(),
     };
+    let info = target.info().clone();
     let msm_path = fornax_kernels::cpu::msm_path();
     println!(
-        "device: {} [{}] ({} lanes; CPU MSM arithmetic: {msm_path})",
-        info.name, info.id, info.parallelism
+        "device: {} [{}] ({} lanes; CPU MSM arithmetic: {msm_path}), beside {}",
+        info.name,
+        info.id,
+        info.parallelism,
+        peer.name()
     );
     println!(
         "{:<8} {:>5} {:>12} {:>12} {:>8}  baseline",
@@ -124,9 +205,14 @@ pub fn bench(
             r.baseline
         );
     };
-    let rows = match target {
-        Some(device) => fornax_bench::run_on(plan, device, report),
-        None => fornax_bench::run(plan, report),
+    let rows = match fornax_bench::run(plan, target, peer, report) {
+        Ok(rows) => rows,
+        // Two sides that disagree are a bug, not a request that cannot be met.
+        Err(e @ BenchError::Disagree { .. }) => return Err(e.into()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
     };
     if let Some(path) = json_out {
         let doc = serde_json::json!({
@@ -135,6 +221,7 @@ pub fn bench(
             "device_kind": info.kind.to_string(),
             "threads": info.parallelism,
             "msm_path": msm_path,
+            "peer": peer.name(),
             "rows": rows,
         });
         write_result(path, doc, &registry)?;
@@ -152,10 +239,10 @@ pub fn write_result(
 ) -> Result<()> {
     let fields = doc.as_object_mut().context("a result is a JSON object")?;
     fields.insert("commit".into(), git_commit().into());
-    fields.insert(
-        "command".into(),
-        std::env::args().collect::<Vec<_>>().join(" ").into(),
-    );
+    let argv: Vec<String> = std::env::args().collect();
+    fields.insert("command".into(), argv.join(" ").into());
+    // The words themselves too, so that `bench --check` re-runs an argument with spaces.
+    fields.insert("argv".into(), argv.into());
     fields.insert("machine".into(), machine(registry));
     fields.insert("versions".into(), versions());
     std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")

@@ -79,7 +79,9 @@ impl InProcessNode {
                     max_in_flight: fornax_node::dispatch::DispatchConfig::local_window(1),
                     ..Default::default()
                 },
-                registry: DeviceRegistry::discover(),
+                // The devices `fornax node` proves on when none are named: never a
+                // simulation, whose engines are small and a million times slower.
+                registry: DeviceRegistry::discover().proving(),
                 memory_bytes: None,
                 slots: 1,
                 artifacts: dir.path().join("artifacts"),

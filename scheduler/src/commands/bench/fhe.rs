@@ -51,9 +51,30 @@ pub struct FheBench {
     /// against batch size, engine and tfhe-rs (a scaling curve).
     #[arg(long, value_delimiter = ',')]
     blocks: Vec<usize>,
+    /// What the engine is compared with: `tfhe-rs` (its own API, same keys, same run) is
+    /// the one peer, and the default.
+    #[arg(long, value_enum, default_value_t = FhePeer::TfheRs)]
+    peer: FhePeer,
     /// Where to write the results as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+}
+
+/// `--peer` of `fornax bench fhe`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FhePeer {
+    /// tfhe-rs's integer API (`ServerKey::bitand_parallelized` over rayon).
+    #[value(name = "tfhe-rs")]
+    TfheRs,
+}
+
+impl FhePeer {
+    /// The peer's name and version, for result files.
+    fn name(self) -> &'static str {
+        match self {
+            FhePeer::TfheRs => "tfhe-rs 1.8.2",
+        }
+    }
 }
 
 /// One batched-throughput measurement: `ops` independent ANDs of `bits`-bit integers
@@ -162,6 +183,7 @@ fn scaling(
     if let Some(path) = &args.json {
         let doc = serde_json::json!({
             "bench": "fhe-scaling",
+            "peer": args.peer.name(),
             "bits": args.bits,
             "reps": args.reps,
             "points": points,
@@ -354,6 +376,7 @@ pub fn run(args: &FheBench) -> Result<ExitCode> {
     if let Some(path) = &args.json {
         let doc = json!({
             "bench": "fhe",
+            "peer": args.peer.name(),
             "device": cpu_model(),
             "threads": threads,
             "params": "PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128 + NOISE_SQUASHING_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128 (tfhe-rs 1.8.2)",
