@@ -25,7 +25,7 @@ pub const G2_BYTES: usize = 128;
 pub const COEF_BYTES: usize = 12 + 32;
 
 /// One non-zero entry of the A or B matrix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Coef {
     /// 0 for A, 1 for B.
     pub matrix: u8,
@@ -180,7 +180,7 @@ fn coef_from(b: &[u8], domain_size: usize, n_vars: usize) -> Result<Coef, String
 }
 
 /// Parses a whole section of `count` points of `size` bytes, piece by piece.
-fn points<P: Send>(
+fn points<P: Send + Default>(
     bin: &BinFile<'_>,
     id: u32,
     name: &str,
@@ -204,9 +204,14 @@ fn points<P: Send>(
 }
 
 /// Parses `count` items of `size` bytes of section `id` (named `name`) from byte `from`
-/// on, [`CHUNK_ITEMS`] at a time, each piece in parallel; errors name the `item` by its
-/// index.
-fn items<T: Send>(
+/// on, [`CHUNK_ITEMS`] at a time, each piece in parallel; an error names the first bad
+/// `item` of its piece by its index.
+///
+/// The items are written straight into the result, in place (an item that fails holds a
+/// default until the piece's error is returned): a key's sections are tens of MiB, and
+/// collecting each piece into a vector of its own and copying it over cost a page fault
+/// per page twice more, most of the time of loading a key.
+fn items<T: Send + Default>(
     bin: &BinFile<'_>,
     (id, name): (u32, &str),
     from: usize,
@@ -217,22 +222,25 @@ fn items<T: Send>(
 ) -> Result<Vec<T>, ProverError> {
     let file = bin.file();
     let mut out = Vec::with_capacity(count);
+    let first_error = std::sync::Mutex::new(None::<(usize, String)>);
     bin.for_each_chunk(id, name, from, size * CHUNK_ITEMS, |first, data| {
         let base = (first - from) / size;
-        let chunk = data
-            .par_chunks(size)
-            .enumerate()
-            .map(|(i, b)| {
-                parse(b).map_err(|e| {
-                    ProverError::format(
-                        file,
-                        format!("section {id} ({name}), {item} #{}: {e}", base + i),
-                    )
-                })
+        out.par_extend(data.par_chunks(size).enumerate().map(|(i, b)| {
+            parse(b).unwrap_or_else(|e| {
+                let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
+                if slot.as_ref().is_none_or(|(j, _)| base + i < *j) {
+                    *slot = Some((base + i, e));
+                }
+                T::default()
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        out.extend(chunk);
-        Ok(())
+        }));
+        match first_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some((index, e)) => Err(ProverError::format(
+                file,
+                format!("section {id} ({name}), {item} #{index}: {e}"),
+            )),
+            None => Ok(()),
+        }
     })?;
     Ok(out)
 }

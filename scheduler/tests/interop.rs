@@ -277,9 +277,10 @@ fn malformed_keys_and_witnesses_give_clear_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("another circuit"), "{}", text(&out));
 
-    // A zkey with one byte of an H point corrupted.
+    // A zkey with a byte of two H points corrupted, #3 and #1: the error names the first.
     let mut corrupt = zkey.clone();
     let at = section_offset(&zkey, 9) + 70;
+    corrupt[at + 2 * 64] ^= 0x77;
     corrupt[at] ^= 0x77;
     let bad = tmp.path().join("corrupt.zkey");
     std::fs::write(&bad, &corrupt).unwrap();
