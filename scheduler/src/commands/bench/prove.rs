@@ -295,6 +295,7 @@ fn row(
                         "ark-groth16 {}",
                         super::versions()["ark-groth16"].as_str().unwrap_or("?")
                     ),
+                    "rapidsnark" => rapidsnark_version(&p.command[0]),
                     _ => program_version(&p.command.join(" ")),
                 },
                 "runs": side,
@@ -503,6 +504,22 @@ fn wait_with_rusage(pid: libc::pid_t) -> Result<(bool, i64)> {
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         usage.ru_maxrss,
     ))
+}
+
+/// rapidsnark's `prover` has no `--version`: its commit, where it was built inside a git
+/// checkout of rapidsnark (as its own build scripts leave it).
+fn rapidsnark_version(prover: &str) -> String {
+    let folder = Path::new(prover).parent().unwrap_or(Path::new("."));
+    Command::new("git")
+        .arg("-C")
+        .arg(folder)
+        .args(["log", "-1", "--format=%H %cs"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| format!("rapidsnark {}", String::from_utf8_lossy(&o.stdout).trim()))
+        .unwrap_or_else(|| "rapidsnark (commit unknown: not built in a git checkout)".into())
 }
 
 /// What the first word of `command` says of its version (`--version`, first line, within
