@@ -14,12 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
+use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
 use ark_ec::VariableBaseMSM;
 use ark_ff::UniformRand;
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use fornax_kernels::conformance::{random_points, random_scalars, PointShape, ScalarShape};
 use fornax_kernels::{
-    Backend, CpuBackend, DeviceRegistry, KernelError, MsmBackend, NttBackend, NttKind,
+    Backend, Bases, CpuBackend, DeviceRegistry, KernelError, NttBackend, NttKind, G1, G2,
 };
 use fornax_prover::{setup, synthetic, LocalExecutor, PreparedKey, ProverError, ProvingKey};
 use rand::SeedableRng;
@@ -142,7 +143,10 @@ fn time<T>(f: impl FnOnce() -> Result<T, BenchError>) -> Result<(T, Duration), B
 struct Subject<'a> {
     bench: &'static str,
     log_size: u32,
-    device: &'a dyn Backend,
+    /// The device whose cycle count the row reports, where the work is one kernel the
+    /// device runs itself (not a whole proof, nor a kernel it composes onto the CPU, which
+    /// would leave its last count of other work in place).
+    counted: Option<&'a dyn Backend>,
 }
 
 impl Subject<'_> {
@@ -180,7 +184,7 @@ impl Subject<'_> {
         let (mut f, mut b) = (Vec::new(), Vec::new());
         for _ in 0..reps.max(1) {
             let (x, tf) = time(&mut fornax)?;
-            let cycles = self.device.last_run_cycles();
+            let cycles = self.counted.and_then(|d| d.last_run_cycles());
             let (y, tb) = time(&mut base)?;
             if x != y {
                 return Err(BenchError::Disagree {
@@ -210,8 +214,8 @@ impl Subject<'_> {
 /// The peer's name in a row when it is Fornax's CPU backend.
 const FORNAX_CPU: &str = "fornax cpu:0";
 
-/// Inputs for an MSM of `2^log` uniform terms.
-pub fn msm_inputs(log: u32, seed: u64) -> (Vec<G1Affine>, Vec<Fr>) {
+/// `2^log` random distinct points and uniform scalars (G1 or G2).
+fn msm_terms<C: SWCurveConfig>(log: u32, seed: u64) -> (Vec<Affine<C>>, Vec<Fr>) {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let n = 1usize << log;
     (
@@ -220,14 +224,95 @@ pub fn msm_inputs(log: u32, seed: u64) -> (Vec<G1Affine>, Vec<Fr>) {
     )
 }
 
+/// Inputs for an MSM of `2^log` uniform terms.
+pub fn msm_inputs(log: u32, seed: u64) -> (Vec<G1Affine>, Vec<Fr>) {
+    msm_terms(log, seed)
+}
+
 /// Inputs for a G2 MSM of `2^log` uniform terms.
 pub fn msm_g2_inputs(log: u32, seed: u64) -> (Vec<G2Affine>, Vec<Fr>) {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let n = 1usize << log;
-    (
-        random_points(&mut rng, n, PointShape::Distinct),
-        random_scalars(&mut rng, n, ScalarShape::Uniform),
-    )
+    msm_terms(log, seed)
+}
+
+/// The kernels' calls for one group's MSM, so that one function benches G1 and G2.
+trait MsmGroup: SWCurveConfig<ScalarField = Fr> {
+    /// The bench's name for the group's MSM.
+    const BENCH: &'static str;
+    /// Whether a device's cycle count describes this MSM: the FPGA engines (the devices
+    /// that count cycles) run G1 MSMs and compose G2 onto the CPU.
+    const COUNTED: bool;
+    /// Uploads `bases` to `device`.
+    fn upload_bases(
+        device: &dyn Backend,
+        bases: &[Affine<Self>],
+    ) -> Result<Bases<Self>, KernelError>;
+    /// The MSM of `scalars` over resident `bases` on `device`.
+    fn run_msm(
+        device: &dyn Backend,
+        bases: &Bases<Self>,
+        scalars: &[Fr],
+    ) -> Result<Projective<Self>, KernelError>;
+}
+
+impl MsmGroup for G1 {
+    const BENCH: &'static str = "msm-g1";
+    const COUNTED: bool = true;
+    fn upload_bases(device: &dyn Backend, bases: &[G1Affine]) -> Result<Bases<G1>, KernelError> {
+        device.upload_g1(bases)
+    }
+    fn run_msm(
+        device: &dyn Backend,
+        bases: &Bases<G1>,
+        scalars: &[Fr],
+    ) -> Result<G1Projective, KernelError> {
+        device.msm_g1(bases, scalars)
+    }
+}
+
+impl MsmGroup for G2 {
+    const BENCH: &'static str = "msm-g2";
+    const COUNTED: bool = false;
+    fn upload_bases(device: &dyn Backend, bases: &[G2Affine]) -> Result<Bases<G2>, KernelError> {
+        device.upload_g2(bases)
+    }
+    fn run_msm(
+        device: &dyn Backend,
+        bases: &Bases<G2>,
+        scalars: &[Fr],
+    ) -> Result<G2Projective, KernelError> {
+        device.msm_g2(bases, scalars)
+    }
+}
+
+/// An MSM of `2^log` uniform terms in `C` on `device` (bases resident) against `peer`:
+/// arkworks' `VariableBaseMSM::msm`, or Fornax's CPU backend (bases resident too).
+fn msm<C: MsmGroup>(
+    device: &dyn Backend,
+    peer: Peer,
+    log: u32,
+    reps: usize,
+    seed: u64,
+) -> Result<Row, BenchError> {
+    let s = Subject {
+        bench: C::BENCH,
+        log_size: log,
+        counted: C::COUNTED.then_some(device),
+    };
+    let (bases, scalars) = msm_terms::<C>(log, seed);
+    let on_device = C::upload_bases(device, &bases).map_err(s.kernel(device))?;
+    let fornax = || C::run_msm(device, &on_device, &scalars).map_err(s.kernel(device));
+    match peer {
+        Peer::Arkworks => s.compare("arkworks VariableBaseMSM", reps, fornax, || {
+            Ok(Projective::<C>::msm(&bases, &scalars).expect("equal lengths"))
+        }),
+        Peer::FornaxCpu => {
+            let cpu = CpuBackend::new();
+            let on_cpu = C::upload_bases(&cpu, &bases).map_err(s.kernel(&cpu))?;
+            s.compare(FORNAX_CPU, reps, fornax, || {
+                C::run_msm(&cpu, &on_cpu, &scalars).map_err(s.kernel(&cpu))
+            })
+        }
+    }
 }
 
 /// G1 MSM of `2^log` uniform terms on `device` (bases resident) against `peer`: arkworks'
@@ -239,30 +324,7 @@ pub fn msm_g1(
     reps: usize,
     seed: u64,
 ) -> Result<Row, BenchError> {
-    let s = Subject {
-        bench: "msm-g1",
-        log_size: log,
-        device,
-    };
-    let (bases, scalars) = msm_inputs(log, seed);
-    let on_device = device.upload_g1(&bases).map_err(s.kernel(device))?;
-    let fornax = || {
-        device
-            .msm_g1(&on_device, &scalars)
-            .map_err(s.kernel(device))
-    };
-    match peer {
-        Peer::Arkworks => s.compare("arkworks VariableBaseMSM", reps, fornax, || {
-            Ok(G1Projective::msm(&bases, &scalars).expect("equal lengths"))
-        }),
-        Peer::FornaxCpu => {
-            let cpu = CpuBackend::new();
-            let on_cpu = cpu.upload_g1(&bases).map_err(s.kernel(&cpu))?;
-            s.compare(FORNAX_CPU, reps, fornax, || {
-                cpu.msm_g1(&on_cpu, &scalars).map_err(s.kernel(&cpu))
-            })
-        }
-    }
+    msm::<G1>(device, peer, log, reps, seed)
 }
 
 /// G2 MSM of `2^log` uniform terms on `device` (bases resident) against `peer` (the Groth16
@@ -274,30 +336,7 @@ pub fn msm_g2(
     reps: usize,
     seed: u64,
 ) -> Result<Row, BenchError> {
-    let s = Subject {
-        bench: "msm-g2",
-        log_size: log,
-        device,
-    };
-    let (bases, scalars) = msm_g2_inputs(log, seed);
-    let on_device = device.upload_g2(&bases).map_err(s.kernel(device))?;
-    let fornax = || {
-        device
-            .msm_g2(&on_device, &scalars)
-            .map_err(s.kernel(device))
-    };
-    match peer {
-        Peer::Arkworks => s.compare("arkworks VariableBaseMSM", reps, fornax, || {
-            Ok(G2Projective::msm(&bases, &scalars).expect("equal lengths"))
-        }),
-        Peer::FornaxCpu => {
-            let cpu = CpuBackend::new();
-            let on_cpu = cpu.upload_g2(&bases).map_err(s.kernel(&cpu))?;
-            s.compare(FORNAX_CPU, reps, fornax, || {
-                cpu.msm_g2(&on_cpu, &scalars).map_err(s.kernel(&cpu))
-            })
-        }
-    }
+    msm::<G2>(device, peer, log, reps, seed)
 }
 
 /// Forward NTT of `2^log` elements on `device` (twiddles resident; on an accelerator the
@@ -313,7 +352,7 @@ pub fn ntt(
     let s = Subject {
         bench: "ntt",
         log_size: log,
-        device,
+        counted: Some(device),
     };
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let input: Vec<Fr> = (0..1usize << log).map(|_| Fr::rand(&mut rng)).collect();
@@ -391,7 +430,7 @@ pub fn groth16(
     let s = Subject {
         bench: "groth16",
         log_size: log,
-        device: device.as_ref(),
+        counted: None,
     };
     let verified = |proof: &fornax_prover::Proof, on: &dyn Backend| {
         fornax_prover::verify(&vk, &public, proof).map_err(s.prover(on))
