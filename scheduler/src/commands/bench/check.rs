@@ -38,6 +38,14 @@ pub fn run(file: &Path) -> Result<ExitCode> {
             }
         );
     };
+    if let Some(program) = runs_a_program(&args) {
+        bail!(
+            "{}: its command runs a program the file names ({program}); a result file is data, \
+             so --check does not run it: read the command and run it yourself: fornax {}",
+            file.display(),
+            args.join(" ")
+        );
+    }
     let tmp = tempfile::tempdir()?;
     let fresh = tmp.path().join("now.json");
     let me = std::env::current_exe()?;
@@ -167,6 +175,19 @@ fn rerun_args(doc: &Value) -> Option<Vec<String>> {
         }
     }
     Some(args)
+}
+
+/// The first argument of `args` that makes the bench run a program other than this build
+/// (`bench prove`'s `--baseline COMMAND` and its peers `cmd=`, `rapidsnark=`, `fornax=`),
+/// or `None`. A result file may come from anyone; re-running it must not run what it names.
+fn runs_a_program(args: &[String]) -> Option<String> {
+    let named = |w: &str| {
+        w.starts_with("--baseline")
+            || ["cmd=", "rapidsnark=", "fornax="]
+                .iter()
+                .any(|p| w.starts_with(p) || w.starts_with(&format!("--peer={p}")))
+    };
+    args.iter().find(|w| named(w)).cloned()
 }
 
 /// One figure of a result file: the object it is in (by path, list elements labelled) and
@@ -309,6 +330,27 @@ mod tests {
                 "cmd=a b".into()
             ])
         );
+        for runs in [
+            &["bench", "prove", "--peer", "cmd=rm -rf /"][..],
+            &["bench", "prove", "--peer=rapidsnark=/tmp/x"][..],
+            &["bench", "prove", "--baseline", "sh -c x"][..],
+            &["bench", "groth16", "--peer", "fornax=/tmp/other"][..],
+        ] {
+            let args: Vec<String> = runs.iter().map(|w| w.to_string()).collect();
+            assert!(runs_a_program(&args).is_some(), "{runs:?}");
+        }
+        let safe: Vec<String> = [
+            "bench",
+            "prove",
+            "--peer",
+            "snarkjs",
+            "--peer",
+            "ark-groth16",
+        ]
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
+        assert_eq!(runs_a_program(&safe), None);
         for refused in [
             json!({"command": "snarkjs groth16 prove"}),
             json!({"command": "fornax bench report bench/results --json x"}),
