@@ -95,8 +95,9 @@ enum Command {
         /// The proof (snarkjs JSON).
         proof: PathBuf,
     },
-    /// Benchmarks Fornax against arkworks side by side; prints a table and writes JSON.
-    /// `fornax bench api` measures the node's accept path and overhead instead.
+    /// Benchmarks Fornax beside its peers in one run: the kernels and the prover beside
+    /// arkworks (or an accelerator beside the CPU backend), and the named benches below;
+    /// prints tables, writes JSON (`--json`), and re-runs a result file (`--check FILE`).
     Bench {
         #[command(subcommand)]
         what: Option<BenchWhat>,

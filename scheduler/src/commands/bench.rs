@@ -21,7 +21,9 @@ use anyhow::{Context, Result};
 use fornax_bench::{BenchError, Peer};
 use fornax_kernels::{Backend, CpuBackend, DeviceRegistry};
 
-/// Benchmarks other than the kernels'.
+/// The benches by name: one kernel beside a peer (`msm`, `ntt`), the node's, the provers'
+/// as whole processes, the FHE engine's, the FPGA model and the report. (`fornax bench
+/// --msm … --ntt … --groth16 …` without a name runs several kernels in one table.)
 #[derive(clap::Subcommand, Debug)]
 pub enum BenchWhat {
     /// MSMs of several sizes (`--log 12,16`; G1, or G2 with `--g2`) on a device (`--device`,
