@@ -1258,12 +1258,7 @@ fn json_logs_parse_and_carry_task_ids() {
 /// `fornax config --check` refuses an unknown key.
 #[test]
 fn the_config_reference_covers_every_node_flag_and_parses() {
-    let fornax = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_fornax"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let fornax = fornax_out;
     let out = fornax(&["config", "--print-defaults"]);
     assert!(out.status.success(), "{out:?}");
     let reference = String::from_utf8(out.stdout).unwrap();
